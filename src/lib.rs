@@ -1,0 +1,1 @@
+//! tcpstate: reconstruct what happened to every TCP connection in a packet capture.
