@@ -1,0 +1,394 @@
+//! Flows: splitting TCP segments into connections, numbered exactly as
+//! Wireshark's `tcp.stream`.
+//!
+//! A connection is keyed on the unordered pair of endpoints. Wireshark (checked
+//! against tshark 4.0, see tests/golden/tshark) starts a new stream on the same
+//! pair only for a SYN without ACK whose sequence number differs from the base
+//! sequence number already recorded for its sender; the base is the first SYN's
+//! sequence number, or one less than the first non-SYN segment's sequence number,
+//! or one less than the first acknowledgement number the peer sent. A SYN that
+//! repeats the base is a retransmission and stays in the same stream, even after
+//! FIN or RST. Following this rule exactly is what lets a user type
+//! `tcp.stream eq N` in Wireshark and land on our connection N.
+
+use std::fmt;
+
+use rustc_hash::FxHashMap;
+
+use crate::decode::{Endpoint, Segment, TcpFlags};
+
+/// Direction of a segment relative to the connection's first packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Sent by the endpoint that sent the connection's first packet.
+    FromFirst = 0,
+    /// Sent by the other endpoint.
+    FromSecond = 1,
+}
+
+impl Dir {
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why one endpoint is called the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientReason {
+    /// It sent the first SYN without ACK.
+    Syn,
+    /// No SYN seen, but it received the first SYN-ACK.
+    SynAck,
+    /// Neither seen: it sent the first packet of the capture.
+    FirstPacket,
+}
+
+impl fmt::Display for ClientReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClientReason::Syn => "syn",
+            ClientReason::SynAck => "syn_ack",
+            ClientReason::FirstPacket => "first_packet",
+        })
+    }
+}
+
+/// One TCP connection (one Wireshark stream) and its counters.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    /// Wireshark's `tcp.stream` index: 0-based, in order of first packet.
+    pub stream: u64,
+    /// Endpoints in order of the first packet: `endpoints[0]` sent it.
+    pub endpoints: [Endpoint; 2],
+    /// Index into `endpoints` of the client.
+    pub client_index: usize,
+    pub client_reason: ClientReason,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// Packets sent by each endpoint (indexed like `endpoints`).
+    pub packets: [u64; 2],
+    /// Payload bytes sent by each endpoint (Wireshark's `tcp.len` summed).
+    pub bytes: [u64; 2],
+    /// Union of the flags each endpoint sent.
+    pub flags: [TcpFlags; 2],
+    /// Window scale each endpoint announced on its SYN, if any.
+    pub window_scale: [Option<u8>; 2],
+    /// Wireshark's base sequence number per sender, which decides port reuse.
+    base_seq: [Option<u32>; 2],
+}
+
+impl Connection {
+    fn new(stream: u64, seg: &Segment) -> Connection {
+        Connection {
+            stream,
+            endpoints: [seg.src, seg.dst],
+            client_index: 0,
+            client_reason: ClientReason::FirstPacket,
+            first_frame: seg.frame,
+            last_frame: seg.frame,
+            start_ns: seg.ts_ns,
+            end_ns: seg.ts_ns,
+            packets: [0; 2],
+            bytes: [0; 2],
+            flags: [TcpFlags(0); 2],
+            window_scale: [None; 2],
+            base_seq: [None; 2],
+        }
+    }
+
+    pub fn client(&self) -> Endpoint {
+        self.endpoints[self.client_index]
+    }
+
+    pub fn server(&self) -> Endpoint {
+        self.endpoints[1 - self.client_index]
+    }
+
+    /// (client, server) view of a per-endpoint pair of counters.
+    pub fn by_role<T: Copy>(&self, pair: [T; 2]) -> (T, T) {
+        (pair[self.client_index], pair[1 - self.client_index])
+    }
+
+    pub fn duration_ns(&self) -> i64 {
+        self.end_ns - self.start_ns
+    }
+
+    /// Direction of a segment that belongs to this connection.
+    pub fn dir_of(&self, seg: &Segment) -> Dir {
+        if seg.src == self.endpoints[0] && seg.dst == self.endpoints[1] {
+            Dir::FromFirst
+        } else {
+            Dir::FromSecond
+        }
+    }
+
+    /// The window a segment advertises, scaled once both SYNs agreed on scaling.
+    pub fn scaled_window(&self, seg: &Segment) -> u32 {
+        let d = self.dir_of(seg).index();
+        match (
+            seg.flags.syn(),
+            self.window_scale[d],
+            self.window_scale[1 - d],
+        ) {
+            (false, Some(s), Some(_)) => (seg.window as u32) << s.min(14),
+            _ => seg.window as u32,
+        }
+    }
+
+    /// Wireshark's rule for a SYN on an existing pair: a new stream unless it repeats the base.
+    fn syn_starts_new_stream(&self, seg: &Segment) -> bool {
+        let is_bare_syn = seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN;
+        is_bare_syn && matches!(self.base_seq[self.dir_of(seg).index()], Some(b) if b != seg.seq)
+    }
+
+    /// Adds a segment's counters; `seg` must belong to this connection.
+    fn observe(&mut self, seg: &Segment) -> Dir {
+        let dir = self.dir_of(seg);
+        let d = dir.index();
+        self.last_frame = seg.frame;
+        self.start_ns = self.start_ns.min(seg.ts_ns);
+        self.end_ns = self.end_ns.max(seg.ts_ns);
+        self.packets[d] += 1;
+        self.bytes[d] += seg.payload_len as u64;
+        self.flags[d].0 |= seg.flags.0;
+        if seg.flags.syn() {
+            if seg.options.window_scale.is_some() {
+                self.window_scale[d] = seg.options.window_scale;
+            }
+            if seg.flags.ack() {
+                if self.client_reason == ClientReason::FirstPacket {
+                    self.client_index = 1 - d;
+                    self.client_reason = ClientReason::SynAck;
+                }
+            } else if self.client_reason != ClientReason::Syn {
+                self.client_index = d;
+                self.client_reason = ClientReason::Syn;
+            }
+        }
+        if !seg.short_segment {
+            if self.base_seq[d].is_none() {
+                self.base_seq[d] = Some(if seg.flags.syn() {
+                    seg.seq
+                } else {
+                    seg.seq.wrapping_sub(1)
+                });
+            }
+            if seg.flags.ack() && self.base_seq[1 - d].is_none() {
+                self.base_seq[1 - d] = Some(seg.ack.wrapping_sub(1));
+            }
+        }
+        dir
+    }
+}
+
+/// Unordered endpoint pair: the same key for both directions.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct FlowKey {
+    lo: Endpoint,
+    hi: Endpoint,
+}
+
+impl FlowKey {
+    pub fn of(seg: &Segment) -> FlowKey {
+        if seg.src <= seg.dst {
+            FlowKey {
+                lo: seg.src,
+                hi: seg.dst,
+            }
+        } else {
+            FlowKey {
+                lo: seg.dst,
+                hi: seg.src,
+            }
+        }
+    }
+}
+
+/// All connections of one capture, in stream order, and the index to find the
+/// current connection of an endpoint pair.
+#[derive(Default, Debug)]
+pub struct FlowTable {
+    current: FxHashMap<FlowKey, usize>,
+    connections: Vec<Connection>,
+    port_reuses: u64,
+}
+
+impl FlowTable {
+    pub fn new() -> FlowTable {
+        FlowTable::default()
+    }
+
+    /// Places a segment in its connection, starting a new one when Wireshark would;
+    /// returns the connection's stream index and the segment's direction.
+    pub fn add(&mut self, seg: &Segment) -> (u64, Dir) {
+        let key = FlowKey::of(seg);
+        let idx = match self.current.get(&key) {
+            Some(&i) if !self.connections[i].syn_starts_new_stream(seg) => i,
+            existing => {
+                if existing.is_some() {
+                    self.port_reuses += 1;
+                }
+                let i = self.connections.len();
+                self.connections.push(Connection::new(i as u64, seg));
+                self.current.insert(key, i);
+                i
+            }
+        };
+        let dir = self.connections[idx].observe(seg);
+        (idx as u64, dir)
+    }
+
+    /// Connections in stream order.
+    pub fn connections(&self) -> &[Connection] {
+        &self.connections
+    }
+
+    pub fn into_connections(self) -> Vec<Connection> {
+        self.connections
+    }
+
+    /// How many times a SYN started a new connection on a pair already seen.
+    pub fn port_reuses(&self) -> u64 {
+        self.port_reuses
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpOptions;
+
+    fn seg(frame: u64, from_client: bool, seq: u32, ack: u32, flags: u16) -> Segment {
+        let c = Endpoint {
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 1000,
+        };
+        let s = Endpoint {
+            addr: "10.0.0.2".parse().unwrap(),
+            port: 80,
+        };
+        let (src, dst) = if from_client { (c, s) } else { (s, c) };
+        Segment {
+            frame,
+            ts_ns: frame as i64,
+            src,
+            dst,
+            seq,
+            ack,
+            flags: TcpFlags(flags),
+            window: 100,
+            payload_len: 0,
+            captured_payload_len: 0,
+            options: TcpOptions::default(),
+            bad_header_len: false,
+            short_segment: false,
+        }
+    }
+
+    const S: u16 = TcpFlags::SYN;
+    const SA: u16 = TcpFlags::SYN | TcpFlags::ACK;
+    const A: u16 = TcpFlags::ACK;
+    const FA: u16 = TcpFlags::FIN | TcpFlags::ACK;
+    const RA: u16 = TcpFlags::RST | TcpFlags::ACK;
+
+    /// Each row: segments (from_client, seq, ack, flags) and the stream each must land in.
+    /// Expectations are what tshark 4.0 printed for the same packets.
+    #[test]
+    fn stream_numbering_follows_wireshark() {
+        type Row = (&'static str, Vec<(bool, u32, u32, u16)>, Vec<u64>);
+        let rows: Vec<Row> = vec![
+            (
+                "same ISN after FIN stays in the stream",
+                vec![
+                    (true, 100, 0, S),
+                    (false, 500, 101, SA),
+                    (true, 101, 501, FA),
+                    (false, 501, 102, FA),
+                    (true, 100, 0, S),
+                ],
+                vec![0, 0, 0, 0, 0],
+            ),
+            (
+                "new ISN after FIN is port reuse",
+                vec![(true, 100, 0, S), (false, 500, 101, SA), (true, 7, 0, S)],
+                vec![0, 0, 1],
+            ),
+            (
+                "retransmitted SYN after RST stays",
+                vec![(true, 100, 0, S), (false, 0, 101, RA), (true, 100, 0, S)],
+                vec![0, 0, 0],
+            ),
+            (
+                "SYN from the other side with a new ISN is reuse",
+                vec![(true, 100, 0, S), (false, 500, 101, SA), (false, 777, 0, S)],
+                vec![0, 0, 1],
+            ),
+            (
+                "SYN-ACK with a new ISN is not reuse",
+                vec![
+                    (true, 100, 0, S),
+                    (false, 500, 101, SA),
+                    (false, 600, 101, SA),
+                ],
+                vec![0, 0, 0],
+            ),
+            (
+                "base from the peer's ACK: matching SYN stays",
+                vec![(true, 100, 1000, A), (false, 999, 0, S)],
+                vec![0, 0],
+            ),
+            (
+                "base from the peer's ACK: other SYN is reuse",
+                vec![(true, 100, 1000, A), (false, 5000, 0, S)],
+                vec![0, 1],
+            ),
+            (
+                "mid-stream base is seq-1",
+                vec![(true, 100, 1, A), (true, 99, 0, S)],
+                vec![0, 0],
+            ),
+            (
+                "mid-stream SYN at the data seq is reuse",
+                vec![(true, 100, 1, A), (true, 100, 0, S)],
+                vec![0, 1],
+            ),
+        ];
+        for (name, segs, want) in rows {
+            let mut t = FlowTable::new();
+            let got: Vec<u64> = segs
+                .iter()
+                .enumerate()
+                .map(|(i, &(c, seq, ack, fl))| t.add(&seg(i as u64 + 1, c, seq, ack, fl)).0)
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn client_is_the_syn_sender_else_synack_receiver_else_first_sender() {
+        let mut t = FlowTable::new();
+        t.add(&seg(1, false, 500, 101, SA));
+        t.add(&seg(2, true, 101, 501, A));
+        let c = &t.connections()[0];
+        assert_eq!(c.client_reason, ClientReason::SynAck);
+        assert_eq!(c.client().port, 1000);
+
+        let mut t = FlowTable::new();
+        t.add(&seg(1, false, 500, 101, A));
+        let c = &t.connections()[0];
+        assert_eq!(c.client_reason, ClientReason::FirstPacket);
+        assert_eq!(c.client().port, 80);
+
+        let mut t = FlowTable::new();
+        t.add(&seg(1, false, 500, 101, A));
+        t.add(&seg(2, true, 7, 0, S));
+        assert_eq!(
+            t.connections().len(),
+            2,
+            "SYN with new ISN after base from ACK"
+        );
+    }
+}
