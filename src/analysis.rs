@@ -8,8 +8,8 @@ use rayon::prelude::*;
 
 use crate::accounting::FrameAccounting;
 use crate::capture::{CaptureError, CaptureReader, FormatKind, Input, RawPacket};
-use crate::decode::{decode, Decoded};
-use crate::flow::{Connection, FlowTable};
+use crate::decode::{decode, Decoded, Segment};
+use crate::flow::{Connection, Dir, FlowTable};
 
 /// Frames decoded per parallel batch.
 const BATCH_FRAMES: usize = 8192;
@@ -30,10 +30,18 @@ pub struct CaptureAnalysis {
     pub error: Option<CaptureError>,
 }
 
+/// Called for every TCP segment in frame order, with its stream index and direction.
+pub type SegmentObserver<'a> = &'a mut dyn FnMut(&Segment, u64, Dir);
+
 /// Reads and analyses one input to its end or to its first unreadable byte.
 pub fn analyze(input: &Input) -> CaptureAnalysis {
+    analyze_with(input, &mut |_, _, _| {})
+}
+
+/// Like [`analyze`], also showing every segment to `observer` as it is placed.
+pub fn analyze_with(input: &Input, observer: SegmentObserver<'_>) -> CaptureAnalysis {
     match CaptureReader::open(input) {
-        Ok(reader) => analyze_reader(reader),
+        Ok(reader) => analyze_reader(reader, observer),
         Err(e) => CaptureAnalysis {
             file: input.display_name(),
             format: None,
@@ -91,7 +99,7 @@ impl Batch {
 }
 
 /// Analyses an already-opened capture.
-pub fn analyze_reader(mut reader: CaptureReader) -> CaptureAnalysis {
+pub fn analyze_reader(mut reader: CaptureReader, observer: SegmentObserver<'_>) -> CaptureAnalysis {
     let mut accounting = FrameAccounting::default();
     let mut flows = FlowTable::new();
     let mut batch = Batch::default();
@@ -115,7 +123,8 @@ pub fn analyze_reader(mut reader: CaptureReader) -> CaptureAnalysis {
         for d in batch.decode_all() {
             accounting.count(&d);
             if let Decoded::Tcp(seg) = d {
-                flows.add(&seg);
+                let (stream, dir) = flows.add(&seg);
+                observer(&seg, stream, dir);
             }
         }
         batch.clear();

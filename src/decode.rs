@@ -182,14 +182,62 @@ impl fmt::Display for Undecodable {
     }
 }
 
+/// What a frame that is not IP carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NonIp {
+    Arp,
+    /// 802.3 frames with a length instead of an ethertype (STP, CDP...).
+    Llc,
+    EtherType(u16),
+    Netlink,
+    LoopbackFamily(u32),
+    RawIpVersion(u8),
+    /// pcapng systemd journal entries, which Wireshark numbers as frames.
+    JournalEntry,
+}
+
+impl fmt::Display for NonIp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NonIp::Arp => f.write_str("ARP"),
+            NonIp::Llc => f.write_str("802.3 LLC"),
+            NonIp::EtherType(t) => write!(f, "ethertype 0x{t:04x}"),
+            NonIp::Netlink => f.write_str("netlink"),
+            NonIp::LoopbackFamily(af) => write!(f, "loopback address family {af}"),
+            NonIp::RawIpVersion(v) => write!(f, "raw frame of IP version {v}"),
+            NonIp::JournalEntry => f.write_str("pcapng systemd journal entry"),
+        }
+    }
+}
+
+/// An IP protocol other than TCP, displayed by its keyword (UDP, ICMP...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpProtocol(pub u8);
+
+impl fmt::Display for IpProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match IpNumber(self.0).keyword_str() {
+            Some(k) => f.write_str(k),
+            None => write!(f, "IP protocol {}", self.0),
+        }
+    }
+}
+
+/// Why a frame stopped decoding before reaching a TCP segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stop {
+    NonIp(NonIp),
+    Undecodable(Undecodable),
+}
+
 /// What one frame turned out to be. Every frame gets exactly one of these.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decoded {
     Tcp(Segment),
-    /// IP, but not TCP: the IP protocol name (UDP, ICMP...).
-    OtherIp(String),
-    /// Not IP: the ethertype or link-layer kind (ARP, LLC...).
-    NonIp(String),
+    /// IP, but not TCP.
+    OtherIp(IpProtocol),
+    /// Not IP.
+    NonIp(NonIp),
     Undecodable(Undecodable),
 }
 
@@ -205,50 +253,49 @@ pub fn decode(pkt: &RawPacket<'_>) -> Decoded {
         LINUX_SLL2 => cooked(data, 20, 0, 8),
         RAW | RAW_BSD12 | RAW_BSD14 => match data.first().map(|b| b >> 4) {
             Some(4) | Some(6) => Ok(data),
-            Some(v) => Err(Decoded::NonIp(format!("raw frame of IP version {v}"))),
-            None => Err(Decoded::Undecodable(Undecodable::TruncatedLink)),
+            Some(v) => Err(Stop::NonIp(NonIp::RawIpVersion(v))),
+            None => Err(Stop::Undecodable(Undecodable::TruncatedLink)),
         },
         IPV4 | IPV6 => Ok(data),
         NULL | LOOP => bsd_loopback(pkt.linktype, data),
-        NOT_A_PACKET => Err(Decoded::NonIp("pcapng systemd journal entry".into())),
-        other => Err(Decoded::Undecodable(Undecodable::UnsupportedLinkType(
-            other,
-        ))),
+        NOT_A_PACKET => Err(Stop::NonIp(NonIp::JournalEntry)),
+        other => Err(Stop::Undecodable(Undecodable::UnsupportedLinkType(other))),
     };
     match l3 {
         Ok(ip) => decode_ip(ip, pkt),
-        Err(d) => d,
+        Err(Stop::NonIp(k)) => Decoded::NonIp(k),
+        Err(Stop::Undecodable(u)) => Decoded::Undecodable(u),
     }
 }
 
 /// Linux cooked capture (SLL or SLL2): a fixed header with the protocol and
 /// hardware type at known offsets.
-fn cooked(data: &[u8], len: usize, proto_at: usize, hatype_at: usize) -> Result<&[u8], Decoded> {
+fn cooked(data: &[u8], len: usize, proto_at: usize, hatype_at: usize) -> Result<&[u8], Stop> {
     if data.len() < len {
-        return Err(Decoded::Undecodable(Undecodable::TruncatedLink));
+        return Err(Stop::Undecodable(Undecodable::TruncatedLink));
     }
     let hatype = u16::from_be_bytes([data[hatype_at], data[hatype_at + 1]]);
     let proto = u16::from_be_bytes([data[proto_at], data[proto_at + 1]]);
     const ARPHRD_NETLINK: u16 = 824;
     if hatype == ARPHRD_NETLINK {
-        return Err(Decoded::NonIp("netlink".into()));
+        return Err(Stop::NonIp(NonIp::Netlink));
     }
     ether_payload(EtherType(proto), &data[len..])
 }
 
-fn ethernet(data: &[u8]) -> Result<&[u8], Decoded> {
+fn ethernet(data: &[u8]) -> Result<&[u8], Stop> {
     let eth = Ethernet2HeaderSlice::from_slice(data)
-        .map_err(|_| Decoded::Undecodable(Undecodable::TruncatedLink))?;
+        .map_err(|_| Stop::Undecodable(Undecodable::TruncatedLink))?;
     let et = eth.ether_type();
     if et.0 < 0x0600 {
         // An 802.3 length field, not an ethertype: LLC/SNAP frames (STP, CDP...).
-        return Err(Decoded::NonIp("802.3 LLC".into()));
+        return Err(Stop::NonIp(NonIp::Llc));
     }
     ether_payload(et, &data[14..])
 }
 
 /// Follows VLAN tags of any depth down to IP.
-fn ether_payload(mut et: EtherType, mut rest: &[u8]) -> Result<&[u8], Decoded> {
+fn ether_payload(mut et: EtherType, mut rest: &[u8]) -> Result<&[u8], Stop> {
     loop {
         match et {
             EtherType::IPV4 | EtherType::IPV6 => return Ok(rest),
@@ -256,20 +303,20 @@ fn ether_payload(mut et: EtherType, mut rest: &[u8]) -> Result<&[u8], Decoded> {
             | EtherType::PROVIDER_BRIDGING
             | EtherType::VLAN_DOUBLE_TAGGED_FRAME => {
                 let tag = SingleVlanHeaderSlice::from_slice(rest)
-                    .map_err(|_| Decoded::Undecodable(Undecodable::TruncatedLink))?;
+                    .map_err(|_| Stop::Undecodable(Undecodable::TruncatedLink))?;
                 et = tag.ether_type();
                 rest = &rest[4..];
             }
-            EtherType::ARP => return Err(Decoded::NonIp("ARP".into())),
-            other => return Err(Decoded::NonIp(format!("ethertype 0x{:04x}", other.0))),
+            EtherType::ARP => return Err(Stop::NonIp(NonIp::Arp)),
+            other => return Err(Stop::NonIp(NonIp::EtherType(other.0))),
         }
     }
 }
 
 /// BSD loopback: a 4-byte address family, host order for NULL, network order for LOOP.
-fn bsd_loopback(lt: u16, data: &[u8]) -> Result<&[u8], Decoded> {
+fn bsd_loopback(lt: u16, data: &[u8]) -> Result<&[u8], Stop> {
     if data.len() < 4 {
-        return Err(Decoded::Undecodable(Undecodable::TruncatedLink));
+        return Err(Stop::Undecodable(Undecodable::TruncatedLink));
     }
     let raw = [data[0], data[1], data[2], data[3]];
     let family = if lt == linktype::LOOP {
@@ -288,7 +335,7 @@ fn bsd_loopback(lt: u16, data: &[u8]) -> Result<&[u8], Decoded> {
         2 => Ok(&data[4..]),
         // AF_INET6 differs by OS: Linux 10, BSDs 24, FreeBSD 28, macOS 30.
         10 | 24 | 28 | 30 => Ok(&data[4..]),
-        f => Err(Decoded::NonIp(format!("loopback address family {f}"))),
+        f => Err(Stop::NonIp(NonIp::LoopbackFamily(f))),
     }
 }
 
@@ -304,7 +351,7 @@ fn decode_ip(ip: &[u8], pkt: &RawPacket<'_>) -> Decoded {
     };
     let payload = slice.payload();
     if payload.ip_number != IpNumber::TCP {
-        return Decoded::OtherIp(ip_protocol_name(payload.ip_number));
+        return Decoded::OtherIp(IpProtocol(payload.ip_number.0));
     }
     if payload.fragmented {
         return Decoded::Undecodable(Undecodable::TcpFragment);
@@ -413,13 +460,6 @@ fn parse_options(bytes: &[u8]) -> TcpOptions {
         }
     }
     o
-}
-
-fn ip_protocol_name(n: IpNumber) -> String {
-    match n.keyword_str() {
-        Some(k) => k.to_string(),
-        None => format!("IP protocol {}", n.0),
-    }
 }
 
 fn short_ip_error(e: &etherparse::err::ip::LaxHeaderSliceError) -> String {

@@ -386,14 +386,16 @@ pub fn write_accounting(out: &mut dyn Write, a: &FrameAccounting) -> io::Result<
         "frames: {} = tcp {} + other IP {} + non-IP {} + undecodable {}",
         a.frames, a.tcp, a.other_ip, a.non_ip, a.undecodable
     )?;
+    fn named<K: std::fmt::Display>(m: &std::collections::BTreeMap<K, u64>) -> Vec<String> {
+        m.iter().map(|(k, v)| format!("{k} {v}")).collect()
+    }
     let breakdowns = [
-        ("other IP", &a.other_ip_by_protocol),
-        ("non-IP", &a.non_ip_by_kind),
-        ("undecodable", &a.undecodable_by_reason),
+        ("other IP", named(&a.other_ip_by_protocol)),
+        ("non-IP", named(&a.non_ip_by_kind)),
+        ("undecodable", named(&a.undecodable_by_reason)),
     ];
-    for (label, map) in breakdowns {
-        if !map.is_empty() {
-            let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    for (label, parts) in breakdowns {
+        if !parts.is_empty() {
             writeln!(out, "  {label}: {}", parts.join(", "))?;
         }
     }
