@@ -521,7 +521,9 @@ mod tests {
         ];
         p.extend_from_slice(&[0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 1, 0]);
         p.extend_from_slice(&[0, 0, 0, 0]);
-        match decode(&raw(linktype::RAW, &p)) {
+        let mut pkt = raw(linktype::RAW, &p);
+        pkt.orig_len = 140;
+        match decode(&pkt) {
             Decoded::Tcp(s) => {
                 assert_eq!(s.payload_len, 100);
                 assert_eq!(s.captured_payload_len, 0);

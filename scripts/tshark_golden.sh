@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Regenerate tshark golden data for every capture under testdata/:
+#   tests/golden/tshark/<capture-file-name>.streams.tsv
+# produced by (exact command, also documented in tests/golden/tshark/README.md):
+#   tshark -r FILE -T fields -E separator=/t -e frame.number -e tcp.stream -e tcp.len -e tcp.flags.str
+# tshark runs with an empty, throw-away HOME/XDG_CONFIG_HOME so that no personal
+# Wireshark preferences change the output, and with LC_ALL=C.UTF-8 (tcp.flags.str
+# uses U+00B7 MIDDLE DOT for unset flags).
+# Usage: scripts/tshark_golden.sh            (from anywhere inside the repo)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v tshark >/dev/null || { echo "tshark not found (apt-get install -y tshark)" >&2; exit 1; }
+
+out=tests/golden/tshark
+mkdir -p "$out"
+cfg=$(mktemp -d)
+trap 'rm -rf "$cfg"' EXIT
+
+shopt -s globstar nullglob
+files=(testdata/**/*.pcap testdata/**/*.pcapng testdata/**/*.gz testdata/**/*.cap)
+if [ ${#files[@]} -eq 0 ]; then
+    echo "no capture found under testdata/" >&2
+    exit 1
+fi
+
+# the golden file is named after the capture's base name: refuse duplicates
+dups=$(for f in "${files[@]}"; do basename "$f"; done | sort | uniq -d)
+if [ -n "$dups" ]; then
+    echo "duplicate capture base names under testdata/: $dups" >&2
+    exit 1
+fi
+
+for f in "${files[@]}"; do
+    dst="$out/$(basename "$f").streams.tsv"
+    rc=0
+    HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
+        tshark -r "$f" -T fields -E separator=/t \
+            -e frame.number -e tcp.stream -e tcp.len -e tcp.flags.str \
+            >"$dst.tmp" 2>"$dst.err" || rc=$?
+    # tshark warns about running as root on stderr; keep only real messages
+    grep -v 'Running as user "root"' "$dst.err" >&2 || true
+    rm -f "$dst.err"
+    if [ "$rc" -ne 0 ]; then
+        if [ -s "$dst.tmp" ]; then
+            echo "warning: tshark exit $rc on $f (e.g. truncated capture); keeping the frames it printed" >&2
+        else
+            echo "warning: tshark exit $rc on $f and no output; no golden written" >&2
+            rm -f "$dst.tmp"
+            continue
+        fi
+    fi
+    mv "$dst.tmp" "$dst"
+    printf '%-60s %5d frames %3d streams\n' "$dst" "$(wc -l <"$dst")" \
+        "$(cut -f2 "$dst" | grep -v '^$' | sort -u | wc -l)"
+done

@@ -1,0 +1,128 @@
+//! Stream numbering, per-stream packet and byte counts, checked frame by frame
+//! against what tshark printed for every capture in testdata/ (golden files in
+//! tests/golden/tshark, made by scripts/tshark_golden.sh).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use tcpstate::analysis::analyze_with;
+use tcpstate::capture::Input;
+
+fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if p.is_dir() {
+            // Deliberately broken files are checked by tests/bad_input.rs.
+            if name != "bad" {
+                captures(&p, out);
+            }
+        } else if [".pcap", ".pcapng", ".gz", ".cap"]
+            .iter()
+            .any(|s| name.ends_with(s))
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// frame -> (tcp.stream, tcp.len) for frames where tshark gave a stream.
+fn tshark_view(golden: &Path) -> BTreeMap<u64, (u64, u64)> {
+    let text = fs::read_to_string(golden).unwrap();
+    let mut m = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let frame: u64 = cols[0].parse().unwrap();
+        if let Some(stream) = cols.get(1).filter(|s| !s.is_empty()) {
+            let len = cols.get(2).and_then(|l| l.parse().ok()).unwrap_or(0);
+            m.insert(frame, (stream.parse().unwrap(), len));
+        }
+    }
+    m
+}
+
+#[test]
+fn every_capture_matches_tshark_frame_by_frame() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    captures(&root.join("testdata"), &mut files);
+    assert!(
+        files.len() >= 10,
+        "expected the testdata captures, found {files:?}"
+    );
+    let mut checked_frames = 0;
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let golden = root
+            .join("tests/golden/tshark")
+            .join(format!("{name}.streams.tsv"));
+        assert!(
+            golden.exists(),
+            "no tshark golden data for {} (run scripts/tshark_golden.sh)",
+            f.display()
+        );
+        let want = tshark_view(&golden);
+
+        let mut got = BTreeMap::new();
+        let analysis = analyze_with(&Input::Path(f.clone()), &mut |seg, stream, _| {
+            got.insert(seg.frame, (stream, seg.payload_len as u64));
+        });
+        assert!(
+            analysis.error.is_none(),
+            "{}: {:?}",
+            f.display(),
+            analysis.error
+        );
+        assert_eq!(
+            got,
+            want,
+            "{}: frame -> (tcp.stream, tcp.len) differs from tshark",
+            f.display()
+        );
+
+        // The connection table must agree with the per-frame view.
+        let mut per_stream: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        for (stream, len) in want.values() {
+            let e = per_stream.entry(*stream).or_default();
+            e.0 += 1;
+            e.1 += len;
+        }
+        assert_eq!(
+            analysis.connections.len(),
+            per_stream.len(),
+            "{}",
+            f.display()
+        );
+        for c in &analysis.connections {
+            let (pk, by) = per_stream[&c.stream];
+            assert_eq!(
+                c.packets[0] + c.packets[1],
+                pk,
+                "{} stream {}",
+                f.display(),
+                c.stream
+            );
+            assert_eq!(
+                c.bytes[0] + c.bytes[1],
+                by,
+                "{} stream {}",
+                f.display(),
+                c.stream
+            );
+        }
+        assert!(analysis.accounting.is_balanced());
+        assert_eq!(
+            analysis.accounting.tcp,
+            want.len() as u64,
+            "{}",
+            f.display()
+        );
+        checked_frames += want.len();
+    }
+    assert!(checked_frames > 200);
+}
