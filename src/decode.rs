@@ -11,8 +11,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{
-    EtherType, Ethernet2HeaderSlice, IpNumber, LaxIpSlice, LenSource, SingleVlanHeaderSlice,
-    TcpOptionElement, TcpOptionsIterator,
+    EtherType, Ethernet2HeaderSlice, IpNumber, LaxIpSlice, SingleVlanHeaderSlice, TcpOptionElement,
+    TcpOptionsIterator,
 };
 
 use crate::capture::{linktype, RawPacket};
@@ -366,21 +366,20 @@ fn decode_ip(ip: &[u8], pkt: &RawPacket<'_>) -> Decoded {
             IpAddr::V6(Ipv6Addr::from(s.header().destination())),
         ),
     };
-    // The TCP length the IP header reports, whatever the snaplen kept.
-    let reported = match payload.len_source {
-        LenSource::Slice => payload.payload.len(),
-        _ => match &slice {
-            LaxIpSlice::Ipv4(s) => {
-                let h = s.header();
-                (h.total_len() as usize).saturating_sub(
-                    h.slice().len() + s.extensions().auth.map_or(0, |a| a.slice().len()),
-                )
-            }
-            LaxIpSlice::Ipv6(s) => {
-                (s.header().payload_length() as usize).saturating_sub(s.extensions().slice().len())
-            }
+    // The TCP length the IP header reports, whatever the snaplen kept. A zero
+    // length field (TSO on the capture host, IPv6 jumbograms) falls back to the frame.
+    let from_header = match &slice {
+        LaxIpSlice::Ipv4(s) => {
+            let h = s.header();
+            let headers = h.slice().len() + s.extensions().auth.map_or(0, |a| a.slice().len());
+            (h.total_len() as usize).checked_sub(headers)
+        }
+        LaxIpSlice::Ipv6(s) => match s.header().payload_length() {
+            0 => None,
+            n => (n as usize).checked_sub(s.extensions().slice().len()),
         },
     };
+    let reported = from_header.unwrap_or(payload.payload.len());
     decode_tcp(payload.payload, reported, src, dst, pkt)
 }
 
