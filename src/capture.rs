@@ -120,7 +120,11 @@ pub enum CaptureErrorKind {
     Io(io::Error),
     Empty,
     NotACapture([u8; 4]),
-    Truncated(&'static str),
+    /// The input ended at byte `end` inside the named structure.
+    Truncated {
+        what: &'static str,
+        end: u64,
+    },
     RecordTooLong {
         caplen: u32,
         limit: u32,
@@ -151,7 +155,10 @@ impl fmt::Display for CaptureError {
                 "not a pcap or pcapng file (starts with {:02x} {:02x} {:02x} {:02x})",
                 m[0], m[1], m[2], m[3]
             ),
-            Truncated(what) => write!(f, "file is truncated in the middle of {what}"),
+            Truncated { what, end } => write!(
+                f,
+                "truncated: {what} starts here but the input ends at byte {end}"
+            ),
             RecordTooLong { caplen, limit, why } => write!(
                 f,
                 "record claims a captured length of {caplen} bytes, more than the {why} ({limit})"
@@ -363,6 +370,13 @@ impl CaptureReader {
         }
     }
 
+    fn truncated(&self, what: &'static str) -> CaptureError {
+        self.error(CaptureErrorKind::Truncated {
+            what,
+            end: self.offset + self.available() as u64,
+        })
+    }
+
     fn consume(&mut self, n: usize) {
         self.start += n;
         self.offset += n as u64;
@@ -417,7 +431,7 @@ impl CaptureReader {
         match le {
             0xa1b2_c3d4 | 0xa1b2_3c4d | 0xa1b2_cd34 | 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0x34cd_b2a1 => {
                 if !self.fill(24)? {
-                    return Err(self.error(CaptureErrorKind::Truncated("the pcap file header")));
+                    return Err(self.truncated("the pcap file header"));
                 }
                 let header = match parse_pcap_header(&self.window()[..24]) {
                     Ok((_, h)) => h,
@@ -495,7 +509,7 @@ impl CaptureReader {
             if self.available() == 0 {
                 return Ok(None);
             }
-            return Err(self.error(CaptureErrorKind::Truncated("a record header")));
+            return Err(self.truncated("a record header"));
         }
         let w = self.window();
         let caplen_bytes = [w[8], w[9], w[10], w[11]];
@@ -520,7 +534,7 @@ impl CaptureReader {
         }
         let total = hdr_len + caplen as usize;
         if !self.fill(total)? {
-            return Err(self.error(CaptureErrorKind::Truncated("a record's packet data")));
+            return Err(self.truncated("a record"));
         }
         let w = &self.window()[..total];
         let parsed = if modified {
@@ -553,14 +567,14 @@ impl CaptureReader {
                 if self.available() == 0 {
                     return Ok(None);
                 }
-                return Err(self.error(CaptureErrorKind::Truncated("a pcapng block header")));
+                return Err(self.truncated("a pcapng block header"));
             }
             let w = self.window();
             let raw_type = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
             let big_endian = if raw_type == SHB_MAGIC {
                 // A new section: its byte-order magic decides how to read everything in it.
                 if !self.fill(12)? {
-                    return Err(self.error(CaptureErrorKind::Truncated("a section header block")));
+                    return Err(self.truncated("a section header block"));
                 }
                 let w = self.window();
                 match u32::from_le_bytes([w[8], w[9], w[10], w[11]]) {
@@ -590,7 +604,7 @@ impl CaptureReader {
             }
             let len = block_len as usize;
             if !self.fill(len)? {
-                return Err(self.error(CaptureErrorKind::Truncated("a pcapng block")));
+                return Err(self.truncated("a pcapng block"));
             }
             let w = &self.window()[..len];
             let trailer = [w[len - 4], w[len - 3], w[len - 2], w[len - 1]];
@@ -666,8 +680,8 @@ impl CaptureReader {
                         };
                     }
                 }
-                let units_per_sec = match idb.ts_resolution() {
-                    Some(u) if u > 0 => u,
+                let units_per_sec = match ts_units_per_sec(idb.if_tsresol) {
+                    Some(u) => u,
                     _ => {
                         return Err(self.error(CaptureErrorKind::Malformed(format!(
                             "interface description block has an unusable if_tsresol {}",
@@ -799,6 +813,17 @@ fn open_file(p: &Path) -> io::Result<File> {
     Ok(f)
 }
 
+/// Decodes if_tsresol: a power of ten, or of two when the high bit is set.
+/// (pcap-parser 0.17 rejects binary resolutions, so this is done here.)
+fn ts_units_per_sec(tsresol: u8) -> Option<u64> {
+    let exp = (tsresol & 0x7f) as u32;
+    if tsresol & 0x80 != 0 {
+        (exp <= 63).then(|| 1u64 << exp)
+    } else {
+        10u64.checked_pow(exp)
+    }
+}
+
 /// Converts pcapng timestamp ticks to nanoseconds since the epoch, exactly.
 fn ticks_to_ns(ticks: u64, units_per_sec: u64, offset_sec: i64) -> i64 {
     let secs = ticks / units_per_sec;
@@ -833,6 +858,14 @@ mod tests {
         assert_eq!(ticks_to_ns(1_500_000, 1_000_000, 0), 1_500_000_000);
         assert_eq!(ticks_to_ns(3, 1 << 1, 10), 11_500_000_000);
         assert_eq!(ticks_to_ns(7, 1_000_000_000, 0), 7);
+    }
+
+    #[test]
+    fn tsresol_decimal_and_binary() {
+        assert_eq!(ts_units_per_sec(6), Some(1_000_000));
+        assert_eq!(ts_units_per_sec(9), Some(1_000_000_000));
+        assert_eq!(ts_units_per_sec(0x80 | 20), Some(1 << 20));
+        assert_eq!(ts_units_per_sec(20), None);
     }
 
     #[test]

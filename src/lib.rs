@@ -14,3 +14,4 @@ pub mod cli;
 pub mod decode;
 pub mod flow;
 pub mod report;
+pub mod synth;

@@ -46,6 +46,12 @@ fn tshark_view(golden: &Path) -> BTreeMap<u64, (u64, u64)> {
     m
 }
 
+/// Frames where tshark sees TCP that we deliberately do not (yet): TCP carried in
+/// IP fragments, which Wireshark reassembles and tcpstate only counts until IP
+/// reassembly lands. Each entry is checked to still differ, so the list cannot rot.
+const KNOWN_DIFFERENCES: &[(&str, u64, &str)] =
+    &[("odd_frames.pcap", 7, "TCP in reassembled IPv4 fragments")];
+
 #[test]
 fn every_capture_matches_tshark_frame_by_frame() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -66,7 +72,13 @@ fn every_capture_matches_tshark_frame_by_frame() {
             "no tshark golden data for {} (run scripts/tshark_golden.sh)",
             f.display()
         );
-        let want = tshark_view(&golden);
+        let mut want = tshark_view(&golden);
+        for &(file, frame, why) in KNOWN_DIFFERENCES.iter().filter(|k| k.0 == name) {
+            assert!(
+                want.remove(&frame).is_some(),
+                "{file} frame {frame} ({why}) no longer in tshark's view"
+            );
+        }
 
         let mut got = BTreeMap::new();
         let analysis = analyze_with(&Input::Path(f.clone()), &mut |seg, stream, _| {

@@ -1,0 +1,105 @@
+//! Bad input: every reader error gives one line naming the file and byte offset,
+//! exit status 2, and the frames read before the problem are still reported.
+//! The files are written by `cargo run --example gen_testdata` (testdata/synth/bad).
+
+use assert_cmd::Command;
+
+fn run(args: &[&str], stdin: Option<Vec<u8>>) -> (i32, String, serde_json::Value) {
+    let mut cmd = Command::cargo_bin("tcpstate").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--format", "json"])
+        .args(args);
+    if let Some(bytes) = stdin {
+        cmd.write_stdin(bytes);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let summary =
+        serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap()).unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        summary["summary"].clone(),
+    )
+}
+
+/// (file, exact stderr line after "tcpstate: <file>: ", frames read before the error, connections)
+const CASES: &[(&str, &str, u64, u64)] = &[
+    ("not_a_capture.txt", "byte 0: not a pcap or pcapng file (starts with 54 68 69 73)", 0, 0),
+    ("empty.pcap", "byte 0: file is empty, not a pcap or pcapng capture", 0, 0),
+    ("truncated_header.pcap", "byte 0: truncated: the pcap file header starts here but the input ends at byte 10", 0, 0),
+    ("truncated_record.pcap", "byte 234: truncated: a record starts here but the input ends at byte 297", 3, 1),
+    ("truncated_record_header.pcap", "byte 234: truncated: a record header starts here but the input ends at byte 241", 3, 1),
+    ("caplen_over_snaplen.pcap", "byte 234: record claims a captured length of 200 bytes, more than the file's snaplen (128)", 3, 1),
+    ("huge_caplen.pcap", "byte 234: record claims a captured length of 4294967280 bytes, more than the 256 MiB limit (268435456)", 3, 1),
+    ("pcapng_bad_block_len.pcapng", "byte 352: pcapng block has an invalid length 13 (must be a multiple of 4, at least 12, at most 268500992)", 3, 1),
+    ("pcapng_huge_block.pcapng", "byte 352: pcapng block has an invalid length 4294967280 (must be a multiple of 4, at least 12, at most 268500992)", 3, 1),
+    ("pcapng_truncated.pcapng", "byte 352: truncated: a pcapng block starts here but the input ends at byte 416", 3, 1),
+];
+
+#[test]
+fn each_bad_file_names_file_and_offset_and_keeps_what_was_read() {
+    for &(name, msg, frames, conns) in CASES {
+        let path = format!("testdata/synth/bad/{name}");
+        let (code, stderr, summary) = run(&[&path], None);
+        assert_eq!(code, 2, "{name}");
+        assert_eq!(stderr, format!("tcpstate: {path}: {msg}\n"), "{name}");
+        assert_eq!(summary["frames"], frames, "{name}");
+        assert_eq!(
+            summary["tcp"], frames,
+            "{name}: the good frames are all TCP"
+        );
+        assert_eq!(summary["connections"], conns, "{name}");
+        assert_eq!(summary["errors"], 1, "{name}");
+        assert_eq!(
+            summary["files"][0]["error"],
+            format!("{path}: {msg}"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn bad_stream_on_stdin_is_named_dash() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/synth/bad/huge_caplen.pcap"
+    ))
+    .unwrap();
+    let (code, stderr, summary) = run(&["-"], Some(bytes));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("tcpstate: -: byte 234: record claims a captured length of 4294967280"),
+        "{stderr}"
+    );
+    assert_eq!(summary["frames"], 3);
+}
+
+#[test]
+fn truncated_gzip_reports_decompressed_offset() {
+    let gz = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/real/normal_close_client.pcap.gz"
+    ))
+    .unwrap();
+    let cut = gz[..gz.len() / 2].to_vec();
+    let (code, stderr, summary) = run(&["-"], Some(cut));
+    assert_eq!(code, 2);
+    assert!(stderr.starts_with("tcpstate: -: byte "), "{stderr}");
+    assert!(stderr.contains("(of decompressed data)"), "{stderr}");
+    assert!(summary["frames"].as_u64().unwrap() < 11);
+}
+
+#[test]
+fn a_good_file_after_a_bad_one_is_still_analysed() {
+    let (code, _, summary) = run(
+        &[
+            "testdata/synth/bad/empty.pcap",
+            "testdata/real/refused.pcap",
+        ],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert_eq!(summary["connections"], 2);
+    assert_eq!(summary["frames"], 4);
+}
