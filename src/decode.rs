@@ -163,6 +163,8 @@ pub enum Undecodable {
     UnsupportedLinkType(u16),
     TruncatedLink,
     BadIp(String),
+    /// An IPv6 extension header (or IPv4 AH) cut short or malformed.
+    BadIpExtension,
     /// A TCP packet split into IP fragments; reassembly is not done yet.
     TcpFragment,
     TruncatedTcp,
@@ -176,6 +178,9 @@ impl fmt::Display for Undecodable {
             }
             Undecodable::TruncatedLink => f.write_str("truncated link-layer header"),
             Undecodable::BadIp(why) => write!(f, "bad IP header: {why}"),
+            Undecodable::BadIpExtension => {
+                f.write_str("IP extension header cut short or malformed")
+            }
             Undecodable::TcpFragment => f.write_str("TCP in an IP fragment (not reassembled)"),
             Undecodable::TruncatedTcp => f.write_str("TCP header cut short by the snaplen"),
         }
@@ -340,7 +345,7 @@ fn bsd_loopback(lt: u16, data: &[u8]) -> Result<&[u8], Stop> {
 }
 
 fn decode_ip(ip: &[u8], pkt: &RawPacket<'_>) -> Decoded {
-    let (slice, _ext_err) = match LaxIpSlice::from_slice(ip) {
+    let (slice, ext_err) = match LaxIpSlice::from_slice(ip) {
         Ok(s) => s,
         Err(e) => {
             if ip.is_empty() {
@@ -350,6 +355,10 @@ fn decode_ip(ip: &[u8], pkt: &RawPacket<'_>) -> Decoded {
         }
     };
     let payload = slice.payload();
+    if ext_err.is_some() {
+        // The payload's protocol is hidden behind an extension header we could not read.
+        return Decoded::Undecodable(Undecodable::BadIpExtension);
+    }
     if payload.ip_number != IpNumber::TCP {
         return Decoded::OtherIp(IpProtocol(payload.ip_number.0));
     }
