@@ -1500,6 +1500,53 @@ impl Conv {
     }
 }
 
+/// A deterministic mixed workload of `connections` interleaved connections,
+/// for benchmarks: most close normally with a few kilobytes of data, some
+/// reset, some are refused. Connections start 50 µs apart and each lasts a few
+/// milliseconds, so many are live at once. Returned in time order.
+pub fn workload(connections: u32) -> Vec<Packet> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let mut packets = Vec::new();
+    for i in 0..connections {
+        let client = SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(10, 1, (i >> 16) as u8, (i >> 8) as u8)),
+            1024 + (i % 60000) as u16,
+        );
+        let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 2, 0, (i % 7) as u8 + 1)), 443);
+        let isn = i.wrapping_mul(2_654_435_761);
+        let mut c = Conv::new(client, server, isn, isn ^ 0x5555_5555)
+            .starting_at(EPOCH_2026_NS + i as u64 * 50_000)
+            .with_step(200_000)
+            .with_typical_options();
+        match i % 10 {
+            0 => {
+                c.syn();
+                c.refuse();
+            }
+            1 => {
+                c.handshake();
+                c.data(Side::Client, 300);
+                c.rst(Side::Server);
+            }
+            _ => {
+                c.handshake();
+                c.data(Side::Client, 400);
+                c.ack(Side::Server);
+                for _ in 0..(i % 5 + 2) {
+                    c.data(Side::Server, 1200);
+                }
+                c.ack(Side::Client);
+                c.fin(Side::Client);
+                c.fin(Side::Server);
+                c.ack(Side::Client);
+            }
+        }
+        packets.extend(c.into_packets());
+    }
+    packets.sort_by_key(Packet::ts_ns);
+    packets
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1854,51 +1901,4 @@ mod tests {
         // Options must fit and serialise.
         assert!(SlicedPacket::from_ip(&frame(&Link::Raw, &s[0])).is_ok());
     }
-}
-
-/// A deterministic mixed workload of `connections` interleaved connections,
-/// for benchmarks: most close normally with a few kilobytes of data, some
-/// reset, some are refused. Connections start 50 µs apart and each lasts a few
-/// milliseconds, so many are live at once. Returned in time order.
-pub fn workload(connections: u32) -> Vec<Packet> {
-    use std::net::{IpAddr, Ipv4Addr};
-    let mut packets = Vec::new();
-    for i in 0..connections {
-        let client = SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::new(10, 1, (i >> 16) as u8, (i >> 8) as u8)),
-            1024 + (i % 60000) as u16,
-        );
-        let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 2, 0, (i % 7) as u8 + 1)), 443);
-        let isn = i.wrapping_mul(2_654_435_761);
-        let mut c = Conv::new(client, server, isn, isn ^ 0x5555_5555)
-            .starting_at(EPOCH_2026_NS + i as u64 * 50_000)
-            .with_step(200_000)
-            .with_typical_options();
-        match i % 10 {
-            0 => {
-                c.syn();
-                c.refuse();
-            }
-            1 => {
-                c.handshake();
-                c.data(Side::Client, 300);
-                c.rst(Side::Server);
-            }
-            _ => {
-                c.handshake();
-                c.data(Side::Client, 400);
-                c.ack(Side::Server);
-                for _ in 0..(i % 5 + 2) {
-                    c.data(Side::Server, 1200);
-                }
-                c.ack(Side::Client);
-                c.fin(Side::Client);
-                c.fin(Side::Server);
-                c.ack(Side::Client);
-            }
-        }
-        packets.extend(c.into_packets());
-    }
-    packets.sort_by_key(Packet::ts_ns);
-    packets
 }
