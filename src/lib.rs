@@ -9,9 +9,11 @@
 
 pub mod accounting;
 pub mod analysis;
+pub mod anomaly;
 pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod flow;
 pub mod report;
+pub mod state_machine;
 pub mod synth;

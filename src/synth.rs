@@ -1299,6 +1299,11 @@ impl Conv {
         &self.segments
     }
 
+    /// The segments so far, for tests that drop or reorder some (capture loss).
+    pub fn segments_mut(&mut self) -> &mut Vec<Segment> {
+        &mut self.segments
+    }
+
     /// The segments as capture packets.
     pub fn into_packets(self) -> Vec<Packet> {
         self.segments.into_iter().map(Packet::Tcp).collect()

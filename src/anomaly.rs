@@ -1,0 +1,165 @@
+//! The catalogue of abnormal sequences: stable snake_case codes a CI job can
+//! match on, a severity, and a one-line meaning each. Detection lives with the
+//! state machines; this module only names and describes.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::state_machine::Side;
+
+/// How bad an anomaly is: `info` is worth knowing, `warning` usually means
+/// trouble on the wire or in the capture, `error` means a broken peer or stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+macro_rules! catalogue {
+    ($($variant:ident => $code:literal, $sev:ident, $meaning:literal;)*) => {
+        /// Every anomaly tcpstate reports. The code strings are a stable contract.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum AnomalyCode { $($variant,)* }
+
+        impl AnomalyCode {
+            /// All codes, in catalogue order.
+            pub const ALL: &'static [AnomalyCode] = &[$(AnomalyCode::$variant,)*];
+
+            /// The stable snake_case code.
+            pub fn code(self) -> &'static str {
+                match self { $(AnomalyCode::$variant => $code,)* }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self { $(AnomalyCode::$variant => Severity::$sev,)* }
+            }
+
+            /// One line saying what it means.
+            pub fn meaning(self) -> &'static str {
+                match self { $(AnomalyCode::$variant => $meaning,)* }
+            }
+
+            /// Looks a code up by its string.
+            pub fn from_code(s: &str) -> Option<AnomalyCode> {
+                match s { $($code => Some(AnomalyCode::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+catalogue! {
+    SynUnanswered => "syn_unanswered", Warning,
+        "the client's SYN got no answer at all (host down, filtered, or SYN lost)";
+    Refused => "refused", Warning,
+        "the server answered the SYN with RST: nothing listens on that port";
+    HalfOpen => "half_open", Warning,
+        "the server sent SYN-ACK but the handshake never completed (it stayed in SYN_RCVD)";
+    HandshakeReset => "handshake_reset", Warning,
+        "a RST ended the connection during the handshake (after the SYN-ACK)";
+    SynAckBadAck => "syn_ack_bad_ack", Error,
+        "a SYN-ACK acknowledged something other than the client's SYN";
+    DataBeforeHandshake => "data_before_handshake", Warning,
+        "payload was sent before the sender had completed the handshake";
+    Midstream => "midstream", Info,
+        "the capture started after the handshake; the first states are inferred";
+    SimultaneousOpen => "simultaneous_open", Info,
+        "both sides sent a SYN and the SYNs crossed (both SYN_SENT -> SYN_RCVD)";
+    SimultaneousClose => "simultaneous_close", Info,
+        "both sides sent a FIN before receiving the other's (both FIN_WAIT_1 -> CLOSING)";
+    Reset => "reset", Warning,
+        "a side aborted the connection with RST (detail: which side, in which state)";
+    OutOfWindowRst => "out_of_window_rst", Warning,
+        "a RST whose sequence number is outside the receiver's window was ignored (RFC 5961)";
+    DataAfterFin => "data_after_fin", Error,
+        "a side sent new payload beyond its own FIN";
+    SegmentAfterClose => "segment_after_close", Warning,
+        "a segment was sent by or to a side that had already closed";
+    FinRetransmittedInTimeWait => "fin_retransmitted_in_time_wait", Warning,
+        "the passive closer retransmitted its FIN while the peer was in TIME_WAIT: the last ACK was lost";
+    PortReuseInTimeWait => "port_reuse_in_time_wait", Warning,
+        "a new connection reused the address/port pair while the previous one was in TIME_WAIT";
+    CloseWaitStuck => "close_wait_stuck", Error,
+        "a side stayed in CLOSE_WAIT past the threshold: the application never closed its socket (leak)";
+    FinWait2Stuck => "fin_wait_2_stuck", Warning,
+        "a side stayed in FIN_WAIT_2 past the threshold: the peer never sent its FIN";
+    InvalidFlags => "invalid_flags", Error,
+        "an invalid flag combination: SYN+FIN, SYN+RST, no flags, FIN without ACK, or XMAS";
+    AckUnseenSegment => "ack_unseen_segment", Warning,
+        "an ACK covers data or a FIN the capture never saw (capture loss)";
+    NoClose => "no_close", Info,
+        "the connection was still open when the capture ended";
+}
+
+impl fmt::Display for AnomalyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for AnomalyCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+/// One occurrence: which code, at which frame, on which side, and what exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Anomaly {
+    pub code: AnomalyCode,
+    /// The frame that showed it; `None` for conditions seen at capture end.
+    pub frame: Option<u64>,
+    /// The side it concerns; `None` when it concerns the connection as a whole.
+    pub side: Option<Side>,
+    pub detail: String,
+}
+
+/// The catalogue as text, for `--list-anomalies` and the README.
+pub fn catalogue_text() -> String {
+    let width = AnomalyCode::ALL
+        .iter()
+        .map(|c| c.code().len())
+        .max()
+        .unwrap_or(0);
+    let mut s = String::new();
+    for c in AnomalyCode::ALL {
+        s.push_str(&format!(
+            "{:<width$}  {:<7}  {}\n",
+            c.code(),
+            c.severity().to_string(),
+            c.meaning()
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for c in AnomalyCode::ALL {
+            assert!(seen.insert(c.code()));
+            assert!(c
+                .code()
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'));
+            assert_eq!(AnomalyCode::from_code(c.code()), Some(*c));
+            assert!(!c.meaning().is_empty());
+        }
+    }
+}
