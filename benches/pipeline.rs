@@ -5,7 +5,7 @@
 use std::io::Cursor;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use tcpstate::analysis::analyze_reader;
+use tcpstate::analysis::{analyze_reader, Options};
 use tcpstate::capture::CaptureReader;
 use tcpstate::synth::{workload, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter, PcapWriter};
 
@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
                 |data| {
                     let r = CaptureReader::from_reader(name.into(), Box::new(Cursor::new(data)))
                         .unwrap();
-                    let a = analyze_reader(r, &mut |_, _, _| {});
+                    let a = analyze_reader(r, &Options::default(), &mut |_, _, _| {});
                     assert_eq!(a.connections.len(), 20_000);
                     a
                 },

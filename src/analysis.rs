@@ -1,18 +1,47 @@
-//! Analysis of one capture: the straight line capture -> decode -> flow.
+//! Analysis of one capture: the straight line capture -> decode -> flow ->
+//! state machines.
 //!
 //! Records are read in batches; rayon decodes a batch in parallel (decoding is
 //! independent per frame), then segments are placed into connections in frame
-//! order, which stream numbering requires.
+//! order, which stream numbering requires, and each connection's RFC machines
+//! and Zeek tracker follow its segments as they come.
 
 use rayon::prelude::*;
 
 use crate::accounting::FrameAccounting;
+use crate::anomaly::{Anomaly, AnomalyCode};
 use crate::capture::{CaptureError, CaptureReader, FormatKind, Input, RawPacket};
 use crate::decode::{decode, Decoded, Segment};
 use crate::flow::{Connection, Dir, FlowTable};
+use crate::state_machine::{Config, PairedMachines, Side};
+use crate::zeek::ZeekTracker;
 
 /// Frames decoded per parallel batch.
 const BATCH_FRAMES: usize = 8192;
+
+/// What the analysis is asked to do.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Timers and thresholds of the state machines.
+    pub machines: Config,
+}
+
+/// One connection: its flow counters, its two RFC machines, and Zeek's view.
+#[derive(Clone, Debug)]
+pub struct AnalysedConnection {
+    pub flow: Connection,
+    pub tcp: PairedMachines,
+    pub zeek: ZeekTracker,
+}
+
+impl AnalysedConnection {
+    /// Anomalies in frame order (end-of-capture ones last).
+    pub fn anomalies(&self) -> Vec<&Anomaly> {
+        let mut v: Vec<&Anomaly> = self.tcp.anomalies().iter().collect();
+        v.sort_by_key(|a| a.frame.unwrap_or(u64::MAX));
+        v
+    }
+}
 
 /// Everything learnt from one capture, including a read error that cut it short.
 #[derive(Debug)]
@@ -22,7 +51,9 @@ pub struct CaptureAnalysis {
     /// None when the file could not even be opened or recognised.
     pub format: Option<FormatKind>,
     pub compressed: bool,
-    pub connections: Vec<Connection>,
+    /// Time of the first frame, the origin of relative times.
+    pub first_ts_ns: Option<i64>,
+    pub connections: Vec<AnalysedConnection>,
     pub accounting: FrameAccounting,
     /// SYNs that started a new connection on an endpoint pair already seen.
     pub port_reuses: u64,
@@ -34,18 +65,23 @@ pub struct CaptureAnalysis {
 pub type SegmentObserver<'a> = &'a mut dyn FnMut(&Segment, u64, Dir);
 
 /// Reads and analyses one input to its end or to its first unreadable byte.
-pub fn analyze(input: &Input) -> CaptureAnalysis {
-    analyze_with(input, &mut |_, _, _| {})
+pub fn analyze(input: &Input, options: &Options) -> CaptureAnalysis {
+    analyze_with(input, options, &mut |_, _, _| {})
 }
 
 /// Like [`analyze`], also showing every segment to `observer` as it is placed.
-pub fn analyze_with(input: &Input, observer: SegmentObserver<'_>) -> CaptureAnalysis {
+pub fn analyze_with(
+    input: &Input,
+    options: &Options,
+    observer: SegmentObserver<'_>,
+) -> CaptureAnalysis {
     match CaptureReader::open(input) {
-        Ok(reader) => analyze_reader(reader, observer),
+        Ok(reader) => analyze_reader(reader, options, observer),
         Err(e) => CaptureAnalysis {
             file: input.display_name(),
             format: None,
             compressed: false,
+            first_ts_ns: None,
             connections: Vec::new(),
             accounting: FrameAccounting::default(),
             port_reuses: 0,
@@ -99,16 +135,27 @@ impl Batch {
 }
 
 /// Analyses an already-opened capture.
-pub fn analyze_reader(mut reader: CaptureReader, observer: SegmentObserver<'_>) -> CaptureAnalysis {
+pub fn analyze_reader(
+    mut reader: CaptureReader,
+    options: &Options,
+    observer: SegmentObserver<'_>,
+) -> CaptureAnalysis {
     let mut accounting = FrameAccounting::default();
     let mut flows = FlowTable::new();
+    let mut trackers: Vec<(PairedMachines, ZeekTracker)> = Vec::new();
+    let mut last_ts = i64::MIN;
+    let mut first_ts = None;
     let mut batch = Batch::default();
     let mut error = None;
     loop {
         let mut done = false;
         while batch.records.len() < BATCH_FRAMES {
             match reader.next_packet() {
-                Ok(Some(p)) => batch.push(&p),
+                Ok(Some(p)) => {
+                    last_ts = last_ts.max(p.ts_ns);
+                    first_ts.get_or_insert(p.ts_ns);
+                    batch.push(&p);
+                }
                 Ok(None) => {
                     done = true;
                     break;
@@ -123,8 +170,22 @@ pub fn analyze_reader(mut reader: CaptureReader, observer: SegmentObserver<'_>) 
         for d in batch.decode_all() {
             accounting.count(&d);
             if let Decoded::Tcp(seg) = d {
-                let (stream, dir) = flows.add(&seg);
-                observer(&seg, stream, dir);
+                let place = flows.add(&seg);
+                if place.new {
+                    trackers.push((PairedMachines::new(options.machines), ZeekTracker::new()));
+                    if let Some(old) = place.replaced {
+                        note_port_reuse(&mut trackers, old as usize, &seg);
+                    }
+                }
+                let side = if place.from_client {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
+                let (tcp, zeek) = &mut trackers[place.stream as usize];
+                tcp.on_segment(&seg, side);
+                zeek.on_segment(&seg, side);
+                observer(&seg, place.stream, place.dir);
             }
         }
         batch.clear();
@@ -132,13 +193,39 @@ pub fn analyze_reader(mut reader: CaptureReader, observer: SegmentObserver<'_>) 
             break;
         }
     }
+    let port_reuses = flows.port_reuses();
+    let connections = flows
+        .into_connections()
+        .into_iter()
+        .zip(trackers)
+        .map(|(flow, (mut tcp, zeek))| {
+            tcp.finish(last_ts);
+            AnalysedConnection { flow, tcp, zeek }
+        })
+        .collect();
     CaptureAnalysis {
         file: reader.name().to_string(),
         format: Some(reader.format()),
         compressed: reader.is_compressed(),
-        port_reuses: flows.port_reuses(),
-        connections: flows.into_connections(),
+        first_ts_ns: first_ts,
+        port_reuses,
+        connections,
         accounting,
         error,
     }
+}
+
+/// A new connection took over the endpoint pair of connection `old`: if a side
+/// of `old` was still in TIME_WAIT, that is port reuse during TIME_WAIT.
+fn note_port_reuse(trackers: &mut [(PairedMachines, ZeekTracker)], old: usize, seg: &Segment) {
+    let new = trackers.len() - 1;
+    let Some(side) = trackers[old].0.reused_by(seg) else {
+        return;
+    };
+    trackers[new].0.report(Anomaly {
+        code: AnomalyCode::PortReuseInTimeWait,
+        frame: Some(seg.frame),
+        side: Some(Side::Client),
+        detail: format!("the {side} of stream {old} was still in TIME_WAIT"),
+    });
 }

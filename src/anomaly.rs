@@ -83,6 +83,8 @@ catalogue! {
         "a side aborted the connection with RST (detail: which side, in which state)";
     OutOfWindowRst => "out_of_window_rst", Warning,
         "a RST whose sequence number is outside the receiver's window was ignored (RFC 5961)";
+    RstChallenged => "rst_challenged", Warning,
+        "a RST inside the window but not at the expected number got a challenge ACK and was ignored (RFC 5961)";
     DataAfterFin => "data_after_fin", Error,
         "a side sent new payload beyond its own FIN";
     SegmentAfterClose => "segment_after_close", Warning,

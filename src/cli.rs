@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use rayon::prelude::*;
 
-use crate::analysis::{analyze, CaptureAnalysis};
+use crate::analysis::{analyze, CaptureAnalysis, Options};
+use crate::anomaly::catalogue_text;
 use crate::capture::Input;
-use crate::report::{write_report, Format};
+use crate::report::{write_report, Format, Report};
+use crate::state_machine::Config;
 
 /// Exit status when every input was read to its end.
 pub const EXIT_OK: i32 = 0;
@@ -22,6 +24,8 @@ pub const EXIT_BAD_INPUT: i32 = 2;
 const EXAMPLES: &str = "\
 Examples:
   tcpstate capture.pcap                   list every TCP connection in a capture
+  tcpstate --history capture.pcap         every state transition: frame, time, side, FROM -> TO
+  tcpstate --list-anomalies               the catalogue of anomaly codes
   tcpstate a.pcapng b.pcap.gz             several files; each keeps its own stream numbers
   tcpstate --format csv -o conns.csv x.pcap
   tcpstate --format json x.pcap | jq 'select(.stream == 3)'
@@ -40,8 +44,29 @@ unreadable or truncated (what could be read is still reported), 1 on other error
 pub struct Args {
     /// Capture files: pcap or pcapng, optionally gzip-compressed (detected by
     /// content); `-` reads standard input.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "list_anomalies", value_name = "FILE")]
     pub files: Vec<String>,
+
+    /// Print each connection's state history (frame, time, side, FROM -> TO,
+    /// cause) instead of the connection table. JSON always includes it.
+    #[arg(long)]
+    pub history: bool,
+
+    /// Print the catalogue of anomaly codes with severity and meaning, then exit.
+    #[arg(long)]
+    pub list_anomalies: bool,
+
+    /// Maximum segment lifetime in seconds; TIME_WAIT lasts twice this.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub msl: f64,
+
+    /// Seconds in CLOSE_WAIT at capture end that count as close_wait_stuck.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub close_wait_threshold: f64,
+
+    /// Seconds in FIN_WAIT_2 at capture end that count as fin_wait_2_stuck.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub fin_wait_2_threshold: f64,
 
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
@@ -52,14 +77,34 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
+fn nanos(seconds: f64) -> i64 {
+    (seconds.max(0.0) * 1e9) as i64
+}
+
 /// Runs the tool; returns the process exit status.
 pub fn run(args: Args) -> i32 {
+    if args.list_anomalies {
+        print!("{}", catalogue_text());
+        return EXIT_OK;
+    }
+    let options = Options {
+        machines: Config {
+            msl_ns: nanos(args.msl),
+            close_wait_threshold_ns: nanos(args.close_wait_threshold),
+            fin_wait_2_threshold_ns: nanos(args.fin_wait_2_threshold),
+        },
+    };
     if args.files.iter().filter(|f| f.as_str() == "-").count() > 1 {
         eprintln!("tcpstate: standard input (-) can be read only once");
         return EXIT_BAD_INPUT;
     }
     let inputs: Vec<Input> = args.files.iter().map(|f| Input::from_arg(f)).collect();
-    let analyses: Vec<CaptureAnalysis> = inputs.par_iter().map(analyze).collect();
+    let analyses: Vec<CaptureAnalysis> = inputs.par_iter().map(|i| analyze(i, &options)).collect();
+    let report = if args.history {
+        Report::History
+    } else {
+        Report::Connections
+    };
 
     let mut status = EXIT_OK;
     for a in &analyses {
@@ -69,11 +114,11 @@ pub fn run(args: Args) -> i32 {
         }
     }
     let written = match &args.output {
-        Some(path) => write_atomically(path, |w| write_report(w, args.format, &analyses)),
+        Some(path) => write_atomically(path, |w| write_report(w, args.format, report, &analyses)),
         None => {
             let stdout = io::stdout();
             let mut w = BufWriter::new(stdout.lock());
-            write_report(&mut w, args.format, &analyses).and_then(|_| w.flush())
+            write_report(&mut w, args.format, report, &analyses).and_then(|_| w.flush())
         }
     };
     match written {

@@ -38,9 +38,12 @@ impl Dir {
 pub enum ClientReason {
     /// It sent the first SYN without ACK.
     Syn,
-    /// No SYN seen, but it received the first SYN-ACK.
+    /// The connection's first packet was a SYN-ACK, and it received it.
     SynAck,
-    /// Neither seen: it sent the first packet of the capture.
+    /// No handshake seen: the server is the side with the lower port
+    /// (well-known ports are below ephemeral ones). A guess.
+    Port,
+    /// No handshake seen and both ports equal: it sent the first packet. A guess.
     FirstPacket,
 }
 
@@ -49,6 +52,7 @@ impl fmt::Display for ClientReason {
         f.write_str(match self {
             ClientReason::Syn => "syn",
             ClientReason::SynAck => "syn_ack",
+            ClientReason::Port => "port",
             ClientReason::FirstPacket => "first_packet",
         })
     }
@@ -81,12 +85,26 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Roles are decided at the first packet, so the state machines can start at once:
+    /// a SYN's sender is the client, a SYN-ACK's receiver is, otherwise ports decide.
     fn new(stream: u64, seg: &Segment) -> Connection {
+        let f = seg.flags;
+        let (client_index, client_reason) = if f.syn() && !f.ack() {
+            (0, ClientReason::Syn)
+        } else if f.syn() && f.ack() {
+            (1, ClientReason::SynAck)
+        } else if seg.src.port > seg.dst.port {
+            (0, ClientReason::Port)
+        } else if seg.src.port < seg.dst.port {
+            (1, ClientReason::Port)
+        } else {
+            (0, ClientReason::FirstPacket)
+        };
         Connection {
             stream,
             endpoints: [seg.src, seg.dst],
-            client_index: 0,
-            client_reason: ClientReason::FirstPacket,
+            client_index,
+            client_reason,
             first_frame: seg.frame,
             last_frame: seg.frame,
             start_ns: seg.ts_ns,
@@ -154,19 +172,8 @@ impl Connection {
         self.packets[d] += 1;
         self.bytes[d] += seg.payload_len as u64;
         self.flags[d].0 |= seg.flags.0;
-        if seg.flags.syn() {
-            if seg.options.window_scale.is_some() {
-                self.window_scale[d] = seg.options.window_scale;
-            }
-            if seg.flags.ack() {
-                if self.client_reason == ClientReason::FirstPacket {
-                    self.client_index = 1 - d;
-                    self.client_reason = ClientReason::SynAck;
-                }
-            } else if self.client_reason != ClientReason::Syn {
-                self.client_index = d;
-                self.client_reason = ClientReason::Syn;
-            }
+        if seg.flags.syn() && seg.options.window_scale.is_some() {
+            self.window_scale[d] = seg.options.window_scale;
         }
         if !seg.short_segment {
             if self.base_seq[d].is_none() {
@@ -182,6 +189,19 @@ impl Connection {
         }
         dir
     }
+}
+
+/// Where a segment went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub stream: u64,
+    pub dir: Dir,
+    /// Sent by the connection's client.
+    pub from_client: bool,
+    /// The segment started this connection.
+    pub new: bool,
+    /// The earlier connection on the same endpoint pair this one replaced (port reuse).
+    pub replaced: Option<u64>,
 }
 
 /// Unordered endpoint pair: the same key for both directions.
@@ -221,15 +241,16 @@ impl FlowTable {
         FlowTable::default()
     }
 
-    /// Places a segment in its connection, starting a new one when Wireshark would;
-    /// returns the connection's stream index and the segment's direction.
-    pub fn add(&mut self, seg: &Segment) -> (u64, Dir) {
+    /// Places a segment in its connection, starting a new one when Wireshark would.
+    pub fn add(&mut self, seg: &Segment) -> Placement {
         let key = FlowKey::of(seg);
+        let mut replaced = None;
         let idx = match self.current.get(&key) {
             Some(&i) if !self.connections[i].syn_starts_new_stream(seg) => i,
             existing => {
-                if existing.is_some() {
+                if let Some(&old) = existing {
                     self.port_reuses += 1;
+                    replaced = Some(old as u64);
                 }
                 let i = self.connections.len();
                 self.connections.push(Connection::new(i as u64, seg));
@@ -237,8 +258,15 @@ impl FlowTable {
                 i
             }
         };
-        let dir = self.connections[idx].observe(seg);
-        (idx as u64, dir)
+        let conn = &mut self.connections[idx];
+        let dir = conn.observe(seg);
+        Placement {
+            stream: idx as u64,
+            dir,
+            from_client: dir.index() == conn.client_index,
+            new: conn.first_frame == seg.frame,
+            replaced,
+        }
     }
 
     /// Connections in stream order.
@@ -361,7 +389,7 @@ mod tests {
             let got: Vec<u64> = segs
                 .iter()
                 .enumerate()
-                .map(|(i, &(c, seq, ack, fl))| t.add(&seg(i as u64 + 1, c, seq, ack, fl)).0)
+                .map(|(i, &(c, seq, ack, fl))| t.add(&seg(i as u64 + 1, c, seq, ack, fl)).stream)
                 .collect();
             assert_eq!(got, want, "{name}");
         }
@@ -379,8 +407,8 @@ mod tests {
         let mut t = FlowTable::new();
         t.add(&seg(1, false, 500, 101, A));
         let c = &t.connections()[0];
-        assert_eq!(c.client_reason, ClientReason::FirstPacket);
-        assert_eq!(c.client().port, 80);
+        assert_eq!(c.client_reason, ClientReason::Port);
+        assert_eq!(c.client().port, 1000, "the lower port 80 is the server");
 
         let mut t = FlowTable::new();
         t.add(&seg(1, false, 500, 101, A));

@@ -17,3 +17,4 @@ pub mod flow;
 pub mod report;
 pub mod state_machine;
 pub mod synth;
+pub mod zeek;

@@ -7,9 +7,11 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::accounting::FrameAccounting;
-use crate::analysis::CaptureAnalysis;
+use crate::analysis::{AnalysedConnection, CaptureAnalysis};
+use crate::anomaly::{AnomalyCode, Severity};
 use crate::decode::TcpFlags;
-use crate::flow::{ClientReason, Connection};
+use crate::flow::ClientReason;
+use crate::state_machine::{Cause, Outcome, Side, State, Transition};
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -29,7 +31,30 @@ pub struct PerRole<T> {
     pub server: T,
 }
 
-/// One connection as JSON shows it. Field order is the schema's order.
+/// One anomaly occurrence in JSON.
+#[derive(Debug, Serialize)]
+pub struct AnomalyJson<'a> {
+    pub code: AnomalyCode,
+    pub severity: Severity,
+    pub frame: Option<u64>,
+    pub side: Option<Side>,
+    pub detail: &'a str,
+}
+
+/// One transition in JSON.
+#[derive(Debug, Serialize)]
+pub struct TransitionJson {
+    pub frame: Option<u64>,
+    pub time: String,
+    pub side: Side,
+    pub from: State,
+    pub to: State,
+    pub cause: Cause,
+    pub inferred: bool,
+    pub evidence_frame: Option<u64>,
+}
+
+/// One connection as JSON shows it: the stable schema, in the schema's order.
 #[derive(Debug, Serialize)]
 pub struct ConnectionJson<'a> {
     pub file: &'a str,
@@ -45,9 +70,19 @@ pub struct ConnectionJson<'a> {
     pub packets: PerRole<u64>,
     pub bytes: PerRole<u64>,
     pub flags: PerRole<Vec<&'static str>>,
+    pub client_states: Vec<State>,
+    pub server_states: Vec<State>,
+    pub client_state: State,
+    pub server_state: State,
+    pub outcome: Outcome,
+    pub conn_state: &'static str,
+    pub history: &'a str,
+    pub anomalies: Vec<AnomalyJson<'a>>,
+    pub transitions: Vec<TransitionJson>,
 }
 
-/// One connection as a CSV row: the same facts as JSON, flattened.
+/// One connection as a CSV row: the same facts as JSON, flattened; lists are
+/// joined with spaces.
 #[derive(Debug, Serialize)]
 pub struct ConnectionCsv<'a> {
     pub file: &'a str,
@@ -66,6 +101,29 @@ pub struct ConnectionCsv<'a> {
     pub server_bytes: u64,
     pub client_flags: String,
     pub server_flags: String,
+    pub client_states: String,
+    pub server_states: String,
+    pub client_state: State,
+    pub server_state: State,
+    pub outcome: Outcome,
+    pub conn_state: &'static str,
+    pub history: &'a str,
+    pub anomalies: String,
+}
+
+/// One transition as a CSV row (`--history --format csv`).
+#[derive(Debug, Serialize)]
+pub struct TransitionCsv<'a> {
+    pub file: &'a str,
+    pub stream: u64,
+    pub frame: Option<u64>,
+    pub time: String,
+    pub side: Side,
+    pub from: State,
+    pub to: State,
+    pub cause: String,
+    pub inferred: bool,
+    pub evidence_frame: Option<u64>,
 }
 
 /// Per-file part of the summary object.
@@ -91,6 +149,10 @@ pub struct Summary<'a> {
     pub non_ip: u64,
     pub undecodable: u64,
     pub connections: usize,
+    /// Connections by outcome.
+    pub outcomes: std::collections::BTreeMap<String, u64>,
+    /// Anomaly occurrences by code.
+    pub anomalies: std::collections::BTreeMap<&'static str, u64>,
     pub errors: usize,
 }
 
@@ -105,10 +167,27 @@ impl<'a> Summary<'a> {
             non_ip: sum(|a| a.non_ip),
             undecodable: sum(|a| a.undecodable),
             connections: analyses.iter().map(|a| a.connections.len()).sum(),
+            outcomes: count_by(analyses, |c| vec![c.tcp.outcome().to_string()]),
+            anomalies: count_by(analyses, |c| {
+                c.tcp.anomalies().iter().map(|a| a.code.code()).collect()
+            }),
             errors: analyses.iter().filter(|a| a.error.is_some()).count(),
             files,
         }
     }
+}
+
+fn count_by<K: Ord>(
+    analyses: &[CaptureAnalysis],
+    keys: impl Fn(&AnalysedConnection) -> Vec<K>,
+) -> std::collections::BTreeMap<K, u64> {
+    let mut m = std::collections::BTreeMap::new();
+    for c in analyses.iter().flat_map(|a| &a.connections) {
+        for k in keys(c) {
+            *m.entry(k).or_insert(0) += 1;
+        }
+    }
+    m
 }
 
 fn file_summary(a: &CaptureAnalysis) -> FileSummary<'_> {
@@ -163,8 +242,37 @@ fn seconds(ns: i64) -> f64 {
     ns as f64 / 1e9
 }
 
+fn transition_json(t: &Transition) -> TransitionJson {
+    TransitionJson {
+        frame: t.frame,
+        time: rfc3339_ns(t.ts_ns),
+        side: t.side,
+        from: t.from,
+        to: t.to,
+        cause: t.cause,
+        inferred: t.inferred,
+        evidence_frame: t.evidence_frame,
+    }
+}
+
+fn states_text(v: &[State]) -> String {
+    v.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")
+}
+
+/// Distinct anomaly codes of a connection, in order of first occurrence.
+fn anomaly_codes(c: &AnalysedConnection) -> Vec<&'static str> {
+    let mut codes = Vec::new();
+    for a in c.anomalies() {
+        if !codes.contains(&a.code.code()) {
+            codes.push(a.code.code());
+        }
+    }
+    codes
+}
+
 impl<'a> ConnectionJson<'a> {
-    pub fn new(file: &'a str, c: &Connection) -> ConnectionJson<'a> {
+    pub fn new(file: &'a str, ac: &'a AnalysedConnection) -> ConnectionJson<'a> {
+        let c = &ac.flow;
         let (cp, sp) = c.by_role(c.packets);
         let (cb, sb) = c.by_role(c.bytes);
         let (cf, sf) = c.by_role(c.flags);
@@ -191,13 +299,33 @@ impl<'a> ConnectionJson<'a> {
                 client: cf.names().collect(),
                 server: sf.names().collect(),
             },
+            client_states: ac.tcp.states(Side::Client),
+            server_states: ac.tcp.states(Side::Server),
+            client_state: ac.tcp.state(Side::Client),
+            server_state: ac.tcp.state(Side::Server),
+            outcome: ac.tcp.outcome(),
+            conn_state: ac.zeek.conn_state(),
+            history: ac.zeek.history(),
+            anomalies: ac
+                .anomalies()
+                .into_iter()
+                .map(|a| AnomalyJson {
+                    code: a.code,
+                    severity: a.code.severity(),
+                    frame: a.frame,
+                    side: a.side,
+                    detail: &a.detail,
+                })
+                .collect(),
+            transitions: ac.tcp.transitions().map(transition_json).collect(),
         }
     }
 }
 
 impl<'a> ConnectionCsv<'a> {
-    pub fn new(file: &'a str, c: &Connection) -> ConnectionCsv<'a> {
-        let j = ConnectionJson::new(file, c);
+    pub fn new(file: &'a str, ac: &'a AnalysedConnection) -> ConnectionCsv<'a> {
+        let j = ConnectionJson::new(file, ac);
+        let c = &ac.flow;
         let (cf, sf) = c.by_role(c.flags);
         ConnectionCsv {
             file,
@@ -216,20 +344,81 @@ impl<'a> ConnectionCsv<'a> {
             server_bytes: j.bytes.server,
             client_flags: flag_letters(cf),
             server_flags: flag_letters(sf),
+            client_states: states_text(&j.client_states),
+            server_states: states_text(&j.server_states),
+            client_state: j.client_state,
+            server_state: j.server_state,
+            outcome: j.outcome,
+            conn_state: j.conn_state,
+            history: j.history,
+            anomalies: anomaly_codes(ac).join(" "),
         }
     }
 }
 
-/// Writes all analyses in the chosen format.
+/// What to write: the connection report, or every connection's state history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Report {
+    Connections,
+    History,
+}
+
+/// Columns of the connections CSV, for the header of an empty report.
+pub const CONNECTION_CSV_COLUMNS: [&str; 24] = [
+    "file",
+    "stream",
+    "client",
+    "server",
+    "client_reason",
+    "first_frame",
+    "last_frame",
+    "start",
+    "end",
+    "duration",
+    "client_packets",
+    "server_packets",
+    "client_bytes",
+    "server_bytes",
+    "client_flags",
+    "server_flags",
+    "client_states",
+    "server_states",
+    "client_state",
+    "server_state",
+    "outcome",
+    "conn_state",
+    "history",
+    "anomalies",
+];
+
+/// Columns of the transitions CSV.
+pub const TRANSITION_CSV_COLUMNS: [&str; 10] = [
+    "file",
+    "stream",
+    "frame",
+    "time",
+    "side",
+    "from",
+    "to",
+    "cause",
+    "inferred",
+    "evidence_frame",
+];
+
+/// Writes all analyses in the chosen format. JSON always carries the
+/// transitions, so `Report::History` changes only the table and CSV.
 pub fn write_report(
     out: &mut dyn Write,
     format: Format,
+    report: Report,
     analyses: &[CaptureAnalysis],
 ) -> io::Result<()> {
-    match format {
-        Format::Table => write_table(out, analyses),
-        Format::Csv => write_csv(out, analyses),
-        Format::Json => write_json(out, analyses),
+    match (format, report) {
+        (Format::Json, _) => write_json(out, analyses),
+        (Format::Csv, Report::Connections) => write_csv(out, analyses),
+        (Format::Csv, Report::History) => write_history_csv(out, analyses),
+        (Format::Table, Report::Connections) => write_table(out, analyses),
+        (Format::Table, Report::History) => write_history_table(out, analyses),
     }
 }
 
@@ -264,119 +453,217 @@ fn write_csv(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()
     }
     if !any {
         // Still give consumers the header of an empty table.
-        w.write_record([
-            "file",
-            "stream",
-            "client",
-            "server",
-            "client_reason",
-            "first_frame",
-            "last_frame",
-            "start",
-            "end",
-            "duration",
-            "client_packets",
-            "server_packets",
-            "client_bytes",
-            "server_bytes",
-            "client_flags",
-            "server_flags",
-        ])?;
+        w.write_record(CONNECTION_CSV_COLUMNS)?;
     }
     w.flush()
 }
 
+fn write_history_csv(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut any = false;
+    for a in analyses {
+        for c in &a.connections {
+            for t in c.tcp.transitions() {
+                w.serialize(TransitionCsv {
+                    file: &a.file,
+                    stream: c.flow.stream,
+                    frame: t.frame,
+                    time: rfc3339_ns(t.ts_ns),
+                    side: t.side,
+                    from: t.from,
+                    to: t.to,
+                    cause: t.cause.to_string(),
+                    inferred: t.inferred,
+                    evidence_frame: t.evidence_frame,
+                })?;
+                any = true;
+            }
+        }
+    }
+    if !any {
+        w.write_record(TRANSITION_CSV_COLUMNS)?;
+    }
+    w.flush()
+}
+
+/// The file heading of the table reports.
+fn write_file_heading(out: &mut dyn Write, a: &CaptureAnalysis) -> io::Result<()> {
+    let format = match a.format {
+        Some(f) if a.compressed => format!("{f}, gzip"),
+        Some(f) => f.to_string(),
+        None => "unreadable".into(),
+    };
+    write!(
+        out,
+        "# {} ({format}): {} connections",
+        a.file,
+        a.connections.len()
+    )?;
+    if let Some(t) = a.first_ts_ns {
+        write!(out, ", capture starts {}", rfc3339_ns(t))?;
+    }
+    writeln!(out)
+}
+
+/// The closing lines of the table reports: accounting, reuse, error.
+fn write_file_footer(out: &mut dyn Write, a: &CaptureAnalysis) -> io::Result<()> {
+    write_accounting(out, &a.accounting)?;
+    if a.port_reuses > 0 {
+        writeln!(
+            out,
+            "port reuse: {} new connection(s) on an endpoint pair seen before",
+            a.port_reuses
+        )?;
+    }
+    if let Some(e) = &a.error {
+        writeln!(out, "error: {e}")?;
+    }
+    Ok(())
+}
+
+/// Seconds since the capture's first frame, as Wireshark's default time column.
+fn relative(a: &CaptureAnalysis, ts_ns: i64) -> String {
+    format!("{:.6}", seconds(ts_ns - a.first_ts_ns.unwrap_or(ts_ns)))
+}
+
 fn write_table(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()> {
+    const HEADER: [&str; 15] = [
+        "STREAM",
+        "CLIENT",
+        "SERVER",
+        "FIRST",
+        "LAST",
+        "START",
+        "DURATION",
+        "PACKETS C/S",
+        "BYTES C/S",
+        "FLAGS C/S",
+        "CLIENT STATE",
+        "SERVER STATE",
+        "CONN_STATE",
+        "HISTORY",
+        "ANOMALIES",
+    ];
     for (i, a) in analyses.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
-        let format = match a.format {
-            Some(f) if a.compressed => format!("{f}, gzip"),
-            Some(f) => f.to_string(),
-            None => "unreadable".into(),
-        };
-        let first_ts = a.connections.iter().map(|c| c.start_ns).min();
-        write!(
-            out,
-            "# {} ({format}): {} connections",
-            a.file,
-            a.connections.len()
-        )?;
-        if let Some(t) = first_ts {
-            write!(out, ", first at {}", rfc3339_ns(t))?;
-        }
-        writeln!(out)?;
-        let header = [
-            "STREAM",
-            "CLIENT",
-            "SERVER",
-            "FIRST",
-            "LAST",
-            "START",
-            "DURATION",
-            "PACKETS C/S",
-            "BYTES C/S",
-            "FLAGS C/S",
-        ];
-        let rows: Vec<[String; 10]> = a
+        write_file_heading(out, a)?;
+        let rows: Vec<Vec<String>> = a
             .connections
             .iter()
-            .map(|c| {
+            .map(|ac| {
+                let c = &ac.flow;
                 let (cp, sp) = c.by_role(c.packets);
                 let (cb, sb) = c.by_role(c.bytes);
                 let (cf, sf) = c.by_role(c.flags);
-                [
+                let anomalies = anomaly_codes(ac);
+                vec![
                     c.stream.to_string(),
                     c.client().to_string(),
                     c.server().to_string(),
                     c.first_frame.to_string(),
                     c.last_frame.to_string(),
-                    format!("{:.6}", seconds(c.start_ns - first_ts.unwrap_or(0))),
+                    relative(a, c.start_ns),
                     format!("{:.6}", seconds(c.duration_ns())),
                     format!("{cp}/{sp}"),
                     format!("{cb}/{sb}"),
                     format!("{}/{}", flag_letters(cf), flag_letters(sf)),
+                    ac.tcp.state(Side::Client).to_string(),
+                    ac.tcp.state(Side::Server).to_string(),
+                    ac.zeek.conn_state().to_string(),
+                    ac.zeek.history().to_string(),
+                    if anomalies.is_empty() {
+                        "-".into()
+                    } else {
+                        anomalies.join(",")
+                    },
                 ]
             })
             .collect();
         if !rows.is_empty() {
-            let mut widths = header.map(str::len);
-            for r in &rows {
-                for (w, cell) in widths.iter_mut().zip(r) {
-                    *w = (*w).max(cell.len());
-                }
-            }
-            write_cells(out, &header.map(String::from), &widths)?;
-            for r in &rows {
-                write_cells(out, r, &widths)?;
-            }
+            write_aligned(out, &HEADER.map(String::from), &rows)?;
         }
-        write_accounting(out, &a.accounting)?;
-        if a.port_reuses > 0 {
-            writeln!(
-                out,
-                "port reuse: {} new connection(s) on an endpoint pair seen before",
-                a.port_reuses
-            )?;
-        }
-        if let Some(e) = &a.error {
-            writeln!(out, "error: {e}")?;
-        }
+        write_file_footer(out, a)?;
     }
     Ok(())
 }
 
-fn write_cells(out: &mut dyn Write, cells: &[String; 10], widths: &[usize; 10]) -> io::Result<()> {
-    let mut line = String::new();
-    for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
-        if i + 1 == cells.len() {
-            line.push_str(c);
-        } else {
-            line.push_str(&format!("{c:<w$}  "));
+/// `frame  time  side  FROM -> TO  cause`, per connection.
+fn write_history_table(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()> {
+    for (i, a) in analyses.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        write_file_heading(out, a)?;
+        for ac in &a.connections {
+            let c = &ac.flow;
+            writeln!(
+                out,
+                "\nstream {}  {} -> {}  ({}; conn_state {}, history {})",
+                c.stream,
+                c.client(),
+                c.server(),
+                ac.tcp.outcome(),
+                ac.zeek.conn_state(),
+                ac.zeek.history()
+            )?;
+            let rows: Vec<Vec<String>> = ac
+                .tcp
+                .transitions()
+                .map(|t| {
+                    let mut cause = t.cause.to_string();
+                    if let (true, Some(e)) = (t.inferred, t.evidence_frame) {
+                        cause.push_str(&format!(" (evidence: frame {e})"));
+                    }
+                    vec![
+                        t.frame.map_or("-".into(), |f| f.to_string()),
+                        relative(a, t.ts_ns),
+                        t.side.to_string(),
+                        format!("{} -> {}", t.from, t.to),
+                        cause,
+                    ]
+                })
+                .collect();
+            let header = ["FRAME", "TIME", "SIDE", "TRANSITION", "CAUSE"].map(String::from);
+            write_aligned(out, &header, &rows)?;
+            for an in ac.anomalies() {
+                let frame = an.frame.map_or("end".into(), |f| format!("frame {f}"));
+                writeln!(
+                    out,
+                    "  ! {} ({}, {frame}): {}",
+                    an.code,
+                    an.code.severity(),
+                    an.detail
+                )?;
+            }
+        }
+        writeln!(out)?;
+        write_file_footer(out, a)?;
+    }
+    Ok(())
+}
+
+/// Left-aligned columns two spaces apart; the last column is not padded.
+fn write_aligned(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -> io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.len());
         }
     }
-    writeln!(out, "{}", line.trim_end())
+    for r in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        let mut line = String::new();
+        for (i, (cell, w)) in r.iter().zip(&widths).enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
 }
 
 /// The accounting line, then one indented line per non-empty breakdown.

@@ -349,8 +349,21 @@ pub struct PairedMachines {
     reset_by: Option<Side>,
     refused: bool,
     handshake_reset: bool,
+    /// A RST inside the window but not exact, obeyed until the receiver speaks.
+    pending_inexact_rst: Option<InexactRst>,
     syn_unanswered: bool,
     half_open: bool,
+}
+
+/// What an inexact RST changed, so a challenge ACK can undo it.
+#[derive(Clone, Debug)]
+struct InexactRst {
+    receiver: Side,
+    frame: u64,
+    seq: u32,
+    transitions_before: usize,
+    anomalies_before: usize,
+    reset_by_before: Option<Side>,
 }
 
 /// Whether a segment's flags are a combination no correct stack sends.
@@ -389,6 +402,7 @@ impl PairedMachines {
             reset_by: None,
             refused: false,
             handshake_reset: false,
+            pending_inexact_rst: None,
             syn_unanswered: false,
             half_open: false,
         }
@@ -604,6 +618,7 @@ impl PairedMachines {
             self.end_mut(from).sent_any = true;
             return;
         }
+        self.undo_challenged_rst(from);
         let seg_len = seg.payload_len + f.syn() as u32 + f.fin() as u32;
         let seg_end = seg.seq.wrapping_add(seg_len);
         let sender = self.end(from);
@@ -974,13 +989,15 @@ impl PairedMachines {
     }
 
     /// Is a RST from the peer acceptable to `to` (RFC 9293 3.10.7, RFC 5961)?
-    fn rst_acceptable(&self, seg: &Segment, to: Side) -> Result<(), String> {
+    /// `Ok(true)` for a RST at exactly the expected sequence number, `Ok(false)`
+    /// for one elsewhere inside the window (RFC 5961 receivers challenge it).
+    fn rst_acceptable(&self, seg: &Segment, to: Side) -> Result<bool, String> {
         let e = self.end(to);
         match e.state {
             State::SynSent => {
                 let ok = seg.flags.ack() && e.iss.is_none_or(|iss| seg.ack == iss.wrapping_add(1));
                 if ok {
-                    Ok(())
+                    Ok(true)
                 } else {
                     Err(format!(
                         "it does not acknowledge the {to}'s SYN (ack {})",
@@ -988,15 +1005,18 @@ impl PairedMachines {
                     ))
                 }
             }
-            State::Closed | State::Listen => Ok(()),
+            State::Closed | State::Listen => Ok(true),
             _ => {
-                let Some(left) = e.ack_sent.or(self.end(to.peer()).snd_nxt) else {
-                    return Ok(());
+                let sender_next = self.end(to.peer()).snd_nxt;
+                let Some(left) = e.ack_sent.or(sender_next) else {
+                    return Ok(true);
                 };
+                if seg.seq == left || Some(seg.seq) == sender_next {
+                    return Ok(true);
+                }
                 let wnd = e.window.max(1);
-                let off = seg.seq.wrapping_sub(left);
-                if off < wnd || seg.seq == left {
-                    Ok(())
+                if seg.seq.wrapping_sub(left) < wnd {
+                    Ok(false)
                 } else {
                     Err(format!(
                         "seq {} is outside the {to}'s window [{left}, {})",
@@ -1010,15 +1030,21 @@ impl PairedMachines {
 
     fn on_rst(&mut self, seg: &Segment, from: Side) {
         let to = from.peer();
-        if let Err(why) = self.rst_acceptable(seg, to) {
-            self.anomaly(
-                AnomalyCode::OutOfWindowRst,
-                Some(seg.frame),
-                Some(from),
-                format!("RST from the {from} ignored: {why}"),
-            );
-            return;
-        }
+        let exact = match self.rst_acceptable(seg, to) {
+            Ok(exact) => exact,
+            Err(why) => {
+                self.anomaly(
+                    AnomalyCode::OutOfWindowRst,
+                    Some(seg.frame),
+                    Some(from),
+                    format!("RST from the {from} ignored: {why}"),
+                );
+                return;
+            }
+        };
+        let transitions_before = self.transitions.len();
+        let anomalies_before = self.anomalies.len();
+        let reset_by_before = self.reset_by;
         let (from_state, to_state) = (self.state(from), self.state(to));
         let server = Side::Server;
         let never_answered = !self.end(server).sent_any;
@@ -1080,6 +1106,49 @@ impl PairedMachines {
                 format!("the {from} sent RST in {from_state}; the {to} was {to_state}"),
             );
         }
+        if !exact {
+            // Obeyed for now; a challenge ACK from the receiver will undo it.
+            self.pending_inexact_rst = Some(InexactRst {
+                receiver: to,
+                frame: seg.frame,
+                seq: seg.seq,
+                transitions_before,
+                anomalies_before,
+                reset_by_before,
+            });
+        }
+    }
+
+    /// The receiver of an inexact RST sent a segment: it challenged the RST
+    /// instead of closing (RFC 5961), so the RST's effects are undone.
+    fn undo_challenged_rst(&mut self, from: Side) {
+        let Some(p) = self.pending_inexact_rst.take() else {
+            return;
+        };
+        if p.receiver != from {
+            self.pending_inexact_rst = Some(p);
+            return;
+        }
+        for i in (p.transitions_before..self.transitions.len()).rev() {
+            if !self.transitions[i].withdrawn {
+                self.withdraw(i);
+            }
+        }
+        self.anomalies.truncate(p.anomalies_before);
+        self.reset_by = p.reset_by_before;
+        self.handshake_reset = self
+            .anomalies
+            .iter()
+            .any(|a| a.code == AnomalyCode::HandshakeReset);
+        self.anomaly(
+            AnomalyCode::RstChallenged,
+            Some(p.frame),
+            Some(from.peer()),
+            format!(
+                "RST with seq {} was inside the {from}'s window but not at the expected number; the {from} answered with a challenge ACK and stayed open",
+                p.seq
+            ),
+        );
     }
 
     /// Remembers what the sender has now sent and acknowledged.
@@ -1186,6 +1255,11 @@ impl PairedMachines {
                 ),
             );
         }
+    }
+
+    /// Adds an anomaly found outside the machines (e.g. by the flow layer).
+    pub fn report(&mut self, anomaly: Anomaly) {
+        self.anomalies.push(anomaly);
     }
 
     /// Sanity check used by tests: every standing transition is an RFC edge.

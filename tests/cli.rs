@@ -58,19 +58,39 @@ fn json_report_is_stable_and_parses() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 8, "7 connections and a summary");
+    let schema = [
+        "stream",
+        "client",
+        "server",
+        "client_reason",
+        "first_frame",
+        "last_frame",
+        "start",
+        "end",
+        "packets",
+        "bytes",
+        "client_states",
+        "server_states",
+        "client_state",
+        "server_state",
+        "conn_state",
+        "history",
+        "anomalies",
+        "transitions",
+    ];
     for (i, c) in lines[..7].iter().enumerate() {
         assert_eq!(c["stream"], i as u64);
-        for key in [
-            "client",
-            "server",
-            "first_frame",
-            "last_frame",
-            "packets",
-            "bytes",
-        ] {
+        for key in schema {
             assert!(!c[key].is_null(), "missing {key}");
         }
         assert!(c["packets"]["client"].is_u64() && c["bytes"]["server"].is_u64());
+        assert!(c["client_states"][0] == "CLOSED" && c["server_states"][0] == "LISTEN");
+        assert!(c["transitions"].as_array().unwrap().len() >= 4);
+        for t in c["transitions"].as_array().unwrap() {
+            for key in ["frame", "time", "side", "from", "to", "inferred"] {
+                assert!(t.get(key).is_some(), "transition without {key}: {t}");
+            }
+        }
     }
     let s = &lines[7]["summary"];
     assert_eq!(s["frames"], 77);
@@ -173,4 +193,58 @@ fn help_has_examples() {
     let out = stdout_of(&["--help"]);
     assert!(out.contains("Examples:"));
     assert!(out.contains("tcp.stream eq N"));
+}
+
+#[test]
+fn history_reports_are_stable() {
+    golden(
+        "several_conns.history.txt",
+        &stdout_of(&["--history", MIXED]),
+    );
+    golden(
+        "several_conns.history.csv",
+        &stdout_of(&["--history", "--format", "csv", MIXED]),
+    );
+}
+
+#[test]
+fn scenario_history_is_stable() {
+    golden(
+        "scenarios.history.txt",
+        &stdout_of(&["--history", "testdata/synth/scenarios.pcap"]),
+    );
+}
+
+#[test]
+fn list_anomalies_prints_the_catalogue() {
+    let out = stdout_of(&["--list-anomalies"]);
+    for code in [
+        "syn_unanswered",
+        "refused",
+        "half_open",
+        "close_wait_stuck",
+        "port_reuse_in_time_wait",
+        "no_close",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(code)),
+            "{code} missing:\n{out}"
+        );
+    }
+    golden("anomalies.txt", &out);
+}
+
+#[test]
+fn empty_csv_reports_still_have_their_header() {
+    let conns = stdout_of(&["--format", "csv", "testdata/synth/link_unknown.pcap"]);
+    let full = stdout_of(&["--format", "csv", MIXED]);
+    assert_eq!(conns.lines().next(), full.lines().next());
+    let hist = stdout_of(&[
+        "--history",
+        "--format",
+        "csv",
+        "testdata/synth/link_unknown.pcap",
+    ]);
+    let full = stdout_of(&["--history", "--format", "csv", MIXED]);
+    assert_eq!(hist.lines().next(), full.lines().next());
 }

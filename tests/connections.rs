@@ -5,14 +5,15 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use tcpstate::analysis::{analyze, CaptureAnalysis};
+use tcpstate::analysis::{analyze, CaptureAnalysis, Options};
 use tcpstate::capture::Input;
 use tcpstate::flow::ClientReason;
 
 fn analysis(file: &str) -> CaptureAnalysis {
-    let a = analyze(&Input::Path(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file),
-    ));
+    let a = analyze(
+        &Input::Path(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file)),
+        &Options::default(),
+    );
     assert!(a.error.is_none(), "{file}: {:?}", a.error);
     assert!(a.accounting.is_balanced(), "{file}");
     a
@@ -24,6 +25,7 @@ type Row = (u64, &'static str, &'static str, u64, u64, u64, u64);
 fn rows(a: &CaptureAnalysis) -> Vec<Row> {
     a.connections
         .iter()
+        .map(|c| &c.flow)
         .map(|c| {
             let (cp, sp) = c.by_role(c.packets);
             let (cb, sb) = c.by_role(c.bytes);
@@ -197,7 +199,7 @@ fn timestamps_survive_every_precision_and_byte_order() {
             analysis(&format!("testdata/synth/{f}"))
                 .connections
                 .iter()
-                .map(|c| c.start_ns)
+                .map(|c| c.flow.start_ns)
                 .collect()
         })
         .collect();
@@ -210,7 +212,7 @@ fn timestamps_survive_every_precision_and_byte_order() {
     let micros: Vec<i64> = analysis("testdata/synth/be_micros.pcap")
         .connections
         .iter()
-        .map(|c| c.start_ns)
+        .map(|c| c.flow.start_ns)
         .collect();
     assert_eq!(
         micros.iter().map(|t| t / 1000).collect::<Vec<_>>(),
@@ -225,7 +227,7 @@ fn pcapng_interfaces_apply_their_own_resolution_and_offset() {
     let times = |a: &CaptureAnalysis| {
         a.connections
             .iter()
-            .map(|c| (c.start_ns, c.end_ns))
+            .map(|c| (c.flow.start_ns, c.flow.end_ns))
             .collect::<Vec<_>>()
     };
     assert_eq!(times(&le), times(&be));
@@ -243,7 +245,7 @@ fn pcapng_interfaces_apply_their_own_resolution_and_offset() {
 #[test]
 fn client_reason_without_a_syn_is_marked() {
     let a = analysis("testdata/synth/scenarios.pcap");
-    let reasons: Vec<ClientReason> = a.connections.iter().map(|c| c.client_reason).collect();
+    let reasons: Vec<ClientReason> = a.connections.iter().map(|c| c.flow.client_reason).collect();
     assert!(reasons.contains(&ClientReason::Syn));
     assert!(
         reasons.iter().any(|r| *r != ClientReason::Syn),

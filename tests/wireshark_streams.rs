@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use tcpstate::analysis::analyze_with;
+use tcpstate::analysis::{analyze_with, Options};
 use tcpstate::capture::Input;
 
 fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -81,9 +81,13 @@ fn every_capture_matches_tshark_frame_by_frame() {
         }
 
         let mut got = BTreeMap::new();
-        let analysis = analyze_with(&Input::Path(f.clone()), &mut |seg, stream, _| {
-            got.insert(seg.frame, (stream, seg.payload_len as u64));
-        });
+        let analysis = analyze_with(
+            &Input::Path(f.clone()),
+            &Options::default(),
+            &mut |seg, stream, _| {
+                got.insert(seg.frame, (stream, seg.payload_len as u64));
+            },
+        );
         assert!(
             analysis.error.is_none(),
             "{}: {:?}",
@@ -110,7 +114,7 @@ fn every_capture_matches_tshark_frame_by_frame() {
             "{}",
             f.display()
         );
-        for c in &analysis.connections {
+        for c in analysis.connections.iter().map(|c| &c.flow) {
             let (pk, by) = per_stream[&c.stream];
             assert_eq!(
                 c.packets[0] + c.packets[1],

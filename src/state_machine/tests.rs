@@ -643,3 +643,33 @@ fn state_names_are_the_rfc_names() {
     assert_eq!(State::from_name("time-wait"), Some(TimeWait));
     assert_eq!(TimeWait.to_string(), "TIME_WAIT");
 }
+
+#[test]
+fn inexact_rst_is_undone_by_a_challenge_ack() {
+    let mut c = conv();
+    c.handshake();
+    c.data(C, 10);
+    let seq = c.next_seq(SV).wrapping_add(100);
+    c.raw(SV, F::RST, seq, 0, 0);
+    c.ack(C); // challenge ACK
+    let seq = c.next_seq(SV);
+    let ack = c.rcv_nxt(SV).unwrap();
+    c.raw(SV, F::RST | F::ACK, seq, ack, 0);
+    let m = run(&c);
+    assert_eq!(
+        codes(&m),
+        [A::RstChallenged, A::Reset],
+        "{:#?}",
+        m.anomalies()
+    );
+    assert_eq!(
+        m.states(Side::Client),
+        [Closed, SynSent, Established, Closed]
+    );
+    let closed_at: Vec<_> = m
+        .transitions()
+        .filter(|t| t.to == Closed)
+        .map(|t| t.frame)
+        .collect();
+    assert_eq!(closed_at, [Some(7), Some(7)]);
+}
