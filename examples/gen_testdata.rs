@@ -1111,6 +1111,115 @@ fn gen_scenarios(out: &mut Out) -> io::Result<Vec<String>> {
     Ok(lines)
 }
 
+/// One connection per anomaly of the catalogue not already shown by
+/// scenarios.pcap, reuse.pcap or the real recordings: client port, what, script.
+fn anomaly_scenarios() -> Vec<Scenario> {
+    fn close_both(c: &mut Conv) {
+        c.fin(C);
+        c.fin(S);
+        c.ack(C);
+    }
+    fn invalid(c: &mut Conv, flags: TcpFlags) {
+        let seq = c.next_seq(C);
+        c.raw(C, flags, seq, 0, 0);
+    }
+    vec![
+        (51001, "syn_ack_bad_ack: the SYN-ACK acknowledges ISN+1000; the client answers RST", |c| {
+            c.syn();
+            let (seq, ack) = (c.isn(S), c.isn(C).wrapping_add(1000));
+            c.raw(S, TcpFlags::SYN | TcpFlags::ACK, seq, ack, 0);
+            c.raw(C, TcpFlags::RST, ack, 0, 0);
+        }),
+        (51002, "data_before_handshake: 20 bytes without ACK after the SYN, then a normal handshake and close", |c| {
+            c.syn();
+            let seq = c.next_seq(C);
+            c.raw(C, TcpFlags::PSH, seq, 0, 20);
+            c.syn_ack();
+            c.ack(C);
+            close_both(c);
+        }),
+        (51003, "data_after_fin: the client sends 30 bytes after its FIN", |c| {
+            c.handshake();
+            c.fin(C);
+            c.data(C, 30);
+            c.ack(S);
+            c.fin(S);
+            c.ack(C);
+        }),
+        (51004, "segment_after_close: the server sends data after the client's RST", |c| {
+            c.handshake();
+            c.rst(C);
+            c.data(S, 30);
+        }),
+        (51005, "fin_retransmitted_in_time_wait: the last ACK is lost, the server retransmits its FIN, the client in TIME_WAIT re-ACKs", |c| {
+            c.handshake();
+            c.fin(C);
+            c.ack(S);
+            c.fin(S);
+            c.ack(C);
+            c.retransmit_last(S);
+            c.retransmit_last(C);
+        }),
+        (51006, "close_wait_stuck and fin_wait_2_stuck: the client closes, the server never does (100 s of silence follow)", |c| {
+            c.handshake();
+            c.data(C, 10);
+            c.fin(C);
+            c.ack(S);
+        }),
+        (51007, "invalid_flags: SYN+FIN", |c| invalid(c, TcpFlags::SYN | TcpFlags::FIN)),
+        (51008, "invalid_flags: SYN+RST", |c| invalid(c, TcpFlags::SYN | TcpFlags::RST)),
+        (51009, "invalid_flags: no flags at all (null scan)", |c| invalid(c, TcpFlags::NONE)),
+        (51010, "invalid_flags: FIN without ACK", |c| invalid(c, TcpFlags::FIN)),
+        (51011, "invalid_flags: FIN+PSH+URG (XMAS scan)", |c| {
+            invalid(c, TcpFlags::FIN | TcpFlags::PSH | TcpFlags::URG)
+        }),
+        (51012, "ack_unseen_segment: 100 bytes from the server are missing from the capture; the client ACKs them", |c| {
+            c.handshake();
+            c.data(S, 100);
+            c.segments_mut().pop();
+            c.ack(C);
+            close_both(c);
+        }),
+        (51013, "no_close: handshake and data, then the capture ends with the connection open", |c| {
+            c.handshake();
+            c.data(C, 10);
+            c.data(S, 10);
+            c.ack(C);
+        }),
+        (51014, "half_open: the SYN-ACK (sent twice) is never acknowledged", |c| {
+            c.syn();
+            c.syn_ack();
+            c.retransmit_last(S);
+        }),
+    ]
+}
+
+fn gen_anomalies(out: &mut Out) -> io::Result<Vec<String>> {
+    let mut lists = Vec::new();
+    let mut lines = Vec::new();
+    for (i, (port, what, script)) in anomaly_scenarios().into_iter().enumerate() {
+        let start = T0 + i as u64 * 100 * SEC;
+        let (client, server) = (cli4(1, port), srv4(1, 80));
+        let mut conv = Conv::new(client, server, 100_000 * u32::from(port - 51000), 700_000)
+            .starting_at(start)
+            .with_typical_options();
+        script(&mut conv);
+        lines.push(format!("{port}: {what}"));
+        lists.push(conv.into_packets());
+    }
+    let packets = merge(lists);
+    out.pcap(
+        "anomalies.pcap",
+        Link::Ethernet,
+        PcapFormat::default(),
+        &packets,
+        "Ethernet, IPv4 10.0.1.1 -> 10.0.2.1:80, one anomaly of the catalogue per client port, \
+         100 s apart (per-port list below)",
+        &format!("{} connections", lines.len()),
+    )?;
+    Ok(lines)
+}
+
 fn gen_bad(out: &mut Out) -> io::Result<()> {
     out.write(
         "bad/not_a_capture.txt",
@@ -1306,6 +1415,7 @@ fn main() -> io::Result<()> {
     gen_odd_frames(&mut out)?;
     gen_reuse(&mut out)?;
     let scenario_lines = gen_scenarios(&mut out)?;
+    let anomaly_lines = gen_anomalies(&mut out)?;
     gen_bad(&mut out)?;
 
     println!("# Synthetic test captures (testdata/synth)");
@@ -1330,6 +1440,12 @@ fn main() -> io::Result<()> {
     println!("## scenarios.pcap: client port -> scenario");
     println!();
     for line in scenario_lines {
+        println!("- {line}");
+    }
+    println!();
+    println!("## anomalies.pcap: client port -> anomaly");
+    println!();
+    for line in anomaly_lines {
         println!("- {line}");
     }
     println!();

@@ -269,6 +269,8 @@ pub enum Outcome {
     HandshakeReset,
     /// Still open at the end of the capture.
     Open,
+    /// No handshake and no data: only stray or invalid segments.
+    NoConnection,
 }
 
 impl fmt::Display for Outcome {
@@ -471,6 +473,8 @@ impl PairedMachines {
             Outcome::Closed
         } else if fins.0 || fins.1 {
             Outcome::HalfClosed
+        } else if self.transitions().next().is_none() {
+            Outcome::NoConnection
         } else {
             Outcome::Open
         }
@@ -619,14 +623,19 @@ impl PairedMachines {
             return;
         }
         self.undo_challenged_rst(from);
+        if f.syn() && !f.ack() && self.both_done() {
+            self.reincarnate(seg, from);
+        }
         let seg_len = seg.payload_len + f.syn() as u32 + f.fin() as u32;
         let seg_end = seg.seq.wrapping_add(seg_len);
         let sender = self.end(from);
         // A SYN-ACK after a bare SYN (simultaneous open) repeats the sequence
         // number but not the segment: only the same kind of SYN counts.
+        // Likewise a side's first FIN is never a retransmission, wherever it sits.
         let same_kind = match (f.syn(), f.ack()) {
             (true, true) => sender.sent_syn_ack,
             (true, false) => sender.sent_bare_syn,
+            _ if f.fin() => sender.sent_fin,
             _ => true,
         };
         let retransmission =
@@ -725,6 +734,49 @@ impl PairedMachines {
         }
     }
 
+    /// Both sides closed (or waiting out TIME_WAIT) after having been open.
+    fn both_done(&self) -> bool {
+        self.ends.iter().all(|e| {
+            e.state == State::TimeWait || (e.state == State::Closed && e.closed_after_open)
+        })
+    }
+
+    /// A new SYN on a pair whose connection is over but which Wireshark keeps in
+    /// the same stream (it repeats the old initial sequence number): a new
+    /// incarnation. TIME_WAIT is cut short, the receiver listens again, and the
+    /// sequence bookkeeping starts afresh.
+    fn reincarnate(&mut self, seg: &Segment, from: Side) {
+        let mut in_time_wait = None;
+        for side in [Side::Client, Side::Server] {
+            if self.state(side) == State::TimeWait {
+                in_time_wait = Some(side);
+                self.go(side, State::Closed, seg, Cause::PortReused);
+            }
+        }
+        self.go(from.peer(), State::Listen, seg, Cause::PortReused);
+        for e in &mut self.ends {
+            *e = Endpoint {
+                state: e.state,
+                entered_ns: e.entered_ns,
+                entered_frame: e.entered_frame,
+                ..Endpoint::default()
+            };
+        }
+        self.refused = false;
+        self.handshake_reset = false;
+        self.reset_by = None;
+        self.first_syn_frame = None;
+        self.first_syn_ack_frame = None;
+        if let Some(side) = in_time_wait {
+            self.anomaly(
+                AnomalyCode::PortReuseInTimeWait,
+                Some(seg.frame),
+                Some(from),
+                format!("a new SYN reuses the pair while the {side} is in TIME_WAIT"),
+            );
+        }
+    }
+
     /// Segments sent by, or to, a side that has closed.
     fn check_after_close(&mut self, seg: &Segment, from: Side) {
         for (side, role) in [(from, "sent by"), (from.peer(), "sent to")] {
@@ -754,6 +806,11 @@ impl PairedMachines {
             if let Some((idx, _)) = self.end(from).received_control {
                 self.withdraw(idx);
                 self.end_mut(from).received_control = None;
+            }
+            // An active opener, not a listener: it was CLOSED before its SYN.
+            if self.transitions().all(|t| t.side != from) {
+                self.initial[from.idx()] = State::Closed;
+                self.end_mut(from).state = State::Closed;
             }
         }
         match self.state(from) {

@@ -144,7 +144,7 @@ fn every_rfc_path() {
                 c.ack(C);
             },
             client: &[Closed, SynSent, SynRcvd, Established],
-            server: &[Listen, SynSent, SynRcvd, Established],
+            server: &[Closed, SynSent, SynRcvd, Established],
             anomalies: &[A::SimultaneousOpen, A::NoClose],
         },
         Row {
