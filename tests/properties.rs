@@ -1,0 +1,152 @@
+//! Property tests: whatever segments arrive, in whatever order, with whatever
+//! flags and numbers, the machines never panic, every recorded transition is
+//! an edge of the RFC 9293 diagram, each side's transitions chain from its
+//! initial state, and decoding and reading arbitrary bytes never panic and
+//! always account for every frame.
+
+use proptest::prelude::*;
+
+use tcpstate::analysis::{analyze_reader, Options};
+use tcpstate::capture::{linktype, CaptureReader, RawPacket};
+use tcpstate::decode::{decode, Endpoint, Segment, TcpFlags, TcpOptions};
+use tcpstate::state_machine::{is_rfc_edge, Config, PairedMachines, Side};
+use tcpstate::zeek::ZeekTracker;
+
+const COMMON_FLAGS: [u16; 8] = [
+    TcpFlags::SYN,
+    TcpFlags::SYN | TcpFlags::ACK,
+    TcpFlags::ACK,
+    TcpFlags::ACK | TcpFlags::PSH,
+    TcpFlags::FIN | TcpFlags::ACK,
+    TcpFlags::RST,
+    TcpFlags::RST | TcpFlags::ACK,
+    TcpFlags::ACK | TcpFlags::FIN | TcpFlags::PSH,
+];
+
+/// (from client, flags, seq offset, ack offset, payload length, window, time step)
+type RawSeg = (bool, u16, u32, u32, u32, u16, u32);
+
+fn raw_segment() -> impl Strategy<Value = RawSeg> {
+    (
+        any::<bool>(),
+        prop_oneof![4 => proptest::sample::select(COMMON_FLAGS.to_vec()), 1 => 0u16..0x200],
+        prop_oneof![4 => 0u32..4000, 1 => any::<u32>()],
+        prop_oneof![4 => 0u32..4000, 1 => any::<u32>()],
+        prop_oneof![3 => Just(0u32), 1 => 0u32..2000],
+        prop_oneof![3 => Just(1000u16), 1 => any::<u16>()],
+        prop_oneof![3 => 0u32..1_000_000, 1 => 0u32..u32::MAX],
+    )
+}
+
+fn segments(raw: &[RawSeg], isn: (u32, u32)) -> Vec<(Segment, Side)> {
+    let client = Endpoint {
+        addr: "10.0.0.1".parse().unwrap(),
+        port: 40000,
+    };
+    let server = Endpoint {
+        addr: "10.0.0.2".parse().unwrap(),
+        port: 80,
+    };
+    let mut ts = 0i64;
+    raw.iter()
+        .enumerate()
+        .map(|(i, &(from_client, flags, seq, ack, len, window, step))| {
+            ts += step as i64 * 1000;
+            let (src, dst, base, peer) = if from_client {
+                (client, server, isn.0, isn.1)
+            } else {
+                (server, client, isn.1, isn.0)
+            };
+            let seg = Segment {
+                frame: i as u64 + 1,
+                ts_ns: ts,
+                src,
+                dst,
+                seq: base.wrapping_add(seq),
+                ack: peer.wrapping_add(ack),
+                flags: TcpFlags(flags),
+                window,
+                payload_len: len,
+                captured_payload_len: len,
+                options: TcpOptions::default(),
+                bad_header_len: false,
+                short_segment: false,
+            };
+            (
+                seg,
+                if from_client {
+                    Side::Client
+                } else {
+                    Side::Server
+                },
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn machines_never_panic_and_only_take_rfc_edges(
+        raw in proptest::collection::vec(raw_segment(), 0..40),
+        isn in (any::<u32>(), any::<u32>()),
+        msl_s in 0i64..100,
+    ) {
+        let cfg = Config { msl_ns: msl_s * 1_000_000_000, ..Config::default() };
+        let mut m = PairedMachines::new(cfg);
+        let mut z = ZeekTracker::new();
+        let segs = segments(&raw, isn);
+        for (seg, side) in &segs {
+            m.on_segment(seg, *side);
+            z.on_segment(seg, *side);
+        }
+        m.finish(segs.last().map_or(0, |(s, _)| s.ts_ns) + 1_000_000_000);
+        for side in [Side::Client, Side::Server] {
+            let states = m.states(side);
+            let mut current = states[0];
+            for t in m.transitions().filter(|t| t.side == side) {
+                prop_assert!(is_rfc_edge(t.from, t.to), "{:?} -> {:?} is not an RFC edge", t.from, t.to);
+                prop_assert_eq!(t.from, current, "transitions of the {} do not chain", side);
+                current = t.to;
+            }
+            prop_assert_eq!(current, m.state(side));
+        }
+        // The summary functions never panic either.
+        let _ = (m.outcome(), z.conn_state(), z.history().len(), z.bytes(), z.missed_bytes());
+    }
+
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        lt in proptest::sample::select(vec![
+            linktype::NULL, linktype::ETHERNET, linktype::RAW, linktype::LOOP,
+            linktype::LINUX_SLL, linktype::IPV4, linktype::IPV6, linktype::LINUX_SLL2, 147,
+        ]),
+        orig_extra in 0u32..100,
+    ) {
+        let p = RawPacket { frame: 1, ts_ns: 0, linktype: lt, data: &bytes, orig_len: bytes.len() as u32 + orig_extra };
+        let _ = decode(&p);
+    }
+
+    #[test]
+    fn reading_arbitrary_captures_never_panics_and_accounts_every_frame(
+        body in proptest::collection::vec(any::<u8>(), 0..600),
+        header in proptest::sample::select(vec![0usize, 1, 2]),
+    ) {
+        // A valid header (classic LE, classic BE, pcapng SHB) followed by noise.
+        let mut bytes = match header {
+            0 => vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0],
+            1 => vec![0xa1, 0xb2, 0xc3, 0xd4, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 1],
+            _ => vec![0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0],
+        };
+        bytes.extend_from_slice(&body);
+        if let Ok(reader) = CaptureReader::from_reader("fuzz".into(), Box::new(std::io::Cursor::new(bytes))) {
+            let a = analyze_reader(reader, &Options::default(), &mut |_, _, _| {});
+            prop_assert!(a.accounting.is_balanced());
+            for c in &a.connections {
+                prop_assert!(c.tcp.all_transitions_are_rfc_edges());
+            }
+        }
+    }
+}
