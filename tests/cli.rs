@@ -248,3 +248,29 @@ fn empty_csv_reports_still_have_their_header() {
     let full = stdout_of(&["--history", "--format", "csv", MIXED]);
     assert_eq!(hist.lines().next(), full.lines().next());
 }
+
+#[test]
+fn readme_documents_every_anomaly_code_and_json_key() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for code in tcpstate::anomaly::AnomalyCode::ALL {
+        let row = format!(
+            "| `{}` | {} | {} |",
+            code.code(),
+            code.severity(),
+            code.meaning()
+        );
+        assert!(
+            readme.contains(&row),
+            "README lacks the catalogue row {row}"
+        );
+    }
+    let out = stdout_of(&["--format", "json", MIXED]);
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    for key in first.as_object().unwrap().keys() {
+        assert!(
+            readme.contains(&format!("`{key}`")),
+            "README does not document JSON key {key}"
+        );
+    }
+}
