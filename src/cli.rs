@@ -112,6 +112,22 @@ pub fn run(args: Args) -> i32 {
             eprintln!("tcpstate: {e}");
             status = EXIT_BAD_INPUT;
         }
+        // The table shows the accounting itself; machine-readable output keeps
+        // stdout clean, so people watching stderr still learn of it.
+        if args.format != Format::Table && a.accounting.undecodable > 0 {
+            let reasons: Vec<String> = a
+                .accounting
+                .undecodable_by_reason
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            eprintln!(
+                "tcpstate: {}: {} undecodable frames ({})",
+                a.file,
+                a.accounting.undecodable,
+                reasons.join(", ")
+            );
+        }
     }
     let written = match &args.output {
         Some(path) => write_atomically(path, |w| write_report(w, args.format, report, &analyses)),

@@ -103,3 +103,14 @@ fn a_good_file_after_a_bad_one_is_still_analysed() {
     assert_eq!(summary["connections"], 2);
     assert_eq!(summary["frames"], 4);
 }
+
+#[test]
+fn undecodable_frames_are_announced_on_stderr_for_machine_output() {
+    let (code, stderr, summary) = run(&["testdata/synth/odd_frames.pcap"], None);
+    assert_eq!(code, 0, "undecodable frames are not a read error");
+    assert_eq!(
+        stderr,
+        "tcpstate: testdata/synth/odd_frames.pcap: 3 undecodable frames (bad IP header: truncated (12 of 20 bytes) 1, TCP in an IP fragment (not reassembled) 2)\n"
+    );
+    assert_eq!(summary["undecodable"], 3);
+}
