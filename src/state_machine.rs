@@ -151,7 +151,8 @@ impl Side {
         }
     }
 
-    fn idx(self) -> usize {
+    /// 0 for the client, 1 for the server.
+    pub fn idx(self) -> usize {
         self as usize
     }
 }

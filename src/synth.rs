@@ -1125,30 +1125,39 @@ impl<W: Write> PcapNgWriter<W> {
     }
 }
 
-/// Which end of a [`Conv`] sends a segment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// The active opener (sends the first SYN).
-    Client,
-    /// The passive opener.
-    Server,
-}
+/// Which end of a [`Conv`] sends a segment: the same sides the state machines use.
+pub use crate::state_machine::Side;
 
-impl Side {
-    /// The other end.
-    pub fn peer(self) -> Side {
-        match self {
-            Side::Client => Side::Server,
-            Side::Server => Side::Client,
-        }
-    }
-
-    fn idx(self) -> usize {
-        match self {
-            Side::Client => 0,
-            Side::Server => 1,
-        }
-    }
+/// The generator's segments as a capture would deliver them to the machines:
+/// each one encoded to a raw-IP frame, decoded back by the real decoder, and
+/// paired with its sender. For tests of everything downstream of decoding.
+pub fn decoded_segments(conv: &Conv) -> Vec<(crate::decode::Segment, Side)> {
+    use crate::capture::{linktype, RawPacket};
+    use crate::decode::{decode, Decoded};
+    let client = conv.addr(Side::Client);
+    conv.segments()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let bytes = frame(&Link::Raw, s);
+            let raw = RawPacket {
+                frame: i as u64 + 1,
+                ts_ns: s.ts_ns as i64,
+                linktype: linktype::RAW,
+                data: &bytes,
+                orig_len: bytes.len() as u32,
+            };
+            let Decoded::Tcp(seg) = decode(&raw) else {
+                return None;
+            };
+            let side = if s.src == client {
+                Side::Client
+            } else {
+                Side::Server
+            };
+            Some((seg, side))
+        })
+        .collect()
 }
 
 /// Options a modern Linux stack puts on a SYN (MSS 1460, SACK permitted,

@@ -535,33 +535,12 @@ fn rstos0_pattern(history: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{linktype, RawPacket};
-    use crate::decode::{decode, Decoded};
-    use crate::synth::{self, Conv, Link, Side as S, TcpFlags as F};
+    use crate::synth::{self, Conv, Side as S, TcpFlags as F};
 
     fn zeek(c: &Conv) -> ZeekTracker {
         let mut z = ZeekTracker::new();
-        let client = c.addr(S::Client);
-        for (i, s) in c.segments().iter().enumerate() {
-            let bytes = synth::frame(&Link::Raw, s);
-            let raw = RawPacket {
-                frame: i as u64 + 1,
-                ts_ns: s.ts_ns as i64,
-                linktype: linktype::RAW,
-                data: &bytes,
-                orig_len: bytes.len() as u32,
-            };
-            let Decoded::Tcp(seg) = decode(&raw) else {
-                panic!()
-            };
-            z.on_segment(
-                &seg,
-                if s.src == client {
-                    Side::Client
-                } else {
-                    Side::Server
-                },
-            );
+        for (seg, side) in synth::decoded_segments(c) {
+            z.on_segment(&seg, side);
         }
         z
     }

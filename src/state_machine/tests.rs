@@ -5,9 +5,7 @@
 
 use super::*;
 use crate::anomaly::AnomalyCode as A;
-use crate::capture::{linktype, RawPacket};
-use crate::decode::{decode, Decoded};
-use crate::synth::{self, Conv, Link, Side as S, TcpFlags as F};
+use crate::synth::{self, Conv, Side as S, TcpFlags as F};
 use State::*;
 
 const C: S = S::Client;
@@ -23,32 +21,8 @@ fn conv() -> Conv {
     )
 }
 
-/// Decodes the generator's segments the way a capture would deliver them.
 fn segments(c: &Conv) -> Vec<(crate::decode::Segment, Side)> {
-    let client = c.addr(C);
-    c.segments()
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let bytes = synth::frame(&Link::Raw, s);
-            let raw = RawPacket {
-                frame: i as u64 + 1,
-                ts_ns: s.ts_ns as i64,
-                linktype: linktype::RAW,
-                data: &bytes,
-                orig_len: bytes.len() as u32,
-            };
-            let Decoded::Tcp(seg) = decode(&raw) else {
-                panic!("frame {} did not decode", i + 1)
-            };
-            let side = if s.src == client {
-                Side::Client
-            } else {
-                Side::Server
-            };
-            (seg, side)
-        })
-        .collect()
+    synth::decoded_segments(c)
 }
 
 /// Runs a script through fresh machines, finishing at the last segment's time
