@@ -323,34 +323,36 @@ impl<'a> ConnectionJson<'a> {
 }
 
 impl<'a> ConnectionCsv<'a> {
+    /// Built directly, not through the JSON row: CSV has no transitions to format.
     pub fn new(file: &'a str, ac: &'a AnalysedConnection) -> ConnectionCsv<'a> {
-        let j = ConnectionJson::new(file, ac);
         let c = &ac.flow;
+        let (cp, sp) = c.by_role(c.packets);
+        let (cb, sb) = c.by_role(c.bytes);
         let (cf, sf) = c.by_role(c.flags);
         ConnectionCsv {
             file,
-            stream: j.stream,
-            client: j.client,
-            server: j.server,
-            client_reason: j.client_reason,
-            first_frame: j.first_frame,
-            last_frame: j.last_frame,
-            start: j.start,
-            end: j.end,
-            duration: j.duration,
-            client_packets: j.packets.client,
-            server_packets: j.packets.server,
-            client_bytes: j.bytes.client,
-            server_bytes: j.bytes.server,
+            stream: c.stream,
+            client: c.client().to_string(),
+            server: c.server().to_string(),
+            client_reason: c.client_reason,
+            first_frame: c.first_frame,
+            last_frame: c.last_frame,
+            start: rfc3339_ns(c.start_ns),
+            end: rfc3339_ns(c.end_ns),
+            duration: seconds(c.duration_ns()),
+            client_packets: cp,
+            server_packets: sp,
+            client_bytes: cb,
+            server_bytes: sb,
             client_flags: flag_letters(cf),
             server_flags: flag_letters(sf),
-            client_states: states_text(&j.client_states),
-            server_states: states_text(&j.server_states),
-            client_state: j.client_state,
-            server_state: j.server_state,
-            outcome: j.outcome,
-            conn_state: j.conn_state,
-            history: j.history,
+            client_states: states_text(&ac.tcp.states(Side::Client)),
+            server_states: states_text(&ac.tcp.states(Side::Server)),
+            client_state: ac.tcp.state(Side::Client),
+            server_state: ac.tcp.state(Side::Server),
+            outcome: ac.tcp.outcome(),
+            conn_state: ac.zeek.conn_state(),
+            history: ac.zeek.history(),
             anomalies: anomaly_codes(ac).join(" "),
         }
     }

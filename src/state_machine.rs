@@ -274,10 +274,27 @@ pub enum Outcome {
     NoConnection,
 }
 
+impl Outcome {
+    /// The snake_case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Closed => "closed",
+            Outcome::HalfClosed => "half_closed",
+            Outcome::ResetByClient => "reset_by_client",
+            Outcome::ResetByServer => "reset_by_server",
+            Outcome::Refused => "refused",
+            Outcome::SynUnanswered => "syn_unanswered",
+            Outcome::HalfOpen => "half_open",
+            Outcome::HandshakeReset => "handshake_reset",
+            Outcome::Open => "open",
+            Outcome::NoConnection => "no_connection",
+        }
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = serde_json::to_value(self).map_err(|_| fmt::Error)?;
-        f.write_str(v.as_str().unwrap_or("?"))
+        f.write_str(self.name())
     }
 }
 
