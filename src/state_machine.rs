@@ -371,6 +371,9 @@ pub struct PairedMachines {
     handshake_reset: bool,
     /// A RST inside the window but not exact, obeyed until the receiver speaks.
     pending_inexact_rst: Option<InexactRst>,
+    /// Index of the first transition of the current incarnation (a new SYN
+    /// after both sides closed, kept in the same stream as Wireshark does).
+    incarnation_start: usize,
     syn_unanswered: bool,
     half_open: bool,
 }
@@ -423,6 +426,7 @@ impl PairedMachines {
             refused: false,
             handshake_reset: false,
             pending_inexact_rst: None,
+            incarnation_start: 0,
             syn_unanswered: false,
             half_open: false,
         }
@@ -576,6 +580,19 @@ impl PairedMachines {
         }
     }
 
+    /// Withdraws, latest first, a side's transitions in the current incarnation
+    /// (a server that never answered); its return to LISTEN at a reincarnation
+    /// is kept unless `including_listen`.
+    fn withdraw_incarnation(&mut self, side: Side, including_listen: bool) {
+        for i in (self.incarnation_start..self.transitions.len()).rev() {
+            let t = &self.transitions[i];
+            if t.side == side && !t.withdrawn && (including_listen || t.cause != Cause::PortReused)
+            {
+                self.withdraw(i);
+            }
+        }
+    }
+
     /// Index of a side's latest standing transition.
     fn last_transition_of(&self, side: Side) -> Option<usize> {
         self.transitions
@@ -635,12 +652,18 @@ impl PairedMachines {
             // Its fields past the fixed header cannot be trusted; count it, nothing more.
             return;
         }
+        // An inexact RST is settled by the very next segment: a challenge ACK
+        // from its receiver undoes it, anything else confirms it.
+        if let Some(pending) = self.pending_inexact_rst.take() {
+            if pending.receiver == from && !f.rst() {
+                self.undo_challenged_rst(pending);
+            }
+        }
         if f.rst() {
             self.on_rst(seg, from);
             self.end_mut(from).sent_any = true;
             return;
         }
-        self.undo_challenged_rst(from);
         if f.syn() && !f.ack() && self.both_done() {
             self.reincarnate(seg, from);
         }
@@ -771,6 +794,7 @@ impl PairedMachines {
                 self.go(side, State::Closed, seg, Cause::PortReused);
             }
         }
+        self.incarnation_start = self.transitions.len();
         self.go(from.peer(), State::Listen, seg, Cause::PortReused);
         for e in &mut self.ends {
             *e = Endpoint {
@@ -1124,13 +1148,12 @@ impl PairedMachines {
         let server = Side::Server;
         let never_answered = !self.end(server).sent_any;
         if from == server && to_state == State::SynSent && never_answered {
-            // RST answering a SYN: nobody listened. The server's SYN_RCVD never was.
-            for i in 0..self.transitions.len() {
-                if self.transitions[i].side == server && !self.transitions[i].withdrawn {
-                    self.transitions[i].withdrawn = true;
-                }
+            // RST answering a SYN: nobody listened. The server's SYN_RCVD never
+            // was, nor its LISTEN: it was CLOSED.
+            self.withdraw_incarnation(server, true);
+            if self.incarnation_start == 0 {
+                self.initial[server.idx()] = State::Closed;
             }
-            self.initial[server.idx()] = State::Closed;
             let e = self.end_mut(server);
             e.state = State::Closed;
             e.received_control = None;
@@ -1194,16 +1217,11 @@ impl PairedMachines {
         }
     }
 
-    /// The receiver of an inexact RST sent a segment: it challenged the RST
-    /// instead of closing (RFC 5961), so the RST's effects are undone.
-    fn undo_challenged_rst(&mut self, from: Side) {
-        let Some(p) = self.pending_inexact_rst.take() else {
-            return;
-        };
-        if p.receiver != from {
-            self.pending_inexact_rst = Some(p);
-            return;
-        }
+    /// The receiver of an inexact RST answered with a non-RST segment: it
+    /// challenged the RST instead of closing (RFC 5961), so the RST's effects
+    /// are undone.
+    fn undo_challenged_rst(&mut self, p: InexactRst) {
+        let from = p.receiver;
         for i in (p.transitions_before..self.transitions.len()).rev() {
             if !self.transitions[i].withdrawn {
                 self.withdraw(i);
@@ -1260,13 +1278,8 @@ impl PairedMachines {
         self.expire_timers(capture_end_ns);
         let (c, s) = (Side::Client, Side::Server);
         if self.state(c) == State::SynSent && !self.end(s).sent_any && !self.refused {
-            // No answer at all: the SYN never reached a listener.
-            for i in 0..self.transitions.len() {
-                if self.transitions[i].side == s {
-                    self.transitions[i].withdrawn = true;
-                }
-            }
-            self.end_mut(s).state = State::Listen;
+            // No answer at all: the SYN never reached the listener.
+            self.withdraw_incarnation(s, false);
             self.syn_unanswered = true;
             self.anomaly(
                 AnomalyCode::SynUnanswered,

@@ -85,7 +85,7 @@ fn segments(raw: &[RawSeg], isn: (u32, u32)) -> Vec<(Segment, Side)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)))]
 
     #[test]
     fn machines_never_panic_and_only_take_rfc_edges(
@@ -147,6 +147,36 @@ proptest! {
             for c in &a.connections {
                 prop_assert!(c.tcp.all_transitions_are_rfc_edges());
             }
+        }
+    }
+}
+
+/// Found by the property above: an inexact RST left pending while both sides
+/// started a new incarnation, then undone across it, broke the chain.
+#[test]
+fn regression_reincarnation_after_reset_then_crossing_syns() {
+    let raw: Vec<RawSeg> = vec![
+        (false, 17, 0, 0, 0, 1000, 0),
+        (true, 25, 0, 1, 0, 1000, 0),
+        (true, 4, 0, 0, 0, 1000, 0),
+        (true, 2, 0, 0, 0, 1106, 0),
+        (false, 2, 612, 0, 0, 1000, 0),
+        (false, 508, 614, 0, 0, 1000, 0),
+        (false, 2, 0, 0, 0, 1000, 0),
+        (true, 2, 0, 0, 0, 1000, 0),
+    ];
+    let mut m = PairedMachines::new(Config {
+        msl_ns: 0,
+        ..Config::default()
+    });
+    for (seg, side) in segments(&raw, (0, 0)) {
+        m.on_segment(&seg, side);
+    }
+    for side in [Side::Client, Side::Server] {
+        let mut current = m.states(side)[0];
+        for t in m.transitions().filter(|t| t.side == side) {
+            assert_eq!(t.from, current, "{side}");
+            current = t.to;
         }
     }
 }
