@@ -1081,34 +1081,53 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-fn gen_scenarios(out: &mut Out) -> io::Result<Vec<String>> {
+/// Writes one file with one connection per scenario, `spacing` apart, each on
+/// its own client port to 10.0.2.1:80; returns the README lines per port.
+fn gen_per_port(
+    out: &mut Out,
+    name: &str,
+    scenarios: Vec<Scenario>,
+    spacing: u64,
+    new_conv: fn(u16, SocketAddr, SocketAddr) -> Conv,
+    shows: &str,
+) -> io::Result<Vec<String>> {
     let mut lists = Vec::new();
     let mut lines = Vec::new();
-    for (i, (port, what, script)) in scenarios().into_iter().enumerate() {
-        let start = T0 + i as u64 * 10 * SEC;
-        let (client, server) = (cli4(1, port), srv4(1, 80));
-        let mut conv = match port {
-            50009 => Conv::established(client, server, 3_000_000, 4_000_000),
-            50010 => Conv::new(client, server, 0xffff_ff00, 0xffff_fff0),
-            _ => Conv::new(client, server, 100_000 * u32::from(port - 50000), 900_000),
-        }
-        .starting_at(start)
-        .with_typical_options();
+    for (i, (port, what, script)) in scenarios.into_iter().enumerate() {
+        let mut conv = new_conv(port, cli4(1, port), srv4(1, 80))
+            .starting_at(T0 + i as u64 * spacing)
+            .with_typical_options();
         script(&mut conv);
         lines.push(format!("{port}: {what}"));
         lists.push(conv.into_packets());
     }
     let packets = merge(lists);
+    let expected = format!("{} connections", lines.len());
     out.pcap(
-        "scenarios.pcap",
+        name,
         Link::Ethernet,
         PcapFormat::default(),
         &packets,
-        "Ethernet, IPv4 10.0.1.1 -> 10.0.2.1:80, one RFC 9293 path per client port, 10 s apart \
-         (MSS/SACK/WS/TS options; per-port list below)",
-        &format!("{} connections", lines.len()),
+        shows,
+        &expected,
     )?;
     Ok(lines)
+}
+
+fn gen_scenarios(out: &mut Out) -> io::Result<Vec<String>> {
+    gen_per_port(
+        out,
+        "scenarios.pcap",
+        scenarios(),
+        10 * SEC,
+        |port, client, server| match port {
+            50009 => Conv::established(client, server, 3_000_000, 4_000_000),
+            50010 => Conv::new(client, server, 0xffff_ff00, 0xffff_fff0),
+            _ => Conv::new(client, server, 100_000 * u32::from(port - 50000), 900_000),
+        },
+        "Ethernet, IPv4 10.0.1.1 -> 10.0.2.1:80, one RFC 9293 path per client port, 10 s apart \
+         (MSS/SACK/WS/TS options; per-port list below)",
+    )
 }
 
 /// One connection per anomaly of the catalogue not already shown by
@@ -1195,29 +1214,17 @@ fn anomaly_scenarios() -> Vec<Scenario> {
 }
 
 fn gen_anomalies(out: &mut Out) -> io::Result<Vec<String>> {
-    let mut lists = Vec::new();
-    let mut lines = Vec::new();
-    for (i, (port, what, script)) in anomaly_scenarios().into_iter().enumerate() {
-        let start = T0 + i as u64 * 100 * SEC;
-        let (client, server) = (cli4(1, port), srv4(1, 80));
-        let mut conv = Conv::new(client, server, 100_000 * u32::from(port - 51000), 700_000)
-            .starting_at(start)
-            .with_typical_options();
-        script(&mut conv);
-        lines.push(format!("{port}: {what}"));
-        lists.push(conv.into_packets());
-    }
-    let packets = merge(lists);
-    out.pcap(
+    gen_per_port(
+        out,
         "anomalies.pcap",
-        Link::Ethernet,
-        PcapFormat::default(),
-        &packets,
+        anomaly_scenarios(),
+        100 * SEC,
+        |port, client, server| {
+            Conv::new(client, server, 100_000 * u32::from(port - 51000), 700_000)
+        },
         "Ethernet, IPv4 10.0.1.1 -> 10.0.2.1:80, one anomaly of the catalogue per client port, \
          100 s apart (per-port list below)",
-        &format!("{} connections", lines.len()),
-    )?;
-    Ok(lines)
+    )
 }
 
 fn gen_bad(out: &mut Out) -> io::Result<()> {
@@ -1418,7 +1425,7 @@ fn main() -> io::Result<()> {
     let anomaly_lines = gen_anomalies(&mut out)?;
     gen_bad(&mut out)?;
 
-    println!("# Synthetic test captures (testdata/synth)");
+    println!("## Synthetic captures (testdata/synth)");
     println!();
     println!(
         "All files are made by `cargo run --example gen_testdata -- testdata/synth` \
@@ -1437,19 +1444,19 @@ fn main() -> io::Result<()> {
         );
     }
     println!();
-    println!("## scenarios.pcap: client port -> scenario");
+    println!("### scenarios.pcap: client port -> scenario");
     println!();
     for line in scenario_lines {
         println!("- {line}");
     }
     println!();
-    println!("## anomalies.pcap: client port -> anomaly");
+    println!("### anomalies.pcap: client port -> anomaly");
     println!();
     for line in anomaly_lines {
         println!("- {line}");
     }
     println!();
-    println!("## Notes: what tshark 4.0.17 said about these files when they were generated");
+    println!("### Notes: what tshark 4.0.17 said about these files when they were generated");
     println!();
     for note in TSHARK_NOTES {
         println!("- {note}");
