@@ -1227,6 +1227,135 @@ fn gen_anomalies(out: &mut Out) -> io::Result<Vec<String>> {
     )
 }
 
+/// One connection per Wireshark tcp.analysis flag: client port, what, script.
+fn seq_analysis_scenarios() -> Vec<Scenario> {
+    fn close(c: &mut Conv) {
+        c.fin(C);
+        c.fin(S);
+        c.ack(C);
+    }
+    /// A pure ACK from the server with explicit numbers and window.
+    fn server_ack(c: &mut Conv, ack: u32, window: u16) {
+        let seq = c.next_seq(S);
+        c.raw(S, TcpFlags::ACK, seq, ack, 0).window = window;
+    }
+    vec![
+        (52001, "fast_retransmission: the first of four segments is lost, three duplicate ACKs, resent 1 ms later", |c| {
+            c.handshake();
+            let lost = c.next_seq(C);
+            c.data(C, 100);
+            c.segments_mut().pop();
+            for _ in 0..3 {
+                c.data(C, 100);
+            }
+            for _ in 0..3 {
+                server_ack(c, lost, 64240);
+            }
+            let ack = c.rcv_nxt(C).unwrap_or(0);
+            c.raw(C, TcpFlags::PSH | TcpFlags::ACK, lost, ack, 100);
+            let all = c.next_seq(C);
+            server_ack(c, all, 64240);
+            close(c);
+        }),
+        (52002, "spurious_retransmission: data resent 200 ms after it was acknowledged", |c| {
+            c.handshake();
+            let seq = c.next_seq(C);
+            c.data(C, 100);
+            c.ack(S);
+            c.wait(200 * MS);
+            let ack = c.rcv_nxt(C).unwrap_or(0);
+            c.raw(C, TcpFlags::PSH | TcpFlags::ACK, seq, ack, 100);
+            c.ack(S);
+            close(c);
+        }),
+        (52003, "zero_window, zero_window_probe, zero_window_probe_ack, window_update: the server's window closes, the client probes, the window reopens", |c| {
+            c.handshake();
+            c.data(C, 100);
+            let acked = c.next_seq(C);
+            server_ack(c, acked, 0);
+            c.wait(200 * MS);
+            let ack = c.rcv_nxt(C).unwrap_or(0);
+            c.raw(C, TcpFlags::ACK, acked, ack, 1);
+            server_ack(c, acked, 0);
+            c.wait(200 * MS);
+            server_ack(c, acked, 64240);
+            c.data(C, 100);
+            c.ack(S);
+            close(c);
+        }),
+        (52004, "keep_alive and keep_alive_ack: 2 s idle, then a keep-alive (seq one below) and its ACK", |c| {
+            c.handshake();
+            c.data(C, 10);
+            c.ack(S);
+            c.wait(2 * SEC);
+            let (seq, ack) = (c.next_seq(C).wrapping_sub(1), c.rcv_nxt(C).unwrap_or(0));
+            c.raw(C, TcpFlags::ACK, seq, ack, 0);
+            let acked = c.next_seq(C);
+            server_ack(c, acked, 64240);
+            close(c);
+        }),
+        (52005, "window_full: the server advertises 4 (x128 = 512 bytes), the client sends exactly 512", |c| {
+            c.handshake();
+            let acked = c.next_seq(C);
+            server_ack(c, acked, 4);
+            c.data(C, 512);
+            c.ack(S);
+            close(c);
+        }),
+        (52006, "out_of_order: two segments captured in swapped order 1 ms apart", |c| {
+            c.handshake();
+            c.data(C, 100);
+            c.data(C, 100);
+            let n = c.segments().len();
+            c.segments_mut().swap(n - 2, n - 1);
+            let (a, b) = (c.segments()[n - 2].ts_ns, c.segments()[n - 1].ts_ns);
+            c.segments_mut()[n - 2].ts_ns = b;
+            c.segments_mut()[n - 1].ts_ns = a;
+            c.ack(S);
+            close(c);
+        }),
+        (52007, "lost_segment and ack_lost_segment: the middle of three segments is missing from the capture and acknowledged", |c| {
+            c.handshake();
+            c.data(C, 100);
+            c.data(C, 100);
+            let n = c.segments().len();
+            c.segments_mut().remove(n - 1);
+            c.data(C, 100);
+            c.ack(S);
+            close(c);
+        }),
+        (52008, "duplicate_ack and retransmission: a lost segment, two duplicate ACKs, resent 300 ms later (too late to be fast)", |c| {
+            c.handshake();
+            let lost = c.next_seq(C);
+            c.data(C, 100);
+            c.segments_mut().pop();
+            c.data(C, 100);
+            server_ack(c, lost, 64240);
+            server_ack(c, lost, 64240);
+            c.wait(300 * MS);
+            let ack = c.rcv_nxt(C).unwrap_or(0);
+            c.raw(C, TcpFlags::PSH | TcpFlags::ACK, lost, ack, 100);
+            let all = c.next_seq(C);
+            server_ack(c, all, 64240);
+            close(c);
+        }),
+    ]
+}
+
+fn gen_seq_analysis(out: &mut Out) -> io::Result<Vec<String>> {
+    gen_per_port(
+        out,
+        "seq_analysis.pcap",
+        seq_analysis_scenarios(),
+        10 * SEC,
+        |port, client, server| {
+            Conv::new(client, server, 100_000 * u32::from(port - 52000), 600_000)
+        },
+        "Ethernet, IPv4 10.0.1.1 -> 10.0.2.1:80, one Wireshark tcp.analysis flag per client port, \
+         10 s apart (per-port list below)",
+    )
+}
+
 fn gen_bad(out: &mut Out) -> io::Result<()> {
     out.write(
         "bad/not_a_capture.txt",
@@ -1423,6 +1552,7 @@ fn main() -> io::Result<()> {
     gen_reuse(&mut out)?;
     let scenario_lines = gen_scenarios(&mut out)?;
     let anomaly_lines = gen_anomalies(&mut out)?;
+    let seq_lines = gen_seq_analysis(&mut out)?;
     gen_bad(&mut out)?;
 
     println!("## Synthetic captures (testdata/synth)");
@@ -1453,6 +1583,12 @@ fn main() -> io::Result<()> {
     println!("### anomalies.pcap: client port -> anomaly");
     println!();
     for line in anomaly_lines {
+        println!("- {line}");
+    }
+    println!();
+    println!("### seq_analysis.pcap: client port -> tcp.analysis flags");
+    println!();
+    for line in seq_lines {
         println!("- {line}");
     }
     println!();

@@ -12,6 +12,10 @@ cd "$(dirname "$0")/.."
 command -v tshark >/dev/null || { echo "tshark not found (apt-get install -y tshark)" >&2; exit 1; }
 
 out=tests/golden/tshark
+# The tcp.analysis flags compared with tcpstate's sequence analysis (its codes use the same words).
+ANALYSIS_FLAGS="retransmission fast_retransmission spurious_retransmission out_of_order lost_segment \
+ack_lost_segment duplicate_ack zero_window zero_window_probe zero_window_probe_ack window_full \
+window_update keep_alive keep_alive_ack reused_ports"
 mkdir -p "$out"
 cfg=$(mktemp -d)
 trap 'rm -rf "$cfg"' EXIT
@@ -52,4 +56,22 @@ for f in "${files[@]}"; do
     mv "$dst.tmp" "$dst"
     printf '%-60s %5d frames %3d streams\n' "$dst" "$(wc -l <"$dst")" \
         "$(cut -f2 "$dst" | grep -v '^$' | sort -u | wc -l)"
+
+    # Sequence analysis: one line per frame that has any tcp.analysis flag:
+    # frame.number, then the flags' names (comma-separated, in this order).
+    ana="$out/$(basename "$f").analysis.tsv"
+    fields=""
+    for flag in $ANALYSIS_FLAGS; do fields="$fields -e tcp.analysis.$flag"; done
+    # shellcheck disable=SC2086
+    HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
+        tshark -r "$f" -T fields -E separator=/t -e frame.number $fields 2>/dev/null |
+        awk -F'\t' -v names="$ANALYSIS_FLAGS" '
+            BEGIN { n = split(names, name, " ") }
+            { out = ""; for (i = 2; i <= n + 1; i++) if ($i != "") out = out (out == "" ? "" : ",") name[i - 1];
+              if (out != "") print $1 "\t" out }' >"$ana" || true
+
+    # Handshake RTT: tcp.stream and tcp.analysis.initial_rtt, once per stream that has one.
+    HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
+        tshark -r "$f" -T fields -E separator=/t -e tcp.stream -e tcp.analysis.initial_rtt 2>/dev/null |
+        awk -F'\t' '$2 != "" && !seen[$1]++ { print $1 "\t" $2 }' >"$out/$(basename "$f").irtt.tsv" || true
 done

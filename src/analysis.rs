@@ -13,6 +13,7 @@ use crate::anomaly::{Anomaly, AnomalyCode};
 use crate::capture::{CaptureError, CaptureReader, FormatKind, Input, RawPacket};
 use crate::decode::{decode, Decoded, Segment};
 use crate::flow::{Connection, Dir, FlowTable};
+use crate::seq_analysis::{Flag, SeqAnalyzer};
 use crate::state_machine::{Config, PairedMachines, Side};
 use crate::zeek::ZeekTracker;
 
@@ -26,20 +27,70 @@ pub struct Options {
     pub machines: Config,
 }
 
-/// One connection: its flow counters, its two RFC machines, and Zeek's view.
+/// One connection: its flow counters, its two RFC machines, its sequence
+/// analysis, and Zeek's view.
 #[derive(Clone, Debug)]
 pub struct AnalysedConnection {
     pub flow: Connection,
     pub tcp: PairedMachines,
+    pub seq: SeqAnalyzer,
+    /// One entry per segment the sequence analysis flagged.
+    pub seq_anomalies: Vec<Anomaly>,
     pub zeek: ZeekTracker,
 }
 
 impl AnalysedConnection {
-    /// Anomalies in frame order (end-of-capture ones last).
+    /// All anomalies in frame order (end-of-capture ones last).
     pub fn anomalies(&self) -> Vec<&Anomaly> {
-        let mut v: Vec<&Anomaly> = self.tcp.anomalies().iter().collect();
+        let mut v: Vec<&Anomaly> = self
+            .tcp
+            .anomalies()
+            .iter()
+            .chain(&self.seq_anomalies)
+            .collect();
         v.sort_by_key(|a| a.frame.unwrap_or(u64::MAX));
         v
+    }
+}
+
+/// The per-connection analysers while the capture is being read.
+#[derive(Debug)]
+struct Trackers {
+    tcp: PairedMachines,
+    seq: SeqAnalyzer,
+    seq_anomalies: Vec<Anomaly>,
+    zeek: ZeekTracker,
+}
+
+impl Trackers {
+    fn new(options: &Options) -> Trackers {
+        Trackers {
+            tcp: PairedMachines::new(options.machines),
+            seq: SeqAnalyzer::new(),
+            seq_anomalies: Vec::new(),
+            zeek: ZeekTracker::new(),
+        }
+    }
+
+    fn on_segment(&mut self, seg: &Segment, side: Side, reused_ports: bool) {
+        self.tcp.on_segment(seg, side);
+        self.zeek.on_segment(seg, side);
+        let found = self.seq.on_segment(seg, side, reused_ports);
+        for flag in found.flags.iter() {
+            let detail = match flag {
+                Flag::DuplicateAck => format!(
+                    "duplicate ACK #{} of {}",
+                    found.duplicate_ack_count, seg.ack
+                ),
+                _ => format!("{} bytes at seq {}", seg.payload_len, seg.seq),
+            };
+            self.seq_anomalies.push(Anomaly {
+                code: AnomalyCode::of_flag(flag),
+                frame: Some(seg.frame),
+                side: Some(side),
+                detail,
+            });
+        }
     }
 }
 
@@ -142,7 +193,7 @@ pub fn analyze_reader(
 ) -> CaptureAnalysis {
     let mut accounting = FrameAccounting::default();
     let mut flows = FlowTable::new();
-    let mut trackers: Vec<(PairedMachines, ZeekTracker)> = Vec::new();
+    let mut trackers: Vec<Trackers> = Vec::new();
     let mut last_ts = i64::MIN;
     let mut first_ts = None;
     let mut batch = Batch::default();
@@ -172,7 +223,7 @@ pub fn analyze_reader(
             if let Decoded::Tcp(seg) = d {
                 let place = flows.add(&seg);
                 if place.new {
-                    trackers.push((PairedMachines::new(options.machines), ZeekTracker::new()));
+                    trackers.push(Trackers::new(options));
                     if let Some(old) = place.replaced {
                         note_port_reuse(&mut trackers, old as usize, &seg);
                     }
@@ -182,9 +233,7 @@ pub fn analyze_reader(
                 } else {
                     Side::Server
                 };
-                let (tcp, zeek) = &mut trackers[place.stream as usize];
-                tcp.on_segment(&seg, side);
-                zeek.on_segment(&seg, side);
+                trackers[place.stream as usize].on_segment(&seg, side, place.reused_ports);
                 observer(&seg, place.stream, place.dir);
             }
         }
@@ -198,9 +247,16 @@ pub fn analyze_reader(
         .into_connections()
         .into_iter()
         .zip(trackers)
-        .map(|(flow, (mut tcp, zeek))| {
+        .map(|(flow, t)| {
+            let mut tcp = t.tcp;
             tcp.finish(last_ts);
-            AnalysedConnection { flow, tcp, zeek }
+            AnalysedConnection {
+                flow,
+                tcp,
+                seq: t.seq,
+                seq_anomalies: t.seq_anomalies,
+                zeek: t.zeek,
+            }
         })
         .collect();
     CaptureAnalysis {
@@ -217,12 +273,12 @@ pub fn analyze_reader(
 
 /// A new connection took over the endpoint pair of connection `old`: if a side
 /// of `old` was still in TIME_WAIT, that is port reuse during TIME_WAIT.
-fn note_port_reuse(trackers: &mut [(PairedMachines, ZeekTracker)], old: usize, seg: &Segment) {
+fn note_port_reuse(trackers: &mut [Trackers], old: usize, seg: &Segment) {
     let new = trackers.len() - 1;
-    let Some(side) = trackers[old].0.reused_by(seg) else {
+    let Some(side) = trackers[old].tcp.reused_by(seg) else {
         return;
     };
-    trackers[new].0.report(Anomaly {
+    trackers[new].tcp.report(Anomaly {
         code: AnomalyCode::PortReuseInTimeWait,
         frame: Some(seg.frame),
         side: Some(Side::Client),

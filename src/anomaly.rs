@@ -103,6 +103,36 @@ catalogue! {
         "an ACK covers data or a FIN the capture never saw (capture loss)";
     NoClose => "no_close", Info,
         "the connection was still open when the capture ended";
+    Retransmission => "retransmission", Warning,
+        "sequence analysis (Wireshark tcp.analysis.retransmission): a segment resent data or a SYN/FIN already sent";
+    FastRetransmission => "fast_retransmission", Warning,
+        "sequence analysis: a retransmission right after two or more duplicate ACKs asking for it";
+    SpuriousRetransmission => "spurious_retransmission", Info,
+        "sequence analysis: a retransmission of data the receiver had already acknowledged";
+    OutOfOrder => "out_of_order", Warning,
+        "sequence analysis: a segment below the next expected sequence number, arriving within the handshake RTT";
+    LostSegment => "lost_segment", Warning,
+        "sequence analysis (previous segment not captured): a gap in the sequence numbers";
+    AckLostSegment => "ack_lost_segment", Warning,
+        "sequence analysis (ACKed unseen segment): an ACK for data the capture never saw";
+    DuplicateAck => "duplicate_ack", Info,
+        "sequence analysis: an ACK repeating the previous one, window and all (detail: its count)";
+    ZeroWindow => "zero_window", Warning,
+        "sequence analysis: the receiver advertised a zero window: it cannot take more data";
+    ZeroWindowProbe => "zero_window_probe", Info,
+        "sequence analysis: one byte sent into a zero window to see whether it opened";
+    ZeroWindowProbeAck => "zero_window_probe_ack", Info,
+        "sequence analysis: the answer to a zero-window probe, window still zero";
+    WindowFull => "window_full", Warning,
+        "sequence analysis: a segment filled the receiver's advertised window to its edge";
+    WindowUpdate => "window_update", Info,
+        "sequence analysis: a pure ACK that only changes the advertised window";
+    KeepAlive => "keep_alive", Info,
+        "sequence analysis: a keep-alive (0 or 1 byte one below the next sequence number)";
+    KeepAliveAck => "keep_alive_ack", Info,
+        "sequence analysis: the ACK answering a keep-alive";
+    ReusedPorts => "reused_ports", Info,
+        "sequence analysis: a SYN on an address/port pair already used by an earlier connection";
 }
 
 impl fmt::Display for AnomalyCode {
@@ -126,6 +156,30 @@ pub struct Anomaly {
     /// The side it concerns; `None` when it concerns the connection as a whole.
     pub side: Option<Side>,
     pub detail: String,
+}
+
+impl AnomalyCode {
+    /// The catalogue code for a sequence-analysis flag (same word as Wireshark's field).
+    pub fn of_flag(flag: crate::seq_analysis::Flag) -> AnomalyCode {
+        use crate::seq_analysis::Flag as F;
+        match flag {
+            F::Retransmission => AnomalyCode::Retransmission,
+            F::FastRetransmission => AnomalyCode::FastRetransmission,
+            F::SpuriousRetransmission => AnomalyCode::SpuriousRetransmission,
+            F::OutOfOrder => AnomalyCode::OutOfOrder,
+            F::LostSegment => AnomalyCode::LostSegment,
+            F::AckLostSegment => AnomalyCode::AckLostSegment,
+            F::DuplicateAck => AnomalyCode::DuplicateAck,
+            F::ZeroWindow => AnomalyCode::ZeroWindow,
+            F::ZeroWindowProbe => AnomalyCode::ZeroWindowProbe,
+            F::ZeroWindowProbeAck => AnomalyCode::ZeroWindowProbeAck,
+            F::WindowFull => AnomalyCode::WindowFull,
+            F::WindowUpdate => AnomalyCode::WindowUpdate,
+            F::KeepAlive => AnomalyCode::KeepAlive,
+            F::KeepAliveAck => AnomalyCode::KeepAliveAck,
+            F::ReusedPorts => AnomalyCode::ReusedPorts,
+        }
+    }
 }
 
 /// The catalogue as text, for `--list-anomalies` and the README.

@@ -156,6 +156,13 @@ impl Connection {
         }
     }
 
+    /// Wireshark also flags a SYN-ACK whose sequence number differs from its
+    /// sender's base as "reused ports", without starting a new stream.
+    fn syn_ack_reuses_ports(&self, seg: &Segment) -> bool {
+        let is_syn_ack = seg.flags.has(TcpFlags::SYN | TcpFlags::ACK);
+        is_syn_ack && matches!(self.base_seq[self.dir_of(seg).index()], Some(b) if b != seg.seq)
+    }
+
     /// Wireshark's rule for a SYN on an existing pair: a new stream unless it repeats the base.
     fn syn_starts_new_stream(&self, seg: &Segment) -> bool {
         let is_bare_syn = seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN;
@@ -202,6 +209,9 @@ pub struct Placement {
     pub new: bool,
     /// The earlier connection on the same endpoint pair this one replaced (port reuse).
     pub replaced: Option<u64>,
+    /// Wireshark's "reused ports" flag: a new stream on a known pair, or a
+    /// SYN-ACK with a sequence number other than its sender's first.
+    pub reused_ports: bool,
 }
 
 /// Unordered endpoint pair: the same key for both directions.
@@ -259,6 +269,7 @@ impl FlowTable {
             }
         };
         let conn = &mut self.connections[idx];
+        let reused_ports = replaced.is_some() || conn.syn_ack_reuses_ports(seg);
         let dir = conn.observe(seg);
         Placement {
             stream: idx as u64,
@@ -266,6 +277,7 @@ impl FlowTable {
             from_client: dir.index() == conn.client_index,
             new: conn.first_frame == seg.frame,
             replaced,
+            reused_ports,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod decode;
 pub mod flow;
 pub mod report;
+pub mod seq_analysis;
 pub mod state_machine;
 pub mod synth;
 pub mod zeek;

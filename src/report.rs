@@ -11,7 +11,9 @@ use crate::analysis::{AnalysedConnection, CaptureAnalysis};
 use crate::anomaly::{AnomalyCode, Severity};
 use crate::decode::TcpFlags;
 use crate::flow::ClientReason;
+use crate::seq_analysis::Flag;
 use crate::state_machine::{Cause, Outcome, Side, State, Transition};
+use std::collections::BTreeMap;
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -77,8 +79,36 @@ pub struct ConnectionJson<'a> {
     pub outcome: Outcome,
     pub conn_state: &'static str,
     pub history: &'a str,
+    /// Segments per sequence-analysis flag, per side.
+    pub analysis: PerRole<&'a BTreeMap<&'static str, u64>>,
+    pub retransmitted_bytes: PerRole<u64>,
+    /// Bytes of the two streams the capture missed (Zeek's missed_bytes).
+    pub missed_bytes: u64,
+    pub irtt: IrttJson,
     pub anomalies: Vec<AnomalyJson<'a>>,
     pub transitions: Vec<TransitionJson>,
+}
+
+/// The handshake RTT in seconds; null where the handshake was not seen.
+#[derive(Debug, Serialize)]
+pub struct IrttJson {
+    /// Wireshark's tcp.analysis.initial_rtt.
+    pub total: Option<f64>,
+    /// SYN-ACK to ACK: the client's side of the capture point.
+    pub client_side: Option<f64>,
+    /// SYN to SYN-ACK: the server's side of the capture point.
+    pub server_side: Option<f64>,
+}
+
+impl IrttJson {
+    fn of(ac: &AnalysedConnection) -> IrttJson {
+        let r = ac.seq.handshake_rtt();
+        IrttJson {
+            total: r.total_ns.map(seconds),
+            client_side: r.client_side_ns.map(seconds),
+            server_side: r.server_side_ns.map(seconds),
+        }
+    }
 }
 
 /// One connection as a CSV row: the same facts as JSON, flattened; lists are
@@ -108,6 +138,19 @@ pub struct ConnectionCsv<'a> {
     pub outcome: Outcome,
     pub conn_state: &'static str,
     pub history: &'a str,
+    pub client_retransmissions: u64,
+    pub server_retransmissions: u64,
+    pub client_retransmitted_bytes: u64,
+    pub server_retransmitted_bytes: u64,
+    pub client_duplicate_acks: u64,
+    pub server_duplicate_acks: u64,
+    pub missed_bytes: u64,
+    pub irtt: Option<f64>,
+    pub irtt_client_side: Option<f64>,
+    pub irtt_server_side: Option<f64>,
+    /// Every sequence-analysis flag with its count, `code=n` space-separated.
+    pub client_analysis: String,
+    pub server_analysis: String,
     pub anomalies: String,
 }
 
@@ -169,7 +212,7 @@ impl<'a> Summary<'a> {
             connections: analyses.iter().map(|a| a.connections.len()).sum(),
             outcomes: count_by(analyses, |c| vec![c.tcp.outcome().to_string()]),
             anomalies: count_by(analyses, |c| {
-                c.tcp.anomalies().iter().map(|a| a.code.code()).collect()
+                c.anomalies().iter().map(|a| a.code.code()).collect()
             }),
             errors: analyses.iter().filter(|a| a.error.is_some()).count(),
             files,
@@ -255,6 +298,19 @@ fn transition_json(t: &Transition) -> TransitionJson {
     }
 }
 
+fn flag_count(ac: &AnalysedConnection, side: Side, code: &str) -> u64 {
+    ac.seq.stats(side).flags.get(code).copied().unwrap_or(0)
+}
+
+/// `retransmission=3 duplicate_ack=2`, in catalogue order.
+fn counts_text(m: &BTreeMap<&'static str, u64>) -> String {
+    Flag::ALL
+        .iter()
+        .filter_map(|f| m.get(f.code()).map(|n| format!("{}={n}", f.code())))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn states_text(v: &[State]) -> String {
     v.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")
 }
@@ -306,6 +362,16 @@ impl<'a> ConnectionJson<'a> {
             outcome: ac.tcp.outcome(),
             conn_state: ac.zeek.conn_state(),
             history: ac.zeek.history(),
+            analysis: PerRole {
+                client: &ac.seq.stats(Side::Client).flags,
+                server: &ac.seq.stats(Side::Server).flags,
+            },
+            retransmitted_bytes: PerRole {
+                client: ac.seq.stats(Side::Client).retransmitted_bytes,
+                server: ac.seq.stats(Side::Server).retransmitted_bytes,
+            },
+            missed_bytes: ac.zeek.missed_bytes(),
+            irtt: IrttJson::of(ac),
             anomalies: ac
                 .anomalies()
                 .into_iter()
@@ -326,6 +392,7 @@ impl<'a> ConnectionCsv<'a> {
     /// Built directly, not through the JSON row: CSV has no transitions to format.
     pub fn new(file: &'a str, ac: &'a AnalysedConnection) -> ConnectionCsv<'a> {
         let c = &ac.flow;
+        let irtt = IrttJson::of(ac);
         let (cp, sp) = c.by_role(c.packets);
         let (cb, sb) = c.by_role(c.bytes);
         let (cf, sf) = c.by_role(c.flags);
@@ -353,6 +420,18 @@ impl<'a> ConnectionCsv<'a> {
             outcome: ac.tcp.outcome(),
             conn_state: ac.zeek.conn_state(),
             history: ac.zeek.history(),
+            client_retransmissions: flag_count(ac, Side::Client, "retransmission"),
+            server_retransmissions: flag_count(ac, Side::Server, "retransmission"),
+            client_retransmitted_bytes: ac.seq.stats(Side::Client).retransmitted_bytes,
+            server_retransmitted_bytes: ac.seq.stats(Side::Server).retransmitted_bytes,
+            client_duplicate_acks: flag_count(ac, Side::Client, "duplicate_ack"),
+            server_duplicate_acks: flag_count(ac, Side::Server, "duplicate_ack"),
+            missed_bytes: ac.zeek.missed_bytes(),
+            irtt: irtt.total,
+            irtt_client_side: irtt.client_side,
+            irtt_server_side: irtt.server_side,
+            client_analysis: counts_text(&ac.seq.stats(Side::Client).flags),
+            server_analysis: counts_text(&ac.seq.stats(Side::Server).flags),
             anomalies: anomaly_codes(ac).join(" "),
         }
     }
@@ -366,7 +445,7 @@ pub enum Report {
 }
 
 /// Columns of the connections CSV, for the header of an empty report.
-pub const CONNECTION_CSV_COLUMNS: [&str; 24] = [
+pub const CONNECTION_CSV_COLUMNS: [&str; 36] = [
     "file",
     "stream",
     "client",
@@ -390,6 +469,18 @@ pub const CONNECTION_CSV_COLUMNS: [&str; 24] = [
     "outcome",
     "conn_state",
     "history",
+    "client_retransmissions",
+    "server_retransmissions",
+    "client_retransmitted_bytes",
+    "server_retransmitted_bytes",
+    "client_duplicate_acks",
+    "server_duplicate_acks",
+    "missed_bytes",
+    "irtt",
+    "irtt_client_side",
+    "irtt_server_side",
+    "client_analysis",
+    "server_analysis",
     "anomalies",
 ];
 
@@ -529,7 +620,7 @@ fn relative(a: &CaptureAnalysis, ts_ns: i64) -> String {
 }
 
 fn write_table(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()> {
-    const HEADER: [&str; 15] = [
+    const HEADER: [&str; 17] = [
         "STREAM",
         "CLIENT",
         "SERVER",
@@ -544,6 +635,8 @@ fn write_table(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<
         "SERVER STATE",
         "CONN_STATE",
         "HISTORY",
+        "RETX C/S",
+        "IRTT MS",
         "ANOMALIES",
     ];
     for (i, a) in analyses.iter().enumerate() {
@@ -575,6 +668,15 @@ fn write_table(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<
                     ac.tcp.state(Side::Server).to_string(),
                     ac.zeek.conn_state().to_string(),
                     ac.zeek.history().to_string(),
+                    format!(
+                        "{}/{}",
+                        flag_count(ac, Side::Client, "retransmission"),
+                        flag_count(ac, Side::Server, "retransmission")
+                    ),
+                    ac.seq
+                        .handshake_rtt()
+                        .total_ns
+                        .map_or("-".into(), |ns| format!("{:.3}", ns as f64 / 1e6)),
                     if anomalies.is_empty() {
                         "-".into()
                     } else {

@@ -1,0 +1,189 @@
+//! Sequence analysis against Wireshark: for every capture in testdata/, the
+//! tcp.analysis flags tcpstate reports per frame (anomaly entries whose codes
+//! are Wireshark's field names) equal what tshark 4.0 printed
+//! (tests/golden/tshark/*.analysis.tsv, made by scripts/tshark_golden.sh),
+//! except the differences listed, with their reasons, in KNOWN_DIFFERENCES
+//! (also in the README). Every listed difference is checked to still exist.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use tcpstate::analysis::{analyze, Options};
+use tcpstate::capture::Input;
+use tcpstate::seq_analysis::Flag;
+
+/// (capture, frame, flag, present in tshark's view, why we differ)
+const KNOWN_DIFFERENCES: &[(&str, u64, &str, bool, &str)] = &[
+    ("odd_frames.pcap", 8, "ack_lost_segment", false, "frame 7's TCP is in IPv4 fragments Wireshark reassembles; we do not yet"),
+    ("odd_frames.pcap", 9, "lost_segment", false, "same: without frame 7 its data looks missing"),
+    ("odd_frames.pcap", 10, "ack_lost_segment", false, "same: the ACK covers frame 7's data"),
+    (
+        "reuse.pcap",
+        27,
+        "ack_lost_segment",
+        false,
+        "a second ACKed-unseen report after the peer's FIN changed its ACK; tshark 4.0 stays silent \
+         here, by a suppression rule we could not pin down from its behaviour",
+    ),
+];
+
+fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if p.is_dir() {
+            if name != "bad" {
+                captures(&p, out);
+            }
+        } else if [".pcap", ".pcapng", ".gz", ".cap"]
+            .iter()
+            .any(|s| name.ends_with(s))
+        {
+            out.push(p);
+        }
+    }
+}
+
+type FlagsByFrame = BTreeMap<u64, BTreeSet<String>>;
+
+fn tshark_view(path: &Path) -> FlagsByFrame {
+    let mut m = FlagsByFrame::new();
+    for line in fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+    {
+        let (frame, flags) = line.split_once('\t').unwrap();
+        m.insert(
+            frame.parse().unwrap(),
+            flags.split(',').map(String::from).collect(),
+        );
+    }
+    m
+}
+
+fn our_view(path: &Path) -> FlagsByFrame {
+    let codes: BTreeSet<&str> = Flag::ALL.iter().map(|f| f.code()).collect();
+    let mut m = FlagsByFrame::new();
+    for c in analyze(&Input::Path(path.to_path_buf()), &Options::default()).connections {
+        for a in c.anomalies() {
+            if let (Some(frame), true) = (a.frame, codes.contains(a.code.code())) {
+                m.entry(frame)
+                    .or_default()
+                    .insert(a.code.code().to_string());
+            }
+        }
+    }
+    m
+}
+
+#[test]
+fn per_frame_flags_match_tshark() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    captures(&root.join("testdata"), &mut files);
+    let mut per_flag: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let golden = root
+            .join("tests/golden/tshark")
+            .join(format!("{name}.analysis.tsv"));
+        assert!(golden.exists(), "no tshark analysis golden for {name}");
+        let mut want = tshark_view(&golden);
+        let got = our_view(f);
+        for &(file, frame, flag, in_tshark, why) in KNOWN_DIFFERENCES.iter().filter(|k| k.0 == name)
+        {
+            let (theirs, ours) = (
+                want.get(&frame).is_some_and(|s| s.contains(flag)),
+                got.get(&frame).is_some_and(|s| s.contains(flag)),
+            );
+            assert!(
+                theirs == in_tshark && ours != in_tshark,
+                "{file} frame {frame} {flag} ({why}) no longer differs"
+            );
+            let set = want.entry(frame).or_default();
+            if in_tshark {
+                set.remove(flag);
+            } else {
+                set.insert(flag.to_string());
+            }
+            if set.is_empty() {
+                want.remove(&frame);
+            }
+        }
+        for (frame, flags) in &want {
+            for flag in flags {
+                let e = per_flag.entry(flag.clone()).or_default();
+                e.0 += 1;
+                if got.get(frame).is_some_and(|s| s.contains(flag)) {
+                    e.1 += 1;
+                }
+            }
+        }
+        if got != want {
+            let frames: BTreeSet<u64> = got.keys().chain(want.keys()).copied().collect();
+            for fr in frames {
+                if got.get(&fr) != want.get(&fr) {
+                    failures.push(format!(
+                        "{name} frame {fr}: tshark {:?}, tcpstate {:?}",
+                        want.get(&fr),
+                        got.get(&fr)
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!("per-flag agreement (tshark frames matched / tshark frames): {per_flag:?}");
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(files.len() >= 10);
+}
+
+/// "0.000030000" -> 30000 ns, exactly.
+fn seconds_to_ns(s: &str) -> i64 {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, "0"));
+    let frac = format!("{frac:0<9}");
+    whole.parse::<i64>().unwrap() * 1_000_000_000 + frac[..9].parse::<i64>().unwrap()
+}
+
+#[test]
+fn handshake_rtt_matches_tsharks_initial_rtt() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    captures(&root.join("testdata"), &mut files);
+    let mut compared = 0;
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let golden = fs::read_to_string(
+            root.join("tests/golden/tshark")
+                .join(format!("{name}.irtt.tsv")),
+        )
+        .unwrap();
+        let want: BTreeMap<u64, i64> = golden
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (stream, rtt) = l.split_once('\t').unwrap();
+                (stream.parse().unwrap(), seconds_to_ns(rtt))
+            })
+            .collect();
+        let got: BTreeMap<u64, i64> = analyze(&Input::Path(f.clone()), &Options::default())
+            .connections
+            .iter()
+            .filter_map(|c| Some((c.flow.stream, c.seq.handshake_rtt().total_ns?)))
+            .collect();
+        assert_eq!(got, want, "{name}: stream -> iRTT (ns)");
+        compared += want.len();
+    }
+    assert!(compared >= 50, "only {compared} handshakes compared");
+}
