@@ -108,8 +108,16 @@ pub struct CaptureAnalysis {
     pub accounting: FrameAccounting,
     /// SYNs that started a new connection on an endpoint pair already seen.
     pub port_reuses: u64,
-    /// The error that stopped reading; what was read before it is still analysed.
-    pub error: Option<CaptureError>,
+    /// Errors that stopped reading a file; what was read before each is still
+    /// analysed (with `--merge`, reading goes on with the next file).
+    pub errors: Vec<CaptureError>,
+}
+
+impl CaptureAnalysis {
+    /// The first read error, if any.
+    pub fn error(&self) -> Option<&CaptureError> {
+        self.errors.first()
+    }
 }
 
 /// Called for every TCP segment in frame order, with its stream index and direction.
@@ -126,19 +134,25 @@ pub fn analyze_with(
     options: &Options,
     observer: SegmentObserver<'_>,
 ) -> CaptureAnalysis {
-    match CaptureReader::open(input) {
-        Ok(reader) => analyze_reader(reader, options, observer),
-        Err(e) => CaptureAnalysis {
-            file: input.display_name(),
-            format: None,
-            compressed: false,
-            first_ts_ns: None,
-            connections: Vec::new(),
-            accounting: FrameAccounting::default(),
-            port_reuses: 0,
-            error: Some(e),
-        },
-    }
+    analyze_merged(std::slice::from_ref(input), options, observer)
+}
+
+/// Analyses several files as one consecutive capture (the rotated files of
+/// `tcpdump -G` or a dumpcap ring buffer): frame numbers continue from file to
+/// file and connections that span files stay one. A file that cannot be read
+/// is reported and the next one is read.
+pub fn analyze_merged(
+    inputs: &[Input],
+    options: &Options,
+    observer: SegmentObserver<'_>,
+) -> CaptureAnalysis {
+    let name = inputs
+        .iter()
+        .map(Input::display_name)
+        .collect::<Vec<_>>()
+        .join("+");
+    let readers = inputs.iter().map(CaptureReader::open);
+    analyze_readers(name, readers, options, observer)
 }
 
 /// A batch of records copied out of the reader's buffer so they can be decoded in parallel.
@@ -150,11 +164,12 @@ struct Batch {
 }
 
 impl Batch {
-    fn push(&mut self, p: &RawPacket<'_>) {
+    /// Copies a packet in; `frame_offset` continues numbering across merged files.
+    fn push(&mut self, p: &RawPacket<'_>, frame_offset: u64) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(p.data);
         self.records.push((
-            p.frame,
+            p.frame + frame_offset,
             p.ts_ns,
             p.linktype,
             start,
@@ -187,37 +202,32 @@ impl Batch {
 
 /// Analyses an already-opened capture.
 pub fn analyze_reader(
-    mut reader: CaptureReader,
+    reader: CaptureReader,
     options: &Options,
     observer: SegmentObserver<'_>,
 ) -> CaptureAnalysis {
+    let name = reader.name().to_string();
+    analyze_readers(name, std::iter::once(Ok(reader)), options, observer)
+}
+
+/// Analyses the readers' packets as one capture, in order.
+fn analyze_readers(
+    name: String,
+    readers: impl Iterator<Item = Result<CaptureReader, CaptureError>>,
+    options: &Options,
+    observer: SegmentObserver<'_>,
+) -> CaptureAnalysis {
+    let mut format = None;
+    let mut compressed = false;
+    let mut errors = Vec::new();
+    let mut frame_offset = 0;
     let mut accounting = FrameAccounting::default();
     let mut flows = FlowTable::new();
     let mut trackers: Vec<Trackers> = Vec::new();
     let mut last_ts = i64::MIN;
     let mut first_ts = None;
     let mut batch = Batch::default();
-    let mut error = None;
-    loop {
-        let mut done = false;
-        while batch.records.len() < BATCH_FRAMES {
-            match reader.next_packet() {
-                Ok(Some(p)) => {
-                    last_ts = last_ts.max(p.ts_ns);
-                    first_ts.get_or_insert(p.ts_ns);
-                    batch.push(&p);
-                }
-                Ok(None) => {
-                    done = true;
-                    break;
-                }
-                Err(e) => {
-                    error = Some(e);
-                    done = true;
-                    break;
-                }
-            }
-        }
+    let mut process = |batch: &mut Batch| {
         for d in batch.decode_all() {
             accounting.count(&d);
             if let Decoded::Tcp(seg) = d {
@@ -238,10 +248,37 @@ pub fn analyze_reader(
             }
         }
         batch.clear();
-        if done {
-            break;
+    };
+    for reader in readers {
+        let mut reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        format.get_or_insert(reader.format());
+        compressed |= reader.is_compressed();
+        loop {
+            match reader.next_packet() {
+                Ok(Some(p)) => {
+                    last_ts = last_ts.max(p.ts_ns);
+                    first_ts.get_or_insert(p.ts_ns);
+                    batch.push(&p, frame_offset);
+                    if batch.records.len() >= BATCH_FRAMES {
+                        process(&mut batch);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    errors.push(e);
+                    break;
+                }
+            }
         }
+        frame_offset += reader.frames_read();
     }
+    process(&mut batch);
     let port_reuses = flows.port_reuses();
     let connections = flows
         .into_connections()
@@ -260,14 +297,14 @@ pub fn analyze_reader(
         })
         .collect();
     CaptureAnalysis {
-        file: reader.name().to_string(),
-        format: Some(reader.format()),
-        compressed: reader.is_compressed(),
+        file: name,
+        format,
+        compressed,
         first_ts_ns: first_ts,
         port_reuses,
         connections,
         accounting,
-        error,
+        errors,
     }
 }
 

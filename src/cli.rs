@@ -108,7 +108,7 @@ pub fn run(args: Args) -> i32 {
 
     let mut status = EXIT_OK;
     for a in &analyses {
-        if let Some(e) = &a.error {
+        for e in &a.errors {
             eprintln!("tcpstate: {e}");
             status = EXIT_BAD_INPUT;
         }

@@ -179,7 +179,9 @@ pub struct FileSummary<'a> {
     pub port_reuses: u64,
     #[serde(flatten)]
     pub accounting: &'a FrameAccounting,
+    /// The first read error (kept for readers of the first schema), then all of them.
     pub error: Option<String>,
+    pub errors: Vec<String>,
 }
 
 /// The final JSON object: totals over all files and each file's accounting.
@@ -214,7 +216,7 @@ impl<'a> Summary<'a> {
             anomalies: count_by(analyses, |c| {
                 c.anomalies().iter().map(|a| a.code.code()).collect()
             }),
-            errors: analyses.iter().filter(|a| a.error.is_some()).count(),
+            errors: analyses.iter().map(|a| a.errors.len()).sum(),
             files,
         }
     }
@@ -241,7 +243,8 @@ fn file_summary(a: &CaptureAnalysis) -> FileSummary<'_> {
         connections: a.connections.len(),
         port_reuses: a.port_reuses,
         accounting: &a.accounting,
-        error: a.error.as_ref().map(|e| e.to_string()),
+        error: a.error().map(|e| e.to_string()),
+        errors: a.errors.iter().map(|e| e.to_string()).collect(),
     }
 }
 
@@ -608,7 +611,7 @@ fn write_file_footer(out: &mut dyn Write, a: &CaptureAnalysis) -> io::Result<()>
             a.port_reuses
         )?;
     }
-    if let Some(e) = &a.error {
+    for e in &a.errors {
         writeln!(out, "error: {e}")?;
     }
     Ok(())

@@ -14,7 +14,7 @@ fn analysis(file: &str) -> CaptureAnalysis {
         &Input::Path(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file)),
         &Options::default(),
     );
-    assert!(a.error.is_none(), "{file}: {:?}", a.error);
+    assert!(a.errors.is_empty(), "{file}: {:?}", a.errors);
     assert!(a.accounting.is_balanced(), "{file}");
     a
 }

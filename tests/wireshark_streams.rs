@@ -89,10 +89,10 @@ fn every_capture_matches_tshark_frame_by_frame() {
             },
         );
         assert!(
-            analysis.error.is_none(),
+            analysis.errors.is_empty(),
             "{}: {:?}",
             f.display(),
-            analysis.error
+            analysis.errors
         );
         assert_eq!(
             got,
