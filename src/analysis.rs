@@ -20,11 +20,26 @@ use crate::zeek::ZeekTracker;
 /// Frames decoded per parallel batch.
 const BATCH_FRAMES: usize = 8192;
 
+/// Told, after each batch, how many more input bytes were consumed and how
+/// many frames have been read in all: for progress bars.
+pub type Progress = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
+
 /// What the analysis is asked to do.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     /// Timers and thresholds of the state machines.
     pub machines: Config,
+    /// Progress reporting, if wanted.
+    pub progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("machines", &self.machines)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 /// One connection: its flow counters, its two RFC machines, its sequence
@@ -259,6 +274,7 @@ fn analyze_readers(
         };
         format.get_or_insert(reader.format());
         compressed |= reader.is_compressed();
+        let mut reported = 0;
         loop {
             match reader.next_packet() {
                 Ok(Some(p)) => {
@@ -267,6 +283,14 @@ fn analyze_readers(
                     batch.push(&p, frame_offset);
                     if batch.records.len() >= BATCH_FRAMES {
                         process(&mut batch);
+                        if let (Some(progress), false) = (&options.progress, reader.is_compressed())
+                        {
+                            progress(
+                                reader.offset() - reported,
+                                frame_offset + reader.frames_read(),
+                            );
+                            reported = reader.offset();
+                        }
                     }
                 }
                 Ok(None) => break,

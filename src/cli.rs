@@ -2,60 +2,87 @@
 //! Nothing here knows about packets.
 
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use clap::Parser;
+use clap::{Args as ClapArgs, Parser, Subcommand};
 use rayon::prelude::*;
 
-use crate::analysis::{analyze, CaptureAnalysis, Options};
+use crate::analysis::{analyze_merged, CaptureAnalysis, Options, Progress};
 use crate::anomaly::catalogue_text;
-use crate::capture::Input;
-use crate::report::{write_report, Format, Report};
-use crate::state_machine::Config;
+use crate::capture::{expand_inputs, Input};
+use crate::check::{parse_codes, Policy};
+use crate::filter::Filter;
+use crate::report::{write_out_dir, write_report, Format, Report, Style};
+use crate::show;
+use crate::state_machine::{Config, State};
 
-/// Exit status when every input was read to its end.
+/// Exit status when every input was read to its end (and `check` passed).
 pub const EXIT_OK: i32 = 0;
-/// Exit status for a failure that is not about the input (e.g. cannot write the report).
+/// Exit status for `check` finding a policy violation, or a failure that is
+/// not about the input (e.g. cannot write the report).
 pub const EXIT_FAILURE: i32 = 1;
 /// Exit status when an input could not be read, or not to its end.
 pub const EXIT_BAD_INPUT: i32 = 2;
 
 const EXAMPLES: &str = "\
 Examples:
-  tcpstate capture.pcap                   list every TCP connection in a capture
+  tcpstate capture.pcap                   summary, then every TCP connection in a capture
   tcpstate --history capture.pcap         every state transition: frame, time, side, FROM -> TO
-  tcpstate --list-anomalies               the catalogue of anomaly codes
-  tcpstate a.pcapng b.pcap.gz             several files; each keeps its own stream numbers
-  tcpstate --format csv -o conns.csv x.pcap
-  tcpstate --format json x.pcap | jq 'select(.stream == 3)'
+  tcpstate show 3 capture.pcap            connection 3's packet ladder beside both sides' states
+  tcpstate check --fail-on refused,reset recorded/   CI gate: exit 1 when the policy is broken
+  tcpstate captures/ 'ring_*.pcapng'      a directory (searched by content) and a glob
+  tcpstate --merge ring_00*.pcap          rotated files as one capture
+  tcpstate --out-dir report/ x.pcap       connections.csv, transitions.csv, anomalies.csv, summary.json
+  tcpstate --format zeek x.pcap           Zeek's conn.log (zeek-json for its JSON form)
+  tcpstate --anomaly close_wait_stuck --port 443 x.pcap
   tcpdump -i lo -w - | tcpstate -         read a live capture from stdin
+  tcpstate --list-anomalies               the catalogue of anomaly codes
 
 Stream numbers are Wireshark's tcp.stream: `tcp.stream eq N` in Wireshark shows
 connection N. Frame numbers are Wireshark's frame.number.
 Flags are Wireshark's letters: N(S) C(WR) E(CE) U(RG) A(CK) P(SH) R(ST) S(YN) F(IN).
 
 Exit status: 0 when every input was read to its end, 2 when an input was
-unreadable or truncated (what could be read is still reported), 1 on other errors.";
+unreadable or truncated (what could be read is still reported), 1 when `check`
+found a violation or on other errors.";
 
 /// Reconstruct what happened to every TCP connection in pcap and pcapng captures.
 #[derive(Debug, Parser)]
-#[command(name = "tcpstate", version, about, after_help = EXAMPLES)]
-pub struct Args {
-    /// Capture files: pcap or pcapng, optionally gzip-compressed (detected by
-    /// content); `-` reads standard input.
-    #[arg(required_unless_present = "list_anomalies", value_name = "FILE")]
-    pub files: Vec<String>,
+#[command(
+    name = "tcpstate",
+    version,
+    about,
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
 
-    /// Print each connection's state history (frame, time, side, FROM -> TO,
-    /// cause) instead of the connection table. JSON always includes it.
-    #[arg(long)]
-    pub history: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
 
-    /// Print the catalogue of anomaly codes with severity and meaning, then exit.
-    #[arg(long)]
-    pub list_anomalies: bool,
+/// The other jobs besides the default report.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One connection's full story: the packet ladder with relative sequence
+    /// numbers, both sides' states, anomalies, and its Wireshark filter.
+    Show(ShowArgs),
+    /// CI gate: exit 0 when the captures satisfy the policy, 1 when not, and
+    /// print only the offending connections with their Wireshark filters.
+    Check(CheckArgs),
+    /// Write a self-contained HTML report (totals, state graph, timeline).
+    Report(ReportArgs),
+}
 
+/// Options of the analysis itself, shared by every job.
+#[derive(Debug, ClapArgs)]
+pub struct AnalysisArgs {
     /// Maximum segment lifetime in seconds; TIME_WAIT lasts twice this.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub msl: f64,
@@ -68,6 +95,41 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     pub fin_wait_2_threshold: f64,
 
+    /// Treat the files as one consecutive capture (rotated files of `tcpdump
+    /// -G` or a dumpcap ring buffer): frames and connections continue across files.
+    #[arg(long)]
+    pub merge: bool,
+}
+
+/// Which connections to show.
+#[derive(Debug, ClapArgs)]
+pub struct FilterArgs {
+    /// Only connections with this address at either end (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub host: Vec<IpAddr>,
+    /// Only connections with this port at either end (repeatable).
+    #[arg(long)]
+    pub port: Vec<u16>,
+    /// Only this Wireshark stream (repeatable).
+    #[arg(long)]
+    pub stream: Vec<u64>,
+    /// Only connections with this anomaly code (repeatable, or comma-separated).
+    #[arg(long, value_name = "CODE")]
+    pub anomaly: Vec<String>,
+    /// Only connections where either side ended in this state (e.g. CLOSE_WAIT).
+    #[arg(long)]
+    pub state: Vec<String>,
+}
+
+/// The default job: analyse and report.
+#[derive(Debug, ClapArgs)]
+pub struct RunArgs {
+    /// Capture files, directories (searched recursively for captures, by
+    /// content) or glob patterns; pcap or pcapng, optionally gzip-compressed;
+    /// `-` reads standard input.
+    #[arg(required_unless_present = "list_anomalies", value_name = "FILE")]
+    pub files: Vec<String>,
+
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -75,43 +137,205 @@ pub struct Args {
     /// Write the report to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Write connections.csv, transitions.csv, anomalies.csv and summary.json
+    /// into this directory (created if needed) instead of the report.
+    #[arg(long, value_name = "DIR", conflicts_with = "output")]
+    pub out_dir: Option<PathBuf>,
+
+    /// Print each connection's state history (frame, time, side, FROM -> TO,
+    /// cause) instead of the connection table. JSON always includes it.
+    #[arg(long)]
+    pub history: bool,
+
+    /// Print the catalogue of anomaly codes with severity and meaning, then exit.
+    #[arg(long)]
+    pub list_anomalies: bool,
+
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ShowArgs {
+    /// The connection, as Wireshark's tcp.stream index.
+    pub stream: u64,
+    /// The capture (`-` for stdin).
+    #[arg(value_name = "FILE")]
+    pub file: String,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct CheckArgs {
+    /// Captures, directories or globs, as for the default job.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Fail when a connection shows any of these anomaly codes (comma-separated,
+    /// repeatable). Without any rule, check fails on every error-severity code.
+    #[arg(long, value_name = "CODE[,CODE...]")]
+    pub fail_on: Vec<String>,
+    /// Fail when more than N anomalies of warning or error severity occur in total.
+    #[arg(long, value_name = "N")]
+    pub max_anomalies: Option<u64>,
+    /// Fail when a connection does not end with both sides' FINs.
+    #[arg(long)]
+    pub require_closed: bool,
+    /// Ignore these anomaly codes in every rule (comma-separated, repeatable).
+    #[arg(long, value_name = "CODE")]
+    pub allow: Vec<String>,
+    /// Read the policy from a TOML file (fail_on, max_anomalies,
+    /// require_closed, allow); flags add to it.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ReportArgs {
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: PathBuf,
+    /// Captures, directories or globs.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub files: Vec<String>,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
 }
 
 fn nanos(seconds: f64) -> i64 {
     (seconds.max(0.0) * 1e9) as i64
 }
 
-/// Runs the tool; returns the process exit status.
-pub fn run(args: Args) -> i32 {
-    if args.list_anomalies {
-        print!("{}", catalogue_text());
-        return EXIT_OK;
+impl AnalysisArgs {
+    fn options(&self) -> Options {
+        Options {
+            machines: Config {
+                msl_ns: nanos(self.msl),
+                close_wait_threshold_ns: nanos(self.close_wait_threshold),
+                fin_wait_2_threshold_ns: nanos(self.fin_wait_2_threshold),
+            },
+            ..Options::default()
+        }
     }
-    let options = Options {
-        machines: Config {
-            msl_ns: nanos(args.msl),
-            close_wait_threshold_ns: nanos(args.close_wait_threshold),
-            fin_wait_2_threshold_ns: nanos(args.fin_wait_2_threshold),
-        },
-    };
-    if args.files.iter().filter(|f| f.as_str() == "-").count() > 1 {
-        eprintln!("tcpstate: standard input (-) can be read only once");
-        return EXIT_BAD_INPUT;
-    }
-    let inputs: Vec<Input> = args.files.iter().map(|f| Input::from_arg(f)).collect();
-    let analyses: Vec<CaptureAnalysis> = inputs.par_iter().map(|i| analyze(i, &options)).collect();
-    let report = if args.history {
-        Report::History
-    } else {
-        Report::Connections
-    };
+}
 
+impl FilterArgs {
+    fn filter(&self) -> Result<Filter, String> {
+        let states = self
+            .state
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(|s| State::from_name(s).ok_or_else(|| format!("unknown state {s:?}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Filter {
+            hosts: self.host.clone(),
+            ports: self.port.clone(),
+            streams: self.stream.clone(),
+            anomalies: parse_codes(self.anomaly.iter().map(String::as_str))?
+                .into_iter()
+                .collect(),
+            states,
+        })
+    }
+}
+
+/// Runs the tool; returns the process exit status.
+pub fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Some(Command::Show(a)) => run_show(a),
+        Some(Command::Check(a)) => run_check(a),
+        Some(Command::Report(a)) => run_html(a),
+        None => run_report(cli.run),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("tcpstate: {e}");
+        EXIT_BAD_INPUT
+    })
+}
+
+/// A progress bar on stderr over the input files' sizes, only for a terminal.
+fn progress_for(inputs: &[Input]) -> Option<(indicatif::ProgressBar, Progress)> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::Path(p) => fs::metadata(p).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        })
+        .sum();
+    // Small inputs finish before a bar would be readable.
+    if total < 64 << 20 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    let b = bar.clone();
+    let update: Progress = Arc::new(move |bytes, frames| {
+        b.inc(bytes);
+        b.set_message(format!("{frames} frames"));
+    });
+    Some((bar, update))
+}
+
+/// Expands the arguments and analyses the inputs, in parallel or merged.
+fn analyse(files: &[String], args: &AnalysisArgs) -> Result<Vec<CaptureAnalysis>, String> {
+    let inputs = expand_inputs(files)?;
+    if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+        return Err("standard input (-) can be read only once".into());
+    }
+    let mut options = args.options();
+    let bar = progress_for(&inputs);
+    options.progress = bar.as_ref().map(|b| b.1.clone());
+    let analyses = if args.merge {
+        vec![analyze_merged(&inputs, &options, &mut |_, _, _| {})]
+    } else {
+        inputs
+            .par_iter()
+            .map(|i| analyze_merged(std::slice::from_ref(i), &options, &mut |_, _, _| {}))
+            .collect()
+    };
+    if let Some((bar, _)) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(analyses)
+}
+
+/// Prints read errors; the exit status they call for.
+fn report_errors(analyses: &[CaptureAnalysis]) -> i32 {
     let mut status = EXIT_OK;
-    for a in &analyses {
+    for a in analyses {
         for e in &a.errors {
             eprintln!("tcpstate: {e}");
             status = EXIT_BAD_INPUT;
         }
+    }
+    status
+}
+
+fn run_report(args: RunArgs) -> Result<i32, String> {
+    if args.list_anomalies {
+        print!("{}", catalogue_text());
+        return Ok(EXIT_OK);
+    }
+    let filter = args.filter.filter()?;
+    let mut analyses = analyse(&args.files, &args.analysis)?;
+    let mut status = report_errors(&analyses);
+    for a in &analyses {
         // The table shows the accounting itself; machine-readable output keeps
         // stdout clean, so people watching stderr still learn of it.
         if args.format != Format::Table && a.accounting.undecodable > 0 {
@@ -129,31 +353,148 @@ pub fn run(args: Args) -> i32 {
             );
         }
     }
-    let written = match &args.output {
-        Some(path) => write_atomically(path, |w| write_report(w, args.format, report, &analyses)),
-        None => {
-            let stdout = io::stdout();
-            let mut w = BufWriter::new(stdout.lock());
-            write_report(&mut w, args.format, report, &analyses).and_then(|_| w.flush())
+    if !filter.is_empty() {
+        let before: usize = analyses.iter().map(|a| a.connections.len()).sum();
+        for a in &mut analyses {
+            a.connections.retain(|c| filter.matches(c));
         }
+        let after: usize = analyses.iter().map(|a| a.connections.len()).sum();
+        eprintln!("tcpstate: {after} of {before} connections match the filters");
+    }
+    let report = if args.history {
+        Report::History
+    } else {
+        Report::Connections
     };
-    match written {
-        Ok(()) => status,
+    let stdout_tty = io::stdout().is_terminal() && args.output.is_none();
+    let style = Style {
+        color: stdout_tty && std::env::var_os("NO_COLOR").is_none(),
+        width: if stdout_tty {
+            terminal_size::terminal_size().map(|(w, _)| w.0 as usize)
+        } else {
+            None
+        },
+    };
+    let written = if let Some(dir) = &args.out_dir {
+        fs::create_dir_all(dir).and_then(|_| {
+            write_out_dir(&analyses, |name, body| {
+                write_atomically(&dir.join(name), |w| body(w))
+            })
+        })
+    } else if let Some(path) = &args.output {
+        write_atomically(path, |w| {
+            write_report(w, args.format, report, style, &analyses)
+        })
+    } else {
+        let stdout = io::stdout();
+        let mut w = BufWriter::new(stdout.lock());
+        write_report(&mut w, args.format, report, style, &analyses).and_then(|_| w.flush())
+    };
+    if let Err(e) = written {
         // A closed pipe (`| head`) is the reader's choice, not an error.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => status,
-        Err(e) => {
+        if e.kind() != io::ErrorKind::BrokenPipe {
             let target = args
-                .output
+                .out_dir
                 .as_ref()
+                .or(args.output.as_ref())
                 .map_or("standard output".to_string(), |p| p.display().to_string());
             eprintln!("tcpstate: cannot write {target}: {e}");
             if status == EXIT_OK {
-                EXIT_FAILURE
-            } else {
-                status
+                status = EXIT_FAILURE;
             }
         }
     }
+    Ok(status)
+}
+
+fn run_show(args: ShowArgs) -> Result<i32, String> {
+    let input = Input::from_arg(&args.file);
+    let story = show::collect(&input, args.stream, &args.analysis.options());
+    let status = report_errors(std::slice::from_ref(&story.analysis));
+    let stdout = io::stdout();
+    let mut w = BufWriter::new(stdout.lock());
+    match show::write_story(&mut w, &story).and_then(|_| w.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
+        _ if (story.stream as usize) >= story.analysis.connections.len() && status == EXIT_OK => {
+            Ok(EXIT_FAILURE)
+        }
+        _ => Ok(status),
+    }
+}
+
+fn run_check(args: CheckArgs) -> Result<i32, String> {
+    let mut policy = match &args.policy {
+        Some(p) => Policy::from_file(p)?,
+        None => Policy::default(),
+    };
+    policy.merge(Policy {
+        fail_on: parse_codes(args.fail_on.iter().map(String::as_str))?,
+        max_anomalies: args.max_anomalies,
+        require_closed: args.require_closed,
+        allow: parse_codes(args.allow.iter().map(String::as_str))?,
+    });
+    let policy = policy.or_default();
+    let analyses = analyse(&args.files, &args.analysis)?;
+    let read_status = report_errors(&analyses);
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut offending = 0;
+    for a in &analyses {
+        for c in &a.connections {
+            let why = policy.connection_failures(c);
+            if why.is_empty() {
+                continue;
+            }
+            offending += 1;
+            let (filter, _) = show::display_filters(c);
+            let _ = writeln!(
+                out,
+                "{} stream {}: {} -> {} ({}): {}",
+                a.file,
+                c.flow.stream,
+                c.flow.client(),
+                c.flow.server(),
+                c.tcp.outcome(),
+                filter
+            );
+            for w in why {
+                let _ = writeln!(out, "  {w}");
+            }
+        }
+    }
+    let counted = policy.counted_anomalies(&analyses);
+    let too_many = policy.max_anomalies.is_some_and(|max| counted > max);
+    if too_many {
+        let _ = writeln!(
+            out,
+            "{counted} anomalies of warning or error severity, more than the {} allowed",
+            policy.max_anomalies.unwrap_or(0)
+        );
+    }
+    let connections: usize = analyses.iter().map(|a| a.connections.len()).sum();
+    let passed = offending == 0 && !too_many;
+    let _ = writeln!(
+        out,
+        "check {}: {offending} of {connections} connections break the policy, {counted} anomalies counted",
+        if passed { "passed" } else { "failed" }
+    );
+    let _ = out.flush();
+    Ok(if read_status != EXIT_OK {
+        read_status
+    } else if passed {
+        EXIT_OK
+    } else {
+        EXIT_FAILURE
+    })
+}
+
+fn run_html(args: ReportArgs) -> Result<i32, String> {
+    let analyses = analyse(&args.files, &args.analysis)?;
+    let status = report_errors(&analyses);
+    let _ = (&analyses, &args.html);
+    Err(format!(
+        "the HTML report is not in this build yet (status {status})"
+    ))
 }
 
 /// Writes to a temporary file beside `path` and renames it into place, so a

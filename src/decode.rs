@@ -149,6 +149,8 @@ pub struct Segment {
     pub payload_len: u32,
     /// Payload bytes actually present in the capture.
     pub captured_payload_len: u32,
+    /// Length of the IP packet on the wire (headers included): Zeek's ip_bytes.
+    pub ip_len: u32,
     pub options: TcpOptions,
     /// The data offset was below 5 words: header fields past byte 16 are meaningless.
     pub bad_header_len: bool,
@@ -389,12 +391,19 @@ fn decode_ip(ip: &[u8], pkt: &RawPacket<'_>) -> Decoded {
         },
     };
     let reported = from_header.unwrap_or(payload.payload.len());
-    decode_tcp(payload.payload, reported, src, dst, pkt)
+    let ip_header_len = match &slice {
+        LaxIpSlice::Ipv4(s) => {
+            s.header().slice().len() + s.extensions().auth.map_or(0, |a| a.slice().len())
+        }
+        LaxIpSlice::Ipv6(s) => s.header().slice().len() + s.extensions().slice().len(),
+    };
+    decode_tcp(payload.payload, reported, ip_header_len, src, dst, pkt)
 }
 
 fn decode_tcp(
     tcp: &[u8],
     reported_len: usize,
+    ip_header_len: usize,
     src: IpAddr,
     dst: IpAddr,
     pkt: &RawPacket<'_>,
@@ -441,6 +450,7 @@ fn decode_tcp(
         window: be16(14),
         payload_len: payload_len as u32,
         captured_payload_len: captured_payload_len as u32,
+        ip_len: (ip_header_len + reported_len) as u32,
         options,
         bad_header_len,
         short_segment,

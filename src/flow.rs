@@ -76,6 +76,8 @@ pub struct Connection {
     pub packets: [u64; 2],
     /// Payload bytes sent by each endpoint (Wireshark's `tcp.len` summed).
     pub bytes: [u64; 2],
+    /// IP bytes (headers included) sent by each endpoint: Zeek's ip_bytes.
+    pub ip_bytes: [u64; 2],
     /// Union of the flags each endpoint sent.
     pub flags: [TcpFlags; 2],
     /// Window scale each endpoint announced on its SYN, if any.
@@ -111,6 +113,7 @@ impl Connection {
             end_ns: seg.ts_ns,
             packets: [0; 2],
             bytes: [0; 2],
+            ip_bytes: [0; 2],
             flags: [TcpFlags(0); 2],
             window_scale: [None; 2],
             base_seq: [None; 2],
@@ -178,6 +181,7 @@ impl Connection {
         self.end_ns = self.end_ns.max(seg.ts_ns);
         self.packets[d] += 1;
         self.bytes[d] += seg.payload_len as u64;
+        self.ip_bytes[d] += seg.ip_len as u64;
         self.flags[d].0 |= seg.flags.0;
         if seg.flags.syn() && seg.options.window_scale.is_some() {
             self.window_scale[d] = seg.options.window_scale;
@@ -322,6 +326,7 @@ mod tests {
             window: 100,
             payload_len: 0,
             captured_payload_len: 0,
+            ip_len: 40,
             options: TcpOptions::default(),
             bad_header_len: false,
             short_segment: false,

@@ -3,6 +3,6 @@
 use clap::Parser;
 
 fn main() {
-    let args = tcpstate::cli::Args::parse();
+    let args = tcpstate::cli::Cli::parse();
     std::process::exit(tcpstate::cli::run(args));
 }

@@ -24,6 +24,10 @@ pub enum Format {
     Csv,
     /// JSON lines: one object per connection, then one `{"summary": ...}` object.
     Json,
+    /// Zeek's conn.log, TSV with its header lines.
+    Zeek,
+    /// Zeek's conn.log as JSON lines.
+    ZeekJson,
 }
 
 /// A value per role, in JSON `{"client": x, "server": y}`.
@@ -501,21 +505,146 @@ pub const TRANSITION_CSV_COLUMNS: [&str; 10] = [
     "evidence_frame",
 ];
 
+/// How the text table looks: colour (a terminal, `NO_COLOR` unset) and the
+/// width to trim the widest columns to (a terminal's width).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    pub color: bool,
+    pub width: Option<usize>,
+}
+
 /// Writes all analyses in the chosen format. JSON always carries the
 /// transitions, so `Report::History` changes only the table and CSV.
 pub fn write_report(
     out: &mut dyn Write,
     format: Format,
     report: Report,
+    style: Style,
     analyses: &[CaptureAnalysis],
 ) -> io::Result<()> {
     match (format, report) {
         (Format::Json, _) => write_json(out, analyses),
+        (Format::Zeek, _) => crate::conn_log::write_conn_log(out, analyses, false),
+        (Format::ZeekJson, _) => crate::conn_log::write_conn_log(out, analyses, true),
         (Format::Csv, Report::Connections) => write_csv(out, analyses),
         (Format::Csv, Report::History) => write_history_csv(out, analyses),
-        (Format::Table, Report::Connections) => write_table(out, analyses),
+        (Format::Table, Report::Connections) => write_table(out, analyses, style),
         (Format::Table, Report::History) => write_history_table(out, analyses),
     }
+}
+
+/// One anomaly occurrence as a row of anomalies.csv.
+#[derive(Debug, Serialize)]
+pub struct AnomalyCsv<'a> {
+    pub file: &'a str,
+    pub stream: u64,
+    pub code: AnomalyCode,
+    pub severity: Severity,
+    pub frame: Option<u64>,
+    pub side: Option<Side>,
+    pub detail: &'a str,
+}
+
+/// Columns of anomalies.csv.
+pub const ANOMALY_CSV_COLUMNS: [&str; 7] = [
+    "file", "stream", "code", "severity", "frame", "side", "detail",
+];
+
+fn write_anomalies_csv(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut any = false;
+    for a in analyses {
+        for c in &a.connections {
+            for an in c.anomalies() {
+                w.serialize(AnomalyCsv {
+                    file: &a.file,
+                    stream: c.flow.stream,
+                    code: an.code,
+                    severity: an.code.severity(),
+                    frame: an.frame,
+                    side: an.side,
+                    detail: &an.detail,
+                })?;
+                any = true;
+            }
+        }
+    }
+    if !any {
+        w.write_record(ANOMALY_CSV_COLUMNS)?;
+    }
+    w.flush()
+}
+
+/// The batch files of `--out-dir`: connections.csv, transitions.csv,
+/// anomalies.csv and summary.json, each written through `write_file` (which
+/// the CLI makes atomic).
+pub fn write_out_dir(
+    analyses: &[CaptureAnalysis],
+    mut write_file: impl FnMut(&str, &dyn Fn(&mut dyn Write) -> io::Result<()>) -> io::Result<()>,
+) -> io::Result<()> {
+    write_file("connections.csv", &|w| write_csv(w, analyses))?;
+    write_file("transitions.csv", &|w| write_history_csv(w, analyses))?;
+    write_file("anomalies.csv", &|w| write_anomalies_csv(w, analyses))?;
+    write_file("summary.json", &|w| {
+        serde_json::to_writer_pretty(&mut *w, &Summary::of(analyses))?;
+        w.write_all(b"\n")
+    })
+}
+
+/// The short summary the table starts with: captures, frames, connections by
+/// outcome, anomalies by code (with severity), frame accounting.
+fn write_overview(
+    out: &mut dyn Write,
+    analyses: &[CaptureAnalysis],
+    style: Style,
+) -> io::Result<()> {
+    let s = Summary::of(analyses);
+    writeln!(
+        out,
+        "{} capture{}, {} frames (tcp {}, other IP {}, non-IP {}, undecodable {}), {} connections",
+        s.files.len(),
+        if s.files.len() == 1 { "" } else { "s" },
+        s.frames,
+        s.tcp,
+        s.other_ip,
+        s.non_ip,
+        s.undecodable,
+        s.connections
+    )?;
+    if !s.outcomes.is_empty() {
+        let parts: Vec<String> = s.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(out, "outcomes: {}", parts.join(", "))?;
+    }
+    if !s.anomalies.is_empty() {
+        let mut codes: Vec<(&&str, &u64)> = s.anomalies.iter().collect();
+        codes.sort_by_key(|(code, n)| {
+            let sev = AnomalyCode::from_code(code).map(|c| c.severity());
+            (std::cmp::Reverse(sev), std::cmp::Reverse(**n))
+        });
+        let parts: Vec<String> = codes
+            .iter()
+            .map(|(code, n)| {
+                let sev = AnomalyCode::from_code(code).map(|c| c.severity());
+                format!("{} {n}", paint(style, sev, code))
+            })
+            .collect();
+        writeln!(out, "anomalies: {}", parts.join(", "))?;
+    }
+    if s.errors > 0 {
+        writeln!(out, "read errors: {} (see below)", s.errors)?;
+    }
+    writeln!(out)
+}
+
+/// ANSI colour by severity, when the style allows it.
+fn paint(style: Style, severity: Option<Severity>, text: &str) -> String {
+    let code = match severity {
+        _ if !style.color => return text.to_string(),
+        Some(Severity::Error) => "31",
+        Some(Severity::Warning) => "33",
+        _ => return text.to_string(),
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
 }
 
 fn write_json(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()> {
@@ -622,7 +751,8 @@ fn relative(a: &CaptureAnalysis, ts_ns: i64) -> String {
     format!("{:.6}", seconds(ts_ns - a.first_ts_ns.unwrap_or(ts_ns)))
 }
 
-fn write_table(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()> {
+fn write_table(out: &mut dyn Write, analyses: &[CaptureAnalysis], style: Style) -> io::Result<()> {
+    write_overview(out, analyses, style)?;
     const HEADER: [&str; 17] = [
         "STREAM",
         "CLIENT",
@@ -689,7 +819,14 @@ fn write_table(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<
             })
             .collect();
         if !rows.is_empty() {
-            write_aligned(out, &HEADER.map(String::from), &rows)?;
+            let (header, rows) =
+                trim_to_width(HEADER.map(String::from).to_vec(), rows, style.width);
+            let rows = if style.color {
+                color_anomaly_column(rows, a)
+            } else {
+                rows
+            };
+            write_aligned(out, &header, &rows)?;
         }
         write_file_footer(out, a)?;
     }
@@ -751,12 +888,77 @@ fn write_history_table(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io:
     Ok(())
 }
 
+/// Shrinks the widest columns, ending cut cells with `…`, until a row fits
+/// `width`; no column goes below 8 characters.
+fn trim_to_width(
+    header: Vec<String>,
+    mut rows: Vec<Vec<String>>,
+    width: Option<usize>,
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let Some(width) = width else {
+        return (header, rows);
+    };
+    let len = |s: &String| s.chars().count();
+    let mut widths: Vec<usize> = header.iter().map(len).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(len(c));
+        }
+    }
+    let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+    while total(&widths) > width {
+        let Some((i, &w)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
+            break;
+        };
+        if w <= 8 {
+            break;
+        }
+        widths[i] = w - 1;
+    }
+    let cut = |s: &String, w: usize| {
+        if s.chars().count() > w {
+            let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
+            t.push('…');
+            t
+        } else {
+            s.clone()
+        }
+    };
+    let header = header
+        .iter()
+        .zip(&widths)
+        .map(|(h, &w)| cut(h, w))
+        .collect();
+    for r in &mut rows {
+        for (c, &w) in r.iter_mut().zip(&widths) {
+            *c = cut(c, w);
+        }
+    }
+    (header, rows)
+}
+
+/// Colours the anomaly column (the last) by each connection's worst severity.
+fn color_anomaly_column(mut rows: Vec<Vec<String>>, a: &CaptureAnalysis) -> Vec<Vec<String>> {
+    let style = Style {
+        color: true,
+        width: None,
+    };
+    for (r, c) in rows.iter_mut().zip(&a.connections) {
+        let worst = c.anomalies().iter().map(|x| x.code.severity()).max();
+        if let Some(last) = r.last_mut() {
+            *last = paint(style, worst, last);
+        }
+    }
+    rows
+}
+
 /// Left-aligned columns two spaces apart; the last column is not padded.
 fn write_aligned(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -> io::Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
+    let len = |s: &String| s.chars().count();
+    let mut widths: Vec<usize> = header.iter().map(len).collect();
     for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.len());
+            *w = (*w).max(len(cell));
         }
     }
     for r in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
@@ -765,7 +967,8 @@ fn write_aligned(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -
             if i + 1 == r.len() {
                 line.push_str(cell);
             } else {
-                line.push_str(&format!("{cell:<w$}  "));
+                line.push_str(cell);
+                line.push_str(&" ".repeat(w - len(cell) + 2));
             }
         }
         writeln!(out, "{}", line.trim_end())?;

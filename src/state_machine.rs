@@ -1013,8 +1013,8 @@ impl PairedMachines {
                     Some(seg.frame),
                     Some(from),
                     format!(
-                        "{} bytes from the {from} beyond its FIN (seq {fs})",
-                        end.wrapping_sub(fs)
+                        "{} bytes from the {from} after its FIN (seq {fs})",
+                        seg.payload_len
                     ),
                 );
             }

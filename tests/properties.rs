@@ -68,6 +68,7 @@ fn segments(raw: &[RawSeg], isn: (u32, u32)) -> Vec<(Segment, Side)> {
                 window,
                 payload_len: len,
                 captured_payload_len: len,
+                ip_len: 40 + len,
                 options: TcpOptions::default(),
                 bad_header_len: false,
                 short_segment: false,

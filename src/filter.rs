@@ -1,0 +1,51 @@
+//! Connection filters for reports: `--host`, `--port`, `--stream`,
+//! `--anomaly`, `--state`. Each kind given must match (AND); several values
+//! of one kind are alternatives (OR).
+
+use std::net::IpAddr;
+
+use crate::analysis::AnalysedConnection;
+use crate::anomaly::AnomalyCode;
+use crate::state_machine::{Side, State};
+
+/// Which connections a report shows. The default shows all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub hosts: Vec<IpAddr>,
+    pub ports: Vec<u16>,
+    pub streams: Vec<u64>,
+    pub anomalies: Vec<AnomalyCode>,
+    /// Final state of either side.
+    pub states: Vec<State>,
+}
+
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    pub fn matches(&self, c: &AnalysedConnection) -> bool {
+        let ends = [c.flow.client(), c.flow.server()];
+        let any = |ok: bool, empty: bool| empty || ok;
+        any(
+            ends.iter().any(|e| self.hosts.contains(&e.addr)),
+            self.hosts.is_empty(),
+        ) && any(
+            ends.iter().any(|e| self.ports.contains(&e.port)),
+            self.ports.is_empty(),
+        ) && any(
+            self.streams.contains(&c.flow.stream),
+            self.streams.is_empty(),
+        ) && any(
+            c.anomalies()
+                .iter()
+                .any(|a| self.anomalies.contains(&a.code)),
+            self.anomalies.is_empty(),
+        ) && any(
+            [Side::Client, Side::Server]
+                .iter()
+                .any(|s| self.states.contains(&c.tcp.state(*s))),
+            self.states.is_empty(),
+        )
+    }
+}
