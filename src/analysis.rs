@@ -129,6 +129,20 @@ pub struct CaptureAnalysis {
 }
 
 impl CaptureAnalysis {
+    /// An analysis of nothing: an input with no packets at all.
+    pub fn empty(file: &str) -> CaptureAnalysis {
+        CaptureAnalysis {
+            file: file.to_string(),
+            format: None,
+            compressed: false,
+            first_ts_ns: None,
+            connections: Vec::new(),
+            accounting: FrameAccounting::default(),
+            port_reuses: 0,
+            errors: Vec::new(),
+        }
+    }
+
     /// The first read error, if any.
     pub fn error(&self) -> Option<&CaptureError> {
         self.errors.first()

@@ -49,11 +49,19 @@ Exit status: 0 when every input was read to its end, 2 when an input was
 unreadable or truncated (what could be read is still reported), 1 when `check`
 found a violation or on other errors.";
 
+/// The version and the git commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("TCPSTATE_GIT_COMMIT"),
+    ")"
+);
+
 /// Reconstruct what happened to every TCP connection in pcap and pcapng captures.
 #[derive(Debug, Parser)]
 #[command(
     name = "tcpstate",
-    version,
+    version = VERSION,
     about,
     after_help = EXAMPLES,
     args_conflicts_with_subcommands = true,
@@ -78,6 +86,13 @@ pub enum Command {
     Check(CheckArgs),
     /// Write a self-contained HTML report (totals, state graph, timeline).
     Report(ReportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
 }
 
 /// Options of the analysis itself, shared by every job.
@@ -251,6 +266,18 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Show(a)) => run_show(a),
         Some(Command::Check(a)) => run_check(a),
         Some(Command::Report(a)) => run_html(a),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "tcpstate", &mut io::stdout());
+            Ok(EXIT_OK)
+        }
+        Some(Command::Man) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut io::stdout())
+                .map(|_| EXIT_OK)
+                .map_err(|e| format!("cannot write the man page: {e}"))
+        }
         None => run_report(cli.run),
     };
     result.unwrap_or_else(|e| {

@@ -6,10 +6,25 @@
 //! `tcp.stream`) -> [`report`] (connections to tables, CSV, JSON), with
 //! [`accounting`] keeping every frame counted and [`analysis`] driving one
 //! capture through the line. [`cli`] turns command-line flags into that call.
+//!
+//! Most programs need only [`Analyzer`]:
+//!
+//! ```
+//! use tcpstate::{Analyzer, AnomalyCode, Side, State};
+//!
+//! let analysis = Analyzer::new().analyze_path("testdata/real/refused.pcap")?;
+//! let conns: Vec<_> = analysis.connections().collect();
+//! assert_eq!(conns.len(), 2);
+//! // Nobody listened on the port: the server side was CLOSED throughout.
+//! assert_eq!(conns[0].tcp.states(Side::Server), [State::Closed]);
+//! assert!(conns[0].anomalies().iter().any(|a| a.code == AnomalyCode::Refused));
+//! # Ok::<(), tcpstate::capture::CaptureError>(())
+//! ```
 
 pub mod accounting;
 pub mod analysis;
 pub mod anomaly;
+pub mod api;
 pub mod capture;
 pub mod check;
 pub mod cli;
@@ -23,3 +38,8 @@ pub mod show;
 pub mod state_machine;
 pub mod synth;
 pub mod zeek;
+
+pub use analysis::AnalysedConnection as Connection;
+pub use anomaly::{Anomaly, AnomalyCode, Severity};
+pub use api::{Analysis, Analyzer, Packet};
+pub use state_machine::{Outcome, Side, State};

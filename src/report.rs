@@ -60,9 +60,14 @@ pub struct TransitionJson {
     pub evidence_frame: Option<u64>,
 }
 
+/// The version of the JSON schema (connection and summary objects). Bumped
+/// when a key changes meaning or disappears; new keys do not bump it.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// One connection as JSON shows it: the stable schema, in the schema's order.
 #[derive(Debug, Serialize)]
 pub struct ConnectionJson<'a> {
+    pub schema_version: u32,
     pub file: &'a str,
     pub stream: u64,
     pub client: String,
@@ -191,6 +196,7 @@ pub struct FileSummary<'a> {
 /// The final JSON object: totals over all files and each file's accounting.
 #[derive(Debug, Serialize)]
 pub struct Summary<'a> {
+    pub schema_version: u32,
     pub files: Vec<FileSummary<'a>>,
     pub frames: u64,
     pub tcp: u64,
@@ -210,6 +216,7 @@ impl<'a> Summary<'a> {
         let files: Vec<FileSummary<'a>> = analyses.iter().map(file_summary).collect();
         let sum = |f: fn(&FrameAccounting) -> u64| analyses.iter().map(|a| f(&a.accounting)).sum();
         Summary {
+            schema_version: SCHEMA_VERSION,
             frames: sum(|a| a.frames),
             tcp: sum(|a| a.tcp),
             other_ip: sum(|a| a.other_ip),
@@ -340,6 +347,7 @@ impl<'a> ConnectionJson<'a> {
         let (cb, sb) = c.by_role(c.bytes);
         let (cf, sf) = c.by_role(c.flags);
         ConnectionJson {
+            schema_version: SCHEMA_VERSION,
             file,
             stream: c.stream,
             client: c.client().to_string(),
