@@ -299,7 +299,7 @@ fn progress_for(inputs: &[Input]) -> Option<(indicatif::ProgressBar, Progress)> 
         })
         .sum();
     // Small inputs finish before a bar would be readable.
-    if total < 64 << 20 {
+    if total < 32 << 20 {
         return None;
     }
     let bar = indicatif::ProgressBar::with_draw_target(
