@@ -32,6 +32,7 @@ pub mod conn_log;
 pub mod decode;
 pub mod filter;
 pub mod flow;
+pub mod html;
 pub mod report;
 pub mod seq_analysis;
 pub mod show;
