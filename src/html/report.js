@@ -1,6 +1,6 @@
 // tcpstate HTML report: draws each capture's connection timeline onto a canvas.
 //
-// The data sit in a <script type="application/json"> inside each .timeline
+// The data sit in a JSON script element inside each .timeline
 // element (see src/html.rs for the row layout). Only the rows in view are
 // drawn, on a canvas that follows the scroll position, so ten thousand
 // connections cost no more than forty. Text for people goes through
