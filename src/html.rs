@@ -1129,14 +1129,14 @@ fn write_ladder(
     )?;
     writeln!(
         out,
-        "<table><tr><th class=\"num\">frame</th><th class=\"num\">time</th><th>side</th>\
+        "<table><tr><th>frame</th><th>time</th><th>side</th>\
          <th>transition</th><th>cause</th><th>inferred</th></tr>"
     )?;
     for e in ladder_events(c) {
         match e {
             Event::Transition(t) => writeln!(
                 out,
-                "<tr{}><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>\
+                "<tr{}><td>{}</td><td>{}</td><td>{}</td>\
                  <td>{} \u{2192} {}</td><td>{}</td><td>{}</td></tr>",
                 if t.inferred {
                     " class=\"inferred\""
@@ -1159,7 +1159,7 @@ fn write_ladder(
                 let sev = x.code.severity();
                 writeln!(
                     out,
-                    "<tr class=\"anomaly\"><td class=\"num\">{}</td><td></td><td>{}</td>\
+                    "<tr class=\"anomaly\"><td>{}</td><td></td><td>{}</td>\
                      <td colspan=\"3\"><span class=\"{}\">\u{26a0} <code>{}</code> ({sev})</span> {}</td></tr>",
                     frame_text(x.frame),
                     side_text(x.side),
