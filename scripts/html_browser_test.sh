@@ -2,12 +2,14 @@
 # Real-browser test of the HTML report: writes the report for a capture,
 # renders it in headless Chromium (Debian's package), and checks that the
 # page's scripts ran without an error and drew the timeline, then leaves a
-# screenshot to look at.
+# screenshot to look at. Through chromedriver (scripts/html_webdriver_check.py)
+# it then hovers and clicks a timeline bar, on this page and on a page of 2000
+# connections scrolled to its last row.
 #
 #   scripts/html_browser_test.sh [CAPTURE]     (default testdata/synth/scenarios.pcap)
 #
 # Installs Debian's chromium and chromium-driver if chromium is missing (needs
-# apt-get and root). Leaves in target/: html-report.html (the page),
+# apt-get and root); the WebDriver part needs python3. Leaves in target/: html-report.html (the page),
 # html-report.dom.html (the DOM after the scripts ran), html-report.png (the
 # screenshot) and html-report.chromium.log (the browser's log, console included).
 # Exit status 0 when every check passed, 1 otherwise.
@@ -18,8 +20,8 @@ capture=${1:-testdata/synth/scenarios.pcap}
 out=target/html-report
 mkdir -p target
 
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "chromium not found: installing Debian's chromium and chromium-driver"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "chromium or chromedriver not found: installing Debian's chromium and chromium-driver"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
@@ -81,6 +83,15 @@ check "the state-transition graph is in the DOM with its arrows" \
   bash -c 'grep -q "<svg class=\"graph\"" "$1" && grep -q "<path class=\"edge\"" "$1"' _ "$out.dom.html"
 check "the screenshot was written and is not trivially empty (> 50 kB)" \
   bash -c '[ -s "$1" ] && [ "$(stat -c %s "$1")" -gt 50000 ]' _ "$out.png"
+
+# A person's use: hover a bar for its tooltip, click it for its ladder; on a
+# page of 2000 connections, after scrolling the timeline to its last row.
+cargo run --release --locked --quiet --example gen_bench_capture -- target/html-bench.pcap 2000
+cargo run --release --locked --quiet --example html_report -- target/html-bench.html target/html-bench.pcap
+check "hover and click on the timeline of $capture" \
+  timeout 300 python3 scripts/html_webdriver_check.py "$out.html"
+check "hover and click on the last of 2000 connections (virtualised rows)" \
+  timeout 300 python3 scripts/html_webdriver_check.py target/html-bench.html --last
 
 echo "screenshot: $out.png"
 echo "html browser test: $passed passed, $failed failed"
