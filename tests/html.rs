@@ -206,3 +206,20 @@ fn many_connections_get_ladders_for_the_abnormal_and_the_first_others() {
         .count();
     assert_eq!(linked, 120 + NORMAL_LADDERS);
 }
+
+#[test]
+fn unreadable_inputs_and_no_input_still_make_a_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing <1>.pcap");
+    let a = analyze(&Input::Path(missing), &Options::default());
+    assert!(!a.errors.is_empty());
+    let html = html_of(&[a]);
+    assert_self_contained(&html);
+    assert!(html.contains("<td>unreadable</td>"));
+    assert!(html.contains("<p class=\"sev-error\">read error: "));
+    assert!(html.contains("missing &lt;1&gt;.pcap"));
+    assert!(html.contains("No TCP connections."));
+    let empty = html_of(&[]);
+    assert_self_contained(&empty);
+    assert!(empty.contains("<title>tcpstate: no capture</title>"));
+}
