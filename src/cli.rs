@@ -518,10 +518,9 @@ fn run_check(args: CheckArgs) -> Result<i32, String> {
 fn run_html(args: ReportArgs) -> Result<i32, String> {
     let analyses = analyse(&args.files, &args.analysis)?;
     let status = report_errors(&analyses);
-    let _ = (&analyses, &args.html);
-    Err(format!(
-        "the HTML report is not in this build yet (status {status})"
-    ))
+    write_atomically(&args.html, |w| crate::html::write_html(w, &analyses))
+        .map_err(|e| format!("{}: {e}", args.html.display()))?;
+    Ok(status)
 }
 
 /// Writes to a temporary file beside `path` and renames it into place, so a
