@@ -13,8 +13,11 @@ use crate::state_machine::Side;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing; nothing went wrong.
     Info,
+    /// Usually trouble on the wire or in the capture.
     Warning,
+    /// A broken peer or stack.
     Error,
 }
 
@@ -32,7 +35,7 @@ macro_rules! catalogue {
     ($($variant:ident => $code:literal, $sev:ident, $meaning:literal;)*) => {
         /// Every anomaly tcpstate reports. The code strings are a stable contract.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum AnomalyCode { $($variant,)* }
+        pub enum AnomalyCode { $(#[doc = $meaning] $variant,)* }
 
         impl AnomalyCode {
             /// All codes, in catalogue order.
@@ -43,6 +46,7 @@ macro_rules! catalogue {
                 match self { $(AnomalyCode::$variant => $code,)* }
             }
 
+            /// How bad an occurrence of this code is.
             pub fn severity(self) -> Severity {
                 match self { $(AnomalyCode::$variant => Severity::$sev,)* }
             }
@@ -150,11 +154,13 @@ impl Serialize for AnomalyCode {
 /// One occurrence: which code, at which frame, on which side, and what exactly.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Anomaly {
+    /// Which abnormal sequence.
     pub code: AnomalyCode,
     /// The frame that showed it; `None` for conditions seen at capture end.
     pub frame: Option<u64>,
     /// The side it concerns; `None` when it concerns the connection as a whole.
     pub side: Option<Side>,
+    /// What exactly happened, in one line.
     pub detail: String,
 }
 

@@ -39,29 +39,46 @@ const FIELDS: [(&str, &str); 21] = [
 /// One conn.log record; `None` is Zeek's unset field (`-`, omitted in JSON).
 #[derive(Debug, Serialize)]
 pub struct ConnRecord {
+    /// Start of the connection, seconds since the epoch.
     pub ts: f64,
+    /// Stable connection id (see [`uid`]).
     pub uid: String,
     #[serde(rename = "id.orig_h")]
+    /// Originator (client) address.
     pub orig_h: String,
     #[serde(rename = "id.orig_p")]
+    /// Originator port.
     pub orig_p: u16,
     #[serde(rename = "id.resp_h")]
+    /// Responder (server) address.
     pub resp_h: String,
     #[serde(rename = "id.resp_p")]
+    /// Responder port.
     pub resp_p: u16,
+    /// Always `tcp`.
     pub proto: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Seconds from first to last packet; unset when zero.
     pub duration: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Originator's payload bytes from sequence numbers (Zeek's Size()).
     pub orig_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Responder's payload bytes from sequence numbers.
     pub resp_bytes: Option<u64>,
+    /// Zeek's conn_state.
     pub conn_state: &'static str,
+    /// Bytes acknowledged but never captured.
     pub missed_bytes: u64,
+    /// Zeek's history letters.
     pub history: String,
+    /// Packets from the originator.
     pub orig_pkts: u64,
+    /// IP bytes (headers included) from the originator.
     pub orig_ip_bytes: u64,
+    /// Packets from the responder.
     pub resp_pkts: u64,
+    /// IP bytes from the responder.
     pub resp_ip_bytes: u64,
 }
 
@@ -84,6 +101,7 @@ pub fn uid(file: &str, stream: u64) -> String {
 }
 
 impl ConnRecord {
+    /// The record of one analysed connection of `file`.
     pub fn new(file: &str, c: &AnalysedConnection) -> ConnRecord {
         let f = &c.flow;
         let (op, rp) = f.by_role(f.packets);

@@ -11,19 +11,25 @@ use crate::state_machine::{Side, State};
 /// Which connections a report shows. The default shows all.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
+    /// Addresses, either end.
     pub hosts: Vec<IpAddr>,
+    /// Ports, either end.
     pub ports: Vec<u16>,
+    /// Wireshark stream indices.
     pub streams: Vec<u64>,
+    /// Anomaly codes the connection must show.
     pub anomalies: Vec<AnomalyCode>,
     /// Final state of either side.
     pub states: Vec<State>,
 }
 
 impl Filter {
+    /// True when nothing is filtered out.
     pub fn is_empty(&self) -> bool {
         *self == Filter::default()
     }
 
+    /// Whether a connection passes every given kind of filter.
     pub fn matches(&self, c: &AnalysedConnection) -> bool {
         let ends = [c.flow.client(), c.flow.server()];
         let any = |ok: bool, empty: bool| empty || ok;

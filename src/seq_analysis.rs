@@ -29,9 +29,10 @@ macro_rules! flags {
     ($($variant:ident = $bit:literal => $code:literal;)*) => {
         /// One analysis flag, named after Wireshark's `tcp.analysis.*` field.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Flag { $($variant,)* }
+        pub enum Flag { $(#[doc = concat!("Wireshark's `tcp.analysis.", $code, "`.")] $variant,)* }
 
         impl Flag {
+            /// Every flag, in catalogue order.
             pub const ALL: &'static [Flag] = &[$(Flag::$variant,)*];
 
             fn bit(self) -> u16 {
@@ -75,6 +76,7 @@ impl fmt::Display for Flag {
 pub struct Flags(u16);
 
 impl Flags {
+    /// Whether the flag is set.
     pub fn has(self, f: Flag) -> bool {
         self.0 & f.bit() != 0
     }
@@ -83,6 +85,7 @@ impl Flags {
         self.0 |= f.bit();
     }
 
+    /// No flag at all.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
@@ -103,6 +106,7 @@ impl Flags {
 /// What one segment's analysis found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SegmentAnalysis {
+    /// The flags the segment got.
     pub flags: Flags,
     /// For a duplicate ACK, its number (1 for the first duplicate).
     pub duplicate_ack_count: i32,
@@ -203,6 +207,7 @@ fn seq_le(a: u32, b: u32) -> bool {
 }
 
 impl SeqAnalyzer {
+    /// An analyzer that has seen nothing yet.
     pub fn new() -> SeqAnalyzer {
         SeqAnalyzer::default()
     }
@@ -212,6 +217,7 @@ impl SeqAnalyzer {
         &self.stats[side.idx()]
     }
 
+    /// The handshake round-trip times seen so far.
     pub fn handshake_rtt(&self) -> HandshakeRtt {
         self.rtt
     }

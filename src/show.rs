@@ -14,8 +14,11 @@ use crate::state_machine::{Side, State};
 
 /// The analysis of the file and the segments of the chosen stream, in order.
 pub struct Story {
+    /// The whole capture's analysis.
     pub analysis: CaptureAnalysis,
+    /// The chosen stream's segments with their senders, in frame order.
     pub segments: Vec<(Segment, Side)>,
+    /// The chosen stream.
     pub stream: u64,
 }
 

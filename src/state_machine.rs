@@ -42,20 +42,32 @@ use crate::decode::{Segment, TcpFlags};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum State {
     #[default]
+    /// No connection (RFC 9293 CLOSED).
     Closed,
+    /// Waiting for a SYN.
     Listen,
+    /// Sent a SYN, waiting for the peer's.
     SynSent,
+    /// Received a SYN and answered; waiting for its acknowledgement.
     SynRcvd,
+    /// Open: data flows both ways.
     Established,
+    /// Sent FIN, not yet acknowledged.
     FinWait1,
+    /// FIN acknowledged; waiting for the peer's FIN.
     FinWait2,
+    /// Both FINs crossed; waiting for the ACK of ours.
     Closing,
+    /// Closed actively; waiting 2*MSL for stray segments.
     TimeWait,
+    /// Received the peer's FIN; the application has not closed yet.
     CloseWait,
+    /// Closed passively; waiting for the ACK of our FIN.
     LastAck,
 }
 
 impl State {
+    /// The eleven states in RFC order.
     pub const ALL: [State; 11] = [
         State::Closed,
         State::Listen,
@@ -70,6 +82,7 @@ impl State {
         State::LastAck,
     ];
 
+    /// The RFC name, e.g. `TIME_WAIT`.
     pub fn name(self) -> &'static str {
         match self {
             State::Closed => "CLOSED",
@@ -139,11 +152,14 @@ pub fn is_rfc_edge(from: State, to: State) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Side {
+    /// The side that opened the connection.
     Client,
+    /// The side that accepted (or refused) it.
     Server,
 }
 
 impl Side {
+    /// The other side.
     pub fn peer(self) -> Side {
         match self {
             Side::Client => Side::Server,
@@ -170,17 +186,29 @@ impl fmt::Display for Side {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cause {
+    /// The side sent a SYN.
     SentSyn,
+    /// The side received the peer's SYN.
     ReceivedSyn,
+    /// The side received a SYN-ACK for its SYN.
     ReceivedSynAck,
+    /// The side received the acknowledgement of its SYN.
     ReceivedAckOfSyn,
+    /// The side sent a FIN.
     SentFin,
+    /// The side received the peer's FIN.
     ReceivedFin,
+    /// The side received the acknowledgement of its FIN.
     ReceivedAckOfFin,
+    /// One segment brought the peer's FIN and the ACK of ours.
     ReceivedFinAndAckOfFin,
+    /// The side sent a RST.
     SentRst,
+    /// The side received an acceptable RST.
     ReceivedRst,
+    /// 2*MSL of capture time passed in TIME_WAIT.
     TimeWaitExpired,
+    /// A new connection took over the address/port pair.
     PortReused,
     /// Inferred: the capture started after this part of the handshake.
     MidstreamStart,
@@ -217,10 +245,15 @@ impl fmt::Display for Cause {
 pub struct Transition {
     /// The frame it is attributed to; `None` for timer expiry.
     pub frame: Option<u64>,
+    /// When, in ns since the epoch (the frame's time, or the timer's).
     pub ts_ns: i64,
+    /// Whose state changed.
     pub side: Side,
+    /// The state left.
     pub from: State,
+    /// The state entered.
     pub to: State,
+    /// Why.
     pub cause: Cause,
     /// True when the triggering segment was not captured.
     pub inferred: bool,
@@ -262,11 +295,17 @@ pub enum Outcome {
     Closed,
     /// Only one side sent FIN.
     HalfClosed,
+    /// The client aborted with RST.
     ResetByClient,
+    /// The server aborted with RST.
     ResetByServer,
+    /// The server answered the SYN with RST.
     Refused,
+    /// The SYN got no answer.
     SynUnanswered,
+    /// The handshake stopped in SYN_RCVD.
     HalfOpen,
+    /// A RST ended the handshake.
     HandshakeReset,
     /// Still open at the end of the capture.
     Open,
@@ -460,6 +499,7 @@ impl PairedMachines {
         self.transitions.iter().filter(|t| !t.withdrawn)
     }
 
+    /// The anomalies the machines found, in the order found.
     pub fn anomalies(&self) -> &[Anomaly] {
         &self.anomalies
     }

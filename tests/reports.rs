@@ -386,10 +386,19 @@ fn check_gate_exit_codes() {
 fn report_html_subcommand_writes_one_self_contained_page() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.html");
-    let (code, _, err) = run(&["report", "--html", out.to_str().unwrap(), "testdata/synth/scenarios.pcap"]);
+    let (code, _, err) = run(&[
+        "report",
+        "--html",
+        out.to_str().unwrap(),
+        "testdata/synth/scenarios.pcap",
+    ]);
     assert_eq!(code, 0, "{err}");
     let page = fs::read_to_string(&out).unwrap();
-    assert!(page.starts_with("<!DOCTYPE html>") || page.starts_with("<!doctype html>"), "{}", &page[..40]);
+    assert!(
+        page.starts_with("<!DOCTYPE html>") || page.starts_with("<!doctype html>"),
+        "{}",
+        &page[..40]
+    );
     assert!(!page.contains("http://") && !page.contains("https://"));
     assert!(page.contains("tcp.stream eq 17"));
 }
