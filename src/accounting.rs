@@ -1,14 +1,17 @@
 //! Frame accounting: every frame read is counted exactly once, as analysed TCP,
-//! other IP, non-IP, or undecodable with a reason, so the totals always add up
-//! to the frames read and nothing in a capture goes unnoticed.
+//! other IP, non-IP, undecodable with a reason, or an IP fragment whose content
+//! is counted at another frame (or never arrived whole), so the totals always
+//! add up to the frames read and nothing in a capture goes unnoticed. Frames
+//! are also counted per encapsulation they went through.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::decode::{Decoded, IpProtocol, NonIp, Undecodable};
+use crate::decode::{Decoded, Encap, EncapSet, IpProtocol, NonIp, Undecodable};
+use crate::defrag::{FragmentFate, FragmentStats};
 
-/// Per-capture frame counts; `frames == tcp + other_ip + non_ip + undecodable`.
+/// Per-capture frame counts; `frames == tcp + other_ip + non_ip + undecodable + ip_fragments`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FrameAccounting {
     pub frames: u64,
@@ -28,6 +31,21 @@ pub struct FrameAccounting {
     pub undecodable_by_reason: BTreeMap<Undecodable, u64>,
     /// TCP segments with a data offset below 5 (counted in `tcp` too, as Wireshark streams them).
     pub tcp_bad_header_len: u64,
+    /// TCP segments whose checksum was verified and wrong (counted in `tcp` too,
+    /// but not fed to the state machines).
+    pub tcp_bad_checksum: u64,
+    /// Fragment frames not counted as what their datagram carried: all but
+    /// the completing frame of a reassembled datagram, and every fragment of a
+    /// datagram that was dropped or never completed, by fate.
+    pub ip_fragments: u64,
+    #[serde(serialize_with = "by_name")]
+    pub ip_fragments_by_fate: BTreeMap<FragmentFate, u64>,
+    pub reassembled_datagrams: u64,
+    /// Datagrams dropped for overlapping fragments (RFC 5722).
+    pub overlapping_datagrams: u64,
+    /// Frames that went through each encapsulation.
+    #[serde(serialize_with = "by_name")]
+    pub encapsulations: BTreeMap<Encap, u64>,
 }
 
 impl FrameAccounting {
@@ -39,6 +57,9 @@ impl FrameAccounting {
                 self.tcp += 1;
                 if s.bad_header_len {
                     self.tcp_bad_header_len += 1;
+                }
+                if s.bad_checksum {
+                    self.tcp_bad_checksum += 1;
                 }
             }
             Decoded::OtherIp(p) => {
@@ -56,9 +77,30 @@ impl FrameAccounting {
         }
     }
 
-    /// True when the four classes add up to the frames read.
+    /// Counts the encapsulations a frame (or a reassembled datagram) revealed.
+    pub fn count_encaps(&mut self, encaps: EncapSet) {
+        if encaps.is_empty() {
+            return;
+        }
+        for e in encaps.iter() {
+            *self.encapsulations.entry(e).or_default() += 1;
+        }
+    }
+
+    /// Counts the fragment frames the reassembler settled.
+    pub fn count_fragments(&mut self, stats: FragmentStats) {
+        for (fate, n) in stats.frames_by_fate {
+            self.frames += n;
+            self.ip_fragments += n;
+            *self.ip_fragments_by_fate.entry(fate).or_default() += n;
+        }
+        self.reassembled_datagrams += stats.datagrams_reassembled;
+        self.overlapping_datagrams += stats.datagrams_overlapping;
+    }
+
+    /// True when the five classes add up to the frames read.
     pub fn is_balanced(&self) -> bool {
-        self.tcp + self.other_ip + self.non_ip + self.undecodable == self.frames
+        self.tcp + self.other_ip + self.non_ip + self.undecodable + self.ip_fragments == self.frames
     }
 }
 

@@ -11,8 +11,9 @@ use rayon::prelude::*;
 use crate::accounting::FrameAccounting;
 use crate::anomaly::{Anomaly, AnomalyCode};
 use crate::capture::{CaptureError, CaptureReader, FormatKind, Input, RawPacket};
-use crate::decode::{decode, Decoded, Segment};
-use crate::flow::{Connection, Dir, FlowTable};
+use crate::decode::{decode_frame, DecodeOptions, Decoded, Frame, Outcome, Segment};
+use crate::defrag::{DefragLimits, Reassembler};
+use crate::flow::{Connection, Dir, FlowTable, KeyOptions};
 use crate::seq_analysis::{Flag, SeqAnalyzer};
 use crate::state_machine::{Config, PairedMachines, Side};
 use crate::zeek::ZeekTracker;
@@ -31,6 +32,12 @@ pub struct Options {
     pub machines: Config,
     /// Progress reporting, if wanted.
     pub progress: Option<Progress>,
+    /// What tells connections apart besides the endpoints (VLANs, tunnels).
+    pub keys: KeyOptions,
+    /// Checksum verification.
+    pub decode: DecodeOptions,
+    /// Bounds of IP fragment reassembly.
+    pub defrag: DefragLimits,
 }
 
 impl std::fmt::Debug for Options {
@@ -38,6 +45,9 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("machines", &self.machines)
             .field("progress", &self.progress.is_some())
+            .field("keys", &self.keys)
+            .field("decode", &self.decode)
+            .field("defrag", &self.defrag)
             .finish()
     }
 }
@@ -207,18 +217,19 @@ impl Batch {
         ));
     }
 
-    fn decode_all(&self) -> Vec<Decoded> {
+    fn decode_all(&self, options: DecodeOptions) -> Vec<Frame> {
         self.records
             .par_iter()
             .with_min_len(256)
             .map(|&(frame, ts_ns, linktype, start, len, orig_len)| {
-                decode(&RawPacket {
+                let pkt = RawPacket {
                     frame,
                     ts_ns,
                     linktype,
                     data: &self.bytes[start..start + len],
                     orig_len,
-                })
+                };
+                decode_frame(&pkt, options)
             })
             .collect()
     }
@@ -251,29 +262,48 @@ fn analyze_readers(
     let mut errors = Vec::new();
     let mut frame_offset = 0;
     let mut accounting = FrameAccounting::default();
-    let mut flows = FlowTable::new();
+    let mut flows = FlowTable::with_keys(options.keys);
+    let mut defrag = Reassembler::new(options.defrag);
     let mut trackers: Vec<Trackers> = Vec::new();
     let mut last_ts = i64::MIN;
     let mut first_ts = None;
     let mut batch = Batch::default();
     let mut process = |batch: &mut Batch| {
-        for d in batch.decode_all() {
-            accounting.count(&d);
+        for frame in batch.decode_all(options.decode) {
+            // Fragments wait here, in frame order, until their datagram is whole.
+            accounting.count_encaps(frame.encaps);
+            let reassembled;
+            let d = match frame.outcome {
+                Outcome::Decoded(ref d) => d,
+                Outcome::Fragment(f) => match defrag.resolve(f, &mut accounting) {
+                    Some(d) => {
+                        reassembled = d;
+                        &reassembled
+                    }
+                    None => continue,
+                },
+            };
+            accounting.count(d);
             if let Decoded::Tcp(seg) = d {
-                let place = flows.add(&seg);
+                if seg.bad_checksum {
+                    // Zeek's rule: only the C history letter, otherwise ignored.
+                    if let Some((stream, from_client)) = flows.find(seg) {
+                        trackers[stream as usize]
+                            .zeek
+                            .on_bad_checksum(side_of(from_client));
+                    }
+                    continue;
+                }
+                let place = flows.add(seg);
                 if place.new {
                     trackers.push(Trackers::new(options));
                     if let Some(old) = place.replaced {
-                        note_port_reuse(&mut trackers, old as usize, &seg);
+                        note_port_reuse(&mut trackers, old as usize, seg);
                     }
                 }
-                let side = if place.from_client {
-                    Side::Client
-                } else {
-                    Side::Server
-                };
-                trackers[place.stream as usize].on_segment(&seg, side, place.reused_ports);
-                observer(&seg, place.stream, place.dir);
+                let side = side_of(place.from_client);
+                trackers[place.stream as usize].on_segment(seg, side, place.reused_ports);
+                observer(seg, place.stream, place.dir);
             }
         }
         batch.clear();
@@ -317,6 +347,7 @@ fn analyze_readers(
         frame_offset += reader.frames_read();
     }
     process(&mut batch);
+    accounting.count_fragments(defrag.finish());
     let port_reuses = flows.port_reuses();
     let connections = flows
         .into_connections()
@@ -343,6 +374,14 @@ fn analyze_readers(
         connections,
         accounting,
         errors,
+    }
+}
+
+fn side_of(from_client: bool) -> Side {
+    if from_client {
+        Side::Client
+    } else {
+        Side::Server
     }
 }
 

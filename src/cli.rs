@@ -14,7 +14,9 @@ use crate::analysis::{analyze_merged, CaptureAnalysis, Options, Progress};
 use crate::anomaly::catalogue_text;
 use crate::capture::{expand_inputs, Input};
 use crate::check::{parse_codes, Policy};
+use crate::decode::DecodeOptions;
 use crate::filter::Filter;
+use crate::flow::KeyOptions;
 use crate::report::{write_out_dir, write_report, Format, Report, Style};
 use crate::show;
 use crate::state_machine::{Config, State};
@@ -114,6 +116,34 @@ pub struct AnalysisArgs {
     /// -G` or a dumpcap ring buffer): frames and connections continue across files.
     #[arg(long)]
     pub merge: bool,
+
+    /// Tell connections apart by their VLAN tags too (as Zeek's vlan-aware ids do).
+    #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
+    pub vlan_key: OnOff,
+
+    /// Tell connections apart by their tunnel path too (outer addresses, VNI or
+    /// GRE key), so two tenants' identical inner 4-tuples stay two connections.
+    #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
+    pub tunnel_key: OnOff,
+
+    /// Verify TCP checksums: bad segments are counted, get Zeek's C history
+    /// letter and are not fed to the state machines. Off by default because
+    /// capture hosts with checksum offload record bad checksums.
+    #[arg(long)]
+    pub verify_checksums: bool,
+}
+
+/// A switch given as `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    fn on(self) -> bool {
+        self == OnOff::On
+    }
 }
 
 /// Which connections to show.
@@ -234,6 +264,13 @@ impl AnalysisArgs {
                 msl_ns: nanos(self.msl),
                 close_wait_threshold_ns: nanos(self.close_wait_threshold),
                 fin_wait_2_threshold_ns: nanos(self.fin_wait_2_threshold),
+            },
+            keys: KeyOptions {
+                vlan: self.vlan_key.on(),
+                tunnel: self.tunnel_key.on(),
+            },
+            decode: DecodeOptions {
+                verify_checksums: self.verify_checksums,
             },
             ..Options::default()
         }

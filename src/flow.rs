@@ -10,12 +10,18 @@
 //! repeats the base is a retransmission and stays in the same stream, even after
 //! FIN or RST. Following this rule exactly is what lets a user type
 //! `tcp.stream eq N` in Wireshark and land on our connection N.
+//!
+//! The key may also hold where the segment was found ([`KeyOptions`]): its VLAN
+//! tags, as Zeek's vlan-aware connection ids do, and its tunnels (outer
+//! addresses and VNI/key), so two tenants' identical inner 4-tuples stay two
+//! connections. Wireshark keys on the 4-tuple alone, so these split a
+//! Wireshark stream only when the same 4-tuple occurs in two VLANs or tunnels.
 
 use std::fmt;
 
 use rustc_hash::FxHashMap;
 
-use crate::decode::{Endpoint, Segment, TcpFlags};
+use crate::decode::{Endpoint, Path, Segment, TcpFlags, TunnelHop, VlanStack};
 
 /// Direction of a segment relative to the connection's first packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +90,8 @@ pub struct Connection {
     pub window_scale: [Option<u8>; 2],
     /// Wireshark's base sequence number per sender, which decides port reuse.
     base_seq: [Option<u32>; 2],
+    /// VLAN tags and tunnels of the connection's first packet.
+    pub path: Path,
 }
 
 impl Connection {
@@ -117,6 +125,7 @@ impl Connection {
             flags: [TcpFlags(0); 2],
             window_scale: [None; 2],
             base_seq: [None; 2],
+            path: seg.path.clone(),
         }
     }
 
@@ -218,27 +227,34 @@ pub struct Placement {
     pub reused_ports: bool,
 }
 
-/// Unordered endpoint pair: the same key for both directions.
+/// What besides the endpoints tells connections apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyOptions {
+    /// The VLAN tags (`--vlan-key`).
+    pub vlan: bool,
+    /// The tunnel path: kinds, outer addresses, VNI/key (`--tunnel-key`).
+    pub tunnel: bool,
+}
+
+impl Default for KeyOptions {
+    /// Both on: traffic of different VLANs or tenants is different traffic.
+    fn default() -> KeyOptions {
+        KeyOptions {
+            vlan: true,
+            tunnel: true,
+        }
+    }
+}
+
+/// Unordered endpoint pair, plus VLANs and an interned tunnel path when the
+/// options say so: the same key for both directions.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct FlowKey {
     lo: Endpoint,
     hi: Endpoint,
-}
-
-impl FlowKey {
-    pub fn of(seg: &Segment) -> FlowKey {
-        if seg.src <= seg.dst {
-            FlowKey {
-                lo: seg.src,
-                hi: seg.dst,
-            }
-        } else {
-            FlowKey {
-                lo: seg.dst,
-                hi: seg.src,
-            }
-        }
-    }
+    vlans: VlanStack,
+    /// 0: no tunnel (or tunnels not in the key); else an index into the table's tunnels.
+    tunnel: u32,
 }
 
 /// All connections of one capture, in stream order, and the index to find the
@@ -248,16 +264,63 @@ pub struct FlowTable {
     current: FxHashMap<FlowKey, usize>,
     connections: Vec<Connection>,
     port_reuses: u64,
+    keys: KeyOptions,
+    /// Tunnel paths (direction-free) to small numbers, so keys stay `Copy`.
+    tunnels: FxHashMap<Vec<TunnelHop>, u32>,
 }
 
 impl FlowTable {
+    /// A table keyed on the endpoints, VLANs and tunnels.
     pub fn new() -> FlowTable {
-        FlowTable::default()
+        FlowTable::with_keys(KeyOptions::default())
+    }
+
+    pub fn with_keys(keys: KeyOptions) -> FlowTable {
+        FlowTable {
+            keys,
+            ..FlowTable::default()
+        }
+    }
+
+    fn key(&mut self, seg: &Segment) -> FlowKey {
+        let (lo, hi) = if seg.src <= seg.dst {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
+        let vlans = if self.keys.vlan {
+            seg.path.vlans
+        } else {
+            VlanStack::default()
+        };
+        let tunnel = match &seg.path.tunnel {
+            Some(path) if self.keys.tunnel => {
+                let hops: Vec<TunnelHop> = path.0.iter().map(TunnelHop::unordered).collect();
+                let next = self.tunnels.len() as u32 + 1;
+                *self.tunnels.entry(hops).or_insert(next)
+            }
+            _ => 0,
+        };
+        FlowKey {
+            lo,
+            hi,
+            vlans,
+            tunnel,
+        }
+    }
+
+    /// The connection a segment would join, without placing it: (stream,
+    /// sent by the client). For segments that must not change any state.
+    pub fn find(&mut self, seg: &Segment) -> Option<(u64, bool)> {
+        let key = self.key(seg);
+        let &i = self.current.get(&key)?;
+        let conn = &self.connections[i];
+        Some((i as u64, conn.dir_of(seg).index() == conn.client_index))
     }
 
     /// Places a segment in its connection, starting a new one when Wireshark would.
     pub fn add(&mut self, seg: &Segment) -> Placement {
-        let key = FlowKey::of(seg);
+        let key = self.key(seg);
         let mut replaced = None;
         let idx = match self.current.get(&key) {
             Some(&i) if !self.connections[i].syn_starts_new_stream(seg) => i,
@@ -330,6 +393,8 @@ mod tests {
             options: TcpOptions::default(),
             bad_header_len: false,
             short_segment: false,
+            path: Default::default(),
+            bad_checksum: false,
         }
     }
 

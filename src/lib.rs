@@ -4,8 +4,9 @@
 //! [`capture`] (bytes to numbered records) -> [`decode`] (records to TCP
 //! segments) -> [`flow`] (segments to connections numbered like Wireshark's
 //! `tcp.stream`) -> [`report`] (connections to tables, CSV, JSON), with
-//! [`accounting`] keeping every frame counted and [`analysis`] driving one
-//! capture through the line. [`cli`] turns command-line flags into that call.
+//! [`accounting`] keeping every frame counted, [`defrag`] rebuilding IP
+//! datagrams in frame order, and [`analysis`] driving one capture through the
+//! line. [`cli`] turns command-line flags into that call.
 //!
 //! Most programs need only [`Analyzer`]:
 //!
@@ -30,6 +31,7 @@ pub mod check;
 pub mod cli;
 pub mod conn_log;
 pub mod decode;
+pub mod defrag;
 pub mod filter;
 pub mod flow;
 pub mod html;

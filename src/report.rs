@@ -95,6 +95,10 @@ pub struct ConnectionJson<'a> {
     pub missed_bytes: u64,
     pub irtt: IrttJson,
     pub anomalies: Vec<AnomalyJson<'a>>,
+    /// VLAN IDs of the first packet, outermost first.
+    pub vlan: Vec<u16>,
+    /// Tunnels of the first packet, outermost first (null when none).
+    pub tunnel: Option<String>,
     pub transitions: Vec<TransitionJson>,
 }
 
@@ -161,6 +165,9 @@ pub struct ConnectionCsv<'a> {
     pub client_analysis: String,
     pub server_analysis: String,
     pub anomalies: String,
+    /// `200.300`, outermost first.
+    pub vlan: String,
+    pub tunnel: String,
 }
 
 /// One transition as a CSV row (`--history --format csv`).
@@ -203,6 +210,7 @@ pub struct Summary<'a> {
     pub other_ip: u64,
     pub non_ip: u64,
     pub undecodable: u64,
+    pub ip_fragments: u64,
     pub connections: usize,
     /// Connections by outcome.
     pub outcomes: std::collections::BTreeMap<String, u64>,
@@ -222,6 +230,7 @@ impl<'a> Summary<'a> {
             other_ip: sum(|a| a.other_ip),
             non_ip: sum(|a| a.non_ip),
             undecodable: sum(|a| a.undecodable),
+            ip_fragments: sum(|a| a.ip_fragments),
             connections: analyses.iter().map(|a| a.connections.len()).sum(),
             outcomes: count_by(analyses, |c| vec![c.tcp.outcome().to_string()]),
             anomalies: count_by(analyses, |c| {
@@ -398,6 +407,8 @@ impl<'a> ConnectionJson<'a> {
                     detail: &a.detail,
                 })
                 .collect(),
+            vlan: c.path.vlans.ids().collect(),
+            tunnel: c.path.tunnel.as_ref().map(|t| t.to_string()),
             transitions: ac.tcp.transitions().map(transition_json).collect(),
         }
     }
@@ -448,6 +459,12 @@ impl<'a> ConnectionCsv<'a> {
             client_analysis: counts_text(&ac.seq.stats(Side::Client).flags),
             server_analysis: counts_text(&ac.seq.stats(Side::Server).flags),
             anomalies: anomaly_codes(ac).join(" "),
+            vlan: c.path.vlans.to_string(),
+            tunnel: c
+                .path
+                .tunnel
+                .as_ref()
+                .map_or(String::new(), |t| t.to_string()),
         }
     }
 }
@@ -460,7 +477,7 @@ pub enum Report {
 }
 
 /// Columns of the connections CSV, for the header of an empty report.
-pub const CONNECTION_CSV_COLUMNS: [&str; 36] = [
+pub const CONNECTION_CSV_COLUMNS: [&str; 38] = [
     "file",
     "stream",
     "client",
@@ -497,6 +514,8 @@ pub const CONNECTION_CSV_COLUMNS: [&str; 36] = [
     "client_analysis",
     "server_analysis",
     "anomalies",
+    "vlan",
+    "tunnel",
 ];
 
 /// Columns of the transitions CSV.
@@ -785,6 +804,8 @@ fn write_table(out: &mut dyn Write, analyses: &[CaptureAnalysis], style: Style) 
             writeln!(out)?;
         }
         write_file_heading(out, a)?;
+        // Only captures with VLANs or tunnels get the column.
+        let show_path = a.connections.iter().any(|c| !c.flow.path.is_empty());
         let rows: Vec<Vec<String>> = a
             .connections
             .iter()
@@ -794,7 +815,7 @@ fn write_table(out: &mut dyn Write, analyses: &[CaptureAnalysis], style: Style) 
                 let (cb, sb) = c.by_role(c.bytes);
                 let (cf, sf) = c.by_role(c.flags);
                 let anomalies = anomaly_codes(ac);
-                vec![
+                let mut row = vec![
                     c.stream.to_string(),
                     c.client().to_string(),
                     c.server().to_string(),
@@ -823,12 +844,20 @@ fn write_table(out: &mut dyn Write, analyses: &[CaptureAnalysis], style: Style) 
                     } else {
                         anomalies.join(",")
                     },
-                ]
+                ];
+                if show_path {
+                    row.insert(row.len() - 1, c.path.to_string());
+                }
+                row
             })
             .collect();
         if !rows.is_empty() {
-            let (header, rows) =
-                trim_to_width(HEADER.map(String::from).to_vec(), rows, style.width);
+            let mut header: Vec<String> = HEADER.map(String::from).to_vec();
+            if show_path {
+                // Before ANOMALIES, which stays last (it is coloured).
+                header.insert(header.len() - 1, "PATH".into());
+            }
+            let (header, rows) = trim_to_width(header, rows, style.width);
             let rows = if style.color {
                 color_anomaly_column(rows, a)
             } else {
@@ -986,11 +1015,15 @@ fn write_aligned(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -
 
 /// The accounting line, then one indented line per non-empty breakdown.
 pub fn write_accounting(out: &mut dyn Write, a: &FrameAccounting) -> io::Result<()> {
-    writeln!(
+    write!(
         out,
         "frames: {} = tcp {} + other IP {} + non-IP {} + undecodable {}",
         a.frames, a.tcp, a.other_ip, a.non_ip, a.undecodable
     )?;
+    if a.ip_fragments > 0 {
+        write!(out, " + IP fragments {}", a.ip_fragments)?;
+    }
+    writeln!(out)?;
     fn named<K: std::fmt::Display>(m: &std::collections::BTreeMap<K, u64>) -> Vec<String> {
         m.iter().map(|(k, v)| format!("{k} {v}")).collect()
     }
@@ -998,6 +1031,8 @@ pub fn write_accounting(out: &mut dyn Write, a: &FrameAccounting) -> io::Result<
         ("other IP", named(&a.other_ip_by_protocol)),
         ("non-IP", named(&a.non_ip_by_kind)),
         ("undecodable", named(&a.undecodable_by_reason)),
+        ("IP fragments", named(&a.ip_fragments_by_fate)),
+        ("encapsulations (frames)", named(&a.encapsulations)),
     ];
     for (label, parts) in breakdowns {
         if !parts.is_empty() {
@@ -1009,6 +1044,20 @@ pub fn write_accounting(out: &mut dyn Write, a: &FrameAccounting) -> io::Result<
             out,
             "  tcp with a header length below 20 bytes: {}",
             a.tcp_bad_header_len
+        )?;
+    }
+    if a.reassembled_datagrams + a.overlapping_datagrams > 0 {
+        writeln!(
+            out,
+            "  IP datagrams: {} reassembled, {} dropped for overlapping fragments",
+            a.reassembled_datagrams, a.overlapping_datagrams
+        )?;
+    }
+    if a.tcp_bad_checksum > 0 {
+        writeln!(
+            out,
+            "  tcp with a bad checksum (not fed to the state machines): {}",
+            a.tcp_bad_checksum
         )?;
     }
     Ok(())

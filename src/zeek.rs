@@ -86,6 +86,7 @@ struct ZeekEndpoint {
     rxmit: Scaled,
     zero_window: Scaled,
     gap: Scaled,
+    bad_checksum: Scaled,
     /// Ranges of this side's stream never captured, not yet acknowledged.
     holes: Vec<(i64, i64)>,
     missed_bytes: u64,
@@ -160,6 +161,14 @@ impl ZeekTracker {
         *seen |= mask;
         self.letter(side, upper);
         false
+    }
+
+    /// A segment from `from` whose checksum is wrong: Zeek logs the scaled `C`
+    /// letter and otherwise ignores the packet.
+    pub fn on_bad_checksum(&mut self, from: Side) {
+        if self.ends[from as usize].bad_checksum.hit() {
+            self.letter(from, 'C');
+        }
     }
 
     /// Feeds one segment sent by `from` (client = Zeek's originator).

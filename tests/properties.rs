@@ -6,9 +6,14 @@
 
 use proptest::prelude::*;
 
+use tcpstate::accounting::FrameAccounting;
 use tcpstate::analysis::{analyze_reader, Options};
 use tcpstate::capture::{linktype, CaptureReader, RawPacket};
-use tcpstate::decode::{decode, Endpoint, Segment, TcpFlags, TcpOptions};
+use tcpstate::decode::{
+    decode, decode_frame, DecodeOptions, Endpoint, Fragment, FragmentKey, Layers, Segment,
+    TcpFlags, TcpOptions,
+};
+use tcpstate::defrag::{DefragLimits, Reassembler};
 use tcpstate::state_machine::{is_rfc_edge, Config, PairedMachines, Side};
 use tcpstate::zeek::ZeekTracker;
 
@@ -72,6 +77,8 @@ fn segments(raw: &[RawSeg], isn: (u32, u32)) -> Vec<(Segment, Side)> {
                 options: TcpOptions::default(),
                 bad_header_len: false,
                 short_segment: false,
+                path: Default::default(),
+                bad_checksum: false,
             };
             (
                 seg,
@@ -128,6 +135,70 @@ proptest! {
     ) {
         let p = RawPacket { frame: 1, ts_ns: 0, linktype: lt, data: &bytes, orig_len: bytes.len() as u32 + orig_extra };
         let _ = decode(&p);
+    }
+
+    /// Noise behind real encapsulation headers reaches every tunnel decoder.
+    #[test]
+    fn noise_inside_tunnels_never_panics(
+        prefix in proptest::sample::select(vec![
+            // Ethernet, IPv4 (protocol 47), GRE with checksum+key+sequence, IPv4 inside
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x2f\0\0\xac\x10\0\x01\xac\x10\0\x02\xb0\0\x08\x00"[..],
+            // ... GRE ERSPAN II / III
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x2f\0\0\xac\x10\0\x01\xac\x10\0\x02\x10\0\x88\xbe"[..],
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x2f\0\0\xac\x10\0\x01\xac\x10\0\x02\x10\0\x22\xeb"[..],
+            // ... UDP to 4789 (VXLAN), 6081 (Geneve), 3544 (Teredo)
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x11\0\0\xac\x10\0\x01\xac\x10\0\x02\xc0\0\x12\xb5\0\x4c\0\0"[..],
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x11\0\0\xac\x10\0\x01\xac\x10\0\x02\xc0\0\x17\xc1\0\x4c\0\0"[..],
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x11\0\0\xac\x10\0\x01\xac\x10\0\x02\xc0\0\x0d\xd8\0\x4c\0\0"[..],
+            // Ethernet MPLS, PPPoE session, IPv4 protocol 41
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x88\x47"[..],
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x88\x64\x11\0\0\x01\0\x40\0\x57"[..],
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x29\0\0\xac\x10\0\x01\xac\x10\0\x02"[..],
+        ]),
+        noise in proptest::collection::vec(any::<u8>(), 0..120),
+        verify in any::<bool>(),
+    ) {
+        let mut bytes = prefix.to_vec();
+        bytes.extend_from_slice(&noise);
+        let p = RawPacket { frame: 1, ts_ns: 0, linktype: linktype::ETHERNET, data: &bytes, orig_len: bytes.len() as u32 };
+        let _ = decode(&p);
+        let _ = decode_frame(&p, DecodeOptions { verify_checksums: verify });
+    }
+
+    /// Whatever fragments arrive, reassembly never panics and every fragment
+    /// frame is accounted for exactly once.
+    #[test]
+    fn reassembly_accounts_every_fragment(
+        frags in proptest::collection::vec((0u32..3, 0u32..40, any::<bool>(), 0usize..48, 0i64..50), 0..40),
+    ) {
+        let mut r = Reassembler::new(DefragLimits { max_bytes: 256, max_datagrams_per_pair: 2, ..DefragLimits::default() });
+        let mut acc = FrameAccounting::default();
+        let mut completed = 0u64;
+        let mut ts = 0i64;
+        let n = frags.len() as u64;
+        for (i, (id, off8, more, len, step)) in frags.into_iter().enumerate() {
+            ts += step * 1_000_000_000;
+            let f = Fragment {
+                frame: i as u64 + 1,
+                ts_ns: ts,
+                key: FragmentKey { src: "10.0.0.1".parse().unwrap(), dst: "10.0.0.2".parse().unwrap(), id, protocol: 6, vlans: Default::default(), hops: Vec::new() },
+                offset: off8 * 8,
+                more,
+                data: vec![0; len],
+                cut: false,
+                header_len: 20,
+                layers: Layers::default(),
+            };
+            if r.resolve(Box::new(f), &mut acc).is_some() {
+                completed += 1;
+            }
+        }
+        acc.count_fragments(r.finish());
+        // Each frame either completed a datagram (and counts as what it carried) or has a fate.
+        prop_assert_eq!(completed + acc.ip_fragments, n);
+        prop_assert_eq!(acc.frames, acc.ip_fragments);
+        let total: u64 = acc.ip_fragments_by_fate.values().sum();
+        prop_assert_eq!(total, acc.ip_fragments);
     }
 
     #[test]

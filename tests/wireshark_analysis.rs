@@ -14,19 +14,14 @@ use tcpstate::capture::Input;
 use tcpstate::seq_analysis::Flag;
 
 /// (capture, frame, flag, present in tshark's view, why we differ)
-const KNOWN_DIFFERENCES: &[(&str, u64, &str, bool, &str)] = &[
-    ("odd_frames.pcap", 8, "ack_lost_segment", false, "frame 7's TCP is in IPv4 fragments Wireshark reassembles; we do not yet"),
-    ("odd_frames.pcap", 9, "lost_segment", false, "same: without frame 7 its data looks missing"),
-    ("odd_frames.pcap", 10, "ack_lost_segment", false, "same: the ACK covers frame 7's data"),
-    (
-        "reuse.pcap",
-        27,
-        "ack_lost_segment",
-        false,
-        "a second ACKed-unseen report after the peer's FIN changed its ACK; tshark 4.0 stays silent \
+const KNOWN_DIFFERENCES: &[(&str, u64, &str, bool, &str)] = &[(
+    "reuse.pcap",
+    27,
+    "ack_lost_segment",
+    false,
+    "a second ACKed-unseen report after the peer's FIN changed its ACK; tshark 4.0 stays silent \
          here, by a suppression rule we could not pin down from its behaviour",
-    ),
-];
+)];
 
 fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = fs::read_dir(dir)

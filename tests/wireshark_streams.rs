@@ -46,11 +46,9 @@ fn tshark_view(golden: &Path) -> BTreeMap<u64, (u64, u64)> {
     m
 }
 
-/// Frames where tshark sees TCP that we deliberately do not (yet): TCP carried in
-/// IP fragments, which Wireshark reassembles and tcpstate only counts until IP
-/// reassembly lands. Each entry is checked to still differ, so the list cannot rot.
-const KNOWN_DIFFERENCES: &[(&str, u64, &str)] =
-    &[("odd_frames.pcap", 7, "TCP in reassembled IPv4 fragments")];
+/// Frames where tshark sees TCP that we deliberately do not. Each entry is
+/// checked to still differ, so the list cannot rot.
+const KNOWN_DIFFERENCES: &[(&str, u64, &str)] = &[];
 
 #[test]
 fn every_capture_matches_tshark_frame_by_frame() {

@@ -1,0 +1,151 @@
+//! Link layers and the layer-2 encapsulations below them: Ethernet with VLAN
+//! stacks, MPLS label stacks, PPPoE sessions, Linux cooked captures, BSD loopback.
+
+use etherparse::EtherType;
+
+use super::{ip, non_ip, undecodable, Ctx, Encap, Found, NonIp, Undecodable};
+use crate::capture::linktype;
+
+const MPLS_UNICAST: u16 = 0x8847;
+const MPLS_MULTICAST: u16 = 0x8848;
+const PPPOE_SESSION: u16 = 0x8864;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+
+#[inline]
+pub(super) fn link<'a>(ctx: &mut Ctx, lt: u16, data: &'a [u8]) -> Found<'a> {
+    use linktype::*;
+    match lt {
+        ETHERNET => ethernet(ctx, data),
+        // Cooked headers are read by hand: etherparse's SLL parser rejects
+        // hardware types such as ARPHRD_LOOPBACK, which `tcpdump -i any` writes.
+        LINUX_SLL => cooked(ctx, data, 16, 14, 2),
+        LINUX_SLL2 => cooked(ctx, data, 20, 0, 8),
+        RAW | RAW_BSD12 | RAW_BSD14 => match data.first().map(|b| b >> 4) {
+            Some(4) | Some(6) => ip::ip(ctx, data),
+            Some(v) => non_ip(NonIp::RawIpVersion(v)),
+            None => undecodable(Undecodable::TruncatedLink),
+        },
+        IPV4 | IPV6 => ip::ip(ctx, data),
+        NULL | LOOP => bsd_loopback(ctx, lt, data),
+        NOT_A_PACKET => non_ip(NonIp::JournalEntry),
+        other => undecodable(Undecodable::UnsupportedLinkType(other)),
+    }
+}
+
+/// Linux cooked capture (SLL or SLL2): a fixed header with the protocol and
+/// hardware type at known offsets.
+fn cooked<'a>(
+    ctx: &mut Ctx,
+    data: &'a [u8],
+    len: usize,
+    proto_at: usize,
+    hatype_at: usize,
+) -> Found<'a> {
+    if data.len() < len {
+        return undecodable(Undecodable::TruncatedLink);
+    }
+    let hatype = u16::from_be_bytes([data[hatype_at], data[hatype_at + 1]]);
+    let proto = u16::from_be_bytes([data[proto_at], data[proto_at + 1]]);
+    const ARPHRD_NETLINK: u16 = 824;
+    if hatype == ARPHRD_NETLINK {
+        return non_ip(NonIp::Netlink);
+    }
+    ether_payload(ctx, proto, &data[len..])
+}
+
+/// An Ethernet II frame: on the wire, or inside VXLAN, Geneve, GRE or ERSPAN.
+#[inline]
+pub(super) fn ethernet<'a>(ctx: &mut Ctx, data: &'a [u8]) -> Found<'a> {
+    if data.len() < 14 {
+        return undecodable(Undecodable::TruncatedLink);
+    }
+    let et = u16::from_be_bytes([data[12], data[13]]);
+    if et < 0x0600 {
+        // An 802.3 length field, not an ethertype: LLC/SNAP frames (STP, CDP...).
+        return non_ip(NonIp::Llc);
+    }
+    ether_payload(ctx, et, &data[14..])
+}
+
+/// Follows VLAN tags of any depth, MPLS and PPPoE down to IP.
+#[inline]
+pub(super) fn ether_payload<'a>(ctx: &mut Ctx, mut et: u16, mut rest: &'a [u8]) -> Found<'a> {
+    loop {
+        match EtherType(et) {
+            EtherType::IPV4 | EtherType::IPV6 => return ip::ip(ctx, rest),
+            EtherType::VLAN_TAGGED_FRAME
+            | EtherType::PROVIDER_BRIDGING
+            | EtherType::VLAN_DOUBLE_TAGGED_FRAME => {
+                let [t0, t1, e0, e1, ..] = *rest else {
+                    return undecodable(Undecodable::TruncatedLink);
+                };
+                ctx.saw(Encap::Vlan);
+                ctx.layers.vlans.push(u16::from_be_bytes([t0, t1]) & 0x0fff);
+                et = u16::from_be_bytes([e0, e1]);
+                rest = &rest[4..];
+            }
+            EtherType::ARP => return non_ip(NonIp::Arp),
+            _ if et == MPLS_UNICAST || et == MPLS_MULTICAST => return mpls(ctx, rest),
+            _ if et == PPPOE_SESSION => return pppoe(ctx, rest),
+            _ => return non_ip(NonIp::EtherType(et)),
+        }
+    }
+}
+
+/// An MPLS label stack: labels up to the bottom-of-stack bit, then the
+/// payload's type guessed from its first nibble, as Wireshark does.
+fn mpls<'a>(ctx: &mut Ctx, mut rest: &'a [u8]) -> Found<'a> {
+    ctx.saw(Encap::Mpls);
+    loop {
+        let [_, _, tc_s, _, ..] = *rest else {
+            return undecodable(Undecodable::TruncatedEncap(Encap::Mpls));
+        };
+        rest = &rest[4..];
+        if tc_s & 0x01 != 0 {
+            break;
+        }
+    }
+    match rest.first().map(|b| b >> 4) {
+        Some(4) | Some(6) => ip::ip(ctx, rest),
+        Some(n) => non_ip(NonIp::MplsPayload(n)),
+        None => undecodable(Undecodable::TruncatedEncap(Encap::Mpls)),
+    }
+}
+
+/// A PPPoE session frame (RFC 2516): 6-byte header, then a PPP protocol number.
+fn pppoe<'a>(ctx: &mut Ctx, rest: &'a [u8]) -> Found<'a> {
+    ctx.saw(Encap::Pppoe);
+    let [_, _, _, _, _, _, p0, p1, ..] = *rest else {
+        return undecodable(Undecodable::TruncatedEncap(Encap::Pppoe));
+    };
+    match u16::from_be_bytes([p0, p1]) {
+        PPP_IPV4 | PPP_IPV6 => ip::ip(ctx, &rest[8..]),
+        other => non_ip(NonIp::Ppp(other)),
+    }
+}
+
+/// BSD loopback: a 4-byte address family, host order for NULL, network order for LOOP.
+fn bsd_loopback<'a>(ctx: &mut Ctx, lt: u16, data: &'a [u8]) -> Found<'a> {
+    let [a, b, c, d, ..] = *data else {
+        return undecodable(Undecodable::TruncatedLink);
+    };
+    let raw = [a, b, c, d];
+    let family = if lt == linktype::LOOP {
+        u32::from_be_bytes(raw)
+    } else {
+        // The writer's byte order is unknown; families are small, so the
+        // non-zero half tells (Wireshark does the same).
+        let le = u32::from_le_bytes(raw);
+        if le & 0xffff_0000 != 0 {
+            le.swap_bytes()
+        } else {
+            le
+        }
+    };
+    match family {
+        // AF_INET; AF_INET6 differs by OS: Linux 10, BSDs 24, FreeBSD 28, macOS 30.
+        2 | 10 | 24 | 28 | 30 => ip::ip(ctx, &data[4..]),
+        f => non_ip(NonIp::LoopbackFamily(f)),
+    }
+}
