@@ -13,8 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use tcpstate::synth::{
-    fragment_tcp, packet_frame, ByteOrder, Conv, Interface, IpExtras, Link, Packet, PcapFormat,
-    PcapNgWriter, PcapWriter, Side, Special, TcpFlags, TsPrecision, EPOCH_2026_NS,
+    fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, packet_frame, tcp_transport_bytes,
+    wrapped_frame, ByteOrder, Conv, Interface, IpExtras, Link, Packet, PcapFormat, PcapNgWriter,
+    PcapWriter, Side, Special, TcpFlags, TsPrecision, Wrap, EPOCH_2026_NS,
 };
 
 const MS: u64 = 1_000_000;
@@ -780,6 +781,577 @@ fn gen_odd_frames(out: &mut Out) -> io::Result<()> {
     )
 }
 
+/// One frame of an encapsulation capture: its connection (which picks the
+/// pcapng interface), the wrappers around it, and the packet.
+struct Wrapped {
+    conn: usize,
+    wraps: Vec<Wrap>,
+    packet: Packet,
+}
+
+/// A connection's packets, client-to-server ones inside `wraps`, the
+/// others inside the same tunnels seen from the other end.
+fn through(conn: usize, conv: Conv, wraps: &[Wrap]) -> Vec<Wrapped> {
+    let client = conv.addr(C);
+    let back: Vec<Wrap> = wraps.iter().map(Wrap::reversed).collect();
+    conv.into_packets()
+        .into_iter()
+        .map(|packet| {
+            let from_client = matches!(&packet, Packet::Tcp(s) if s.src == client);
+            Wrapped {
+                conn,
+                wraps: if from_client {
+                    wraps.to_vec()
+                } else {
+                    back.clone()
+                },
+                packet,
+            }
+        })
+        .collect()
+}
+
+/// Writes `<name>.pcap` (Ethernet) and `<name>.pcapng` (connection 0, 2...
+/// on a Linux cooked v1 interface, 1, 3... on cooked v2): the same frames
+/// on the link types an encapsulation is most often captured on.
+fn write_encap_pair(
+    out: &mut Out,
+    name: &str,
+    mut frames: Vec<Wrapped>,
+    shows: &str,
+    expected: &str,
+) -> io::Result<()> {
+    frames.sort_by_key(|w| w.packet.ts_ns());
+    let mut w = PcapWriter::new(Vec::new(), Link::Ethernet, PcapFormat::default())?;
+    for f in &frames {
+        let bytes = wrapped_frame(&Link::Ethernet, ByteOrder::Little, &f.packet, &f.wraps);
+        w.write_frame(f.packet.ts_ns(), &bytes)?;
+    }
+    out.write(
+        &format!("encap/{name}.pcap"),
+        &w.into_inner()?,
+        &format!("Ethernet. {shows}"),
+        expected,
+    )?;
+    let mut ng = PcapNgWriter::new(Vec::new(), ByteOrder::Little)?;
+    let links = [Link::LinuxSll, Link::LinuxSll2];
+    let ifaces = [
+        ng.add_interface(Interface::new(links[0].clone()))?,
+        ng.add_interface(Interface::new(links[1].clone()))?,
+    ];
+    for f in &frames {
+        let link = &links[f.conn % 2];
+        let bytes = wrapped_frame(link, ByteOrder::Little, &f.packet, &f.wraps);
+        ng.write_epb(ifaces[f.conn % 2], f.packet.ts_ns(), &bytes)?;
+    }
+    out.write(
+        &format!("encap/{name}.pcapng"),
+        &ng.into_inner()?,
+        &format!(
+            "pcapng, same frames as {name}.pcap on Linux cooked interfaces: connections \
+             listed 1st, 3rd... on SLL (if0), 2nd, 4th... on SLL2 (if1). {shows}"
+        ),
+        expected,
+    )
+}
+
+fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+}
+
+fn v6(last: u16) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, last))
+}
+
+/// Two tenants' connections with the same inner 4-tuple, interleaved
+/// (the second starts 1 ms after the first), in different tunnels.
+fn tenants(port: u16, a: &[Wrap], b: &[Wrap]) -> Vec<Wrapped> {
+    let first = simple_conn(cli4(1, port), srv4(1, 80), 1_000, 2_000, T0);
+    let second = simple_conn(cli4(1, port), srv4(1, 80), 7_000, 8_000, T0 + MS);
+    let mut v = through(0, first, a);
+    v.extend(through(1, second, b));
+    v
+}
+
+fn gen_encaps(out: &mut Out) -> io::Result<()> {
+    let (o1, o2) = (v4(172, 16, 0, 1), v4(172, 16, 0, 2));
+    let (p1, p2) = (v6(1), v6(2));
+    let later = |n: u64| T0 + n * SEC;
+
+    write_encap_pair(
+        out,
+        "vlan_tenants",
+        tenants(40801, &[Wrap::Vlan(10)], &[Wrap::Vlan(20)]),
+        "10.0.1.1:40801 -> 10.0.2.1:80 twice at once (ISNs 1000 and 7000): in 802.1Q VLAN 10 and \
+         in VLAN 20; each handshake, data, FIN close.",
+        "2 connections (VLAN in the key; tshark: 2 streams with the frames mixed, see notes)",
+    )?;
+
+    let mut f = through(
+        0,
+        simple_conn(cli4(1, 40811), srv4(1, 80), 100, 200, T0),
+        &[Wrap::Mpls(vec![100])],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40812), srv6(1, 80), 300, 400, later(1)),
+        &[Wrap::Mpls(vec![200, 300])],
+    ));
+    write_encap_pair(
+        out,
+        "mpls",
+        f,
+        "MPLS (0x8847): 40811 IPv4 under one label (100), 40812 IPv6 under two (200, 300); the \
+         payload type is guessed from its first nibble. Each handshake, data, FIN close.",
+        "2 connections",
+    )?;
+
+    let mut f = through(
+        0,
+        simple_conn(cli4(1, 40821), srv4(1, 80), 100, 200, T0),
+        &[Wrap::Pppoe(1)],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40822), srv6(1, 80), 300, 400, later(1)),
+        &[Wrap::Pppoe(2)],
+    ));
+    write_encap_pair(
+        out,
+        "pppoe",
+        f,
+        "PPPoE session (0x8864): 40821 IPv4 (session 1, PPP 0x0021), 40822 IPv6 (session 2, PPP \
+         0x0057). Each handshake, data, FIN close.",
+        "2 connections",
+    )?;
+
+    let gre = |key, seq| Wrap::Gre {
+        src: o1,
+        dst: o2,
+        checksum: true,
+        key: Some(key),
+        seq,
+    };
+    let mut f = tenants(40831, &[gre(1001, Some(1))], &[gre(1002, None)]);
+    f.extend(through(
+        2,
+        simple_conn(cli6(1, 40832), srv6(1, 80), 300, 400, later(1)),
+        &[Wrap::Gre {
+            src: p1,
+            dst: p2,
+            checksum: false,
+            key: None,
+            seq: None,
+        }],
+    ));
+    f.extend(through(
+        3,
+        simple_conn(cli4(1, 40833), srv4(1, 80), 500, 600, later(2)),
+        &[Wrap::GreEthernet {
+            src: o1,
+            dst: o2,
+            key: Some(7),
+        }],
+    ));
+    write_encap_pair(
+        out,
+        "gre",
+        f,
+        "GRE between 172.16.0.1 and 172.16.0.2: 10.0.1.1:40801-style tenants on 40831 (same \
+         4-tuple at once, ISNs 1000/7000) with checksum+key 1001+sequence and with checksum+key \
+         1002; 40832 IPv6 in GRE over IPv6 (fd00::1, fd00::2), no options; 40833 IPv4 in an \
+         Ethernet frame (transparent bridging 0x6558, key 7). Each handshake, data, FIN close.",
+        "4 connections (tunnel in the key; tshark: 4 streams with the tenants' frames mixed)",
+    )?;
+
+    let erspan = |version, session| Wrap::Erspan {
+        src: o1,
+        dst: o2,
+        version,
+        session,
+    };
+    let mut f = Vec::new();
+    for (i, (port, version, session)) in [(40841, 1, 0), (40842, 2, 5), (40843, 3, 6)]
+        .into_iter()
+        .enumerate()
+    {
+        let conv = simple_conn(
+            cli4(1, port),
+            srv4(1, 80),
+            100 * (i as u32 + 1),
+            5_000,
+            later(i as u64),
+        );
+        let w = [erspan(version, session)];
+        // Mirrored traffic: both directions travel from the switch to the collector.
+        f.extend(conv.into_packets().into_iter().map(|packet| Wrapped {
+            conn: i,
+            wraps: w.to_vec(),
+            packet,
+        }));
+    }
+    write_encap_pair(
+        out,
+        "erspan",
+        f,
+        "ERSPAN over GRE from 172.16.0.1 to 172.16.0.2 (both directions mirrored the same way): \
+         40841 type I (0x88be, no GRE sequence, no ERSPAN header), 40842 type II (0x88be with \
+         sequence, session 5), 40843 type III (0x22eb, session 6). Each handshake, data, FIN \
+         close.",
+        "3 connections",
+    )?;
+
+    let vxlan = |src, dst, vni| Wrap::Vxlan { src, dst, vni };
+    let mut f = tenants(40851, &[vxlan(o1, o2, 100)], &[vxlan(o1, o2, 200)]);
+    f.extend(through(
+        2,
+        simple_conn(cli6(1, 40852), srv6(1, 80), 300, 400, later(1)),
+        &[vxlan(p1, p2, 100)],
+    ));
+    write_encap_pair(
+        out,
+        "vxlan",
+        f,
+        "VXLAN (UDP 4789): 40851 tenants (same 4-tuple at once, ISNs 1000/7000) in VNI 100 and \
+         VNI 200 between 172.16.0.1 and 172.16.0.2; 40852 IPv6 in VNI 100 over IPv6 (fd00::1, \
+         fd00::2). Each handshake, data, FIN close.",
+        "3 connections (tunnel in the key; tshark: 3 streams with the tenants' frames mixed)",
+    )?;
+
+    let geneve = |src, dst, vni| Wrap::Geneve { src, dst, vni };
+    let mut f = tenants(40861, &[geneve(o1, o2, 300)], &[geneve(o1, o2, 301)]);
+    f.extend(through(
+        2,
+        simple_conn(cli6(1, 40862), srv6(1, 80), 300, 400, later(1)),
+        &[geneve(o1, o2, 300)],
+    ));
+    write_encap_pair(
+        out,
+        "geneve",
+        f,
+        "Geneve (UDP 6081, one 8-byte option, Ethernet payload): 40861 tenants (same 4-tuple at \
+         once) in VNI 300 and 301; 40862 IPv6 in VNI 300. Outer 172.16.0.1 and 172.16.0.2. Each \
+         handshake, data, FIN close.",
+        "3 connections (tunnel in the key; tshark: 3 streams with the tenants' frames mixed)",
+    )?;
+
+    let mut f = Vec::new();
+    let cases: [(u16, bool, IpAddr, IpAddr); 4] = [
+        (40871, false, o1, o2),
+        (40872, true, o1, o2),
+        (40873, false, p1, p2),
+        (40874, true, p1, p2),
+    ];
+    for (i, (port, inner6, src, dst)) in cases.into_iter().enumerate() {
+        let (c, s) = if inner6 {
+            (cli6(1, port), srv6(1, 80))
+        } else {
+            (cli4(1, port), srv4(1, 80))
+        };
+        let conv = simple_conn(c, s, 100 * (i as u32 + 1), 9_000, later(i as u64));
+        f.extend(through(i, conv, &[Wrap::IpInIp { src, dst }]));
+    }
+    write_encap_pair(
+        out,
+        "ipip",
+        f,
+        "IP in IP: 40871 IPv4 in IPv4 (protocol 4) and 40872 IPv6 in IPv4 (protocol 41, 6in4) \
+         between 172.16.0.1 and 172.16.0.2; 40873 IPv4 in IPv6 and 40874 IPv6 in IPv6 between \
+         fd00::1 and fd00::2. Each handshake, data, FIN close.",
+        "4 connections",
+    )?;
+
+    let teredo_client = SocketAddr::new(
+        IpAddr::V6(Ipv6Addr::new(
+            0x2001, 0, 0x4136, 0xe378, 0x8000, 0x63bf, 0x3fff, 0xfdd2,
+        )),
+        40881,
+    );
+    let teredo = Wrap::Teredo {
+        src: SocketAddr::new(v4(192, 0, 2, 45), 40000),
+        dst: SocketAddr::new(v4(198, 51, 100, 1), 3544),
+        origin: false,
+    };
+    let f = through(
+        0,
+        simple_conn(teredo_client, srv6(1, 80), 100, 200, T0),
+        &[teredo],
+    );
+    write_encap_pair(
+        out,
+        "teredo",
+        f,
+        "Teredo (IPv6 in UDP/IPv4, RFC 4380): 40881 from a Teredo address (2001:0:4136:...) \
+         via 192.0.2.45:40000 and the relay 198.51.100.1:3544; the relay's packets carry an \
+         origin indication. Handshake, data, FIN close.",
+        "1 connection",
+    )?;
+
+    let nested = [
+        Wrap::Vlan(100),
+        Wrap::Mpls(vec![16]),
+        Wrap::Gre {
+            src: o1,
+            dst: o2,
+            checksum: false,
+            key: Some(9),
+            seq: None,
+        },
+        vxlan(v4(172, 16, 1, 1), v4(172, 16, 1, 2), 77),
+        Wrap::Vlan(30),
+    ];
+    let f = through(
+        0,
+        simple_conn(cli4(1, 40891), srv4(1, 80), 100, 200, T0),
+        &nested,
+    );
+    write_encap_pair(
+        out,
+        "nested",
+        f,
+        "40891 IPv4 five layers deep: VLAN 100, MPLS label 16, GRE key 9 (172.16.0.1 - \
+         172.16.0.2), VXLAN VNI 77 (172.16.1.1 - 172.16.1.2), inner VLAN 30. Handshake, data, \
+         FIN close.",
+        "1 connection",
+    )
+}
+
+/// Fragments: reassembly in and out of order, IPv6, a fragmented tunnel, an
+/// overlap attack, a duplicate and a datagram that never completes.
+fn gen_fragments(out: &mut Out) -> io::Result<()> {
+    // (time, frame bytes, label for the README)
+    let mut frames: Vec<(u64, Vec<u8>, Option<&str>)> = Vec::new();
+    let eth = |p: &Packet| packet_frame(&Link::Ethernet, ByteOrder::Little, p);
+    let v4frag =
+        |seg: &tcpstate::synth::Segment, id: u16, offset: usize, more: bool, data: &[u8]| {
+            let (IpAddr::V4(src), IpAddr::V4(dst)) = (seg.src.ip(), seg.dst.ip()) else {
+                panic!("IPv4 segment expected")
+            };
+            Packet::Other {
+                ts_ns: seg.ts_ns,
+                special: Special::Ipv4Fragment {
+                    src,
+                    dst,
+                    id,
+                    protocol: 6,
+                    offset: u16::try_from(offset).expect("fits"),
+                    more_fragments: more,
+                    data: data.to_vec(),
+                },
+            }
+        };
+
+    // 40901 IPv4: the client's 600-byte segment in three fragments, arriving
+    // last-first; the server's reply in two fragments, the first one twice.
+    let mut a = Conv::new(cli4(1, 40901), srv4(1, 80), 1_000, 2_000).starting_at(T0);
+    a.handshake();
+    a.data(C, 600);
+    a.data(S, 300);
+    a.fin(C);
+    a.ack(S);
+    a.fin(S);
+    a.ack(C);
+    for (i, seg) in a.segments().iter().enumerate() {
+        let t = tcp_transport_bytes(seg);
+        let parts: Vec<(usize, usize, Option<&str>)> = match i {
+            3 => vec![
+                (400, t.len(), Some("40901 client data, last fragment first")),
+                (200, 400, None),
+                (0, 200, Some("40901 client data completed")),
+            ],
+            4 => vec![
+                (0, 96, Some("40901 server data, first fragment")),
+                (0, 96, Some("40901 duplicate fragment")),
+                (96, t.len(), Some("40901 server data completed")),
+            ],
+            _ => {
+                frames.push((seg.ts_ns, eth(&Packet::Tcp(seg.clone())), None));
+                continue;
+            }
+        };
+        for (from, to, label) in parts {
+            let p = v4frag(seg, 0x0100 + i as u16, from, to < t.len(), &t[from..to]);
+            frames.push((seg.ts_ns, eth(&p), label));
+        }
+    }
+
+    // 40902 IPv6: the client's data in three fragments, in order.
+    let b = simple_conn(cli6(1, 40902), srv6(1, 80), 3_000, 4_000, T0 + SEC);
+    for (i, seg) in b.segments().iter().enumerate() {
+        if i == 3 {
+            for (k, special) in fragment_tcp_v6(seg, &[16, 32], 0x0303_0303)
+                .into_iter()
+                .enumerate()
+            {
+                let label = (k == 2).then_some("40902 IPv6 client data completed");
+                let p = Packet::Other {
+                    ts_ns: seg.ts_ns,
+                    special,
+                };
+                frames.push((seg.ts_ns, eth(&p), label));
+            }
+        } else {
+            frames.push((seg.ts_ns, eth(&Packet::Tcp(seg.clone())), None));
+        }
+    }
+
+    // 40903 IPv4 overlap attack: the client's data sent as fragments
+    // [0,48) and [40,140) whose overlap rewrites 8 bytes, so the datagram is
+    // dropped; the retransmission 200 ms later is whole.
+    let mut c = Conv::new(cli4(1, 40903), srv4(1, 80), 5_000, 6_000).starting_at(T0 + 2 * SEC);
+    c.handshake();
+    c.data(C, 100);
+    c.wait(200 * MS);
+    c.retransmit_last(C);
+    c.ack(S);
+    c.fin(C);
+    c.ack(S);
+    c.fin(S);
+    c.ack(C);
+    for (i, seg) in c.segments().iter().enumerate() {
+        if i == 3 {
+            let t = tcp_transport_bytes(seg);
+            let mut evil = t[40..].to_vec();
+            evil[..8].copy_from_slice(b"EVILEVIL");
+            frames.push((
+                seg.ts_ns,
+                eth(&v4frag(seg, 0x0404, 0, true, &t[..48])),
+                None,
+            ));
+            frames.push((
+                seg.ts_ns,
+                eth(&v4frag(seg, 0x0404, 40, false, &evil)),
+                Some("40903 overlapping fragment"),
+            ));
+        } else {
+            frames.push((seg.ts_ns, eth(&Packet::Tcp(seg.clone())), None));
+        }
+    }
+
+    // 40904: a first fragment whose rest never comes.
+    let mut lone = tcpstate::synth::Segment::new(
+        T0 + 3 * SEC,
+        cli4(2, 40904),
+        srv4(1, 80),
+        1,
+        0,
+        TcpFlags::SYN,
+    );
+    lone.payload = vec![0; 64];
+    let (first, _) = fragment_tcp(&lone, 24, 0x0505);
+    frames.push((
+        lone.ts_ns,
+        eth(&Packet::Other {
+            ts_ns: lone.ts_ns,
+            special: first,
+        }),
+        Some("40904 lone first fragment"),
+    ));
+
+    // 40905 in VXLAN whose outer IPv4 packet is fragmented: only the
+    // reassembled outer datagram reveals the tunnel and the segment.
+    let d = simple_conn(cli4(1, 40905), srv4(1, 80), 7_000, 8_000, T0 + 4 * SEC);
+    let tunnel = Wrap::Vxlan {
+        src: v4(172, 16, 0, 1),
+        dst: v4(172, 16, 0, 2),
+        vni: 42,
+    };
+    for (i, seg) in d.segments().iter().enumerate() {
+        let w = if seg.src.port() == 40905 {
+            tunnel.clone()
+        } else {
+            tunnel.reversed()
+        };
+        let packet = Packet::Tcp(seg.clone());
+        if i == 3 {
+            let ip = wrapped_frame(&Link::Raw, ByteOrder::Little, &packet, &[w]);
+            let (x, y) = fragment_ipv4_packet(&ip, 64, 0x0606);
+            for (special, label) in [(x, None), (y, Some("40905 VXLAN outer datagram completed"))] {
+                let p = Packet::Other {
+                    ts_ns: seg.ts_ns,
+                    special,
+                };
+                frames.push((seg.ts_ns, eth(&p), label));
+            }
+        } else {
+            let bytes = wrapped_frame(&Link::Ethernet, ByteOrder::Little, &packet, &[w]);
+            frames.push((seg.ts_ns, bytes, None));
+        }
+    }
+
+    frames.sort_by_key(|(ts, _, _)| *ts);
+    let mut w = PcapWriter::new(Vec::new(), Link::Ethernet, PcapFormat::default())?;
+    for (ts, f, _) in &frames {
+        w.write_frame(*ts, f)?;
+    }
+    let listed: Vec<String> = frames
+        .iter()
+        .enumerate()
+        .filter_map(|(n, (_, _, label))| label.map(|l| format!("{} {l}", n + 1)))
+        .collect();
+    out.write(
+        "fragments.pcap",
+        &w.into_inner()?,
+        &format!(
+            "Ethernet, IP fragments. 40901 IPv4: the client's 600-byte segment in 3 fragments \
+             sent last-first, the server's 300-byte reply in 2 fragments with the first one sent \
+             twice; 40902 IPv6: client data in 3 fragments (fragment header, id 0x03030303); \
+             40903 IPv4 overlap attack: the client's data as fragments [0,48) and [40,140) whose \
+             overlap rewrites 8 bytes (datagram dropped, RFC 5722), then retransmitted whole 200 \
+             ms later; 40904: a lone first fragment (never completed); 40905 in VXLAN (VNI 42) \
+             whose outer IPv4 packet is split in two. Frames: {}.",
+            listed.join("; ")
+        ),
+        "4 connections (40901, 40902, 40903, 40905); fragment frames: 6 reassembled, 1 \
+         duplicate, 2 overlapping (1 datagram dropped), 1 incomplete",
+    )
+}
+
+/// Bad TCP checksums, for `--verify-checksums`.
+fn gen_checksums(out: &mut Out) -> io::Result<()> {
+    let mut c = Conv::new(cli4(1, 40911), srv4(1, 80), 1_000, 2_000).starting_at(T0);
+    c.handshake();
+    c.data(C, 50);
+    c.wait(200 * MS);
+    c.retransmit_last(C);
+    c.data(S, 80);
+    c.fin(C);
+    c.ack(S);
+    c.fin(S);
+    c.ack(C);
+    let bad = |i: usize| i == 3 || i == 5;
+    let packets: Vec<Packet> = c
+        .segments()
+        .iter()
+        .enumerate()
+        .map(|(i, seg)| {
+            if bad(i) {
+                other(seg.ts_ns, Special::BadTcpChecksum { seg: seg.clone() })
+            } else {
+                Packet::Tcp(seg.clone())
+            }
+        })
+        .collect();
+    let frames: Vec<String> = (1..=packets.len())
+        .filter(|n| bad(n - 1))
+        .map(|n| n.to_string())
+        .collect();
+    out.pcap(
+        "checksums.pcap",
+        Link::Ethernet,
+        PcapFormat::default(),
+        &packets,
+        &format!(
+            "Ethernet. 40911 IPv4: handshake; the client's 50-byte segment has a bad TCP \
+             checksum and is retransmitted whole 200 ms later; the server's 80-byte reply (bad \
+             checksum too) is never repeated, then FIN close. Bad checksums: frames {}.",
+            frames.join(" and ")
+        ),
+        "1 connection; with --verify-checksums 2 bad segments (history C and c), server bytes \
+         not seen",
+    )
+}
+
 fn gen_reuse(out: &mut Out) -> io::Result<()> {
     let (client, server) = (cli4(1, 40701), srv4(1, 80));
     // A: first incarnation, closed by the client.
@@ -1523,6 +2095,22 @@ const TSHARK_NOTES: &[&str] = &[
      the other interfaces); SPB frames have no time. tshark 4.0 shows section-2 frames with \
      section-1 interface names (s1if0 instead of s2if0) but decodes them with the right \
      section-2 link type; the block structure itself is correct.",
+    "encap/*: tshark decodes every encapsulation (MPLS with the first-nibble guess, PPPoE, GRE \
+     with checksum/key/sequence and transparent bridging, ERSPAN types I/II/III, VXLAN, Geneve \
+     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, the five-layer \
+     nested file) on Ethernet and on both Linux cooked link types, and shows TCP on the same \
+     frames as tcpstate. Its tcp.stream keys on the inner 4-tuple alone: in vlan_tenants, gre, \
+     vxlan and geneve the second tenant's SYN (another ISN) starts a new stream, and from then \
+     on both tenants' frames land in that one stream (flagged spurious retransmissions): the \
+     first tenant's stream keeps only its SYN and SYN-ACK. Same number of streams, different \
+     frames; with --vlan-key off --tunnel-key off tcpstate numbers those files exactly as \
+     tshark does.",
+    "fragments.pcap: tshark reassembles every datagram, including the overlapping one (frame \
+     29: \"Fragment overlap: True, Conflicting data in fragment overlap: True\", TCP shown with \
+     100 bytes), which tcpstate drops as Linux does; the lone first fragment is not \
+     reassembled; the VXLAN datagram is reassembled and decoded down to TCP.",
+    "checksums.pcap: tshark does not check TCP checksums by default and streams both bad \
+     segments; with -o tcp.check_checksum:TRUE it marks frames 4 and 6 bad.",
     "bad/empty.pcap: tshark opens it without error (0 packets).",
     "bad/caplen_over_snaplen.pcap: tshark reads all 10 records (it only rejects caplen above \
      its 262144 maximum).",
@@ -1550,6 +2138,9 @@ fn main() -> io::Result<()> {
     gen_multi_if(&mut out)?;
     gen_odd_frames(&mut out)?;
     gen_reuse(&mut out)?;
+    gen_encaps(&mut out)?;
+    gen_fragments(&mut out)?;
+    gen_checksums(&mut out)?;
     let scenario_lines = gen_scenarios(&mut out)?;
     let anomaly_lines = gen_anomalies(&mut out)?;
     let seq_lines = gen_seq_analysis(&mut out)?;
