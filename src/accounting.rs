@@ -14,20 +14,24 @@ use crate::defrag::{FragmentFate, FragmentStats};
 /// Per-capture frame counts; `frames == tcp + other_ip + non_ip + undecodable + ip_fragments`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FrameAccounting {
+    /// Frames read.
     pub frames: u64,
     /// TCP segments placed in a connection.
     pub tcp: u64,
     /// IP packets of other protocols, by protocol name.
     pub other_ip: u64,
     #[serde(serialize_with = "by_name")]
+    /// Other IP packets by protocol.
     pub other_ip_by_protocol: BTreeMap<IpProtocol, u64>,
     /// Frames that are not IP, by kind (ARP, ethertype...).
     pub non_ip: u64,
     #[serde(serialize_with = "by_name")]
+    /// Non-IP frames by kind.
     pub non_ip_by_kind: BTreeMap<NonIp, u64>,
     /// Frames we could not decode, by reason.
     pub undecodable: u64,
     #[serde(serialize_with = "by_name")]
+    /// Undecodable frames by reason.
     pub undecodable_by_reason: BTreeMap<Undecodable, u64>,
     /// TCP segments with a data offset below 5 (counted in `tcp` too, as Wireshark streams them).
     pub tcp_bad_header_len: u64,
@@ -39,7 +43,9 @@ pub struct FrameAccounting {
     /// datagram that was dropped or never completed, by fate.
     pub ip_fragments: u64,
     #[serde(serialize_with = "by_name")]
+    /// IP fragment frames by what became of them.
     pub ip_fragments_by_fate: BTreeMap<FragmentFate, u64>,
+    /// IP datagrams rebuilt from fragments.
     pub reassembled_datagrams: u64,
     /// Datagrams dropped for overlapping fragments (RFC 5722).
     pub overlapping_datagrams: u64,

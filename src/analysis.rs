@@ -56,11 +56,15 @@ impl std::fmt::Debug for Options {
 /// analysis, and Zeek's view.
 #[derive(Clone, Debug)]
 pub struct AnalysedConnection {
+    /// Flow counters and endpoints.
     pub flow: Connection,
+    /// TCP segments placed in connections.
     pub tcp: PairedMachines,
+    /// Sequence number.
     pub seq: SeqAnalyzer,
     /// One entry per segment the sequence analysis flagged.
     pub seq_anomalies: Vec<Anomaly>,
+    /// Zeek's view: conn_state and history.
     pub zeek: ZeekTracker,
 }
 
@@ -126,10 +130,13 @@ pub struct CaptureAnalysis {
     pub file: String,
     /// None when the file could not even be opened or recognised.
     pub format: Option<FormatKind>,
+    /// The input was gzip-compressed.
     pub compressed: bool,
     /// Time of the first frame, the origin of relative times.
     pub first_ts_ns: Option<i64>,
+    /// Connections reported.
     pub connections: Vec<AnalysedConnection>,
+    /// The frame accounting.
     pub accounting: FrameAccounting,
     /// SYNs that started a new connection on an endpoint pair already seen.
     pub port_reuses: u64,

@@ -31,16 +31,25 @@ const PCAPNG_OBSOLETE_PACKET_BLOCK: u32 = 0x0000_0002;
 
 /// Link-layer header types we name in reports (values from tcpdump's LINKTYPE_ list).
 pub mod linktype {
+    /// BSD loopback, host byte order family.
     pub const NULL: u16 = 0;
+    /// Ethernet II.
     pub const ETHERNET: u16 = 1;
     /// DLT_RAW as some BSDs wrote it into files before LINKTYPE_RAW existed.
     pub const RAW_BSD12: u16 = 12;
+    /// DLT_RAW as OpenBSD wrote it.
     pub const RAW_BSD14: u16 = 14;
+    /// Raw IPv4 or IPv6, version in the first nibble.
     pub const RAW: u16 = 101;
+    /// OpenBSD loopback, network byte order family.
     pub const LOOP: u16 = 108;
+    /// Linux cooked capture v1 (`tcpdump -i any`).
     pub const LINUX_SLL: u16 = 113;
+    /// Raw IPv4.
     pub const IPV4: u16 = 228;
+    /// Raw IPv6.
     pub const IPV6: u16 = 229;
+    /// Linux cooked capture v2.
     pub const LINUX_SLL2: u16 = 276;
     /// Not a link type: marks pcapng records that are not packets (systemd journal entries).
     pub const NOT_A_PACKET: u16 = u16::MAX;
@@ -89,7 +98,9 @@ pub struct RawPacket<'a> {
 /// The container format detected from the first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormatKind {
+    /// Pcap.
     Pcap,
+    /// Pcap ng.
     PcapNg,
 }
 
@@ -108,29 +119,46 @@ impl fmt::Display for FormatKind {
 /// stopped; for gzip input the offset counts decompressed bytes, and says so.
 #[derive(Debug)]
 pub struct CaptureError {
+    /// The input's name as given (`-` for stdin).
     pub file: String,
+    /// Byte offset in the input.
     pub offset: u64,
+    /// The input was gzip-compressed.
     pub compressed: bool,
+    /// What went wrong.
     pub kind: CaptureErrorKind,
 }
 
 #[derive(Debug)]
+/// What stopped the reader.
 pub enum CaptureErrorKind {
+    /// Open.
     Open(io::Error),
+    /// Io.
     Io(io::Error),
+    /// Empty.
     Empty,
+    /// Not a capture.
     NotACapture([u8; 4]),
     /// The input ended at byte `end` inside the named structure.
     Truncated {
+        /// The structure that was cut short.
         what: &'static str,
+        /// Last packet's time, RFC 3339 UTC.
         end: u64,
     },
+    /// A record longer than a limit: corruption, not a packet.
     RecordTooLong {
+        /// The captured length the record claims.
         caplen: u32,
+        /// The limit it exceeds.
         limit: u32,
+        /// What the limit is.
         why: &'static str,
     },
+    /// Bad block length.
     BadBlockLength(u32),
+    /// Malformed.
     Malformed(String),
 }
 
@@ -177,7 +205,9 @@ impl std::error::Error for CaptureError {}
 /// Where the bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
+    /// Path.
     Path(std::path::PathBuf),
+    /// Stdin.
     Stdin,
 }
 

@@ -71,9 +71,11 @@ pub const VERSION: &str = concat!(
 )]
 pub struct Cli {
     #[command(subcommand)]
+    /// A job other than the default report.
     pub command: Option<Command>,
 
     #[command(flatten)]
+    /// The default job's arguments.
     pub run: RunArgs,
 }
 
@@ -136,7 +138,9 @@ pub struct AnalysisArgs {
 /// A switch given as `on` or `off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnOff {
+    /// On.
     On,
+    /// Off.
     Off,
 }
 
@@ -198,13 +202,16 @@ pub struct RunArgs {
     pub list_anomalies: bool,
 
     #[command(flatten)]
+    /// Options of the analysis.
     pub analysis: AnalysisArgs,
 
     #[command(flatten)]
+    /// Which connections to show.
     pub filter: FilterArgs,
 }
 
 #[derive(Debug, ClapArgs)]
+/// Arguments of `tcpstate show`.
 pub struct ShowArgs {
     /// The connection, as Wireshark's tcp.stream index.
     pub stream: u64,
@@ -212,10 +219,12 @@ pub struct ShowArgs {
     #[arg(value_name = "FILE")]
     pub file: String,
     #[command(flatten)]
+    /// Options of the analysis.
     pub analysis: AnalysisArgs,
 }
 
 #[derive(Debug, ClapArgs)]
+/// Arguments of `tcpstate check`.
 pub struct CheckArgs {
     /// Captures, directories or globs, as for the default job.
     #[arg(required = true, value_name = "FILE")]
@@ -238,10 +247,12 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     #[command(flatten)]
+    /// Options of the analysis.
     pub analysis: AnalysisArgs,
 }
 
 #[derive(Debug, ClapArgs)]
+/// Arguments of `tcpstate report`.
 pub struct ReportArgs {
     /// The HTML file to write.
     #[arg(long, value_name = "FILE.html")]
@@ -250,6 +261,7 @@ pub struct ReportArgs {
     #[arg(required = true, value_name = "CAPTURE")]
     pub files: Vec<String>,
     #[command(flatten)]
+    /// Options of the analysis.
     pub analysis: AnalysisArgs,
 }
 

@@ -88,8 +88,11 @@ impl fmt::Display for FragmentFate {
 /// Fragment frames by fate and datagram counts, for the frame accounting.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FragmentStats {
+    /// Fragment frames by fate.
     pub frames_by_fate: BTreeMap<FragmentFate, u64>,
+    /// Datagrams completed.
     pub datagrams_reassembled: u64,
+    /// Datagrams dropped for overlapping fragments.
     pub datagrams_overlapping: u64,
 }
 
@@ -130,6 +133,7 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// A new, empty one.
     pub fn new(limits: DefragLimits) -> Reassembler {
         Reassembler {
             limits,

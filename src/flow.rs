@@ -33,6 +33,7 @@ pub enum Dir {
 }
 
 impl Dir {
+    /// 0 or 1.
     pub fn index(self) -> usize {
         self as usize
     }
@@ -73,10 +74,15 @@ pub struct Connection {
     pub endpoints: [Endpoint; 2],
     /// Index into `endpoints` of the client.
     pub client_index: usize,
+    /// Why that side is the client.
     pub client_reason: ClientReason,
+    /// Frame number of the first packet.
     pub first_frame: u64,
+    /// Frame number of the last packet.
     pub last_frame: u64,
+    /// First packet's time, ns since the epoch.
     pub start_ns: i64,
+    /// Last packet's time, ns since the epoch.
     pub end_ns: i64,
     /// Packets sent by each endpoint (indexed like `endpoints`).
     pub packets: [u64; 2],
@@ -129,10 +135,12 @@ impl Connection {
         }
     }
 
+    /// The client endpoint.
     pub fn client(&self) -> Endpoint {
         self.endpoints[self.client_index]
     }
 
+    /// The server endpoint.
     pub fn server(&self) -> Endpoint {
         self.endpoints[1 - self.client_index]
     }
@@ -142,6 +150,7 @@ impl Connection {
         (pair[self.client_index], pair[1 - self.client_index])
     }
 
+    /// Last packet's time minus the first's.
     pub fn duration_ns(&self) -> i64 {
         self.end_ns - self.start_ns
     }
@@ -214,7 +223,9 @@ impl Connection {
 /// Where a segment went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Placement {
+    /// Wireshark's tcp.stream index.
     pub stream: u64,
+    /// Direction relative to the first packet.
     pub dir: Dir,
     /// Sent by the connection's client.
     pub from_client: bool,
@@ -275,6 +286,7 @@ impl FlowTable {
         FlowTable::with_keys(KeyOptions::default())
     }
 
+    /// A flow table keyed as `keys` says.
     pub fn with_keys(keys: KeyOptions) -> FlowTable {
         FlowTable {
             keys,
@@ -353,6 +365,7 @@ impl FlowTable {
         &self.connections
     }
 
+    /// The connections in stream order.
     pub fn into_connections(self) -> Vec<Connection> {
         self.connections
     }

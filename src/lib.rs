@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! tcpstate: reconstruct what happened to every TCP connection in a packet capture.
 //!
 //! The data path is a straight line of modules, each with one job:

@@ -33,30 +33,45 @@ pub enum Format {
 /// A value per role, in JSON `{"client": x, "server": y}`.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct PerRole<T> {
+    /// The client endpoint (`addr:port`).
     pub client: T,
+    /// The server endpoint (`addr:port`).
     pub server: T,
 }
 
 /// One anomaly occurrence in JSON.
 #[derive(Debug, Serialize)]
 pub struct AnomalyJson<'a> {
+    /// The anomaly code.
     pub code: AnomalyCode,
+    /// How bad it is.
     pub severity: Severity,
+    /// Wireshark frame number.
     pub frame: Option<u64>,
+    /// The side concerned.
     pub side: Option<Side>,
+    /// What exactly happened.
     pub detail: &'a str,
 }
 
 /// One transition in JSON.
 #[derive(Debug, Serialize)]
 pub struct TransitionJson {
+    /// Wireshark frame number.
     pub frame: Option<u64>,
+    /// Capture time, RFC 3339 UTC with nanoseconds.
     pub time: String,
+    /// The side concerned.
     pub side: Side,
+    /// The state left.
     pub from: State,
+    /// The state entered.
     pub to: State,
+    /// Why, as a snake_case code.
     pub cause: Cause,
+    /// Inferred without its triggering segment.
     pub inferred: bool,
+    /// The frame that proves an inferred transition.
     pub evidence_frame: Option<u64>,
 }
 
@@ -67,38 +82,63 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// One connection as JSON shows it: the stable schema, in the schema's order.
 #[derive(Debug, Serialize)]
 pub struct ConnectionJson<'a> {
+    /// Version of the JSON schema.
     pub schema_version: u32,
+    /// The input's name as given (`-` for stdin).
     pub file: &'a str,
+    /// Wireshark's tcp.stream index.
     pub stream: u64,
+    /// The client endpoint (`addr:port`).
     pub client: String,
+    /// The server endpoint (`addr:port`).
     pub server: String,
+    /// Why that side is the client.
     pub client_reason: ClientReason,
+    /// Frame number of the first packet.
     pub first_frame: u64,
+    /// Frame number of the last packet.
     pub last_frame: u64,
+    /// First packet's time, RFC 3339 UTC.
     pub start: String,
+    /// Last packet's time, RFC 3339 UTC.
     pub end: String,
+    /// Seconds from first to last packet.
     pub duration: f64,
+    /// Packets per side.
     pub packets: PerRole<u64>,
+    /// Payload bytes per side.
     pub bytes: PerRole<u64>,
+    /// TCP flags.
     pub flags: PerRole<Vec<&'static str>>,
+    /// States the client went through, initial first.
     pub client_states: Vec<State>,
+    /// States the server went through, initial first.
     pub server_states: Vec<State>,
+    /// The client's final state.
     pub client_state: State,
+    /// The server's final state.
     pub server_state: State,
+    /// How the connection ended.
     pub outcome: Outcome,
+    /// Zeek's conn_state.
     pub conn_state: &'static str,
+    /// Zeek's history letters.
     pub history: &'a str,
     /// Segments per sequence-analysis flag, per side.
     pub analysis: PerRole<&'a BTreeMap<&'static str, u64>>,
+    /// Payload bytes retransmitted, per side.
     pub retransmitted_bytes: PerRole<u64>,
     /// Bytes of the two streams the capture missed (Zeek's missed_bytes).
     pub missed_bytes: u64,
+    /// Handshake RTT (Wireshark's initial_rtt), seconds.
     pub irtt: IrttJson,
+    /// Anomaly occurrences.
     pub anomalies: Vec<AnomalyJson<'a>>,
     /// VLAN IDs of the first packet, outermost first.
     pub vlan: Vec<u16>,
     /// Tunnels of the first packet, outermost first (null when none).
     pub tunnel: Option<String>,
+    /// Every state transition, in order.
     pub transitions: Vec<TransitionJson>,
 }
 
@@ -128,98 +168,162 @@ impl IrttJson {
 /// joined with spaces.
 #[derive(Debug, Serialize)]
 pub struct ConnectionCsv<'a> {
+    /// The input's name as given (`-` for stdin).
     pub file: &'a str,
+    /// Wireshark's tcp.stream index.
     pub stream: u64,
+    /// The client endpoint (`addr:port`).
     pub client: String,
+    /// The server endpoint (`addr:port`).
     pub server: String,
+    /// Why that side is the client.
     pub client_reason: ClientReason,
+    /// Frame number of the first packet.
     pub first_frame: u64,
+    /// Frame number of the last packet.
     pub last_frame: u64,
+    /// First packet's time, RFC 3339 UTC.
     pub start: String,
+    /// Last packet's time, RFC 3339 UTC.
     pub end: String,
+    /// Seconds from first to last packet.
     pub duration: f64,
+    /// Packets the client sent.
     pub client_packets: u64,
+    /// Packets the server sent.
     pub server_packets: u64,
+    /// Payload bytes the client sent.
     pub client_bytes: u64,
+    /// Payload bytes the server sent.
     pub server_bytes: u64,
+    /// TCP flags the client sent (Wireshark letters).
     pub client_flags: String,
+    /// TCP flags the server sent (Wireshark letters).
     pub server_flags: String,
+    /// States the client went through, initial first.
     pub client_states: String,
+    /// States the server went through, initial first.
     pub server_states: String,
+    /// The client's final state.
     pub client_state: State,
+    /// The server's final state.
     pub server_state: State,
+    /// How the connection ended.
     pub outcome: Outcome,
+    /// Zeek's conn_state.
     pub conn_state: &'static str,
+    /// Zeek's history letters.
     pub history: &'a str,
+    /// Retransmissions by the client.
     pub client_retransmissions: u64,
+    /// Retransmissions by the server.
     pub server_retransmissions: u64,
+    /// Payload bytes the client retransmitted.
     pub client_retransmitted_bytes: u64,
+    /// Payload bytes the server retransmitted.
     pub server_retransmitted_bytes: u64,
+    /// Duplicate ACKs the client sent.
     pub client_duplicate_acks: u64,
+    /// Duplicate ACKs the server sent.
     pub server_duplicate_acks: u64,
+    /// Bytes acknowledged but never captured (Zeek's missed_bytes).
     pub missed_bytes: u64,
+    /// Handshake RTT (Wireshark's initial_rtt), seconds.
     pub irtt: Option<f64>,
+    /// SYN-ACK to ACK, seconds.
     pub irtt_client_side: Option<f64>,
+    /// SYN to SYN-ACK, seconds.
     pub irtt_server_side: Option<f64>,
     /// Every sequence-analysis flag with its count, `code=n` space-separated.
     pub client_analysis: String,
+    /// The server's sequence-analysis counts as `code=n` pairs.
     pub server_analysis: String,
+    /// Anomaly occurrences.
     pub anomalies: String,
     /// `200.300`, outermost first.
     pub vlan: String,
+    /// The tunnel path.
     pub tunnel: String,
 }
 
 /// One transition as a CSV row (`--history --format csv`).
 #[derive(Debug, Serialize)]
 pub struct TransitionCsv<'a> {
+    /// The input's name as given (`-` for stdin).
     pub file: &'a str,
+    /// Wireshark's tcp.stream index.
     pub stream: u64,
+    /// Wireshark frame number.
     pub frame: Option<u64>,
+    /// Capture time, RFC 3339 UTC with nanoseconds.
     pub time: String,
+    /// The side concerned.
     pub side: Side,
+    /// The state left.
     pub from: State,
+    /// The state entered.
     pub to: State,
+    /// Why, in words.
     pub cause: String,
+    /// Inferred without its triggering segment.
     pub inferred: bool,
+    /// The frame that proves an inferred transition.
     pub evidence_frame: Option<u64>,
 }
 
 /// Per-file part of the summary object.
 #[derive(Debug, Serialize)]
 pub struct FileSummary<'a> {
+    /// The input's name as given (`-` for stdin).
     pub file: &'a str,
+    /// Container format, or null when unreadable.
     pub format: Option<String>,
+    /// The input was gzip-compressed.
     pub compressed: bool,
+    /// Connections reported.
     pub connections: usize,
+    /// SYNs that started a new connection on a known endpoint pair.
     pub port_reuses: u64,
     #[serde(flatten)]
+    /// The frame accounting.
     pub accounting: &'a FrameAccounting,
     /// The first read error (kept for readers of the first schema), then all of them.
     pub error: Option<String>,
+    /// Read errors.
     pub errors: Vec<String>,
 }
 
 /// The final JSON object: totals over all files and each file's accounting.
 #[derive(Debug, Serialize)]
 pub struct Summary<'a> {
+    /// Version of the JSON schema.
     pub schema_version: u32,
+    /// One entry per input.
     pub files: Vec<FileSummary<'a>>,
+    /// Frames read.
     pub frames: u64,
+    /// TCP segments placed in connections.
     pub tcp: u64,
+    /// IP packets of other protocols.
     pub other_ip: u64,
+    /// Frames that are not IP.
     pub non_ip: u64,
+    /// Frames that could not be decoded.
     pub undecodable: u64,
+    /// IP fragment frames.
     pub ip_fragments: u64,
+    /// Connections reported.
     pub connections: usize,
     /// Connections by outcome.
     pub outcomes: std::collections::BTreeMap<String, u64>,
     /// Anomaly occurrences by code.
     pub anomalies: std::collections::BTreeMap<&'static str, u64>,
+    /// Read errors.
     pub errors: usize,
 }
 
 impl<'a> Summary<'a> {
+    /// The summary of these analyses.
     pub fn of(analyses: &'a [CaptureAnalysis]) -> Summary<'a> {
         let files: Vec<FileSummary<'a>> = analyses.iter().map(file_summary).collect();
         let sum = |f: fn(&FrameAccounting) -> u64| analyses.iter().map(|a| f(&a.accounting)).sum();
@@ -350,6 +454,7 @@ fn anomaly_codes(c: &AnalysedConnection) -> Vec<&'static str> {
 }
 
 impl<'a> ConnectionJson<'a> {
+    /// A new, empty one.
     pub fn new(file: &'a str, ac: &'a AnalysedConnection) -> ConnectionJson<'a> {
         let c = &ac.flow;
         let (cp, sp) = c.by_role(c.packets);
@@ -472,7 +577,9 @@ impl<'a> ConnectionCsv<'a> {
 /// What to write: the connection report, or every connection's state history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Report {
+    /// Connections.
     Connections,
+    /// History.
     History,
 }
 
@@ -536,7 +643,9 @@ pub const TRANSITION_CSV_COLUMNS: [&str; 10] = [
 /// width to trim the widest columns to (a terminal's width).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Style {
+    /// Use ANSI colours.
     pub color: bool,
+    /// Terminal width to trim to, if any.
     pub width: Option<usize>,
 }
 
@@ -563,12 +672,19 @@ pub fn write_report(
 /// One anomaly occurrence as a row of anomalies.csv.
 #[derive(Debug, Serialize)]
 pub struct AnomalyCsv<'a> {
+    /// The input's name as given (`-` for stdin).
     pub file: &'a str,
+    /// Wireshark's tcp.stream index.
     pub stream: u64,
+    /// The anomaly code.
     pub code: AnomalyCode,
+    /// How bad it is.
     pub severity: Severity,
+    /// Wireshark frame number.
     pub frame: Option<u64>,
+    /// The side concerned.
     pub side: Option<Side>,
+    /// What exactly happened.
     pub detail: &'a str,
 }
 

@@ -20,12 +20,19 @@ use crate::state_machine::Side;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ZeekState {
     #[default]
+    /// Inactive.
     Inactive,
+    /// Syn sent.
     SynSent,
+    /// Syn ack sent.
     SynAckSent,
+    /// Partial.
     Partial,
+    /// Established.
     Established,
+    /// Closed.
     Closed,
+    /// Reset.
     Reset,
 }
 
@@ -141,6 +148,7 @@ pub struct ZeekTracker {
 }
 
 impl ZeekTracker {
+    /// A new, empty one.
     pub fn new() -> ZeekTracker {
         ZeekTracker::default()
     }

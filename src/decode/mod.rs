@@ -33,14 +33,23 @@ pub use tunnel::{Encap, EncapSet, Path, TunnelHop, TunnelPath, VlanStack};
 pub struct TcpFlags(pub u16);
 
 impl TcpFlags {
+    /// No more data from sender.
     pub const FIN: u16 = 0x001;
+    /// Synchronize sequence numbers.
     pub const SYN: u16 = 0x002;
+    /// Reset.
     pub const RST: u16 = 0x004;
+    /// Push.
     pub const PSH: u16 = 0x008;
+    /// Acknowledgement field valid.
     pub const ACK: u16 = 0x010;
+    /// Urgent pointer valid.
     pub const URG: u16 = 0x020;
+    /// ECN echo.
     pub const ECE: u16 = 0x040;
+    /// Congestion window reduced.
     pub const CWR: u16 = 0x080;
+    /// ECN nonce (RFC 3540).
     pub const NS: u16 = 0x100;
 
     /// Flag names in Wireshark's order, high bit first.
@@ -56,18 +65,23 @@ impl TcpFlags {
         (Self::FIN, "FIN"),
     ];
 
+    /// All of these bits are set.
     pub fn has(self, bits: u16) -> bool {
         self.0 & bits == bits
     }
+    /// FIN is set.
     pub fn fin(self) -> bool {
         self.has(Self::FIN)
     }
+    /// SYN is set.
     pub fn syn(self) -> bool {
         self.has(Self::SYN)
     }
+    /// RST is set.
     pub fn rst(self) -> bool {
         self.has(Self::RST)
     }
+    /// ACK is set.
     pub fn ack(self) -> bool {
         self.has(Self::ACK)
     }
@@ -108,11 +122,15 @@ impl fmt::Debug for TcpFlags {
 /// The TCP options later analysis needs; everything else is skipped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpOptions {
+    /// Maximum segment size.
     pub mss: Option<u16>,
+    /// Window scale announced on each side's SYN.
     pub window_scale: Option<u8>,
+    /// The SYN allowed SACK.
     pub sack_permitted: bool,
     /// SACK blocks (left edge, right edge); `sack_count` of them are valid.
     pub sack: [(u32, u32); 4],
+    /// How many SACK blocks are valid.
     pub sack_count: u8,
     /// (TSval, TSecr)
     pub timestamp: Option<(u32, u32)>,
@@ -128,7 +146,9 @@ impl TcpOptions {
 /// An IP address and port.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct Endpoint {
+    /// IP address.
     pub addr: IpAddr,
+    /// TCP port.
     pub port: u16,
 }
 
@@ -149,10 +169,15 @@ pub struct Segment {
     pub frame: u64,
     /// Capture time, ns since the Unix epoch.
     pub ts_ns: i64,
+    /// Source.
     pub src: Endpoint,
+    /// Destination.
     pub dst: Endpoint,
+    /// Sequence number.
     pub seq: u32,
+    /// Acknowledgement number.
     pub ack: u32,
+    /// TCP flags.
     pub flags: TcpFlags,
     /// The raw window field; scaling is applied by the flow, which knows the SYN options.
     pub window: u16,
@@ -162,6 +187,7 @@ pub struct Segment {
     pub captured_payload_len: u32,
     /// Length of the IP packet on the wire (headers included): Zeek's ip_bytes.
     pub ip_len: u32,
+    /// The TCP options that matter later.
     pub options: TcpOptions,
     /// The data offset was below 5 words: header fields past byte 16 are meaningless.
     pub bad_header_len: bool,
@@ -177,14 +203,18 @@ pub struct Segment {
 /// Why a frame that is not a TCP segment could not be analysed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Undecodable {
+    /// Unsupported link type.
     UnsupportedLinkType(u16),
+    /// Truncated link.
     TruncatedLink,
+    /// Bad ip.
     BadIp(String),
     /// An IPv6 extension header (or IPv4 AH) cut short or malformed.
     BadIpExtension,
     /// A TCP packet split into IP fragments, seen by [`decode`], which
     /// looks at one frame alone and so cannot reassemble.
     TcpFragment,
+    /// Truncated tcp.
     TruncatedTcp,
     /// An encapsulation header (GRE, VXLAN...) cut short.
     TruncatedEncap(Encap),
@@ -214,12 +244,17 @@ impl fmt::Display for Undecodable {
 /// What a frame that is not IP carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NonIp {
+    /// Arp.
     Arp,
     /// 802.3 frames with a length instead of an ethertype (STP, CDP...).
     Llc,
+    /// Ether type.
     EtherType(u16),
+    /// Netlink.
     Netlink,
+    /// Loopback family.
     LoopbackFamily(u32),
+    /// Raw ip version.
     RawIpVersion(u8),
     /// pcapng systemd journal entries, which Wireshark numbers as frames.
     JournalEntry,
@@ -261,11 +296,13 @@ impl fmt::Display for IpProtocol {
 /// What one frame turned out to be. Every frame gets exactly one of these.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decoded {
+    /// Tcp.
     Tcp(Segment),
     /// IP, but not TCP.
     OtherIp(IpProtocol),
     /// Not IP.
     NonIp(NonIp),
+    /// Undecodable.
     Undecodable(Undecodable),
 }
 
@@ -284,14 +321,18 @@ pub struct DecodeOptions {
 /// One frame decoded as far as it alone allows, and the encapsulations it revealed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
+    /// How the connection ended.
     pub outcome: Outcome,
+    /// Encapsulations seen on the way to TCP.
     pub encaps: EncapSet,
 }
 
 /// A frame is either understood on its own, or an IP fragment waiting for the others.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// Decoded.
     Decoded(Decoded),
+    /// Fragment.
     Fragment(Box<Fragment>),
 }
 
@@ -299,8 +340,11 @@ pub enum Outcome {
 /// decoding once its datagram is complete.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Layers {
+    /// VLAN IDs, outermost first.
     pub vlans: VlanStack,
+    /// Tunnel hops, outermost first.
     pub hops: Vec<TunnelHop>,
+    /// Encapsulations seen on the way to TCP.
     pub encaps: EncapSet,
     verify_checksums: bool,
 }
@@ -308,30 +352,41 @@ pub struct Layers {
 /// Identifies the datagram a fragment belongs to (RFC 791 / RFC 8200), within its layers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FragmentKey {
+    /// Source.
     pub src: IpAddr,
+    /// Destination.
     pub dst: IpAddr,
+    /// Identifier.
     pub id: u32,
     /// IP protocol (IPv4) or the fragment header's next header (IPv6).
     pub protocol: u8,
+    /// VLAN IDs, outermost first.
     pub vlans: VlanStack,
+    /// Tunnel hops, outermost first.
     pub hops: Vec<TunnelHop>,
 }
 
 /// One IP fragment, owned, as the reassembler needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fragment {
+    /// Wireshark frame number.
     pub frame: u64,
+    /// Capture time, ns since the Unix epoch.
     pub ts_ns: i64,
+    /// Which datagram the fragment belongs to.
     pub key: FragmentKey,
     /// Byte offset of `data` in the datagram's payload.
     pub offset: u32,
+    /// More fragments follow (MF).
     pub more: bool,
+    /// The bytes.
     pub data: Vec<u8>,
     /// The capture cut the fragment (snaplen): its datagram cannot be rebuilt.
     pub cut: bool,
     /// Length of the IP header (with extension headers) of the fragment
     /// that completes the datagram, for the segment's `ip_len`.
     pub header_len: usize,
+    /// Layers decoded on the way.
     pub layers: Layers,
 }
 

@@ -16,19 +16,33 @@ use super::{undecodable, Ctx, Found, IpProtocol, Stop, Undecodable, MAX_TUNNELS}
 /// frames per encapsulation seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Encap {
+    /// Vlan.
     Vlan,
+    /// Mpls.
     Mpls,
+    /// Pppoe.
     Pppoe,
+    /// Gre.
     Gre,
+    /// Erspan i.
     ErspanI,
+    /// Erspan i i.
     ErspanII,
+    /// Erspan i i i.
     ErspanIII,
+    /// Vxlan.
     Vxlan,
+    /// Geneve.
     Geneve,
+    /// Ipv4 in ipv4.
     Ipv4InIpv4,
+    /// Ipv6 in ipv4.
     Ipv6InIpv4,
+    /// Ipv4 in ipv6.
     Ipv4InIpv6,
+    /// Ipv6 in ipv6.
     Ipv6InIpv6,
+    /// Teredo.
     Teredo,
 }
 
@@ -98,15 +112,19 @@ impl fmt::Display for Encap {
 pub struct EncapSet(u16);
 
 impl EncapSet {
+    /// Adds one.
     pub fn insert(&mut self, e: Encap) {
         self.0 |= 1 << e as u16;
     }
+    /// Whether it is in the set.
     pub fn contains(self, e: Encap) -> bool {
         self.0 & (1 << e as u16) != 0
     }
+    /// True when empty.
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+    /// The members, in order.
     pub fn iter(self) -> impl Iterator<Item = Encap> {
         Encap::ALL.into_iter().filter(move |e| self.contains(*e))
     }
@@ -121,11 +139,13 @@ impl VlanStack {
     /// Marks a used slot, so VLAN 0 (priority tag) differs from no tag.
     const USED: u16 = 0x8000;
 
+    /// Adds an inner tag.
     pub fn push(&mut self, vid: u16) {
         if let Some(slot) = self.0.iter_mut().find(|s| **s == 0) {
             *slot = vid | Self::USED;
         }
     }
+    /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.0[0] == 0
     }
@@ -155,9 +175,13 @@ impl fmt::Display for VlanStack {
 /// identifier (GRE key, VNI, ERSPAN session).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TunnelHop {
+    /// Encapsulation.
     pub encap: Encap,
+    /// Source.
     pub src: IpAddr,
+    /// Destination.
     pub dst: IpAddr,
+    /// Identifier.
     pub id: Option<u32>,
 }
 
@@ -213,12 +237,14 @@ impl fmt::Display for TunnelPath {
 /// Where a segment was found: its VLAN tags and tunnels. Empty for plain traffic.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Path {
+    /// VLAN IDs, outermost first.
     pub vlans: VlanStack,
     /// Shared, so cloning a segment does not copy the hops.
     pub tunnel: Option<Arc<TunnelPath>>,
 }
 
 impl Path {
+    /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.vlans.is_empty() && self.tunnel.is_none()
     }
