@@ -8,10 +8,10 @@
 //! canvas (only the rows in view, so 10 000 connections stay fast), and the
 //! per-connection ladders as plain tables. Nothing refers to the network.
 //!
-//! The page has five sections, one function each: [`write_totals`],
-//! [`write_graph`], [`write_timelines`], [`write_anomaly_table`] and
-//! [`write_ladders`]. Which connections count as abnormal, the order they are
-//! shown in and which get a ladder is decided once, in [`Plan`], so the three
+//! The page has five sections, one function each: `write_totals`,
+//! `write_graph`, `write_timelines`, `write_anomaly_table` and
+//! `write_ladders`. Which connections count as abnormal, the order they are
+//! shown in and which get a ladder is decided once, in `Plan`, so the three
 //! views that link to each other always agree.
 
 use std::collections::BTreeMap;

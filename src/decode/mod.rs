@@ -2,9 +2,9 @@
 //! compact, owned [`Segment`], or into the reason the frame is not an analysable
 //! TCP segment.
 //!
-//! One file per layer family: [`link`] (Ethernet, VLAN, MPLS, PPPoE, cooked,
-//! loopback), [`ip`] (IPv4/IPv6, fragments, the transport dispatch) and
-//! [`tunnel`] (GRE, ERSPAN, VXLAN, Geneve, IP-in-IP, Teredo). A frame that is an
+//! One file per layer family: `link` (Ethernet, VLAN, MPLS, PPPoE, cooked,
+//! loopback), `ip` (IPv4/IPv6, fragments, the transport dispatch) and
+//! `tunnel` (GRE, ERSPAN, VXLAN, Geneve, IP-in-IP, Teredo). A frame that is an
 //! IP fragment comes back as a [`Fragment`]: reassembly needs the frames in order,
 //! so it happens in `defrag`, and the datagram it completes is decoded with
 //! [`decode_reassembled`].
