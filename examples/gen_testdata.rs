@@ -2072,7 +2072,273 @@ fn gen_bad(out: &mut Out) -> io::Result<()> {
              ends at byte {cut}"
         ),
         "error after 3 packets: truncated block",
+    )?;
+
+    gen_bad_pcapng_blocks(out, &good)?;
+    gen_bad_other(out, &good)
+}
+
+/// A pcapng block of any type with a hand-made body, in little-endian order;
+/// `total` overrides the leading length and `trailer` the trailing one.
+fn raw_block(block_type: u32, body: &[u8], total: Option<u32>, trailer: Option<u32>) -> Vec<u8> {
+    let padded = body.len().next_multiple_of(4);
+    let len = 12 + padded as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(&block_type.to_le_bytes());
+    b.extend_from_slice(&total.unwrap_or(len).to_le_bytes());
+    b.extend_from_slice(body);
+    b.resize(8 + padded, 0);
+    b.extend_from_slice(&trailer.unwrap_or(len).to_le_bytes());
+    b
+}
+
+/// An EPB body: interface, timestamp 0, captured and original length, data.
+fn epb_body(if_id: u32, caplen: u32, data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&if_id.to_le_bytes());
+    body.extend_from_slice(&[0; 8]);
+    body.extend_from_slice(&caplen.to_le_bytes());
+    body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    body.extend_from_slice(data);
+    body
+}
+
+/// Every other way a pcapng block can be unreadable: each file is SHB, IDB and
+/// 3 good EPBs, then the damaged block (except where the SHB itself is damaged).
+fn gen_bad_pcapng_blocks(out: &mut Out, good: &[Packet]) -> io::Result<()> {
+    let ng_prefix = || -> io::Result<PcapNgWriter<Vec<u8>>> {
+        let mut w = PcapNgWriter::new(Vec::new(), ByteOrder::Little)?;
+        w.add_interface(Interface::new(Link::Ethernet))?;
+        for p in &good[..3] {
+            w.write_packet(0, p)?;
+        }
+        Ok(w)
+    };
+    let frame4 = ng_prefix()?.frame_for(0, &good[3]);
+
+    let mut bytes = ng_prefix()?.into_inner()?;
+    bytes[8..12].copy_from_slice(&0x1234_5678u32.to_le_bytes());
+    out.write(
+        "bad/pcapng_bad_byte_order.pcapng",
+        &bytes,
+        "pcapng whose section header block has the byte-order magic 0x12345678 (neither \
+         1A2B3C4D nor its byte swap) at bytes 8-11",
+        "error at byte 0: unknown byte-order magic",
+    )?;
+
+    out.write(
+        "bad/pcapng_truncated_shb.pcapng",
+        &ng_prefix()?.into_inner()?[..10],
+        "pcapng cut after 10 bytes: the section header block's length is there, its \
+         byte-order magic is not",
+        "error at byte 0: truncated section header block",
+    )?;
+
+    let mut w = ng_prefix()?;
+    let bad_at = w.position();
+    let block = raw_block(6, &epb_body(0, frame4.len() as u32, &frame4), None, Some(4));
+    let len = block.len();
+    w.write_raw(&block)?;
+    out.write(
+        "bad/pcapng_trailer_mismatch.pcapng",
+        &w.into_inner()?,
+        &format!(
+            "SHB, IDB, 3 good EPBs, then at byte {bad_at} an EPB of {len} bytes whose trailing \
+             block length says 4"
+        ),
+        "error after 3 packets: block length does not match its trailing length",
+    )?;
+
+    let mut w = ng_prefix()?;
+    let bad_at = w.position();
+    w.write_raw(&[6, 0, 0, 0, 32])?;
+    out.write(
+        "bad/pcapng_truncated_block_header.pcapng",
+        &w.into_inner()?,
+        &format!("SHB, IDB, 3 good EPBs, then only 5 bytes of a block header at byte {bad_at}"),
+        "error after 3 packets: truncated block header",
+    )?;
+
+    let mut w = ng_prefix()?;
+    let bad_at = w.position();
+    w.add_interface(Interface {
+        tsresol: 20,
+        ..Interface::new(Link::Ethernet)
+    })?;
+    w.write_packet(0, &good[3])?;
+    out.write(
+        "bad/pcapng_bad_tsresol.pcapng",
+        &w.into_inner()?,
+        &format!(
+            "SHB, IDB, 3 good EPBs, then at byte {bad_at} a second IDB with if_tsresol 20 \
+             (10^20 units per second do not fit in 64 bits)"
+        ),
+        "error after 3 packets: unusable if_tsresol",
+    )?;
+
+    let mut w = ng_prefix()?;
+    let bad_at = w.position();
+    w.write_raw(&raw_block(
+        6,
+        &epb_body(5, frame4.len() as u32, &frame4),
+        None,
+        None,
+    ))?;
+    out.write(
+        "bad/pcapng_undefined_interface.pcapng",
+        &w.into_inner()?,
+        &format!(
+            "SHB, one IDB, 3 good EPBs, then at byte {bad_at} an EPB on interface 5, which no \
+             IDB defined"
+        ),
+        "error after 3 packets: undefined interface",
+    )?;
+
+    let mut w = ng_prefix()?;
+    let bad_at = w.position();
+    w.write_raw(&raw_block(6, &epb_body(0, 1000, &frame4), None, None))?;
+    out.write(
+        "bad/pcapng_caplen_over_block.pcapng",
+        &w.into_inner()?,
+        &format!(
+            "SHB, IDB, 3 good EPBs, then at byte {bad_at} an EPB claiming 1000 captured bytes \
+             but holding {}",
+            frame4.len()
+        ),
+        "error after 3 packets: EPB caplen larger than its block",
+    )?;
+
+    let mut w = ng_prefix()?;
+    let bad_at = w.position();
+    w.write_raw(&raw_block(6, &[0; 4], None, None))?;
+    out.write(
+        "bad/pcapng_short_epb.pcapng",
+        &w.into_inner()?,
+        &format!(
+            "SHB, IDB, 3 good EPBs, then at byte {bad_at} a 16-byte EPB, shorter than an EPB's \
+             fixed fields (32 bytes)"
+        ),
+        "error after 3 packets: malformed block",
+    )?;
+
+    let mut w = ng_prefix()?;
+    let bad_at = w.position();
+    w.write_raw(&raw_block(2, &[0; 16], None, None))?;
+    out.write(
+        "bad/pcapng_short_obsolete_pb.pcapng",
+        &w.into_inner()?,
+        &format!(
+            "SHB, IDB, 3 good EPBs, then at byte {bad_at} a 28-byte obsolete Packet Block \
+             (type 2), shorter than its fixed fields"
+        ),
+        "error after 3 packets: obsolete packet block too short",
+    )?;
+
+    let mut w = ng_prefix()?;
+    let bad_at = w.position();
+    let mut body = vec![0; 20];
+    body[12..16].copy_from_slice(&1000u32.to_le_bytes());
+    body.extend_from_slice(&frame4);
+    w.write_raw(&raw_block(2, &body, None, None))?;
+    out.write(
+        "bad/pcapng_obsolete_pb_caplen.pcapng",
+        &w.into_inner()?,
+        &format!(
+            "SHB, IDB, 3 good EPBs, then at byte {bad_at} an obsolete Packet Block claiming \
+             1000 captured bytes but holding {}",
+            frame4.len()
+        ),
+        "error after 3 packets: obsolete packet block caplen larger than its block",
+    )?;
+
+    let mut w = PcapNgWriter::new(Vec::new(), ByteOrder::Little)?;
+    let bad_at = w.position();
+    let mut body = (frame4.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(&frame4);
+    w.write_raw(&raw_block(3, &body, None, None))?;
+    out.write(
+        "bad/pcapng_spb_without_idb.pcapng",
+        &w.into_inner()?,
+        &format!(
+            "SHB, then at byte {bad_at} a Simple Packet Block, but no IDB defined interface 0"
+        ),
+        "error at the first packet: undefined interface",
     )
+}
+
+/// Classic pcap and gzip damage not covered above.
+fn gen_bad_other(out: &mut Out, good: &[Packet]) -> io::Result<()> {
+    let mut bytes = pcap_bytes(Link::Ethernet, PcapFormat::default(), good)?;
+    // The byte-swapped magic of Kuznetzov's modified pcap, which nobody writes.
+    bytes[..4].copy_from_slice(&[0xa1, 0xb2, 0xcd, 0x34]);
+    out.write(
+        "bad/swapped_modified.pcap",
+        &bytes,
+        "a pcap file header with the magic a1b2cd34 (modified pcap) written big-endian: \
+         pcap-parser does not support it",
+        "error at byte 0: unsupported pcap header",
+    )?;
+
+    // With a 256 MiB snaplen, the largest record length still believed; the
+    // input ends long before. Shows the reader's worst legal allocation.
+    let format = PcapFormat {
+        snaplen: 256 * 1024 * 1024,
+        ..PcapFormat::default()
+    };
+    let mut w = PcapWriter::new(Vec::new(), Link::Ethernet, format)?;
+    w.write_packets(&good[..3])?;
+    let bad_at = w.position();
+    w.write_raw_record(
+        T0 + 3 * MS,
+        256 * 1024 * 1024,
+        256 * 1024 * 1024,
+        &[0xee; 32],
+    )?;
+    out.write(
+        "bad/max_caplen.pcap",
+        &w.into_inner()?,
+        &format!(
+            "snaplen 256 MiB; 3 good records, then a record header at byte {bad_at} claiming \
+             caplen 268435456 (the reader's limit, so believed), 32 bytes follow"
+        ),
+        "error after 3 packets: truncated record",
+    )?;
+
+    let plain = pcap_bytes(Link::Ethernet, PcapFormat::default(), good)?;
+    let mut gz = gzip(&plain);
+    // The CRC-32 in the gzip trailer: every frame decompresses, then the check fails.
+    let crc_at = gz.len() - 8;
+    gz[crc_at] ^= 0xff;
+    out.write(
+        "bad/bad_crc.pcap.gz",
+        &gz,
+        &format!(
+            "gzip of a good {}-frame pcap ({} bytes) whose trailer CRC-32 is wrong",
+            good.len(),
+            plain.len()
+        ),
+        "every frame read, then error at the end: corrupt gzip",
+    )?;
+
+    // A gzip header followed by a deflate block of the reserved type 3.
+    let mut gz = gzip(&plain)[..10].to_vec();
+    gz.extend_from_slice(&[0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    out.write(
+        "bad/corrupt_deflate.pcap.gz",
+        &gz,
+        "a gzip header, then a deflate block of the reserved type 3: nothing decompresses",
+        "error at byte 0 (of decompressed data): corrupt gzip",
+    )
+}
+
+/// gzip with no file name and no time, so the bytes never change.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    e.write_all(data).expect("writing to memory");
+    e.finish().expect("writing to memory")
 }
 
 /// Reference observations (tshark 4.0.17), kept with the file list so a

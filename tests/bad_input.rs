@@ -35,6 +35,25 @@ const CASES: &[(&str, &str, u64, u64)] = &[
     ("pcapng_bad_block_len.pcapng", "byte 352: pcapng block has an invalid length 13 (must be a multiple of 4, at least 12, at most 268500992)", 3, 1),
     ("pcapng_huge_block.pcapng", "byte 352: pcapng block has an invalid length 4294967280 (must be a multiple of 4, at least 12, at most 268500992)", 3, 1),
     ("pcapng_truncated.pcapng", "byte 352: truncated: a pcapng block starts here but the input ends at byte 416", 3, 1),
+    ("pcapng_truncated_block_header.pcapng", "byte 352: truncated: a pcapng block header starts here but the input ends at byte 357", 3, 1),
+    ("pcapng_truncated_shb.pcapng", "byte 0: truncated: a section header block starts here but the input ends at byte 10", 0, 0),
+    ("pcapng_bad_byte_order.pcapng", "byte 0: section header block has an unknown byte-order magic 0x12345678", 0, 0),
+    ("pcapng_trailer_mismatch.pcapng", "byte 352: pcapng block length 128 does not match its trailing length 4", 3, 1),
+    ("pcapng_bad_tsresol.pcapng", "byte 352: interface description block has an unusable if_tsresol 20", 3, 1),
+    ("pcapng_undefined_interface.pcapng", "byte 352: packet block refers to interface 5, which no interface description block defined", 3, 1),
+    ("pcapng_spb_without_idb.pcapng", "byte 52: packet block refers to interface 0, which no interface description block defined", 0, 0),
+    // pcap-parser refuses an EPB whose captured length runs past the block
+    // before tcpstate's own check could; the message names the block type.
+    ("pcapng_caplen_over_block.pcapng", "byte 352: malformed pcapng block of type 0x00000006: block content is shorter than its fields say", 3, 1),
+    ("pcapng_short_epb.pcapng", "byte 352: malformed pcapng block of type 0x00000006: block content is shorter than its fields say", 3, 1),
+    ("pcapng_short_obsolete_pb.pcapng", "byte 352: obsolete packet block too short", 3, 1),
+    ("pcapng_obsolete_pb_caplen.pcapng", "byte 352: obsolete packet block claims 1000 captured bytes but holds 96", 3, 1),
+    ("swapped_modified.pcap", "byte 0: unsupported pcap header (byte-swapped modified pcap?)", 0, 0),
+    // The largest length the reader believes: it makes room for 256 MiB, then finds the input ends.
+    ("max_caplen.pcap", "byte 234: truncated: a record starts here but the input ends at byte 282", 3, 1),
+    // Every frame decompresses; the gzip trailer's CRC-32 then fails.
+    ("bad_crc.pcap.gz", "byte 814 (of decompressed data): corrupt gzip data: corrupt gzip stream does not have a matching checksum", 9, 1),
+    ("corrupt_deflate.pcap.gz", "byte 0 (of decompressed data): corrupt gzip data: corrupt deflate stream", 0, 0),
 ];
 
 #[test]
@@ -113,4 +132,53 @@ fn undecodable_frames_are_announced_on_stderr_for_machine_output() {
         "tcpstate: testdata/synth/odd_frames.pcap: 1 undecodable frames (bad IP header: truncated (12 of 20 bytes) 1)\n"
     );
     assert_eq!(summary["undecodable"], 1);
+}
+
+/// Asserts a single failing input: exit status 2, one stderr line, nothing read.
+fn assert_unreadable(arg: &str, expected_stderr: &str) {
+    let (code, stderr, summary) = run(&[arg], None);
+    assert_eq!(code, 2, "{arg}");
+    assert_eq!(stderr, format!("{expected_stderr}\n"), "{arg}");
+    assert_eq!(summary["frames"], 0, "{arg}");
+    assert_eq!(summary["errors"], 1, "{arg}");
+}
+
+#[test]
+fn missing_file_cannot_be_opened() {
+    assert_unreadable(
+        "testdata/no_such_file.pcap",
+        "tcpstate: testdata/no_such_file.pcap: cannot open: No such file or directory (os error 2)",
+    );
+}
+
+#[test]
+fn directory_cannot_be_opened() {
+    assert_unreadable(
+        "testdata",
+        "tcpstate: testdata: cannot open: is a directory",
+    );
+}
+
+/// A read error after opening: /proc/self/mem opens, but reading its first
+/// page (never mapped) fails with EIO.
+#[cfg(target_os = "linux")]
+#[test]
+fn read_error_names_file_and_offset() {
+    assert_unreadable(
+        "/proc/self/mem",
+        "tcpstate: /proc/self/mem: byte 0: read error: Input/output error (os error 5)",
+    );
+}
+
+#[test]
+fn every_bad_file_has_a_case() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/synth/bad");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    let mut cases: Vec<String> = CASES.iter().map(|c| c.0.to_string()).collect();
+    cases.sort();
+    assert_eq!(names, cases, "testdata/synth/bad and CASES differ");
 }

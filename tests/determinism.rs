@@ -1,0 +1,148 @@
+//! Determinism: the same capture gives byte-identical output with one rayon
+//! thread and with many, run after run, in every output format.
+//!
+//! Inputs: the largest capture in testdata/ (too small for the parallel decoder
+//! to split its single batch, so it checks run-to-run stability), a generated
+//! capture large enough that every batch of frames is decoded by several
+//! threads (pcap and pcapng), and every shipped good capture at once (files are
+//! analysed in parallel and must still be reported in command-line order).
+
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tcpstate::synth::{workload, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter, PcapWriter};
+
+/// Connections in the generated capture: about 33 000 frames, four batches of
+/// 8192 frames, each split by rayon into chunks of at least 256.
+const GENERATED_CONNECTIONS: u32 = 3000;
+
+const FORMATS: [&[&str]; 6] = [
+    &["--format", "table"],
+    &["--format", "table", "--history"],
+    &["--format", "csv"],
+    &["--format", "csv", "--history"],
+    &["--format", "json"],
+    &["--format", "json", "--history"],
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Good captures under testdata/ (not the deliberately broken ones), sorted.
+fn good_captures() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if p.is_dir() {
+                if name != "bad" && name != "fuzz" {
+                    walk(&p, out);
+                }
+            } else if [".pcap", ".pcapng", ".gz", ".cap"]
+                .iter()
+                .any(|s| name.ends_with(s))
+            {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&root().join("testdata"), &mut v);
+    v.sort();
+    v
+}
+
+fn run(threads: usize, args: &[&str], files: &[PathBuf]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpstate"))
+        .current_dir(root())
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .args(args)
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(!out.stdout.is_empty(), "{args:?} {files:?}: no output");
+    out
+}
+
+/// One thread once, then many threads (and one thread again) several times:
+/// every run must give the same bytes on stdout and stderr and the same status.
+fn assert_deterministic(files: &[PathBuf]) {
+    for args in FORMATS {
+        let reference = run(1, args, files);
+        for (i, threads) in [4, 1, 8, 4].into_iter().enumerate() {
+            let again = run(threads, args, files);
+            let what = format!(
+                "{args:?} on {files:?}, run {} with {threads} threads",
+                i + 2
+            );
+            assert_eq!(reference.status.code(), again.status.code(), "{what}");
+            assert!(reference.stdout == again.stdout, "{what}: stdout differs");
+            assert!(reference.stderr == again.stderr, "{what}: stderr differs");
+        }
+    }
+}
+
+#[test]
+fn largest_testdata_capture_is_deterministic() {
+    let largest = good_captures()
+        .into_iter()
+        .max_by_key(|p| (fs::metadata(p).unwrap().len(), p.clone()))
+        .unwrap();
+    assert_deterministic(&[largest]);
+}
+
+#[test]
+fn generated_capture_decoded_by_many_threads_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let packets = workload(GENERATED_CONNECTIONS);
+    assert!(packets.len() > 4 * 8192, "{} packets", packets.len());
+    let pcap = dir.path().join("many.pcap");
+    let mut w = PcapWriter::new(
+        BufWriter::new(File::create(&pcap).unwrap()),
+        Link::Ethernet,
+        PcapFormat::default(),
+    )
+    .unwrap();
+    w.write_packets(&packets).unwrap();
+    w.into_inner().unwrap();
+    let pcapng = dir.path().join("many.pcapng");
+    let mut w = PcapNgWriter::new(
+        BufWriter::new(File::create(&pcapng).unwrap()),
+        ByteOrder::Big,
+    )
+    .unwrap();
+    let iface = w.add_interface(Interface::new(Link::Ethernet)).unwrap();
+    for p in &packets {
+        w.write_packet(iface, p).unwrap();
+    }
+    w.into_inner().unwrap();
+    assert_deterministic(&[pcap]);
+    assert_deterministic(&[pcapng]);
+}
+
+#[test]
+fn many_files_at_once_are_deterministic_and_in_order() {
+    let files = good_captures();
+    assert!(files.len() > 30);
+    assert_deterministic(&files);
+    // Files are reported in command-line order whatever thread finished first.
+    let csv = run(8, &["--format", "csv"], &files);
+    let text = String::from_utf8(csv.stdout).unwrap();
+    let mut seen: Vec<&str> = Vec::new();
+    for row in text.lines().skip(1) {
+        let file = row.split(',').next().unwrap();
+        if seen.last() != Some(&file) {
+            assert!(!seen.contains(&file), "{file} reported in two places");
+            seen.push(file);
+        }
+    }
+    let given: Vec<String> = files
+        .iter()
+        .map(|f| f.display().to_string())
+        .filter(|f| seen.iter().any(|s| s == f))
+        .collect();
+    assert_eq!(seen, given);
+}
