@@ -854,15 +854,30 @@ fn ts_units_per_sec(tsresol: u8) -> Option<u64> {
     }
 }
 
-/// Converts pcapng timestamp ticks to nanoseconds since the epoch, exactly.
+/// Latest timestamp the reader returns: 2^62 - 1 ns after the epoch (year 2116).
+/// Timestamps are kept within [`MIN_TS_NS`, `MAX_TS_NS`], so the difference of
+/// any two fits in an i64 and later stages may subtract them freely. Classic
+/// pcap's 32-bit seconds end in 2106; only a pcapng timestamp or if_tsoffset
+/// (corrupt, or absurd) can go beyond, and is clamped.
+pub const MAX_TS_NS: i64 = (1 << 62) - 1;
+/// Earliest timestamp the reader returns: 2^62 ns before the epoch (year 1823).
+pub const MIN_TS_NS: i64 = -(1 << 62);
+
+/// Converts pcapng timestamp ticks to nanoseconds since the epoch, exactly,
+/// clamped to [`MIN_TS_NS`, `MAX_TS_NS`].
 fn ticks_to_ns(ticks: u64, units_per_sec: u64, offset_sec: i64) -> i64 {
     let secs = ticks / units_per_sec;
     let rem = (ticks % units_per_sec) as u128;
     let frac_ns = (rem * 1_000_000_000 / units_per_sec as u128) as i64;
+    // Found by fuzzing (testdata/fuzz/pipeline/pcapng_tsoffset_far_past.bin):
+    // an if_tsoffset of -2^62 s saturated the timestamp to i64::MIN, and the
+    // state machines' `capture end - entered` overflowed (a panic in debug
+    // builds, a negative duration in release builds).
     (secs as i64)
         .saturating_add(offset_sec)
         .saturating_mul(1_000_000_000)
         .saturating_add(frac_ns)
+        .clamp(MIN_TS_NS, MAX_TS_NS)
 }
 
 fn describe_nom(e: &nom_err::Err) -> String {
@@ -955,6 +970,15 @@ mod tests {
         assert_eq!(ticks_to_ns(1_500_000, 1_000_000, 0), 1_500_000_000);
         assert_eq!(ticks_to_ns(3, 1 << 1, 10), 11_500_000_000);
         assert_eq!(ticks_to_ns(7, 1_000_000_000, 0), 7);
+    }
+
+    #[test]
+    fn timestamps_are_clamped_so_differences_fit() {
+        assert_eq!(ticks_to_ns(0, 1, -(1 << 62)), MIN_TS_NS);
+        assert_eq!(ticks_to_ns(0, 1, i64::MIN), MIN_TS_NS);
+        assert_eq!(ticks_to_ns(u64::MAX, 1, i64::MAX), MAX_TS_NS);
+        assert_eq!(ticks_to_ns(u64::MAX, 1 << 63, 0), 1_999_999_999);
+        assert!(MAX_TS_NS.checked_sub(MIN_TS_NS).is_some());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use tcpstate::accounting::FrameAccounting;
 use tcpstate::analysis::{analyze_reader, CaptureAnalysis, Options};
-use tcpstate::capture::{linktype, CaptureReader, RawPacket, MAX_RECORD_LEN};
+use tcpstate::capture::{linktype, CaptureReader, RawPacket, MAX_RECORD_LEN, MAX_TS_NS, MIN_TS_NS};
 use tcpstate::decode::{decode, Decoded};
 use tcpstate::report::{write_report, Format, Report};
 
@@ -93,6 +93,7 @@ fn read_all(source: Box<dyn Read + Send>, input_len: usize) -> Reading {
                     "frames are numbered 1, 2, 3..."
                 );
                 assert!(p.data.len() <= MAX_RECORD_LEN as usize);
+                assert!((MIN_TS_NS..=MAX_TS_NS).contains(&p.ts_ns), "{}", p.ts_ns);
                 records.push(Record {
                     frame: p.frame,
                     ts_ns: p.ts_ns,
