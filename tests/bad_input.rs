@@ -151,12 +151,14 @@ fn missing_file_cannot_be_opened() {
     );
 }
 
+/// The command line expands a directory into the captures in it; the reader
+/// itself, given one, refuses it by name.
 #[test]
-fn directory_cannot_be_opened() {
-    assert_unreadable(
-        "testdata",
-        "tcpstate: testdata: cannot open: is a directory",
-    );
+fn reader_refuses_a_directory() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+    let input = tcpstate::capture::Input::Path(dir.into());
+    let e = tcpstate::capture::CaptureReader::open(&input).unwrap_err();
+    assert_eq!(e.to_string(), format!("{dir}: cannot open: is a directory"));
 }
 
 /// A read error after opening: /proc/self/mem opens, but reading its first

@@ -20,7 +20,7 @@ use proptest::prelude::*;
 use tcpstate::analysis::{analyze_reader, CaptureAnalysis, Options};
 use tcpstate::capture::{CaptureReader, RawPacket};
 use tcpstate::decode::{decode, Decoded};
-use tcpstate::report::{write_report, Format, Report};
+use tcpstate::report::{write_report, Format, Report, Style};
 use tcpstate::synth::{
     frame, typical_syn_options, ByteOrder, Interface, IpExtras, Link, PcapFormat, PcapNgWriter,
     PcapWriter, Segment, TcpFlags, TsPrecision, EPOCH_2026_NS,
@@ -364,7 +364,14 @@ fn analyse(bytes: Vec<u8>) -> CaptureAnalysis {
 fn json_connections(a: CaptureAnalysis) -> (String, tcpstate::accounting::FrameAccounting) {
     let accounting = a.accounting.clone();
     let mut out = Vec::new();
-    write_report(&mut out, Format::Json, Report::Connections, &[a]).unwrap();
+    write_report(
+        &mut out,
+        Format::Json,
+        Report::Connections,
+        Style::default(),
+        &[a],
+    )
+    .unwrap();
     let text = String::from_utf8(out).unwrap();
     // Everything but the summary line, which names the compression.
     let body = text
@@ -391,7 +398,7 @@ proptest! {
     ) {
         let (bytes, n) = write_capture(&layout, &frames);
         let a = analyse(bytes.clone());
-        prop_assert!(a.error.is_none(), "{:?}", a.error.map(|e| e.to_string()));
+        prop_assert!(a.errors.is_empty(), "{:?}", a.error().map(|e| e.to_string()));
         prop_assert_eq!(a.accounting.frames, n);
         prop_assert!(a.accounting.is_balanced());
         let tcp_frames = frames.iter().filter(|f| matches!(f, FrameSpec::Tcp { .. })).count() as u64;

@@ -13,8 +13,9 @@ use flate2::Compression;
 use tcpstate::accounting::FrameAccounting;
 use tcpstate::analysis::{analyze_reader, CaptureAnalysis, Options};
 use tcpstate::capture::{linktype, CaptureReader, RawPacket, MAX_RECORD_LEN, MAX_TS_NS, MIN_TS_NS};
+use tcpstate::check::Policy;
 use tcpstate::decode::{decode, Decoded};
-use tcpstate::report::{write_report, Format, Report};
+use tcpstate::report::{write_report, Format, Report, Style};
 
 /// The link types the decoder fuzz target picks from with its first byte:
 /// every type the decoder handles, its "not a packet" marker, and one it does not know.
@@ -242,11 +243,43 @@ pub fn check_pipeline(data: &[u8]) {
     };
     let a = analyze_reader(reader, &Options::default(), &mut |_, _, _| {});
     check_analysis(&a);
+    // The CI gate's policy and `show`'s display filters, on every connection.
+    let policy = Policy {
+        require_closed: true,
+        ..Policy::default()
+    }
+    .or_default();
+    for c in &a.connections {
+        let _ = policy.connection_failures(c);
+        let _ = tcpstate::show::display_filters(c);
+    }
     let analyses = [a];
-    for format in [Format::Table, Format::Csv, Format::Json] {
+    let warnings = analyses[0]
+        .connections
+        .iter()
+        .flat_map(|c| c.anomalies())
+        .filter(|x| x.code.severity() >= tcpstate::Severity::Warning)
+        .count() as u64;
+    assert_eq!(policy.counted_anomalies(&analyses), warnings);
+    let styles = [
+        Style::default(),
+        Style {
+            color: true,
+            width: Some(60),
+        },
+    ];
+    let formats = [
+        Format::Table,
+        Format::Csv,
+        Format::Json,
+        Format::Zeek,
+        Format::ZeekJson,
+    ];
+    for format in formats {
         for report in [Report::Connections, Report::History] {
             let mut out = Vec::new();
-            write_report(&mut out, format, report, &analyses).expect("writing to memory");
+            let style = styles[(data.len() + report as usize) % 2];
+            write_report(&mut out, format, report, style, &analyses).expect("writing to memory");
             let text = String::from_utf8(out).expect("reports are UTF-8");
             if format == Format::Json {
                 check_json(&text, &analyses[0]);
