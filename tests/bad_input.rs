@@ -184,3 +184,37 @@ fn every_bad_file_has_a_case() {
     cases.sort();
     assert_eq!(names, cases, "testdata/synth/bad and CASES differ");
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Inputs too short to tell what they are, plain and gzip-wrapped (the reader
+/// detects the format again after decompressing).
+#[test]
+fn too_short_to_recognise() {
+    let cases: [(Vec<u8>, &str); 3] = [
+        (
+            b"x".to_vec(),
+            "byte 0: not a pcap or pcapng file (starts with 78 00 00 00)",
+        ),
+        (
+            gzip(b""),
+            "byte 0 (of decompressed data): file is empty, not a pcap or pcapng capture",
+        ),
+        (
+            gzip(b"abc"),
+            "byte 0 (of decompressed data): not a pcap or pcapng file (starts with 61 62 63 00)",
+        ),
+    ];
+    for (bytes, msg) in cases {
+        let (code, stderr, summary) = run(&["-"], Some(bytes));
+        assert_eq!(code, 2, "{msg}");
+        assert_eq!(stderr, format!("tcpstate: -: {msg}\n"));
+        assert_eq!(summary["frames"], 0);
+        assert_eq!(summary["errors"], 1);
+    }
+}
