@@ -1,5 +1,6 @@
 //! Determinism: the same capture gives byte-identical output with one rayon
-//! thread and with many, run after run, in every output format and in `show`.
+//! thread and with many, run after run, in every output format, in `show`
+//! and in the HTML report.
 //!
 //! Inputs: the largest capture in testdata/ (too small for the parallel decoder
 //! to split its single batch, so it checks run-to-run stability), a generated
@@ -86,8 +87,7 @@ fn assert_same_output(args: &[&str], files: &[PathBuf]) {
 }
 
 /// Every output format, and for a single capture also `show` of its first
-/// and last connection. (The HTML report, `tcpstate report`, is not in the
-/// build yet; it belongs here once it is.)
+/// and last connection and the HTML report.
 fn assert_deterministic(files: &[PathBuf]) {
     for args in FORMATS {
         assert_same_output(args, files);
@@ -100,6 +100,26 @@ fn assert_deterministic(files: &[PathBuf]) {
             - 1;
         for stream in [0, conns.saturating_sub(1)] {
             assert_same_output(&["show", &stream.to_string()], files);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let html = |threads: usize| {
+            let path = dir.path().join(format!("r{threads}.html"));
+            let out = Command::new(env!("CARGO_BIN_EXE_tcpstate"))
+                .current_dir(root())
+                .env("RAYON_NUM_THREADS", threads.to_string())
+                .args(["report", "--html", path.to_str().unwrap()])
+                .args(files)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{out:?}");
+            fs::read(path).unwrap()
+        };
+        let reference = html(1);
+        for threads in [4, 1, 8] {
+            assert!(
+                html(threads) == reference,
+                "HTML report differs with {threads} threads"
+            );
         }
     }
 }

@@ -14,7 +14,9 @@ use tcpstate::accounting::FrameAccounting;
 use tcpstate::analysis::{analyze_reader, CaptureAnalysis, Options};
 use tcpstate::capture::{linktype, CaptureReader, RawPacket, MAX_RECORD_LEN, MAX_TS_NS, MIN_TS_NS};
 use tcpstate::check::Policy;
-use tcpstate::decode::{decode, Decoded};
+use tcpstate::decode::{
+    decode, decode_frame, decode_reassembled, DecodeOptions, Decoded, Outcome, Undecodable,
+};
 use tcpstate::report::{write_report, Format, Report, Style};
 
 /// The link types the decoder fuzz target picks from with its first byte:
@@ -231,6 +233,38 @@ pub fn check_decode(data: &[u8]) {
     a.count(&d);
     assert!(a.is_balanced());
     assert_eq!(a.frames, 1);
+
+    // The analysis's entry point: the same answer unless the frame is an IP
+    // fragment (kept for reassembly) or checksums are verified (odd `extra`).
+    let options = DecodeOptions {
+        verify_checksums: extra & 1 == 1,
+    };
+    match decode_frame(&pkt, options).outcome {
+        Outcome::Decoded(Decoded::Tcp(s)) if options.verify_checksums => {
+            let Decoded::Tcp(plain) = &d else {
+                panic!("TCP only when checking checksums: {d:?}");
+            };
+            assert_eq!(
+                (s.src, s.dst, s.seq, s.payload_len),
+                (plain.src, plain.dst, plain.seq, plain.payload_len)
+            );
+        }
+        Outcome::Decoded(other) => {
+            if !options.verify_checksums {
+                assert_eq!(other, d, "decode and decode_frame disagree");
+            }
+        }
+        Outcome::Fragment(f) => {
+            assert!(
+                matches!(
+                    d,
+                    Decoded::Undecodable(Undecodable::TcpFragment) | Decoded::OtherIp(_)
+                ),
+                "a fragment for decode_frame, {d:?} for decode"
+            );
+            let _ = decode_reassembled(&f, frame);
+        }
+    }
 }
 
 /// Whole-pipeline target: the bytes are a capture; it is analysed and written
@@ -286,6 +320,9 @@ pub fn check_pipeline(data: &[u8]) {
             }
         }
     }
+    let mut html = Vec::new();
+    tcpstate::html::write_html(&mut html, &analyses).expect("writing to memory");
+    assert!(String::from_utf8(html).is_ok(), "the HTML report is UTF-8");
 }
 
 fn check_analysis(a: &CaptureAnalysis) {
