@@ -12,6 +12,10 @@
 //! cargo run --release --example gen_resource_captures -- nullflood OUT.pcap N
 //!     one endpoint pair, N segments with no flag set (a null scan run long):
 //!     each is an invalid_flags anomaly of the same connection
+//! cargo run --release --example gen_resource_captures -- fragflood OUT.pcap N
+//!     N first fragments of TCP segments (1 KiB each, distinct sources and IP
+//!     ids) whose second fragment never comes, 1 µs apart: the reassembler
+//!     must give them up within its byte limit
 //! cargo run --release --example gen_resource_captures -- maxblock OUT.pcapng
 //!     a pcapng whose third block claims the largest length the reader
 //!     accepts (256 MiB + 64 KiB) and then ends
@@ -22,8 +26,8 @@ use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tcpstate::synth::{
-    frame, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter, PcapWriter, Segment, TcpFlags,
-    EPOCH_2026_NS,
+    fragment_tcp, frame, ByteOrder, Interface, Link, Packet, PcapFormat, PcapNgWriter, PcapWriter,
+    Segment, TcpFlags, EPOCH_2026_NS,
 };
 
 fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddr {
@@ -103,6 +107,23 @@ fn nullflood(out: &str, n: u64) -> io::Result<()> {
     w.into_inner()?.flush()
 }
 
+fn fragflood(out: &str, n: u64) -> io::Result<()> {
+    let file = BufWriter::with_capacity(1 << 20, File::create(out)?);
+    let mut w = PcapWriter::new(file, Link::Ethernet, PcapFormat::default())?;
+    for i in 0..n {
+        let client = v4(10, 1, (i >> 16) as u8, (i >> 8) as u8, 40000);
+        let ts_ns = EPOCH_2026_NS + i * 1000;
+        let mut seg = Segment::new(ts_ns, client, v4(10, 255, 0, 1, 80), 1, 1, TcpFlags::ACK);
+        seg.payload = vec![b'f'; 1100];
+        let (first, _never_sent) = fragment_tcp(&seg, 1024, i as u16);
+        w.write_packet(&Packet::Other {
+            ts_ns,
+            special: first,
+        })?;
+    }
+    w.into_inner()?.flush()
+}
+
 fn maxblock(out: &str) -> io::Result<()> {
     let mut w = PcapNgWriter::new(BufWriter::new(File::create(out)?), ByteOrder::Little)?;
     w.add_interface(Interface::new(Link::Ethernet))?;
@@ -122,10 +143,11 @@ fn main() -> io::Result<()> {
         (Some("synflood"), Some(out)) => synflood(out, n()),
         (Some("longconn"), Some(out)) => longconn(out, n()),
         (Some("nullflood"), Some(out)) => nullflood(out, n()),
+        (Some("fragflood"), Some(out)) => fragflood(out, n()),
         (Some("maxblock"), Some(out)) => maxblock(out),
         _ => {
             eprintln!(
-                "usage: gen_resource_captures synflood|longconn|nullflood OUT N | maxblock OUT"
+                "usage: gen_resource_captures synflood|longconn|nullflood|fragflood OUT N | maxblock OUT"
             );
             std::process::exit(2)
         }

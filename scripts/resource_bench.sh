@@ -4,7 +4,7 @@
 # compare after a change (e.g. a flow-table limit: issue 6).
 #
 #   scripts/resource_bench.sh                    # default sizes
-#   SYNS="100000 1000000 3000000" SEGMENTS=10000000 NULLS=1000000 scripts/resource_bench.sh
+#   SYNS="100000 1000000 3000000" SEGMENTS=10000000 NULLS=1000000 FRAGS=1000000 scripts/resource_bench.sh
 #
 # Cases:
 #   baseline        a 11-frame capture: the process's fixed cost
@@ -18,6 +18,9 @@
 #                   Memory grows with N until the flow table has a limit; the
 #                   JSON summary's eviction counters (if any) are printed.
 #   longconn N      one connection of N one-byte segments: memory must not grow with N
+#   fragflood N     N first fragments of 1 KiB whose datagrams never complete:
+#                   the reassembler's limits (64 MiB, 64 datagrams per pair,
+#                   30 s) must bound memory
 #   nullflood N     one endpoint pair, N segments with no flags: N invalid_flags
 #                   anomalies in one connection (memory grows with N: every
 #                   occurrence is kept and reported)
@@ -29,6 +32,7 @@ cd "$(dirname "$0")/.."
 syns=${SYNS:-"100000 300000 1000000"}
 segments=${SEGMENTS:-"1000000 10000000"}
 nulls=${NULLS:-"1000000"}
+frags=${FRAGS:-"1000000"}
 [ -x /usr/bin/time ] || { echo "GNU time not found (apt-get install -y time)" >&2; exit 1; }
 
 cargo build --release --quiet
@@ -59,7 +63,7 @@ run() {
   summary=$(tail -1 "$dir/out.jsonl" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)["summary"]
-keys = ["frames", "connections", "errors"] + sorted(k for k in s if "evict" in k)
+keys = ["frames", "connections", "errors"] + sorted(k for k in s if "evict" in k or "frag" in k)
 print(" ".join(f"{k}={s[k]}" for k in keys))' 2>/dev/null || echo "?")
   printf '%-24s %12s %10s %12s %6s  %s\n' "$name" "$size" "$wall" "$rss" "$rc" "$summary"
   if [ "$rc" -ne 0 ] && [ -s "$dir/err.txt" ]; then
@@ -89,4 +93,9 @@ for n in $nulls; do
   "$gen" nullflood "$dir/nullflood.pcap" "$n"
   run "nullflood $n" "$dir/nullflood.pcap"
   rm -f "$dir/nullflood.pcap"
+done
+for n in $frags; do
+  "$gen" fragflood "$dir/fragflood.pcap" "$n"
+  run "fragflood $n" "$dir/fragflood.pcap"
+  rm -f "$dir/fragflood.pcap"
 done
