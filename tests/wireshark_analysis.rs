@@ -7,7 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
+use common::captures;
 
 use tcpstate::analysis::{analyze, Options};
 use tcpstate::capture::Input;
@@ -58,27 +61,6 @@ fn options_for(path: &Path) -> Options {
         };
     }
     options
-}
-
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        if p.is_dir() {
-            if name != "bad" {
-                captures(&p, out);
-            }
-        } else if [".pcap", ".pcapng", ".gz", ".cap"]
-            .iter()
-            .any(|s| name.ends_with(s))
-        {
-            out.push(p);
-        }
-    }
 }
 
 type FlagsByFrame = BTreeMap<u64, BTreeSet<String>>;

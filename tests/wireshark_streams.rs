@@ -4,33 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
+use common::captures;
 
 use tcpstate::analysis::{analyze, analyze_with, Options};
 use tcpstate::capture::Input;
 use tcpstate::flow::KeyOptions;
-
-fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        if p.is_dir() {
-            // Deliberately broken files are checked by tests/bad_input.rs.
-            if name != "bad" {
-                captures(&p, out);
-            }
-        } else if [".pcap", ".pcapng", ".gz", ".cap"]
-            .iter()
-            .any(|s| name.ends_with(s))
-        {
-            out.push(p);
-        }
-    }
-}
 
 /// frame -> (tcp.stream, tcp.len) for frames where tshark gave a stream.
 fn tshark_view(golden: &Path) -> BTreeMap<u64, (u64, u64)> {
