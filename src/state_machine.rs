@@ -645,7 +645,9 @@ impl PairedMachines {
         for side in [Side::Client, Side::Server] {
             let e = self.end(side);
             if e.state == State::TimeWait {
-                let expiry = e.entered_ns.saturating_add(2 * self.cfg.msl_ns);
+                let expiry = e
+                    .entered_ns
+                    .saturating_add(self.cfg.msl_ns.saturating_mul(2));
                 if now_ns >= expiry {
                     self.go_at(
                         side,

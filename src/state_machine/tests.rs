@@ -403,6 +403,23 @@ fn time_wait_lasts_two_msl_of_capture_time() {
     assert_eq!(last.ts_ns, segments(&c)[4].0.ts_ns + 10 * SEC as i64);
 }
 
+/// An MSL too large for 2 * MSL to fit in an i64 (`--msl 1e10`) means TIME_WAIT
+/// never expires within the capture, instead of overflowing.
+#[test]
+fn huge_msl_keeps_time_wait_without_overflow() {
+    let mut c = conv();
+    c.handshake();
+    c.fin(C);
+    c.fin(SV);
+    c.ack(C);
+    let cfg = Config {
+        msl_ns: i64::MAX / 2 + 1,
+        ..Config::default()
+    };
+    let m = run_with(&c, cfg, 1_000_000 * SEC as i64);
+    assert_eq!(m.state(Side::Client), TimeWait);
+}
+
 #[test]
 fn anomalies_each_with_frame_and_side() {
     type Script = fn(&mut Conv);
