@@ -1,29 +1,95 @@
 //! Analysis of one capture: the straight line capture -> decode -> flow ->
-//! state machines.
+//! state machines, with memory bounded by the connections still live.
 //!
-//! Records are read in batches; rayon decodes a batch in parallel (decoding is
-//! independent per frame), then segments are placed into connections in frame
-//! order, which stream numbering requires, and each connection's RFC machines
-//! and Zeek tracker follow its segments as they come.
+//! Records are read in batches. rayon decodes a batch in parallel (decoding
+//! is independent per frame); then, in frame order, fragments are reassembled,
+//! frames are counted and each TCP segment gets its flow key. Segments go to
+//! one of [`SHARDS`] shards by a hash of the key, so a connection lives in one
+//! shard, and shards run in parallel: each places its segments into
+//! connections (Wireshark's stream rule is per endpoint pair, so it is
+//! shard-local), the new connections of all shards are numbered in frame
+//! order (the global `tcp.stream` numbering), and each shard runs its
+//! connections' RFC machines, sequence analysis and Zeek tracker.
+//!
+//! At the end of a batch each shard finishes and hands out connections that
+//! are over (closed, and quiet for 2*MSL so TIME_WAIT has passed and late
+//! retransmissions have come), idle past [`FlowLimits::idle_timeout_ns`], or,
+//! when it holds more than its share of [`FlowLimits::max_connections`], the
+//! ones over or idle longest. Decisions depend only on the capture (batch
+//! boundaries are fixed frame counts, shards a fixed number), so the output
+//! is the same whatever the thread count.
 
 use rayon::prelude::*;
+use serde::Serialize;
 
 use crate::accounting::FrameAccounting;
-use crate::anomaly::{Anomaly, AnomalyCode};
+use crate::anomaly::{Anomaly, AnomalyCode, AnomalyLog};
 use crate::capture::{CaptureError, CaptureReader, FormatKind, Input, RawPacket};
 use crate::decode::{decode_frame, DecodeOptions, Decoded, Frame, Outcome, Segment};
 use crate::defrag::{DefragLimits, Reassembler};
-use crate::flow::{Connection, Dir, FlowTable, KeyOptions};
+use crate::flow::{Connection, Dir, FlowKey, FlowTable, KeyOptions, Keyer, Placement};
 use crate::seq_analysis::{Flag, SeqAnalyzer};
 use crate::state_machine::{Config, PairedMachines, Side};
 use crate::zeek::ZeekTracker;
 
 /// Frames decoded per parallel batch.
-const BATCH_FRAMES: usize = 8192;
+const BATCH_FRAMES: usize = 16384;
+
+/// Flow tables working in parallel. A constant, not the thread count, so
+/// which connections share a table (and so the per-table limit) never
+/// depends on the machine.
+pub const SHARDS: usize = 64;
 
 /// Told, after each batch, how many more input bytes were consumed and how
 /// many frames have been read in all: for progress bars.
 pub type Progress = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// How many connections are kept in memory, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowLimits {
+    /// A connection with no packet for this long (capture time) is finished
+    /// and reported; a later packet of its endpoints starts a new connection.
+    pub idle_timeout_ns: i64,
+    /// Live connections kept at most (split evenly between the shards); past
+    /// it, the connections that are over, then those idle longest, are
+    /// finished early.
+    pub max_connections: usize,
+}
+
+impl Default for FlowLimits {
+    /// Zeek's TCP inactivity timeout (5 min) and 100 000 live connections
+    /// (about 150 MB).
+    fn default() -> FlowLimits {
+        FlowLimits {
+            idle_timeout_ns: 300_000_000_000,
+            max_connections: 100_000,
+        }
+    }
+}
+
+/// Connections finished before the end of the capture, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Evictions {
+    /// Both sides had closed and the connection was quiet for 2*MSL.
+    pub closed: u64,
+    /// No packet for the idle timeout.
+    pub idle: u64,
+    /// The flow table was full.
+    pub limit: u64,
+}
+
+impl Evictions {
+    fn add(&mut self, o: Evictions) {
+        self.closed += o.closed;
+        self.idle += o.idle;
+        self.limit += o.limit;
+    }
+
+    /// All evictions.
+    pub fn total(&self) -> u64 {
+        self.closed + self.idle + self.limit
+    }
+}
 
 /// What the analysis is asked to do.
 #[derive(Clone, Default)]
@@ -38,6 +104,8 @@ pub struct Options {
     pub decode: DecodeOptions,
     /// Bounds of IP fragment reassembly.
     pub defrag: DefragLimits,
+    /// Bounds of the flow table.
+    pub flows: FlowLimits,
 }
 
 impl std::fmt::Debug for Options {
@@ -48,6 +116,7 @@ impl std::fmt::Debug for Options {
             .field("keys", &self.keys)
             .field("decode", &self.decode)
             .field("defrag", &self.defrag)
+            .field("flows", &self.flows)
             .finish()
     }
 }
@@ -62,23 +131,50 @@ pub struct AnalysedConnection {
     pub tcp: PairedMachines,
     /// Sequence number.
     pub seq: SeqAnalyzer,
-    /// One entry per segment the sequence analysis flagged.
-    pub seq_anomalies: Vec<Anomaly>,
+    /// The segments the sequence analysis flagged.
+    pub seq_anomalies: AnomalyLog,
     /// Zeek's view: conn_state and history.
     pub zeek: ZeekTracker,
 }
 
 impl AnalysedConnection {
-    /// All anomalies in frame order (end-of-capture ones last).
+    /// The listed anomalies in frame order (end-of-capture ones last); see
+    /// [`AnomalyLog`] for how many of each code are listed.
     pub fn anomalies(&self) -> Vec<&Anomaly> {
         let mut v: Vec<&Anomaly> = self
             .tcp
             .anomalies()
             .iter()
-            .chain(&self.seq_anomalies)
+            .chain(self.seq_anomalies.listed())
             .collect();
         v.sort_by_key(|a| a.frame.unwrap_or(u64::MAX));
         v
+    }
+
+    /// Occurrences of each code, listed or not, in catalogue order.
+    pub fn anomaly_counts(&self) -> Vec<(AnomalyCode, u64)> {
+        let mut v: Vec<(AnomalyCode, u64)> = self
+            .tcp
+            .anomaly_log()
+            .counts()
+            .iter()
+            .chain(self.seq_anomalies.counts())
+            .copied()
+            .collect();
+        v.sort_by_key(|&(code, _)| code);
+        v.dedup_by(|b, a| {
+            let same = a.0 == b.0;
+            if same {
+                a.1 += b.1;
+            }
+            same
+        });
+        v
+    }
+
+    /// Occurrences recorded but not listed.
+    pub fn unlisted_anomalies(&self) -> u64 {
+        self.tcp.anomaly_log().unlisted() + self.seq_anomalies.unlisted()
     }
 }
 
@@ -87,7 +183,7 @@ impl AnalysedConnection {
 struct Trackers {
     tcp: PairedMachines,
     seq: SeqAnalyzer,
-    seq_anomalies: Vec<Anomaly>,
+    seq_anomalies: AnomalyLog,
     zeek: ZeekTracker,
 }
 
@@ -96,7 +192,7 @@ impl Trackers {
         Trackers {
             tcp: PairedMachines::new(options.machines),
             seq: SeqAnalyzer::new(),
-            seq_anomalies: Vec::new(),
+            seq_anomalies: AnomalyLog::new(),
             zeek: ZeekTracker::new(),
         }
     }
@@ -106,19 +202,31 @@ impl Trackers {
         self.zeek.on_segment(seg, side);
         let found = self.seq.on_segment(seg, side, reused_ports);
         for flag in found.flags.iter() {
-            let detail = match flag {
+            let detail = || match flag {
                 Flag::DuplicateAck => format!(
                     "duplicate ACK #{} of {}",
                     found.duplicate_ack_count, seg.ack
                 ),
                 _ => format!("{} bytes at seq {}", seg.payload_len, seg.seq),
             };
-            self.seq_anomalies.push(Anomaly {
-                code: AnomalyCode::of_flag(flag),
-                frame: Some(seg.frame),
-                side: Some(side),
+            self.seq_anomalies.record(
+                AnomalyCode::of_flag(flag),
+                Some(seg.frame),
+                Some(side),
                 detail,
-            });
+            );
+        }
+    }
+
+    /// Ends the analysis at `end_ns`: timers and end-only conditions.
+    fn finish(mut self, flow: Connection, end_ns: i64) -> AnalysedConnection {
+        self.tcp.finish(end_ns);
+        AnalysedConnection {
+            flow,
+            tcp: self.tcp,
+            seq: self.seq,
+            seq_anomalies: self.seq_anomalies,
+            zeek: self.zeek,
         }
     }
 }
@@ -140,6 +248,8 @@ pub struct CaptureAnalysis {
     pub accounting: FrameAccounting,
     /// SYNs that started a new connection on an endpoint pair already seen.
     pub port_reuses: u64,
+    /// Connections finished before the end of the capture to free memory.
+    pub evictions: Evictions,
     /// Errors that stopped reading a file; what was read before each is still
     /// analysed (with `--merge`, reading goes on with the next file).
     pub errors: Vec<CaptureError>,
@@ -156,6 +266,7 @@ impl CaptureAnalysis {
             connections: Vec::new(),
             accounting: FrameAccounting::default(),
             port_reuses: 0,
+            evictions: Evictions::default(),
             errors: Vec::new(),
         }
     }
@@ -169,9 +280,14 @@ impl CaptureAnalysis {
 /// Called for every TCP segment in frame order, with its stream index and direction.
 pub type SegmentObserver<'a> = &'a mut dyn FnMut(&Segment, u64, Dir);
 
+/// Given each connection as soon as it is finished: connections evicted
+/// during the capture in batches (each batch in stream order), then the rest
+/// in stream order.
+pub type ConnectionSink<'a> = &'a mut dyn FnMut(AnalysedConnection);
+
 /// Reads and analyses one input to its end or to its first unreadable byte.
 pub fn analyze(input: &Input, options: &Options) -> CaptureAnalysis {
-    analyze_with(input, options, &mut |_, _, _| {})
+    collect(|sink| stream_inputs(std::slice::from_ref(input), options, None, sink))
 }
 
 /// Like [`analyze`], also showing every segment to `observer` as it is placed.
@@ -186,11 +302,50 @@ pub fn analyze_with(
 /// Analyses several files as one consecutive capture (the rotated files of
 /// `tcpdump -G` or a dumpcap ring buffer): frame numbers continue from file to
 /// file and connections that span files stay one. A file that cannot be read
-/// is reported and the next one is read.
+/// is reported and the next one is read. Connections come back in stream order.
 pub fn analyze_merged(
     inputs: &[Input],
     options: &Options,
     observer: SegmentObserver<'_>,
+) -> CaptureAnalysis {
+    collect(|sink| stream_inputs(inputs, options, Some(observer), sink))
+}
+
+/// Analyses an already-opened capture; connections come back in stream order.
+pub fn analyze_reader(
+    reader: CaptureReader,
+    options: &Options,
+    observer: SegmentObserver<'_>,
+) -> CaptureAnalysis {
+    let name = reader.name().to_string();
+    collect(|sink| {
+        analyze_readers(
+            name,
+            std::iter::once(Ok(reader)),
+            options,
+            Some(observer),
+            sink,
+        )
+    })
+}
+
+/// Like [`analyze_merged`], but hands each connection to `sink` as soon as it
+/// is finished instead of keeping them all, so memory follows the live
+/// connections rather than the capture's size. The returned analysis has no
+/// connections.
+pub fn stream_merged(
+    inputs: &[Input],
+    options: &Options,
+    sink: ConnectionSink<'_>,
+) -> CaptureAnalysis {
+    stream_inputs(inputs, options, None, sink)
+}
+
+fn stream_inputs(
+    inputs: &[Input],
+    options: &Options,
+    observer: Option<SegmentObserver<'_>>,
+    sink: ConnectionSink<'_>,
 ) -> CaptureAnalysis {
     let name = inputs
         .iter()
@@ -198,7 +353,16 @@ pub fn analyze_merged(
         .collect::<Vec<_>>()
         .join("+");
     let readers = inputs.iter().map(CaptureReader::open);
-    analyze_readers(name, readers, options, observer)
+    analyze_readers(name, readers, options, observer, sink)
+}
+
+/// Runs a streaming analysis and keeps its connections, in stream order.
+fn collect(run: impl FnOnce(ConnectionSink<'_>) -> CaptureAnalysis) -> CaptureAnalysis {
+    let mut connections = Vec::new();
+    let mut analysis = run(&mut |c| connections.push(c));
+    connections.sort_by_key(|c| c.flow.stream);
+    analysis.connections = connections;
+    analysis
 }
 
 /// A batch of records copied out of the reader's buffer so they can be decoded in parallel.
@@ -227,7 +391,7 @@ impl Batch {
     fn decode_all(&self, options: DecodeOptions) -> Vec<Frame> {
         self.records
             .par_iter()
-            .with_min_len(256)
+            .with_min_len(512)
             .map(|&(frame, ts_ns, linktype, start, len, orig_len)| {
                 let pkt = RawPacket {
                     frame,
@@ -247,14 +411,349 @@ impl Batch {
     }
 }
 
-/// Analyses an already-opened capture.
-pub fn analyze_reader(
-    reader: CaptureReader,
-    options: &Options,
-    observer: SegmentObserver<'_>,
-) -> CaptureAnalysis {
-    let name = reader.name().to_string();
-    analyze_readers(name, std::iter::once(Ok(reader)), options, observer)
+/// What placing one segment did.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Placed(Placement),
+    /// A segment with a bad checksum: only Zeek's history hears of it, in the
+    /// connection it would have joined (slot, sent by the client).
+    BadChecksum(Option<(u32, bool)>),
+}
+
+/// One shard: a flow table, its connections' analysers, and this batch's work.
+#[derive(Default)]
+struct Shard {
+    flows: FlowTable,
+    /// By flow-table slot.
+    trackers: Vec<Option<Trackers>>,
+    /// This batch's segments (index into the batch's segment list) and keys.
+    input: Vec<(u32, FlowKey)>,
+    /// What placing each input segment did.
+    steps: Vec<Step>,
+    /// Connections this batch started: (first frame, slot).
+    new: Vec<(u64, u32)>,
+    /// Connections finished in this batch.
+    finished: Vec<AnalysedConnection>,
+    evictions: Evictions,
+}
+
+impl Shard {
+    /// Places this batch's segments into connections (flow counters only).
+    fn place(&mut self, segs: &[&Segment]) {
+        self.steps.clear();
+        self.new.clear();
+        for &(i, key) in &self.input {
+            let seg = segs[i as usize];
+            let step = if seg.bad_checksum {
+                Step::BadChecksum(self.flows.find(&key, seg))
+            } else {
+                let p = self.flows.add(key, seg);
+                if p.new {
+                    self.new.push((seg.frame, p.slot));
+                }
+                Step::Placed(p)
+            };
+            self.steps.push(step);
+        }
+    }
+
+    /// Runs the placed segments through their connections' analysers.
+    fn follow(&mut self, segs: &[&Segment], options: &Options) {
+        let mut input = std::mem::take(&mut self.input);
+        for (k, &(i, _)) in input.iter().enumerate() {
+            let seg = segs[i as usize];
+            match self.steps[k] {
+                Step::Placed(p) => {
+                    let slot = p.slot as usize;
+                    if p.new {
+                        if self.trackers.len() <= slot {
+                            self.trackers.resize_with(slot + 1, || None);
+                        }
+                        self.trackers[slot] = Some(Trackers::new(options));
+                        if let Some(old) = p.replaced {
+                            self.note_port_reuse(old, p.slot, seg);
+                        }
+                    }
+                    if let Some(t) = &mut self.trackers[slot] {
+                        t.on_segment(seg, side_of(p.from_client), p.reused_ports);
+                    }
+                }
+                Step::BadChecksum(Some((slot, from_client))) => {
+                    // Zeek's rule: only the C history letter, otherwise ignored.
+                    if let Some(t) = &mut self.trackers[slot as usize] {
+                        t.zeek.on_bad_checksum(side_of(from_client));
+                    }
+                }
+                Step::BadChecksum(None) => {}
+            }
+        }
+        input.clear();
+        self.input = input;
+    }
+
+    /// A new connection took over the endpoint pair of connection `old`: if a
+    /// side of `old` was still in TIME_WAIT, that is port reuse during TIME_WAIT.
+    fn note_port_reuse(&mut self, old: u32, new: u32, seg: &Segment) {
+        let Some(Some(t)) = self.trackers.get_mut(old as usize) else {
+            return;
+        };
+        let Some(side) = t.tcp.reused_by(seg) else {
+            return;
+        };
+        let old_stream = self.flows.conn(old).stream;
+        if let Some(t) = &mut self.trackers[new as usize] {
+            t.tcp.report(Anomaly {
+                code: AnomalyCode::PortReuseInTimeWait,
+                frame: Some(seg.frame),
+                side: Some(Side::Client),
+                detail: format!("the {side} of stream {old_stream} was still in TIME_WAIT"),
+            });
+        }
+    }
+
+    /// Finishes the connection in `slot` at `end_ns` and frees its slot.
+    fn finish(&mut self, slot: u32, end_ns: i64) -> Option<AnalysedConnection> {
+        let t = self.trackers.get_mut(slot as usize)?.take()?;
+        let flow = self.flows.remove(slot)?;
+        Some(t.finish(flow, end_ns))
+    }
+
+    /// Finishes the connections that are over or idle at `now_ns` (when
+    /// `sweep`), then, while the shard holds more than `limit`, those over or
+    /// idle longest.
+    fn evict(&mut self, now_ns: i64, sweep: bool, limit: usize, options: &Options) {
+        let linger = options.machines.msl_ns.saturating_mul(2);
+        let idle = options.flows.idle_timeout_ns;
+        if sweep {
+            let mut due = Vec::new();
+            for (slot, conn) in self.flows.live() {
+                let quiet = now_ns.saturating_sub(conn.end_ns);
+                let over = matches!(&self.trackers[slot as usize], Some(t) if t.tcp.is_over());
+                if over && quiet >= linger {
+                    due.push((slot, true));
+                } else if quiet >= idle {
+                    due.push((slot, false));
+                }
+            }
+            for (slot, over) in due {
+                if let Some(c) = self.finish(slot, now_ns) {
+                    if over {
+                        self.evictions.closed += 1;
+                    } else {
+                        self.evictions.idle += 1;
+                    }
+                    self.finished.push(c);
+                }
+            }
+        }
+        if self.flows.len() > limit {
+            // Down to 7/8 of the limit, so the next few new connections do
+            // not each cost a pass over the table.
+            let keep = limit - limit / 8;
+            let mut order: Vec<(bool, i64, u64, u32)> = self
+                .flows
+                .live()
+                .map(|(slot, c)| {
+                    let over = matches!(&self.trackers[slot as usize], Some(t) if t.tcp.is_over());
+                    (!over, c.end_ns, c.stream, slot)
+                })
+                .collect();
+            let excess = order.len() - keep;
+            order.select_nth_unstable(excess - 1);
+            for &(_, _, _, slot) in &order[..excess] {
+                if let Some(c) = self.finish(slot, now_ns) {
+                    self.evictions.limit += 1;
+                    self.finished.push(c);
+                }
+            }
+        }
+    }
+
+    /// Finishes every live connection at capture end.
+    fn finish_all(&mut self, end_ns: i64) {
+        let slots: Vec<u32> = self.flows.live().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            if let Some(c) = self.finish(slot, end_ns) {
+                self.finished.push(c);
+            }
+        }
+    }
+}
+
+/// The state of one analysis while the capture is read.
+struct Engine<'o, 'b, 's> {
+    options: &'o Options,
+    observer: Option<SegmentObserver<'b>>,
+    sink: ConnectionSink<'s>,
+    accounting: FrameAccounting,
+    keyer: Keyer,
+    defrag: Reassembler,
+    shards: Vec<Shard>,
+    /// Live connections allowed per shard.
+    shard_limit: usize,
+    next_stream: u64,
+    last_ts: i64,
+    next_sweep_ns: Option<i64>,
+    sweep_every_ns: i64,
+}
+
+impl<'o, 'b, 's> Engine<'o, 'b, 's> {
+    fn new(
+        options: &'o Options,
+        observer: Option<SegmentObserver<'b>>,
+        sink: ConnectionSink<'s>,
+    ) -> Self {
+        let linger = options.machines.msl_ns.saturating_mul(2);
+        let soonest = linger.min(options.flows.idle_timeout_ns);
+        Engine {
+            options,
+            observer,
+            sink,
+            accounting: FrameAccounting::default(),
+            keyer: Keyer::new(options.keys),
+            defrag: Reassembler::new(options.defrag),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            shard_limit: options.flows.max_connections.div_ceil(SHARDS).max(1),
+            next_stream: 0,
+            last_ts: i64::MIN,
+            next_sweep_ns: None,
+            // A connection is finished at most 1/16 of its timeout late.
+            sweep_every_ns: (soonest / 16).max(1_000_000),
+        }
+    }
+
+    /// Decodes and analyses one batch of frames.
+    fn process(&mut self, batch: &mut Batch) {
+        if batch.records.is_empty() {
+            return;
+        }
+        let frames = batch.decode_all(self.options.decode);
+        if let Some(&(_, ts, ..)) = batch.records.iter().max_by_key(|r| r.1) {
+            self.last_ts = self.last_ts.max(ts);
+        }
+        batch.clear();
+        // In frame order: reassembly, accounting, keys.
+        let mut reassembled: Vec<Segment> = Vec::new();
+        // Where each TCP segment is: Ok(index into frames) or Err(index into reassembled).
+        let mut order: Vec<Result<u32, u32>> = Vec::with_capacity(frames.len());
+        for (idx, frame) in frames.iter().enumerate() {
+            self.accounting.count_encaps(frame.encaps);
+            match &frame.outcome {
+                Outcome::Decoded(d) => {
+                    self.accounting.count(d);
+                    if let Decoded::Tcp(_) = d {
+                        order.push(Ok(idx as u32));
+                    }
+                }
+                // Fragments wait here, in frame order, until their datagram is whole.
+                Outcome::Fragment(f) => {
+                    if let Some(d) = self.defrag.resolve(f.clone(), &mut self.accounting) {
+                        self.accounting.count(&d);
+                        if let Decoded::Tcp(seg) = d {
+                            order.push(Err(reassembled.len() as u32));
+                            reassembled.push(seg);
+                        }
+                    }
+                }
+            }
+        }
+        let segs: Vec<&Segment> = order
+            .iter()
+            .filter_map(|o| match *o {
+                Ok(i) => match &frames[i as usize].outcome {
+                    Outcome::Decoded(Decoded::Tcp(seg)) => Some(seg),
+                    _ => None,
+                },
+                Err(i) => reassembled.get(i as usize),
+            })
+            .collect();
+        for (i, seg) in segs.iter().enumerate() {
+            let key = self.keyer.key(seg);
+            self.shards[key.shard(SHARDS)].input.push((i as u32, key));
+        }
+        self.shards.par_iter_mut().for_each(|s| s.place(&segs));
+        self.number_new_connections();
+        if let Some(observer) = self.observer.as_mut() {
+            show_segments(&self.shards, &segs, observer);
+        }
+        let now = self.last_ts;
+        let sweep = match self.next_sweep_ns {
+            None => {
+                self.next_sweep_ns = Some(now.saturating_add(self.sweep_every_ns));
+                false
+            }
+            Some(t) if now >= t => {
+                self.next_sweep_ns = Some(now.saturating_add(self.sweep_every_ns));
+                true
+            }
+            Some(_) => false,
+        };
+        let (options, limit) = (self.options, self.shard_limit);
+        self.shards.par_iter_mut().for_each(|s| {
+            s.follow(&segs, options);
+            s.evict(now, sweep, limit, options);
+        });
+        self.hand_out();
+    }
+
+    /// Gives this batch's new connections their `tcp.stream` numbers, in
+    /// order of their first frame across all shards.
+    fn number_new_connections(&mut self) {
+        let mut new: Vec<(u64, usize, u32)> = Vec::new();
+        for (i, s) in self.shards.iter().enumerate() {
+            new.extend(s.new.iter().map(|&(frame, slot)| (frame, i, slot)));
+        }
+        new.sort_unstable();
+        for (_, shard, slot) in new {
+            self.shards[shard].flows.set_stream(slot, self.next_stream);
+            self.next_stream += 1;
+        }
+    }
+
+    /// Passes the connections finished so far to the sink, in stream order.
+    fn hand_out(&mut self) {
+        let mut done: Vec<AnalysedConnection> = Vec::new();
+        for s in &mut self.shards {
+            done.append(&mut s.finished);
+        }
+        done.sort_unstable_by_key(|c| c.flow.stream);
+        for c in done {
+            (self.sink)(c);
+        }
+    }
+
+    /// Ends the analysis: every live connection is finished at the capture's end.
+    fn finish(mut self) -> (FrameAccounting, u64, Evictions) {
+        let defrag = std::mem::replace(&mut self.defrag, Reassembler::new(self.options.defrag));
+        self.accounting.count_fragments(defrag.finish());
+        let end = self.last_ts;
+        self.shards.par_iter_mut().for_each(|s| s.finish_all(end));
+        self.hand_out();
+        let mut evictions = Evictions::default();
+        let mut port_reuses = 0;
+        for s in &self.shards {
+            evictions.add(s.evictions);
+            port_reuses += s.flows.port_reuses();
+        }
+        (self.accounting, port_reuses, evictions)
+    }
+}
+
+/// Shows each segment of a batch to the observer, in frame order.
+fn show_segments(shards: &[Shard], segs: &[&Segment], observer: &mut SegmentObserver<'_>) {
+    let mut placed: Vec<Option<(u64, Dir)>> = vec![None; segs.len()];
+    for s in shards {
+        for (k, &(i, _)) in s.input.iter().enumerate() {
+            if let Step::Placed(p) = s.steps[k] {
+                placed[i as usize] = Some((s.flows.conn(p.slot).stream, p.dir));
+            }
+        }
+    }
+    for (seg, p) in segs.iter().zip(placed) {
+        if let Some((stream, dir)) = p {
+            observer(seg, stream, dir);
+        }
+    }
 }
 
 /// Analyses the readers' packets as one capture, in order.
@@ -262,59 +761,16 @@ fn analyze_readers(
     name: String,
     readers: impl Iterator<Item = Result<CaptureReader, CaptureError>>,
     options: &Options,
-    observer: SegmentObserver<'_>,
+    observer: Option<SegmentObserver<'_>>,
+    sink: ConnectionSink<'_>,
 ) -> CaptureAnalysis {
     let mut format = None;
     let mut compressed = false;
     let mut errors = Vec::new();
     let mut frame_offset = 0;
-    let mut accounting = FrameAccounting::default();
-    let mut flows = FlowTable::with_keys(options.keys);
-    let mut defrag = Reassembler::new(options.defrag);
-    let mut trackers: Vec<Trackers> = Vec::new();
-    let mut last_ts = i64::MIN;
     let mut first_ts = None;
     let mut batch = Batch::default();
-    let mut process = |batch: &mut Batch| {
-        for frame in batch.decode_all(options.decode) {
-            // Fragments wait here, in frame order, until their datagram is whole.
-            accounting.count_encaps(frame.encaps);
-            let reassembled;
-            let d = match frame.outcome {
-                Outcome::Decoded(ref d) => d,
-                Outcome::Fragment(f) => match defrag.resolve(f, &mut accounting) {
-                    Some(d) => {
-                        reassembled = d;
-                        &reassembled
-                    }
-                    None => continue,
-                },
-            };
-            accounting.count(d);
-            if let Decoded::Tcp(seg) = d {
-                if seg.bad_checksum {
-                    // Zeek's rule: only the C history letter, otherwise ignored.
-                    if let Some((stream, from_client)) = flows.find(seg) {
-                        trackers[stream as usize]
-                            .zeek
-                            .on_bad_checksum(side_of(from_client));
-                    }
-                    continue;
-                }
-                let place = flows.add(seg);
-                if place.new {
-                    trackers.push(Trackers::new(options));
-                    if let Some(old) = place.replaced {
-                        note_port_reuse(&mut trackers, old as usize, seg);
-                    }
-                }
-                let side = side_of(place.from_client);
-                trackers[place.stream as usize].on_segment(seg, side, place.reused_ports);
-                observer(seg, place.stream, place.dir);
-            }
-        }
-        batch.clear();
-    };
+    let mut engine = Engine::new(options, observer, sink);
     for reader in readers {
         let mut reader = match reader {
             Ok(r) => r,
@@ -329,11 +785,10 @@ fn analyze_readers(
         loop {
             match reader.next_packet() {
                 Ok(Some(p)) => {
-                    last_ts = last_ts.max(p.ts_ns);
                     first_ts.get_or_insert(p.ts_ns);
                     batch.push(&p, frame_offset);
                     if batch.records.len() >= BATCH_FRAMES {
-                        process(&mut batch);
+                        engine.process(&mut batch);
                         if let (Some(progress), false) = (&options.progress, reader.is_compressed())
                         {
                             progress(
@@ -353,32 +808,16 @@ fn analyze_readers(
         }
         frame_offset += reader.frames_read();
     }
-    process(&mut batch);
-    accounting.count_fragments(defrag.finish());
-    let port_reuses = flows.port_reuses();
-    let connections = flows
-        .into_connections()
-        .into_iter()
-        .zip(trackers)
-        .map(|(flow, t)| {
-            let mut tcp = t.tcp;
-            tcp.finish(last_ts);
-            AnalysedConnection {
-                flow,
-                tcp,
-                seq: t.seq,
-                seq_anomalies: t.seq_anomalies,
-                zeek: t.zeek,
-            }
-        })
-        .collect();
+    engine.process(&mut batch);
+    let (accounting, port_reuses, evictions) = engine.finish();
     CaptureAnalysis {
         file: name,
         format,
         compressed,
         first_ts_ns: first_ts,
         port_reuses,
-        connections,
+        evictions,
+        connections: Vec::new(),
         accounting,
         errors,
     }
@@ -390,19 +829,4 @@ fn side_of(from_client: bool) -> Side {
     } else {
         Side::Server
     }
-}
-
-/// A new connection took over the endpoint pair of connection `old`: if a side
-/// of `old` was still in TIME_WAIT, that is port reuse during TIME_WAIT.
-fn note_port_reuse(trackers: &mut [Trackers], old: usize, seg: &Segment) {
-    let new = trackers.len() - 1;
-    let Some(side) = trackers[old].tcp.reused_by(seg) else {
-        return;
-    };
-    trackers[new].tcp.report(Anomaly {
-        code: AnomalyCode::PortReuseInTimeWait,
-        frame: Some(seg.frame),
-        side: Some(Side::Client),
-        detail: format!("the {side} of stream {old} was still in TIME_WAIT"),
-    });
 }

@@ -188,6 +188,110 @@ impl AnomalyCode {
     }
 }
 
+/// Occurrences of one code listed per connection; further ones are only
+/// counted, so a flood of one condition (a million null-flag segments on one
+/// connection) costs a counter, not a list entry each.
+pub const LISTED_PER_CODE: u64 = 100;
+
+/// A connection's anomalies: the first [`LISTED_PER_CODE`] occurrences of
+/// each code in full, and how many of each there were in all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnomalyLog {
+    listed: Vec<Anomaly>,
+    /// (code, occurrences), in order of first occurrence; few codes per connection.
+    counts: Vec<(AnomalyCode, u64)>,
+}
+
+impl AnomalyLog {
+    /// An empty log.
+    pub fn new() -> AnomalyLog {
+        AnomalyLog::default()
+    }
+
+    /// Records an occurrence; `detail` is formatted only if it will be listed.
+    pub fn record(
+        &mut self,
+        code: AnomalyCode,
+        frame: Option<u64>,
+        side: Option<Side>,
+        detail: impl FnOnce() -> String,
+    ) {
+        let n = match self.counts.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.counts.push((code, 1));
+                1
+            }
+        };
+        if n <= LISTED_PER_CODE {
+            self.listed.push(Anomaly {
+                code,
+                frame,
+                side,
+                detail: detail(),
+            });
+        }
+    }
+
+    /// Records an occurrence already built.
+    pub fn push(&mut self, a: Anomaly) {
+        let Anomaly {
+            code,
+            frame,
+            side,
+            detail,
+        } = a;
+        self.record(code, frame, side, || detail);
+    }
+
+    /// The listed occurrences, in the order they were recorded.
+    pub fn listed(&self) -> &[Anomaly] {
+        &self.listed
+    }
+
+    /// Occurrences per code, listed or not, in order of first occurrence.
+    pub fn counts(&self) -> &[(AnomalyCode, u64)] {
+        &self.counts
+    }
+
+    /// Where the log stands, to undo what follows with [`AnomalyLog::rewind`].
+    pub fn mark(&self) -> LogMark {
+        LogMark {
+            listed: self.listed.len(),
+            counts: self.counts.clone(),
+        }
+    }
+
+    /// Forgets everything recorded since `mark`.
+    pub fn rewind(&mut self, mark: &LogMark) {
+        self.listed.truncate(mark.listed);
+        self.counts.clone_from(&mark.counts);
+    }
+
+    /// Whether any occurrence of `code` was recorded.
+    pub fn contains(&self, code: AnomalyCode) -> bool {
+        self.counts.iter().any(|&(c, _)| c == code)
+    }
+
+    /// Occurrences recorded but not listed.
+    pub fn unlisted(&self) -> u64 {
+        self.counts
+            .iter()
+            .map(|&(_, n)| n.saturating_sub(LISTED_PER_CODE))
+            .sum()
+    }
+}
+
+/// A point in an [`AnomalyLog`] to rewind to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogMark {
+    listed: usize,
+    counts: Vec<(AnomalyCode, u64)>,
+}
+
 /// The catalogue as text, for `--list-anomalies` and the README.
 pub fn catalogue_text() -> String {
     let width = AnomalyCode::ALL
@@ -223,5 +327,30 @@ mod tests {
             assert_eq!(AnomalyCode::from_code(c.code()), Some(*c));
             assert!(!c.meaning().is_empty());
         }
+    }
+
+    #[test]
+    fn the_log_lists_the_first_occurrences_and_counts_all() {
+        let mut log = AnomalyLog::new();
+        for i in 0..LISTED_PER_CODE + 5 {
+            log.record(AnomalyCode::InvalidFlags, Some(i + 1), None, || {
+                format!("occurrence {i}")
+            });
+        }
+        log.record(AnomalyCode::Reset, Some(1000), None, String::new);
+        assert_eq!(log.listed().len() as u64, LISTED_PER_CODE + 1);
+        assert_eq!(log.listed()[0].detail, "occurrence 0");
+        assert_eq!(
+            log.listed().last().map(|a| a.code),
+            Some(AnomalyCode::Reset)
+        );
+        assert_eq!(
+            log.counts(),
+            &[
+                (AnomalyCode::InvalidFlags, LISTED_PER_CODE + 5),
+                (AnomalyCode::Reset, 1)
+            ]
+        );
+        assert_eq!(log.unlisted(), 5);
     }
 }

@@ -118,9 +118,10 @@ impl Policy {
         analyses
             .iter()
             .flat_map(|a| &a.connections)
-            .flat_map(|c| c.anomalies())
-            .filter(|a| a.code.severity() >= Severity::Warning && !self.allow.contains(&a.code))
-            .count() as u64
+            .flat_map(|c| c.anomaly_counts())
+            .filter(|(code, _)| code.severity() >= Severity::Warning && !self.allow.contains(code))
+            .map(|(_, n)| n)
+            .sum()
     }
 }
 

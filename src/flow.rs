@@ -223,16 +223,17 @@ impl Connection {
 /// Where a segment went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Placement {
-    /// Wireshark's tcp.stream index.
-    pub stream: u64,
+    /// The connection's slot in its [`FlowTable`], stable while it is live.
+    pub slot: u32,
     /// Direction relative to the first packet.
     pub dir: Dir,
     /// Sent by the connection's client.
     pub from_client: bool,
     /// The segment started this connection.
     pub new: bool,
-    /// The earlier connection on the same endpoint pair this one replaced (port reuse).
-    pub replaced: Option<u64>,
+    /// The slot of the earlier connection on the same endpoint pair this one
+    /// replaced (port reuse), if it is still live.
+    pub replaced: Option<u32>,
     /// Wireshark's "reused ports" flag: a new stream on a known pair, or a
     /// SYN-ACK with a sequence number other than its sender's first.
     pub reused_ports: bool,
@@ -264,37 +265,42 @@ pub struct FlowKey {
     lo: Endpoint,
     hi: Endpoint,
     vlans: VlanStack,
-    /// 0: no tunnel (or tunnels not in the key); else an index into the table's tunnels.
+    /// 0: no tunnel (or tunnels not in the key); else an index into the keyer's tunnels.
     tunnel: u32,
 }
 
-/// All connections of one capture, in stream order, and the index to find the
-/// current connection of an endpoint pair.
+impl FlowKey {
+    /// Which of `shards` flow tables holds this key: all segments of a
+    /// connection go to one shard, so shards can run in parallel.
+    pub fn shard(&self, shards: usize) -> usize {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = rustc_hash::FxBuildHasher.build_hasher();
+        self.hash(&mut h);
+        // The high bits of FxHash are the well-mixed ones.
+        ((h.finish() >> 32) as usize) % shards.max(1)
+    }
+}
+
+/// Turns segments into flow keys. Tunnel paths are interned to small numbers
+/// so keys stay `Copy`; the interner is the one piece of flow state shared by
+/// all shards, so keys are made before segments are sharded.
 #[derive(Default, Debug)]
-pub struct FlowTable {
-    current: FxHashMap<FlowKey, usize>,
-    connections: Vec<Connection>,
-    port_reuses: u64,
+pub struct Keyer {
     keys: KeyOptions,
-    /// Tunnel paths (direction-free) to small numbers, so keys stay `Copy`.
     tunnels: FxHashMap<Vec<TunnelHop>, u32>,
 }
 
-impl FlowTable {
-    /// A table keyed on the endpoints, VLANs and tunnels.
-    pub fn new() -> FlowTable {
-        FlowTable::with_keys(KeyOptions::default())
-    }
-
-    /// A flow table keyed as `keys` says.
-    pub fn with_keys(keys: KeyOptions) -> FlowTable {
-        FlowTable {
+impl Keyer {
+    /// A keyer for these options.
+    pub fn new(keys: KeyOptions) -> Keyer {
+        Keyer {
             keys,
-            ..FlowTable::default()
+            tunnels: FxHashMap::default(),
         }
     }
 
-    fn key(&mut self, seg: &Segment) -> FlowKey {
+    /// The connection key of a segment.
+    pub fn key(&mut self, seg: &Segment) -> FlowKey {
         let (lo, hi) = if seg.src <= seg.dst {
             (seg.src, seg.dst)
         } else {
@@ -320,54 +326,143 @@ impl FlowTable {
             tunnel,
         }
     }
+}
 
-    /// The connection a segment would join, without placing it: (stream,
-    /// sent by the client). For segments that must not change any state.
-    pub fn find(&mut self, seg: &Segment) -> Option<(u64, bool)> {
-        let key = self.key(seg);
-        let &i = self.current.get(&key)?;
-        let conn = &self.connections[i];
-        Some((i as u64, conn.dir_of(seg).index() == conn.client_index))
+/// A live connection and the key it was found under.
+#[derive(Debug)]
+struct Entry {
+    key: FlowKey,
+    conn: Connection,
+}
+
+/// The live connections of one shard, in slots that are reused once a
+/// connection is removed, and the index to find the current connection of an
+/// endpoint pair. Stream numbers are global, so they are given by the caller
+/// ([`FlowTable::set_stream`]) once it knows the order of new connections in
+/// all shards.
+#[derive(Default, Debug)]
+pub struct FlowTable {
+    current: FxHashMap<FlowKey, u32>,
+    slots: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    live: usize,
+    port_reuses: u64,
+}
+
+/// Stream number of a connection whose number is not given yet.
+pub const UNNUMBERED: u64 = u64::MAX;
+
+impl FlowTable {
+    /// An empty table.
+    pub fn new() -> FlowTable {
+        FlowTable::default()
     }
 
-    /// Places a segment in its connection, starting a new one when Wireshark would.
-    pub fn add(&mut self, seg: &Segment) -> Placement {
-        let key = self.key(seg);
+    /// The connection a segment would join, without placing it: (slot, sent
+    /// by the client). For segments that must not change any state.
+    pub fn find(&self, key: &FlowKey, seg: &Segment) -> Option<(u32, bool)> {
+        let &slot = self.current.get(key)?;
+        let conn = self.conn(slot);
+        Some((slot, conn.dir_of(seg).index() == conn.client_index))
+    }
+
+    /// Places a segment in its connection, starting a new one when Wireshark
+    /// would. A new connection is [`UNNUMBERED`] until `set_stream`.
+    pub fn add(&mut self, key: FlowKey, seg: &Segment) -> Placement {
         let mut replaced = None;
-        let idx = match self.current.get(&key) {
-            Some(&i) if !self.connections[i].syn_starts_new_stream(seg) => i,
+        let mut new = false;
+        let slot = match self.current.get(&key) {
+            Some(&s) if !self.conn(s).syn_starts_new_stream(seg) => s,
             existing => {
                 if let Some(&old) = existing {
                     self.port_reuses += 1;
-                    replaced = Some(old as u64);
+                    replaced = Some(old);
                 }
-                let i = self.connections.len();
-                self.connections.push(Connection::new(i as u64, seg));
-                self.current.insert(key, i);
-                i
+                new = true;
+                let entry = Entry {
+                    key,
+                    conn: Connection::new(UNNUMBERED, seg),
+                };
+                let s = match self.free.pop() {
+                    Some(s) => {
+                        self.slots[s as usize] = Some(entry);
+                        s
+                    }
+                    None => {
+                        self.slots.push(Some(entry));
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                self.live += 1;
+                self.current.insert(key, s);
+                s
             }
         };
-        let conn = &mut self.connections[idx];
+        let conn = self.conn_mut(slot);
         let reused_ports = replaced.is_some() || conn.syn_ack_reuses_ports(seg);
         let dir = conn.observe(seg);
         Placement {
-            stream: idx as u64,
+            slot,
             dir,
             from_client: dir.index() == conn.client_index,
-            new: conn.first_frame == seg.frame,
+            new,
             replaced,
             reused_ports,
         }
     }
 
-    /// Connections in stream order.
-    pub fn connections(&self) -> &[Connection] {
-        &self.connections
+    /// The live connection in `slot`.
+    ///
+    /// # Panics
+    /// If the slot is empty: slots come from [`FlowTable::add`] and stay valid
+    /// until [`FlowTable::remove`].
+    pub fn conn(&self, slot: u32) -> &Connection {
+        match &self.slots[slot as usize] {
+            Some(e) => &e.conn,
+            None => panic!("flow table slot {slot} is empty"),
+        }
     }
 
-    /// The connections in stream order.
-    pub fn into_connections(self) -> Vec<Connection> {
-        self.connections
+    fn conn_mut(&mut self, slot: u32) -> &mut Connection {
+        match &mut self.slots[slot as usize] {
+            Some(e) => &mut e.conn,
+            None => panic!("flow table slot {slot} is empty"),
+        }
+    }
+
+    /// Gives a new connection its global stream number.
+    pub fn set_stream(&mut self, slot: u32, stream: u64) {
+        self.conn_mut(slot).stream = stream;
+    }
+
+    /// Takes a connection out of the table; a later segment of its endpoint
+    /// pair starts a new connection.
+    pub fn remove(&mut self, slot: u32) -> Option<Connection> {
+        let entry = self.slots.get_mut(slot as usize)?.take()?;
+        if self.current.get(&entry.key) == Some(&slot) {
+            self.current.remove(&entry.key);
+        }
+        self.free.push(slot);
+        self.live -= 1;
+        Some(entry.conn)
+    }
+
+    /// The live connections and their slots, in slot order.
+    pub fn live(&self) -> impl Iterator<Item = (u32, &Connection)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, &e.conn)))
+    }
+
+    /// How many connections are live.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// No connection is live.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
     }
 
     /// How many times a SYN started a new connection on a pair already seen.
@@ -408,6 +503,32 @@ mod tests {
             short_segment: false,
             path: Default::default(),
             bad_checksum: false,
+        }
+    }
+
+    /// A table that numbers streams as they come, as the analysis does.
+    #[derive(Default)]
+    struct Numbered {
+        keyer: Keyer,
+        table: FlowTable,
+        next: u64,
+        slots: Vec<u32>,
+    }
+
+    impl Numbered {
+        fn add(&mut self, s: &Segment) -> u64 {
+            let key = self.keyer.key(s);
+            let p = self.table.add(key, s);
+            if p.new {
+                self.table.set_stream(p.slot, self.next);
+                self.slots.push(p.slot);
+                self.next += 1;
+            }
+            self.table.conn(p.slot).stream
+        }
+
+        fn conn(&self, stream: usize) -> &Connection {
+            self.table.conn(self.slots[stream])
         }
     }
 
@@ -480,11 +601,11 @@ mod tests {
             ),
         ];
         for (name, segs, want) in rows {
-            let mut t = FlowTable::new();
+            let mut t = Numbered::default();
             let got: Vec<u64> = segs
                 .iter()
                 .enumerate()
-                .map(|(i, &(c, seq, ack, fl))| t.add(&seg(i as u64 + 1, c, seq, ack, fl)).stream)
+                .map(|(i, &(c, seq, ack, fl))| t.add(&seg(i as u64 + 1, c, seq, ack, fl)))
                 .collect();
             assert_eq!(got, want, "{name}");
         }
@@ -492,26 +613,22 @@ mod tests {
 
     #[test]
     fn client_is_the_syn_sender_else_synack_receiver_else_first_sender() {
-        let mut t = FlowTable::new();
+        let mut t = Numbered::default();
         t.add(&seg(1, false, 500, 101, SA));
         t.add(&seg(2, true, 101, 501, A));
-        let c = &t.connections()[0];
+        let c = t.conn(0);
         assert_eq!(c.client_reason, ClientReason::SynAck);
         assert_eq!(c.client().port, 1000);
 
-        let mut t = FlowTable::new();
+        let mut t = Numbered::default();
         t.add(&seg(1, false, 500, 101, A));
-        let c = &t.connections()[0];
+        let c = t.conn(0);
         assert_eq!(c.client_reason, ClientReason::Port);
         assert_eq!(c.client().port, 1000, "the lower port 80 is the server");
 
-        let mut t = FlowTable::new();
+        let mut t = Numbered::default();
         t.add(&seg(1, false, 500, 101, A));
         t.add(&seg(2, true, 7, 0, S));
-        assert_eq!(
-            t.connections().len(),
-            2,
-            "SYN with new ISN after base from ACK"
-        );
+        assert_eq!(t.table.len(), 2, "SYN with new ISN after base from ACK");
     }
 }

@@ -336,9 +336,12 @@ impl<'a> Summary<'a> {
             undecodable: sum(|a| a.undecodable),
             ip_fragments: sum(|a| a.ip_fragments),
             connections: analyses.iter().map(|a| a.connections.len()).sum(),
-            outcomes: count_by(analyses, |c| vec![c.tcp.outcome().to_string()]),
+            outcomes: count_by(analyses, |c| vec![(c.tcp.outcome().to_string(), 1)]),
             anomalies: count_by(analyses, |c| {
-                c.anomalies().iter().map(|a| a.code.code()).collect()
+                c.anomaly_counts()
+                    .into_iter()
+                    .map(|(code, n)| (code.code(), n))
+                    .collect()
             }),
             errors: analyses.iter().map(|a| a.errors.len()).sum(),
             files,
@@ -348,12 +351,12 @@ impl<'a> Summary<'a> {
 
 fn count_by<K: Ord>(
     analyses: &[CaptureAnalysis],
-    keys: impl Fn(&AnalysedConnection) -> Vec<K>,
+    keys: impl Fn(&AnalysedConnection) -> Vec<(K, u64)>,
 ) -> std::collections::BTreeMap<K, u64> {
     let mut m = std::collections::BTreeMap::new();
     for c in analyses.iter().flat_map(|a| &a.connections) {
-        for k in keys(c) {
-            *m.entry(k).or_insert(0) += 1;
+        for (k, n) in keys(c) {
+            *m.entry(k).or_insert(0) += n;
         }
     }
     m

@@ -35,7 +35,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::anomaly::{Anomaly, AnomalyCode};
+use crate::anomaly::{Anomaly, AnomalyCode, AnomalyLog, LogMark};
 use crate::decode::{Segment, TcpFlags};
 
 /// The eleven states of RFC 9293, displayed with their RFC names.
@@ -398,7 +398,7 @@ pub struct PairedMachines {
     ends: [Endpoint; 2],
     initial: [State; 2],
     transitions: Vec<Transition>,
-    anomalies: Vec<Anomaly>,
+    anomalies: AnomalyLog,
     started: bool,
     /// Frame of the client's first SYN.
     first_syn_frame: Option<u64>,
@@ -424,7 +424,7 @@ struct InexactRst {
     frame: u64,
     seq: u32,
     transitions_before: usize,
-    anomalies_before: usize,
+    anomalies_before: LogMark,
     reset_by_before: Option<Side>,
 }
 
@@ -457,7 +457,7 @@ impl PairedMachines {
             ends,
             initial: [State::Closed, State::Listen],
             transitions: Vec::new(),
-            anomalies: Vec::new(),
+            anomalies: AnomalyLog::new(),
             started: false,
             first_syn_frame: None,
             first_syn_ack_frame: None,
@@ -501,6 +501,11 @@ impl PairedMachines {
 
     /// The anomalies the machines found, in the order found.
     pub fn anomalies(&self) -> &[Anomaly] {
+        self.anomalies.listed()
+    }
+
+    /// All anomalies, listed and only counted.
+    pub fn anomaly_log(&self) -> &AnomalyLog {
         &self.anomalies
     }
 
@@ -549,12 +554,7 @@ impl PairedMachines {
         side: Option<Side>,
         detail: String,
     ) {
-        self.anomalies.push(Anomaly {
-            code,
-            frame,
-            side,
-            detail,
-        });
+        self.anomalies.record(code, frame, side, || detail);
     }
 
     /// Moves a side to `to`, recording the transition; returns its index.
@@ -681,11 +681,13 @@ impl PairedMachines {
             self.start(seg, from);
         }
         if let Some(what) = invalid_flags(f) {
-            self.anomaly(
+            // Floods of these are common (scans), so the detail is only
+            // formatted when the log will list it.
+            self.anomalies.record(
                 AnomalyCode::InvalidFlags,
                 Some(seg.frame),
                 Some(from),
-                format!("{from} sent {what}"),
+                || format!("{from} sent {what}"),
             );
             self.end_mut(from).sent_any = true;
             return;
@@ -1184,7 +1186,7 @@ impl PairedMachines {
             }
         };
         let transitions_before = self.transitions.len();
-        let anomalies_before = self.anomalies.len();
+        let anomalies_before = self.anomalies.mark();
         let reset_by_before = self.reset_by;
         let (from_state, to_state) = (self.state(from), self.state(to));
         let server = Side::Server;
@@ -1269,12 +1271,9 @@ impl PairedMachines {
                 self.withdraw(i);
             }
         }
-        self.anomalies.truncate(p.anomalies_before);
+        self.anomalies.rewind(&p.anomalies_before);
         self.reset_by = p.reset_by_before;
-        self.handshake_reset = self
-            .anomalies
-            .iter()
-            .any(|a| a.code == AnomalyCode::HandshakeReset);
+        self.handshake_reset = self.anomalies.contains(AnomalyCode::HandshakeReset);
         self.anomaly(
             AnomalyCode::RstChallenged,
             Some(p.frame),
@@ -1313,6 +1312,13 @@ impl PairedMachines {
             _ => 0,
         };
         e.window = (seg.window as u32) << shift;
+    }
+
+    /// Both sides have ended (CLOSED, TIME_WAIT, or back in LISTEN): only
+    /// timers and stray segments can still happen to the connection.
+    pub fn is_over(&self) -> bool {
+        let ended = |st: State| matches!(st, State::Closed | State::TimeWait | State::Listen);
+        self.started && ended(self.state(Side::Client)) && ended(self.state(Side::Server))
     }
 
     /// Ends the connection at capture end: timers, and conditions only the end reveals.
