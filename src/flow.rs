@@ -273,11 +273,10 @@ impl FlowKey {
     /// Which of `shards` flow tables holds this key: all segments of a
     /// connection go to one shard, so shards can run in parallel.
     pub fn shard(&self, shards: usize) -> usize {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut h = rustc_hash::FxBuildHasher.build_hasher();
-        self.hash(&mut h);
+        use std::hash::BuildHasher;
+        let h = rustc_hash::FxBuildHasher.hash_one(self);
         // The high bits of FxHash are the well-mixed ones.
-        ((h.finish() >> 32) as usize) % shards.max(1)
+        ((h >> 32) as usize) % shards.max(1)
     }
 }
 
