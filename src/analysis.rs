@@ -347,13 +347,17 @@ fn stream_inputs(
     observer: Option<SegmentObserver<'_>>,
     sink: ConnectionSink<'_>,
 ) -> CaptureAnalysis {
-    let name = inputs
+    let readers = inputs.iter().map(CaptureReader::open);
+    analyze_readers(display_name(inputs), readers, options, observer, sink)
+}
+
+/// The name an analysis of these inputs goes by: their names joined by `+`.
+pub fn display_name(inputs: &[Input]) -> String {
+    inputs
         .iter()
         .map(Input::display_name)
         .collect::<Vec<_>>()
-        .join("+");
-    let readers = inputs.iter().map(CaptureReader::open);
-    analyze_readers(name, readers, options, observer, sink)
+        .join("+")
 }
 
 /// Runs a streaming analysis and keeps its connections, in stream order.

@@ -10,14 +10,16 @@ use std::sync::Arc;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use rayon::prelude::*;
 
-use crate::analysis::{analyze_merged, CaptureAnalysis, Options, Progress};
+use crate::analysis::{
+    analyze_merged, display_name, stream_merged, CaptureAnalysis, FlowLimits, Options, Progress,
+};
 use crate::anomaly::catalogue_text;
 use crate::capture::{expand_inputs, Input};
 use crate::check::{parse_codes, Policy};
 use crate::decode::DecodeOptions;
 use crate::filter::Filter;
 use crate::flow::KeyOptions;
-use crate::report::{write_out_dir, write_report, Format, Report, Style};
+use crate::report::{write_report, Format, Part, Report, StreamingReport, Style, OUT_DIR_FILES};
 use crate::show;
 use crate::state_machine::{Config, State};
 
@@ -133,6 +135,19 @@ pub struct AnalysisArgs {
     /// capture hosts with checksum offload record bad checksums.
     #[arg(long)]
     pub verify_checksums: bool,
+
+    /// Seconds of capture time without a packet after which a connection is
+    /// finished, reported and freed (a later packet of its endpoints starts
+    /// a new connection). Closed connections are freed 2*MSL after their
+    /// last packet.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub idle_timeout: f64,
+
+    /// Live connections kept in memory at most (about 1.5 kB each); past
+    /// it, closed connections and then the longest idle are finished early.
+    /// The summary counts these evictions.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_connections: usize,
 }
 
 /// A switch given as `on` or `off`.
@@ -284,6 +299,10 @@ impl AnalysisArgs {
             decode: DecodeOptions {
                 verify_checksums: self.verify_checksums,
             },
+            flows: FlowLimits {
+                idle_timeout_ns: nanos(self.idle_timeout),
+                max_connections: self.max_connections.max(1),
+            },
             ..Options::default()
         }
     }
@@ -409,26 +428,12 @@ fn run_report(args: RunArgs) -> Result<i32, String> {
         return Ok(EXIT_OK);
     }
     let filter = args.filter.filter()?;
+    if args.out_dir.is_some() || Part::streamable(args.format) {
+        return run_streaming_report(&args, &filter);
+    }
     let mut analyses = analyse(&args.files, &args.analysis)?;
     let mut status = report_errors(&analyses);
-    for a in &analyses {
-        // The table shows the accounting itself; machine-readable output keeps
-        // stdout clean, so people watching stderr still learn of it.
-        if args.format != Format::Table && a.accounting.undecodable > 0 {
-            let reasons: Vec<String> = a
-                .accounting
-                .undecodable_by_reason
-                .iter()
-                .map(|(r, n)| format!("{r} {n}"))
-                .collect();
-            eprintln!(
-                "tcpstate: {}: {} undecodable frames ({})",
-                a.file,
-                a.accounting.undecodable,
-                reasons.join(", ")
-            );
-        }
-    }
+    note_undecodable(&analyses, args.format);
     if !filter.is_empty() {
         let before: usize = analyses.iter().map(|a| a.connections.len()).sum();
         for a in &mut analyses {
@@ -451,13 +456,7 @@ fn run_report(args: RunArgs) -> Result<i32, String> {
             None
         },
     };
-    let written = if let Some(dir) = &args.out_dir {
-        fs::create_dir_all(dir).and_then(|_| {
-            write_out_dir(&analyses, |name, body| {
-                write_atomically(&dir.join(name), |w| body(w))
-            })
-        })
-    } else if let Some(path) = &args.output {
+    let written = if let Some(path) = &args.output {
         write_atomically(path, |w| {
             write_report(w, args.format, report, style, &analyses)
         })
@@ -467,18 +466,147 @@ fn run_report(args: RunArgs) -> Result<i32, String> {
         write_report(&mut w, args.format, report, style, &analyses).and_then(|_| w.flush())
     };
     if let Err(e) = written {
-        // A closed pipe (`| head`) is the reader's choice, not an error.
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            let target = args
-                .out_dir
-                .as_ref()
-                .or(args.output.as_ref())
-                .map_or("standard output".to_string(), |p| p.display().to_string());
-            eprintln!("tcpstate: cannot write {target}: {e}");
-            if status == EXIT_OK {
-                status = EXIT_FAILURE;
+        report_write_error(&args, e, &mut status);
+    }
+    Ok(status)
+}
+
+/// A failed write: a closed pipe (`| head`) is the reader's choice, anything
+/// else is reported and fails the run.
+fn report_write_error(args: &RunArgs, e: io::Error, status: &mut i32) {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return;
+    }
+    let target = args
+        .out_dir
+        .as_ref()
+        .or(args.output.as_ref())
+        .map_or("standard output".to_string(), |p| p.display().to_string());
+    eprintln!("tcpstate: cannot write {target}: {e}");
+    if *status == EXIT_OK {
+        *status = EXIT_FAILURE;
+    }
+}
+
+/// Machine-readable output keeps stdout clean, so people watching stderr
+/// still learn of undecodable frames (the table shows them itself).
+fn note_undecodable(analyses: &[CaptureAnalysis], format: Format) {
+    for a in analyses {
+        if format != Format::Table && a.accounting.undecodable > 0 {
+            let reasons: Vec<String> = a
+                .accounting
+                .undecodable_by_reason
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            eprintln!(
+                "tcpstate: {}: {} undecodable frames ({})",
+                a.file,
+                a.accounting.undecodable,
+                reasons.join(", ")
+            );
+        }
+    }
+}
+
+/// CSV, JSON lines, Zeek JSON and `--out-dir` are written connection by
+/// connection as the analysis finishes them, so memory follows the live
+/// connections, not the capture's size. Inputs are analysed one after the
+/// other (each on all threads).
+fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> {
+    let inputs = expand_inputs(&args.files)?;
+    if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+        return Err("standard input (-) can be read only once".into());
+    }
+    let groups: Vec<Vec<Input>> = if args.analysis.merge {
+        vec![inputs.clone()]
+    } else {
+        inputs.iter().map(|i| vec![i.clone()]).collect()
+    };
+    let report = if args.history {
+        Report::History
+    } else {
+        Report::Connections
+    };
+    let mut files: Vec<(Part, AtomicFile)> = Vec::new();
+    let opened = if let Some(dir) = &args.out_dir {
+        fs::create_dir_all(dir).and_then(|_| {
+            for (name, part) in OUT_DIR_FILES {
+                files.push((part, AtomicFile::create(&dir.join(name))?));
+            }
+            Ok(())
+        })
+    } else if let Some(path) = &args.output {
+        AtomicFile::create(path).map(|f| files.push((Part::of(args.format, report), f)))
+    } else {
+        Ok(())
+    };
+    let mut status = EXIT_OK;
+    if let Err(e) = opened {
+        report_write_error(args, e, &mut status);
+        files.into_iter().for_each(|(_, f)| f.discard());
+        return Ok(status);
+    }
+    let stdout = io::stdout();
+    let mut stdout = BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut out = StreamingReport::new();
+    if files.is_empty() {
+        out.add(Part::of(args.format, report), &mut stdout);
+    }
+    for (part, f) in &mut files {
+        out.add(*part, &mut f.w);
+    }
+    let mut options = args.analysis.options();
+    let bar = progress_for(&inputs);
+    options.progress = bar.as_ref().map(|b| b.1.clone());
+    let mut analyses = Vec::new();
+    let mut failed: Option<io::Error> = None;
+    let (mut seen, mut matched) = (0u64, 0u64);
+    for (i, group) in groups.iter().enumerate() {
+        out.file(i);
+        let name = display_name(group);
+        let a = stream_merged(group, &options, &mut |c| {
+            seen += 1;
+            if failed.is_some() || !filter.matches(&c) {
+                return;
+            }
+            matched += 1;
+            if let Err(e) = out.connection(i, &name, &c) {
+                failed = Some(e);
+            }
+        });
+        analyses.push(a);
+    }
+    if let Some((bar, _)) = bar {
+        bar.finish_and_clear();
+    }
+    let finished = match failed {
+        Some(e) => {
+            drop(out);
+            Err(e)
+        }
+        None => out.finish(&analyses),
+    };
+    status = report_errors(&analyses);
+    note_undecodable(&analyses, args.format);
+    if !filter.is_empty() {
+        eprintln!("tcpstate: {matched} of {seen} connections match the filters");
+    }
+    let committed = finished.and_then(|_| {
+        let mut result = Ok(());
+        for (_, f) in files.drain(..) {
+            if result.is_ok() {
+                result = f.commit();
+            } else {
+                f.discard();
             }
         }
+        result
+    });
+    let committed = committed.and_then(|_| stdout.flush());
+    if let Err(e) = committed {
+        files.into_iter().for_each(|(_, f)| f.discard());
+        report_write_error(args, e, &mut status);
     }
     Ok(status)
 }
@@ -572,25 +700,57 @@ fn run_html(args: ReportArgs) -> Result<i32, String> {
     Ok(status)
 }
 
-/// Writes to a temporary file beside `path` and renames it into place, so a
-/// failed run never leaves a half-written report that looks complete.
+/// A file written under a temporary name beside its path and renamed into
+/// place by [`AtomicFile::commit`], so a failed or interrupted run never
+/// leaves a half-written report that looks complete.
+struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: BufWriter<fs::File>,
+}
+
+impl AtomicFile {
+    fn create(path: &Path) -> io::Result<AtomicFile> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let w = BufWriter::with_capacity(1 << 20, fs::File::create(&tmp)?);
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            w,
+        })
+    }
+
+    /// Flushes, syncs and renames into place; on failure the temporary goes.
+    fn commit(mut self) -> io::Result<()> {
+        let done = self
+            .w
+            .flush()
+            .and_then(|_| self.w.get_ref().sync_all())
+            .and_then(|_| fs::rename(&self.tmp, &self.path));
+        if done.is_err() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+        done
+    }
+
+    /// Removes the temporary file.
+    fn discard(self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
+}
+
+/// Writes `path` through `body` atomically (see [`AtomicFile`]).
 fn write_atomically(
     path: &Path,
     body: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let result = (|| {
-        let mut w = BufWriter::new(fs::File::create(&tmp)?);
-        body(&mut w)?;
-        w.flush()?;
-        w.get_ref().sync_all()
-    })();
-    match result {
-        Ok(()) => fs::rename(&tmp, path),
+    let mut f = AtomicFile::create(path)?;
+    match body(&mut f.w) {
+        Ok(()) => f.commit(),
         Err(e) => {
-            let _ = fs::remove_file(&tmp);
+            f.discard();
             Err(e)
         }
     }

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::accounting::FrameAccounting;
-use crate::analysis::{AnalysedConnection, CaptureAnalysis};
+use crate::analysis::{AnalysedConnection, CaptureAnalysis, Evictions};
 use crate::anomaly::{AnomalyCode, Severity};
 use crate::decode::TcpFlags;
 use crate::flow::ClientReason;
@@ -132,8 +132,10 @@ pub struct ConnectionJson<'a> {
     pub missed_bytes: u64,
     /// Handshake RTT (Wireshark's initial_rtt), seconds.
     pub irtt: IrttJson,
-    /// Anomaly occurrences.
+    /// Anomaly occurrences: the first 100 of each code.
     pub anomalies: Vec<AnomalyJson<'a>>,
+    /// Occurrences of each code, listed or not.
+    pub anomaly_counts: BTreeMap<&'static str, u64>,
     /// VLAN IDs of the first packet, outermost first.
     pub vlan: Vec<u16>,
     /// Tunnels of the first packet, outermost first (null when none).
@@ -284,6 +286,8 @@ pub struct FileSummary<'a> {
     pub connections: usize,
     /// SYNs that started a new connection on a known endpoint pair.
     pub port_reuses: u64,
+    /// Connections finished before the capture's end to bound memory, by reason.
+    pub evicted: Evictions,
     #[serde(flatten)]
     /// The frame accounting.
     pub accounting: &'a FrameAccounting,
@@ -314,6 +318,8 @@ pub struct Summary<'a> {
     pub ip_fragments: u64,
     /// Connections reported.
     pub connections: usize,
+    /// Connections finished before the capture's end to bound memory, by reason.
+    pub evicted: Evictions,
     /// Connections by outcome.
     pub outcomes: std::collections::BTreeMap<String, u64>,
     /// Anomaly occurrences by code.
@@ -323,10 +329,26 @@ pub struct Summary<'a> {
 }
 
 impl<'a> Summary<'a> {
-    /// The summary of these analyses.
+    /// The summary of these analyses, counting the connections they hold.
     pub fn of(analyses: &'a [CaptureAnalysis]) -> Summary<'a> {
-        let files: Vec<FileSummary<'a>> = analyses.iter().map(file_summary).collect();
+        Summary::with_totals(analyses, &Totals::of(analyses))
+    }
+
+    /// The summary of analyses whose connections were written as they were
+    /// finished (and counted in `totals`) rather than kept.
+    pub fn with_totals(analyses: &'a [CaptureAnalysis], totals: &Totals) -> Summary<'a> {
+        let files: Vec<FileSummary<'a>> = analyses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| file_summary(a, totals.per_file.get(i).copied().unwrap_or(0)))
+            .collect();
         let sum = |f: fn(&FrameAccounting) -> u64| analyses.iter().map(|a| f(&a.accounting)).sum();
+        let mut evictions = Evictions::default();
+        for a in analyses {
+            evictions.closed += a.evictions.closed;
+            evictions.idle += a.evictions.idle;
+            evictions.limit += a.evictions.limit;
+        }
         Summary {
             schema_version: SCHEMA_VERSION,
             frames: sum(|a| a.frames),
@@ -335,40 +357,67 @@ impl<'a> Summary<'a> {
             non_ip: sum(|a| a.non_ip),
             undecodable: sum(|a| a.undecodable),
             ip_fragments: sum(|a| a.ip_fragments),
-            connections: analyses.iter().map(|a| a.connections.len()).sum(),
-            outcomes: count_by(analyses, |c| vec![(c.tcp.outcome().to_string(), 1)]),
-            anomalies: count_by(analyses, |c| {
-                c.anomaly_counts()
-                    .into_iter()
-                    .map(|(code, n)| (code.code(), n))
-                    .collect()
-            }),
+            connections: totals.per_file.iter().sum(),
+            evicted: evictions,
+            outcomes: totals.outcomes.clone(),
+            anomalies: totals.anomalies.clone(),
             errors: analyses.iter().map(|a| a.errors.len()).sum(),
             files,
         }
     }
 }
 
-fn count_by<K: Ord>(
-    analyses: &[CaptureAnalysis],
-    keys: impl Fn(&AnalysedConnection) -> Vec<(K, u64)>,
-) -> std::collections::BTreeMap<K, u64> {
-    let mut m = std::collections::BTreeMap::new();
-    for c in analyses.iter().flat_map(|a| &a.connections) {
-        for (k, n) in keys(c) {
-            *m.entry(k).or_insert(0) += n;
-        }
-    }
-    m
+/// What the summary counts over connections, gathered one connection at a
+/// time so connections need not be kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Connections written, per input.
+    pub per_file: Vec<usize>,
+    /// Connections by outcome.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Anomaly occurrences (listed or only counted) by code.
+    pub anomalies: BTreeMap<&'static str, u64>,
 }
 
-fn file_summary(a: &CaptureAnalysis) -> FileSummary<'_> {
+impl Totals {
+    /// Counts one connection of input number `file`.
+    pub fn add(&mut self, file: usize, c: &AnalysedConnection) {
+        if self.per_file.len() <= file {
+            self.per_file.resize(file + 1, 0);
+        }
+        self.per_file[file] += 1;
+        *self
+            .outcomes
+            .entry(c.tcp.outcome().to_string())
+            .or_insert(0) += 1;
+        for (code, n) in c.anomaly_counts() {
+            *self.anomalies.entry(code.code()).or_insert(0) += n;
+        }
+    }
+
+    /// The totals of the connections these analyses hold.
+    pub fn of(analyses: &[CaptureAnalysis]) -> Totals {
+        let mut t = Totals {
+            per_file: vec![0; analyses.len()],
+            ..Totals::default()
+        };
+        for (i, a) in analyses.iter().enumerate() {
+            for c in &a.connections {
+                t.add(i, c);
+            }
+        }
+        t
+    }
+}
+
+fn file_summary(a: &CaptureAnalysis, connections: usize) -> FileSummary<'_> {
     FileSummary {
         file: &a.file,
         format: a.format.map(|f| f.to_string()),
         compressed: a.compressed,
-        connections: a.connections.len(),
+        connections,
         port_reuses: a.port_reuses,
+        evicted: a.evictions,
         accounting: &a.accounting,
         error: a.error().map(|e| e.to_string()),
         errors: a.errors.iter().map(|e| e.to_string()).collect(),
@@ -514,6 +563,11 @@ impl<'a> ConnectionJson<'a> {
                     side: a.side,
                     detail: &a.detail,
                 })
+                .collect(),
+            anomaly_counts: ac
+                .anomaly_counts()
+                .into_iter()
+                .map(|(code, n)| (code.code(), n))
                 .collect(),
             vlan: c.path.vlans.ids().collect(),
             tunnel: c.path.tunnel.as_ref().map(|t| t.to_string()),
@@ -662,13 +716,14 @@ pub fn write_report(
     analyses: &[CaptureAnalysis],
 ) -> io::Result<()> {
     match (format, report) {
-        (Format::Json, _) => write_json(out, analyses),
         (Format::Zeek, _) => crate::conn_log::write_conn_log(out, analyses, false),
-        (Format::ZeekJson, _) => crate::conn_log::write_conn_log(out, analyses, true),
-        (Format::Csv, Report::Connections) => write_csv(out, analyses),
-        (Format::Csv, Report::History) => write_history_csv(out, analyses),
         (Format::Table, Report::Connections) => write_table(out, analyses, style),
         (Format::Table, Report::History) => write_history_table(out, analyses),
+        _ => {
+            let mut w = StreamingReport::new();
+            w.add(Part::of(format, report), out);
+            w.write_all(analyses)
+        }
     }
 }
 
@@ -696,30 +751,221 @@ pub const ANOMALY_CSV_COLUMNS: [&str; 7] = [
     "file", "stream", "code", "severity", "frame", "side", "detail",
 ];
 
-fn write_anomalies_csv(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    let mut any = false;
-    for a in analyses {
-        for c in &a.connections {
-            for an in c.anomalies() {
-                w.serialize(AnomalyCsv {
-                    file: &a.file,
-                    stream: c.flow.stream,
-                    code: an.code,
-                    severity: an.code.severity(),
-                    frame: an.frame,
-                    side: an.side,
-                    detail: &an.detail,
-                })?;
-                any = true;
-            }
+/// One output of a streaming report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// JSON lines, one per connection, then `{"summary": ...}`.
+    ConnectionsJson,
+    /// connections.csv.
+    ConnectionsCsv,
+    /// transitions.csv: every state transition.
+    TransitionsCsv,
+    /// anomalies.csv: every listed anomaly occurrence.
+    AnomaliesCsv,
+    /// Zeek's conn.log as JSON lines.
+    ZeekJson,
+    /// summary.json, pretty-printed, written at the end.
+    SummaryJson,
+}
+
+impl Part {
+    /// The part a streamable format writes. Table and Zeek TSV are not
+    /// streamable: both need every connection before their first line.
+    pub fn of(format: Format, report: Report) -> Part {
+        match (format, report) {
+            (Format::Csv, Report::History) => Part::TransitionsCsv,
+            (Format::Csv, Report::Connections) => Part::ConnectionsCsv,
+            (Format::ZeekJson, _) => Part::ZeekJson,
+            _ => Part::ConnectionsJson,
         }
     }
-    if !any {
-        w.write_record(ANOMALY_CSV_COLUMNS)?;
+
+    /// Whether this format can be written as connections finish.
+    pub fn streamable(format: Format) -> bool {
+        !matches!(format, Format::Table | Format::Zeek)
     }
-    w.flush()
 }
+
+/// Where a part goes: CSV parts through a `csv::Writer`, the others as bytes.
+enum Sink<'w> {
+    Csv(Box<csv::Writer<Box<dyn Write + 'w>>>),
+    Raw(Box<dyn Write + 'w>),
+}
+
+/// An output and what has been written to it.
+struct Output<'w> {
+    part: Part,
+    out: Sink<'w>,
+    any_rows: bool,
+}
+
+/// Reports written connection by connection, as the analysis finishes them,
+/// so a report over a huge capture needs no more memory than its live
+/// connections. Connections arrive in the order they are finished: within
+/// each input, those evicted during the capture first (batch by batch, each
+/// in stream order), then the rest in stream order; the `stream` field says
+/// where each belongs.
+pub struct StreamingReport<'w> {
+    outputs: Vec<Output<'w>>,
+    totals: Totals,
+}
+
+impl Default for StreamingReport<'_> {
+    fn default() -> Self {
+        StreamingReport::new()
+    }
+}
+
+impl<'w> StreamingReport<'w> {
+    /// A report with no outputs yet.
+    pub fn new() -> StreamingReport<'w> {
+        StreamingReport {
+            outputs: Vec::new(),
+            totals: Totals::default(),
+        }
+    }
+
+    /// Adds an output.
+    pub fn add(&mut self, part: Part, out: impl Write + 'w) {
+        let out: Box<dyn Write + 'w> = Box::new(out);
+        let out = match part {
+            Part::ConnectionsCsv | Part::TransitionsCsv | Part::AnomaliesCsv => {
+                Sink::Csv(Box::new(csv::Writer::from_writer(out)))
+            }
+            Part::ConnectionsJson | Part::ZeekJson | Part::SummaryJson => Sink::Raw(out),
+        };
+        self.outputs.push(Output {
+            part,
+            out,
+            any_rows: false,
+        });
+    }
+
+    /// Writes one finished connection of input number `file_index` (named `file`).
+    pub fn connection(
+        &mut self,
+        file_index: usize,
+        file: &str,
+        c: &AnalysedConnection,
+    ) -> io::Result<()> {
+        self.totals.add(file_index, c);
+        for o in &mut self.outputs {
+            match (o.part, &mut o.out) {
+                (Part::ConnectionsJson, Sink::Raw(w)) => {
+                    json_line(w, &ConnectionJson::new(file, c))?;
+                }
+                (Part::ZeekJson, Sink::Raw(w)) => {
+                    json_line(w, &crate::conn_log::ConnRecord::new(file, c))?;
+                }
+                (Part::ConnectionsCsv, Sink::Csv(w)) => {
+                    w.serialize(ConnectionCsv::new(file, c))?;
+                    o.any_rows = true;
+                }
+                (Part::TransitionsCsv, Sink::Csv(w)) => {
+                    for t in c.tcp.transitions() {
+                        w.serialize(TransitionCsv {
+                            file,
+                            stream: c.flow.stream,
+                            frame: t.frame,
+                            time: rfc3339_ns(t.ts_ns),
+                            side: t.side,
+                            from: t.from,
+                            to: t.to,
+                            cause: t.cause.to_string(),
+                            inferred: t.inferred,
+                            evidence_frame: t.evidence_frame,
+                        })?;
+                        o.any_rows = true;
+                    }
+                }
+                (Part::AnomaliesCsv, Sink::Csv(w)) => {
+                    for an in c.anomalies() {
+                        w.serialize(AnomalyCsv {
+                            file,
+                            stream: c.flow.stream,
+                            code: an.code,
+                            severity: an.code.severity(),
+                            frame: an.frame,
+                            side: an.side,
+                            detail: &an.detail,
+                        })?;
+                        o.any_rows = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes that input number `file_index` exists even if it has no connections.
+    pub fn file(&mut self, file_index: usize) {
+        if self.totals.per_file.len() <= file_index {
+            self.totals.per_file.resize(file_index + 1, 0);
+        }
+    }
+
+    /// Writes the closing parts (summaries, headers of empty tables) and
+    /// flushes; `analyses` are the finished analyses, one per input.
+    pub fn finish(mut self, analyses: &[CaptureAnalysis]) -> io::Result<()> {
+        self.file(analyses.len().saturating_sub(1));
+        let summary = Summary::with_totals(analyses, &self.totals);
+        #[derive(Serialize)]
+        struct Wrapper<'a, 'b> {
+            summary: &'b Summary<'a>,
+        }
+        for o in &mut self.outputs {
+            match (o.part, &mut o.out) {
+                (Part::ConnectionsJson, Sink::Raw(w)) => {
+                    json_line(w, &Wrapper { summary: &summary })?;
+                    w.flush()?;
+                }
+                (Part::SummaryJson, Sink::Raw(w)) => {
+                    serde_json::to_writer_pretty(&mut *w, &summary)?;
+                    w.write_all(b"\n")?;
+                    w.flush()?;
+                }
+                (_, Sink::Raw(w)) => w.flush()?,
+                (part, Sink::Csv(w)) => {
+                    if !o.any_rows {
+                        // Still give consumers the header of an empty table.
+                        w.write_record(match part {
+                            Part::ConnectionsCsv => &CONNECTION_CSV_COLUMNS[..],
+                            Part::TransitionsCsv => &TRANSITION_CSV_COLUMNS[..],
+                            _ => &ANOMALY_CSV_COLUMNS[..],
+                        })?;
+                    }
+                    w.flush()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes analyses whose connections were kept, then finishes.
+    pub fn write_all(mut self, analyses: &[CaptureAnalysis]) -> io::Result<()> {
+        for (i, a) in analyses.iter().enumerate() {
+            self.file(i);
+            for c in &a.connections {
+                self.connection(i, &a.file, c)?;
+            }
+        }
+        self.finish(analyses)
+    }
+}
+
+fn json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")
+}
+
+/// The files of `--out-dir` and what each holds.
+pub const OUT_DIR_FILES: [(&str, Part); 4] = [
+    ("connections.csv", Part::ConnectionsCsv),
+    ("transitions.csv", Part::TransitionsCsv),
+    ("anomalies.csv", Part::AnomaliesCsv),
+    ("summary.json", Part::SummaryJson),
+];
 
 /// The batch files of `--out-dir`: connections.csv, transitions.csv,
 /// anomalies.csv and summary.json, each written through `write_file` (which
@@ -728,13 +974,14 @@ pub fn write_out_dir(
     analyses: &[CaptureAnalysis],
     mut write_file: impl FnMut(&str, &dyn Fn(&mut dyn Write) -> io::Result<()>) -> io::Result<()>,
 ) -> io::Result<()> {
-    write_file("connections.csv", &|w| write_csv(w, analyses))?;
-    write_file("transitions.csv", &|w| write_history_csv(w, analyses))?;
-    write_file("anomalies.csv", &|w| write_anomalies_csv(w, analyses))?;
-    write_file("summary.json", &|w| {
-        serde_json::to_writer_pretty(&mut *w, &Summary::of(analyses))?;
-        w.write_all(b"\n")
-    })
+    for (name, part) in OUT_DIR_FILES {
+        write_file(name, &|w| {
+            let mut r = StreamingReport::new();
+            r.add(part, w);
+            r.write_all(analyses)
+        })?;
+    }
+    Ok(())
 }
 
 /// The short summary the table starts with: captures, frames, connections by
@@ -791,70 +1038,6 @@ fn paint(style: Style, severity: Option<Severity>, text: &str) -> String {
         _ => return text.to_string(),
     };
     format!("\x1b[{code}m{text}\x1b[0m")
-}
-
-fn write_json(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()> {
-    for a in analyses {
-        for c in &a.connections {
-            serde_json::to_writer(&mut *out, &ConnectionJson::new(&a.file, c))?;
-            out.write_all(b"\n")?;
-        }
-    }
-    #[derive(Serialize)]
-    struct Wrapper<'a> {
-        summary: Summary<'a>,
-    }
-    serde_json::to_writer(
-        &mut *out,
-        &Wrapper {
-            summary: Summary::of(analyses),
-        },
-    )?;
-    out.write_all(b"\n")
-}
-
-fn write_csv(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    let mut any = false;
-    for a in analyses {
-        for c in &a.connections {
-            w.serialize(ConnectionCsv::new(&a.file, c))?;
-            any = true;
-        }
-    }
-    if !any {
-        // Still give consumers the header of an empty table.
-        w.write_record(CONNECTION_CSV_COLUMNS)?;
-    }
-    w.flush()
-}
-
-fn write_history_csv(out: &mut dyn Write, analyses: &[CaptureAnalysis]) -> io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    let mut any = false;
-    for a in analyses {
-        for c in &a.connections {
-            for t in c.tcp.transitions() {
-                w.serialize(TransitionCsv {
-                    file: &a.file,
-                    stream: c.flow.stream,
-                    frame: t.frame,
-                    time: rfc3339_ns(t.ts_ns),
-                    side: t.side,
-                    from: t.from,
-                    to: t.to,
-                    cause: t.cause.to_string(),
-                    inferred: t.inferred,
-                    evidence_frame: t.evidence_frame,
-                })?;
-                any = true;
-            }
-        }
-    }
-    if !any {
-        w.write_record(TRANSITION_CSV_COLUMNS)?;
-    }
-    w.flush()
 }
 
 /// The file heading of the table reports.
