@@ -427,9 +427,7 @@ enum Step {
 /// One shard: a flow table, its connections' analysers, and this batch's work.
 #[derive(Default)]
 struct Shard {
-    flows: FlowTable,
-    /// By flow-table slot.
-    trackers: Vec<Option<Trackers>>,
+    flows: FlowTable<Trackers>,
     /// This batch's segments (index into the batch's segment list) and keys.
     input: Vec<(u32, FlowKey)>,
     /// What placing each input segment did.
@@ -442,8 +440,9 @@ struct Shard {
 }
 
 impl Shard {
-    /// Places this batch's segments into connections (flow counters only).
-    fn place(&mut self, segs: &[&Segment]) {
+    /// Places this batch's segments into connections (flow counters only;
+    /// new connections get fresh analysers).
+    fn place(&mut self, segs: &[&Segment], options: &Options) {
         self.steps.clear();
         self.new.clear();
         for &(i, key) in &self.input {
@@ -451,7 +450,7 @@ impl Shard {
             let step = if seg.bad_checksum {
                 Step::BadChecksum(self.flows.find(&key, seg))
             } else {
-                let p = self.flows.add(key, seg);
+                let p = self.flows.add(key, seg, || Trackers::new(options));
                 if p.new {
                     self.new.push((seg.frame, p.slot));
                 }
@@ -462,31 +461,27 @@ impl Shard {
     }
 
     /// Runs the placed segments through their connections' analysers.
-    fn follow(&mut self, segs: &[&Segment], options: &Options) {
+    fn follow(&mut self, segs: &[&Segment]) {
         let mut input = std::mem::take(&mut self.input);
         for (k, &(i, _)) in input.iter().enumerate() {
             let seg = segs[i as usize];
             match self.steps[k] {
                 Step::Placed(p) => {
-                    let slot = p.slot as usize;
-                    if p.new {
-                        if self.trackers.len() <= slot {
-                            self.trackers.resize_with(slot + 1, || None);
-                        }
-                        self.trackers[slot] = Some(Trackers::new(options));
-                        if let Some(old) = p.replaced {
-                            self.note_port_reuse(old, p.slot, seg);
-                        }
+                    if let (true, Some(old)) = (p.new, p.replaced) {
+                        self.note_port_reuse(old, p.slot, seg);
                     }
-                    if let Some(t) = &mut self.trackers[slot] {
-                        t.on_segment(seg, side_of(p.from_client), p.reused_ports);
-                    }
+                    self.flows.data_mut(p.slot).on_segment(
+                        seg,
+                        side_of(p.from_client),
+                        p.reused_ports,
+                    );
                 }
                 Step::BadChecksum(Some((slot, from_client))) => {
                     // Zeek's rule: only the C history letter, otherwise ignored.
-                    if let Some(t) = &mut self.trackers[slot as usize] {
-                        t.zeek.on_bad_checksum(side_of(from_client));
-                    }
+                    self.flows
+                        .data_mut(slot)
+                        .zeek
+                        .on_bad_checksum(side_of(from_client));
                 }
                 Step::BadChecksum(None) => {}
             }
@@ -498,27 +493,21 @@ impl Shard {
     /// A new connection took over the endpoint pair of connection `old`: if a
     /// side of `old` was still in TIME_WAIT, that is port reuse during TIME_WAIT.
     fn note_port_reuse(&mut self, old: u32, new: u32, seg: &Segment) {
-        let Some(Some(t)) = self.trackers.get_mut(old as usize) else {
-            return;
-        };
-        let Some(side) = t.tcp.reused_by(seg) else {
+        let Some(side) = self.flows.data_mut(old).tcp.reused_by(seg) else {
             return;
         };
         let old_stream = self.flows.conn(old).stream;
-        if let Some(t) = &mut self.trackers[new as usize] {
-            t.tcp.report(Anomaly {
-                code: AnomalyCode::PortReuseInTimeWait,
-                frame: Some(seg.frame),
-                side: Some(Side::Client),
-                detail: format!("the {side} of stream {old_stream} was still in TIME_WAIT"),
-            });
-        }
+        self.flows.data_mut(new).tcp.report(Anomaly {
+            code: AnomalyCode::PortReuseInTimeWait,
+            frame: Some(seg.frame),
+            side: Some(Side::Client),
+            detail: format!("the {side} of stream {old_stream} was still in TIME_WAIT"),
+        });
     }
 
     /// Finishes the connection in `slot` at `end_ns` and frees its slot.
     fn finish(&mut self, slot: u32, end_ns: i64) -> Option<AnalysedConnection> {
-        let t = self.trackers.get_mut(slot as usize)?.take()?;
-        let flow = self.flows.remove(slot)?;
+        let (flow, t) = self.flows.remove(slot)?;
         Some(t.finish(flow, end_ns))
     }
 
@@ -530,9 +519,9 @@ impl Shard {
         let idle = options.flows.idle_timeout_ns;
         if sweep {
             let mut due = Vec::new();
-            for (slot, conn) in self.flows.live() {
+            for (slot, conn, t) in self.flows.live() {
                 let quiet = now_ns.saturating_sub(conn.end_ns);
-                let over = matches!(&self.trackers[slot as usize], Some(t) if t.tcp.is_over());
+                let over = t.tcp.is_over();
                 if over && quiet >= linger {
                     due.push((slot, true));
                 } else if quiet >= idle {
@@ -557,10 +546,7 @@ impl Shard {
             let mut order: Vec<(bool, i64, u64, u32)> = self
                 .flows
                 .live()
-                .map(|(slot, c)| {
-                    let over = matches!(&self.trackers[slot as usize], Some(t) if t.tcp.is_over());
-                    (!over, c.end_ns, c.stream, slot)
-                })
+                .map(|(slot, c, t)| (!t.tcp.is_over(), c.end_ns, c.stream, slot))
                 .collect();
             let excess = order.len() - keep;
             order.select_nth_unstable(excess - 1);
@@ -569,16 +555,6 @@ impl Shard {
                     self.evictions.limit += 1;
                     self.finished.push(c);
                 }
-            }
-        }
-    }
-
-    /// Finishes every live connection at capture end.
-    fn finish_all(&mut self, end_ns: i64) {
-        let slots: Vec<u32> = self.flows.live().map(|(slot, _)| slot).collect();
-        for slot in slots {
-            if let Some(c) = self.finish(slot, end_ns) {
-                self.finished.push(c);
             }
         }
     }
@@ -675,7 +651,10 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             let key = self.keyer.key(seg);
             self.shards[key.shard(SHARDS)].input.push((i as u32, key));
         }
-        self.shards.par_iter_mut().for_each(|s| s.place(&segs));
+        let options = self.options;
+        self.shards
+            .par_iter_mut()
+            .for_each(|s| s.place(&segs, options));
         self.number_new_connections();
         if let Some(observer) = self.observer.as_mut() {
             show_segments(&self.shards, &segs, observer);
@@ -692,9 +671,9 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             }
             Some(_) => false,
         };
-        let (options, limit) = (self.options, self.shard_limit);
+        let limit = self.shard_limit;
         self.shards.par_iter_mut().for_each(|s| {
-            s.follow(&segs, options);
+            s.follow(&segs);
             s.evict(now, sweep, limit, options);
         });
         self.hand_out();
@@ -730,9 +709,19 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
     fn finish(mut self) -> (FrameAccounting, u64, Evictions) {
         let defrag = std::mem::replace(&mut self.defrag, Reassembler::new(self.options.defrag));
         self.accounting.count_fragments(defrag.finish());
+        // One at a time, in stream order, so the connections still live at the
+        // end are never all materialised at once.
+        let mut live: Vec<(u64, usize, u32)> = Vec::new();
+        for (i, s) in self.shards.iter().enumerate() {
+            live.extend(s.flows.live().map(|(slot, c, _)| (c.stream, i, slot)));
+        }
+        live.sort_unstable();
         let end = self.last_ts;
-        self.shards.par_iter_mut().for_each(|s| s.finish_all(end));
-        self.hand_out();
+        for (_, shard, slot) in live {
+            if let Some(c) = self.shards[shard].finish(slot, end) {
+                (self.sink)(c);
+            }
+        }
         let mut evictions = Evictions::default();
         let mut port_reuses = 0;
         for s in &self.shards {

@@ -327,33 +327,48 @@ impl Keyer {
     }
 }
 
-/// A live connection and the key it was found under.
+/// A live connection, the key it was found under, and what the caller keeps with it.
 #[derive(Debug)]
-struct Entry {
+struct Entry<T> {
     key: FlowKey,
     conn: Connection,
+    data: T,
 }
 
 /// The live connections of one shard, in slots that are reused once a
 /// connection is removed, and the index to find the current connection of an
-/// endpoint pair. Stream numbers are global, so they are given by the caller
-/// ([`FlowTable::set_stream`]) once it knows the order of new connections in
-/// all shards.
-#[derive(Default, Debug)]
-pub struct FlowTable {
+/// endpoint pair. Each connection carries the caller's `T` (its analysers).
+/// Entries are boxed one by one, so the table costs a pointer per slot
+/// rather than a doubling vector of large entries. Stream numbers are
+/// global, so they are given by the caller ([`FlowTable::set_stream`]) once
+/// it knows the order of new connections in all shards.
+#[derive(Debug)]
+pub struct FlowTable<T> {
     current: FxHashMap<FlowKey, u32>,
-    slots: Vec<Option<Entry>>,
+    slots: Vec<Option<Box<Entry<T>>>>,
     free: Vec<u32>,
     live: usize,
     port_reuses: u64,
 }
 
+impl<T> Default for FlowTable<T> {
+    fn default() -> Self {
+        FlowTable {
+            current: FxHashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            port_reuses: 0,
+        }
+    }
+}
+
 /// Stream number of a connection whose number is not given yet.
 pub const UNNUMBERED: u64 = u64::MAX;
 
-impl FlowTable {
+impl<T> FlowTable<T> {
     /// An empty table.
-    pub fn new() -> FlowTable {
+    pub fn new() -> FlowTable<T> {
         FlowTable::default()
     }
 
@@ -365,9 +380,10 @@ impl FlowTable {
         Some((slot, conn.dir_of(seg).index() == conn.client_index))
     }
 
-    /// Places a segment in its connection, starting a new one when Wireshark
-    /// would. A new connection is [`UNNUMBERED`] until `set_stream`.
-    pub fn add(&mut self, key: FlowKey, seg: &Segment) -> Placement {
+    /// Places a segment in its connection, starting a new one (with `make()`
+    /// as its data) when Wireshark would. A new connection is [`UNNUMBERED`]
+    /// until `set_stream`.
+    pub fn add(&mut self, key: FlowKey, seg: &Segment, make: impl FnOnce() -> T) -> Placement {
         let mut replaced = None;
         let mut new = false;
         let slot = match self.current.get(&key) {
@@ -378,10 +394,11 @@ impl FlowTable {
                     replaced = Some(old);
                 }
                 new = true;
-                let entry = Entry {
+                let entry = Box::new(Entry {
                     key,
                     conn: Connection::new(UNNUMBERED, seg),
-                };
+                    data: make(),
+                });
                 let s = match self.free.pop() {
                     Some(s) => {
                         self.slots[s as usize] = Some(entry);
@@ -397,7 +414,7 @@ impl FlowTable {
                 s
             }
         };
-        let conn = self.conn_mut(slot);
+        let conn = &mut self.entry_mut(slot).conn;
         let reused_ports = replaced.is_some() || conn.syn_ack_reuses_ports(seg);
         let dir = conn.observe(seg);
         Placement {
@@ -410,48 +427,62 @@ impl FlowTable {
         }
     }
 
-    /// The live connection in `slot`.
-    ///
     /// # Panics
     /// If the slot is empty: slots come from [`FlowTable::add`] and stay valid
     /// until [`FlowTable::remove`].
-    pub fn conn(&self, slot: u32) -> &Connection {
+    fn entry(&self, slot: u32) -> &Entry<T> {
         match &self.slots[slot as usize] {
-            Some(e) => &e.conn,
+            Some(e) => e,
             None => panic!("flow table slot {slot} is empty"),
         }
     }
 
-    fn conn_mut(&mut self, slot: u32) -> &mut Connection {
+    fn entry_mut(&mut self, slot: u32) -> &mut Entry<T> {
         match &mut self.slots[slot as usize] {
-            Some(e) => &mut e.conn,
+            Some(e) => e,
             None => panic!("flow table slot {slot} is empty"),
         }
+    }
+
+    /// The live connection in `slot` (which must be live).
+    pub fn conn(&self, slot: u32) -> &Connection {
+        &self.entry(slot).conn
+    }
+
+    /// The caller's data of the live connection in `slot`.
+    pub fn data(&self, slot: u32) -> &T {
+        &self.entry(slot).data
+    }
+
+    /// The caller's data of the live connection in `slot`, to change.
+    pub fn data_mut(&mut self, slot: u32) -> &mut T {
+        &mut self.entry_mut(slot).data
     }
 
     /// Gives a new connection its global stream number.
     pub fn set_stream(&mut self, slot: u32, stream: u64) {
-        self.conn_mut(slot).stream = stream;
+        self.entry_mut(slot).conn.stream = stream;
     }
 
     /// Takes a connection out of the table; a later segment of its endpoint
     /// pair starts a new connection.
-    pub fn remove(&mut self, slot: u32) -> Option<Connection> {
+    pub fn remove(&mut self, slot: u32) -> Option<(Connection, T)> {
         let entry = self.slots.get_mut(slot as usize)?.take()?;
         if self.current.get(&entry.key) == Some(&slot) {
             self.current.remove(&entry.key);
         }
         self.free.push(slot);
         self.live -= 1;
-        Some(entry.conn)
+        let Entry { conn, data, .. } = *entry;
+        Some((conn, data))
     }
 
-    /// The live connections and their slots, in slot order.
-    pub fn live(&self) -> impl Iterator<Item = (u32, &Connection)> {
+    /// The live connections with their slots and data, in slot order.
+    pub fn live(&self) -> impl Iterator<Item = (u32, &Connection, &T)> {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, &e.conn)))
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, &e.conn, &e.data)))
     }
 
     /// How many connections are live.
@@ -509,7 +540,7 @@ mod tests {
     #[derive(Default)]
     struct Numbered {
         keyer: Keyer,
-        table: FlowTable,
+        table: FlowTable<()>,
         next: u64,
         slots: Vec<u32>,
     }
@@ -517,7 +548,7 @@ mod tests {
     impl Numbered {
         fn add(&mut self, s: &Segment) -> u64 {
             let key = self.keyer.key(s);
-            let p = self.table.add(key, s);
+            let p = self.table.add(key, s, || ());
             if p.new {
                 self.table.set_stream(p.slot, self.next);
                 self.slots.push(p.slot);
