@@ -280,10 +280,13 @@ impl CaptureAnalysis {
 /// Called for every TCP segment in frame order, with its stream index and direction.
 pub type SegmentObserver<'a> = &'a mut dyn FnMut(&Segment, u64, Dir);
 
-/// Given each connection as soon as it is finished: connections evicted
-/// during the capture in batches (each batch in stream order), then the rest
-/// in stream order.
-pub type ConnectionSink<'a> = &'a mut dyn FnMut(AnalysedConnection);
+/// Given the connections as soon as they are finished, a batch at a time:
+/// connections evicted during the capture (each batch in stream order), then
+/// the rest in stream order. Batches let the writers render in parallel.
+pub type ConnectionSink<'a> = &'a mut dyn FnMut(Vec<AnalysedConnection>);
+
+/// Connections handed out at once at capture end.
+const SINK_BATCH: usize = 4096;
 
 /// Reads and analyses one input to its end or to its first unreadable byte.
 pub fn analyze(input: &Input, options: &Options) -> CaptureAnalysis {
@@ -363,7 +366,7 @@ pub fn display_name(inputs: &[Input]) -> String {
 /// Runs a streaming analysis and keeps its connections, in stream order.
 fn collect(run: impl FnOnce(ConnectionSink<'_>) -> CaptureAnalysis) -> CaptureAnalysis {
     let mut connections = Vec::new();
-    let mut analysis = run(&mut |c| connections.push(c));
+    let mut analysis = run(&mut |batch| connections.extend(batch));
     connections.sort_by_key(|c| c.flow.stream);
     analysis.connections = connections;
     analysis
@@ -699,9 +702,9 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         for s in &mut self.shards {
             done.append(&mut s.finished);
         }
-        done.sort_unstable_by_key(|c| c.flow.stream);
-        for c in done {
-            (self.sink)(c);
+        if !done.is_empty() {
+            done.sort_unstable_by_key(|c| c.flow.stream);
+            (self.sink)(done);
         }
     }
 
@@ -709,18 +712,20 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
     fn finish(mut self) -> (FrameAccounting, u64, Evictions) {
         let defrag = std::mem::replace(&mut self.defrag, Reassembler::new(self.options.defrag));
         self.accounting.count_fragments(defrag.finish());
-        // One at a time, in stream order, so the connections still live at the
-        // end are never all materialised at once.
+        // A batch at a time, in stream order, so the connections still live
+        // at the end are never all materialised at once.
         let mut live: Vec<(u64, usize, u32)> = Vec::new();
         for (i, s) in self.shards.iter().enumerate() {
             live.extend(s.flows.live().map(|(slot, c, _)| (c.stream, i, slot)));
         }
         live.sort_unstable();
         let end = self.last_ts;
-        for (_, shard, slot) in live {
-            if let Some(c) = self.shards[shard].finish(slot, end) {
-                (self.sink)(c);
-            }
+        for chunk in live.chunks(SINK_BATCH) {
+            let batch: Vec<AnalysedConnection> = chunk
+                .iter()
+                .filter_map(|&(_, shard, slot)| self.shards[shard].finish(slot, end))
+                .collect();
+            (self.sink)(batch);
         }
         let mut evictions = Evictions::default();
         let mut port_reuses = 0;

@@ -565,13 +565,14 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
     for (i, group) in groups.iter().enumerate() {
         out.file(i);
         let name = display_name(group);
-        let a = stream_merged(group, &options, &mut |c| {
-            seen += 1;
-            if failed.is_some() || !filter.matches(&c) {
+        let a = stream_merged(group, &options, &mut |mut batch| {
+            seen += batch.len() as u64;
+            if failed.is_some() {
                 return;
             }
-            matched += 1;
-            if let Err(e) = out.connection(i, &name, &c) {
+            batch.retain(|c| filter.matches(c));
+            matched += batch.len() as u64;
+            if let Err(e) = out.connections(i, &name, &batch) {
                 failed = Some(e);
             }
         });

@@ -786,25 +786,86 @@ impl Part {
     }
 }
 
-/// Where a part goes: CSV parts through a `csv::Writer`, the others as bytes.
-enum Sink<'w> {
-    Csv(Box<csv::Writer<Box<dyn Write + 'w>>>),
-    Raw(Box<dyn Write + 'w>),
-}
-
 /// An output and what has been written to it.
 struct Output<'w> {
     part: Part,
-    out: Sink<'w>,
+    out: Box<dyn Write + 'w>,
     any_rows: bool,
 }
 
-/// Reports written connection by connection, as the analysis finishes them,
-/// so a report over a huge capture needs no more memory than its live
-/// connections. Connections arrive in the order they are finished: within
-/// each input, those evicted during the capture first (batch by batch, each
-/// in stream order), then the rest in stream order; the `stream` field says
-/// where each belongs.
+impl Part {
+    /// The header line of a CSV part.
+    fn csv_header(self) -> Option<&'static [&'static str]> {
+        match self {
+            Part::ConnectionsCsv => Some(&CONNECTION_CSV_COLUMNS),
+            Part::TransitionsCsv => Some(&TRANSITION_CSV_COLUMNS),
+            Part::AnomaliesCsv => Some(&ANOMALY_CSV_COLUMNS),
+            _ => None,
+        }
+    }
+
+    /// The rows of one connection in this part, as bytes (CSV without header).
+    fn render(self, file: &str, c: &AnalysedConnection) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(1024);
+        let csv_writer = |buf: &mut Vec<u8>| {
+            csv::WriterBuilder::new()
+                .has_headers(false)
+                .buffer_capacity(1024)
+                .from_writer(std::mem::take(buf))
+        };
+        match self {
+            Part::ConnectionsJson => json_line(&mut buf, &ConnectionJson::new(file, c))?,
+            Part::ZeekJson => json_line(&mut buf, &crate::conn_log::ConnRecord::new(file, c))?,
+            Part::SummaryJson => {}
+            Part::ConnectionsCsv => {
+                let mut w = csv_writer(&mut buf);
+                w.serialize(ConnectionCsv::new(file, c))?;
+                buf = w.into_inner().map_err(|e| e.into_error())?;
+            }
+            Part::TransitionsCsv => {
+                let mut w = csv_writer(&mut buf);
+                for t in c.tcp.transitions() {
+                    w.serialize(TransitionCsv {
+                        file,
+                        stream: c.flow.stream,
+                        frame: t.frame,
+                        time: rfc3339_ns(t.ts_ns),
+                        side: t.side,
+                        from: t.from,
+                        to: t.to,
+                        cause: t.cause.to_string(),
+                        inferred: t.inferred,
+                        evidence_frame: t.evidence_frame,
+                    })?;
+                }
+                buf = w.into_inner().map_err(|e| e.into_error())?;
+            }
+            Part::AnomaliesCsv => {
+                let mut w = csv_writer(&mut buf);
+                for an in c.anomalies() {
+                    w.serialize(AnomalyCsv {
+                        file,
+                        stream: c.flow.stream,
+                        code: an.code,
+                        severity: an.code.severity(),
+                        frame: an.frame,
+                        side: an.side,
+                        detail: &an.detail,
+                    })?;
+                }
+                buf = w.into_inner().map_err(|e| e.into_error())?;
+            }
+        }
+        Ok(buf)
+    }
+}
+
+/// Reports written as the analysis finishes connections, so a report over
+/// a huge capture needs no more memory than its live connections.
+/// Connections arrive in the order they are finished: within each input,
+/// those evicted during the capture first (batch by batch, each in stream
+/// order), then the rest in stream order; the `stream` field says where each
+/// belongs. A batch is rendered in parallel and written in order.
 pub struct StreamingReport<'w> {
     outputs: Vec<Output<'w>>,
     totals: Totals,
@@ -827,16 +888,9 @@ impl<'w> StreamingReport<'w> {
 
     /// Adds an output.
     pub fn add(&mut self, part: Part, out: impl Write + 'w) {
-        let out: Box<dyn Write + 'w> = Box::new(out);
-        let out = match part {
-            Part::ConnectionsCsv | Part::TransitionsCsv | Part::AnomaliesCsv => {
-                Sink::Csv(Box::new(csv::Writer::from_writer(out)))
-            }
-            Part::ConnectionsJson | Part::ZeekJson | Part::SummaryJson => Sink::Raw(out),
-        };
         self.outputs.push(Output {
             part,
-            out,
+            out: Box::new(out),
             any_rows: false,
         });
     }
@@ -848,51 +902,36 @@ impl<'w> StreamingReport<'w> {
         file: &str,
         c: &AnalysedConnection,
     ) -> io::Result<()> {
-        self.totals.add(file_index, c);
-        for o in &mut self.outputs {
-            match (o.part, &mut o.out) {
-                (Part::ConnectionsJson, Sink::Raw(w)) => {
-                    json_line(w, &ConnectionJson::new(file, c))?;
+        self.connections(file_index, file, std::slice::from_ref(c))
+    }
+
+    /// Writes finished connections of input number `file_index` (named `file`).
+    pub fn connections(
+        &mut self,
+        file_index: usize,
+        file: &str,
+        conns: &[AnalysedConnection],
+    ) -> io::Result<()> {
+        use rayon::prelude::*;
+        for c in conns {
+            self.totals.add(file_index, c);
+        }
+        let parts: Vec<Part> = self.outputs.iter().map(|o| o.part).collect();
+        let rendered: Vec<io::Result<Vec<Vec<u8>>>> = conns
+            .par_iter()
+            .with_min_len(32)
+            .map(|c| parts.iter().map(|p| p.render(file, c)).collect())
+            .collect();
+        for r in rendered {
+            for (o, bytes) in self.outputs.iter_mut().zip(r?) {
+                if bytes.is_empty() {
+                    continue;
                 }
-                (Part::ZeekJson, Sink::Raw(w)) => {
-                    json_line(w, &crate::conn_log::ConnRecord::new(file, c))?;
+                if let (false, Some(header)) = (o.any_rows, o.part.csv_header()) {
+                    write_csv_header(&mut o.out, header)?;
                 }
-                (Part::ConnectionsCsv, Sink::Csv(w)) => {
-                    w.serialize(ConnectionCsv::new(file, c))?;
-                    o.any_rows = true;
-                }
-                (Part::TransitionsCsv, Sink::Csv(w)) => {
-                    for t in c.tcp.transitions() {
-                        w.serialize(TransitionCsv {
-                            file,
-                            stream: c.flow.stream,
-                            frame: t.frame,
-                            time: rfc3339_ns(t.ts_ns),
-                            side: t.side,
-                            from: t.from,
-                            to: t.to,
-                            cause: t.cause.to_string(),
-                            inferred: t.inferred,
-                            evidence_frame: t.evidence_frame,
-                        })?;
-                        o.any_rows = true;
-                    }
-                }
-                (Part::AnomaliesCsv, Sink::Csv(w)) => {
-                    for an in c.anomalies() {
-                        w.serialize(AnomalyCsv {
-                            file,
-                            stream: c.flow.stream,
-                            code: an.code,
-                            severity: an.code.severity(),
-                            frame: an.frame,
-                            side: an.side,
-                            detail: &an.detail,
-                        })?;
-                        o.any_rows = true;
-                    }
-                }
-                _ => {}
+                o.any_rows = true;
+                o.out.write_all(&bytes)?;
             }
         }
         Ok(())
@@ -915,29 +954,20 @@ impl<'w> StreamingReport<'w> {
             summary: &'b Summary<'a>,
         }
         for o in &mut self.outputs {
-            match (o.part, &mut o.out) {
-                (Part::ConnectionsJson, Sink::Raw(w)) => {
-                    json_line(w, &Wrapper { summary: &summary })?;
-                    w.flush()?;
+            match o.part {
+                Part::ConnectionsJson => json_line(&mut o.out, &Wrapper { summary: &summary })?,
+                Part::SummaryJson => {
+                    serde_json::to_writer_pretty(&mut o.out, &summary)?;
+                    o.out.write_all(b"\n")?;
                 }
-                (Part::SummaryJson, Sink::Raw(w)) => {
-                    serde_json::to_writer_pretty(&mut *w, &summary)?;
-                    w.write_all(b"\n")?;
-                    w.flush()?;
-                }
-                (_, Sink::Raw(w)) => w.flush()?,
-                (part, Sink::Csv(w)) => {
-                    if !o.any_rows {
+                part => {
+                    if let (false, Some(header)) = (o.any_rows, part.csv_header()) {
                         // Still give consumers the header of an empty table.
-                        w.write_record(match part {
-                            Part::ConnectionsCsv => &CONNECTION_CSV_COLUMNS[..],
-                            Part::TransitionsCsv => &TRANSITION_CSV_COLUMNS[..],
-                            _ => &ANOMALY_CSV_COLUMNS[..],
-                        })?;
+                        write_csv_header(&mut o.out, header)?;
                     }
-                    w.flush()?;
                 }
             }
+            o.out.flush()?;
         }
         Ok(())
     }
@@ -946,12 +976,18 @@ impl<'w> StreamingReport<'w> {
     pub fn write_all(mut self, analyses: &[CaptureAnalysis]) -> io::Result<()> {
         for (i, a) in analyses.iter().enumerate() {
             self.file(i);
-            for c in &a.connections {
-                self.connection(i, &a.file, c)?;
+            for chunk in a.connections.chunks(4096) {
+                self.connections(i, &a.file, chunk)?;
             }
         }
         self.finish(analyses)
     }
+}
+
+fn write_csv_header(out: &mut impl Write, header: &[&str]) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(header)?;
+    w.flush()
 }
 
 fn json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
