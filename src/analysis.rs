@@ -395,11 +395,11 @@ impl Batch {
         ));
     }
 
-    fn decode_all(&self, options: DecodeOptions) -> Vec<Frame> {
-        self.records
-            .par_iter()
-            .with_min_len(512)
-            .map(|&(frame, ts_ns, linktype, start, len, orig_len)| {
+    /// Decodes every record into `frames` (cleared first; its buffer is reused).
+    fn decode_into(&self, options: DecodeOptions, frames: &mut Vec<Frame>) {
+        frames.clear();
+        let decoded = self.records.par_iter().with_min_len(512).map(
+            |&(frame, ts_ns, linktype, start, len, orig_len)| {
                 let pkt = RawPacket {
                     frame,
                     ts_ns,
@@ -408,8 +408,9 @@ impl Batch {
                     orig_len,
                 };
                 decode_frame(&pkt, options)
-            })
-            .collect()
+            },
+        );
+        frames.par_extend(decoded);
     }
 
     fn clear(&mut self) {
@@ -578,6 +579,8 @@ struct Engine<'o, 'b, 's> {
     last_ts: i64,
     next_sweep_ns: Option<i64>,
     sweep_every_ns: i64,
+    /// The decoded frames of the batch being analysed (kept for its buffer).
+    frames: Vec<Frame>,
 }
 
 impl<'o, 'b, 's> Engine<'o, 'b, 's> {
@@ -602,6 +605,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             next_sweep_ns: None,
             // A connection is finished at most 1/16 of its timeout late.
             sweep_every_ns: (soonest / 16).max(1_000_000),
+            frames: Vec::new(),
         }
     }
 
@@ -610,7 +614,8 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         if batch.records.is_empty() {
             return;
         }
-        let frames = batch.decode_all(self.options.decode);
+        let mut frames = std::mem::take(&mut self.frames);
+        batch.decode_into(self.options.decode, &mut frames);
         if let Some(&(_, ts, ..)) = batch.records.iter().max_by_key(|r| r.1) {
             self.last_ts = self.last_ts.max(ts);
         }
@@ -679,6 +684,8 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             s.follow(&segs);
             s.evict(now, sweep, limit, options);
         });
+        drop(segs);
+        self.frames = frames;
         self.hand_out();
     }
 
@@ -754,41 +761,48 @@ fn show_segments(shards: &[Shard], segs: &[&Segment], observer: &mut SegmentObse
     }
 }
 
-/// Analyses the readers' packets as one capture, in order.
-fn analyze_readers(
-    name: String,
+/// What the reading thread learnt about the inputs.
+#[derive(Default)]
+struct ReadSummary {
+    format: Option<FormatKind>,
+    compressed: bool,
+    errors: Vec<CaptureError>,
+    first_ts: Option<i64>,
+}
+
+/// Reads the inputs into batches of records and sends each full batch on,
+/// taking emptied batches back from `recycled` so buffers are reused.
+fn read_batches(
     readers: impl Iterator<Item = Result<CaptureReader, CaptureError>>,
-    options: &Options,
-    observer: Option<SegmentObserver<'_>>,
-    sink: ConnectionSink<'_>,
-) -> CaptureAnalysis {
-    let mut format = None;
-    let mut compressed = false;
-    let mut errors = Vec::new();
+    progress: Option<&Progress>,
+    full: std::sync::mpsc::SyncSender<Batch>,
+    recycled: std::sync::mpsc::Receiver<Batch>,
+) -> ReadSummary {
+    let mut out = ReadSummary::default();
     let mut frame_offset = 0;
-    let mut first_ts = None;
     let mut batch = Batch::default();
-    let mut engine = Engine::new(options, observer, sink);
     for reader in readers {
         let mut reader = match reader {
             Ok(r) => r,
             Err(e) => {
-                errors.push(e);
+                out.errors.push(e);
                 continue;
             }
         };
-        format.get_or_insert(reader.format());
-        compressed |= reader.is_compressed();
+        out.format.get_or_insert(reader.format());
+        out.compressed |= reader.is_compressed();
         let mut reported = 0;
         loop {
             match reader.next_packet() {
                 Ok(Some(p)) => {
-                    first_ts.get_or_insert(p.ts_ns);
+                    out.first_ts.get_or_insert(p.ts_ns);
                     batch.push(&p, frame_offset);
                     if batch.records.len() >= BATCH_FRAMES {
-                        engine.process(&mut batch);
-                        if let (Some(progress), false) = (&options.progress, reader.is_compressed())
-                        {
+                        let next = recycled.try_recv().unwrap_or_default();
+                        if full.send(std::mem::replace(&mut batch, next)).is_err() {
+                            return out;
+                        }
+                        if let (Some(progress), false) = (progress, reader.is_compressed()) {
                             progress(
                                 reader.offset() - reported,
                                 frame_offset + reader.frames_read(),
@@ -799,25 +813,57 @@ fn analyze_readers(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    errors.push(e);
+                    out.errors.push(e);
                     break;
                 }
             }
         }
         frame_offset += reader.frames_read();
     }
-    engine.process(&mut batch);
+    if !batch.records.is_empty() {
+        let _ = full.send(batch);
+    }
+    out
+}
+
+/// Analyses the readers' packets as one capture, in order. A thread reads
+/// the next batch while this one analyses the last, so reading (system
+/// calls, record parsing, copying) overlaps with the work on the records.
+fn analyze_readers(
+    name: String,
+    readers: impl Iterator<Item = Result<CaptureReader, CaptureError>> + Send,
+    options: &Options,
+    observer: Option<SegmentObserver<'_>>,
+    sink: ConnectionSink<'_>,
+) -> CaptureAnalysis {
+    let mut engine = Engine::new(options, observer, sink);
+    let read = std::thread::scope(|scope| {
+        // Two batches in flight: one being analysed, one being filled.
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Batch>();
+        let progress = options.progress.as_ref();
+        let reader = scope.spawn(move || read_batches(readers, progress, full_tx, empty_rx));
+        for mut batch in full_rx {
+            engine.process(&mut batch);
+            let _ = empty_tx.send(batch);
+        }
+        drop(empty_tx);
+        match reader.join() {
+            Ok(read) => read,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
     let (accounting, port_reuses, evictions) = engine.finish();
     CaptureAnalysis {
         file: name,
-        format,
-        compressed,
-        first_ts_ns: first_ts,
+        format: read.format,
+        compressed: read.compressed,
+        first_ts_ns: read.first_ts,
         port_reuses,
         evictions,
         connections: Vec::new(),
         accounting,
-        errors,
+        errors: read.errors,
     }
 }
 
