@@ -1,0 +1,142 @@
+//! Per-segment cost of the three per-connection trackers that see every TCP
+//! segment: the RFC 9293 machines (`PairedMachines`), the sequence analysis
+//! (`SeqAnalyzer`, Wireshark's tcp.analysis flags) and Zeek's view
+//! (`ZeekTracker`), alone and together.
+//!
+//! The input is the benchmark capture's traffic model (examples/bench_traffic,
+//! the one examples/gen_bench_capture.rs writes): a few thousand interleaved
+//! connections, encoded to Ethernet frames and decoded back by the real decoder,
+//! then fed in capture order to one tracker per connection, as the analysis
+//! does after the flow table has placed each segment. Reading, decoding and the
+//! flow table are not measured here (benches/decode.rs, benches/pipeline.rs).
+
+#[path = "../examples/bench_traffic/mod.rs"]
+#[allow(dead_code)] // the generator's statistics are not used here
+mod bench_traffic;
+
+use std::hint::black_box;
+
+use bench_traffic::{Params, Traffic};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use tcpstate::capture::{linktype, RawPacket};
+use tcpstate::decode::{decode, Decoded, Segment};
+use tcpstate::seq_analysis::SeqAnalyzer;
+use tcpstate::state_machine::{Config, PairedMachines, Side};
+use tcpstate::synth::frame;
+use tcpstate::zeek::ZeekTracker;
+
+const CONNECTIONS: u64 = 3_000;
+
+/// Decoded segments in capture order, each with its connection and sender.
+struct Input {
+    segments: Vec<(usize, Side, Segment)>,
+    connections: usize,
+}
+
+fn input() -> Input {
+    let traffic = Traffic::new(Params {
+        connections: CONNECTIONS,
+        ..Params::default()
+    });
+    let mut segments = Vec::new();
+    for (i, e) in traffic.enumerate() {
+        let bytes = frame(&e.link, &e.seg);
+        let raw = RawPacket {
+            frame: i as u64 + 1,
+            ts_ns: e.seg.ts_ns as i64,
+            linktype: linktype::ETHERNET,
+            data: &bytes,
+            orig_len: bytes.len() as u32,
+        };
+        let Decoded::Tcp(seg) = decode(&raw) else {
+            panic!("frame {} did not decode as TCP", i + 1);
+        };
+        segments.push((e.conn as usize, e.side, seg));
+    }
+    let connections = segments.iter().map(|(c, _, _)| c + 1).max().unwrap_or(0);
+    Input {
+        segments,
+        connections,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let input = input();
+    let segs = &input.segments;
+    let n = input.connections;
+    eprintln!(
+        "state_machine bench: {} segments of {} connections",
+        segs.len(),
+        n
+    );
+    let mut g = c.benchmark_group("per_segment");
+    g.throughput(Throughput::Elements(segs.len() as u64));
+
+    g.bench_function("paired_machines", |b| {
+        b.iter_batched(
+            || vec![PairedMachines::new(Config::default()); n],
+            |mut machines| {
+                for (conn, side, seg) in segs {
+                    machines[*conn].on_segment(seg, *side);
+                }
+                machines
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    g.bench_function("seq_analyzer", |b| {
+        b.iter_batched(
+            || vec![SeqAnalyzer::new(); n],
+            |mut analyzers| {
+                for (conn, side, seg) in segs {
+                    black_box(analyzers[*conn].on_segment(seg, *side, false));
+                }
+                analyzers
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    g.bench_function("zeek_tracker", |b| {
+        b.iter_batched(
+            || vec![ZeekTracker::new(); n],
+            |mut trackers| {
+                for (conn, side, seg) in segs {
+                    trackers[*conn].on_segment(seg, *side);
+                }
+                trackers
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    g.bench_function("all_three", |b| {
+        b.iter_batched(
+            || {
+                (
+                    vec![PairedMachines::new(Config::default()); n],
+                    vec![SeqAnalyzer::new(); n],
+                    vec![ZeekTracker::new(); n],
+                )
+            },
+            |(mut machines, mut analyzers, mut trackers)| {
+                for (conn, side, seg) in segs {
+                    machines[*conn].on_segment(seg, *side);
+                    black_box(analyzers[*conn].on_segment(seg, *side, false));
+                    trackers[*conn].on_segment(seg, *side);
+                }
+                (machines, analyzers, trackers)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = bench
+}
+criterion_main!(benches);
