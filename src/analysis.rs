@@ -395,8 +395,10 @@ impl Batch {
         ));
     }
 
-    /// Decodes every record into `frames` (cleared first; its buffer is reused).
-    fn decode_into(&self, options: DecodeOptions, frames: &mut Vec<Frame>) {
+    /// Decodes every record into `frames` (cleared first; its buffer is
+    /// reused), with the flow key and shard of each TCP segment whose key
+    /// needs no shared state (no tunnel to intern).
+    fn decode_into(&self, options: DecodeOptions, keys: KeyOptions, frames: &mut Vec<KeyedFrame>) {
         frames.clear();
         let decoded = self.records.par_iter().with_min_len(512).map(
             |&(frame, ts_ns, linktype, start, len, orig_len)| {
@@ -407,7 +409,14 @@ impl Batch {
                     data: &self.bytes[start..start + len],
                     orig_len,
                 };
-                decode_frame(&pkt, options)
+                let frame = decode_frame(&pkt, options);
+                let key = match &frame.outcome {
+                    Outcome::Decoded(Decoded::Tcp(seg)) => {
+                        Keyer::plain_key(keys, seg).map(|k| (k, k.shard(SHARDS) as u32))
+                    }
+                    _ => None,
+                };
+                KeyedFrame { frame, key }
             },
         );
         frames.par_extend(decoded);
@@ -417,6 +426,13 @@ impl Batch {
         self.bytes.clear();
         self.records.clear();
     }
+}
+
+/// A decoded frame and, for a TCP segment, its flow key and shard when they
+/// could be worked out in parallel.
+struct KeyedFrame {
+    frame: Frame,
+    key: Option<(FlowKey, u32)>,
 }
 
 /// What placing one segment did.
@@ -580,7 +596,7 @@ struct Engine<'o, 'b, 's> {
     next_sweep_ns: Option<i64>,
     sweep_every_ns: i64,
     /// The decoded frames of the batch being analysed (kept for its buffer).
-    frames: Vec<Frame>,
+    frames: Vec<KeyedFrame>,
 }
 
 impl<'o, 'b, 's> Engine<'o, 'b, 's> {
@@ -615,7 +631,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             return;
         }
         let mut frames = std::mem::take(&mut self.frames);
-        batch.decode_into(self.options.decode, &mut frames);
+        batch.decode_into(self.options.decode, self.options.keys, &mut frames);
         if let Some(&(_, ts, ..)) = batch.records.iter().max_by_key(|r| r.1) {
             self.last_ts = self.last_ts.max(ts);
         }
@@ -624,7 +640,8 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         let mut reassembled: Vec<Segment> = Vec::new();
         // Where each TCP segment is: Ok(index into frames) or Err(index into reassembled).
         let mut order: Vec<Result<u32, u32>> = Vec::with_capacity(frames.len());
-        for (idx, frame) in frames.iter().enumerate() {
+        for (idx, kf) in frames.iter().enumerate() {
+            let frame = &kf.frame;
             self.accounting.count_encaps(frame.encaps);
             match &frame.outcome {
                 Outcome::Decoded(d) => {
@@ -645,19 +662,33 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                 }
             }
         }
-        let segs: Vec<&Segment> = order
-            .iter()
-            .filter_map(|o| match *o {
-                Ok(i) => match &frames[i as usize].outcome {
-                    Outcome::Decoded(Decoded::Tcp(seg)) => Some(seg),
-                    _ => None,
+        let mut segs: Vec<&Segment> = Vec::with_capacity(order.len());
+        for o in &order {
+            let (seg, key) = match *o {
+                Ok(i) => match &frames[i as usize] {
+                    KeyedFrame {
+                        frame:
+                            Frame {
+                                outcome: Outcome::Decoded(Decoded::Tcp(seg)),
+                                ..
+                            },
+                        key,
+                    } => (seg, *key),
+                    _ => continue,
                 },
-                Err(i) => reassembled.get(i as usize),
-            })
-            .collect();
-        for (i, seg) in segs.iter().enumerate() {
-            let key = self.keyer.key(seg);
-            self.shards[key.shard(SHARDS)].input.push((i as u32, key));
+                Err(i) => match reassembled.get(i as usize) {
+                    Some(seg) => (seg, None),
+                    None => continue,
+                },
+            };
+            let (key, shard) = key.unwrap_or_else(|| {
+                let k = self.keyer.key(seg);
+                (k, k.shard(SHARDS) as u32)
+            });
+            self.shards[shard as usize]
+                .input
+                .push((segs.len() as u32, key));
+            segs.push(seg);
         }
         let options = self.options;
         self.shards

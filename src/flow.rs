@@ -260,13 +260,32 @@ impl Default for KeyOptions {
 
 /// Unordered endpoint pair, plus VLANs and an interned tunnel path when the
 /// options say so: the same key for both directions.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct FlowKey {
     lo: Endpoint,
     hi: Endpoint,
     vlans: VlanStack,
     /// 0: no tunnel (or tunnels not in the key); else an index into the keyer's tunnels.
     tunnel: u32,
+}
+
+impl std::hash::Hash for FlowKey {
+    /// Hashes a few machine words rather than field by field: the key is
+    /// hashed for every segment, twice (shard, then table).
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        fn bits(a: std::net::IpAddr) -> u128 {
+            match a {
+                std::net::IpAddr::V4(v4) => u128::from(v4.to_bits()),
+                std::net::IpAddr::V6(v6) => v6.to_bits() ^ (1 << 127),
+            }
+        }
+        let (lo, hi) = (bits(self.lo.addr), bits(self.hi.addr));
+        let ports = u64::from(self.lo.port) << 16 | u64::from(self.hi.port);
+        h.write_u64((lo as u64) ^ (hi as u64).rotate_left(32));
+        h.write_u64(((lo >> 64) as u64) ^ ((hi >> 64) as u64).rotate_left(32));
+        h.write_u64(ports | u64::from(self.tunnel) << 32);
+        h.write_u64(self.vlans.bits());
+    }
 }
 
 impl FlowKey {
@@ -296,6 +315,30 @@ impl Keyer {
             keys,
             tunnels: FxHashMap::default(),
         }
+    }
+
+    /// The key of a segment when it needs no interning (no tunnel, or
+    /// tunnels not in the key): computable on any thread.
+    pub fn plain_key(keys: KeyOptions, seg: &Segment) -> Option<FlowKey> {
+        if keys.tunnel && seg.path.tunnel.is_some() {
+            return None;
+        }
+        let (lo, hi) = if seg.src <= seg.dst {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
+        let vlans = if keys.vlan {
+            seg.path.vlans
+        } else {
+            VlanStack::default()
+        };
+        Some(FlowKey {
+            lo,
+            hi,
+            vlans,
+            tunnel: 0,
+        })
     }
 
     /// The connection key of a segment.

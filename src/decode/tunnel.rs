@@ -136,6 +136,11 @@ impl EncapSet {
 pub struct VlanStack([u16; 4]);
 
 impl VlanStack {
+    /// The four slots in one word, for hashing.
+    pub fn bits(&self) -> u64 {
+        self.0.iter().fold(0, |acc, &v| acc << 16 | u64::from(v))
+    }
+
     /// Marks a used slot, so VLAN 0 (priority tag) differs from no tag.
     const USED: u16 = 0x8000;
 
