@@ -549,7 +549,14 @@ impl Shard {
                 }
             }
             for (slot, over) in due {
-                if let Some(c) = self.finish(slot, now_ns) {
+                // An idle connection ends at its timeout, not at the sweep,
+                // so what it reports does not depend on when sweeps run.
+                let end = if over {
+                    now_ns
+                } else {
+                    self.flows.conn(slot).end_ns.saturating_add(idle)
+                };
+                if let Some(c) = self.finish(slot, end) {
                     if over {
                         self.evictions.closed += 1;
                     } else {
@@ -593,7 +600,8 @@ struct Engine<'o, 'b, 's> {
     shard_limit: usize,
     next_stream: u64,
     last_ts: i64,
-    next_sweep_ns: Option<i64>,
+    /// Capture time of the next look for connections to evict.
+    next_sweep_ns: i64,
     sweep_every_ns: i64,
     /// The decoded frames of the batch being analysed (kept for its buffer).
     frames: Vec<KeyedFrame>,
@@ -618,7 +626,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             shard_limit: options.flows.max_connections.div_ceil(SHARDS).max(1),
             next_stream: 0,
             last_ts: i64::MIN,
-            next_sweep_ns: None,
+            next_sweep_ns: i64::MIN,
             // A connection is finished at most 1/16 of its timeout late.
             sweep_every_ns: (soonest / 16).max(1_000_000),
             frames: Vec::new(),
@@ -699,17 +707,10 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             show_segments(&self.shards, &segs, observer);
         }
         let now = self.last_ts;
-        let sweep = match self.next_sweep_ns {
-            None => {
-                self.next_sweep_ns = Some(now.saturating_add(self.sweep_every_ns));
-                false
-            }
-            Some(t) if now >= t => {
-                self.next_sweep_ns = Some(now.saturating_add(self.sweep_every_ns));
-                true
-            }
-            Some(_) => false,
-        };
+        let sweep = now >= self.next_sweep_ns;
+        if sweep {
+            self.next_sweep_ns = now.saturating_add(self.sweep_every_ns);
+        }
         let limit = self.shard_limit;
         self.shards.par_iter_mut().for_each(|s| {
             s.follow(&segs);

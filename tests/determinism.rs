@@ -15,8 +15,8 @@ use std::process::{Command, Output};
 
 use tcpstate::synth::{workload, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter, PcapWriter};
 
-/// Connections in the generated capture: about 33 000 frames, four batches of
-/// 8192 frames, each split by rayon into chunks of at least 256.
+/// Connections in the generated capture: about 33 000 frames, three batches
+/// of 16384 frames, each split by rayon into chunks of at least 512.
 const GENERATED_CONNECTIONS: u32 = 3000;
 
 const FORMATS: [&[&str]; 8] = [
@@ -158,8 +158,36 @@ fn generated_capture_decoded_by_many_threads_is_deterministic() {
         w.write_packet(iface, p).unwrap();
     }
     w.into_inner().unwrap();
-    assert_deterministic(&[pcap]);
+    assert_deterministic(&[pcap.clone()]);
     assert_deterministic(&[pcapng]);
+    // With every kind of eviction at work: closed connections freed after
+    // 2 ms, idle ones after 1 ms, and at most 128 live (2 per shard).
+    for format in ["json", "csv"] {
+        let args = [
+            "--format",
+            format,
+            "--msl",
+            "0.001",
+            "--idle-timeout",
+            "0.001",
+            "--max-connections",
+            "128",
+        ];
+        assert_same_output(&args, std::slice::from_ref(&pcap));
+        let out = run(1, &args, std::slice::from_ref(&pcap));
+        if format == "json" {
+            let text = String::from_utf8(out.stdout).unwrap();
+            let summary: serde_json::Value =
+                serde_json::from_str(text.lines().last().unwrap()).unwrap();
+            let ev = &summary["summary"]["evicted"];
+            for kind in ["closed", "idle", "limit"] {
+                assert!(ev[kind].as_u64().unwrap() > 0, "no {kind} evictions: {ev}");
+            }
+            // Timeouts this short also split some connections in two.
+            let conns = summary["summary"]["connections"].as_u64().unwrap();
+            assert!(conns >= u64::from(GENERATED_CONNECTIONS), "{conns}");
+        }
+    }
 }
 
 #[test]
