@@ -158,7 +158,7 @@ fn generated_capture_decoded_by_many_threads_is_deterministic() {
         w.write_packet(iface, p).unwrap();
     }
     w.into_inner().unwrap();
-    assert_deterministic(&[pcap.clone()]);
+    assert_deterministic(std::slice::from_ref(&pcap));
     assert_deterministic(&[pcapng]);
     // With every kind of eviction at work: closed connections freed after
     // 2 ms, idle ones after 1 ms, and at most 128 live (2 per shard).
