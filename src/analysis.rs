@@ -27,7 +27,7 @@ use crate::anomaly::{Anomaly, AnomalyCode, AnomalyLog};
 use crate::capture::{CaptureError, CaptureReader, FormatKind, Input, RawPacket};
 use crate::decode::{decode_frame, DecodeOptions, Decoded, Frame, Outcome, Segment};
 use crate::defrag::{DefragLimits, Reassembler};
-use crate::flow::{Connection, Dir, FlowKey, FlowTable, KeyOptions, Keyer, Placement};
+use crate::flow::{Connection, Dir, FlowKey, FlowTable, KeyOptions, Keyer, Placement, UNNUMBERED};
 use crate::seq_analysis::{Flag, SeqAnalyzer};
 use crate::state_machine::{Config, PairedMachines, Side};
 use crate::zeek::ZeekTracker;
@@ -471,7 +471,7 @@ impl Shard {
                 Step::BadChecksum(self.flows.find(&key, seg))
             } else {
                 let p = self.flows.add(key, seg, || Trackers::new(options));
-                if p.new {
+                if p.new && self.flows.conn(p.slot).stream == UNNUMBERED {
                     self.new.push((seg.frame, p.slot));
                 }
                 Step::Placed(p)
@@ -615,6 +615,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
     ) -> Self {
         let linger = options.machines.msl_ns.saturating_mul(2);
         let soonest = linger.min(options.flows.idle_timeout_ns);
+        let shard_limit = options.flows.max_connections.div_ceil(SHARDS).max(1);
         Engine {
             options,
             observer,
@@ -622,8 +623,13 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             accounting: FrameAccounting::default(),
             keyer: Keyer::new(options.keys),
             defrag: Reassembler::new(options.defrag),
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            shard_limit: options.flows.max_connections.div_ceil(SHARDS).max(1),
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    flows: FlowTable::remembering(shard_limit),
+                    ..Shard::default()
+                })
+                .collect(),
+            shard_limit,
             next_stream: 0,
             last_ts: i64::MIN,
             next_sweep_ns: i64::MIN,

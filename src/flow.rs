@@ -98,6 +98,10 @@ pub struct Connection {
     base_seq: [Option<u32>; 2],
     /// VLAN tags and tunnels of the connection's first packet.
     pub path: Path,
+    /// This connection continues a Wireshark stream whose earlier part was
+    /// reported separately: the stream went idle past the idle timeout (or
+    /// was evicted for memory) and then carried on. Same `stream` number.
+    pub continues: bool,
 }
 
 impl Connection {
@@ -132,6 +136,7 @@ impl Connection {
             window_scale: [None; 2],
             base_seq: [None; 2],
             path: seg.path.clone(),
+            continues: false,
         }
     }
 
@@ -370,6 +375,49 @@ impl Keyer {
     }
 }
 
+/// What is remembered of an evicted connection so a later segment of its
+/// endpoint pair lands in the same Wireshark stream: its number, its
+/// endpoints' roles, and the base sequence numbers that decide, for a SYN,
+/// whether Wireshark would start a new stream instead.
+#[derive(Clone, Debug)]
+struct Tomb {
+    stream: u64,
+    endpoints: [Endpoint; 2],
+    client_index: usize,
+    client_reason: ClientReason,
+    base_seq: [Option<u32>; 2],
+}
+
+impl Tomb {
+    fn of(c: &Connection) -> Tomb {
+        Tomb {
+            stream: c.stream,
+            endpoints: c.endpoints,
+            client_index: c.client_index,
+            client_reason: c.client_reason,
+            base_seq: c.base_seq,
+        }
+    }
+
+    /// Wireshark's rule, as [`Connection::syn_starts_new_stream`].
+    fn syn_starts_new_stream(&self, seg: &Segment) -> bool {
+        let is_bare_syn = seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN;
+        let d = usize::from(!(seg.src == self.endpoints[0] && seg.dst == self.endpoints[1]));
+        is_bare_syn && matches!(self.base_seq[d], Some(b) if b != seg.seq)
+    }
+
+    /// The continuation of the evicted connection, starting at `seg`.
+    fn revive(self, seg: &Segment) -> Connection {
+        let mut c = Connection::new(self.stream, seg);
+        c.endpoints = self.endpoints;
+        c.client_index = self.client_index;
+        c.client_reason = self.client_reason;
+        c.base_seq = self.base_seq;
+        c.continues = true;
+        c
+    }
+}
+
 /// A live connection, the key it was found under, and what the caller keeps with it.
 #[derive(Debug)]
 struct Entry<T> {
@@ -392,6 +440,10 @@ pub struct FlowTable<T> {
     free: Vec<u32>,
     live: usize,
     port_reuses: u64,
+    /// Evicted connections by key, the oldest forgotten first past `tomb_limit`.
+    tombs: FxHashMap<FlowKey, Tomb>,
+    tomb_order: std::collections::VecDeque<(FlowKey, u64)>,
+    tomb_limit: usize,
 }
 
 impl<T> Default for FlowTable<T> {
@@ -402,6 +454,9 @@ impl<T> Default for FlowTable<T> {
             free: Vec::new(),
             live: 0,
             port_reuses: 0,
+            tombs: FxHashMap::default(),
+            tomb_order: std::collections::VecDeque::new(),
+            tomb_limit: 0,
         }
     }
 }
@@ -413,6 +468,15 @@ impl<T> FlowTable<T> {
     /// An empty table.
     pub fn new() -> FlowTable<T> {
         FlowTable::default()
+    }
+
+    /// An empty table that remembers up to `tombs` removed connections, so
+    /// a later segment of one continues its stream (see [`FlowTable::remove`]).
+    pub fn remembering(tombs: usize) -> FlowTable<T> {
+        FlowTable {
+            tomb_limit: tombs,
+            ..FlowTable::default()
+        }
     }
 
     /// The connection a segment would join, without placing it: (slot, sent
@@ -429,6 +493,7 @@ impl<T> FlowTable<T> {
     pub fn add(&mut self, key: FlowKey, seg: &Segment, make: impl FnOnce() -> T) -> Placement {
         let mut replaced = None;
         let mut new = false;
+        let mut reused = false;
         let slot = match self.current.get(&key) {
             Some(&s) if !self.conn(s).syn_starts_new_stream(seg) => s,
             existing => {
@@ -437,9 +502,18 @@ impl<T> FlowTable<T> {
                     replaced = Some(old);
                 }
                 new = true;
+                let conn = match self.tombs.remove(&key) {
+                    Some(t) if t.syn_starts_new_stream(seg) => {
+                        self.port_reuses += 1;
+                        reused = true;
+                        Connection::new(UNNUMBERED, seg)
+                    }
+                    Some(t) => t.revive(seg),
+                    None => Connection::new(UNNUMBERED, seg),
+                };
                 let entry = Box::new(Entry {
                     key,
-                    conn: Connection::new(UNNUMBERED, seg),
+                    conn,
                     data: make(),
                 });
                 let s = match self.free.pop() {
@@ -458,7 +532,7 @@ impl<T> FlowTable<T> {
             }
         };
         let conn = &mut self.entry_mut(slot).conn;
-        let reused_ports = replaced.is_some() || conn.syn_ack_reuses_ports(seg);
+        let reused_ports = replaced.is_some() || reused || conn.syn_ack_reuses_ports(seg);
         let dir = conn.observe(seg);
         Placement {
             slot,
@@ -507,12 +581,26 @@ impl<T> FlowTable<T> {
         self.entry_mut(slot).conn.stream = stream;
     }
 
-    /// Takes a connection out of the table; a later segment of its endpoint
-    /// pair starts a new connection.
+    /// Takes a connection out of the table. If it was the current
+    /// connection of its endpoint pair, a tombstone remembers it: a later
+    /// segment of the pair starts a connection that [`Connection::continues`]
+    /// its stream (unless it is a SYN Wireshark would start a new stream
+    /// for), as long as the tombstone is among the last `tombs` kept.
     pub fn remove(&mut self, slot: u32) -> Option<(Connection, T)> {
         let entry = self.slots.get_mut(slot as usize)?.take()?;
         if self.current.get(&entry.key) == Some(&slot) {
             self.current.remove(&entry.key);
+            if self.tomb_limit > 0 && entry.conn.stream != UNNUMBERED {
+                self.tombs.insert(entry.key, Tomb::of(&entry.conn));
+                self.tomb_order.push_back((entry.key, entry.conn.stream));
+                while self.tomb_order.len() > self.tomb_limit {
+                    if let Some((key, stream)) = self.tomb_order.pop_front() {
+                        if self.tombs.get(&key).is_some_and(|t| t.stream == stream) {
+                            self.tombs.remove(&key);
+                        }
+                    }
+                }
+            }
         }
         self.free.push(slot);
         self.live -= 1;

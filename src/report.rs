@@ -88,6 +88,9 @@ pub struct ConnectionJson<'a> {
     pub file: &'a str,
     /// Wireshark's tcp.stream index.
     pub stream: u64,
+    /// A later part of a stream reported before: it went idle past the
+    /// idle timeout (or was evicted for memory) and then carried on.
+    pub continues: bool,
     /// The client endpoint (`addr:port`).
     pub client: String,
     /// The server endpoint (`addr:port`).
@@ -174,6 +177,9 @@ pub struct ConnectionCsv<'a> {
     pub file: &'a str,
     /// Wireshark's tcp.stream index.
     pub stream: u64,
+    /// A later part of a stream reported before: it went idle past the
+    /// idle timeout (or was evicted for memory) and then carried on.
+    pub continues: bool,
     /// The client endpoint (`addr:port`).
     pub client: String,
     /// The server endpoint (`addr:port`).
@@ -516,6 +522,7 @@ impl<'a> ConnectionJson<'a> {
             schema_version: SCHEMA_VERSION,
             file,
             stream: c.stream,
+            continues: c.continues,
             client: c.client().to_string(),
             server: c.server().to_string(),
             client_reason: c.client_reason,
@@ -587,6 +594,7 @@ impl<'a> ConnectionCsv<'a> {
         ConnectionCsv {
             file,
             stream: c.stream,
+            continues: c.continues,
             client: c.client().to_string(),
             server: c.server().to_string(),
             client_reason: c.client_reason,
@@ -641,9 +649,10 @@ pub enum Report {
 }
 
 /// Columns of the connections CSV, for the header of an empty report.
-pub const CONNECTION_CSV_COLUMNS: [&str; 38] = [
+pub const CONNECTION_CSV_COLUMNS: [&str; 39] = [
     "file",
     "stream",
+    "continues",
     "client",
     "server",
     "client_reason",

@@ -142,27 +142,67 @@ fn an_idle_connection_is_finished_at_its_timeout() {
 }
 
 #[test]
-fn a_packet_after_its_connection_was_evicted_starts_a_new_connection() {
-    // Evictions are decided between batches of frames, so the late packet
+fn a_packet_after_its_connection_was_evicted_continues_the_same_stream() {
+    // Evictions are decided between batches of frames, so the late packets
     // must come more than a batch (16384 frames) after the eviction.
-    let mut quiet = left_open(1001, 0);
-    let mut busy = Conv::new(addr("10.0.0.9:2000"), addr("10.0.0.2:80"), 1, 1)
-        .starting_at(EPOCH_2026_NS + 400 * SECOND)
-        .with_step(1000);
-    busy.handshake();
-    for _ in 0..20_000 {
-        busy.data(Side::Client, 1);
-    }
-    quiet.wait(401 * SECOND);
-    quiet.data(Side::Client, 5);
-    let bytes = pcap([quiet.into_packets(), busy.into_packets()].concat());
-    let (mut conns, ev) = stream(bytes, &Options::default());
+    let build = |late_syn: Option<u32>| {
+        let mut quiet = left_open(1001, 0);
+        let mut busy = Conv::new(addr("10.0.0.9:2000"), addr("10.0.0.2:80"), 1, 1)
+            .starting_at(EPOCH_2026_NS + 400 * SECOND)
+            .with_step(1000);
+        busy.handshake();
+        for _ in 0..20_000 {
+            busy.data(Side::Client, 1);
+        }
+        quiet.wait(401 * SECOND);
+        let mut packets = busy.into_packets();
+        match late_syn {
+            None => {
+                quiet.data(Side::Client, 5);
+                packets.extend(quiet.into_packets());
+            }
+            Some(isn) => {
+                let mut again = Conv::new(addr("10.0.0.1:1001"), addr("10.0.0.2:80"), isn, 9)
+                    .starting_at(quiet.now());
+                again.syn();
+                packets.extend(quiet.into_packets());
+                packets.extend(again.into_packets());
+            }
+        }
+        pcap(packets)
+    };
+    // A data segment: Wireshark keeps it in stream 0, and so do we, as a
+    // second part of stream 0 that `continues` it.
+    let (mut conns, ev) = stream(build(None), &Options::default());
     assert_eq!(ev.idle, 1);
-    conns.sort_by_key(|c| c.flow.stream);
-    assert_eq!(conns.len(), 3, "the late segment starts a new connection");
-    assert_eq!(conns[0].flow.packets.iter().sum::<u64>(), 3);
-    assert_eq!(conns[2].flow.packets.iter().sum::<u64>(), 1);
-    assert_eq!(conns[2].flow.client().port, 1001);
+    conns.sort_by_key(|c| (c.flow.stream, c.flow.first_frame));
+    let parts: Vec<(u64, bool, u64)> = conns
+        .iter()
+        .map(|c| (c.flow.stream, c.flow.continues, c.flow.packets.iter().sum()))
+        .collect();
+    assert_eq!(parts, [(0, false, 3), (0, true, 1), (1, false, 20_003)]);
+    let late = &conns[1];
+    assert_eq!(
+        late.flow.client().port,
+        1001,
+        "roles kept from the first part"
+    );
+    // A SYN with a new ISN: Wireshark starts a new stream (port reuse).
+    let (mut conns, _) = stream(build(Some(777)), &Options::default());
+    conns.sort_by_key(|c| (c.flow.stream, c.flow.first_frame));
+    let parts: Vec<(u64, bool)> = conns
+        .iter()
+        .map(|c| (c.flow.stream, c.flow.continues))
+        .collect();
+    assert_eq!(parts, [(0, false), (1, false), (2, false)]);
+    // A SYN repeating the first ISN stays in stream 0, as in Wireshark.
+    let (mut conns, _) = stream(build(Some(1000)), &Options::default());
+    conns.sort_by_key(|c| (c.flow.stream, c.flow.first_frame));
+    let parts: Vec<(u64, bool)> = conns
+        .iter()
+        .map(|c| (c.flow.stream, c.flow.continues))
+        .collect();
+    assert_eq!(parts, [(0, false), (0, true), (1, false)]);
 }
 
 #[test]
