@@ -577,8 +577,16 @@ impl Shard {
                 .collect();
             let excess = order.len() - keep;
             order.select_nth_unstable(excess - 1);
-            for &(_, _, _, slot) in &order[..excess] {
-                if let Some(c) = self.finish(slot, now_ns) {
+            for &(open, end_ns, _, slot) in &order[..excess] {
+                // A connection that is over ends as it will once its
+                // TIME_WAIT has run, as if there had been room to wait for
+                // it; an open one ends as it stands now.
+                let end = if open {
+                    now_ns
+                } else {
+                    now_ns.max(end_ns.saturating_add(linger))
+                };
+                if let Some(c) = self.finish(slot, end) {
                     self.evictions.limit += 1;
                     self.finished.push(c);
                 }
