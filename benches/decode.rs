@@ -168,9 +168,8 @@ fn bench_read(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("gzip_stream", |b| {
         b.iter(|| {
-            let r = CaptureReader::from_reader("gz".into(), Box::new(Cursor::new(gz.clone())))
-                .unwrap();
-            let mut r = r;
+            let mut r =
+                CaptureReader::from_reader("gz".into(), Box::new(Cursor::new(gz.clone()))).unwrap();
             let mut n = 0u64;
             // The cut at 64 MiB ends in a truncated record: count what precedes it.
             while let Ok(Some(p)) = r.next_packet() {
