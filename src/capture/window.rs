@@ -21,8 +21,9 @@ use super::gunzip::{Gunzip, GzInput};
 
 /// How far ahead of the reader a map's cache lines are prefetched.
 const PREFETCH: usize = 8 * 1024;
-/// A map's pages are released in pieces of this size, one piece behind the reader.
-const RELEASE: usize = 16 << 20;
+/// A map's pages are released in pieces of this size, at least one piece behind
+/// the reader: a mapped file adds at most about twice this to the RSS.
+const RELEASE: usize = 4 << 20;
 
 /// A stream's buffer starts at this size...
 pub(super) const INITIAL_BUF: usize = 64 * 1024;
@@ -345,7 +346,8 @@ mod tests {
             let n = w.available().min(1000);
             w.consume(n);
         }
-        assert_eq!(w.behind.released, RELEASE);
+        let released = w.behind.released;
+        assert!(released % RELEASE == 0 && released + 2 * RELEASE >= data.len() && released > 0);
         assert!(w.data() == &data[..], "released pages read back the file");
     }
 
