@@ -1,10 +1,24 @@
 //! Decoding cost per frame, by encapsulation: the plain Ethernet path must not
-//! pay for the tunnel layers the decoder also understands.
+//! pay for the tunnel layers the decoder also understands; and the capture
+//! reader's cost of walking every record of a file (mapped), a stream and a
+//! gzip stream.
+//!
+//! `cargo bench --bench decode -- read` runs the reader benchmarks alone, on
+//! captures of 20 000 connections written to a temporary directory;
+//! `TCPSTATE_BENCH_CAPTURE=/tmp/x.pcap` walks that file instead (written by
+//! `cargo run --release --example gen_bench_capture -- /tmp/x.pcap 100000`).
+
+use std::fs::File;
+use std::io::{BufWriter, Cursor, Write};
+use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tcpstate::capture::RawPacket;
+use tcpstate::capture::{CaptureReader, Input, RawPacket};
 use tcpstate::decode::{decode, Decoded};
-use tcpstate::synth::{packet_frame, workload, wrapped_frame, ByteOrder, Link, Wrap};
+use tcpstate::synth::{
+    packet_frame, workload, wrapped_frame, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter,
+    PcapWriter, Wrap,
+};
 
 fn frames(link: &Link, n: u32) -> Vec<Vec<u8>> {
     workload(n)
@@ -80,9 +94,97 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// Reads every record, touching each one's length and first byte.
+fn walk(mut r: CaptureReader) -> (u64, u64) {
+    let mut bytes = 0u64;
+    let mut sum = 0u64;
+    while let Some(p) = r.next_packet().unwrap() {
+        bytes += p.data.len() as u64;
+        sum += u64::from(p.data.first().copied().unwrap_or(0));
+    }
+    (r.frames_read(), bytes + sum)
+}
+
+fn write_capture(path: &Path, connections: u32, ng: bool) {
+    let file = BufWriter::new(File::create(path).unwrap());
+    let packets = workload(connections);
+    if ng {
+        let mut w = PcapNgWriter::new(file, ByteOrder::Little).unwrap();
+        let iface = w.add_interface(Interface::new(Link::Ethernet)).unwrap();
+        for p in &packets {
+            w.write_packet(iface, p).unwrap();
+        }
+        w.into_inner().unwrap().flush().unwrap();
+    } else {
+        let mut w = PcapWriter::new(file, Link::Ethernet, PcapFormat::default()).unwrap();
+        w.write_packets(&packets).unwrap();
+        w.into_inner().unwrap().flush().unwrap();
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn bench_read(c: &mut Criterion) {
+    let files: Vec<(String, PathBuf)> = match std::env::var_os("TCPSTATE_BENCH_CAPTURE") {
+        Some(p) => {
+            let p = PathBuf::from(p);
+            let name = p.file_name().unwrap().to_string_lossy().replace('.', "_");
+            vec![(name, p)]
+        }
+        None => {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+            let pcap = dir.join("bench_read.pcap");
+            let pcapng = dir.join("bench_read.pcapng");
+            write_capture(&pcap, 20_000, false);
+            write_capture(&pcapng, 20_000, true);
+            vec![("pcap".into(), pcap), ("pcapng".into(), pcapng)]
+        }
+    };
+    let mut g = c.benchmark_group("read");
+    g.sample_size(10);
+    for (name, path) in &files {
+        let len = std::fs::metadata(path).unwrap().len();
+        g.throughput(Throughput::Bytes(len));
+        let input = Input::Path(path.clone());
+        g.bench_function(format!("{name}_file"), |b| {
+            b.iter(|| walk(CaptureReader::open(&input).unwrap()))
+        });
+        g.bench_function(format!("{name}_stream"), |b| {
+            b.iter(|| {
+                let f = File::open(path).unwrap();
+                walk(CaptureReader::from_reader(name.clone(), Box::new(f)).unwrap())
+            })
+        });
+    }
+    // gzip: a smaller capture, decompressed from memory.
+    let (_, first) = &files[0];
+    let mut data = std::fs::read(first).unwrap();
+    data.truncate(64 << 20);
+    let gz = gzip(&data);
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function("gzip_stream", |b| {
+        b.iter(|| {
+            let mut r =
+                CaptureReader::from_reader("gz".into(), Box::new(Cursor::new(gz.clone()))).unwrap();
+            let mut n = 0u64;
+            // The cut at 64 MiB ends in a truncated record: count what precedes it.
+            while let Ok(Some(p)) = r.next_packet() {
+                n += p.data.len() as u64;
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30);
     targets = bench
 }
-criterion_main!(benches);
+criterion_group!(read, bench_read);
+criterion_main!(benches, read);

@@ -42,11 +42,9 @@ const CASES: &[(&str, &str, u64, u64)] = &[
     ("pcapng_bad_tsresol.pcapng", "byte 352: interface description block has an unusable if_tsresol 20", 3, 1),
     ("pcapng_undefined_interface.pcapng", "byte 352: packet block refers to interface 5, which no interface description block defined", 3, 1),
     ("pcapng_spb_without_idb.pcapng", "byte 52: packet block refers to interface 0, which no interface description block defined", 0, 0),
-    // pcap-parser refuses an EPB whose captured length runs past the block
-    // before tcpstate's own check could; the message names the block type.
-    ("pcapng_caplen_over_block.pcapng", "byte 352: malformed pcapng block of type 0x00000006: block content is shorter than its fields say", 3, 1),
-    ("pcapng_short_epb.pcapng", "byte 352: malformed pcapng block of type 0x00000006: block content is shorter than its fields say", 3, 1),
-    ("pcapng_short_obsolete_pb.pcapng", "byte 352: obsolete packet block too short", 3, 1),
+    ("pcapng_caplen_over_block.pcapng", "byte 352: enhanced packet block claims 1000 captured bytes but holds 96", 3, 1),
+    ("pcapng_short_epb.pcapng", "byte 352: enhanced packet block has length 16, less than the 32 bytes of its fixed fields", 3, 1),
+    ("pcapng_short_obsolete_pb.pcapng", "byte 352: obsolete packet block has length 28, less than the 32 bytes of its fixed fields", 3, 1),
     ("pcapng_obsolete_pb_caplen.pcapng", "byte 352: obsolete packet block claims 1000 captured bytes but holds 96", 3, 1),
     ("swapped_modified.pcap", "byte 0: unsupported pcap header (byte-swapped modified pcap?)", 0, 0),
     // The largest length the reader believes: it makes room for 256 MiB, then finds the input ends.
@@ -94,6 +92,9 @@ fn bad_stream_on_stdin_is_named_dash() {
     assert_eq!(summary["frames"], 3);
 }
 
+/// Every byte inflated before the cut is read (353, as many as zcat gives),
+/// so every frame in them; the error says the gzip data ends early, at the
+/// decompressed offset where it does.
 #[test]
 fn truncated_gzip_reports_decompressed_offset() {
     let gz = std::fs::read(concat!(
@@ -104,9 +105,109 @@ fn truncated_gzip_reports_decompressed_offset() {
     let cut = gz[..gz.len() / 2].to_vec();
     let (code, stderr, summary) = run(&["-"], Some(cut));
     assert_eq!(code, 2);
-    assert!(stderr.starts_with("tcpstate: -: byte "), "{stderr}");
-    assert!(stderr.contains("(of decompressed data)"), "{stderr}");
-    assert!(summary["frames"].as_u64().unwrap() < 11);
+    assert_eq!(
+        stderr,
+        "tcpstate: -: byte 353 (of decompressed data): truncated gzip data: the input ends inside a gzip member's compressed data\n"
+    );
+    assert_eq!(summary["frames"], 3);
+}
+
+/// Bytes after the last gzip member that are not another member: every frame
+/// is read, and the error says where the stray bytes start.
+#[test]
+fn bytes_after_the_gzip_data_are_reported_after_every_frame() {
+    let mut gz = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/real/normal_close_client.pcap.gz"
+    ))
+    .unwrap();
+    let len = gz.len();
+    gz.extend(b"junk");
+    let (code, stderr, summary) = run(&["-"], Some(gz));
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        format!("tcpstate: -: byte 974 (of decompressed data): corrupt gzip data: invalid gzip header at compressed byte {len}, after 1 complete gzip member\n")
+    );
+    assert_eq!(summary["frames"], 11);
+}
+
+/// pcapng blocks shorter than their type's fixed fields, or whose fields run
+/// past their end, each after three good packets (the first 352 bytes of
+/// pcapng_truncated.pcapng). tcpstate checks the lengths before pcap-parser
+/// sees a block, so each message names the block and the numbers; read from
+/// a mapped file and from stdin alike.
+#[test]
+fn malformed_pcapng_blocks_have_precise_messages() {
+    fn block(block_type: u32, body: &[u8]) -> Vec<u8> {
+        let len = (12 + body.len()) as u32;
+        assert_eq!(len % 4, 0);
+        let mut b = block_type.to_le_bytes().to_vec();
+        b.extend(len.to_le_bytes());
+        b.extend(body);
+        b.extend(len.to_le_bytes());
+        b
+    }
+    let good = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/synth/bad/pcapng_truncated.pcapng"
+    ))
+    .unwrap()[..352]
+        .to_vec();
+    let bom = 0x1a2b_3c4du32.to_le_bytes();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            block(0x0a0d_0d0a, &[&bom[..], &[1, 0, 0, 0]].concat()),
+            "section header block has length 20, less than the 28 bytes of its fixed fields",
+        ),
+        (
+            block(1, &[1, 0, 0, 0]),
+            "interface description block has length 16, less than the 20 bytes of its fixed fields",
+        ),
+        (
+            block(3, &[]),
+            "simple packet block has length 12, less than the 16 bytes of its fixed fields",
+        ),
+        (
+            block(5, &[0; 8]),
+            "interface statistics block has length 20, less than the 24 bytes of its fixed fields",
+        ),
+        (
+            block(6, &[0; 16]),
+            "enhanced packet block has length 28, less than the 32 bytes of its fixed fields",
+        ),
+        (
+            block(6, &[[0u8; 12].as_slice(), &5u32.to_le_bytes(), &[0; 8]].concat()),
+            "enhanced packet block claims 5 captured bytes but holds 4",
+        ),
+        (
+            block(10, &[0; 4]),
+            "decryption secrets block has length 16, less than the 20 bytes of its fixed fields",
+        ),
+        (
+            block(0xbad, &[]),
+            "custom block has length 12, less than the 16 bytes of its fixed fields",
+        ),
+        // Long enough for its fixed fields, but the secrets it announces are not there.
+        (
+            block(10, &[[0u8; 4].as_slice(), &100u32.to_le_bytes()].concat()),
+            "malformed pcapng block of type 0x0000000a: block content is shorter than its fields say",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (bad, msg)) in cases.into_iter().enumerate() {
+        let mut bytes = good.clone();
+        bytes.extend(bad);
+        let path = dir.path().join(format!("case{i}.pcapng"));
+        std::fs::write(&path, &bytes).unwrap();
+        let path = path.to_str().unwrap();
+        for (arg, stdin) in [(path, None), ("-", Some(bytes))] {
+            let (code, stderr, summary) = run(&[arg], stdin);
+            assert_eq!(code, 2, "{msg}");
+            assert_eq!(stderr, format!("tcpstate: {arg}: byte 352: {msg}\n"));
+            assert_eq!(summary["frames"], 3, "{msg}");
+        }
+    }
 }
 
 #[test]

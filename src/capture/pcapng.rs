@@ -1,0 +1,318 @@
+//! pcapng blocks: framing, the packet blocks tcpstate reads itself, and the
+//! others through pcap-parser.
+//!
+//! Every block's length is checked before its fields are read: against the
+//! limits, against its trailing copy, then against the fixed fields of its
+//! type, and a packet block's captured length against what the block holds.
+//! So each malformed block gets its own message, naming the block type and the
+//! numbers; pcap-parser (which would refuse most of these with "block content
+//! is shorter than its fields say") sees only blocks that passed these checks.
+
+use pcap_parser::pcapng::{parse_block_be, parse_block_le, Block};
+use pcap_parser::{
+    PcapError, CB_MAGIC, DCB_MAGIC, DSB_MAGIC, EPB_MAGIC, IDB_MAGIC, ISB_MAGIC, SHB_MAGIC,
+    SJE_MAGIC, SPB_MAGIC,
+};
+
+use super::{
+    linktype, ticks_to_ns, ts_units_per_sec, u16_at, u32_at, CaptureError, CaptureErrorKind,
+    CaptureReader, Format, Interface, Span, MAX_BLOCK_LEN,
+};
+
+/// Block type 2, from early pcapng drafts; pcap-parser has no parser for it.
+const OBSOLETE_PACKET_BLOCK: u32 = 0x0000_0002;
+
+/// The name and smallest total length (header, fixed fields, trailer) of the
+/// block types whose fixed fields are read: by tcpstate, or by pcap-parser,
+/// which needs at least that many bytes.
+fn fixed_size(block_type: u32) -> Option<(&'static str, usize)> {
+    Some(match block_type {
+        SHB_MAGIC => ("section header block", 28),
+        IDB_MAGIC => ("interface description block", 20),
+        OBSOLETE_PACKET_BLOCK => ("obsolete packet block", 32),
+        SPB_MAGIC => ("simple packet block", 16),
+        ISB_MAGIC => ("interface statistics block", 24),
+        EPB_MAGIC => ("enhanced packet block", 32),
+        DSB_MAGIC => ("decryption secrets block", 20),
+        CB_MAGIC | DCB_MAGIC => ("custom block", 16),
+        _ => return None,
+    })
+}
+
+impl CaptureReader {
+    /// Reads pcapng blocks until one carries a packet.
+    pub(super) fn next_pcapng(&mut self) -> Result<Option<Span>, CaptureError> {
+        loop {
+            if !self.fill(8)? {
+                if self.available() == 0 {
+                    return Ok(None);
+                }
+                return Err(self.truncated("a pcapng block header"));
+            }
+            let w = self.win.window();
+            let raw_type = u32_at(w, 0, false);
+            let big_endian = if raw_type == SHB_MAGIC {
+                // A new section: its byte-order magic decides how to read everything in it.
+                if !self.fill(12)? {
+                    return Err(self.truncated("a section header block"));
+                }
+                match u32_at(self.win.window(), 8, false) {
+                    0x1a2b_3c4d => false,
+                    0x4d3c_2b1a => true,
+                    bom => {
+                        return Err(self.malformed(format!(
+                            "section header block has an unknown byte-order magic 0x{bom:08x}"
+                        )))
+                    }
+                }
+            } else {
+                match &self.format {
+                    Format::PcapNg { big_endian, .. } => *big_endian,
+                    Format::Pcap { .. } => false,
+                }
+            };
+            let block_len = u32_at(self.win.window(), 4, big_endian);
+            if block_len < 12 || block_len % 4 != 0 || block_len > MAX_BLOCK_LEN {
+                return Err(self.error(CaptureErrorKind::BadBlockLength(block_len)));
+            }
+            let len = block_len as usize;
+            if !self.fill(len)? {
+                return Err(self.truncated("a pcapng block"));
+            }
+            let block_len2 = u32_at(self.win.window(), len - 4, big_endian);
+            if block_len2 != block_len {
+                return Err(self.malformed(format!(
+                    "pcapng block length {block_len} does not match its trailing length {block_len2}"
+                )));
+            }
+            let block_type = if big_endian {
+                raw_type.swap_bytes()
+            } else {
+                raw_type
+            };
+            let start = self.win.start();
+            let outcome = self.handle_block(block_type, big_endian, start, len)?;
+            self.consume(len);
+            if let Some(span) = outcome {
+                return Ok(Some(span));
+            }
+        }
+    }
+
+    /// Interprets one complete block at `data()[start..start + len]`.
+    #[inline]
+    fn handle_block(
+        &mut self,
+        block_type: u32,
+        big_endian: bool,
+        start: usize,
+        len: usize,
+    ) -> Result<Option<Span>, CaptureError> {
+        if let Some((name, min)) = fixed_size(block_type) {
+            if len < min {
+                return Err(self.malformed(format!(
+                    "{name} has length {len}, less than the {min} bytes of its fixed fields"
+                )));
+            }
+        }
+        match block_type {
+            EPB_MAGIC => self.enhanced_packet_block(big_endian, start, len).map(Some),
+            SPB_MAGIC => self.simple_packet_block(big_endian, start, len).map(Some),
+            OBSOLETE_PACKET_BLOCK => self.obsolete_packet_block(big_endian, start, len).map(Some),
+            SJE_MAGIC => {
+                // Wireshark shows systemd journal entries as frames of their own;
+                // number them the same way.
+                Ok(Some(Span {
+                    start,
+                    len: 0,
+                    ts_ns: self.last_ts_ns,
+                    linktype: linktype::NOT_A_PACKET,
+                    orig_len: 0,
+                }))
+            }
+            _ => self
+                .other_block(block_type, big_endian, start, len)
+                .map(|()| None),
+        }
+    }
+
+    /// Enhanced Packet Block: interface, timestamp, lengths, data, options (skipped).
+    #[inline]
+    fn enhanced_packet_block(
+        &mut self,
+        big_endian: bool,
+        start: usize,
+        len: usize,
+    ) -> Result<Span, CaptureError> {
+        const HDR: usize = 28;
+        let b = &self.win.data()[start..start + len];
+        let if_id = u32_at(b, 8, big_endian);
+        let ticks = ((u32_at(b, 12, big_endian) as u64) << 32) | u32_at(b, 16, big_endian) as u64;
+        let caplen = u32_at(b, 20, big_endian) as usize;
+        let orig_len = u32_at(b, 24, big_endian);
+        let holds = len - HDR - 4;
+        if caplen > holds {
+            return Err(self.malformed(format!(
+                "enhanced packet block claims {caplen} captured bytes but holds {holds}"
+            )));
+        }
+        let iface = self.interface(if_id)?;
+        let ts_ns = ticks_to_ns(ticks, iface.units_per_sec, iface.offset_sec);
+        self.last_ts_ns = ts_ns;
+        Ok(Span {
+            start: start + HDR,
+            len: caplen,
+            ts_ns,
+            linktype: iface.linktype,
+            orig_len,
+        })
+    }
+
+    /// Simple Packet Block: interface 0, no timestamp, captured length implied.
+    fn simple_packet_block(
+        &mut self,
+        big_endian: bool,
+        start: usize,
+        len: usize,
+    ) -> Result<Span, CaptureError> {
+        const HDR: usize = 12;
+        let orig_len = u32_at(&self.win.data()[start..start + len], 8, big_endian);
+        let iface = self.interface(0)?;
+        let mut caplen = (orig_len as usize).min(len - HDR - 4);
+        if iface.snaplen != 0 {
+            caplen = caplen.min(iface.snaplen as usize);
+        }
+        Ok(Span {
+            start: start + HDR,
+            len: caplen,
+            ts_ns: self.last_ts_ns,
+            linktype: iface.linktype,
+            orig_len,
+        })
+    }
+
+    /// Block type 2, the Enhanced Packet Block's predecessor.
+    fn obsolete_packet_block(
+        &mut self,
+        big_endian: bool,
+        start: usize,
+        len: usize,
+    ) -> Result<Span, CaptureError> {
+        const HDR: usize = 28;
+        let b = &self.win.data()[start..start + len];
+        let if_id = u16_at(b, 8, big_endian) as u32;
+        let ticks = ((u32_at(b, 12, big_endian) as u64) << 32) | u32_at(b, 16, big_endian) as u64;
+        let caplen = u32_at(b, 20, big_endian) as usize;
+        let orig_len = u32_at(b, 24, big_endian);
+        let holds = len - HDR - 4;
+        if caplen > holds {
+            return Err(self.malformed(format!(
+                "obsolete packet block claims {caplen} captured bytes but holds {holds}"
+            )));
+        }
+        let iface = self.interface(if_id)?;
+        let ts_ns = ticks_to_ns(ticks, iface.units_per_sec, iface.offset_sec);
+        self.last_ts_ns = ts_ns;
+        Ok(Span {
+            start: start + HDR,
+            len: caplen,
+            ts_ns,
+            linktype: iface.linktype,
+            orig_len,
+        })
+    }
+
+    /// Every other block, through pcap-parser: a section header starts a new
+    /// section, an interface description adds an interface, the rest are
+    /// checked and skipped.
+    #[cold]
+    fn other_block(
+        &mut self,
+        block_type: u32,
+        big_endian: bool,
+        start: usize,
+        len: usize,
+    ) -> Result<(), CaptureError> {
+        let bytes = &self.win.data()[start..start + len];
+        let parsed = if big_endian {
+            parse_block_be(bytes)
+        } else {
+            parse_block_le(bytes)
+        };
+        let block = match parsed {
+            Ok((_, b)) => b,
+            Err(e) => {
+                return Err(self.malformed(format!(
+                    "malformed pcapng block of type 0x{block_type:08x}: {}",
+                    describe_nom(&e)
+                )))
+            }
+        };
+        match block {
+            Block::SectionHeader(_) => {
+                self.format = Format::PcapNg {
+                    big_endian,
+                    interfaces: Vec::new(),
+                };
+            }
+            Block::InterfaceDescription(idb) => {
+                let mut offset_sec = 0i64;
+                for opt in &idb.options {
+                    if opt.code == pcap_parser::OptionCode::IfTsoffset && opt.value.len() >= 8 {
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(&opt.value[..8]);
+                        offset_sec = if big_endian {
+                            i64::from_be_bytes(b)
+                        } else {
+                            i64::from_le_bytes(b)
+                        };
+                    }
+                }
+                let Some(units_per_sec) = ts_units_per_sec(idb.if_tsresol) else {
+                    return Err(self.malformed(format!(
+                        "interface description block has an unusable if_tsresol {}",
+                        idb.if_tsresol
+                    )));
+                };
+                let iface = Interface {
+                    linktype: (idb.linktype.0 as u32 & 0xffff) as u16,
+                    units_per_sec,
+                    offset_sec,
+                    snaplen: idb.snaplen,
+                };
+                if let Format::PcapNg { interfaces, .. } = &mut self.format {
+                    interfaces.push(iface);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn interface(&self, id: u32) -> Result<Interface, CaptureError> {
+        let found = match &self.format {
+            Format::PcapNg { interfaces, .. } => interfaces.get(id as usize).copied(),
+            Format::Pcap { .. } => None,
+        };
+        found.ok_or_else(|| {
+            self.malformed(format!(
+                "packet block refers to interface {id}, which no interface description block defined"
+            ))
+        })
+    }
+}
+
+fn describe_nom(e: &nom_err::Err) -> String {
+    match e {
+        nom_err::Err::Incomplete(_) => "block content is shorter than its fields say".into(),
+        nom_err::Err::Error(pe) | nom_err::Err::Failure(pe) => match pe {
+            PcapError::NomError(_, kind) => format!("{kind:?}"),
+            other => format!("{other:?}"),
+        },
+    }
+}
+
+mod nom_err {
+    pub type Err<'a> = pcap_parser::nom::Err<pcap_parser::PcapError<&'a [u8]>>;
+}
