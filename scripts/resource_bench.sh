@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Resource bounds: wall time and peak RSS (GNU time -v) of the release binary on
 # hostile or huge inputs. Prints one table row per case, then the figures to
-# compare after a change (e.g. a flow-table limit: issue 6).
+# compare after a change.
 #
 #   scripts/resource_bench.sh                    # default sizes
 #   SYNS="100000 1000000 3000000" SEGMENTS=10000000 NULLS=1000000 FRAGS=1000000 scripts/resource_bench.sh
@@ -15,15 +15,15 @@
 #                   reader makes room for it, then finds the input ends
 #   max_block       a pcapng block claiming 256 MiB + 64 KiB, likewise
 #   synflood N      N SYNs to distinct ports: N connections that never complete.
-#                   Memory grows with N until the flow table has a limit; the
-#                   JSON summary's eviction counters (if any) are printed.
+#                   Memory levels off at the flow table's limit
+#                   (--max-connections); the summary's eviction counters are printed.
 #   longconn N      one connection of N one-byte segments: memory must not grow with N
 #   fragflood N     N first fragments of 1 KiB whose datagrams never complete:
 #                   the reassembler's limits (64 MiB, 64 datagrams per pair,
 #                   30 s) must bound memory
 #   nullflood N     one endpoint pair, N segments with no flags: N invalid_flags
-#                   anomalies in one connection (memory grows with N: every
-#                   occurrence is kept and reported)
+#                   anomalies in one connection (the first 100 are listed, all
+#                   counted: memory must not grow with N)
 #
 # Needs GNU time (/usr/bin/time; apt-get install -y time). Captures are written
 # to a temporary directory (SEGMENTS=10000000 is about 750 MB) and removed.
