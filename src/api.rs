@@ -69,6 +69,21 @@ impl Analyzer {
         self
     }
 
+    /// Capture time without a packet after which a connection is finished and
+    /// freed (a later packet of its endpoints continues its stream as a new
+    /// part); 300 s by default.
+    pub fn idle_timeout(mut self, t: Duration) -> Analyzer {
+        self.options.flows.idle_timeout_ns = duration_ns(t);
+        self
+    }
+
+    /// Live connections kept at most; past it the longest idle are finished
+    /// early and counted as evictions. 100 000 by default.
+    pub fn max_connections(mut self, n: usize) -> Analyzer {
+        self.options.flows.max_connections = n.max(1);
+        self
+    }
+
     /// The options the CLI and the lower-level functions take.
     pub fn options(&self) -> &Options {
         &self.options
@@ -297,5 +312,14 @@ mod tests {
         assert_eq!(conns[0].flow.last_frame, 7);
         assert_eq!(a.summary().frames, 7);
         assert!(a.errors().is_empty());
+    }
+
+    #[test]
+    fn the_builder_sets_the_flow_limits() {
+        let a = Analyzer::new()
+            .idle_timeout(Duration::from_secs(7))
+            .max_connections(0);
+        assert_eq!(a.options().flows.idle_timeout_ns, 7_000_000_000);
+        assert_eq!(a.options().flows.max_connections, 1);
     }
 }
