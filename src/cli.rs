@@ -620,7 +620,7 @@ fn run_show(args: ShowArgs) -> Result<i32, String> {
     let mut w = BufWriter::new(stdout.lock());
     match show::write_story(&mut w, &story).and_then(|_| w.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
-        _ if (story.stream as usize) >= story.analysis.connections.len() && status == EXIT_OK => {
+        _ if show::find(&story.analysis, story.stream).is_none() && status == EXIT_OK => {
             Ok(EXIT_FAILURE)
         }
         _ => Ok(status),

@@ -22,15 +22,20 @@ pub struct Story {
     pub stream: u64,
 }
 
-/// Reads the file once, keeping the chosen stream's segments.
+/// Reads the file once, keeping the chosen stream's segments. The whole
+/// capture is kept anyway, so connections are not finished for idling or for
+/// the table limit: the stream's story is told in one piece.
 pub fn collect(input: &Input, stream: u64, options: &Options) -> Story {
+    let mut options = options.clone();
+    options.flows.idle_timeout_ns = i64::MAX;
+    options.flows.max_connections = usize::MAX;
     let mut picked = Vec::new();
-    let analysis = analyze_with(input, options, &mut |seg, s, _| {
+    let analysis = analyze_with(input, &options, &mut |seg, s, _| {
         if s == stream {
             picked.push(seg.clone());
         }
     });
-    let segments = match analysis.connections.get(stream as usize) {
+    let segments = match find(&analysis, stream) {
         Some(c) => picked
             .into_iter()
             .map(|seg| {
@@ -72,9 +77,20 @@ pub fn display_filters(c: &AnalysedConnection) -> (String, String) {
     )
 }
 
+/// The (first part of the) connection numbered `stream`.
+pub fn find(analysis: &CaptureAnalysis, stream: u64) -> Option<&AnalysedConnection> {
+    let i = analysis
+        .connections
+        .partition_point(|c| c.flow.stream < stream);
+    analysis
+        .connections
+        .get(i)
+        .filter(|c| c.flow.stream == stream)
+}
+
 /// Writes the ladder.
 pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
-    let Some(c) = story.analysis.connections.get(story.stream as usize) else {
+    let Some(c) = find(&story.analysis, story.stream) else {
         return writeln!(
             out,
             "{}: no stream {} (the capture has {} connections)",
