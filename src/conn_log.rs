@@ -112,7 +112,13 @@ impl ConnRecord {
         let lasting = duration > 0;
         ConnRecord {
             ts: f.start_ns as f64 / 1e9,
-            uid: uid(file, f.stream),
+            // A later part of a stream (after eviction) gets its own uid,
+            // derived from where it starts, so uids stay unique.
+            uid: if f.continues {
+                uid(&format!("{file}#{}", f.first_frame), f.stream)
+            } else {
+                uid(file, f.stream)
+            },
             orig_h: f.client().addr.to_string(),
             orig_p: f.client().port,
             resp_h: f.server().addr.to_string(),
