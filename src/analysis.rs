@@ -456,6 +456,9 @@ struct Shard {
     new: Vec<(u64, u32)>,
     /// Connections finished in this batch.
     finished: Vec<AnalysedConnection>,
+    /// Port reuse anomalies whose detail needs the stream number of a
+    /// connection started in this batch: (new slot, frame, side, old slot).
+    pending_details: Vec<(u32, u64, Side, u32)>,
     evictions: Evictions,
 }
 
@@ -482,7 +485,7 @@ impl Shard {
 
     /// Runs the placed segments through their connections' analysers.
     fn follow(&mut self, segs: &[&Segment]) {
-        let mut input = std::mem::take(&mut self.input);
+        let input = std::mem::take(&mut self.input);
         for (k, &(i, _)) in input.iter().enumerate() {
             let seg = segs[i as usize];
             match self.steps[k] {
@@ -506,7 +509,6 @@ impl Shard {
                 Step::BadChecksum(None) => {}
             }
         }
-        input.clear();
         self.input = input;
     }
 
@@ -517,12 +519,31 @@ impl Shard {
             return;
         };
         let old_stream = self.flows.conn(old).stream;
+        let detail = if old_stream == UNNUMBERED {
+            // `old` started in this batch: numbered once the batch is placed.
+            self.pending_details.push((new, seg.frame, side, old));
+            String::new()
+        } else {
+            port_reuse_detail(side, old_stream)
+        };
         self.flows.data_mut(new).tcp.report(Anomaly {
             code: AnomalyCode::PortReuseInTimeWait,
             frame: Some(seg.frame),
             side: Some(Side::Client),
-            detail: format!("the {side} of stream {old_stream} was still in TIME_WAIT"),
+            detail,
         });
+    }
+
+    /// Writes the details that waited for this batch's stream numbers.
+    fn write_pending_details(&mut self) {
+        for (new, frame, side, old) in std::mem::take(&mut self.pending_details) {
+            let detail = port_reuse_detail(side, self.flows.conn(old).stream);
+            self.flows.data_mut(new).tcp.set_anomaly_detail(
+                AnomalyCode::PortReuseInTimeWait,
+                frame,
+                detail,
+            );
+        }
     }
 
     /// Finishes the connection in `slot` at `end_ns` and frees its slot.
@@ -713,24 +734,34 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             segs.push(seg);
         }
         let options = self.options;
-        self.shards
-            .par_iter_mut()
-            .for_each(|s| s.place(&segs, options));
+        // Placing needs no stream numbers, so each shard places and follows
+        // its segments in one go; the numbers are given afterwards.
+        self.shards.par_iter_mut().for_each(|s| {
+            s.place(&segs, options);
+            s.follow(&segs);
+        });
         self.number_new_connections();
+        for s in &mut self.shards {
+            s.write_pending_details();
+        }
         if let Some(observer) = self.observer.as_mut() {
             show_segments(&self.shards, &segs, observer);
         }
+        for s in &mut self.shards {
+            s.input.clear();
+        }
+        drop(segs);
         let now = self.last_ts;
         let sweep = now >= self.next_sweep_ns;
         if sweep {
             self.next_sweep_ns = now.saturating_add(self.sweep_every_ns);
         }
         let limit = self.shard_limit;
-        self.shards.par_iter_mut().for_each(|s| {
-            s.follow(&segs);
-            s.evict(now, sweep, limit, options);
-        });
-        drop(segs);
+        if sweep || self.shards.iter().any(|s| s.flows.len() > limit) {
+            self.shards
+                .par_iter_mut()
+                .for_each(|s| s.evict(now, sweep, limit, options));
+        }
         self.frames = frames;
         self.hand_out();
     }
@@ -911,6 +942,10 @@ fn analyze_readers(
         accounting,
         errors: read.errors,
     }
+}
+
+fn port_reuse_detail(side: Side, old_stream: u64) -> String {
+    format!("the {side} of stream {old_stream} was still in TIME_WAIT")
 }
 
 fn side_of(from_client: bool) -> Side {

@@ -271,6 +271,18 @@ impl AnomalyLog {
         self.counts.clone_from(&mark.counts);
     }
 
+    /// Replaces the detail of the listed occurrence of `code` at `frame`, for
+    /// details that could only be written once later facts were known.
+    pub fn set_detail(&mut self, code: AnomalyCode, frame: u64, detail: String) {
+        if let Some(a) = self
+            .listed
+            .iter_mut()
+            .find(|a| a.code == code && a.frame == Some(frame))
+        {
+            a.detail = detail;
+        }
+    }
+
     /// Whether any occurrence of `code` was recorded.
     pub fn contains(&self, code: AnomalyCode) -> bool {
         self.counts.iter().any(|&(c, _)| c == code)

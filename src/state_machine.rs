@@ -504,6 +504,11 @@ impl PairedMachines {
         self.anomalies.listed()
     }
 
+    /// Replaces the detail of a listed anomaly (see [`AnomalyLog::set_detail`]).
+    pub fn set_anomaly_detail(&mut self, code: AnomalyCode, frame: u64, detail: String) {
+        self.anomalies.set_detail(code, frame, detail);
+    }
+
     /// All anomalies, listed and only counted.
     pub fn anomaly_log(&self) -> &AnomalyLog {
         &self.anomalies

@@ -262,3 +262,26 @@ fn a_flood_of_one_anomaly_lists_a_hundred_and_counts_them_all() {
     assert_eq!(conns[0].unlisted_anomalies(), unlisted);
     assert!(unlisted >= 1000 - LISTED_PER_CODE);
 }
+
+#[test]
+fn port_reuse_names_the_stream_it_took_over_even_within_one_batch() {
+    // Both connections start in the first batch of frames, so the earlier
+    // one's number is given only after the batch is placed.
+    let a = tcpstate::analysis::analyze(
+        &Input::Path(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/synth/reuse.pcap"),
+        ),
+        &Options::default(),
+    );
+    let details: Vec<&str> = a
+        .connections
+        .iter()
+        .flat_map(|c| c.anomalies())
+        .filter(|an| an.code == tcpstate::anomaly::AnomalyCode::PortReuseInTimeWait)
+        .map(|an| an.detail.as_str())
+        .collect();
+    assert!(
+        details.contains(&"the client of stream 0 was still in TIME_WAIT"),
+        "{details:?}"
+    );
+}
