@@ -191,8 +191,7 @@ impl Connection {
 
     /// Wireshark's rule for a SYN on an existing pair: a new stream unless it repeats the base.
     fn syn_starts_new_stream(&self, seg: &Segment) -> bool {
-        let is_bare_syn = seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN;
-        is_bare_syn && matches!(self.base_seq[self.dir_of(seg).index()], Some(b) if b != seg.seq)
+        syn_leaves_base(&self.base_seq, self.dir_of(seg), seg)
     }
 
     /// Adds a segment's counters; `seg` must belong to this connection.
@@ -223,6 +222,13 @@ impl Connection {
         }
         dir
     }
+}
+
+/// A SYN without ACK whose sequence number is not its sender's base: where
+/// Wireshark starts a new stream on a known pair.
+fn syn_leaves_base(base_seq: &[Option<u32>; 2], dir: Dir, seg: &Segment) -> bool {
+    let is_bare_syn = seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN;
+    is_bare_syn && matches!(base_seq[dir.index()], Some(b) if b != seg.seq)
 }
 
 /// Where a segment went.
@@ -294,6 +300,26 @@ impl std::hash::Hash for FlowKey {
 }
 
 impl FlowKey {
+    /// The endpoints in order, and the VLANs if `vlan`: everything but the tunnel.
+    fn untunnelled(vlan: bool, seg: &Segment) -> FlowKey {
+        let (lo, hi) = if seg.src <= seg.dst {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
+        let vlans = if vlan {
+            seg.path.vlans
+        } else {
+            VlanStack::default()
+        };
+        FlowKey {
+            lo,
+            hi,
+            vlans,
+            tunnel: 0,
+        }
+    }
+
     /// Which of `shards` flow tables holds this key: all segments of a
     /// connection go to one shard, so shards can run in parallel.
     pub fn shard(&self, shards: usize) -> usize {
@@ -328,50 +354,18 @@ impl Keyer {
         if keys.tunnel && seg.path.tunnel.is_some() {
             return None;
         }
-        let (lo, hi) = if seg.src <= seg.dst {
-            (seg.src, seg.dst)
-        } else {
-            (seg.dst, seg.src)
-        };
-        let vlans = if keys.vlan {
-            seg.path.vlans
-        } else {
-            VlanStack::default()
-        };
-        Some(FlowKey {
-            lo,
-            hi,
-            vlans,
-            tunnel: 0,
-        })
+        Some(FlowKey::untunnelled(keys.vlan, seg))
     }
 
     /// The connection key of a segment.
     pub fn key(&mut self, seg: &Segment) -> FlowKey {
-        let (lo, hi) = if seg.src <= seg.dst {
-            (seg.src, seg.dst)
-        } else {
-            (seg.dst, seg.src)
-        };
-        let vlans = if self.keys.vlan {
-            seg.path.vlans
-        } else {
-            VlanStack::default()
-        };
-        let tunnel = match &seg.path.tunnel {
-            Some(path) if self.keys.tunnel => {
-                let hops: Vec<TunnelHop> = path.0.iter().map(TunnelHop::unordered).collect();
-                let next = self.tunnels.len() as u32 + 1;
-                *self.tunnels.entry(hops).or_insert(next)
-            }
-            _ => 0,
-        };
-        FlowKey {
-            lo,
-            hi,
-            vlans,
-            tunnel,
+        let mut key = FlowKey::untunnelled(self.keys.vlan, seg);
+        if let (true, Some(path)) = (self.keys.tunnel, &seg.path.tunnel) {
+            let hops: Vec<TunnelHop> = path.0.iter().map(TunnelHop::unordered).collect();
+            let next = self.tunnels.len() as u32 + 1;
+            key.tunnel = *self.tunnels.entry(hops).or_insert(next);
         }
+        key
     }
 }
 
@@ -401,9 +395,12 @@ impl Tomb {
 
     /// Wireshark's rule, as [`Connection::syn_starts_new_stream`].
     fn syn_starts_new_stream(&self, seg: &Segment) -> bool {
-        let is_bare_syn = seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN;
-        let d = usize::from(!(seg.src == self.endpoints[0] && seg.dst == self.endpoints[1]));
-        is_bare_syn && matches!(self.base_seq[d], Some(b) if b != seg.seq)
+        let dir = if seg.src == self.endpoints[0] && seg.dst == self.endpoints[1] {
+            Dir::FromFirst
+        } else {
+            Dir::FromSecond
+        };
+        syn_leaves_base(&self.base_seq, dir, seg)
     }
 
     /// The continuation of the evicted connection, starting at `seg`.
