@@ -144,16 +144,43 @@ impl CaptureReader {
         start: usize,
         len: usize,
     ) -> Result<Span, CaptureError> {
-        const HDR: usize = 28;
         let b = &self.win.data()[start..start + len];
         let if_id = u32_at(b, 8, big_endian);
+        self.packet_block("enhanced", if_id, big_endian, start, len)
+    }
+
+    /// Block type 2, the Enhanced Packet Block's predecessor: the same
+    /// layout, but a 16-bit interface id followed by a drops count.
+    fn obsolete_packet_block(
+        &mut self,
+        big_endian: bool,
+        start: usize,
+        len: usize,
+    ) -> Result<Span, CaptureError> {
+        let b = &self.win.data()[start..start + len];
+        let if_id = u16_at(b, 8, big_endian) as u32;
+        self.packet_block("obsolete", if_id, big_endian, start, len)
+    }
+
+    /// The fields the enhanced and obsolete packet blocks share, from the timestamp on.
+    #[inline]
+    fn packet_block(
+        &mut self,
+        kind: &str,
+        if_id: u32,
+        big_endian: bool,
+        start: usize,
+        len: usize,
+    ) -> Result<Span, CaptureError> {
+        const HDR: usize = 28;
+        let b = &self.win.data()[start..start + len];
         let ticks = ((u32_at(b, 12, big_endian) as u64) << 32) | u32_at(b, 16, big_endian) as u64;
         let caplen = u32_at(b, 20, big_endian) as usize;
         let orig_len = u32_at(b, 24, big_endian);
         let holds = len - HDR - 4;
         if caplen > holds {
             return Err(self.malformed(format!(
-                "enhanced packet block claims {caplen} captured bytes but holds {holds}"
+                "{kind} packet block claims {caplen} captured bytes but holds {holds}"
             )));
         }
         let iface = self.interface(if_id)?;
@@ -186,37 +213,6 @@ impl CaptureReader {
             start: start + HDR,
             len: caplen,
             ts_ns: self.last_ts_ns,
-            linktype: iface.linktype,
-            orig_len,
-        })
-    }
-
-    /// Block type 2, the Enhanced Packet Block's predecessor.
-    fn obsolete_packet_block(
-        &mut self,
-        big_endian: bool,
-        start: usize,
-        len: usize,
-    ) -> Result<Span, CaptureError> {
-        const HDR: usize = 28;
-        let b = &self.win.data()[start..start + len];
-        let if_id = u16_at(b, 8, big_endian) as u32;
-        let ticks = ((u32_at(b, 12, big_endian) as u64) << 32) | u32_at(b, 16, big_endian) as u64;
-        let caplen = u32_at(b, 20, big_endian) as usize;
-        let orig_len = u32_at(b, 24, big_endian);
-        let holds = len - HDR - 4;
-        if caplen > holds {
-            return Err(self.malformed(format!(
-                "obsolete packet block claims {caplen} captured bytes but holds {holds}"
-            )));
-        }
-        let iface = self.interface(if_id)?;
-        let ts_ns = ticks_to_ns(ticks, iface.units_per_sec, iface.offset_sec);
-        self.last_ts_ns = ts_ns;
-        Ok(Span {
-            start: start + HDR,
-            len: caplen,
-            ts_ns,
             linktype: iface.linktype,
             orig_len,
         })
