@@ -38,14 +38,7 @@ fn stream(bytes: Vec<u8>, options: &Options) -> (Vec<AnalysedConnection>, Evicti
 
 /// A closed connection at `start_s`, client port `port`.
 fn closed(port: u16, start_s: u64) -> Vec<Packet> {
-    let mut c = Conv::new(
-        addr(&format!("10.0.0.1:{port}")),
-        addr("10.0.0.2:80"),
-        1000,
-        5000,
-    )
-    .starting_at(EPOCH_2026_NS + start_s * SECOND);
-    c.handshake();
+    let mut c = left_open(port, start_s);
     c.data(Side::Client, 10);
     c.ack(Side::Server);
     c.fin(Side::Client);
