@@ -79,7 +79,8 @@ pub struct Evictions {
 }
 
 impl Evictions {
-    fn add(&mut self, o: Evictions) {
+    /// Adds another count to this one.
+    pub fn add(&mut self, o: Evictions) {
         self.closed += o.closed;
         self.idle += o.idle;
         self.limit += o.limit;

@@ -351,9 +351,7 @@ impl<'a> Summary<'a> {
         let sum = |f: fn(&FrameAccounting) -> u64| analyses.iter().map(|a| f(&a.accounting)).sum();
         let mut evictions = Evictions::default();
         for a in analyses {
-            evictions.closed += a.evictions.closed;
-            evictions.idle += a.evictions.idle;
-            evictions.limit += a.evictions.limit;
+            evictions.add(a.evictions);
         }
         Summary {
             schema_version: SCHEMA_VERSION,
@@ -902,16 +900,6 @@ impl<'w> StreamingReport<'w> {
             out: Box::new(out),
             any_rows: false,
         });
-    }
-
-    /// Writes one finished connection of input number `file_index` (named `file`).
-    pub fn connection(
-        &mut self,
-        file_index: usize,
-        file: &str,
-        c: &AnalysedConnection,
-    ) -> io::Result<()> {
-        self.connections(file_index, file, std::slice::from_ref(c))
     }
 
     /// Writes finished connections of input number `file_index` (named `file`).
