@@ -5,9 +5,9 @@
 use std::io::Cursor;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use tcpstate::analysis::{analyze_reader, Options};
 use tcpstate::capture::CaptureReader;
 use tcpstate::synth::{workload, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter, PcapWriter};
+use tcpstate::Analyzer;
 
 fn pcap_bytes(n: u32) -> Vec<u8> {
     let mut w = PcapWriter::new(Vec::new(), Link::Ethernet, PcapFormat::default()).unwrap();
@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
                 |data| {
                     let r = CaptureReader::from_reader(name.into(), Box::new(Cursor::new(data)))
                         .unwrap();
-                    let a = analyze_reader(r, &Options::default(), &mut |_, _, _| {});
+                    let a = Analyzer::new().analyze_source(Box::new(r));
                     assert_eq!(a.connections.len(), 20_000);
                     a
                 },

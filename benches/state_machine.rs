@@ -19,11 +19,13 @@ use std::hint::black_box;
 use bench_traffic::{Params, Traffic};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tcpstate::capture::{linktype, RawPacket};
-use tcpstate::decode::{decode, Decoded, Segment};
-use tcpstate::seq_analysis::SeqAnalyzer;
-use tcpstate::state_machine::{Config, PairedMachines, Side};
+use tcpstate::internals::{decode, Decoded};
+use tcpstate::model::Segment;
 use tcpstate::synth::frame;
-use tcpstate::zeek::ZeekTracker;
+use tcpstate::tcp::machine::{Config, PairedMachines};
+use tcpstate::tcp::sequence::SeqAnalyzer;
+use tcpstate::tcp::zeek::ZeekTracker;
+use tcpstate::Side;
 
 const CONNECTIONS: u64 = 3_000;
 

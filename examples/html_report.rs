@@ -7,9 +7,9 @@ use std::io::BufWriter;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use tcpstate::analysis::{analyze, Options};
 use tcpstate::capture::Input;
-use tcpstate::html::write_html;
+use tcpstate::report::html::write_html;
+use tcpstate::Analyzer;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let analyses: Vec<_> = captures
         .iter()
-        .map(|c| analyze(&Input::from_arg(c), &Options::default()))
+        .map(|c| Analyzer::new().analyze_inputs(&[Input::from_arg(c)]))
         .collect();
     let analysed = started.elapsed();
     let written = File::create(out).and_then(|f| {

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::state_machine::Side;
+use crate::model::Side;
 
 /// How bad an anomaly is: `info` is worth knowing, `warning` usually means
 /// trouble on the wire or in the capture, `error` means a broken peer or stack.
@@ -162,30 +162,6 @@ pub struct Anomaly {
     pub side: Option<Side>,
     /// What exactly happened, in one line.
     pub detail: String,
-}
-
-impl AnomalyCode {
-    /// The catalogue code for a sequence-analysis flag (same word as Wireshark's field).
-    pub fn of_flag(flag: crate::seq_analysis::Flag) -> AnomalyCode {
-        use crate::seq_analysis::Flag as F;
-        match flag {
-            F::Retransmission => AnomalyCode::Retransmission,
-            F::FastRetransmission => AnomalyCode::FastRetransmission,
-            F::SpuriousRetransmission => AnomalyCode::SpuriousRetransmission,
-            F::OutOfOrder => AnomalyCode::OutOfOrder,
-            F::LostSegment => AnomalyCode::LostSegment,
-            F::AckLostSegment => AnomalyCode::AckLostSegment,
-            F::DuplicateAck => AnomalyCode::DuplicateAck,
-            F::ZeroWindow => AnomalyCode::ZeroWindow,
-            F::ZeroWindowProbe => AnomalyCode::ZeroWindowProbe,
-            F::ZeroWindowProbeAck => AnomalyCode::ZeroWindowProbeAck,
-            F::WindowFull => AnomalyCode::WindowFull,
-            F::WindowUpdate => AnomalyCode::WindowUpdate,
-            F::KeepAlive => AnomalyCode::KeepAlive,
-            F::KeepAliveAck => AnomalyCode::KeepAliveAck,
-            F::ReusedPorts => AnomalyCode::ReusedPorts,
-        }
-    }
 }
 
 /// Occurrences of one code listed per connection; further ones are only

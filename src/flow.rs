@@ -21,23 +21,7 @@ use std::fmt;
 
 use rustc_hash::FxHashMap;
 
-use crate::decode::{Endpoint, Path, Segment, TcpFlags, TunnelHop, VlanStack};
-
-/// Direction of a segment relative to the connection's first packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dir {
-    /// Sent by the endpoint that sent the connection's first packet.
-    FromFirst = 0,
-    /// Sent by the other endpoint.
-    FromSecond = 1,
-}
-
-impl Dir {
-    /// 0 or 1.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
+use crate::model::{scaled_window, Endpoint, Path, Segment, Side, TcpFlags, TunnelHop, VlanStack};
 
 /// Why one endpoint is called the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -67,13 +51,11 @@ impl fmt::Display for ClientReason {
 
 /// One TCP connection (one Wireshark stream) and its counters.
 #[derive(Clone, Debug)]
-pub struct Connection {
+pub struct Flow {
     /// Wireshark's `tcp.stream` index: 0-based, in order of first packet.
     pub stream: u64,
-    /// Endpoints in order of the first packet: `endpoints[0]` sent it.
+    /// The client's and the server's endpoints, indexed by [`Side::idx`].
     pub endpoints: [Endpoint; 2],
-    /// Index into `endpoints` of the client.
-    pub client_index: usize,
     /// Why that side is the client.
     pub client_reason: ClientReason,
     /// Frame number of the first packet.
@@ -84,7 +66,7 @@ pub struct Connection {
     pub start_ns: i64,
     /// Last packet's time, ns since the epoch.
     pub end_ns: i64,
-    /// Packets sent by each endpoint (indexed like `endpoints`).
+    /// Packets sent by each side (indexed by [`Side::idx`], as all per-side counters).
     pub packets: [u64; 2],
     /// Payload bytes sent by each endpoint (Wireshark's `tcp.len` summed).
     pub bytes: [u64; 2],
@@ -104,26 +86,29 @@ pub struct Connection {
     pub continues: bool,
 }
 
-impl Connection {
+impl Flow {
     /// Roles are decided at the first packet, so the state machines can start at once:
     /// a SYN's sender is the client, a SYN-ACK's receiver is, otherwise ports decide.
-    fn new(stream: u64, seg: &Segment) -> Connection {
+    fn new(stream: u64, seg: &Segment) -> Flow {
         let f = seg.flags;
-        let (client_index, client_reason) = if f.syn() && !f.ack() {
-            (0, ClientReason::Syn)
+        let (sender, client_reason) = if f.syn() && !f.ack() {
+            (Side::Client, ClientReason::Syn)
         } else if f.syn() && f.ack() {
-            (1, ClientReason::SynAck)
+            (Side::Server, ClientReason::SynAck)
         } else if seg.src.port > seg.dst.port {
-            (0, ClientReason::Port)
+            (Side::Client, ClientReason::Port)
         } else if seg.src.port < seg.dst.port {
-            (1, ClientReason::Port)
+            (Side::Server, ClientReason::Port)
         } else {
-            (0, ClientReason::FirstPacket)
+            (Side::Client, ClientReason::FirstPacket)
         };
-        Connection {
+        let endpoints = match sender {
+            Side::Client => [seg.src, seg.dst],
+            Side::Server => [seg.dst, seg.src],
+        };
+        Flow {
             stream,
-            endpoints: [seg.src, seg.dst],
-            client_index,
+            endpoints,
             client_reason,
             first_frame: seg.frame,
             last_frame: seg.frame,
@@ -142,17 +127,12 @@ impl Connection {
 
     /// The client endpoint.
     pub fn client(&self) -> Endpoint {
-        self.endpoints[self.client_index]
+        self.endpoints[Side::Client.idx()]
     }
 
     /// The server endpoint.
     pub fn server(&self) -> Endpoint {
-        self.endpoints[1 - self.client_index]
-    }
-
-    /// (client, server) view of a per-endpoint pair of counters.
-    pub fn by_role<T: Copy>(&self, pair: [T; 2]) -> (T, T) {
-        (pair[self.client_index], pair[1 - self.client_index])
+        self.endpoints[Side::Server.idx()]
     }
 
     /// Last packet's time minus the first's.
@@ -160,44 +140,38 @@ impl Connection {
         self.end_ns - self.start_ns
     }
 
-    /// Direction of a segment that belongs to this connection.
-    pub fn dir_of(&self, seg: &Segment) -> Dir {
-        if seg.src == self.endpoints[0] && seg.dst == self.endpoints[1] {
-            Dir::FromFirst
-        } else {
-            Dir::FromSecond
-        }
+    /// Which side sent a segment of this connection.
+    pub fn side_of(&self, seg: &Segment) -> Side {
+        side_of(&self.endpoints, seg)
     }
 
-    /// The window a segment advertises, scaled once both SYNs agreed on scaling.
+    /// The window a segment advertises, in bytes.
     pub fn scaled_window(&self, seg: &Segment) -> u32 {
-        let d = self.dir_of(seg).index();
-        match (
+        let s = self.side_of(seg);
+        scaled_window(
+            seg.window,
             seg.flags.syn(),
-            self.window_scale[d],
-            self.window_scale[1 - d],
-        ) {
-            (false, Some(s), Some(_)) => (seg.window as u32) << s.min(14),
-            _ => seg.window as u32,
-        }
+            self.window_scale[s.idx()],
+            self.window_scale[s.peer().idx()],
+        )
     }
 
     /// Wireshark also flags a SYN-ACK whose sequence number differs from its
     /// sender's base as "reused ports", without starting a new stream.
     fn syn_ack_reuses_ports(&self, seg: &Segment) -> bool {
         let is_syn_ack = seg.flags.has(TcpFlags::SYN | TcpFlags::ACK);
-        is_syn_ack && matches!(self.base_seq[self.dir_of(seg).index()], Some(b) if b != seg.seq)
+        is_syn_ack && matches!(self.base_seq[self.side_of(seg).idx()], Some(b) if b != seg.seq)
     }
 
     /// Wireshark's rule for a SYN on an existing pair: a new stream unless it repeats the base.
     fn syn_starts_new_stream(&self, seg: &Segment) -> bool {
-        syn_leaves_base(&self.base_seq, self.dir_of(seg), seg)
+        syn_leaves_base(&self.base_seq, self.side_of(seg), seg)
     }
 
     /// Adds a segment's counters; `seg` must belong to this connection.
-    fn observe(&mut self, seg: &Segment) -> Dir {
-        let dir = self.dir_of(seg);
-        let d = dir.index();
+    fn observe(&mut self, seg: &Segment) -> Side {
+        let side = self.side_of(seg);
+        let d = side.idx();
         self.last_frame = seg.frame;
         self.start_ns = self.start_ns.min(seg.ts_ns);
         self.end_ns = self.end_ns.max(seg.ts_ns);
@@ -220,15 +194,24 @@ impl Connection {
                 self.base_seq[1 - d] = Some(seg.ack.wrapping_sub(1));
             }
         }
-        dir
+        side
     }
 }
 
 /// A SYN without ACK whose sequence number is not its sender's base: where
 /// Wireshark starts a new stream on a known pair.
-fn syn_leaves_base(base_seq: &[Option<u32>; 2], dir: Dir, seg: &Segment) -> bool {
+fn syn_leaves_base(base_seq: &[Option<u32>; 2], sender: Side, seg: &Segment) -> bool {
     let is_bare_syn = seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN;
-    is_bare_syn && matches!(base_seq[dir.index()], Some(b) if b != seg.seq)
+    is_bare_syn && matches!(base_seq[sender.idx()], Some(b) if b != seg.seq)
+}
+
+/// Which side sent a segment between the client and server `endpoints`.
+fn side_of(endpoints: &[Endpoint; 2], seg: &Segment) -> Side {
+    if seg.src == endpoints[Side::Client.idx()] && seg.dst == endpoints[Side::Server.idx()] {
+        Side::Client
+    } else {
+        Side::Server
+    }
 }
 
 /// Where a segment went.
@@ -236,10 +219,8 @@ fn syn_leaves_base(base_seq: &[Option<u32>; 2], dir: Dir, seg: &Segment) -> bool
 pub struct Placement {
     /// The connection's slot in its [`FlowTable`], stable while it is live.
     pub slot: u32,
-    /// Direction relative to the first packet.
-    pub dir: Dir,
-    /// Sent by the connection's client.
-    pub from_client: bool,
+    /// Which side sent it.
+    pub side: Side,
     /// The segment started this connection.
     pub new: bool,
     /// The slot of the earlier connection on the same endpoint pair this one
@@ -377,37 +358,29 @@ impl Keyer {
 struct Tomb {
     stream: u64,
     endpoints: [Endpoint; 2],
-    client_index: usize,
     client_reason: ClientReason,
     base_seq: [Option<u32>; 2],
 }
 
 impl Tomb {
-    fn of(c: &Connection) -> Tomb {
+    fn of(c: &Flow) -> Tomb {
         Tomb {
             stream: c.stream,
             endpoints: c.endpoints,
-            client_index: c.client_index,
             client_reason: c.client_reason,
             base_seq: c.base_seq,
         }
     }
 
-    /// Wireshark's rule, as [`Connection::syn_starts_new_stream`].
+    /// Wireshark's rule, as [`Flow::syn_starts_new_stream`].
     fn syn_starts_new_stream(&self, seg: &Segment) -> bool {
-        let dir = if seg.src == self.endpoints[0] && seg.dst == self.endpoints[1] {
-            Dir::FromFirst
-        } else {
-            Dir::FromSecond
-        };
-        syn_leaves_base(&self.base_seq, dir, seg)
+        syn_leaves_base(&self.base_seq, side_of(&self.endpoints, seg), seg)
     }
 
     /// The continuation of the evicted connection, starting at `seg`.
-    fn revive(self, seg: &Segment) -> Connection {
-        let mut c = Connection::new(self.stream, seg);
+    fn revive(self, seg: &Segment) -> Flow {
+        let mut c = Flow::new(self.stream, seg);
         c.endpoints = self.endpoints;
-        c.client_index = self.client_index;
         c.client_reason = self.client_reason;
         c.base_seq = self.base_seq;
         c.continues = true;
@@ -419,7 +392,7 @@ impl Tomb {
 #[derive(Debug)]
 struct Entry<T> {
     key: FlowKey,
-    conn: Connection,
+    conn: Flow,
     data: T,
 }
 
@@ -476,12 +449,11 @@ impl<T> FlowTable<T> {
         }
     }
 
-    /// The connection a segment would join, without placing it: (slot, sent
-    /// by the client). For segments that must not change any state.
-    pub fn find(&self, key: &FlowKey, seg: &Segment) -> Option<(u32, bool)> {
+    /// The connection a segment would join, without placing it: (slot, its
+    /// sender). For segments that must not change any state.
+    pub fn find(&self, key: &FlowKey, seg: &Segment) -> Option<(u32, Side)> {
         let &slot = self.current.get(key)?;
-        let conn = self.conn(slot);
-        Some((slot, conn.dir_of(seg).index() == conn.client_index))
+        Some((slot, self.conn(slot).side_of(seg)))
     }
 
     /// Places a segment in its connection, starting a new one (with `make()`
@@ -503,10 +475,10 @@ impl<T> FlowTable<T> {
                     Some(t) if t.syn_starts_new_stream(seg) => {
                         self.port_reuses += 1;
                         reused = true;
-                        Connection::new(UNNUMBERED, seg)
+                        Flow::new(UNNUMBERED, seg)
                     }
                     Some(t) => t.revive(seg),
-                    None => Connection::new(UNNUMBERED, seg),
+                    None => Flow::new(UNNUMBERED, seg),
                 };
                 let entry = Box::new(Entry {
                     key,
@@ -530,11 +502,10 @@ impl<T> FlowTable<T> {
         };
         let conn = &mut self.entry_mut(slot).conn;
         let reused_ports = replaced.is_some() || reused || conn.syn_ack_reuses_ports(seg);
-        let dir = conn.observe(seg);
+        let side = conn.observe(seg);
         Placement {
             slot,
-            dir,
-            from_client: dir.index() == conn.client_index,
+            side,
             new,
             replaced,
             reused_ports,
@@ -559,7 +530,7 @@ impl<T> FlowTable<T> {
     }
 
     /// The live connection in `slot` (which must be live).
-    pub fn conn(&self, slot: u32) -> &Connection {
+    pub fn conn(&self, slot: u32) -> &Flow {
         &self.entry(slot).conn
     }
 
@@ -580,10 +551,10 @@ impl<T> FlowTable<T> {
 
     /// Takes a connection out of the table. If it was the current
     /// connection of its endpoint pair, a tombstone remembers it: a later
-    /// segment of the pair starts a connection that [`Connection::continues`]
+    /// segment of the pair starts a connection that [`Flow::continues`]
     /// its stream (unless it is a SYN Wireshark would start a new stream
     /// for), as long as the tombstone is among the last `tombs` kept.
-    pub fn remove(&mut self, slot: u32) -> Option<(Connection, T)> {
+    pub fn remove(&mut self, slot: u32) -> Option<(Flow, T)> {
         let entry = self.slots.get_mut(slot as usize)?.take()?;
         if self.current.get(&entry.key) == Some(&slot) {
             self.current.remove(&entry.key);
@@ -606,7 +577,7 @@ impl<T> FlowTable<T> {
     }
 
     /// The live connections with their slots and data, in slot order.
-    pub fn live(&self) -> impl Iterator<Item = (u32, &Connection, &T)> {
+    pub fn live(&self) -> impl Iterator<Item = (u32, &Flow, &T)> {
         self.slots
             .iter()
             .enumerate()
@@ -632,7 +603,7 @@ impl<T> FlowTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::TcpOptions;
+    use crate::model::TcpOptions;
 
     fn seg(frame: u64, from_client: bool, seq: u32, ack: u32, flags: u16) -> Segment {
         let c = Endpoint {
@@ -685,7 +656,7 @@ mod tests {
             self.table.conn(p.slot).stream
         }
 
-        fn conn(&self, stream: usize) -> &Connection {
+        fn conn(&self, stream: usize) -> &Flow {
             self.table.conn(self.slots[stream])
         }
     }

@@ -1,13 +1,15 @@
 #![warn(missing_docs)]
 //! tcpstate: reconstruct what happened to every TCP connection in a packet capture.
 //!
-//! The data path is a straight line of modules, each with one job:
-//! [`capture`] (bytes to numbered records) -> [`decode`] (records to TCP
-//! segments) -> [`flow`] (segments to connections numbered like Wireshark's
-//! `tcp.stream`) -> [`report`] (connections to tables, CSV, JSON), with
-//! [`accounting`] keeping every frame counted, [`defrag`] rebuilding IP
-//! datagrams in frame order, and [`analysis`] driving one capture through the
-//! line. [`cli`] turns command-line flags into that call.
+//! The library is a straight line of layers, each depending only on the ones
+//! before it: [`model`] (the vocabulary: sides, sequence numbers, segments)
+//! -> [`capture`] (bytes to numbered records) -> `decode` (records to TCP
+//! segments, IP reassembly) -> [`flow`] (segments to connections numbered
+//! like Wireshark's `tcp.stream`) -> [`tcp`] (the RFC 9293 machines, the
+//! sequence analysis, Zeek's view) -> [`pipeline`] (drives a capture through
+//! the line in parallel with bounded memory) -> [`report`] (tables, CSV,
+//! JSON, Zeek's conn.log, HTML, the CI gate). [`anomaly`] is the catalogue of
+//! codes every analyser raises.
 //!
 //! Most programs need only [`Analyzer`]:
 //!
@@ -23,27 +25,29 @@
 //! # Ok::<(), tcpstate::capture::CaptureError>(())
 //! ```
 
-pub mod accounting;
-pub mod analysis;
 pub mod anomaly;
-pub mod api;
 pub mod capture;
-pub mod check;
-pub mod cli;
-pub mod conn_log;
-pub mod decode;
-pub mod defrag;
-pub mod filter;
+pub(crate) mod decode;
 pub mod flow;
-pub mod html;
+pub mod model;
+pub mod pipeline;
 pub mod report;
-pub mod seq_analysis;
-pub mod show;
-pub mod state_machine;
 pub mod synth;
-pub mod zeek;
+pub mod tcp;
 
-pub use analysis::AnalysedConnection as Connection;
 pub use anomaly::{Anomaly, AnomalyCode, Severity};
-pub use api::{Analysis, Analyzer, Packet};
-pub use state_machine::{Outcome, Side, State};
+pub use model::Side;
+pub use pipeline::{Analysis, Analyzer, Connection, Packet};
+pub use tcp::machine::{Outcome, State};
+
+/// What the integration tests, benches, fuzz targets and examples of this
+/// repository reach below the front door. Not part of the API: it changes
+/// without notice.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::decode::defrag::{DefragLimits, FragmentFate, Reassembler};
+    pub use crate::decode::{
+        decode, decode_frame, decode_reassembled, Content, DecodeOptions, Decoded, Fragment,
+        FragmentKey, Frame, IpProtocol, Layers, NonIp, Undecodable, MAX_TUNNELS,
+    };
+}

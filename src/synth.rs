@@ -1617,12 +1617,12 @@ impl<W: Write> PcapNgWriter<W> {
 }
 
 /// Which end of a [`Conv`] sends a segment: the same sides the state machines use.
-pub use crate::state_machine::Side;
+pub use crate::model::Side;
 
 /// The generator's segments as a capture would deliver them to the machines:
 /// each one encoded to a raw-IP frame, decoded back by the real decoder, and
 /// paired with its sender. For tests of everything downstream of decoding.
-pub fn decoded_segments(conv: &Conv) -> Vec<(crate::decode::Segment, Side)> {
+pub fn decoded_segments(conv: &Conv) -> Vec<(crate::model::Segment, Side)> {
     use crate::capture::{linktype, RawPacket};
     use crate::decode::{decode, Decoded};
     let client = conv.addr(Side::Client);

@@ -5,15 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use tcpstate::analysis::{analyze, CaptureAnalysis, Options};
 use tcpstate::capture::Input;
 use tcpstate::flow::ClientReason;
+use tcpstate::{Analysis, Analyzer};
 
-fn analysis(file: &str) -> CaptureAnalysis {
-    let a = analyze(
-        &Input::Path(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file)),
-        &Options::default(),
-    );
+fn analysis(file: &str) -> Analysis {
+    let a = Analyzer::new().analyze_inputs(&[Input::Path(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file),
+    )]);
     assert!(a.errors.is_empty(), "{file}: {:?}", a.errors);
     assert!(a.accounting.is_balanced(), "{file}");
     a
@@ -22,13 +21,13 @@ fn analysis(file: &str) -> CaptureAnalysis {
 /// (stream, client, server, client packets, server packets, client bytes, server bytes)
 type Row = (u64, &'static str, &'static str, u64, u64, u64, u64);
 
-fn rows(a: &CaptureAnalysis) -> Vec<Row> {
+fn rows(a: &Analysis) -> Vec<Row> {
     a.connections
         .iter()
         .map(|c| &c.flow)
         .map(|c| {
-            let (cp, sp) = c.by_role(c.packets);
-            let (cb, sb) = c.by_role(c.bytes);
+            let [cp, sp] = c.packets;
+            let [cb, sb] = c.bytes;
             let leak = |s: String| &*Box::leak(s.into_boxed_str());
             (
                 c.stream,
@@ -221,7 +220,7 @@ fn timestamps_survive_every_precision_and_byte_order() {
 fn pcapng_interfaces_apply_their_own_resolution_and_offset() {
     let le = analysis("testdata/synth/multi_if.pcapng");
     let be = analysis("testdata/synth/multi_if_be.pcapng");
-    let times = |a: &CaptureAnalysis| {
+    let times = |a: &Analysis| {
         a.connections
             .iter()
             .map(|c| (c.flow.start_ns, c.flow.end_ns))

@@ -5,10 +5,11 @@
 use std::io::Cursor;
 use std::net::SocketAddr;
 
-use tcpstate::analysis::{analyze_reader, stream_merged, AnalysedConnection, Evictions, Options};
-use tcpstate::capture::{CaptureReader, Input};
-use tcpstate::state_machine::{Cause, Outcome, Side, State};
+use tcpstate::capture::Input;
+use tcpstate::pipeline::{Analyzer, Connection, Evictions};
 use tcpstate::synth::{Conv, Link, Packet, PcapFormat, PcapWriter, TcpFlags, EPOCH_2026_NS};
+use tcpstate::tcp::machine::{Cause, Outcome, State};
+use tcpstate::Side;
 
 const SECOND: u64 = 1_000_000_000;
 
@@ -24,14 +25,12 @@ fn pcap(mut packets: Vec<Packet>) -> Vec<u8> {
 }
 
 /// The library's streaming analysis: connections in the order handed out.
-fn stream(bytes: Vec<u8>, options: &Options) -> (Vec<AnalysedConnection>, Evictions) {
+fn stream(bytes: Vec<u8>, analyzer: &Analyzer) -> (Vec<Connection>, Evictions) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.pcap");
     std::fs::write(&path, bytes).unwrap();
     let mut got = Vec::new();
-    let a = stream_merged(&[Input::Path(path)], options, &mut |batch| {
-        got.extend(batch)
-    });
+    let a = analyzer.stream_inputs(&[Input::Path(path)], &mut |batch| got.extend(batch));
     assert!(a.errors.is_empty(), "{:?}", a.errors);
     (got, a.evictions)
 }
@@ -65,7 +64,7 @@ fn a_closed_connection_is_freed_once_time_wait_has_passed() {
     // Default MSL 30 s: TIME_WAIT lasts 60 s. The second connection comes
     // 200 s later, so the first is over and quiet for 2*MSL by then.
     let bytes = pcap([closed(1001, 0), closed(1002, 200)].concat());
-    let (conns, ev) = stream(bytes.clone(), &Options::default());
+    let (conns, ev) = stream(bytes.clone(), &Analyzer::new());
     assert_eq!(
         ev,
         Evictions {
@@ -93,11 +92,9 @@ fn a_closed_connection_is_freed_once_time_wait_has_passed() {
     assert_eq!(expiry.ts_ns - entered.ts_ns, 60 * SECOND as i64);
     assert_eq!(first.tcp.outcome(), Outcome::Closed);
     // The same as the whole-capture analysis, connection for connection.
-    let whole = analyze_reader(
-        CaptureReader::from_reader("c".into(), Box::new(Cursor::new(bytes))).unwrap(),
-        &Options::default(),
-        &mut |_, _, _| {},
-    );
+    let whole = Analyzer::new()
+        .analyze_reader("c", Cursor::new(bytes))
+        .unwrap();
     assert_eq!(whole.connections.len(), 2);
     for (a, b) in whole.connections.iter().zip(&conns) {
         assert_eq!(a.flow.stream, b.flow.stream);
@@ -113,7 +110,7 @@ fn an_idle_connection_is_finished_at_its_timeout() {
     // the 300 s idle timeout.
     let quiet = left_open(1001, 0).into_packets();
     let bytes = pcap([quiet, closed(1002, 400)].concat());
-    let (conns, ev) = stream(bytes, &Options::default());
+    let (conns, ev) = stream(bytes, &Analyzer::new());
     assert_eq!(
         ev,
         Evictions {
@@ -127,8 +124,7 @@ fn an_idle_connection_is_finished_at_its_timeout() {
     assert_eq!(conns[0].tcp.state(Side::Client), State::Established);
     assert_eq!(conns[0].tcp.outcome(), Outcome::Open);
     // With a longer timeout nothing is evicted.
-    let mut options = Options::default();
-    options.flows.idle_timeout_ns = 500 * SECOND as i64;
+    let options = Analyzer::new().idle_timeout(std::time::Duration::from_secs(500));
     let quiet = left_open(1001, 0).into_packets();
     let (conns, ev) = stream(pcap([quiet, closed(1002, 400)].concat()), &options);
     assert_eq!((conns.len(), ev.total()), (2, 0));
@@ -166,7 +162,7 @@ fn a_packet_after_its_connection_was_evicted_continues_the_same_stream() {
     };
     // A data segment: Wireshark keeps it in stream 0, and so do we, as a
     // second part of stream 0 that `continues` it.
-    let (mut conns, ev) = stream(build(None), &Options::default());
+    let (mut conns, ev) = stream(build(None), &Analyzer::new());
     assert_eq!(ev.idle, 1);
     conns.sort_by_key(|c| (c.flow.stream, c.flow.first_frame));
     let parts: Vec<(u64, bool, u64)> = conns
@@ -181,7 +177,7 @@ fn a_packet_after_its_connection_was_evicted_continues_the_same_stream() {
         "roles kept from the first part"
     );
     // A SYN with a new ISN: Wireshark starts a new stream (port reuse).
-    let (mut conns, _) = stream(build(Some(777)), &Options::default());
+    let (mut conns, _) = stream(build(Some(777)), &Analyzer::new());
     conns.sort_by_key(|c| (c.flow.stream, c.flow.first_frame));
     let parts: Vec<(u64, bool)> = conns
         .iter()
@@ -189,7 +185,7 @@ fn a_packet_after_its_connection_was_evicted_continues_the_same_stream() {
         .collect();
     assert_eq!(parts, [(0, false), (1, false), (2, false)]);
     // A SYN repeating the first ISN stays in stream 0, as in Wireshark.
-    let (mut conns, _) = stream(build(Some(1000)), &Options::default());
+    let (mut conns, _) = stream(build(Some(1000)), &Analyzer::new());
     conns.sort_by_key(|c| (c.flow.stream, c.flow.first_frame));
     let parts: Vec<(u64, bool)> = conns
         .iter()
@@ -213,8 +209,7 @@ fn a_syn_flood_is_held_to_the_table_limit_and_every_connection_is_reported_once(
             c.into_packets()
         })
         .collect();
-    let mut options = Options::default();
-    options.flows.max_connections = 640; // 10 per shard
+    let options = Analyzer::new().max_connections(640); // 10 per shard
     let (conns, ev) = stream(pcap(packets), &options);
     assert_eq!(conns.len(), 3000);
     let mut streams: Vec<u64> = conns.iter().map(|c| c.flow.stream).collect();
@@ -236,7 +231,7 @@ fn a_flood_of_one_anomaly_lists_a_hundred_and_counts_them_all() {
     for _ in 0..1000 {
         c.send(Side::Client, TcpFlags::NONE, 0);
     }
-    let (conns, _) = stream(pcap(c.into_packets()), &Options::default());
+    let (conns, _) = stream(pcap(c.into_packets()), &Analyzer::new());
     assert_eq!(conns.len(), 1);
     let invalid = conns[0]
         .anomalies()
@@ -260,12 +255,9 @@ fn a_flood_of_one_anomaly_lists_a_hundred_and_counts_them_all() {
 fn port_reuse_names_the_stream_it_took_over_even_within_one_batch() {
     // Both connections start in the first batch of frames, so the earlier
     // one's number is given only after the batch is placed.
-    let a = tcpstate::analysis::analyze(
-        &Input::Path(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/synth/reuse.pcap"),
-        ),
-        &Options::default(),
-    );
+    let a = Analyzer::new().analyze_inputs(&[Input::Path(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/synth/reuse.pcap"),
+    )]);
     let details: Vec<&str> = a
         .connections
         .iter()

@@ -7,21 +7,21 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use tcpstate::analysis::{analyze, CaptureAnalysis, Options};
 use tcpstate::capture::Input;
-use tcpstate::html::{write_html, NORMAL_LADDERS};
+use tcpstate::report::html::{write_html, NORMAL_LADDERS};
+use tcpstate::{Analysis, Analyzer};
 
-fn analysis_of(path: &Path) -> CaptureAnalysis {
-    let a = analyze(&Input::Path(path.to_path_buf()), &Options::default());
+fn analysis_of(path: &Path) -> Analysis {
+    let a = Analyzer::new().analyze_inputs(&[Input::Path(path.to_path_buf())]);
     assert!(a.errors.is_empty(), "{}: {:?}", path.display(), a.errors);
     a
 }
 
-fn testdata(rel: &str) -> CaptureAnalysis {
+fn testdata(rel: &str) -> Analysis {
     analysis_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
 }
 
-fn html_of(analyses: &[CaptureAnalysis]) -> String {
+fn html_of(analyses: &[Analysis]) -> String {
     let mut out = Vec::new();
     write_html(&mut out, analyses).unwrap();
     String::from_utf8(out).unwrap()
@@ -211,7 +211,7 @@ fn many_connections_get_ladders_for_the_abnormal_and_the_first_others() {
 fn unreadable_inputs_and_no_input_still_make_a_page() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing <1>.pcap");
-    let a = analyze(&Input::Path(missing), &Options::default());
+    let a = Analyzer::new().analyze_inputs(&[Input::Path(missing)]);
     assert!(!a.errors.is_empty());
     let html = html_of(&[a]);
     assert_self_contained(&html);

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use tcpstate::analysis::{analyze, Options};
 use tcpstate::capture::Input;
-use tcpstate::state_machine::{Side, State};
+use tcpstate::tcp::machine::State;
+use tcpstate::Analyzer;
+use tcpstate::Side;
 
 /// ss's state names to ours; `(gone)` means the socket no longer exists.
 fn kernel_state(name: &str) -> State {
@@ -55,7 +56,7 @@ fn is_subsequence(small: &[State], big: &[State]) -> bool {
 /// Checks one capture; returns how many sockets were compared.
 fn check(name: &str) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/real");
-    let analysis = analyze(&Input::Path(root.join(name)), &Options::default());
+    let analysis = Analyzer::new().analyze_inputs(&[Input::Path(root.join(name))]);
     let kernel = kernel_view(&root.join(format!("{name}.ss.txt")));
     let mut compared = 0;
     for ((local, peer), seen) in &kernel {
@@ -72,7 +73,7 @@ fn check(name: &str) -> usize {
             !conns.is_empty(),
             "{name}: no connection for {local} -> {peer}"
         );
-        let side_of = |c: &&tcpstate::analysis::AnalysedConnection| {
+        let side_of = |c: &&tcpstate::pipeline::Connection| {
             if c.flow.client().to_string() == *local {
                 Side::Client
             } else {
@@ -130,7 +131,7 @@ fn refused_connections_never_had_a_server_socket() {
         kernel_view(&root.join("refused.pcap.ss.txt")).is_empty(),
         "ss saw no socket at all"
     );
-    let a = analyze(&Input::Path(root.join("refused.pcap")), &Options::default());
+    let a = Analyzer::new().analyze_inputs(&[Input::Path(root.join("refused.pcap"))]);
     for c in &a.connections {
         assert_eq!(
             c.tcp.states(Side::Server),

@@ -6,16 +6,15 @@
 
 use proptest::prelude::*;
 
-use tcpstate::accounting::FrameAccounting;
-use tcpstate::analysis::{analyze_reader, Options};
 use tcpstate::capture::{linktype, CaptureReader, RawPacket};
-use tcpstate::decode::{
-    decode, decode_frame, DecodeOptions, Endpoint, Fragment, FragmentKey, Layers, Segment,
-    TcpFlags, TcpOptions,
-};
-use tcpstate::defrag::{DefragLimits, Reassembler};
-use tcpstate::state_machine::{is_rfc_edge, Config, PairedMachines, Side};
-use tcpstate::zeek::ZeekTracker;
+use tcpstate::internals::{decode, decode_frame, DecodeOptions, Fragment, FragmentKey, Layers};
+use tcpstate::internals::{DefragLimits, Reassembler};
+use tcpstate::model::{Endpoint, Segment, TcpFlags, TcpOptions};
+use tcpstate::pipeline::accounting::FrameAccounting;
+use tcpstate::tcp::machine::{is_rfc_edge, Config, PairedMachines};
+use tcpstate::tcp::zeek::ZeekTracker;
+use tcpstate::Analyzer;
+use tcpstate::Side;
 
 const COMMON_FLAGS: [u16; 8] = [
     TcpFlags::SYN,
@@ -189,7 +188,11 @@ proptest! {
                 header_len: 20,
                 layers: Layers::default(),
             };
-            if r.resolve(Box::new(f), &mut acc).is_some() {
+            let got = r.resolve(Box::new(f));
+            for encaps in got.revealed {
+                acc.count_encaps(encaps);
+            }
+            if got.decoded.is_some() {
                 completed += 1;
             }
         }
@@ -214,7 +217,7 @@ proptest! {
         };
         bytes.extend_from_slice(&body);
         if let Ok(reader) = CaptureReader::from_reader("fuzz".into(), Box::new(std::io::Cursor::new(bytes))) {
-            let a = analyze_reader(reader, &Options::default(), &mut |_, _, _| {});
+            let a = Analyzer::new().analyze_source(Box::new(reader));
             prop_assert!(a.accounting.is_balanced());
             for c in &a.connections {
                 prop_assert!(c.tcp.all_transitions_are_rfc_edges());

@@ -18,14 +18,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use etherparse::{TcpHeader, TcpOptionElement};
 use proptest::prelude::*;
 
-use tcpstate::analysis::{analyze_reader, CaptureAnalysis, Options};
 use tcpstate::capture::{CaptureReader, RawPacket};
-use tcpstate::decode::{decode, Decoded};
+use tcpstate::internals::{decode, Decoded};
 use tcpstate::report::{write_report, Format, Report, Style};
 use tcpstate::synth::{
     frame, typical_syn_options, ByteOrder, Interface, IpExtras, Link, PcapFormat, PcapNgWriter,
     PcapWriter, Segment, TcpFlags, TsPrecision, EPOCH_2026_NS,
 };
+use tcpstate::{Analysis, Analyzer};
 
 #[path = "../fuzz/src/lib.rs"]
 #[allow(dead_code)]
@@ -357,12 +357,12 @@ fn write_capture(layout: &Layout, frames: &[FrameSpec]) -> (Vec<u8>, u64) {
     (w.into_inner().unwrap(), frames.len() as u64)
 }
 
-fn analyse(bytes: Vec<u8>) -> CaptureAnalysis {
+fn analyse(bytes: Vec<u8>) -> Analysis {
     let reader = CaptureReader::from_reader("x".into(), Box::new(Cursor::new(bytes))).unwrap();
-    analyze_reader(reader, &Options::default(), &mut |_, _, _| {})
+    Analyzer::new().analyze_source(Box::new(reader))
 }
 
-fn json_connections(a: CaptureAnalysis) -> (String, tcpstate::accounting::FrameAccounting) {
+fn json_connections(a: Analysis) -> (String, tcpstate::pipeline::accounting::FrameAccounting) {
     let accounting = a.accounting.clone();
     let mut out = Vec::new();
     write_report(

@@ -8,9 +8,10 @@
 
 use std::path::PathBuf;
 
-use tcpstate::analysis::{analyze, Options};
 use tcpstate::capture::Input;
-use tcpstate::state_machine::{Side, State};
+use tcpstate::tcp::machine::State;
+use tcpstate::Analyzer;
+use tcpstate::Side;
 
 type Row = (
     u64,
@@ -42,7 +43,7 @@ fn check(file: &str, want: &[Row]) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/synth")
         .join(file);
-    let a = analyze(&Input::Path(path), &Options::default());
+    let a = Analyzer::new().analyze_inputs(&[Input::Path(path)]);
     assert_eq!(a.connections.len(), want.len(), "{file}");
     for (c, row) in a.connections.iter().zip(want) {
         let states = |side| {
@@ -339,10 +340,9 @@ fn port_reuse_during_time_wait_on_captures() {
         ("testdata/synth/reuse.pcap", 1),
         ("testdata/real/port_reuse.pcap", 1),
     ] {
-        let a = analyze(
-            &Input::Path(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file)),
-            &Options::default(),
-        );
+        let a = Analyzer::new().analyze_inputs(&[Input::Path(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(file),
+        )]);
         let c = &a.connections[stream];
         assert!(
             c.anomalies()
@@ -375,7 +375,10 @@ fn catalogue_is_fully_covered_by_the_captures() {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("testdata")
             .join(file);
-        for c in analyze(&Input::Path(path), &Options::default()).connections {
+        for c in Analyzer::new()
+            .analyze_inputs(&[Input::Path(path)])
+            .connections
+        {
             seen.extend(c.anomalies().iter().map(|a| a.code));
         }
     }

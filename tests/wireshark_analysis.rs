@@ -12,9 +12,9 @@ use std::path::Path;
 mod common;
 use common::captures;
 
-use tcpstate::analysis::{analyze, Options};
 use tcpstate::capture::Input;
-use tcpstate::seq_analysis::Flag;
+use tcpstate::tcp::sequence::Flag;
+use tcpstate::Analyzer;
 
 /// (capture, frame, flag, present in tshark's view, why we differ)
 const KNOWN_DIFFERENCES: &[(&str, u64, &str, bool, &str)] = &[
@@ -51,16 +51,12 @@ const KEYED_APART: &[&str] = &[
 ];
 
 /// The options that make tcpstate number a capture as Wireshark does.
-fn options_for(path: &Path) -> Options {
-    let mut options = Options::default();
+fn options_for(path: &Path) -> Analyzer {
     let name = path.file_name().unwrap().to_string_lossy();
-    if KEYED_APART.contains(&name.as_ref()) {
-        options.keys = tcpstate::flow::KeyOptions {
-            vlan: false,
-            tunnel: false,
-        };
-    }
-    options
+    let keyed_apart = KEYED_APART.contains(&name.as_ref());
+    Analyzer::new()
+        .vlan_key(!keyed_apart)
+        .tunnel_key(!keyed_apart)
 }
 
 type FlagsByFrame = BTreeMap<u64, BTreeSet<String>>;
@@ -84,7 +80,10 @@ fn tshark_view(path: &Path) -> FlagsByFrame {
 fn our_view(path: &Path) -> FlagsByFrame {
     let codes: BTreeSet<&str> = Flag::ALL.iter().map(|f| f.code()).collect();
     let mut m = FlagsByFrame::new();
-    for c in analyze(&Input::Path(path.to_path_buf()), &options_for(path)).connections {
+    for c in options_for(path)
+        .analyze_inputs(&[Input::Path(path.to_path_buf())])
+        .connections
+    {
         for a in c.anomalies() {
             if let (Some(frame), true) = (a.frame, codes.contains(a.code.code())) {
                 m.entry(frame)
@@ -191,7 +190,8 @@ fn handshake_rtt_matches_tsharks_initial_rtt() {
                 (stream.parse().unwrap(), seconds_to_ns(rtt))
             })
             .collect();
-        let got: BTreeMap<u64, i64> = analyze(&Input::Path(f.clone()), &options_for(f))
+        let got: BTreeMap<u64, i64> = options_for(f)
+            .analyze_inputs(&[Input::Path(f.clone())])
             .connections
             .iter()
             .filter_map(|c| Some((c.flow.stream, c.seq.handshake_rtt().total_ns?)))

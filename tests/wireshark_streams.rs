@@ -9,9 +9,8 @@ use std::path::Path;
 mod common;
 use common::captures;
 
-use tcpstate::analysis::{analyze, analyze_with, Options};
 use tcpstate::capture::Input;
-use tcpstate::flow::KeyOptions;
+use tcpstate::Analyzer;
 
 /// frame -> (tcp.stream, tcp.len) for frames where tshark gave a stream.
 fn tshark_view(golden: &Path) -> BTreeMap<u64, (u64, u64)> {
@@ -79,17 +78,14 @@ fn every_capture_matches_tshark_frame_by_frame() {
             );
         }
 
-        let mut options = Options::default();
+        let mut options = Analyzer::new();
         if let Some(&(_, keyed)) = KEYED_APART.iter().find(|k| k.0 == name) {
-            let by_default = analyze(&Input::Path(f.clone()), &Options::default());
+            let by_default = Analyzer::new().analyze_inputs(&[Input::Path(f.clone())]);
             assert_eq!(by_default.connections.len(), keyed, "{name} with keys on");
-            options.keys = KeyOptions {
-                vlan: false,
-                tunnel: false,
-            };
+            options = options.vlan_key(false).tunnel_key(false);
         }
         let mut got = BTreeMap::new();
-        let analysis = analyze_with(&Input::Path(f.clone()), &options, &mut |seg, stream, _| {
+        let analysis = options.observe_inputs(&[Input::Path(f.clone())], &mut |seg, stream, _| {
             got.insert(seg.frame, (stream, seg.payload_len as u64));
         });
         assert!(

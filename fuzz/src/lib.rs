@@ -10,14 +10,14 @@ use std::io::{self, Cursor, Read, Write};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use tcpstate::accounting::FrameAccounting;
-use tcpstate::analysis::{analyze_reader, CaptureAnalysis, Options};
 use tcpstate::capture::{linktype, CaptureReader, RawPacket, MAX_RECORD_LEN, MAX_TS_NS, MIN_TS_NS};
-use tcpstate::check::Policy;
-use tcpstate::decode::{
-    decode, decode_frame, decode_reassembled, DecodeOptions, Decoded, Outcome, Undecodable,
+use tcpstate::internals::{
+    decode, decode_frame, decode_reassembled, Content, DecodeOptions, Decoded, Undecodable,
 };
+use tcpstate::pipeline::accounting::FrameAccounting;
+use tcpstate::report::check::Policy;
 use tcpstate::report::{write_report, Format, Report, Style};
+use tcpstate::{Analysis, Analyzer};
 
 /// The link types the decoder fuzz target picks from with its first byte:
 /// every type the decoder handles, its "not a packet" marker, and one it does not know.
@@ -265,8 +265,8 @@ pub fn check_decode(data: &[u8]) {
     let options = DecodeOptions {
         verify_checksums: extra & 1 == 1,
     };
-    match decode_frame(&pkt, options).outcome {
-        Outcome::Decoded(Decoded::Tcp(s)) if options.verify_checksums => {
+    match decode_frame(&pkt, options).content {
+        Content::Decoded(Decoded::Tcp(s)) if options.verify_checksums => {
             let Decoded::Tcp(plain) = &d else {
                 panic!("TCP only when checking checksums: {d:?}");
             };
@@ -275,12 +275,12 @@ pub fn check_decode(data: &[u8]) {
                 (plain.src, plain.dst, plain.seq, plain.payload_len)
             );
         }
-        Outcome::Decoded(other) => {
+        Content::Decoded(other) => {
             if !options.verify_checksums {
                 assert_eq!(other, d, "decode and decode_frame disagree");
             }
         }
-        Outcome::Fragment(f) => {
+        Content::Fragment(f) => {
             assert!(
                 matches!(
                     d,
@@ -301,7 +301,7 @@ pub fn check_pipeline(data: &[u8]) {
     else {
         return;
     };
-    let a = analyze_reader(reader, &Options::default(), &mut |_, _, _| {});
+    let a = Analyzer::new().analyze_source(Box::new(reader));
     check_analysis(&a);
     // The CI gate's policy and `show`'s display filters, on every connection.
     let policy = Policy {
@@ -311,7 +311,7 @@ pub fn check_pipeline(data: &[u8]) {
     .or_default();
     for c in &a.connections {
         let _ = policy.connection_failures(c);
-        let _ = tcpstate::show::display_filters(c);
+        let _ = tcpstate::report::show::display_filters(c);
     }
     let analyses = [a];
     let warnings = analyses[0]
@@ -347,11 +347,11 @@ pub fn check_pipeline(data: &[u8]) {
         }
     }
     let mut html = Vec::new();
-    tcpstate::html::write_html(&mut html, &analyses).expect("writing to memory");
+    tcpstate::report::html::write_html(&mut html, &analyses).expect("writing to memory");
     assert!(String::from_utf8(html).is_ok(), "the HTML report is UTF-8");
 }
 
-fn check_analysis(a: &CaptureAnalysis) {
+fn check_analysis(a: &Analysis) {
     assert!(a.accounting.is_balanced(), "{:?}", a.accounting);
     let streams = a.connections.len() as u64;
     for (i, c) in a.connections.iter().enumerate() {
@@ -370,7 +370,7 @@ fn check_analysis(a: &CaptureAnalysis) {
     assert!(streams <= a.accounting.tcp);
 }
 
-fn check_json(text: &str, a: &CaptureAnalysis) {
+fn check_json(text: &str, a: &Analysis) {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines.len(),

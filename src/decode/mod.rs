@@ -15,9 +15,10 @@
 //! segment's payload length comes from the IP header, never from the captured
 //! length.
 
+pub mod defrag;
 mod ip;
 mod link;
-pub mod tunnel;
+mod tunnel;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -26,179 +27,10 @@ use std::sync::Arc;
 use etherparse::{IpNumber, TcpOptionElement, TcpOptionsIterator};
 
 use crate::capture::{linktype, RawPacket};
-pub use tunnel::{Encap, EncapSet, Path, TunnelHop, TunnelPath, VlanStack};
-
-/// TCP flag bits, as they sit in the 12 low bits of header bytes 12-13.
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct TcpFlags(pub u16);
-
-impl TcpFlags {
-    /// No more data from sender.
-    pub const FIN: u16 = 0x001;
-    /// Synchronize sequence numbers.
-    pub const SYN: u16 = 0x002;
-    /// Reset.
-    pub const RST: u16 = 0x004;
-    /// Push.
-    pub const PSH: u16 = 0x008;
-    /// Acknowledgement field valid.
-    pub const ACK: u16 = 0x010;
-    /// Urgent pointer valid.
-    pub const URG: u16 = 0x020;
-    /// ECN echo.
-    pub const ECE: u16 = 0x040;
-    /// Congestion window reduced.
-    pub const CWR: u16 = 0x080;
-    /// ECN nonce (RFC 3540).
-    pub const NS: u16 = 0x100;
-
-    /// Flag names in Wireshark's order, high bit first.
-    pub const NAMES: [(u16, &'static str); 9] = [
-        (Self::NS, "NS"),
-        (Self::CWR, "CWR"),
-        (Self::ECE, "ECE"),
-        (Self::URG, "URG"),
-        (Self::ACK, "ACK"),
-        (Self::PSH, "PSH"),
-        (Self::RST, "RST"),
-        (Self::SYN, "SYN"),
-        (Self::FIN, "FIN"),
-    ];
-
-    /// All of these bits are set.
-    pub fn has(self, bits: u16) -> bool {
-        self.0 & bits == bits
-    }
-    /// FIN is set.
-    pub fn fin(self) -> bool {
-        self.has(Self::FIN)
-    }
-    /// SYN is set.
-    pub fn syn(self) -> bool {
-        self.has(Self::SYN)
-    }
-    /// RST is set.
-    pub fn rst(self) -> bool {
-        self.has(Self::RST)
-    }
-    /// ACK is set.
-    pub fn ack(self) -> bool {
-        self.has(Self::ACK)
-    }
-
-    /// Names of the set flags, Wireshark's order.
-    pub fn names(self) -> impl Iterator<Item = &'static str> {
-        Self::NAMES
-            .into_iter()
-            .filter(move |(b, _)| self.0 & b != 0)
-            .map(|(_, n)| n)
-    }
-}
-
-impl fmt::Display for TcpFlags {
-    /// `SYN,ACK` style; `<none>` when no flag is set.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for n in self.names() {
-            if !first {
-                f.write_str(",")?;
-            }
-            f.write_str(n)?;
-            first = false;
-        }
-        if first {
-            f.write_str("<none>")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for TcpFlags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// The TCP options later analysis needs; everything else is skipped.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpOptions {
-    /// Maximum segment size.
-    pub mss: Option<u16>,
-    /// Window scale announced on each side's SYN.
-    pub window_scale: Option<u8>,
-    /// The SYN allowed SACK.
-    pub sack_permitted: bool,
-    /// SACK blocks (left edge, right edge); `sack_count` of them are valid.
-    pub sack: [(u32, u32); 4],
-    /// How many SACK blocks are valid.
-    pub sack_count: u8,
-    /// (TSval, TSecr)
-    pub timestamp: Option<(u32, u32)>,
-}
-
-impl TcpOptions {
-    /// The valid SACK blocks.
-    pub fn sack_blocks(&self) -> &[(u32, u32)] {
-        &self.sack[..self.sack_count as usize]
-    }
-}
-
-/// An IP address and port.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub struct Endpoint {
-    /// IP address.
-    pub addr: IpAddr,
-    /// TCP port.
-    pub port: u16,
-}
-
-impl fmt::Display for Endpoint {
-    /// `192.0.2.1:80` or `[2001:db8::1]:443`, as in URLs and Wireshark's conversation table.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.addr {
-            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
-            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
-        }
-    }
-}
-
-/// One TCP packet, decoded and owned; what the flow layer and state machines consume.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Segment {
-    /// 1-based frame number in the capture (Wireshark's `frame.number`).
-    pub frame: u64,
-    /// Capture time, ns since the Unix epoch.
-    pub ts_ns: i64,
-    /// Source.
-    pub src: Endpoint,
-    /// Destination.
-    pub dst: Endpoint,
-    /// Sequence number.
-    pub seq: u32,
-    /// Acknowledgement number.
-    pub ack: u32,
-    /// TCP flags.
-    pub flags: TcpFlags,
-    /// The raw window field; scaling is applied by the flow, which knows the SYN options.
-    pub window: u16,
-    /// Payload bytes as the IP header reports them (Wireshark's `tcp.len`).
-    pub payload_len: u32,
-    /// Payload bytes actually present in the capture.
-    pub captured_payload_len: u32,
-    /// Length of the IP packet on the wire (headers included): Zeek's ip_bytes.
-    pub ip_len: u32,
-    /// The TCP options that matter later.
-    pub options: TcpOptions,
-    /// The data offset was below 5 words: header fields past byte 16 are meaningless.
-    pub bad_header_len: bool,
-    /// The IP header reports fewer bytes than the TCP header needs, so the
-    /// segment length is unknown (Wireshark's "short segment").
-    pub short_segment: bool,
-    /// VLAN tags and tunnels the segment was found in (part of the connection key).
-    pub path: Path,
-    /// The TCP checksum was verified (only on request) and is wrong.
-    pub bad_checksum: bool,
-}
+use crate::model::{
+    Encap, EncapSet, Endpoint, Path, Segment, TcpFlags, TcpOptions, TunnelHop, TunnelPath,
+    VlanStack,
+};
 
 /// Why a frame that is not a TCP segment could not be analysed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -321,15 +153,15 @@ pub struct DecodeOptions {
 /// One frame decoded as far as it alone allows, and the encapsulations it revealed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
-    /// How the connection ended.
-    pub outcome: Outcome,
+    /// What the frame is: decoded, or a fragment waiting for the others.
+    pub content: Content,
     /// Encapsulations seen on the way to TCP.
     pub encaps: EncapSet,
 }
 
 /// A frame is either understood on its own, or an IP fragment waiting for the others.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Content {
     /// Decoded.
     Decoded(Decoded),
     /// Fragment.
@@ -415,11 +247,11 @@ impl Ctx {
     /// here, once, straight into its place: passing it up through every
     /// layer would copy it each time.
     #[inline(always)]
-    fn finish(&self, found: Found<'_>) -> Outcome {
+    fn finish(&self, found: Found<'_>) -> Content {
         match found {
-            Found::Tcp(t) => Outcome::Decoded(decode_tcp(self, &t)),
-            Found::Stop(stop) => Outcome::Decoded(stop.into()),
-            Found::Fragment(f) => Outcome::Fragment(f),
+            Found::Tcp(t) => Content::Decoded(decode_tcp(self, &t)),
+            Found::Stop(stop) => Content::Decoded(stop.into()),
+            Found::Fragment(f) => Content::Fragment(f),
         }
     }
 }
@@ -501,7 +333,7 @@ pub fn decode_frame(pkt: &RawPacket<'_>, options: DecodeOptions) -> Frame {
     let mut ctx = start(pkt, options);
     let found = layers(&mut ctx, pkt);
     Frame {
-        outcome: ctx.finish(found),
+        content: ctx.finish(found),
         encaps: ctx.layers.encaps,
     }
 }
@@ -532,7 +364,7 @@ pub fn decode_reassembled(last: &Fragment, payload: &[u8]) -> Frame {
         },
     );
     Frame {
-        outcome: ctx.finish(found),
+        content: ctx.finish(found),
         encaps: ctx.layers.encaps,
     }
 }
@@ -725,7 +557,7 @@ mod tests {
                 let found = link::link(&mut ctx, pkt.linktype, pkt.data);
                 let general = ctx.finish(found);
                 assert_eq!(
-                    decode_frame(&pkt, DecodeOptions::default()).outcome,
+                    decode_frame(&pkt, DecodeOptions::default()).content,
                     general,
                     "{} frame {}",
                     f.display(),

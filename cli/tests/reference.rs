@@ -1,0 +1,135 @@
+//! docs/REFERENCE.md against the code: every list on the page must equal what
+//! the program writes, in order, so the page cannot drift.
+
+use std::fs;
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn page() -> String {
+    fs::read_to_string(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("docs/REFERENCE.md"),
+    )
+    .unwrap()
+}
+
+/// The backticked first cells of the tables under a heading (to the next one).
+fn listed(heading: &str) -> Vec<String> {
+    let text = page();
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no heading {heading}"));
+    let rest = &text[start + heading.len()..];
+    let end = rest.find("\n## ").unwrap_or(rest.len());
+    let mut names = Vec::new();
+    for line in rest[..end].lines().filter(|l| l.starts_with('|')) {
+        let first = line.split('|').nth(1).unwrap_or("").trim();
+        if let Some(name) = first.strip_prefix('`').and_then(|s| s.strip_suffix('`')) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+fn stdout(args: &[&str]) -> String {
+    let out = Command::cargo_bin("tcpstate")
+        .unwrap()
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn json_keys_are_documented_in_order() {
+    let out = stdout(&["--format", "json", "testdata/real/several_conns.pcap"]);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&lines[0]), listed("## JSON: connection object"));
+    let summary = &lines.last().unwrap()["summary"];
+    let documented = listed("## JSON: summary object");
+    let (top, per_file) = documented.split_at(keys(summary).len());
+    assert_eq!(keys(summary), top);
+    assert_eq!(keys(&summary["files"][0]), per_file);
+}
+
+#[test]
+fn csv_columns_are_documented_in_order() {
+    let header = |args: &[&str]| -> Vec<String> {
+        stdout(args)
+            .lines()
+            .next()
+            .unwrap()
+            .split(',')
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        header(&["--format", "csv", "testdata/real/refused.pcap"]),
+        listed("## CSV: connections.csv")
+    );
+    assert_eq!(
+        header(&["--history", "--format", "csv", "testdata/real/refused.pcap"]),
+        listed("## CSV: transitions.csv")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    stdout(&[
+        "--out-dir",
+        dir.path().to_str().unwrap(),
+        "testdata/real/refused.pcap",
+    ]);
+    let anomalies = fs::read_to_string(dir.path().join("anomalies.csv")).unwrap();
+    let cols: Vec<String> = anomalies
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    assert_eq!(cols, listed("## CSV: anomalies.csv"));
+}
+
+#[test]
+fn zeek_fields_are_documented_in_order() {
+    let out = stdout(&["--format", "zeek", "testdata/real/refused.pcap"]);
+    let fields: Vec<String> = out
+        .lines()
+        .find(|l| l.starts_with("#fields"))
+        .unwrap()
+        .split('\t')
+        .skip(1)
+        .map(String::from)
+        .collect();
+    assert_eq!(fields, listed("## Zeek conn.log"));
+}
+
+#[test]
+fn exit_codes_are_the_documented_ones() {
+    assert_eq!(listed("## Exit codes"), ["0", "1", "2"]);
+    // What the binary really returns: read to the end, a policy broken, an
+    // input unreadable.
+    let status = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tcpstate"))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(status(&["testdata/real/refused.pcap"]), Some(0));
+    assert_eq!(
+        status(&[
+            "check",
+            "--fail-on",
+            "refused",
+            "testdata/real/refused.pcap"
+        ]),
+        Some(1)
+    );
+    assert_eq!(status(&["testdata/synth/bad/empty.pcap"]), Some(2));
+}

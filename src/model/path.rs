@@ -1,0 +1,270 @@
+//! Where a segment was found: its VLAN tags and the tunnels around it, and
+//! the set of encapsulations a frame went through. The connection key may
+//! include the path, so two tenants' identical inner 4-tuples stay two
+//! connections.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// An encapsulation the decoder looks through; the frame accounting counts
+/// frames per encapsulation seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Encap {
+    /// Vlan.
+    Vlan,
+    /// Mpls.
+    Mpls,
+    /// Pppoe.
+    Pppoe,
+    /// Gre.
+    Gre,
+    /// Erspan i.
+    ErspanI,
+    /// Erspan i i.
+    ErspanII,
+    /// Erspan i i i.
+    ErspanIII,
+    /// Vxlan.
+    Vxlan,
+    /// Geneve.
+    Geneve,
+    /// Ipv4 in ipv4.
+    Ipv4InIpv4,
+    /// Ipv6 in ipv4.
+    Ipv6InIpv4,
+    /// Ipv4 in ipv6.
+    Ipv4InIpv6,
+    /// Ipv6 in ipv6.
+    Ipv6InIpv6,
+    /// Teredo.
+    Teredo,
+}
+
+impl Encap {
+    const ALL: [Encap; 14] = [
+        Encap::Vlan,
+        Encap::Mpls,
+        Encap::Pppoe,
+        Encap::Gre,
+        Encap::ErspanI,
+        Encap::ErspanII,
+        Encap::ErspanIII,
+        Encap::Vxlan,
+        Encap::Geneve,
+        Encap::Ipv4InIpv4,
+        Encap::Ipv6InIpv4,
+        Encap::Ipv4InIpv6,
+        Encap::Ipv6InIpv6,
+        Encap::Teredo,
+    ];
+
+    /// Short lower-case name, as in the `tunnel` output field.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encap::Vlan => "vlan",
+            Encap::Mpls => "mpls",
+            Encap::Pppoe => "pppoe",
+            Encap::Gre => "gre",
+            Encap::ErspanI => "erspan1",
+            Encap::ErspanII => "erspan2",
+            Encap::ErspanIII => "erspan3",
+            Encap::Vxlan => "vxlan",
+            Encap::Geneve => "geneve",
+            Encap::Ipv4InIpv4 => "ip4in4",
+            Encap::Ipv6InIpv4 => "ip6in4",
+            Encap::Ipv4InIpv6 => "ip4in6",
+            Encap::Ipv6InIpv6 => "ip6in6",
+            Encap::Teredo => "teredo",
+        }
+    }
+}
+
+impl fmt::Display for Encap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Encap::Vlan => "802.1Q/802.1ad VLAN",
+            Encap::Mpls => "MPLS",
+            Encap::Pppoe => "PPPoE",
+            Encap::Gre => "GRE",
+            Encap::ErspanI => "ERSPAN type I",
+            Encap::ErspanII => "ERSPAN type II",
+            Encap::ErspanIII => "ERSPAN type III",
+            Encap::Vxlan => "VXLAN",
+            Encap::Geneve => "Geneve",
+            Encap::Ipv4InIpv4 => "IPv4-in-IPv4",
+            Encap::Ipv6InIpv4 => "IPv6-in-IPv4",
+            Encap::Ipv4InIpv6 => "IPv4-in-IPv6",
+            Encap::Ipv6InIpv6 => "IPv6-in-IPv6",
+            Encap::Teredo => "Teredo",
+        })
+    }
+}
+
+/// The encapsulations one frame went through: a bit set, so the plain
+/// Ethernet path carries one zero word and allocates nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EncapSet(u16);
+
+impl EncapSet {
+    /// Adds one.
+    pub fn insert(&mut self, e: Encap) {
+        self.0 |= 1 << e as u16;
+    }
+    /// Whether it is in the set.
+    pub fn contains(self, e: Encap) -> bool {
+        self.0 & (1 << e as u16) != 0
+    }
+    /// True when empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// The members, in order.
+    pub fn iter(self) -> impl Iterator<Item = Encap> {
+        Encap::ALL.into_iter().filter(move |e| self.contains(*e))
+    }
+}
+
+/// VLAN IDs of a frame, outermost first. Four slots: deeper stacks decode
+/// but only their outer four tags tell connections apart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VlanStack([u16; 4]);
+
+impl VlanStack {
+    /// The four slots in one word, for hashing.
+    pub fn bits(&self) -> u64 {
+        self.0.iter().fold(0, |acc, &v| acc << 16 | u64::from(v))
+    }
+
+    /// Marks a used slot, so VLAN 0 (priority tag) differs from no tag.
+    const USED: u16 = 0x8000;
+
+    /// Adds an inner tag.
+    pub fn push(&mut self, vid: u16) {
+        if let Some(slot) = self.0.iter_mut().find(|s| **s == 0) {
+            *slot = vid | Self::USED;
+        }
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.0[0] == 0
+    }
+    /// The IDs, outermost first.
+    pub fn ids(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0
+            .iter()
+            .take_while(|s| **s != 0)
+            .map(|s| s & !Self::USED)
+    }
+}
+
+impl fmt::Display for VlanStack {
+    /// `100` or `200.300` (outer first), as in the `vlan` CSV field.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, id) in self.ids().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            write!(f, "{id}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One tunnel a segment came through: its kind, outer addresses and
+/// identifier (GRE key, VNI, ERSPAN session).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TunnelHop {
+    /// Encapsulation.
+    pub encap: Encap,
+    /// Source.
+    pub src: IpAddr,
+    /// Destination.
+    pub dst: IpAddr,
+    /// Identifier.
+    pub id: Option<u32>,
+}
+
+impl TunnelHop {
+    /// The same hop seen from the other direction compares equal.
+    pub fn unordered(&self) -> TunnelHop {
+        let (lo, hi) = if self.src <= self.dst {
+            (self.src, self.dst)
+        } else {
+            (self.dst, self.src)
+        };
+        TunnelHop {
+            src: lo,
+            dst: hi,
+            ..self.clone()
+        }
+    }
+}
+
+impl fmt::Display for TunnelHop {
+    /// `vxlan 192.0.2.1>192.0.2.2 vni=7001`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}>{}", self.encap.name(), self.src, self.dst)?;
+        if let Some(id) = self.id {
+            let name = match self.encap {
+                Encap::Vxlan | Encap::Geneve => "vni",
+                Encap::ErspanI | Encap::ErspanII | Encap::ErspanIII => "session",
+                _ => "key",
+            };
+            write!(f, " {name}={id}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The tunnels of a segment, outermost first.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TunnelPath(pub Vec<TunnelHop>);
+
+impl fmt::Display for TunnelPath {
+    /// Hops joined by ` / `, outermost first.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, hop) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" / ")?;
+            }
+            write!(f, "{hop}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a segment was found: its VLAN tags and tunnels. Empty for plain traffic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Path {
+    /// VLAN IDs, outermost first.
+    pub vlans: VlanStack,
+    /// Shared, so cloning a segment does not copy the hops.
+    pub tunnel: Option<Arc<TunnelPath>>,
+}
+
+impl Path {
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.vlans.is_empty() && self.tunnel.is_none()
+    }
+}
+
+impl fmt::Display for Path {
+    /// `vlan 100 / vxlan 192.0.2.1>192.0.2.2 vni=7001`; `-` when empty.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("-");
+        }
+        if !self.vlans.is_empty() {
+            write!(f, "vlan {}", self.vlans)?;
+            if self.tunnel.is_some() {
+                f.write_str(" / ")?;
+            }
+        }
+        if let Some(t) = &self.tunnel {
+            write!(f, "{t}")?;
+        }
+        Ok(())
+    }
+}

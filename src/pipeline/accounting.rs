@@ -1,0 +1,120 @@
+//! Frame accounting: every frame read is counted exactly once, as analysed TCP,
+//! other IP, non-IP, undecodable with a reason, or an IP fragment whose content
+//! is counted at another frame (or never arrived whole), so the totals always
+//! add up to the frames read and nothing in a capture goes unnoticed. Frames
+//! are also counted per encapsulation they went through.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::decode::defrag::{FragmentFate, FragmentStats};
+use crate::decode::{Decoded, IpProtocol, NonIp, Undecodable};
+use crate::model::{Encap, EncapSet};
+
+/// Per-capture frame counts; `frames == tcp + other_ip + non_ip + undecodable + ip_fragments`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FrameAccounting {
+    /// Frames read.
+    pub frames: u64,
+    /// TCP segments placed in a connection.
+    pub tcp: u64,
+    /// IP packets of other protocols, by protocol name.
+    pub other_ip: u64,
+    #[serde(serialize_with = "by_name")]
+    /// Other IP packets by protocol.
+    pub other_ip_by_protocol: BTreeMap<IpProtocol, u64>,
+    /// Frames that are not IP, by kind (ARP, ethertype...).
+    pub non_ip: u64,
+    #[serde(serialize_with = "by_name")]
+    /// Non-IP frames by kind.
+    pub non_ip_by_kind: BTreeMap<NonIp, u64>,
+    /// Frames we could not decode, by reason.
+    pub undecodable: u64,
+    #[serde(serialize_with = "by_name")]
+    /// Undecodable frames by reason.
+    pub undecodable_by_reason: BTreeMap<Undecodable, u64>,
+    /// TCP segments with a data offset below 5 (counted in `tcp` too, as Wireshark streams them).
+    pub tcp_bad_header_len: u64,
+    /// TCP segments whose checksum was verified and wrong (counted in `tcp` too,
+    /// but not fed to the state machines).
+    pub tcp_bad_checksum: u64,
+    /// Fragment frames not counted as what their datagram carried: all but
+    /// the completing frame of a reassembled datagram, and every fragment of a
+    /// datagram that was dropped or never completed, by fate.
+    pub ip_fragments: u64,
+    #[serde(serialize_with = "by_name")]
+    /// IP fragment frames by what became of them.
+    pub ip_fragments_by_fate: BTreeMap<FragmentFate, u64>,
+    /// IP datagrams rebuilt from fragments.
+    pub reassembled_datagrams: u64,
+    /// Datagrams dropped for overlapping fragments (RFC 5722).
+    pub overlapping_datagrams: u64,
+    /// Frames that went through each encapsulation.
+    #[serde(serialize_with = "by_name")]
+    pub encapsulations: BTreeMap<Encap, u64>,
+}
+
+impl FrameAccounting {
+    /// Counts one decoded frame.
+    pub fn count(&mut self, d: &Decoded) {
+        self.frames += 1;
+        match d {
+            Decoded::Tcp(s) => {
+                self.tcp += 1;
+                if s.bad_header_len {
+                    self.tcp_bad_header_len += 1;
+                }
+                if s.bad_checksum {
+                    self.tcp_bad_checksum += 1;
+                }
+            }
+            Decoded::OtherIp(p) => {
+                self.other_ip += 1;
+                *self.other_ip_by_protocol.entry(*p).or_default() += 1;
+            }
+            Decoded::NonIp(k) => {
+                self.non_ip += 1;
+                *self.non_ip_by_kind.entry(*k).or_default() += 1;
+            }
+            Decoded::Undecodable(r) => {
+                self.undecodable += 1;
+                *self.undecodable_by_reason.entry(r.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Counts the encapsulations a frame (or a reassembled datagram) revealed.
+    pub fn count_encaps(&mut self, encaps: EncapSet) {
+        if encaps.is_empty() {
+            return;
+        }
+        for e in encaps.iter() {
+            *self.encapsulations.entry(e).or_default() += 1;
+        }
+    }
+
+    /// Counts the fragment frames the reassembler settled.
+    pub fn count_fragments(&mut self, stats: FragmentStats) {
+        for (fate, n) in stats.frames_by_fate {
+            self.frames += n;
+            self.ip_fragments += n;
+            *self.ip_fragments_by_fate.entry(fate).or_default() += n;
+        }
+        self.reassembled_datagrams += stats.datagrams_reassembled;
+        self.overlapping_datagrams += stats.datagrams_overlapping;
+    }
+
+    /// True when the five classes add up to the frames read.
+    pub fn is_balanced(&self) -> bool {
+        self.tcp + self.other_ip + self.non_ip + self.undecodable + self.ip_fragments == self.frames
+    }
+}
+
+/// Serialises a breakdown with its keys' display names, e.g. `{"UDP": 3}`.
+fn by_name<K: std::fmt::Display, S: serde::Serializer>(
+    map: &BTreeMap<K, u64>,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    ser.collect_map(map.iter().map(|(k, v)| (k.to_string(), v)))
+}

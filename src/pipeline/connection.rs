@@ -1,0 +1,101 @@
+//! A connection as the user sees it once it is finished, and the analysers
+//! that follow it while the capture is read.
+
+use super::options::Options;
+use crate::anomaly::{Anomaly, AnomalyCode};
+use crate::flow::Flow;
+use crate::model::{Segment, Side};
+use crate::tcp::machine::PairedMachines;
+use crate::tcp::sequence::SeqAnalyzer;
+use crate::tcp::zeek::ZeekTracker;
+
+/// One connection: its flow counters, its two RFC machines, its sequence
+/// analysis, and Zeek's view.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    /// Flow counters and endpoints.
+    pub flow: Flow,
+    /// The client's and the server's RFC 9293 state machines.
+    pub tcp: PairedMachines,
+    /// Wireshark's sequence analysis (`tcp.analysis.*`), and the anomalies it raised.
+    pub seq: SeqAnalyzer,
+    /// Zeek's view: conn_state and history.
+    pub zeek: ZeekTracker,
+}
+
+impl Connection {
+    /// The listed anomalies in frame order (end-of-capture ones last); see
+    /// [`AnomalyLog`] for how many of each code are listed.
+    pub fn anomalies(&self) -> Vec<&Anomaly> {
+        let mut v: Vec<&Anomaly> = self
+            .tcp
+            .anomalies()
+            .iter()
+            .chain(self.seq.anomaly_log().listed())
+            .collect();
+        v.sort_by_key(|a| a.frame.unwrap_or(u64::MAX));
+        v
+    }
+
+    /// Occurrences of each code, listed or not, in catalogue order.
+    pub fn anomaly_counts(&self) -> Vec<(AnomalyCode, u64)> {
+        let mut v: Vec<(AnomalyCode, u64)> = self
+            .tcp
+            .anomaly_log()
+            .counts()
+            .iter()
+            .chain(self.seq.anomaly_log().counts())
+            .copied()
+            .collect();
+        v.sort_by_key(|&(code, _)| code);
+        v.dedup_by(|b, a| {
+            let same = a.0 == b.0;
+            if same {
+                a.1 += b.1;
+            }
+            same
+        });
+        v
+    }
+
+    /// Occurrences recorded but not listed.
+    pub fn unlisted_anomalies(&self) -> u64 {
+        self.tcp.anomaly_log().unlisted() + self.seq.anomaly_log().unlisted()
+    }
+}
+
+/// The per-connection analysers while the capture is being read.
+#[derive(Debug)]
+pub(crate) struct Trackers {
+    pub(crate) tcp: PairedMachines,
+    pub(crate) seq: SeqAnalyzer,
+    pub(crate) zeek: ZeekTracker,
+}
+
+impl Trackers {
+    pub(crate) fn new(options: &Options) -> Trackers {
+        Trackers {
+            tcp: PairedMachines::new(options.machines),
+            seq: SeqAnalyzer::new(),
+            zeek: ZeekTracker::new(),
+        }
+    }
+
+    /// Shows one segment, sent by `side`, to every analyser.
+    pub(crate) fn on_segment(&mut self, seg: &Segment, side: Side, reused_ports: bool) {
+        self.tcp.on_segment(seg, side);
+        self.zeek.on_segment(seg, side);
+        self.seq.follow(seg, side, reused_ports);
+    }
+
+    /// Ends the analysis at `end_ns`: timers and end-only conditions.
+    pub(crate) fn finish(mut self, flow: Flow, end_ns: i64) -> Connection {
+        self.tcp.finish(end_ns);
+        Connection {
+            flow,
+            tcp: self.tcp,
+            seq: self.seq,
+            zeek: self.zeek,
+        }
+    }
+}

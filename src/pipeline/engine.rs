@@ -1,0 +1,340 @@
+//! Analysis of one capture: the straight line capture -> decode -> flow ->
+//! state machines, with memory bounded by the connections still live.
+//!
+//! Records are read in batches. rayon decodes a batch in parallel (decoding
+//! is independent per frame); then, in frame order, fragments are reassembled,
+//! frames are counted and each TCP segment gets its flow key. Segments go to
+//! one of [`SHARDS`] shards by a hash of the key, so a connection lives in one
+//! shard, and shards run in parallel: each places its segments into
+//! connections (Wireshark's stream rule is per endpoint pair, so it is
+//! shard-local), the new connections of all shards are numbered in frame
+//! order (the global `tcp.stream` numbering), and each shard runs its
+//! connections' RFC machines, sequence analysis and Zeek tracker.
+//!
+//! At the end of a batch each shard finishes and hands out connections that
+//! are over (closed, and quiet for 2*MSL so TIME_WAIT has passed and late
+//! retransmissions have come), idle past [`FlowLimits::idle_timeout_ns`], or,
+//! when it holds more than its share of [`FlowLimits::max_connections`], the
+//! ones over or idle longest. Decisions depend only on the capture (batch
+//! boundaries are fixed frame counts, shards a fixed number), so the output
+//! is the same whatever the thread count.
+
+use rayon::prelude::*;
+
+use super::accounting::FrameAccounting;
+use super::analysis::{Analysis, Evictions};
+use super::connection::Connection;
+use super::options::Options;
+use super::reader::{read_batches, Batch};
+use super::shard::{KeyedFrame, Shard, Step};
+use super::source::PacketSource;
+use crate::capture::CaptureError;
+use crate::decode::defrag::Reassembler;
+use crate::decode::{Content, Decoded, Frame};
+use crate::flow::{FlowTable, Keyer};
+use crate::model::{Segment, Side};
+
+/// Flow tables working in parallel. A constant, not the thread count, so
+/// which connections share a table (and so the per-table limit) never
+/// depends on the machine.
+pub(crate) const SHARDS: usize = 64;
+
+/// Called for every TCP segment in frame order, with its stream index and
+/// its sender.
+pub type SegmentObserver<'a> = &'a mut dyn FnMut(&Segment, u64, Side);
+
+/// Given the connections as soon as they are finished, a batch at a time:
+/// connections evicted during the capture (each batch in stream order), then
+/// the rest in stream order. Batches let the writers render in parallel.
+pub type ConnectionSink<'a> = &'a mut dyn FnMut(Vec<Connection>);
+
+/// Connections handed out at once at capture end.
+const SINK_BATCH: usize = 4096;
+
+/// Packet sources read one after the other as one capture; a source that
+/// could not be opened is an error, and reading goes on with the next.
+pub(crate) type Sources<'a> =
+    Box<dyn Iterator<Item = Result<Box<dyn PacketSource + 'a>, CaptureError>> + Send + 'a>;
+
+/// Runs an analysis and keeps its connections, in stream order.
+pub(crate) fn collect(
+    name: String,
+    sources: Sources<'_>,
+    options: &Options,
+    observer: Option<SegmentObserver<'_>>,
+) -> Analysis {
+    let mut connections = Vec::new();
+    let mut analysis = run(name, sources, options, observer, &mut |batch| {
+        connections.extend(batch)
+    });
+    connections.sort_by_key(|c| c.flow.stream);
+    analysis.connections = connections;
+    analysis
+}
+
+/// The state of one analysis while the capture is read.
+struct Engine<'o, 'b, 's> {
+    options: &'o Options,
+    observer: Option<SegmentObserver<'b>>,
+    sink: ConnectionSink<'s>,
+    accounting: FrameAccounting,
+    keyer: Keyer,
+    defrag: Reassembler,
+    shards: Vec<Shard>,
+    /// Live connections allowed per shard.
+    shard_limit: usize,
+    next_stream: u64,
+    last_ts: i64,
+    /// Capture time of the next look for connections to evict.
+    next_sweep_ns: i64,
+    sweep_every_ns: i64,
+    /// The decoded frames of the batch being analysed (kept for its buffer).
+    frames: Vec<KeyedFrame>,
+}
+
+impl<'o, 'b, 's> Engine<'o, 'b, 's> {
+    fn new(
+        options: &'o Options,
+        observer: Option<SegmentObserver<'b>>,
+        sink: ConnectionSink<'s>,
+    ) -> Self {
+        let linger = options.machines.msl_ns.saturating_mul(2);
+        let soonest = linger.min(options.flows.idle_timeout_ns);
+        let shard_limit = options.flows.max_connections.div_ceil(SHARDS).max(1);
+        Engine {
+            options,
+            observer,
+            sink,
+            accounting: FrameAccounting::default(),
+            keyer: Keyer::new(options.keys),
+            defrag: Reassembler::new(options.defrag),
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    flows: FlowTable::remembering(shard_limit),
+                    ..Shard::default()
+                })
+                .collect(),
+            shard_limit,
+            next_stream: 0,
+            last_ts: i64::MIN,
+            next_sweep_ns: i64::MIN,
+            // A connection is finished at most 1/16 of its timeout late.
+            sweep_every_ns: (soonest / 16).max(1_000_000),
+            frames: Vec::new(),
+        }
+    }
+
+    /// Decodes and analyses one batch of frames.
+    fn process(&mut self, batch: &mut Batch) {
+        if batch.records.is_empty() {
+            return;
+        }
+        let mut frames = std::mem::take(&mut self.frames);
+        batch.decode_into(self.options.decode, self.options.keys, &mut frames);
+        if let Some(&(_, ts, ..)) = batch.records.iter().max_by_key(|r| r.1) {
+            self.last_ts = self.last_ts.max(ts);
+        }
+        batch.clear();
+        // In frame order: reassembly, accounting, keys.
+        let mut reassembled: Vec<Segment> = Vec::new();
+        // Where each TCP segment is: Ok(index into frames) or Err(index into reassembled).
+        let mut order: Vec<Result<u32, u32>> = Vec::with_capacity(frames.len());
+        for (idx, kf) in frames.iter().enumerate() {
+            let frame = &kf.frame;
+            self.accounting.count_encaps(frame.encaps);
+            match &frame.content {
+                Content::Decoded(d) => {
+                    self.accounting.count(d);
+                    if let Decoded::Tcp(_) = d {
+                        order.push(Ok(idx as u32));
+                    }
+                }
+                // Fragments wait here, in frame order, until their datagram is whole.
+                Content::Fragment(f) => {
+                    let r = self.defrag.resolve(f.clone());
+                    for encaps in r.revealed {
+                        self.accounting.count_encaps(encaps);
+                    }
+                    if let Some(d) = r.decoded {
+                        self.accounting.count(&d);
+                        if let Decoded::Tcp(seg) = d {
+                            order.push(Err(reassembled.len() as u32));
+                            reassembled.push(seg);
+                        }
+                    }
+                }
+            }
+        }
+        let mut segs: Vec<&Segment> = Vec::with_capacity(order.len());
+        for o in &order {
+            let (seg, key) = match *o {
+                Ok(i) => match &frames[i as usize] {
+                    KeyedFrame {
+                        frame:
+                            Frame {
+                                content: Content::Decoded(Decoded::Tcp(seg)),
+                                ..
+                            },
+                        key,
+                    } => (seg, *key),
+                    _ => continue,
+                },
+                Err(i) => match reassembled.get(i as usize) {
+                    Some(seg) => (seg, None),
+                    None => continue,
+                },
+            };
+            let (key, shard) = key.unwrap_or_else(|| {
+                let k = self.keyer.key(seg);
+                (k, k.shard(SHARDS) as u32)
+            });
+            self.shards[shard as usize]
+                .input
+                .push((segs.len() as u32, key));
+            segs.push(seg);
+        }
+        let options = self.options;
+        // Placing needs no stream numbers, so each shard places and follows
+        // its segments in one go; the numbers are given afterwards.
+        self.shards.par_iter_mut().for_each(|s| {
+            s.place(&segs, options);
+            s.follow(&segs);
+        });
+        self.number_new_connections();
+        for s in &mut self.shards {
+            s.write_pending_details();
+        }
+        if let Some(observer) = self.observer.as_mut() {
+            show_segments(&self.shards, &segs, observer);
+        }
+        for s in &mut self.shards {
+            s.input.clear();
+        }
+        drop(segs);
+        let now = self.last_ts;
+        let sweep = now >= self.next_sweep_ns;
+        if sweep {
+            self.next_sweep_ns = now.saturating_add(self.sweep_every_ns);
+        }
+        let limit = self.shard_limit;
+        if sweep || self.shards.iter().any(|s| s.flows.len() > limit) {
+            self.shards
+                .par_iter_mut()
+                .for_each(|s| s.evict(now, sweep, limit, options));
+        }
+        self.frames = frames;
+        self.hand_out();
+    }
+
+    /// Gives this batch's new connections their `tcp.stream` numbers, in
+    /// order of their first frame across all shards.
+    fn number_new_connections(&mut self) {
+        let mut new: Vec<(u64, usize, u32)> = Vec::new();
+        for (i, s) in self.shards.iter().enumerate() {
+            new.extend(s.new.iter().map(|&(frame, slot)| (frame, i, slot)));
+        }
+        new.sort_unstable();
+        for (_, shard, slot) in new {
+            self.shards[shard].flows.set_stream(slot, self.next_stream);
+            self.next_stream += 1;
+        }
+    }
+
+    /// Passes the connections finished so far to the sink, in stream order.
+    fn hand_out(&mut self) {
+        let mut done: Vec<Connection> = Vec::new();
+        for s in &mut self.shards {
+            done.append(&mut s.finished);
+        }
+        if !done.is_empty() {
+            done.sort_unstable_by_key(|c| c.flow.stream);
+            (self.sink)(done);
+        }
+    }
+
+    /// Ends the analysis: every live connection is finished at the capture's end.
+    fn finish(mut self) -> (FrameAccounting, u64, Evictions) {
+        let defrag = std::mem::replace(&mut self.defrag, Reassembler::new(self.options.defrag));
+        self.accounting.count_fragments(defrag.finish());
+        // A batch at a time, in stream order, so the connections still live
+        // at the end are never all materialised at once.
+        let mut live: Vec<(u64, usize, u32)> = Vec::new();
+        for (i, s) in self.shards.iter().enumerate() {
+            live.extend(s.flows.live().map(|(slot, c, _)| (c.stream, i, slot)));
+        }
+        live.sort_unstable();
+        let end = self.last_ts;
+        for chunk in live.chunks(SINK_BATCH) {
+            let batch: Vec<Connection> = chunk
+                .iter()
+                .filter_map(|&(_, shard, slot)| self.shards[shard].finish(slot, end))
+                .collect();
+            (self.sink)(batch);
+        }
+        let mut evictions = Evictions::default();
+        let mut port_reuses = 0;
+        for s in &self.shards {
+            evictions.add(s.evictions);
+            port_reuses += s.flows.port_reuses();
+        }
+        (self.accounting, port_reuses, evictions)
+    }
+}
+
+/// Shows each segment of a batch to the observer, in frame order.
+fn show_segments(shards: &[Shard], segs: &[&Segment], observer: &mut SegmentObserver<'_>) {
+    let mut placed: Vec<Option<(u64, Side)>> = vec![None; segs.len()];
+    for s in shards {
+        for (k, &(i, _)) in s.input.iter().enumerate() {
+            if let Step::Placed(p) = s.steps[k] {
+                placed[i as usize] = Some((s.flows.conn(p.slot).stream, p.side));
+            }
+        }
+    }
+    for (seg, p) in segs.iter().zip(placed) {
+        if let Some((stream, side)) = p {
+            observer(seg, stream, side);
+        }
+    }
+}
+
+/// Analyses the readers' packets as one capture, in order. A thread reads
+/// the next batch while this one analyses the last, so reading (system
+/// calls, record parsing, copying) overlaps with the work on the records.
+pub(crate) fn run(
+    name: String,
+    readers: Sources<'_>,
+    options: &Options,
+    observer: Option<SegmentObserver<'_>>,
+    sink: ConnectionSink<'_>,
+) -> Analysis {
+    let mut engine = Engine::new(options, observer, sink);
+    let read = std::thread::scope(|scope| {
+        // Two batches in flight: one being analysed, one being filled.
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Batch>();
+        let progress = options.progress.as_ref();
+        let reader = scope.spawn(move || read_batches(readers, progress, full_tx, empty_rx));
+        for mut batch in full_rx {
+            engine.process(&mut batch);
+            let _ = empty_tx.send(batch);
+        }
+        drop(empty_tx);
+        match reader.join() {
+            Ok(read) => read,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    let (accounting, port_reuses, evictions) = engine.finish();
+    Analysis {
+        file: name,
+        format: read.format,
+        compressed: read.compressed,
+        first_ts_ns: read.first_ts,
+        port_reuses,
+        evictions,
+        connections: Vec::new(),
+        accounting,
+        errors: read.errors,
+    }
+}

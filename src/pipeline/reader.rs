@@ -1,0 +1,142 @@
+//! The reading thread: records copied out of the source into batches, so
+//! the next batch is read while the last is analysed.
+
+use rayon::prelude::*;
+
+use super::engine::{Sources, SHARDS};
+use super::options::Progress;
+use super::shard::KeyedFrame;
+use crate::capture::{CaptureError, FormatKind, RawPacket};
+use crate::decode::{decode_frame, Content, DecodeOptions, Decoded};
+use crate::flow::{KeyOptions, Keyer};
+
+/// Frames decoded per parallel batch.
+pub(crate) const BATCH_FRAMES: usize = 16384;
+
+/// A batch of records copied out of the reader's buffer so they can be decoded in parallel.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub(crate) bytes: Vec<u8>,
+    /// (frame, ts_ns, linktype, start in `bytes`, captured len, orig_len)
+    pub(crate) records: Vec<(u64, i64, u16, usize, usize, u32)>,
+}
+
+impl Batch {
+    /// Copies a packet in; `frame_offset` continues numbering across merged files.
+    pub(crate) fn push(&mut self, p: &RawPacket<'_>, frame_offset: u64) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(p.data);
+        self.records.push((
+            p.frame + frame_offset,
+            p.ts_ns,
+            p.linktype,
+            start,
+            p.data.len(),
+            p.orig_len,
+        ));
+    }
+
+    /// Decodes every record into `frames` (cleared first; its buffer is
+    /// reused), with the flow key and shard of each TCP segment whose key
+    /// needs no shared state (no tunnel to intern).
+    pub(crate) fn decode_into(
+        &self,
+        options: DecodeOptions,
+        keys: KeyOptions,
+        frames: &mut Vec<KeyedFrame>,
+    ) {
+        frames.clear();
+        let decoded = self.records.par_iter().with_min_len(512).map(
+            |&(frame, ts_ns, linktype, start, len, orig_len)| {
+                let pkt = RawPacket {
+                    frame,
+                    ts_ns,
+                    linktype,
+                    data: &self.bytes[start..start + len],
+                    orig_len,
+                };
+                let frame = decode_frame(&pkt, options);
+                let key = match &frame.content {
+                    Content::Decoded(Decoded::Tcp(seg)) => {
+                        Keyer::plain_key(keys, seg).map(|k| (k, k.shard(SHARDS) as u32))
+                    }
+                    _ => None,
+                };
+                KeyedFrame { frame, key }
+            },
+        );
+        frames.par_extend(decoded);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.records.clear();
+    }
+}
+
+/// What the reading thread learnt about the inputs.
+#[derive(Default)]
+pub(crate) struct ReadSummary {
+    pub(crate) format: Option<FormatKind>,
+    pub(crate) compressed: bool,
+    pub(crate) errors: Vec<CaptureError>,
+    pub(crate) first_ts: Option<i64>,
+}
+
+/// Reads the inputs into batches of records and sends each full batch on,
+/// taking emptied batches back from `recycled` so buffers are reused.
+pub(crate) fn read_batches(
+    readers: Sources<'_>,
+    progress: Option<&Progress>,
+    full: std::sync::mpsc::SyncSender<Batch>,
+    recycled: std::sync::mpsc::Receiver<Batch>,
+) -> ReadSummary {
+    let mut out = ReadSummary::default();
+    let mut frame_offset = 0;
+    let mut batch = Batch::default();
+    for reader in readers {
+        let mut reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                out.errors.push(e);
+                continue;
+            }
+        };
+        if let Some(format) = reader.format() {
+            out.format.get_or_insert(format);
+        }
+        out.compressed |= reader.is_compressed();
+        let mut reported = 0;
+        loop {
+            match reader.next_packet() {
+                Ok(Some(p)) => {
+                    out.first_ts.get_or_insert(p.ts_ns);
+                    batch.push(&p, frame_offset);
+                    if batch.records.len() >= BATCH_FRAMES {
+                        let next = recycled.try_recv().unwrap_or_default();
+                        if full.send(std::mem::replace(&mut batch, next)).is_err() {
+                            return out;
+                        }
+                        if let (Some(progress), false) = (progress, reader.is_compressed()) {
+                            progress(
+                                reader.offset() - reported,
+                                frame_offset + reader.frames_read(),
+                            );
+                            reported = reader.offset();
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    out.errors.push(e);
+                    break;
+                }
+            }
+        }
+        frame_offset += reader.frames_read();
+    }
+    if !batch.records.is_empty() {
+        let _ = full.send(batch);
+    }
+    out
+}

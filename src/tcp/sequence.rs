@@ -1,0 +1,528 @@
+//! Sequence analysis per segment, on par with Wireshark's `tcp.analysis`
+//! flags: retransmissions of three kinds, out-of-order, lost and ACKed-lost
+//! segments, duplicate ACKs, zero windows and their probes, window full and
+//! window updates, keep-alives, reused ports, plus the handshake RTT.
+//!
+//! The rules follow Wireshark's documented definitions of the flags, in the
+//! order its dissector applies them (so that one segment gets the same flags
+//! and the same precedence: a keep-alive is never a retransmission, a
+//! fast retransmission is not also out-of-order, and so on). Per direction it
+//! tracks the next expected sequence number, the highest sequence number
+//! continuously seen ("max seq to be acked"), the last ACK and window sent,
+//! the duplicate-ACK count, and the window scale agreed on the SYNs. Every
+//! comparison is serial-number arithmetic, so 2^32 wraparound works.
+//! Deliberate differences from Wireshark are listed in the README.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::anomaly::{AnomalyCode, AnomalyLog};
+use crate::model::{Segment, Side};
+
+/// Wireshark's out-of-order threshold when the handshake RTT is unknown.
+const DEFAULT_OOO_THRESHOLD_NS: i64 = 3_000_000;
+/// A retransmission this soon after a duplicate ACK is a fast retransmission.
+const FAST_RETRANSMISSION_WINDOW_NS: i64 = 20_000_000;
+
+macro_rules! flags {
+    ($($variant:ident = $bit:literal => $code:literal;)*) => {
+        /// One analysis flag, named after Wireshark's `tcp.analysis.*` field.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Flag { $(#[doc = concat!("Wireshark's `tcp.analysis.", $code, "`.")] $variant,)* }
+
+        impl Flag {
+            /// Every flag, in catalogue order.
+            pub const ALL: &'static [Flag] = &[$(Flag::$variant,)*];
+
+            fn bit(self) -> u16 {
+                match self { $(Flag::$variant => $bit,)* }
+            }
+
+            /// The code, the same word as Wireshark's field (`tcp.analysis.<code>`).
+            pub fn code(self) -> &'static str {
+                match self { $(Flag::$variant => $code,)* }
+            }
+        }
+    };
+}
+
+flags! {
+    Retransmission = 0x0001 => "retransmission";
+    FastRetransmission = 0x0002 => "fast_retransmission";
+    SpuriousRetransmission = 0x0004 => "spurious_retransmission";
+    OutOfOrder = 0x0008 => "out_of_order";
+    LostSegment = 0x0010 => "lost_segment";
+    AckLostSegment = 0x0020 => "ack_lost_segment";
+    DuplicateAck = 0x0040 => "duplicate_ack";
+    ZeroWindow = 0x0080 => "zero_window";
+    ZeroWindowProbe = 0x0100 => "zero_window_probe";
+    ZeroWindowProbeAck = 0x0200 => "zero_window_probe_ack";
+    WindowFull = 0x0400 => "window_full";
+    WindowUpdate = 0x0800 => "window_update";
+    KeepAlive = 0x1000 => "keep_alive";
+    KeepAliveAck = 0x2000 => "keep_alive_ack";
+    ReusedPorts = 0x4000 => "reused_ports";
+}
+
+impl Flag {
+    /// The catalogue code for a sequence-analysis flag (same word as Wireshark's field).
+    pub fn anomaly(self) -> AnomalyCode {
+        use Flag as F;
+        match self {
+            F::Retransmission => AnomalyCode::Retransmission,
+            F::FastRetransmission => AnomalyCode::FastRetransmission,
+            F::SpuriousRetransmission => AnomalyCode::SpuriousRetransmission,
+            F::OutOfOrder => AnomalyCode::OutOfOrder,
+            F::LostSegment => AnomalyCode::LostSegment,
+            F::AckLostSegment => AnomalyCode::AckLostSegment,
+            F::DuplicateAck => AnomalyCode::DuplicateAck,
+            F::ZeroWindow => AnomalyCode::ZeroWindow,
+            F::ZeroWindowProbe => AnomalyCode::ZeroWindowProbe,
+            F::ZeroWindowProbeAck => AnomalyCode::ZeroWindowProbeAck,
+            F::WindowFull => AnomalyCode::WindowFull,
+            F::WindowUpdate => AnomalyCode::WindowUpdate,
+            F::KeepAlive => AnomalyCode::KeepAlive,
+            F::KeepAliveAck => AnomalyCode::KeepAliveAck,
+            F::ReusedPorts => AnomalyCode::ReusedPorts,
+        }
+    }
+}
+
+impl fmt::Display for Flag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The set of flags one segment got.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags(u16);
+
+impl Flags {
+    /// Whether the flag is set.
+    pub fn has(self, f: Flag) -> bool {
+        self.0 & f.bit() != 0
+    }
+
+    fn set(&mut self, f: Flag) {
+        self.0 |= f.bit();
+    }
+
+    /// No flag at all.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The flags set, in catalogue order.
+    pub fn iter(self) -> impl Iterator<Item = Flag> {
+        Flag::ALL.iter().copied().filter(move |f| self.has(*f))
+    }
+
+    /// True for the three kinds of retransmission.
+    pub fn is_retransmission(self) -> bool {
+        self.has(Flag::Retransmission)
+            || self.has(Flag::FastRetransmission)
+            || self.has(Flag::SpuriousRetransmission)
+    }
+}
+
+/// What one segment's analysis found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentAnalysis {
+    /// The flags the segment got.
+    pub flags: Flags,
+    /// For a duplicate ACK, its number (1 for the first duplicate).
+    pub duplicate_ack_count: i32,
+}
+
+/// Window scaling as Wireshark knows it from the SYNs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Scale {
+    /// No SYN seen: scaling unknown, so "window full" cannot be judged.
+    #[default]
+    Unknown,
+    /// The handshake showed scaling is not used.
+    NotUsed,
+    Shift(u8),
+}
+
+/// What one direction has sent, as the analysis needs it.
+#[derive(Clone, Debug)]
+struct Direction {
+    /// Next expected sequence number (0 = not known yet, as in Wireshark).
+    next_seq: u32,
+    next_seq_time: i64,
+    /// Highest sequence number seen without a gap: what the peer may ACK.
+    max_seq_to_be_acked: u32,
+    last_ack: u32,
+    last_ack_time: i64,
+    /// Raw window of the last segment, and whether that segment was a SYN
+    /// (SYN windows are never scaled).
+    window: u32,
+    window_from_syn: bool,
+    scale: Scale,
+    /// Duplicate ACKs in a row; -1 marks "an ACKed-unseen segment was just
+    /// reported against this direction", so a stalled peer repeating its ACK
+    /// does not report the same loss again (Wireshark's own device).
+    dup_acks: i32,
+    last_flags: Flags,
+}
+
+impl Default for Direction {
+    /// Nothing seen yet; the window starts at a value no segment carries, as in
+    /// Wireshark, so the first segment is never a window update or duplicate.
+    fn default() -> Direction {
+        Direction {
+            next_seq: 0,
+            next_seq_time: 0,
+            max_seq_to_be_acked: 0,
+            last_ack: 0,
+            last_ack_time: 0,
+            window: u32::MAX,
+            window_from_syn: false,
+            scale: Scale::Unknown,
+            dup_acks: 0,
+            last_flags: Flags::default(),
+        }
+    }
+}
+
+/// Per-direction counters reported for each connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DirectionStats {
+    /// Segments per flag, by code.
+    pub flags: std::collections::BTreeMap<&'static str, u64>,
+    /// Payload bytes in segments flagged as any kind of retransmission.
+    pub retransmitted_bytes: u64,
+}
+
+/// The handshake round-trip time as the capture point sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HandshakeRtt {
+    /// SYN to SYN-ACK: the path from the capture point to the server and back.
+    pub server_side_ns: Option<i64>,
+    /// SYN-ACK to the client's ACK: the path to the client and back.
+    pub client_side_ns: Option<i64>,
+    /// Wireshark's `tcp.analysis.initial_rtt`: from the most recent SYN to the
+    /// first segment after it whose SYN/ACK bits are just ACK.
+    pub total_ns: Option<i64>,
+}
+
+/// The sequence analysis of one connection.
+#[derive(Clone, Debug, Default)]
+pub struct SeqAnalyzer {
+    dirs: [Direction; 2],
+    stats: [DirectionStats; 2],
+    /// Most recent bare SYN, and the first SYN-ACK after it.
+    syn_time: Option<i64>,
+    syn_ack_time: Option<i64>,
+    rtt: HandshakeRtt,
+    /// Every flagged segment, as an anomaly of the connection.
+    anomalies: AnomalyLog,
+}
+
+fn seq_lt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+fn seq_gt(a: u32, b: u32) -> bool {
+    seq_lt(b, a)
+}
+fn seq_le(a: u32, b: u32) -> bool {
+    !seq_gt(a, b)
+}
+
+impl SeqAnalyzer {
+    /// An analyzer that has seen nothing yet.
+    pub fn new() -> SeqAnalyzer {
+        SeqAnalyzer::default()
+    }
+
+    /// Counters of one side.
+    pub fn stats(&self, side: Side) -> &DirectionStats {
+        &self.stats[side.idx()]
+    }
+
+    /// The handshake round-trip times seen so far.
+    pub fn handshake_rtt(&self) -> HandshakeRtt {
+        self.rtt
+    }
+
+    /// Analyses one segment sent by `from` and records each flag it got as
+    /// an anomaly of the connection (see [`SeqAnalyzer::on_segment`]).
+    pub fn follow(&mut self, seg: &Segment, from: Side, reused_ports: bool) {
+        let found = self.on_segment(seg, from, reused_ports);
+        for flag in found.flags.iter() {
+            let detail = || match flag {
+                Flag::DuplicateAck => format!(
+                    "duplicate ACK #{} of {}",
+                    found.duplicate_ack_count, seg.ack
+                ),
+                _ => format!("{} bytes at seq {}", seg.payload_len, seg.seq),
+            };
+            self.anomalies
+                .record(flag.anomaly(), Some(seg.frame), Some(from), detail);
+        }
+    }
+
+    /// The anomalies the flags raised.
+    pub fn anomaly_log(&self) -> &AnomalyLog {
+        &self.anomalies
+    }
+
+    /// Analyses one segment sent by `from`; `reused_ports` comes from the flow
+    /// layer, which knows when a SYN reused an endpoint pair.
+    pub fn on_segment(&mut self, seg: &Segment, from: Side, reused_ports: bool) -> SegmentAnalysis {
+        let mut out = SegmentAnalysis::default();
+        if reused_ports {
+            out.flags.set(Flag::ReusedPorts);
+        }
+        if seg.short_segment {
+            return out;
+        }
+        let (f, i, r) = (seg.flags, from.idx(), from.peer().idx());
+        let (seq, ack, len, window) = (seg.seq, seg.ack, seg.payload_len, seg.window as u32);
+        let control = f.syn() || f.fin() || f.rst();
+        let fwd_next = self.dirs[i].next_seq;
+
+        let mut skip_to_acks = false;
+        // A zero-window probe: one byte at the next sequence number into a closed window.
+        if len == 1 && seq == fwd_next && self.dirs[r].window == 0 {
+            out.flags.set(Flag::ZeroWindowProbe);
+            skip_to_acks = true;
+        }
+        if !skip_to_acks {
+            let fwd = &self.dirs[i];
+            if window == 0 && !control {
+                out.flags.set(Flag::ZeroWindow);
+            }
+            if fwd_next != 0 && seq_gt(seq, fwd_next) && !f.rst() {
+                out.flags.set(Flag::LostSegment);
+            }
+            if len <= 1 && seq == fwd_next.wrapping_sub(1) && !control {
+                out.flags.set(Flag::KeepAlive);
+            }
+            let same_numbers = seq == fwd_next && ack == fwd.last_ack && !control;
+            if len == 0 && window != 0 && window != fwd.window && same_numbers {
+                out.flags.set(Flag::WindowUpdate);
+            }
+            if len > 0 && !control && self.window_full(seq, len, r) {
+                out.flags.set(Flag::WindowFull);
+            }
+            let rev_flags = self.dirs[r].last_flags;
+            if len == 0
+                && window != 0
+                && window == fwd.window
+                && same_numbers
+                && rev_flags.has(Flag::KeepAlive)
+            {
+                out.flags.set(Flag::KeepAliveAck);
+                skip_to_acks = true;
+            }
+            let acks_probe = ack == fwd.last_ack;
+            if !skip_to_acks
+                && len == 0
+                && window == 0
+                && fwd.window == 0
+                && seq == fwd_next
+                && acks_probe
+                && !control
+                && rev_flags.has(Flag::ZeroWindowProbe)
+            {
+                out.flags.set(Flag::ZeroWindowProbeAck);
+                skip_to_acks = true;
+            }
+            if !skip_to_acks && len == 0 && window != 0 && window == fwd.window && same_numbers {
+                let d = &mut self.dirs[i];
+                d.dup_acks = if d.dup_acks == -1 { 1 } else { d.dup_acks + 1 };
+                out.flags.set(Flag::DuplicateAck);
+                out.duplicate_ack_count = d.dup_acks;
+            }
+        }
+        // A new ACK number ends a run of duplicates; so does a jump past a gap
+        // (tshark 4.0 reports an ACKed-unseen segment again after one).
+        if ack != self.dirs[i].last_ack || out.flags.has(Flag::LostSegment) {
+            self.dirs[i].dup_acks = 0;
+        }
+        self.check_ack_of_unseen(&mut out, ack, f.ack(), r);
+        if len > 0 || f.syn() || f.fin() {
+            self.classify_retransmission(&mut out, seg, i, r);
+        }
+        self.remember(seg, i, &out);
+        self.count(from, len, &out);
+        self.note_handshake_time(seg);
+        out
+    }
+
+    /// An ACK beyond everything the capture saw the peer send continuously.
+    /// Reported once per loss: after a report, the acknowledging side must
+    /// first see the peer move on (a new ACK from it, or a segment past a gap).
+    fn check_ack_of_unseen(
+        &mut self,
+        out: &mut SegmentAnalysis,
+        ack: u32,
+        has_ack: bool,
+        r: usize,
+    ) {
+        let rev = &mut self.dirs[r];
+        if rev.max_seq_to_be_acked == 0 || !seq_gt(ack, rev.max_seq_to_be_acked) || !has_ack {
+            return;
+        }
+        if rev.max_seq_to_be_acked > rev.next_seq {
+            rev.max_seq_to_be_acked = rev.next_seq;
+            out.flags.set(Flag::AckLostSegment);
+        } else {
+            if rev.dup_acks == 0 {
+                out.flags.set(Flag::AckLostSegment);
+            }
+            rev.dup_acks = -1;
+        }
+    }
+
+    /// Wireshark's "window full": the segment reaches the right edge of the
+    /// receiver's advertised window (scaled, unless that window came on a SYN).
+    fn window_full(&self, seq: u32, len: u32, r: usize) -> bool {
+        let rev = &self.dirs[r];
+        let shift = match rev.scale {
+            Scale::Unknown => return false,
+            Scale::NotUsed => 0,
+            Scale::Shift(s) if !rev.window_from_syn => s.min(14),
+            Scale::Shift(_) => 0,
+        };
+        seq.wrapping_add(len) == rev.last_ack.wrapping_add(rev.window << shift)
+    }
+
+    /// Retransmission, fast retransmission, spurious retransmission or
+    /// out-of-order, for a segment that occupies sequence space. As in
+    /// Wireshark, fast and spurious retransmissions are also retransmissions.
+    fn classify_retransmission(
+        &self,
+        out: &mut SegmentAnalysis,
+        seg: &Segment,
+        i: usize,
+        r: usize,
+    ) {
+        if out.flags.has(Flag::KeepAlive) {
+            return;
+        }
+        let (fwd, rev) = (&self.dirs[i], &self.dirs[r]);
+        let (seq, len, f) = (seg.seq, seg.payload_len, seg.flags);
+        let mut not_advanced = fwd.next_seq != 0 && seq_lt(seq, fwd.next_seq);
+        // New data starting one byte early (after a zero-window probe) is not a retransmission.
+        if len > 1 && fwd.next_seq.wrapping_sub(1) == seq {
+            not_advanced = false;
+        }
+        if len > 0 && rev.last_ack != 0 && seq_le(seq.wrapping_add(len), rev.last_ack) {
+            out.flags.set(Flag::SpuriousRetransmission);
+            out.flags.set(Flag::Retransmission);
+            return;
+        }
+        if not_advanced
+            && rev.dup_acks >= 2
+            && rev.last_ack == seq
+            && seg.ts_ns - rev.last_ack_time < FAST_RETRANSMISSION_WINDOW_NS
+        {
+            out.flags.set(Flag::FastRetransmission);
+            out.flags.set(Flag::Retransmission);
+            return;
+        }
+        let threshold = self.rtt.total_ns.unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
+        let end = seq
+            .wrapping_add(len)
+            .wrapping_add((f.syn() || f.fin()) as u32);
+        if not_advanced && seg.ts_ns - fwd.next_seq_time < threshold && fwd.next_seq != end {
+            out.flags.set(Flag::OutOfOrder);
+            return;
+        }
+        if not_advanced {
+            out.flags.set(Flag::Retransmission);
+        }
+    }
+
+    /// Updates what this direction has sent after the segment is classified.
+    fn remember(&mut self, seg: &Segment, i: usize, out: &SegmentAnalysis) {
+        let f = seg.flags;
+        let mut next = seg.seq.wrapping_add(seg.payload_len);
+        if (seg.payload_len > 0 || f.syn() || f.fin()) && (f.syn() || f.fin()) {
+            next = next.wrapping_add(1);
+        }
+        let probe = out.flags.has(Flag::ZeroWindowProbe);
+        let d = &mut self.dirs[i];
+        if (seq_gt(next, d.next_seq) || d.next_seq == 0) && !probe {
+            d.next_seq = next;
+            d.next_seq_time = seg.ts_ns;
+        }
+        if (seg.seq == d.max_seq_to_be_acked || d.max_seq_to_be_acked == 0) && !probe {
+            d.max_seq_to_be_acked = d.next_seq;
+        }
+        d.window = seg.window as u32;
+        d.window_from_syn = f.syn();
+        d.last_ack = seg.ack;
+        d.last_ack_time = seg.ts_ns;
+        d.last_flags = out.flags;
+        if f.syn() {
+            self.note_window_scale(seg, i);
+        }
+    }
+
+    /// Window scaling is used only when both SYNs carried the option.
+    fn note_window_scale(&mut self, seg: &Segment, i: usize) {
+        let r = 1 - i;
+        match seg.options.window_scale {
+            None => {
+                self.dirs[i].scale = Scale::NotUsed;
+                self.dirs[r].scale = Scale::NotUsed;
+            }
+            Some(shift) => {
+                if seg.flags.ack() && self.dirs[r].scale == Scale::NotUsed {
+                    self.dirs[i].scale = Scale::NotUsed;
+                } else {
+                    self.dirs[i].scale = Scale::Shift(shift);
+                }
+            }
+        }
+    }
+
+    /// The handshake RTT: Wireshark's iRTT from the most recent SYN, and its
+    /// two halves around the first SYN-ACK. Taken after the segment's own
+    /// classification, as Wireshark does (its out-of-order threshold uses it).
+    fn note_handshake_time(&mut self, seg: &Segment) {
+        let f = seg.flags;
+        match (f.syn(), f.ack()) {
+            (true, false) => self.syn_time = Some(seg.ts_ns),
+            (true, true) => {
+                if let (Some(syn), None) = (self.syn_time, self.syn_ack_time) {
+                    self.syn_ack_time = Some(seg.ts_ns);
+                    self.rtt.server_side_ns = Some(seg.ts_ns - syn);
+                }
+            }
+            (false, true) => {
+                if let (Some(syn), None) = (self.syn_time, self.rtt.total_ns) {
+                    self.rtt.total_ns = Some(seg.ts_ns - syn);
+                }
+                if let (Some(sa), None) = (self.syn_ack_time, self.rtt.client_side_ns) {
+                    self.rtt.client_side_ns = Some(seg.ts_ns - sa);
+                }
+            }
+            (false, false) => {}
+        }
+    }
+
+    fn count(&mut self, from: Side, len: u32, out: &SegmentAnalysis) {
+        let stats = &mut self.stats[from.idx()];
+        for flag in out.flags.iter() {
+            *stats.flags.entry(flag.code()).or_insert(0) += 1;
+        }
+        if out.flags.is_retransmission() {
+            stats.retransmitted_bytes += len as u64;
+        }
+    }
+}
+
+/// Flags in Wireshark's one-word form, for tests and reports.
+pub fn flag_names(flags: Flags) -> Vec<&'static str> {
+    flags.iter().map(Flag::code).collect()
+}
+
+#[cfg(test)]
+mod tests;
