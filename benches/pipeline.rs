@@ -7,7 +7,7 @@ use std::io::Cursor;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tcpstate::analysis::{analyze_reader, Options};
 use tcpstate::capture::CaptureReader;
-use tcpstate::synth::{workload, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter, PcapWriter};
+use tcpstate_synth::{workload, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter, PcapWriter};
 
 fn pcap_bytes(n: u32) -> Vec<u8> {
     let mut w = PcapWriter::new(Vec::new(), Link::Ethernet, PcapFormat::default()).unwrap();

@@ -22,8 +22,8 @@ use tcpstate::capture::{linktype, RawPacket};
 use tcpstate::decode::{decode, Decoded, Segment};
 use tcpstate::seq_analysis::SeqAnalyzer;
 use tcpstate::state_machine::{Config, PairedMachines, Side};
-use tcpstate::synth::frame;
 use tcpstate::zeek::ZeekTracker;
+use tcpstate_synth::frame;
 
 const CONNECTIONS: u64 = 3_000;
 
@@ -51,7 +51,11 @@ fn input() -> Input {
         let Decoded::Tcp(seg) = decode(&raw) else {
             panic!("frame {} did not decode as TCP", i + 1);
         };
-        segments.push((e.conn as usize, e.side, seg));
+        let side = match e.side {
+            tcpstate_synth::Side::Client => Side::Client,
+            tcpstate_synth::Side::Server => Side::Server,
+        };
+        segments.push((e.conn as usize, side, seg));
     }
     let connections = segments.iter().map(|(c, _, _)| c + 1).max().unwrap_or(0);
     Input {

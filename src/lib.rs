@@ -40,8 +40,10 @@ pub mod report;
 pub mod seq_analysis;
 pub mod show;
 pub mod state_machine;
-pub mod synth;
 pub mod zeek;
+
+#[cfg(test)]
+mod test_support;
 
 pub use analysis::AnalysedConnection as Connection;
 pub use anomaly::{Anomaly, AnomalyCode, Severity};

@@ -22,7 +22,7 @@ use tcpstate::analysis::{analyze_reader, CaptureAnalysis, Options};
 use tcpstate::capture::{CaptureReader, RawPacket};
 use tcpstate::decode::{decode, Decoded};
 use tcpstate::report::{write_report, Format, Report, Style};
-use tcpstate::synth::{
+use tcpstate_synth::{
     frame, typical_syn_options, ByteOrder, Interface, IpExtras, Link, PcapFormat, PcapNgWriter,
     PcapWriter, Segment, TcpFlags, TsPrecision, EPOCH_2026_NS,
 };
