@@ -2416,7 +2416,7 @@ fn main() -> io::Result<()> {
     println!();
     println!(
         "All files are made by `cargo run --example gen_testdata -- testdata/synth` \
-         (source: examples/gen_testdata.rs, using `tcpstate::synth`); this file is that \
+         (source: examples/gen_testdata.rs, using the generator crate in synth/); this file is that \
          command's standard output. Deterministic: timestamps start at \
          2026-01-01T00:00:00Z, no randomness. Hosts: clients 10.0.1.x / 2001:db8:1::x, \
          servers 10.0.2.x / 2001:db8:2::x."
