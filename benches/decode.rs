@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tcpstate::capture::{CaptureReader, Input, RawPacket};
 use tcpstate::internals::{decode, Decoded};
-use tcpstate::synth::{
+use tcpstate_synth::{
     packet_frame, workload, wrapped_frame, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter,
     PcapWriter, Wrap,
 };

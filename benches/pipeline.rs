@@ -6,8 +6,8 @@ use std::io::Cursor;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tcpstate::capture::CaptureReader;
-use tcpstate::synth::{workload, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter, PcapWriter};
 use tcpstate::Analyzer;
+use tcpstate_synth::{workload, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter, PcapWriter};
 
 fn pcap_bytes(n: u32) -> Vec<u8> {
     let mut w = PcapWriter::new(Vec::new(), Link::Ethernet, PcapFormat::default()).unwrap();

@@ -21,11 +21,11 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use tcpstate::capture::{linktype, RawPacket};
 use tcpstate::internals::{decode, Decoded};
 use tcpstate::model::Segment;
-use tcpstate::synth::frame;
 use tcpstate::tcp::machine::{Config, PairedMachines};
 use tcpstate::tcp::sequence::SeqAnalyzer;
 use tcpstate::tcp::zeek::ZeekTracker;
 use tcpstate::Side;
+use tcpstate_synth::frame;
 
 const CONNECTIONS: u64 = 3_000;
 
@@ -53,7 +53,11 @@ fn input() -> Input {
         let Decoded::Tcp(seg) = decode(&raw) else {
             panic!("frame {} did not decode as TCP", i + 1);
         };
-        segments.push((e.conn as usize, e.side, seg));
+        let side = match e.side {
+            tcpstate_synth::Side::Client => Side::Client,
+            tcpstate_synth::Side::Server => Side::Server,
+        };
+        segments.push((e.conn as usize, side, seg));
     }
     let connections = segments.iter().map(|(c, _, _)| c + 1).max().unwrap_or(0);
     Input {

@@ -38,7 +38,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use bench_traffic::{Kind, Params, Traffic};
-use tcpstate::synth::{frame, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter, PcapWriter};
+use tcpstate_synth::{frame, ByteOrder, Interface, Link, PcapFormat, PcapNgWriter, PcapWriter};
 
 struct Args {
     out: String,

@@ -25,7 +25,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use tcpstate::synth::{
+use tcpstate_synth::{
     fragment_tcp, frame, ByteOrder, Interface, Link, Packet, PcapFormat, PcapNgWriter, PcapWriter,
     Segment, TcpFlags, EPOCH_2026_NS,
 };

@@ -12,7 +12,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use tcpstate::synth::{
+use tcpstate_synth::{
     fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, packet_frame, tcp_transport_bytes,
     wrapped_frame, ByteOrder, Conv, Interface, IpExtras, Link, Packet, PcapFormat, PcapNgWriter,
     PcapWriter, Side, Special, TcpFlags, TsPrecision, Wrap, EPOCH_2026_NS,
@@ -691,7 +691,7 @@ fn gen_odd_frames(out: &mut Out) -> io::Result<()> {
         IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1)),
         IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)),
     );
-    let mut bad_seg = tcpstate::synth::Segment::new(
+    let mut bad_seg = tcpstate_synth::Segment::new(
         T0 + 20 * MS,
         cli4(1, 40602),
         srv4(1, 80),
@@ -1123,7 +1123,7 @@ fn gen_fragments(out: &mut Out) -> io::Result<()> {
     let mut frames: Vec<(u64, Vec<u8>, Option<&str>)> = Vec::new();
     let eth = |p: &Packet| packet_frame(&Link::Ethernet, ByteOrder::Little, p);
     let v4frag =
-        |seg: &tcpstate::synth::Segment, id: u16, offset: usize, more: bool, data: &[u8]| {
+        |seg: &tcpstate_synth::Segment, id: u16, offset: usize, more: bool, data: &[u8]| {
             let (IpAddr::V4(src), IpAddr::V4(dst)) = (seg.src.ip(), seg.dst.ip()) else {
                 panic!("IPv4 segment expected")
             };
@@ -1229,7 +1229,7 @@ fn gen_fragments(out: &mut Out) -> io::Result<()> {
     }
 
     // 40904: a first fragment whose rest never comes.
-    let mut lone = tcpstate::synth::Segment::new(
+    let mut lone = tcpstate_synth::Segment::new(
         T0 + 3 * SEC,
         cli4(2, 40904),
         srv4(1, 80),
@@ -2416,7 +2416,7 @@ fn main() -> io::Result<()> {
     println!();
     println!(
         "All files are made by `cargo run --example gen_testdata -- testdata/synth` \
-         (source: examples/gen_testdata.rs, using `tcpstate::synth`); this file is that \
+         (source: examples/gen_testdata.rs, using the generator crate in synth/); this file is that \
          command's standard output. Deterministic: timestamps start at \
          2026-01-01T00:00:00Z, no randomness. Hosts: clients 10.0.1.x / 2001:db8:1::x, \
          servers 10.0.2.x / 2001:db8:2::x."

@@ -32,8 +32,9 @@ pub mod flow;
 pub mod model;
 pub mod pipeline;
 pub mod report;
-pub mod synth;
 pub mod tcp;
+#[cfg(test)]
+mod test_support;
 
 pub use anomaly::{Anomaly, AnomalyCode, Severity};
 pub use model::Side;

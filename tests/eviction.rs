@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 
 use tcpstate::capture::Input;
 use tcpstate::pipeline::{Analyzer, Connection, Evictions};
-use tcpstate::synth::{Conv, Link, Packet, PcapFormat, PcapWriter, TcpFlags, EPOCH_2026_NS};
 use tcpstate::tcp::machine::{Cause, Outcome, State};
 use tcpstate::Side;
+use tcpstate_synth::{
+    Conv, Link, Packet, PcapFormat, PcapWriter, Side as S, TcpFlags, EPOCH_2026_NS,
+};
 
 const SECOND: u64 = 1_000_000_000;
 
@@ -38,11 +40,11 @@ fn stream(bytes: Vec<u8>, analyzer: &Analyzer) -> (Vec<Connection>, Evictions) {
 /// A closed connection at `start_s`, client port `port`.
 fn closed(port: u16, start_s: u64) -> Vec<Packet> {
     let mut c = left_open(port, start_s);
-    c.data(Side::Client, 10);
-    c.ack(Side::Server);
-    c.fin(Side::Client);
-    c.fin(Side::Server);
-    c.ack(Side::Client);
+    c.data(S::Client, 10);
+    c.ack(S::Server);
+    c.fin(S::Client);
+    c.fin(S::Server);
+    c.ack(S::Client);
     c.into_packets()
 }
 
@@ -141,13 +143,13 @@ fn a_packet_after_its_connection_was_evicted_continues_the_same_stream() {
             .with_step(1000);
         busy.handshake();
         for _ in 0..20_000 {
-            busy.data(Side::Client, 1);
+            busy.data(S::Client, 1);
         }
         quiet.wait(401 * SECOND);
         let mut packets = busy.into_packets();
         match late_syn {
             None => {
-                quiet.data(Side::Client, 5);
+                quiet.data(S::Client, 5);
                 packets.extend(quiet.into_packets());
             }
             Some(isn) => {
@@ -229,7 +231,7 @@ fn a_flood_of_one_anomaly_lists_a_hundred_and_counts_them_all() {
     use tcpstate::anomaly::{AnomalyCode, LISTED_PER_CODE};
     let mut c = left_open(1001, 0);
     for _ in 0..1000 {
-        c.send(Side::Client, TcpFlags::NONE, 0);
+        c.send(S::Client, TcpFlags::NONE, 0);
     }
     let (conns, _) = stream(pcap(c.into_packets()), &Analyzer::new());
     assert_eq!(conns.len(), 1);

@@ -180,7 +180,7 @@ fn several_captures_keep_their_anchors_apart() {
 
 #[test]
 fn many_connections_get_ladders_for_the_abnormal_and_the_first_others() {
-    use tcpstate::synth::{workload, Link, PcapFormat, PcapWriter};
+    use tcpstate_synth::{workload, Link, PcapFormat, PcapWriter};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("many.pcap");
     let file = std::fs::File::create(&path).unwrap();

@@ -21,11 +21,11 @@ use proptest::prelude::*;
 use tcpstate::capture::{CaptureReader, RawPacket};
 use tcpstate::internals::{decode, Decoded};
 use tcpstate::report::{write_report, Format, Report, Style};
-use tcpstate::synth::{
+use tcpstate::{Analysis, Analyzer};
+use tcpstate_synth::{
     frame, typical_syn_options, ByteOrder, Interface, IpExtras, Link, PcapFormat, PcapNgWriter,
     PcapWriter, Segment, TcpFlags, TsPrecision, EPOCH_2026_NS,
 };
-use tcpstate::{Analysis, Analyzer};
 
 #[path = "../fuzz/src/lib.rs"]
 #[allow(dead_code)]

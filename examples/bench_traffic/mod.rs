@@ -37,7 +37,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use tcpstate::synth::{typical_syn_options, Conv, Link, Segment, Side, TcpFlags, EPOCH_2026_NS};
+use tcpstate_synth::{typical_syn_options, Conv, Link, Segment, Side, TcpFlags, EPOCH_2026_NS};
 
 const US: u64 = 1_000;
 const MS: u64 = 1_000_000;

@@ -230,7 +230,7 @@ fn duration_ns(d: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{frame, Conv, Link, Side};
+    use tcpstate_synth::{frame, Conv, Link, Side};
 
     #[test]
     fn packets_handed_over_one_by_one_give_the_same_connections() {

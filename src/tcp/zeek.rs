@@ -551,11 +551,12 @@ fn rstos0_pattern(history: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{self, Conv, Side as S, TcpFlags as F};
+    use crate::test_support::decoded_segments;
+    use tcpstate_synth::{Conv, Side as S, TcpFlags as F};
 
     fn zeek(c: &Conv) -> ZeekTracker {
         let mut z = ZeekTracker::new();
-        for (seg, side) in synth::decoded_segments(c) {
+        for (seg, side) in decoded_segments(c) {
             z.on_segment(&seg, side);
         }
         z

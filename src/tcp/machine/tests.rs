@@ -5,7 +5,8 @@
 
 use super::*;
 use crate::anomaly::AnomalyCode as A;
-use crate::synth::{self, Conv, Side as S, TcpFlags as F};
+use crate::test_support::decoded_segments;
+use tcpstate_synth::{Conv, Side as S, TcpFlags as F};
 use State::*;
 
 const C: S = S::Client;
@@ -22,7 +23,7 @@ fn conv() -> Conv {
 }
 
 fn segments(c: &Conv) -> Vec<(crate::model::Segment, Side)> {
-    synth::decoded_segments(c)
+    decoded_segments(c)
 }
 
 /// Runs a script through fresh machines, finishing at the last segment's time

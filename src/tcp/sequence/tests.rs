@@ -3,7 +3,8 @@
 //! testdata/ are compared with tshark in tests/wireshark_analysis.rs.
 
 use super::*;
-use crate::synth::{decoded_segments, Conv, Side as S, TcpFlags as F};
+use crate::test_support::decoded_segments;
+use tcpstate_synth::{Conv, Side as S, TcpFlags as F};
 
 const MS: u64 = 1_000_000;
 

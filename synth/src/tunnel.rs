@@ -1,0 +1,385 @@
+//! Tunnels and other encapsulations between the link layer and the IP header
+//! ([`Wrap`]), and the frame of a packet inside them ([`wrapped_frame`]).
+
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{
+    EtherType, Ethernet2Header, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6Header, PacketBuilder,
+};
+
+use crate::frame::{
+    encapsulate, ether_type_of, ip_headers, mac_for, special_packet, tcp_ip_packet, Link,
+    NetPacket, Packet, ETHERTYPE_IPV4, ETHERTYPE_IPV6,
+};
+use crate::pcap::ByteOrder;
+use crate::segment::IpExtras;
+
+/// An encapsulation wrapped around a packet between the link layer and its
+/// IP header, so decoders can be tested on tunnelled traffic. Outer
+/// addresses must be of one family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wrap {
+    /// One 802.1Q tag (TPID 0x8100) with this VLAN id.
+    Vlan(u16),
+    /// An MPLS label stack (outermost first; bottom-of-stack set on the last).
+    Mpls(Vec<u32>),
+    /// A PPPoE session (RFC 2516) with PPP protocol IPv4 or IPv6.
+    Pppoe(u16),
+    /// GRE (RFC 2784/2890) carrying the IP packet directly, with the
+    /// optional checksum, key and sequence number fields.
+    Gre {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// Write the checksum field (value 0: nobody checks it here).
+        checksum: bool,
+        /// GRE key.
+        key: Option<u32>,
+        /// GRE sequence number.
+        seq: Option<u32>,
+    },
+    /// GRE transparent Ethernet bridging (0x6558): a whole Ethernet frame.
+    GreEthernet {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// GRE key.
+        key: Option<u32>,
+    },
+    /// ERSPAN over GRE: type 1 (no header, no GRE sequence), 2 or 3, with
+    /// an Ethernet frame inside.
+    Erspan {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// 1, 2 or 3.
+        version: u8,
+        /// 10-bit session id (types 2 and 3).
+        session: u16,
+    },
+    /// VXLAN (RFC 7348) on UDP 4789, with an Ethernet frame inside.
+    Vxlan {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// 24-bit network identifier.
+        vni: u32,
+    },
+    /// Geneve (RFC 8926) on UDP 6081 with one 8-byte option, Ethernet inside.
+    Geneve {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// 24-bit network identifier.
+        vni: u32,
+    },
+    /// IPv4 or IPv6 directly inside IPv4 or IPv6 (protocol 4 or 41).
+    IpInIp {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+    },
+    /// Teredo (RFC 4380): IPv6 in UDP/IPv4, port 3544 on the server side,
+    /// optionally after an origin indication.
+    Teredo {
+        /// Outer source (address and port).
+        src: SocketAddr,
+        /// Outer destination (address and port).
+        dst: SocketAddr,
+        /// Prefix an origin indication (as a relay does towards a client).
+        origin: bool,
+    },
+}
+
+/// Raw IP packet `src -> dst` of protocol `protocol` around `payload`.
+fn raw_ip(src: IpAddr, dst: IpAddr, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40 + payload.len());
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let mut h = Ipv4Header::new(
+                u16::try_from(payload.len()).expect("payload fits"),
+                64,
+                IpNumber(protocol),
+                s.octets(),
+                d.octets(),
+            )
+            .expect("payload fits");
+            h.header_checksum = h.calc_header_checksum();
+            out.extend_from_slice(&h.to_bytes());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let h = Ipv6Header {
+                traffic_class: 0,
+                flow_label: Ipv6FlowLabel::ZERO,
+                payload_length: u16::try_from(payload.len()).expect("payload fits"),
+                next_header: IpNumber(protocol),
+                hop_limit: 64,
+                source: s.octets(),
+                destination: d.octets(),
+            };
+            out.extend_from_slice(&h.to_bytes());
+        }
+        _ => panic!("mixed IPv4/IPv6 outer addresses: {src} -> {dst}"),
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+/// UDP datagram `src -> dst` around `payload`, with its IP header.
+fn udp_ip(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    PacketBuilder::ip(ip_headers(src.ip(), dst.ip(), &IpExtras::None))
+        .udp(src.port(), dst.port())
+        .write(&mut bytes, payload)
+        .expect("UDP datagram fits");
+    bytes
+}
+
+/// The Ethernet frame of a network packet (for tunnels that carry Ethernet).
+fn ethernet_bytes(net: &NetPacket) -> Vec<u8> {
+    let eth = Ethernet2Header {
+        source: net.src_mac,
+        destination: net.dst_mac,
+        ether_type: EtherType(net.ether_type),
+    };
+    let mut out = eth.to_bytes().to_vec();
+    out.extend_from_slice(&net.bytes);
+    out
+}
+
+/// Entropy source port of a UDP tunnel, fixed per outer address pair so
+/// generated files are stable.
+fn tunnel_port(src: IpAddr) -> u16 {
+    49152 + (mac_for(src)[5] as u16)
+}
+
+fn outer(src: IpAddr, dst: IpAddr, bytes: Vec<u8>) -> NetPacket {
+    NetPacket {
+        ether_type: ether_type_of(src),
+        src_mac: mac_for(src),
+        dst_mac: mac_for(dst),
+        bytes,
+    }
+}
+
+/// Applies one wrapper around a network packet.
+fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
+    match wrap {
+        Wrap::Vlan(vid) => {
+            let mut bytes = (vid & 0x0fff).to_be_bytes().to_vec();
+            bytes.extend_from_slice(&net.ether_type.to_be_bytes());
+            bytes.extend_from_slice(&net.bytes);
+            NetPacket {
+                ether_type: 0x8100,
+                bytes,
+                ..net
+            }
+        }
+        Wrap::Mpls(labels) => {
+            let mut bytes = Vec::new();
+            for (i, label) in labels.iter().enumerate() {
+                let bottom = u32::from(i + 1 == labels.len());
+                bytes.extend_from_slice(&((label << 12) | (bottom << 8) | 64).to_be_bytes());
+            }
+            bytes.extend_from_slice(&net.bytes);
+            NetPacket {
+                ether_type: 0x8847,
+                bytes,
+                ..net
+            }
+        }
+        Wrap::Pppoe(session) => {
+            let ppp = match net.ether_type {
+                ETHERTYPE_IPV4 => 0x0021u16,
+                ETHERTYPE_IPV6 => 0x0057,
+                other => panic!("PPPoE carries IP only, not {other:#06x}"),
+            };
+            let len = u16::try_from(net.bytes.len() + 2).expect("fits");
+            let mut bytes = vec![0x11, 0x00];
+            bytes.extend_from_slice(&session.to_be_bytes());
+            bytes.extend_from_slice(&len.to_be_bytes());
+            bytes.extend_from_slice(&ppp.to_be_bytes());
+            bytes.extend_from_slice(&net.bytes);
+            NetPacket {
+                ether_type: 0x8864,
+                bytes,
+                ..net
+            }
+        }
+        Wrap::Gre {
+            src,
+            dst,
+            checksum,
+            key,
+            seq,
+        } => {
+            let mut flags = 0u16;
+            let mut fields = Vec::new();
+            if *checksum {
+                flags |= 0x8000;
+                fields.extend_from_slice(&[0; 4]);
+            }
+            if let Some(k) = key {
+                flags |= 0x2000;
+                fields.extend_from_slice(&k.to_be_bytes());
+            }
+            if let Some(s) = seq {
+                flags |= 0x1000;
+                fields.extend_from_slice(&s.to_be_bytes());
+            }
+            let mut gre = flags.to_be_bytes().to_vec();
+            gre.extend_from_slice(&net.ether_type.to_be_bytes());
+            gre.extend_from_slice(&fields);
+            gre.extend_from_slice(&net.bytes);
+            outer(*src, *dst, raw_ip(*src, *dst, 47, &gre))
+        }
+        Wrap::GreEthernet { src, dst, key } => {
+            let mut gre = Vec::new();
+            gre.extend_from_slice(&(if key.is_some() { 0x2000u16 } else { 0 }).to_be_bytes());
+            gre.extend_from_slice(&0x6558u16.to_be_bytes());
+            if let Some(k) = key {
+                gre.extend_from_slice(&k.to_be_bytes());
+            }
+            gre.extend_from_slice(&ethernet_bytes(&net));
+            outer(*src, *dst, raw_ip(*src, *dst, 47, &gre))
+        }
+        Wrap::Erspan {
+            src,
+            dst,
+            version,
+            session,
+        } => {
+            let mut gre = Vec::new();
+            match version {
+                1 => {
+                    gre.extend_from_slice(&[0x00, 0x00, 0x88, 0xbe]);
+                }
+                2 => {
+                    gre.extend_from_slice(&[0x10, 0x00, 0x88, 0xbe]);
+                    gre.extend_from_slice(&1u32.to_be_bytes()); // GRE sequence
+                    gre.extend_from_slice(&0x1000u16.to_be_bytes()); // ver 1, VLAN 0
+                    gre.extend_from_slice(&(session & 0x03ff).to_be_bytes());
+                    gre.extend_from_slice(&[0; 4]); // reserved, index
+                }
+                3 => {
+                    gre.extend_from_slice(&[0x10, 0x00, 0x22, 0xeb]);
+                    gre.extend_from_slice(&1u32.to_be_bytes()); // GRE sequence
+                    gre.extend_from_slice(&0x2000u16.to_be_bytes()); // ver 2, VLAN 0
+                    gre.extend_from_slice(&(session & 0x03ff).to_be_bytes());
+                    gre.extend_from_slice(&[0; 4]); // timestamp
+                    gre.extend_from_slice(&[0; 4]); // SGT, P, FT 0 (Ethernet), HW id, D, Gra, O 0
+                }
+                v => panic!("ERSPAN type {v} does not exist"),
+            }
+            gre.extend_from_slice(&ethernet_bytes(&net));
+            outer(*src, *dst, raw_ip(*src, *dst, 47, &gre))
+        }
+        Wrap::Vxlan { src, dst, vni } => {
+            let mut v = vec![0x08, 0, 0, 0];
+            v.extend_from_slice(&(vni << 8).to_be_bytes());
+            v.extend_from_slice(&ethernet_bytes(&net));
+            let (s, d) = (
+                SocketAddr::new(*src, tunnel_port(*src)),
+                SocketAddr::new(*dst, 4789),
+            );
+            outer(*src, *dst, udp_ip(s, d, &v))
+        }
+        Wrap::Geneve { src, dst, vni } => {
+            // Version 0, one option of 8 bytes (length 2 words): class 0x0101, type 1.
+            let mut g = vec![0x02, 0x00, 0x65, 0x58];
+            g.extend_from_slice(&(vni << 8).to_be_bytes());
+            g.extend_from_slice(&[0x01, 0x01, 0x01, 0x01, 0, 0, 0, 7]);
+            g.extend_from_slice(&ethernet_bytes(&net));
+            let (s, d) = (
+                SocketAddr::new(*src, tunnel_port(*src)),
+                SocketAddr::new(*dst, 6081),
+            );
+            outer(*src, *dst, udp_ip(s, d, &g))
+        }
+        Wrap::IpInIp { src, dst } => {
+            let protocol = if net.ether_type == ETHERTYPE_IPV6 {
+                41
+            } else {
+                4
+            };
+            outer(*src, *dst, raw_ip(*src, *dst, protocol, &net.bytes))
+        }
+        Wrap::Teredo { src, dst, origin } => {
+            assert_eq!(net.ether_type, ETHERTYPE_IPV6, "Teredo carries IPv6");
+            let mut t = Vec::new();
+            if *origin {
+                t.extend_from_slice(&[0, 0]);
+                t.extend_from_slice(&(!src.port()).to_be_bytes());
+                if let IpAddr::V4(a) = src.ip() {
+                    t.extend(a.octets().iter().map(|b| !b));
+                }
+            }
+            t.extend_from_slice(&net.bytes);
+            outer(src.ip(), dst.ip(), udp_ip(*src, *dst, &t))
+        }
+    }
+}
+
+impl Wrap {
+    /// The same tunnel used by the other end: outer addresses (and Teredo
+    /// ports) swapped. ERSPAN mirrors both directions from one switch to one
+    /// collector, so it stays as it is; Teredo's origin indication only goes
+    /// towards the client.
+    pub fn reversed(&self) -> Wrap {
+        match self.clone() {
+            Wrap::Gre {
+                src,
+                dst,
+                checksum,
+                key,
+                seq,
+            } => Wrap::Gre {
+                src: dst,
+                dst: src,
+                checksum,
+                key,
+                seq,
+            },
+            Wrap::GreEthernet { src, dst, key } => Wrap::GreEthernet {
+                src: dst,
+                dst: src,
+                key,
+            },
+            Wrap::Vxlan { src, dst, vni } => Wrap::Vxlan {
+                src: dst,
+                dst: src,
+                vni,
+            },
+            Wrap::Geneve { src, dst, vni } => Wrap::Geneve {
+                src: dst,
+                dst: src,
+                vni,
+            },
+            Wrap::IpInIp { src, dst } => Wrap::IpInIp { src: dst, dst: src },
+            Wrap::Teredo { src, dst, origin } => Wrap::Teredo {
+                src: dst,
+                dst: src,
+                origin: !origin,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Full link-layer frame for `packet` inside `wraps` (outermost first).
+pub fn wrapped_frame(link: &Link, order: ByteOrder, packet: &Packet, wraps: &[Wrap]) -> Vec<u8> {
+    let mut net = match packet {
+        Packet::Tcp(seg) => tcp_ip_packet(seg).0,
+        Packet::Other { special, .. } => special_packet(special),
+    };
+    for w in wraps.iter().rev() {
+        net = wrap_once(net, w);
+    }
+    encapsulate(link, order, net)
+}
