@@ -4,7 +4,6 @@ use serde::Serialize;
 
 use super::accounting::FrameAccounting;
 use super::connection::Connection;
-use super::summary::Summary;
 use crate::capture::{CaptureError, FormatKind};
 
 /// Connections finished before the end of the capture, by reason.
@@ -82,11 +81,6 @@ impl Analysis {
     /// The connections, in Wireshark's `tcp.stream` order.
     pub fn connections(&self) -> impl Iterator<Item = &Connection> {
         self.connections.iter()
-    }
-
-    /// The summary: frame accounting, connections by outcome, anomalies by code.
-    pub fn summary(&self) -> Summary<'_> {
-        Summary::of(std::slice::from_ref(self))
     }
 
     /// Read errors; what was read before each is still analysed.

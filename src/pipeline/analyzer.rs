@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use super::analysis::Analysis;
 use super::connection::Connection;
-use super::engine::{collect, run, Sources};
+use super::engine::{collect, run};
 use super::options::{Options, Progress};
-use super::source::{Packet, PacketSource, Packets};
+use super::source::{Packet, PacketSource, Packets, Sources};
 use crate::capture::{CaptureError, CaptureReader, Input};
 use crate::model::{Segment, Side};
 

@@ -26,18 +26,12 @@ use super::analysis::{Analysis, Evictions};
 use super::connection::Connection;
 use super::options::Options;
 use super::reader::{read_batches, Batch};
-use super::shard::{KeyedFrame, Shard, Step};
-use super::source::PacketSource;
-use crate::capture::CaptureError;
+use super::shard::{KeyedFrame, Shard, Step, SHARDS};
+use super::source::Sources;
 use crate::decode::defrag::Reassembler;
 use crate::decode::{Content, Decoded, Frame};
 use crate::flow::{FlowTable, Keyer};
 use crate::model::{Segment, Side};
-
-/// Flow tables working in parallel. A constant, not the thread count, so
-/// which connections share a table (and so the per-table limit) never
-/// depends on the machine.
-pub(crate) const SHARDS: usize = 64;
 
 /// Called for every TCP segment in frame order, with its stream index and
 /// its sender.
@@ -50,11 +44,6 @@ pub type ConnectionSink<'a> = &'a mut dyn FnMut(Vec<Connection>);
 
 /// Connections handed out at once at capture end.
 const SINK_BATCH: usize = 4096;
-
-/// Packet sources read one after the other as one capture; a source that
-/// could not be opened is an error, and reading goes on with the next.
-pub(crate) type Sources<'a> =
-    Box<dyn Iterator<Item = Result<Box<dyn PacketSource + 'a>, CaptureError>> + Send + 'a>;
 
 /// Runs an analysis and keeps its connections, in stream order.
 pub(crate) fn collect(

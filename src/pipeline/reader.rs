@@ -3,9 +3,9 @@
 
 use rayon::prelude::*;
 
-use super::engine::{Sources, SHARDS};
 use super::options::Progress;
-use super::shard::KeyedFrame;
+use super::shard::{KeyedFrame, SHARDS};
+use super::source::Sources;
 use crate::capture::{CaptureError, FormatKind, RawPacket};
 use crate::decode::{decode_frame, Content, DecodeOptions, Decoded};
 use crate::flow::{KeyOptions, Keyer};

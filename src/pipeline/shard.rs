@@ -9,6 +9,11 @@ use crate::decode::Frame;
 use crate::flow::{FlowKey, FlowTable, Placement, UNNUMBERED};
 use crate::model::{Segment, Side};
 
+/// Flow tables working in parallel. A constant, not the thread count, so
+/// which connections share a table (and so the per-table limit) never
+/// depends on the machine.
+pub(crate) const SHARDS: usize = 64;
+
 /// A decoded frame and, for a TCP segment, its flow key and shard when they
 /// could be worked out in parallel.
 pub(crate) struct KeyedFrame {

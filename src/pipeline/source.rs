@@ -47,6 +47,11 @@ impl PacketSource for CaptureReader {
     }
 }
 
+/// Packet sources read one after the other as one capture; a source that
+/// could not be opened is an error, and reading goes on with the next.
+pub(crate) type Sources<'a> =
+    Box<dyn Iterator<Item = Result<Box<dyn PacketSource + 'a>, CaptureError>> + Send + 'a>;
+
 /// One packet handed to [`crate::Analyzer::analyze_packets`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packet {

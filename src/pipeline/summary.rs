@@ -162,3 +162,10 @@ fn file_summary(a: &Analysis, connections: usize) -> FileSummary<'_> {
         errors: a.errors.iter().map(|e| e.to_string()).collect(),
     }
 }
+
+impl Analysis {
+    /// The summary: frame accounting, connections by outcome, anomalies by code.
+    pub fn summary(&self) -> Summary<'_> {
+        Summary::of(std::slice::from_ref(self))
+    }
+}
