@@ -212,7 +212,7 @@ fn every_rfc_path() {
             name: "out-of-window RST is reported, not obeyed",
             script: |c| {
                 c.handshake();
-                let seq = c.next_seq(C).wrapping_add(10_000_000);
+                let seq = (SeqNum(c.next_seq(C)) + 10_000_000).0;
                 c.raw(C, F::RST, seq, 0, 0);
             },
             client: &[Closed, SynSent, Established],
@@ -307,7 +307,7 @@ fn every_rfc_path() {
                 c.handshake();
                 c.data(C, 10);
                 c.ack(SV);
-                let seq = c.next_seq(C).wrapping_sub(1);
+                let seq = (SeqNum(c.next_seq(C)) - 1).0;
                 let ack = c.rcv_nxt(C).unwrap();
                 c.raw(C, F::ACK, seq, ack, 0);
                 c.raw(C, F::ACK, seq, ack, 1);
@@ -511,7 +511,7 @@ fn anomalies_each_with_frame_and_side() {
             "ACK of a segment the capture missed",
             |c| {
                 c.handshake();
-                let ack = c.next_seq(SV).wrapping_add(500);
+                let ack = (SeqNum(c.next_seq(SV)) + 500).0;
                 let seq = c.next_seq(C);
                 c.raw(C, F::ACK, seq, ack, 0);
             },
@@ -641,7 +641,7 @@ fn inexact_rst_is_undone_by_a_challenge_ack() {
     let mut c = conv();
     c.handshake();
     c.data(C, 10);
-    let seq = c.next_seq(SV).wrapping_add(100);
+    let seq = (SeqNum(c.next_seq(SV)) + 100).0;
     c.raw(SV, F::RST, seq, 0, 0);
     c.ack(C); // challenge ACK
     let seq = c.next_seq(SV);
