@@ -21,7 +21,9 @@ use std::fmt;
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{scaled_window, Endpoint, Path, Segment, Side, TcpFlags, TunnelHop, VlanStack};
+use crate::model::{
+    scaled_window, Endpoint, Path, Segment, SeqNum, Side, TcpFlags, TunnelHop, VlanStack,
+};
 
 /// Why one endpoint is called the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -77,7 +79,7 @@ pub struct Flow {
     /// Window scale each endpoint announced on its SYN, if any.
     pub window_scale: [Option<u8>; 2],
     /// Wireshark's base sequence number per sender, which decides port reuse.
-    base_seq: [Option<u32>; 2],
+    base_seq: [Option<SeqNum>; 2],
     /// VLAN tags and tunnels of the connection's first packet.
     pub path: Path,
     /// This connection continues a Wireshark stream whose earlier part was
@@ -160,7 +162,8 @@ impl Flow {
     /// sender's base as "reused ports", without starting a new stream.
     fn syn_ack_reuses_ports(&self, seg: &Segment) -> bool {
         let is_syn_ack = seg.flags.has(TcpFlags::SYN | TcpFlags::ACK);
-        is_syn_ack && matches!(self.base_seq[self.side_of(seg).idx()], Some(b) if b != seg.seq)
+        is_syn_ack
+            && matches!(self.base_seq[self.side_of(seg).idx()], Some(b) if b != SeqNum(seg.seq))
     }
 
     /// Wireshark's rule for a SYN on an existing pair: a new stream unless it repeats the base.
@@ -185,13 +188,13 @@ impl Flow {
         if !seg.short_segment {
             if self.base_seq[d].is_none() {
                 self.base_seq[d] = Some(if seg.flags.syn() {
-                    seg.seq
+                    SeqNum(seg.seq)
                 } else {
-                    seg.seq.wrapping_sub(1)
+                    SeqNum(seg.seq) - 1
                 });
             }
             if seg.flags.ack() && self.base_seq[1 - d].is_none() {
-                self.base_seq[1 - d] = Some(seg.ack.wrapping_sub(1));
+                self.base_seq[1 - d] = Some(SeqNum(seg.ack) - 1);
             }
         }
         side
@@ -200,9 +203,9 @@ impl Flow {
 
 /// A SYN without ACK whose sequence number is not its sender's base: where
 /// Wireshark starts a new stream on a known pair.
-fn syn_leaves_base(base_seq: &[Option<u32>; 2], sender: Side, seg: &Segment) -> bool {
+fn syn_leaves_base(base_seq: &[Option<SeqNum>; 2], sender: Side, seg: &Segment) -> bool {
     let is_bare_syn = seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN;
-    is_bare_syn && matches!(base_seq[sender.idx()], Some(b) if b != seg.seq)
+    is_bare_syn && matches!(base_seq[sender.idx()], Some(b) if b != SeqNum(seg.seq))
 }
 
 /// Which side sent a segment between the client and server `endpoints`.
@@ -359,7 +362,7 @@ struct Tomb {
     stream: u64,
     endpoints: [Endpoint; 2],
     client_reason: ClientReason,
-    base_seq: [Option<u32>; 2],
+    base_seq: [Option<SeqNum>; 2],
 }
 
 impl Tomb {

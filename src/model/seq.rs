@@ -9,9 +9,10 @@ use std::ops::{Add, Sub};
 
 /// A sequence (or acknowledgement) number. Ordered by serial arithmetic: `a <
 /// b` when `b` is less than 2^31 ahead of `a`, so the order is correct across
-/// the wrap. It is a partial order (numbers exactly 2^31 apart compare as
-/// `a > b` both ways round, as the RFC leaves them undefined), which is why
-/// `SeqNum` implements `PartialOrd` but not `Ord`.
+/// the wrap. It is a partial order: numbers exactly 2^31 apart (which the RFC
+/// leaves undefined) compare as `a < b` both ways round, and so as `a <= b`
+/// but not `b >= a`; that is why `SeqNum` implements `PartialOrd` but not
+/// `Ord`, and why `x <= y` and `y >= x` are not interchangeable there.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct SeqNum(pub u32);
 
@@ -93,5 +94,22 @@ mod tests {
         assert!(SeqNum(5).in_window(top, 8));
         assert!(!SeqNum(6).in_window(top, 8));
         assert_eq!(SeqNum(3).offset_from(SeqNum(u32::MAX)), 4);
+    }
+
+    /// Exactly 2^31 apart, each number is behind the other: `<` and `<=` hold
+    /// both ways round, `>` and `>=` neither way, and `max` keeps `self`.
+    #[test]
+    fn half_the_space_apart_each_is_behind_the_other() {
+        let (a, b) = (SeqNum(7), SeqNum(7) + (1 << 31));
+        assert!(a < b && b < a);
+        assert!(a <= b && b <= a);
+        assert_eq!(a.partial_cmp(&b), Some(std::cmp::Ordering::Less));
+        assert_eq!(b.partial_cmp(&a), Some(std::cmp::Ordering::Less));
+        assert!(!a.gt(&b) && !b.gt(&a));
+        assert!(!a.ge(&b) && !b.ge(&a));
+        assert_eq!(a.since(b), i32::MIN);
+        assert_eq!(b.since(a), i32::MIN);
+        assert_eq!(a.max(b), a);
+        assert_eq!(b.max(a), b);
     }
 }

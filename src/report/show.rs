@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::capture::Input;
-use crate::model::{Segment, Side};
+use crate::model::{Segment, SeqNum, Side};
 use crate::pipeline::{Analysis, Analyzer, Connection};
 use crate::report::flag_letters;
 use crate::tcp::machine::State;
@@ -121,13 +121,13 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
         let b = *base[i].get_or_insert(if seg.flags.syn() {
             seg.seq
         } else {
-            seg.seq.wrapping_sub(1)
+            (SeqNum(seg.seq) - 1).0
         });
         if seg.flags.ack() && base[1 - i].is_none() {
-            base[1 - i] = Some(seg.ack.wrapping_sub(1));
+            base[1 - i] = Some((SeqNum(seg.ack) - 1).0);
         }
         let rel_ack = match (seg.flags.ack(), base[1 - i]) {
-            (true, Some(pb)) => seg.ack.wrapping_sub(pb).to_string(),
+            (true, Some(pb)) => SeqNum(seg.ack).offset_from(SeqNum(pb)).to_string(),
             _ => "-".into(),
         };
         let mut changed = [false, false];
@@ -151,7 +151,7 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
             format!("{:.6}", (seg.ts_ns - t0) as f64 / 1e9),
             arrow,
             flag_letters(seg.flags),
-            seg.seq.wrapping_sub(b).to_string(),
+            SeqNum(seg.seq).offset_from(SeqNum(b)).to_string(),
             rel_ack,
             seg.payload_len.to_string(),
             mark(state[0], changed[0]),

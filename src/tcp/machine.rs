@@ -36,7 +36,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::anomaly::{Anomaly, AnomalyCode, AnomalyLog, LogMark};
-use crate::model::{Segment, Side, TcpFlags};
+use crate::model::{scaled_window, Segment, SeqNum, Side, TcpFlags};
 
 /// The eleven states of RFC 9293, displayed with their RFC names.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -303,36 +303,19 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Serial-number comparisons (RFC 1982): correct across the 2^32 wrap.
-fn seq_le(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) <= 0
-}
-fn seq_gt(a: u32, b: u32) -> bool {
-    !seq_le(a, b)
-}
-fn seq_ge(a: u32, b: u32) -> bool {
-    seq_le(b, a)
-}
-fn seq_max(a: Option<u32>, b: u32) -> u32 {
-    match a {
-        Some(a) if seq_gt(a, b) => a,
-        _ => b,
-    }
-}
-
 /// What one endpoint has done, as far as the capture shows.
 #[derive(Clone, Debug, Default)]
 struct Endpoint {
     state: State,
     entered_ns: i64,
     /// Initial sequence number (of its SYN).
-    iss: Option<u32>,
+    iss: Option<SeqNum>,
     /// Sequence number after everything it sent, SYN and FIN included.
-    snd_nxt: Option<u32>,
+    snd_nxt: Option<SeqNum>,
     /// Sequence number its FIN occupies.
-    fin_seq: Option<u32>,
+    fin_seq: Option<SeqNum>,
     /// Highest acknowledgement number it sent.
-    ack_sent: Option<u32>,
+    ack_sent: Option<SeqNum>,
     /// Last advertised window, scaled once scaling is agreed.
     window: u32,
     window_scale: Option<u8>,
@@ -349,10 +332,10 @@ struct Endpoint {
     reached_established: bool,
     /// Its latest transition caused by receiving the peer's SYN or FIN:
     /// (transition index, sequence number just after that SYN or FIN).
-    received_control: Option<(usize, u32)>,
+    received_control: Option<(usize, SeqNum)>,
     /// Its latest transition caused by the ACK of its own SYN or FIN:
     /// (transition index, sequence number of that SYN or FIN).
-    acked_control: Option<(usize, u32)>,
+    acked_control: Option<(usize, SeqNum)>,
     /// Frame of the segment that moved it into its current state.
     entered_frame: Option<u64>,
 }
@@ -388,7 +371,7 @@ pub struct PairedMachines {
 struct InexactRst {
     receiver: Side,
     frame: u64,
-    seq: u32,
+    seq: SeqNum,
     transitions_before: usize,
     anomalies_before: LogMark,
     reset_by_before: Option<Side>,
@@ -683,7 +666,7 @@ impl PairedMachines {
             self.reincarnate(seg, from);
         }
         let seg_len = seg.payload_len + f.syn() as u32 + f.fin() as u32;
-        let seg_end = seg.seq.wrapping_add(seg_len);
+        let seg_end = SeqNum(seg.seq) + seg_len;
         let sender = self.end(from);
         // A SYN-ACK after a bare SYN (simultaneous open) repeats the sequence
         // number but not the segment: only the same kind of SYN counts.
@@ -695,7 +678,7 @@ impl PairedMachines {
             _ => true,
         };
         let retransmission =
-            seg_len > 0 && same_kind && matches!(sender.snd_nxt, Some(n) if seq_le(seg_end, n));
+            seg_len > 0 && same_kind && matches!(sender.snd_nxt, Some(n) if seg_end <= n);
         if retransmission && (f.syn() || f.fin()) {
             self.on_retransmitted_control(seg, from, seg_end);
         }
@@ -728,8 +711,8 @@ impl PairedMachines {
             self.go_inferred(c, State::SynSent, seg, Cause::SynNotCaptured);
             self.go_inferred(s, State::SynRcvd, seg, Cause::SynNotCaptured);
             let client = self.end_mut(c);
-            client.iss = Some(seg.ack.wrapping_sub(1));
-            client.snd_nxt = Some(seg.ack);
+            client.iss = Some(SeqNum(seg.ack) - 1);
+            client.snd_nxt = Some(SeqNum(seg.ack));
             self.end_mut(s).passive = true;
             self.anomaly(
                 AnomalyCode::Midstream,
@@ -743,9 +726,9 @@ impl PairedMachines {
             self.go_inferred(side, via, seg, Cause::MidstreamStart);
             self.go_inferred(side, State::Established, seg, Cause::MidstreamStart);
         }
-        self.end_mut(from).snd_nxt = Some(seg.seq);
+        self.end_mut(from).snd_nxt = Some(SeqNum(seg.seq));
         if f.ack() {
-            self.end_mut(from.peer()).snd_nxt = Some(seg.ack);
+            self.end_mut(from.peer()).snd_nxt = Some(SeqNum(seg.ack));
         }
         self.anomaly(
             AnomalyCode::Midstream,
@@ -756,12 +739,12 @@ impl PairedMachines {
     }
 
     /// A retransmitted SYN or FIN: evidence that an earlier copy, or its ACK, was lost.
-    fn on_retransmitted_control(&mut self, seg: &Segment, from: Side, seg_end: u32) {
+    fn on_retransmitted_control(&mut self, seg: &Segment, from: Side, seg_end: SeqNum) {
         let to = from.peer();
         // The receiver's transition waits for the copy that got through, unless
         // the receiver already acknowledged the earlier one.
         if let Some((idx, after)) = self.end(to).received_control {
-            let acked = matches!(self.end(to).ack_sent, Some(a) if seq_ge(a, after));
+            let acked = matches!(self.end(to).ack_sent, Some(a) if after <= a);
             if after == seg_end && !acked && self.last_transition_of(to) == Some(idx) {
                 let t = &mut self.transitions[idx];
                 t.frame = Some(seg.frame);
@@ -773,7 +756,7 @@ impl PairedMachines {
         }
         // The sender retransmits what the peer acknowledged: that ACK never arrived.
         if let Some((idx, ctrl)) = self.end(from).acked_control {
-            if ctrl.wrapping_add(1) == seg_end && self.last_transition_of(from) == Some(idx) {
+            if ctrl + 1 == seg_end && self.last_transition_of(from) == Some(idx) {
                 self.withdraw(idx);
                 self.end_mut(from).acked_control = None;
             }
@@ -876,19 +859,19 @@ impl PairedMachines {
             }
             _ => {}
         }
-        self.end_mut(from).iss = Some(seg.seq);
+        self.end_mut(from).iss = Some(SeqNum(seg.seq));
         if from == Side::Client && self.first_syn_frame.is_none() {
             self.first_syn_frame = Some(seg.frame);
         }
         if crossed {
             // Our SYN now meets the peer's, which was waiting on the wire.
-            let peer_syn_end = self.end(to).iss.map(|i| i.wrapping_add(1));
+            let peer_syn_end = self.end(to).iss.map(|i| i + 1);
             let idx = self.go(from, State::SynRcvd, seg, Cause::ReceivedSyn);
             if let Some(end) = peer_syn_end {
                 self.end_mut(from).received_control = Some((idx, end));
             }
         }
-        let syn_end = seg.seq.wrapping_add(1);
+        let syn_end = SeqNum(seg.seq) + 1;
         match self.state(to) {
             State::Listen => {
                 let idx = self.go(to, State::SynRcvd, seg, Cause::ReceivedSyn);
@@ -917,19 +900,19 @@ impl PairedMachines {
             self.go_inferred(from, State::SynRcvd, seg, Cause::SynNotCaptured);
             self.end_mut(from).passive = true;
         }
-        self.end_mut(from).iss = Some(seg.seq);
+        self.end_mut(from).iss = Some(SeqNum(seg.seq));
         if from == Side::Server && self.first_syn_ack_frame.is_none() {
             self.first_syn_ack_frame = Some(seg.frame);
         }
         // It must cover the SYN and nothing beyond what was sent (TFO data included).
         let e = self.end(to);
         let acks_our_syn = match (e.iss, e.snd_nxt) {
-            (Some(iss), Some(nxt)) => seq_gt(seg.ack, iss) && seq_le(seg.ack, nxt),
+            (Some(iss), Some(nxt)) => SeqNum(seg.ack) > iss && SeqNum(seg.ack) <= nxt,
             _ => true,
         };
         match self.state(to) {
             State::SynSent | State::SynRcvd if !acks_our_syn => {
-                let iss = self.end(to).iss.unwrap_or(0);
+                let iss = self.end(to).iss.unwrap_or_default();
                 self.anomaly(
                     AnomalyCode::SynAckBadAck,
                     Some(seg.frame),
@@ -937,13 +920,13 @@ impl PairedMachines {
                     format!(
                         "SYN-ACK acknowledges {} but the {to}'s SYN was {iss} (expected {})",
                         seg.ack,
-                        iss.wrapping_add(1)
+                        iss + 1
                     ),
                 );
             }
             State::SynSent | State::SynRcvd => {
                 let idx = self.go(to, State::Established, seg, Cause::ReceivedSynAck);
-                let end = seg.seq.wrapping_add(1);
+                let end = SeqNum(seg.seq) + 1;
                 self.end_mut(to).received_control = Some((idx, end));
             }
             _ => {}
@@ -954,35 +937,34 @@ impl PairedMachines {
     /// the segment's FIN for the receiver (FIN_WAIT_1 -> TIME_WAIT).
     fn on_ack(&mut self, seg: &Segment, from: Side) -> bool {
         let to = from.peer();
-        let ack = seg.ack;
+        let ack = SeqNum(seg.ack);
         if self.state(from) == State::SynSent {
             // It acknowledges a SYN-ACK: it must have received one.
             self.go_inferred(from, State::Established, seg, Cause::SynAckNotCaptured);
             if self.end(to).iss.is_none() {
-                self.end_mut(to).iss = Some(ack.wrapping_sub(1));
+                self.end_mut(to).iss = Some(ack - 1);
                 self.end_mut(to).snd_nxt = Some(ack);
             }
         }
         if let Some(nxt) = self.end(to).snd_nxt {
-            if seq_gt(ack, nxt) {
+            if ack > nxt {
                 self.anomaly(
                     AnomalyCode::AckUnseenSegment,
                     Some(seg.frame),
                     Some(from),
                     format!(
                         "the {from} acknowledges up to {ack}, {} bytes past what the capture saw the {to} send",
-                        ack.wrapping_sub(nxt)
+                        ack.offset_from(nxt)
                     ),
                 );
                 self.end_mut(to).snd_nxt = Some(ack);
             }
         }
         let e = self.end(to);
-        let acks_syn = match e.iss {
-            Some(iss) => seq_ge(ack, iss.wrapping_add(1)),
-            None => true,
-        };
-        let acks_fin = matches!(e.fin_seq, Some(fs) if seq_ge(ack, fs.wrapping_add(1)));
+        // The ACK covers the SYN (FIN) when `end <= ack`; not `iss < ack`,
+        // which differs when `ack` is exactly 2^31 past `end`.
+        let acks_syn = e.iss.map(|iss| iss + 1).is_none_or(|end| end <= ack);
+        let acks_fin = e.fin_seq.map(|fs| fs + 1).is_some_and(|end| end <= ack);
         let (next, cause, control) = match e.state {
             State::SynRcvd if acks_syn => (State::Established, Cause::ReceivedAckOfSyn, e.iss),
             State::FinWait1 if acks_fin && seg.flags.fin() => {
@@ -998,7 +980,7 @@ impl PairedMachines {
             self.end_mut(to).acked_control = Some((idx, c));
         }
         if cause == Cause::ReceivedFinAndAckOfFin {
-            let fin_end = seg.seq.wrapping_add(seg.payload_len + 1);
+            let fin_end = SeqNum(seg.seq) + (seg.payload_len + 1);
             self.end_mut(to).received_control = Some((idx, fin_end));
             return true;
         }
@@ -1021,8 +1003,8 @@ impl PairedMachines {
         }
         let e = self.end(from);
         if let Some(fs) = e.fin_seq {
-            let end = seg.seq.wrapping_add(seg.payload_len);
-            if !retransmission && seq_gt(end, fs) {
+            let end = SeqNum(seg.seq) + seg.payload_len;
+            if !retransmission && end > fs {
                 self.anomaly(
                     AnomalyCode::DataAfterFin,
                     Some(seg.frame),
@@ -1038,9 +1020,7 @@ impl PairedMachines {
 
     fn on_fin(&mut self, seg: &Segment, from: Side, receiver_took_fin: bool) {
         let to = from.peer();
-        let fin_seq = seg
-            .seq
-            .wrapping_add(seg.payload_len + seg.flags.syn() as u32);
+        let fin_seq = SeqNum(seg.seq) + (seg.payload_len + seg.flags.syn() as u32);
         {
             let e = self.end_mut(from);
             if e.fin_seq.is_none() {
@@ -1049,8 +1029,8 @@ impl PairedMachines {
         }
         // A FIN that does not acknowledge the peer's FIN, from a side we thought
         // had received it: the FINs crossed, so that reception comes after.
-        let peer_fin_end = self.end(to).fin_seq.map(|f| f.wrapping_add(1));
-        let acks_peer_fin = seg.flags.ack() && peer_fin_end.is_some_and(|e| seq_ge(seg.ack, e));
+        let peer_fin_end = self.end(to).fin_seq.map(|f| f + 1);
+        let acks_peer_fin = seg.flags.ack() && peer_fin_end.is_some_and(|e| e <= SeqNum(seg.ack));
         let mut crossed = false;
         if let (Some((idx, end)), Some(pfe)) = (self.end(from).received_control, peer_fin_end) {
             if self.state(from) == State::CloseWait
@@ -1081,7 +1061,7 @@ impl PairedMachines {
         if receiver_took_fin {
             return;
         }
-        let fin_end = fin_seq.wrapping_add(1);
+        let fin_end = fin_seq + 1;
         let next = match self.state(to) {
             State::Established => Some(State::CloseWait),
             State::FinWait1 => {
@@ -1109,7 +1089,7 @@ impl PairedMachines {
         let e = self.end(to);
         match e.state {
             State::SynSent => {
-                let ok = seg.flags.ack() && e.iss.is_none_or(|iss| seg.ack == iss.wrapping_add(1));
+                let ok = seg.flags.ack() && e.iss.is_none_or(|iss| SeqNum(seg.ack) == iss + 1);
                 if ok {
                     Ok(true)
                 } else {
@@ -1125,17 +1105,18 @@ impl PairedMachines {
                 let Some(left) = e.ack_sent.or(sender_next) else {
                     return Ok(true);
                 };
-                if seg.seq == left || Some(seg.seq) == sender_next {
+                let seq = SeqNum(seg.seq);
+                if seq == left || Some(seq) == sender_next {
                     return Ok(true);
                 }
                 let wnd = e.window.max(1);
-                if seg.seq.wrapping_sub(left) < wnd {
+                if seq.in_window(left, wnd) {
                     Ok(false)
                 } else {
                     Err(format!(
                         "seq {} is outside the {to}'s window [{left}, {})",
                         seg.seq,
-                        left.wrapping_add(wnd)
+                        left + wnd
                     ))
                 }
             }
@@ -1224,7 +1205,7 @@ impl PairedMachines {
             self.pending_inexact_rst = Some(InexactRst {
                 receiver: to,
                 frame: seg.frame,
-                seq: seg.seq,
+                seq: SeqNum(seg.seq),
                 transitions_before,
                 anomalies_before,
                 reset_by_before,
@@ -1257,8 +1238,8 @@ impl PairedMachines {
     }
 
     /// Remembers what the sender has now sent and acknowledged.
-    fn note_sent(&mut self, seg: &Segment, from: Side, seg_end: u32) {
-        let both_scale = self.ends.iter().all(|e| e.window_scale.is_some());
+    fn note_sent(&mut self, seg: &Segment, from: Side, seg_end: SeqNum) {
+        let peer_scale = self.end(from.peer()).window_scale;
         let e = self.end_mut(from);
         e.sent_any = true;
         if seg.flags.fin() {
@@ -1274,15 +1255,12 @@ impl PairedMachines {
                 e.window_scale = seg.options.window_scale;
             }
         }
-        e.snd_nxt = Some(seq_max(e.snd_nxt, seg_end));
+        e.snd_nxt = Some(e.snd_nxt.map_or(seg_end, |n| seg_end.max(n)));
         if seg.flags.ack() {
-            e.ack_sent = Some(seq_max(e.ack_sent, seg.ack));
+            let ack = SeqNum(seg.ack);
+            e.ack_sent = Some(e.ack_sent.map_or(ack, |a| ack.max(a)));
         }
-        let shift = match (seg.flags.syn(), both_scale, e.window_scale) {
-            (false, true, Some(s)) => s.min(14),
-            _ => 0,
-        };
-        e.window = (seg.window as u32) << shift;
+        e.window = scaled_window(seg.window, seg.flags.syn(), e.window_scale, peer_scale);
     }
 
     /// Both sides have ended (CLOSED, TIME_WAIT, or back in LISTEN): only

@@ -18,7 +18,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::anomaly::{AnomalyCode, AnomalyLog};
-use crate::model::{Segment, Side};
+use crate::model::{Segment, SeqNum, Side, MAX_WINDOW_SHIFT};
 
 /// Wireshark's out-of-order threshold when the handshake RTT is unknown.
 const DEFAULT_OOO_THRESHOLD_NS: i64 = 3_000_000;
@@ -151,11 +151,11 @@ enum Scale {
 #[derive(Clone, Debug)]
 struct Direction {
     /// Next expected sequence number (0 = not known yet, as in Wireshark).
-    next_seq: u32,
+    next_seq: SeqNum,
     next_seq_time: i64,
     /// Highest sequence number seen without a gap: what the peer may ACK.
-    max_seq_to_be_acked: u32,
-    last_ack: u32,
+    max_seq_to_be_acked: SeqNum,
+    last_ack: SeqNum,
     last_ack_time: i64,
     /// Raw window of the last segment, and whether that segment was a SYN
     /// (SYN windows are never scaled).
@@ -174,10 +174,10 @@ impl Default for Direction {
     /// Wireshark, so the first segment is never a window update or duplicate.
     fn default() -> Direction {
         Direction {
-            next_seq: 0,
+            next_seq: UNKNOWN,
             next_seq_time: 0,
-            max_seq_to_be_acked: 0,
-            last_ack: 0,
+            max_seq_to_be_acked: UNKNOWN,
+            last_ack: UNKNOWN,
             last_ack_time: 0,
             window: u32::MAX,
             window_from_syn: false,
@@ -222,15 +222,9 @@ pub struct SeqAnalyzer {
     anomalies: AnomalyLog,
 }
 
-fn seq_lt(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
-fn seq_gt(a: u32, b: u32) -> bool {
-    seq_lt(b, a)
-}
-fn seq_le(a: u32, b: u32) -> bool {
-    !seq_gt(a, b)
-}
+/// Wireshark's "not seen yet" for a sequence or acknowledgement number: zero,
+/// which a real number can also be, as in Wireshark.
+const UNKNOWN: SeqNum = SeqNum(0);
 
 impl SeqAnalyzer {
     /// An analyzer that has seen nothing yet.
@@ -281,7 +275,8 @@ impl SeqAnalyzer {
             return out;
         }
         let (f, i, r) = (seg.flags, from.idx(), from.peer().idx());
-        let (seq, ack, len, window) = (seg.seq, seg.ack, seg.payload_len, seg.window as u32);
+        let (seq, ack) = (SeqNum(seg.seq), SeqNum(seg.ack));
+        let (len, window) = (seg.payload_len, seg.window as u32);
         let control = f.syn() || f.fin() || f.rst();
         let fwd_next = self.dirs[i].next_seq;
 
@@ -296,10 +291,10 @@ impl SeqAnalyzer {
             if window == 0 && !control {
                 out.flags.set(Flag::ZeroWindow);
             }
-            if fwd_next != 0 && seq_gt(seq, fwd_next) && !f.rst() {
+            if fwd_next != UNKNOWN && fwd_next < seq && !f.rst() {
                 out.flags.set(Flag::LostSegment);
             }
-            if len <= 1 && seq == fwd_next.wrapping_sub(1) && !control {
+            if len <= 1 && seq == fwd_next - 1 && !control {
                 out.flags.set(Flag::KeepAlive);
             }
             let same_numbers = seq == fwd_next && ack == fwd.last_ack && !control;
@@ -360,15 +355,17 @@ impl SeqAnalyzer {
     fn check_ack_of_unseen(
         &mut self,
         out: &mut SegmentAnalysis,
-        ack: u32,
+        ack: SeqNum,
         has_ack: bool,
         r: usize,
     ) {
         let rev = &mut self.dirs[r];
-        if rev.max_seq_to_be_acked == 0 || !seq_gt(ack, rev.max_seq_to_be_acked) || !has_ack {
+        if rev.max_seq_to_be_acked == UNKNOWN || rev.max_seq_to_be_acked >= ack || !has_ack {
             return;
         }
-        if rev.max_seq_to_be_acked > rev.next_seq {
+        // A plain comparison of the 32-bit numbers, not serial arithmetic:
+        // Wireshark compares these two with `>`.
+        if rev.max_seq_to_be_acked.0 > rev.next_seq.0 {
             rev.max_seq_to_be_acked = rev.next_seq;
             out.flags.set(Flag::AckLostSegment);
         } else {
@@ -381,15 +378,15 @@ impl SeqAnalyzer {
 
     /// Wireshark's "window full": the segment reaches the right edge of the
     /// receiver's advertised window (scaled, unless that window came on a SYN).
-    fn window_full(&self, seq: u32, len: u32, r: usize) -> bool {
+    fn window_full(&self, seq: SeqNum, len: u32, r: usize) -> bool {
         let rev = &self.dirs[r];
         let shift = match rev.scale {
             Scale::Unknown => return false,
             Scale::NotUsed => 0,
-            Scale::Shift(s) if !rev.window_from_syn => s.min(14),
+            Scale::Shift(s) if !rev.window_from_syn => s.min(MAX_WINDOW_SHIFT),
             Scale::Shift(_) => 0,
         };
-        seq.wrapping_add(len) == rev.last_ack.wrapping_add(rev.window << shift)
+        seq + len == rev.last_ack + (rev.window << shift)
     }
 
     /// Retransmission, fast retransmission, spurious retransmission or
@@ -406,13 +403,13 @@ impl SeqAnalyzer {
             return;
         }
         let (fwd, rev) = (&self.dirs[i], &self.dirs[r]);
-        let (seq, len, f) = (seg.seq, seg.payload_len, seg.flags);
-        let mut not_advanced = fwd.next_seq != 0 && seq_lt(seq, fwd.next_seq);
+        let (seq, len, f) = (SeqNum(seg.seq), seg.payload_len, seg.flags);
+        let mut not_advanced = fwd.next_seq != UNKNOWN && seq < fwd.next_seq;
         // New data starting one byte early (after a zero-window probe) is not a retransmission.
-        if len > 1 && fwd.next_seq.wrapping_sub(1) == seq {
+        if len > 1 && fwd.next_seq - 1 == seq {
             not_advanced = false;
         }
-        if len > 0 && rev.last_ack != 0 && seq_le(seq.wrapping_add(len), rev.last_ack) {
+        if len > 0 && rev.last_ack != UNKNOWN && rev.last_ack >= seq + len {
             out.flags.set(Flag::SpuriousRetransmission);
             out.flags.set(Flag::Retransmission);
             return;
@@ -427,9 +424,7 @@ impl SeqAnalyzer {
             return;
         }
         let threshold = self.rtt.total_ns.unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
-        let end = seq
-            .wrapping_add(len)
-            .wrapping_add((f.syn() || f.fin()) as u32);
+        let end = seq + len + (f.syn() || f.fin()) as u32;
         if not_advanced && seg.ts_ns - fwd.next_seq_time < threshold && fwd.next_seq != end {
             out.flags.set(Flag::OutOfOrder);
             return;
@@ -442,22 +437,23 @@ impl SeqAnalyzer {
     /// Updates what this direction has sent after the segment is classified.
     fn remember(&mut self, seg: &Segment, i: usize, out: &SegmentAnalysis) {
         let f = seg.flags;
-        let mut next = seg.seq.wrapping_add(seg.payload_len);
+        let seq = SeqNum(seg.seq);
+        let mut next = seq + seg.payload_len;
         if (seg.payload_len > 0 || f.syn() || f.fin()) && (f.syn() || f.fin()) {
-            next = next.wrapping_add(1);
+            next = next + 1;
         }
         let probe = out.flags.has(Flag::ZeroWindowProbe);
         let d = &mut self.dirs[i];
-        if (seq_gt(next, d.next_seq) || d.next_seq == 0) && !probe {
+        if (d.next_seq < next || d.next_seq == UNKNOWN) && !probe {
             d.next_seq = next;
             d.next_seq_time = seg.ts_ns;
         }
-        if (seg.seq == d.max_seq_to_be_acked || d.max_seq_to_be_acked == 0) && !probe {
+        if (seq == d.max_seq_to_be_acked || d.max_seq_to_be_acked == UNKNOWN) && !probe {
             d.max_seq_to_be_acked = d.next_seq;
         }
         d.window = seg.window as u32;
         d.window_from_syn = f.syn();
-        d.last_ack = seg.ack;
+        d.last_ack = SeqNum(seg.ack);
         d.last_ack_time = seg.ts_ns;
         d.last_flags = out.flags;
         if f.syn() {

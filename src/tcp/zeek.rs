@@ -13,7 +13,7 @@
 //! (Zeek would also split a simultaneous open in two), checksums are not
 //! verified (no `C`), and Zeek's timers (5 s attempt timeout) are not emulated.
 
-use crate::model::{Segment, Side};
+use crate::model::{Segment, SeqNum, Side};
 
 /// Zeek's endpoint states (`TCP_INACTIVE` ... `TCP_RESET`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -108,7 +108,7 @@ impl ZeekEndpoint {
 
     /// Brings a raw 32-bit number next to `reference` on the 64-bit line.
     fn unwrap(reference: i64, raw: u32) -> i64 {
-        reference + (raw.wrapping_sub(reference as u32) as i32) as i64
+        reference + i64::from(SeqNum(raw).since(SeqNum(reference as u32)))
     }
 
     /// Zeek's `Size()`: stream bytes from sequence numbers, SYN and FIN excluded.

@@ -69,7 +69,7 @@ fn rows() -> Vec<(&'static str, Script, Expected)> {
                 c.data(S::Client, 100);
                 c.ack(S::Server);
                 c.wait(500 * MS);
-                let seq = c.next_seq(S::Client).wrapping_sub(100);
+                let seq = (SeqNum(c.next_seq(S::Client)) - 100).0;
                 let ack = c.rcv_nxt(S::Client).unwrap();
                 c.raw(S::Client, F::ACK | F::PSH, seq, ack, 100);
             },
@@ -104,7 +104,7 @@ fn rows() -> Vec<(&'static str, Script, Expected)> {
                 c.data(S::Client, 10);
                 c.ack(S::Server);
                 c.wait(2_000 * MS);
-                let seq = c.next_seq(S::Client).wrapping_sub(1);
+                let seq = (SeqNum(c.next_seq(S::Client)) - 1).0;
                 let ack = c.rcv_nxt(S::Client).unwrap();
                 c.raw(S::Client, F::ACK, seq, ack, 0);
                 let acked = c.next_seq(S::Client);
