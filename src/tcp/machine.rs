@@ -303,9 +303,10 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// What one endpoint has done, as far as the capture shows.
+/// What one side has done, as far as the capture shows: its RFC state and
+/// the sequence space it used (not its address: that is `model::Endpoint`).
 #[derive(Clone, Debug, Default)]
-struct Endpoint {
+struct SideState {
     state: State,
     entered_ns: i64,
     /// Initial sequence number (of its SYN).
@@ -344,7 +345,7 @@ struct Endpoint {
 #[derive(Clone, Debug)]
 pub struct PairedMachines {
     cfg: Config,
-    ends: [Endpoint; 2],
+    ends: [SideState; 2],
     initial: [State; 2],
     transitions: Vec<Transition>,
     anomalies: AnomalyLog,
@@ -399,7 +400,7 @@ impl PairedMachines {
     /// A connection before its first segment: the client CLOSED, the server
     /// LISTEN (implied: it accepted or refused a connection).
     pub fn new(cfg: Config) -> PairedMachines {
-        let mut ends: [Endpoint; 2] = Default::default();
+        let mut ends: [SideState; 2] = Default::default();
         ends[Side::Server.idx()].state = State::Listen;
         PairedMachines {
             cfg,
@@ -420,21 +421,11 @@ impl PairedMachines {
         }
     }
 
-    /// A machine pair already in the given states, for tests of single edges.
-    pub fn in_states(cfg: Config, client: State, server: State) -> PairedMachines {
-        let mut m = PairedMachines::new(cfg);
-        m.initial = [client, server];
-        m.ends[0].state = client;
-        m.ends[1].state = server;
-        m.started = true;
-        m
-    }
-
-    fn end(&self, side: Side) -> &Endpoint {
+    fn end(&self, side: Side) -> &SideState {
         &self.ends[side.idx()]
     }
 
-    fn end_mut(&mut self, side: Side) -> &mut Endpoint {
+    fn end_mut(&mut self, side: Side) -> &mut SideState {
         &mut self.ends[side.idx()]
     }
 
@@ -795,11 +786,11 @@ impl PairedMachines {
         self.incarnation_start = self.transitions.len();
         self.go(from.peer(), State::Listen, seg, Cause::PortReused);
         for e in &mut self.ends {
-            *e = Endpoint {
+            *e = SideState {
                 state: e.state,
                 entered_ns: e.entered_ns,
                 entered_frame: e.entered_frame,
-                ..Endpoint::default()
+                ..SideState::default()
             };
         }
         self.refused = false;
