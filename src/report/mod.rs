@@ -3,7 +3,9 @@
 //! so the two can never disagree.
 
 pub mod check;
+mod columns;
 pub mod filter;
+mod format;
 pub mod html;
 pub mod show;
 pub mod zeek;
@@ -15,11 +17,15 @@ use serde::Serialize;
 
 use crate::anomaly::{AnomalyCode, Severity};
 use crate::flow::ClientReason;
-use crate::model::{Side, TcpFlags};
+use crate::model::Side;
 use crate::pipeline::accounting::FrameAccounting;
 use crate::pipeline::{Analysis, Connection, Summary, Totals, SCHEMA_VERSION};
 use crate::tcp::machine::{Cause, Outcome, State, Transition};
 use crate::tcp::sequence::Flag;
+
+use columns::Columns;
+pub use format::{flag_letters, rfc3339_ns};
+use format::{relative, seconds};
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -279,46 +285,6 @@ pub struct TransitionCsv<'a> {
     pub inferred: bool,
     /// The frame that proves an inferred transition.
     pub evidence_frame: Option<u64>,
-}
-
-/// Capture time as RFC 3339 UTC with nanoseconds: `2026-01-01T00:00:00.000000000Z`.
-pub fn rfc3339_ns(ts_ns: i64) -> String {
-    use time::macros::format_description;
-    let fmt =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
-    time::OffsetDateTime::from_unix_timestamp_nanos(ts_ns as i128)
-        .ok()
-        .and_then(|t| t.format(&fmt).ok())
-        .unwrap_or_else(|| format!("{ts_ns}ns"))
-}
-
-/// Flags as Wireshark's one-letter codes in its order (N C E U A P R S F), e.g. `SAPF`.
-pub fn flag_letters(f: TcpFlags) -> String {
-    const LETTERS: [(u16, char); 9] = [
-        (TcpFlags::NS, 'N'),
-        (TcpFlags::CWR, 'C'),
-        (TcpFlags::ECE, 'E'),
-        (TcpFlags::URG, 'U'),
-        (TcpFlags::ACK, 'A'),
-        (TcpFlags::PSH, 'P'),
-        (TcpFlags::RST, 'R'),
-        (TcpFlags::SYN, 'S'),
-        (TcpFlags::FIN, 'F'),
-    ];
-    let s: String = LETTERS
-        .iter()
-        .filter(|(b, _)| f.0 & b != 0)
-        .map(|&(_, c)| c)
-        .collect();
-    if s.is_empty() {
-        "-".into()
-    } else {
-        s
-    }
-}
-
-fn seconds(ns: i64) -> f64 {
-    ns as f64 / 1e9
 }
 
 fn transition_json(t: &Transition) -> TransitionJson {
@@ -957,32 +923,32 @@ fn write_file_footer(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
     Ok(())
 }
 
-/// Seconds since the capture's first frame, as Wireshark's default time column.
-fn relative(a: &Analysis, ts_ns: i64) -> String {
-    format!("{:.6}", seconds(ts_ns - a.first_ts_ns.unwrap_or(ts_ns)))
-}
+/// The connection table's columns; PATH goes before ANOMALIES for captures
+/// with VLANs or tunnels.
+const HEADER: [&str; 17] = [
+    "STREAM",
+    "CLIENT",
+    "SERVER",
+    "FIRST",
+    "LAST",
+    "START",
+    "DURATION",
+    "PACKETS C/S",
+    "BYTES C/S",
+    "FLAGS C/S",
+    "CLIENT STATE",
+    "SERVER STATE",
+    "CONN_STATE",
+    "HISTORY",
+    "RETX C/S",
+    "IRTT MS",
+    "ANOMALIES",
+];
 
+/// The overview, then per capture its heading, one line per connection and
+/// the accounting.
 fn write_table(out: &mut dyn Write, analyses: &[Analysis], style: Style) -> io::Result<()> {
     write_overview(out, analyses, style)?;
-    const HEADER: [&str; 17] = [
-        "STREAM",
-        "CLIENT",
-        "SERVER",
-        "FIRST",
-        "LAST",
-        "START",
-        "DURATION",
-        "PACKETS C/S",
-        "BYTES C/S",
-        "FLAGS C/S",
-        "CLIENT STATE",
-        "SERVER STATE",
-        "CONN_STATE",
-        "HISTORY",
-        "RETX C/S",
-        "IRTT MS",
-        "ANOMALIES",
-    ];
     for (i, a) in analyses.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
@@ -990,71 +956,73 @@ fn write_table(out: &mut dyn Write, analyses: &[Analysis], style: Style) -> io::
         write_file_heading(out, a)?;
         // Only captures with VLANs or tunnels get the column.
         let show_path = a.connections.iter().any(|c| !c.flow.path.is_empty());
-        let rows: Vec<Vec<String>> = a
-            .connections
-            .iter()
-            .map(|ac| {
-                let c = &ac.flow;
-                let [cp, sp] = c.packets;
-                let [cb, sb] = c.bytes;
-                let [cf, sf] = c.flags;
-                let anomalies = anomaly_codes(ac);
-                let mut row = vec![
-                    c.stream.to_string(),
-                    c.client().to_string(),
-                    c.server().to_string(),
-                    c.first_frame.to_string(),
-                    c.last_frame.to_string(),
-                    relative(a, c.start_ns),
-                    format!("{:.6}", seconds(c.duration_ns())),
-                    format!("{cp}/{sp}"),
-                    format!("{cb}/{sb}"),
-                    format!("{}/{}", flag_letters(cf), flag_letters(sf)),
-                    ac.tcp.state(Side::Client).to_string(),
-                    ac.tcp.state(Side::Server).to_string(),
-                    ac.zeek.conn_state().to_string(),
-                    ac.zeek.history().to_string(),
-                    format!(
-                        "{}/{}",
-                        flag_count(ac, Side::Client, "retransmission"),
-                        flag_count(ac, Side::Server, "retransmission")
-                    ),
-                    ac.seq
-                        .handshake_rtt()
-                        .total_ns
-                        .map_or("-".into(), |ns| format!("{:.3}", ns as f64 / 1e6)),
-                    if anomalies.is_empty() {
-                        "-".into()
-                    } else {
-                        anomalies.join(",")
-                    },
-                ];
-                if show_path {
-                    row.insert(row.len() - 1, c.path.to_string());
-                }
-                row
-            })
-            .collect();
-        if !rows.is_empty() {
-            let mut header: Vec<String> = HEADER.map(String::from).to_vec();
+        let mut header = HEADER.to_vec();
+        if show_path {
+            // Before ANOMALIES, which stays last (it is coloured).
+            header.insert(header.len() - 1, "PATH");
+        }
+        let mut table = Columns::new(header);
+        for ac in &a.connections {
+            let c = &ac.flow;
+            let [cp, sp] = c.packets;
+            let [cb, sb] = c.bytes;
+            let [cf, sf] = c.flags;
+            let anomalies = anomaly_codes(ac);
+            let mut row = vec![
+                c.stream.to_string(),
+                c.client().to_string(),
+                c.server().to_string(),
+                c.first_frame.to_string(),
+                c.last_frame.to_string(),
+                relative(a, c.start_ns),
+                format!("{:.6}", seconds(c.duration_ns())),
+                format!("{cp}/{sp}"),
+                format!("{cb}/{sb}"),
+                format!("{}/{}", flag_letters(cf), flag_letters(sf)),
+                ac.tcp.state(Side::Client).to_string(),
+                ac.tcp.state(Side::Server).to_string(),
+                ac.zeek.conn_state().to_string(),
+                ac.zeek.history().to_string(),
+                format!(
+                    "{}/{}",
+                    flag_count(ac, Side::Client, "retransmission"),
+                    flag_count(ac, Side::Server, "retransmission")
+                ),
+                ac.seq
+                    .handshake_rtt()
+                    .total_ns
+                    .map_or("-".into(), |ns| format!("{:.3}", ns as f64 / 1e6)),
+                if anomalies.is_empty() {
+                    "-".into()
+                } else {
+                    anomalies.join(",")
+                },
+            ];
             if show_path {
-                // Before ANOMALIES, which stays last (it is coloured).
-                header.insert(header.len() - 1, "PATH".into());
+                row.insert(row.len() - 1, c.path.to_string());
             }
-            let (header, rows) = trim_to_width(header, rows, style.width);
-            let rows = if style.color {
-                color_anomaly_column(rows, a)
-            } else {
-                rows
-            };
-            write_aligned(out, &header, &rows)?;
+            table.push(row);
+        }
+        if !table.is_empty() {
+            if let Some(width) = style.width {
+                table.shrink_to(width);
+            }
+            if style.color {
+                // Each connection's anomaly codes in the colour of its worst.
+                for (cell, c) in table.last_cells_mut().zip(&a.connections) {
+                    let worst = c.anomalies().iter().map(|x| x.code.severity()).max();
+                    *cell = paint(style, worst, cell);
+                }
+            }
+            table.write(out)?;
         }
         write_file_footer(out, a)?;
     }
     Ok(())
 }
 
-/// `frame  time  side  FROM -> TO  cause`, per connection.
+/// Per connection a line on how it went, its transitions as
+/// `FRAME TIME SIDE TRANSITION CAUSE` and its anomalies.
 fn write_history_table(out: &mut dyn Write, analyses: &[Analysis]) -> io::Result<()> {
     for (i, a) in analyses.iter().enumerate() {
         if i > 0 {
@@ -1073,25 +1041,21 @@ fn write_history_table(out: &mut dyn Write, analyses: &[Analysis]) -> io::Result
                 ac.zeek.conn_state(),
                 ac.zeek.history()
             )?;
-            let rows: Vec<Vec<String>> = ac
-                .tcp
-                .transitions()
-                .map(|t| {
-                    let mut cause = t.cause.to_string();
-                    if let (true, Some(e)) = (t.inferred, t.evidence_frame) {
-                        cause.push_str(&format!(" (evidence: frame {e})"));
-                    }
-                    vec![
-                        t.frame.map_or("-".into(), |f| f.to_string()),
-                        relative(a, t.ts_ns),
-                        t.side.to_string(),
-                        format!("{} -> {}", t.from, t.to),
-                        cause,
-                    ]
-                })
-                .collect();
-            let header = ["FRAME", "TIME", "SIDE", "TRANSITION", "CAUSE"].map(String::from);
-            write_aligned(out, &header, &rows)?;
+            let mut history = Columns::new(["FRAME", "TIME", "SIDE", "TRANSITION", "CAUSE"]);
+            for t in ac.tcp.transitions() {
+                let mut cause = t.cause.to_string();
+                if let (true, Some(e)) = (t.inferred, t.evidence_frame) {
+                    cause.push_str(&format!(" (evidence: frame {e})"));
+                }
+                history.push(vec![
+                    t.frame.map_or("-".into(), |f| f.to_string()),
+                    relative(a, t.ts_ns),
+                    t.side.to_string(),
+                    format!("{} -> {}", t.from, t.to),
+                    cause,
+                ]);
+            }
+            history.write(out)?;
             for an in ac.anomalies() {
                 let frame = an.frame.map_or("end".into(), |f| format!("frame {f}"));
                 writeln!(
@@ -1105,94 +1069,6 @@ fn write_history_table(out: &mut dyn Write, analyses: &[Analysis]) -> io::Result
         }
         writeln!(out)?;
         write_file_footer(out, a)?;
-    }
-    Ok(())
-}
-
-/// Shrinks the widest columns, ending cut cells with `…`, until a row fits
-/// `width`; no column goes below 8 characters.
-fn trim_to_width(
-    header: Vec<String>,
-    mut rows: Vec<Vec<String>>,
-    width: Option<usize>,
-) -> (Vec<String>, Vec<Vec<String>>) {
-    let Some(width) = width else {
-        return (header, rows);
-    };
-    let len = |s: &String| s.chars().count();
-    let mut widths: Vec<usize> = header.iter().map(len).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(len(c));
-        }
-    }
-    let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
-    while total(&widths) > width {
-        let Some((i, &w)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
-            break;
-        };
-        if w <= 8 {
-            break;
-        }
-        widths[i] = w - 1;
-    }
-    let cut = |s: &String, w: usize| {
-        if s.chars().count() > w {
-            let mut t: String = s.chars().take(w.saturating_sub(1)).collect();
-            t.push('…');
-            t
-        } else {
-            s.clone()
-        }
-    };
-    let header = header
-        .iter()
-        .zip(&widths)
-        .map(|(h, &w)| cut(h, w))
-        .collect();
-    for r in &mut rows {
-        for (c, &w) in r.iter_mut().zip(&widths) {
-            *c = cut(c, w);
-        }
-    }
-    (header, rows)
-}
-
-/// Colours the anomaly column (the last) by each connection's worst severity.
-fn color_anomaly_column(mut rows: Vec<Vec<String>>, a: &Analysis) -> Vec<Vec<String>> {
-    let style = Style {
-        color: true,
-        width: None,
-    };
-    for (r, c) in rows.iter_mut().zip(&a.connections) {
-        let worst = c.anomalies().iter().map(|x| x.code.severity()).max();
-        if let Some(last) = r.last_mut() {
-            *last = paint(style, worst, last);
-        }
-    }
-    rows
-}
-
-/// Left-aligned columns two spaces apart; the last column is not padded.
-fn write_aligned(out: &mut dyn Write, header: &[String], rows: &[Vec<String>]) -> io::Result<()> {
-    let len = |s: &String| s.chars().count();
-    let mut widths: Vec<usize> = header.iter().map(len).collect();
-    for r in rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(len(cell));
-        }
-    }
-    for r in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
-        let mut line = String::new();
-        for (i, (cell, w)) in r.iter().zip(&widths).enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(w - len(cell) + 2));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }
@@ -1245,24 +1121,4 @@ pub fn write_accounting(out: &mut dyn Write, a: &FrameAccounting) -> io::Result<
         )?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_rfc3339_with_nanoseconds() {
-        assert_eq!(
-            rfc3339_ns(1_767_225_600_000_000_001),
-            "2026-01-01T00:00:00.000000001Z"
-        );
-    }
-
-    #[test]
-    fn flag_letters_follow_wireshark_order() {
-        let f = TcpFlags(TcpFlags::SYN | TcpFlags::ACK | TcpFlags::FIN | TcpFlags::PSH);
-        assert_eq!(flag_letters(f), "APSF");
-        assert_eq!(flag_letters(TcpFlags(0)), "-");
-    }
 }
