@@ -1,154 +1,273 @@
 //! The CSV reports: connections.csv (one record per connection),
 //! transitions.csv (`--history`, one per state transition) and
 //! anomalies.csv (one per listed anomaly occurrence).
+//!
+//! Each is one `#[derive(Serialize)]` record type, and its header is what the
+//! `csv` crate writes for that type: the serde field names, in field order.
+//! A column cannot be added, renamed or moved without the header following.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::anomaly::{AnomalyCode, Severity};
+use crate::anomaly::{Anomaly, AnomalyCode, Severity};
 use crate::flow::ClientReason;
 use crate::model::Side;
 use crate::pipeline::Connection;
-use crate::tcp::machine::{Outcome, State};
+use crate::tcp::machine::{Outcome, State, Transition};
 use crate::tcp::sequence::Flag;
 
-use super::format::{flag_letters, rfc3339_ns, seconds};
-use super::json::IrttJson;
-use super::{anomaly_codes, flag_count};
+use super::format::{flag_letters, rfc3339_ns};
+use super::row::{anomaly_codes, flag_count, ConnectionRow};
 
-/// One connection as a CSV row: the same facts as JSON, flattened; lists are
-/// joined with spaces.
-#[derive(Debug, Serialize)]
-pub struct ConnectionCsv<'a> {
-    /// The input's name as given (`-` for stdin).
-    pub file: &'a str,
-    /// Wireshark's tcp.stream index.
-    pub stream: u64,
-    /// A later part of a stream reported before: it went idle past the
-    /// idle timeout (or was evicted for memory) and then carried on.
-    pub continues: bool,
-    /// The client endpoint (`addr:port`).
-    pub client: String,
-    /// The server endpoint (`addr:port`).
-    pub server: String,
-    /// Why that side is the client.
-    pub client_reason: ClientReason,
-    /// Frame number of the first packet.
-    pub first_frame: u64,
-    /// Frame number of the last packet.
-    pub last_frame: u64,
-    /// First packet's time, RFC 3339 UTC.
-    pub start: String,
-    /// Last packet's time, RFC 3339 UTC.
-    pub end: String,
-    /// Seconds from first to last packet.
-    pub duration: f64,
-    /// Packets the client sent.
-    pub client_packets: u64,
-    /// Packets the server sent.
-    pub server_packets: u64,
-    /// Payload bytes the client sent.
-    pub client_bytes: u64,
-    /// Payload bytes the server sent.
-    pub server_bytes: u64,
-    /// TCP flags the client sent (Wireshark letters).
-    pub client_flags: String,
-    /// TCP flags the server sent (Wireshark letters).
-    pub server_flags: String,
-    /// States the client went through, initial first.
-    pub client_states: String,
-    /// States the server went through, initial first.
-    pub server_states: String,
-    /// The client's final state.
-    pub client_state: State,
-    /// The server's final state.
-    pub server_state: State,
-    /// How the connection ended.
-    pub outcome: Outcome,
-    /// Zeek's conn_state.
-    pub conn_state: &'static str,
-    /// Zeek's history letters.
-    pub history: &'a str,
-    /// Retransmissions by the client.
-    pub client_retransmissions: u64,
-    /// Retransmissions by the server.
-    pub server_retransmissions: u64,
-    /// Payload bytes the client retransmitted.
-    pub client_retransmitted_bytes: u64,
-    /// Payload bytes the server retransmitted.
-    pub server_retransmitted_bytes: u64,
-    /// Duplicate ACKs the client sent.
-    pub client_duplicate_acks: u64,
-    /// Duplicate ACKs the server sent.
-    pub server_duplicate_acks: u64,
-    /// Bytes acknowledged but never captured (Zeek's missed_bytes).
-    pub missed_bytes: u64,
-    /// Handshake RTT (Wireshark's initial_rtt), seconds.
-    pub irtt: Option<f64>,
-    /// SYN-ACK to ACK, seconds.
-    pub irtt_client_side: Option<f64>,
-    /// SYN to SYN-ACK, seconds.
-    pub irtt_server_side: Option<f64>,
+/// A record type of a CSV report.
+pub(super) trait Record: Serialize {
+    /// Any record of the type, serialised only for its header (the field
+    /// names), so that a report with no records still has one.
+    fn example() -> Self;
+}
+
+/// One connection as a record of connections.csv: the shared row flattened,
+/// lists joined with spaces.
+#[derive(Serialize)]
+pub(super) struct ConnectionCsv<'r> {
+    file: &'r str,
+    stream: u64,
+    continues: bool,
+    client: &'r str,
+    server: &'r str,
+    client_reason: ClientReason,
+    first_frame: u64,
+    last_frame: u64,
+    start: &'r str,
+    end: &'r str,
+    duration: f64,
+    client_packets: u64,
+    server_packets: u64,
+    client_bytes: u64,
+    server_bytes: u64,
+    /// Wireshark's flag letters, e.g. `SAPF`.
+    client_flags: String,
+    server_flags: String,
+    client_states: String,
+    server_states: String,
+    client_state: State,
+    server_state: State,
+    outcome: Outcome,
+    conn_state: &'static str,
+    history: &'r str,
+    client_retransmissions: u64,
+    server_retransmissions: u64,
+    client_retransmitted_bytes: u64,
+    server_retransmitted_bytes: u64,
+    client_duplicate_acks: u64,
+    server_duplicate_acks: u64,
+    missed_bytes: u64,
+    irtt: Option<f64>,
+    irtt_client_side: Option<f64>,
+    irtt_server_side: Option<f64>,
     /// Every sequence-analysis flag with its count, `code=n` space-separated.
-    pub client_analysis: String,
-    /// The server's sequence-analysis counts as `code=n` pairs.
-    pub server_analysis: String,
-    /// Anomaly occurrences.
-    pub anomalies: String,
-    /// `200.300`, outermost first.
-    pub vlan: String,
-    /// The tunnel path.
-    pub tunnel: String,
+    client_analysis: String,
+    server_analysis: String,
+    /// The distinct anomaly codes, in order of first occurrence.
+    anomalies: String,
+    /// VLAN IDs, `200.300`, outermost first.
+    vlan: String,
+    tunnel: &'r str,
 }
 
-/// One transition as a CSV row (`--history --format csv`).
-#[derive(Debug, Serialize)]
-pub struct TransitionCsv<'a> {
-    /// The input's name as given (`-` for stdin).
-    pub file: &'a str,
-    /// Wireshark's tcp.stream index.
-    pub stream: u64,
-    /// Wireshark frame number.
-    pub frame: Option<u64>,
-    /// Capture time, RFC 3339 UTC with nanoseconds.
-    pub time: String,
-    /// The side concerned.
-    pub side: Side,
-    /// The state left.
-    pub from: State,
-    /// The state entered.
-    pub to: State,
-    /// Why, in words.
-    pub cause: String,
-    /// Inferred without its triggering segment.
-    pub inferred: bool,
-    /// The frame that proves an inferred transition.
-    pub evidence_frame: Option<u64>,
+/// One state transition as a record of transitions.csv; `cause` is in words.
+#[derive(Serialize)]
+pub(super) struct TransitionCsv<'a> {
+    file: &'a str,
+    stream: u64,
+    frame: Option<u64>,
+    time: String,
+    side: Side,
+    from: State,
+    to: State,
+    cause: String,
+    inferred: bool,
+    evidence_frame: Option<u64>,
 }
 
-/// One anomaly occurrence as a row of anomalies.csv.
-#[derive(Debug, Serialize)]
-pub struct AnomalyCsv<'a> {
-    /// The input's name as given (`-` for stdin).
-    pub file: &'a str,
-    /// Wireshark's tcp.stream index.
-    pub stream: u64,
-    /// The anomaly code.
-    pub code: AnomalyCode,
-    /// How bad it is.
-    pub severity: Severity,
-    /// Wireshark frame number.
-    pub frame: Option<u64>,
-    /// The side concerned.
-    pub side: Option<Side>,
-    /// What exactly happened.
-    pub detail: &'a str,
+/// One anomaly occurrence as a record of anomalies.csv.
+#[derive(Serialize)]
+pub(super) struct AnomalyCsv<'a> {
+    file: &'a str,
+    stream: u64,
+    code: AnomalyCode,
+    severity: Severity,
+    frame: Option<u64>,
+    side: Option<Side>,
+    detail: &'a str,
 }
 
-/// `retransmission=3 duplicate_ack=2`, in catalogue order.
-fn counts_text(m: &BTreeMap<&'static str, u64>) -> String {
+impl<'r> ConnectionCsv<'r> {
+    fn new(row: &'r ConnectionRow<'r>) -> ConnectionCsv<'r> {
+        let ac = row.conn;
+        let c = &ac.flow;
+        ConnectionCsv {
+            file: row.file,
+            stream: row.stream,
+            continues: row.continues,
+            client: &row.client,
+            server: &row.server,
+            client_reason: row.client_reason,
+            first_frame: row.first_frame,
+            last_frame: row.last_frame,
+            start: &row.start,
+            end: &row.end,
+            duration: row.duration,
+            client_packets: row.packets.client,
+            server_packets: row.packets.server,
+            client_bytes: row.bytes.client,
+            server_bytes: row.bytes.server,
+            client_flags: flag_letters(c.flags[Side::Client.idx()]),
+            server_flags: flag_letters(c.flags[Side::Server.idx()]),
+            client_states: states_text(&row.states.client),
+            server_states: states_text(&row.states.server),
+            client_state: row.state.client,
+            server_state: row.state.server,
+            outcome: row.outcome,
+            conn_state: row.conn_state,
+            history: row.history,
+            client_retransmissions: flag_count(ac, Side::Client, "retransmission"),
+            server_retransmissions: flag_count(ac, Side::Server, "retransmission"),
+            client_retransmitted_bytes: row.retransmitted_bytes.client,
+            server_retransmitted_bytes: row.retransmitted_bytes.server,
+            client_duplicate_acks: flag_count(ac, Side::Client, "duplicate_ack"),
+            server_duplicate_acks: flag_count(ac, Side::Server, "duplicate_ack"),
+            missed_bytes: row.missed_bytes,
+            irtt: row.irtt.total,
+            irtt_client_side: row.irtt.client_side,
+            irtt_server_side: row.irtt.server_side,
+            client_analysis: analysis_text(ac, Side::Client),
+            server_analysis: analysis_text(ac, Side::Server),
+            anomalies: anomaly_codes(ac).join(" "),
+            vlan: c.path.vlans.to_string(),
+            tunnel: row.tunnel.as_deref().unwrap_or(""),
+        }
+    }
+}
+
+impl Record for ConnectionCsv<'_> {
+    fn example() -> Self {
+        ConnectionCsv {
+            file: "",
+            stream: 0,
+            continues: false,
+            client: "",
+            server: "",
+            client_reason: ClientReason::Syn,
+            first_frame: 0,
+            last_frame: 0,
+            start: "",
+            end: "",
+            duration: 0.0,
+            client_packets: 0,
+            server_packets: 0,
+            client_bytes: 0,
+            server_bytes: 0,
+            client_flags: String::new(),
+            server_flags: String::new(),
+            client_states: String::new(),
+            server_states: String::new(),
+            client_state: State::Closed,
+            server_state: State::Closed,
+            outcome: Outcome::Closed,
+            conn_state: "",
+            history: "",
+            client_retransmissions: 0,
+            server_retransmissions: 0,
+            client_retransmitted_bytes: 0,
+            server_retransmitted_bytes: 0,
+            client_duplicate_acks: 0,
+            server_duplicate_acks: 0,
+            missed_bytes: 0,
+            irtt: None,
+            irtt_client_side: None,
+            irtt_server_side: None,
+            client_analysis: String::new(),
+            server_analysis: String::new(),
+            anomalies: String::new(),
+            vlan: String::new(),
+            tunnel: "",
+        }
+    }
+}
+
+impl<'a> TransitionCsv<'a> {
+    fn new(file: &'a str, stream: u64, t: &Transition) -> TransitionCsv<'a> {
+        TransitionCsv {
+            file,
+            stream,
+            frame: t.frame,
+            time: rfc3339_ns(t.ts_ns),
+            side: t.side,
+            from: t.from,
+            to: t.to,
+            cause: t.cause.to_string(),
+            inferred: t.inferred,
+            evidence_frame: t.evidence_frame,
+        }
+    }
+}
+
+impl Record for TransitionCsv<'_> {
+    fn example() -> Self {
+        TransitionCsv {
+            file: "",
+            stream: 0,
+            frame: None,
+            time: String::new(),
+            side: Side::Client,
+            from: State::Closed,
+            to: State::Closed,
+            cause: String::new(),
+            inferred: false,
+            evidence_frame: None,
+        }
+    }
+}
+
+impl<'a> AnomalyCsv<'a> {
+    fn new(file: &'a str, stream: u64, a: &'a Anomaly) -> AnomalyCsv<'a> {
+        AnomalyCsv {
+            file,
+            stream,
+            code: a.code,
+            severity: a.code.severity(),
+            frame: a.frame,
+            side: a.side,
+            detail: &a.detail,
+        }
+    }
+}
+
+impl Record for AnomalyCsv<'_> {
+    fn example() -> Self {
+        AnomalyCsv {
+            file: "",
+            stream: 0,
+            code: AnomalyCode::ALL[0],
+            severity: Severity::Info,
+            frame: None,
+            side: None,
+            detail: "",
+        }
+    }
+}
+
+/// `CLOSED SYN_SENT ESTABLISHED`.
+fn states_text(v: &[State]) -> String {
+    v.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")
+}
+
+/// `retransmission=3 duplicate_ack=2`: the flags one side's segments got,
+/// in catalogue order.
+fn analysis_text(ac: &Connection, side: Side) -> String {
+    let m = &ac.seq.stats(side).flags;
     Flag::ALL
         .iter()
         .filter_map(|f| m.get(f.code()).map(|n| format!("{}={n}", f.code())))
@@ -156,130 +275,101 @@ fn counts_text(m: &BTreeMap<&'static str, u64>) -> String {
         .join(" ")
 }
 
-fn states_text(v: &[State]) -> String {
-    v.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")
+/// Writes the header line of record type `R`.
+pub(super) fn write_header<R: Record>(out: &mut dyn Write) -> io::Result<()> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    w.serialize(R::example())?;
+    let text = w.into_inner().map_err(|e| e.into_error())?;
+    // The header is the first line; the example record after it is dropped.
+    let end = text
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(text.len(), |i| i + 1);
+    out.write_all(&text[..end])
 }
 
-impl<'a> ConnectionCsv<'a> {
-    /// Built directly, not through the JSON row: CSV has no transitions to format.
-    pub fn new(file: &'a str, ac: &'a Connection) -> ConnectionCsv<'a> {
-        let c = &ac.flow;
-        let irtt = IrttJson::of(ac);
-        let [cp, sp] = c.packets;
-        let [cb, sb] = c.bytes;
-        let [cf, sf] = c.flags;
-        ConnectionCsv {
-            file,
-            stream: c.stream,
-            continues: c.continues,
-            client: c.client().to_string(),
-            server: c.server().to_string(),
-            client_reason: c.client_reason,
-            first_frame: c.first_frame,
-            last_frame: c.last_frame,
-            start: rfc3339_ns(c.start_ns),
-            end: rfc3339_ns(c.end_ns),
-            duration: seconds(c.duration_ns()),
-            client_packets: cp,
-            server_packets: sp,
-            client_bytes: cb,
-            server_bytes: sb,
-            client_flags: flag_letters(cf),
-            server_flags: flag_letters(sf),
-            client_states: states_text(&ac.tcp.states(Side::Client)),
-            server_states: states_text(&ac.tcp.states(Side::Server)),
-            client_state: ac.tcp.state(Side::Client),
-            server_state: ac.tcp.state(Side::Server),
-            outcome: ac.tcp.outcome(),
-            conn_state: ac.zeek.conn_state(),
-            history: ac.zeek.history(),
-            client_retransmissions: flag_count(ac, Side::Client, "retransmission"),
-            server_retransmissions: flag_count(ac, Side::Server, "retransmission"),
-            client_retransmitted_bytes: ac.seq.stats(Side::Client).retransmitted_bytes,
-            server_retransmitted_bytes: ac.seq.stats(Side::Server).retransmitted_bytes,
-            client_duplicate_acks: flag_count(ac, Side::Client, "duplicate_ack"),
-            server_duplicate_acks: flag_count(ac, Side::Server, "duplicate_ack"),
-            missed_bytes: ac.zeek.missed_bytes(),
-            irtt: irtt.total,
-            irtt_client_side: irtt.client_side,
-            irtt_server_side: irtt.server_side,
-            client_analysis: counts_text(&ac.seq.stats(Side::Client).flags),
-            server_analysis: counts_text(&ac.seq.stats(Side::Server).flags),
-            anomalies: anomaly_codes(ac).join(" "),
-            vlan: c.path.vlans.to_string(),
-            tunnel: c
-                .path
-                .tunnel
-                .as_ref()
-                .map_or(String::new(), |t| t.to_string()),
-        }
+/// Appends `records` to `buf` as CSV lines, without a header.
+fn append<R: Serialize>(buf: &mut Vec<u8>, records: impl IntoIterator<Item = R>) -> io::Result<()> {
+    let mut w = ::csv::WriterBuilder::new()
+        .has_headers(false)
+        .buffer_capacity(1024)
+        .from_writer(std::mem::take(buf));
+    for r in records {
+        w.serialize(r)?;
     }
+    *buf = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(())
 }
 
-/// Columns of the connections CSV, for the header of an empty report.
-pub const CONNECTION_CSV_COLUMNS: [&str; 39] = [
-    "file",
-    "stream",
-    "continues",
-    "client",
-    "server",
-    "client_reason",
-    "first_frame",
-    "last_frame",
-    "start",
-    "end",
-    "duration",
-    "client_packets",
-    "server_packets",
-    "client_bytes",
-    "server_bytes",
-    "client_flags",
-    "server_flags",
-    "client_states",
-    "server_states",
-    "client_state",
-    "server_state",
-    "outcome",
-    "conn_state",
-    "history",
-    "client_retransmissions",
-    "server_retransmissions",
-    "client_retransmitted_bytes",
-    "server_retransmitted_bytes",
-    "client_duplicate_acks",
-    "server_duplicate_acks",
-    "missed_bytes",
-    "irtt",
-    "irtt_client_side",
-    "irtt_server_side",
-    "client_analysis",
-    "server_analysis",
-    "anomalies",
-    "vlan",
-    "tunnel",
-];
+/// Appends a connection's record of connections.csv to `buf`.
+pub(super) fn write_connection(buf: &mut Vec<u8>, row: &ConnectionRow) -> io::Result<()> {
+    append(buf, [ConnectionCsv::new(row)])
+}
 
-/// Columns of the transitions CSV.
-pub const TRANSITION_CSV_COLUMNS: [&str; 10] = [
-    "file",
-    "stream",
-    "frame",
-    "time",
-    "side",
-    "from",
-    "to",
-    "cause",
-    "inferred",
-    "evidence_frame",
-];
+/// Appends the records of transitions.csv for connection `c` of `file`.
+pub(super) fn write_transitions(buf: &mut Vec<u8>, file: &str, c: &Connection) -> io::Result<()> {
+    let stream = c.flow.stream;
+    append(
+        buf,
+        c.tcp
+            .transitions()
+            .map(|t| TransitionCsv::new(file, stream, t)),
+    )
+}
 
-/// Columns of anomalies.csv.
-pub const ANOMALY_CSV_COLUMNS: [&str; 7] = [
-    "file", "stream", "code", "severity", "frame", "side", "detail",
-];
+/// Appends the records of anomalies.csv for connection `c` of `file`.
+pub(super) fn write_anomalies(buf: &mut Vec<u8>, file: &str, c: &Connection) -> io::Result<()> {
+    let stream = c.flow.stream;
+    append(
+        buf,
+        c.anomalies()
+            .into_iter()
+            .map(|a| AnomalyCsv::new(file, stream, a)),
+    )
+}
 
-pub(super) fn write_csv_header(out: &mut impl Write, header: &[&str]) -> io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(header)?;
-    w.flush()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Analyzer;
+
+    fn header<R: Record>() -> Vec<u8> {
+        let mut out = Vec::new();
+        write_header::<R>(&mut out).unwrap();
+        out
+    }
+
+    /// The header line csv writes in front of `records` (at least one).
+    fn header_before(records: impl IntoIterator<Item = impl Serialize>) -> Vec<u8> {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        for r in records {
+            w.serialize(r).unwrap();
+        }
+        let mut text = w.into_inner().unwrap();
+        text.truncate(text.iter().position(|&b| b == b'\n').unwrap() + 1);
+        text
+    }
+
+    #[test]
+    fn empty_reports_get_the_header_of_real_records() {
+        let a = Analyzer::new()
+            .analyze_path("testdata/real/several_conns.pcap")
+            .unwrap();
+        let c = &a.connections[0];
+        let row = ConnectionRow::new(&a.file, c);
+        assert_eq!(
+            header::<ConnectionCsv>(),
+            header_before([ConnectionCsv::new(&row)])
+        );
+        let transitions = c.tcp.transitions();
+        assert_eq!(
+            header::<TransitionCsv>(),
+            header_before(transitions.map(|t| TransitionCsv::new(&a.file, 0, t)))
+        );
+        let anomalies: Vec<_> = a.connections.iter().flat_map(|c| c.anomalies()).collect();
+        assert_eq!(
+            header::<AnomalyCsv>(),
+            header_before(anomalies.iter().map(|x| AnomalyCsv::new(&a.file, 0, x)))
+        );
+    }
 }

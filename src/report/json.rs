@@ -6,235 +6,180 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::anomaly::{AnomalyCode, Severity};
+use crate::anomaly::{Anomaly, AnomalyCode, Severity};
 use crate::flow::ClientReason;
 use crate::model::Side;
-use crate::pipeline::{Connection, SCHEMA_VERSION};
+use crate::pipeline::{Summary, SCHEMA_VERSION};
 use crate::tcp::machine::{Cause, Outcome, State, Transition};
 
-use super::format::{rfc3339_ns, seconds};
+use super::format::rfc3339_ns;
+use super::row::{ConnectionRow, Irtt, PerRole};
 
-/// A value per role, in JSON `{"client": x, "server": y}`.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct PerRole<T> {
-    /// The client endpoint (`addr:port`).
-    pub client: T,
-    /// The server endpoint (`addr:port`).
-    pub server: T,
-}
-
-/// One anomaly occurrence in JSON.
-#[derive(Debug, Serialize)]
-pub struct AnomalyJson<'a> {
-    /// The anomaly code.
-    pub code: AnomalyCode,
-    /// How bad it is.
-    pub severity: Severity,
-    /// Wireshark frame number.
-    pub frame: Option<u64>,
-    /// The side concerned.
-    pub side: Option<Side>,
-    /// What exactly happened.
-    pub detail: &'a str,
-}
-
-/// One transition in JSON.
-#[derive(Debug, Serialize)]
-pub struct TransitionJson {
-    /// Wireshark frame number.
-    pub frame: Option<u64>,
-    /// Capture time, RFC 3339 UTC with nanoseconds.
-    pub time: String,
-    /// The side concerned.
-    pub side: Side,
-    /// The state left.
-    pub from: State,
-    /// The state entered.
-    pub to: State,
-    /// Why, as a snake_case code.
-    pub cause: Cause,
-    /// Inferred without its triggering segment.
-    pub inferred: bool,
-    /// The frame that proves an inferred transition.
-    pub evidence_frame: Option<u64>,
-}
-
-/// One connection as JSON shows it: the stable schema, in the schema's order.
-#[derive(Debug, Serialize)]
-pub struct ConnectionJson<'a> {
-    /// Version of the JSON schema.
-    pub schema_version: u32,
-    /// The input's name as given (`-` for stdin).
-    pub file: &'a str,
-    /// Wireshark's tcp.stream index.
-    pub stream: u64,
-    /// A later part of a stream reported before: it went idle past the
-    /// idle timeout (or was evicted for memory) and then carried on.
-    pub continues: bool,
-    /// The client endpoint (`addr:port`).
-    pub client: String,
-    /// The server endpoint (`addr:port`).
-    pub server: String,
-    /// Why that side is the client.
-    pub client_reason: ClientReason,
-    /// Frame number of the first packet.
-    pub first_frame: u64,
-    /// Frame number of the last packet.
-    pub last_frame: u64,
-    /// First packet's time, RFC 3339 UTC.
-    pub start: String,
-    /// Last packet's time, RFC 3339 UTC.
-    pub end: String,
-    /// Seconds from first to last packet.
-    pub duration: f64,
-    /// Packets per side.
-    pub packets: PerRole<u64>,
-    /// Payload bytes per side.
-    pub bytes: PerRole<u64>,
-    /// TCP flags.
-    pub flags: PerRole<Vec<&'static str>>,
-    /// States the client went through, initial first.
-    pub client_states: Vec<State>,
-    /// States the server went through, initial first.
-    pub server_states: Vec<State>,
-    /// The client's final state.
-    pub client_state: State,
-    /// The server's final state.
-    pub server_state: State,
-    /// How the connection ended.
-    pub outcome: Outcome,
-    /// Zeek's conn_state.
-    pub conn_state: &'static str,
-    /// Zeek's history letters.
-    pub history: &'a str,
+/// One connection as a JSON object: the shared row, nested per role, with
+/// the anomalies and every transition.
+#[derive(Serialize)]
+struct ConnectionJson<'r> {
+    schema_version: u32,
+    file: &'r str,
+    stream: u64,
+    continues: bool,
+    client: &'r str,
+    server: &'r str,
+    client_reason: ClientReason,
+    first_frame: u64,
+    last_frame: u64,
+    start: &'r str,
+    end: &'r str,
+    duration: f64,
+    packets: &'r PerRole<u64>,
+    bytes: &'r PerRole<u64>,
+    /// Flag names each side sent.
+    flags: PerRole<Vec<&'static str>>,
+    client_states: &'r [State],
+    server_states: &'r [State],
+    client_state: State,
+    server_state: State,
+    outcome: Outcome,
+    conn_state: &'static str,
+    history: &'r str,
     /// Segments per sequence-analysis flag, per side.
-    pub analysis: PerRole<&'a BTreeMap<&'static str, u64>>,
-    /// Payload bytes retransmitted, per side.
-    pub retransmitted_bytes: PerRole<u64>,
-    /// Bytes of the two streams the capture missed (Zeek's missed_bytes).
-    pub missed_bytes: u64,
-    /// Handshake RTT (Wireshark's initial_rtt), seconds.
-    pub irtt: IrttJson,
+    analysis: PerRole<&'r BTreeMap<&'static str, u64>>,
+    retransmitted_bytes: &'r PerRole<u64>,
+    missed_bytes: u64,
+    irtt: &'r Irtt,
     /// Anomaly occurrences: the first 100 of each code.
-    pub anomalies: Vec<AnomalyJson<'a>>,
+    anomalies: Vec<AnomalyJson<'r>>,
     /// Occurrences of each code, listed or not.
-    pub anomaly_counts: BTreeMap<&'static str, u64>,
+    anomaly_counts: BTreeMap<&'static str, u64>,
     /// VLAN IDs of the first packet, outermost first.
-    pub vlan: Vec<u16>,
-    /// Tunnels of the first packet, outermost first (null when none).
-    pub tunnel: Option<String>,
-    /// Every state transition, in order.
-    pub transitions: Vec<TransitionJson>,
+    vlan: Vec<u16>,
+    tunnel: Option<&'r str>,
+    transitions: Vec<TransitionJson>,
 }
 
-/// The handshake RTT in seconds; null where the handshake was not seen.
-#[derive(Debug, Serialize)]
-pub struct IrttJson {
-    /// Wireshark's tcp.analysis.initial_rtt.
-    pub total: Option<f64>,
-    /// SYN-ACK to ACK: the client's side of the capture point.
-    pub client_side: Option<f64>,
-    /// SYN to SYN-ACK: the server's side of the capture point.
-    pub server_side: Option<f64>,
+/// One anomaly occurrence in a connection's `anomalies`.
+#[derive(Serialize)]
+struct AnomalyJson<'a> {
+    code: AnomalyCode,
+    severity: Severity,
+    frame: Option<u64>,
+    side: Option<Side>,
+    detail: &'a str,
 }
 
-impl IrttJson {
-    pub(super) fn of(ac: &Connection) -> IrttJson {
-        let r = ac.seq.handshake_rtt();
-        IrttJson {
-            total: r.total_ns.map(seconds),
-            client_side: r.client_side_ns.map(seconds),
-            server_side: r.server_side_ns.map(seconds),
-        }
-    }
+/// One state transition in a connection's `transitions`; `cause` is the
+/// snake_case code.
+#[derive(Serialize)]
+struct TransitionJson {
+    frame: Option<u64>,
+    time: String,
+    side: Side,
+    from: State,
+    to: State,
+    cause: Cause,
+    inferred: bool,
+    evidence_frame: Option<u64>,
 }
 
-fn transition_json(t: &Transition) -> TransitionJson {
-    TransitionJson {
-        frame: t.frame,
-        time: rfc3339_ns(t.ts_ns),
-        side: t.side,
-        from: t.from,
-        to: t.to,
-        cause: t.cause,
-        inferred: t.inferred,
-        evidence_frame: t.evidence_frame,
-    }
-}
-
-impl<'a> ConnectionJson<'a> {
-    /// A new, empty one.
-    pub fn new(file: &'a str, ac: &'a Connection) -> ConnectionJson<'a> {
+impl<'r> ConnectionJson<'r> {
+    fn new(row: &'r ConnectionRow<'r>) -> ConnectionJson<'r> {
+        let ac = row.conn;
         let c = &ac.flow;
-        let [cp, sp] = c.packets;
-        let [cb, sb] = c.bytes;
-        let [cf, sf] = c.flags;
         ConnectionJson {
             schema_version: SCHEMA_VERSION,
-            file,
-            stream: c.stream,
-            continues: c.continues,
-            client: c.client().to_string(),
-            server: c.server().to_string(),
-            client_reason: c.client_reason,
-            first_frame: c.first_frame,
-            last_frame: c.last_frame,
-            start: rfc3339_ns(c.start_ns),
-            end: rfc3339_ns(c.end_ns),
-            duration: seconds(c.duration_ns()),
-            packets: PerRole {
-                client: cp,
-                server: sp,
-            },
-            bytes: PerRole {
-                client: cb,
-                server: sb,
-            },
+            file: row.file,
+            stream: row.stream,
+            continues: row.continues,
+            client: &row.client,
+            server: &row.server,
+            client_reason: row.client_reason,
+            first_frame: row.first_frame,
+            last_frame: row.last_frame,
+            start: &row.start,
+            end: &row.end,
+            duration: row.duration,
+            packets: &row.packets,
+            bytes: &row.bytes,
             flags: PerRole {
-                client: cf.names().collect(),
-                server: sf.names().collect(),
+                client: c.flags[Side::Client.idx()].names().collect(),
+                server: c.flags[Side::Server.idx()].names().collect(),
             },
-            client_states: ac.tcp.states(Side::Client),
-            server_states: ac.tcp.states(Side::Server),
-            client_state: ac.tcp.state(Side::Client),
-            server_state: ac.tcp.state(Side::Server),
-            outcome: ac.tcp.outcome(),
-            conn_state: ac.zeek.conn_state(),
-            history: ac.zeek.history(),
+            client_states: &row.states.client,
+            server_states: &row.states.server,
+            client_state: row.state.client,
+            server_state: row.state.server,
+            outcome: row.outcome,
+            conn_state: row.conn_state,
+            history: row.history,
             analysis: PerRole {
                 client: &ac.seq.stats(Side::Client).flags,
                 server: &ac.seq.stats(Side::Server).flags,
             },
-            retransmitted_bytes: PerRole {
-                client: ac.seq.stats(Side::Client).retransmitted_bytes,
-                server: ac.seq.stats(Side::Server).retransmitted_bytes,
-            },
-            missed_bytes: ac.zeek.missed_bytes(),
-            irtt: IrttJson::of(ac),
-            anomalies: ac
-                .anomalies()
-                .into_iter()
-                .map(|a| AnomalyJson {
-                    code: a.code,
-                    severity: a.code.severity(),
-                    frame: a.frame,
-                    side: a.side,
-                    detail: &a.detail,
-                })
-                .collect(),
+            retransmitted_bytes: &row.retransmitted_bytes,
+            missed_bytes: row.missed_bytes,
+            irtt: &row.irtt,
+            anomalies: ac.anomalies().into_iter().map(AnomalyJson::of).collect(),
             anomaly_counts: ac
                 .anomaly_counts()
                 .into_iter()
                 .map(|(code, n)| (code.code(), n))
                 .collect(),
             vlan: c.path.vlans.ids().collect(),
-            tunnel: c.path.tunnel.as_ref().map(|t| t.to_string()),
-            transitions: ac.tcp.transitions().map(transition_json).collect(),
+            tunnel: row.tunnel.as_deref(),
+            transitions: ac.tcp.transitions().map(TransitionJson::of).collect(),
         }
     }
 }
 
-pub(super) fn json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+impl<'a> AnomalyJson<'a> {
+    fn of(a: &'a Anomaly) -> AnomalyJson<'a> {
+        AnomalyJson {
+            code: a.code,
+            severity: a.code.severity(),
+            frame: a.frame,
+            side: a.side,
+            detail: &a.detail,
+        }
+    }
+}
+
+impl TransitionJson {
+    fn of(t: &Transition) -> TransitionJson {
+        TransitionJson {
+            frame: t.frame,
+            time: rfc3339_ns(t.ts_ns),
+            side: t.side,
+            from: t.from,
+            to: t.to,
+            cause: t.cause,
+            inferred: t.inferred,
+            evidence_frame: t.evidence_frame,
+        }
+    }
+}
+
+/// Appends a connection's JSON line to `out`.
+pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Result<()> {
+    write_line(out, &ConnectionJson::new(row))
+}
+
+/// Writes the closing `{"summary": ...}` line of the JSON lines report.
+pub(super) fn write_summary_line(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Wrapper<'a, 'b> {
+        summary: &'b Summary<'a>,
+    }
+    write_line(out, &Wrapper { summary })
+}
+
+/// Writes the summary as summary.json: pretty-printed, with a final newline.
+pub(super) fn write_summary_file(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, summary)?;
+    out.write_all(b"\n")
+}
+
+/// Writes `value` as one line of JSON.
+pub(super) fn write_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, value)?;
     out.write_all(b"\n")
 }

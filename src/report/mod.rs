@@ -9,6 +9,7 @@ pub mod filter;
 mod format;
 pub mod html;
 mod json;
+mod row;
 pub mod show;
 mod stream;
 mod table;
@@ -16,15 +17,9 @@ pub mod zeek;
 
 use std::io::{self, Write};
 
-use crate::model::Side;
-use crate::pipeline::{Analysis, Connection};
+use crate::pipeline::Analysis;
 
-pub use self::csv::{
-    AnomalyCsv, ConnectionCsv, TransitionCsv, ANOMALY_CSV_COLUMNS, CONNECTION_CSV_COLUMNS,
-    TRANSITION_CSV_COLUMNS,
-};
 pub use format::{flag_letters, rfc3339_ns};
-pub use json::{AnomalyJson, ConnectionJson, IrttJson, PerRole, TransitionJson};
 pub use stream::{write_out_dir, Part, StreamingReport, OUT_DIR_FILES};
 pub use table::{write_accounting, Style};
 
@@ -71,19 +66,4 @@ pub fn write_report(
             w.write_all(analyses)
         }
     }
-}
-
-fn flag_count(ac: &Connection, side: Side, code: &str) -> u64 {
-    ac.seq.stats(side).flags.get(code).copied().unwrap_or(0)
-}
-
-/// Distinct anomaly codes of a connection, in order of first occurrence.
-fn anomaly_codes(c: &Connection) -> Vec<&'static str> {
-    let mut codes = Vec::new();
-    for a in c.anomalies() {
-        if !codes.contains(&a.code.code()) {
-            codes.push(a.code.code());
-        }
-    }
-    codes
 }

@@ -3,16 +3,12 @@
 
 use std::io::{self, Write};
 
-use serde::Serialize;
-
 use crate::pipeline::{Analysis, Connection, Summary, Totals};
 
-use super::csv::{
-    write_csv_header, AnomalyCsv, ConnectionCsv, TransitionCsv, ANOMALY_CSV_COLUMNS,
-    CONNECTION_CSV_COLUMNS, TRANSITION_CSV_COLUMNS,
-};
-use super::format::rfc3339_ns;
-use super::json::{json_line, ConnectionJson};
+use super::csv::{self, AnomalyCsv, ConnectionCsv, TransitionCsv};
+use super::json;
+use super::row::ConnectionRow;
+use super::zeek::ConnRecord;
 use super::{Format, Report};
 
 /// One output of a streaming report.
@@ -20,7 +16,7 @@ use super::{Format, Report};
 pub enum Part {
     /// JSON lines, one per connection, then `{"summary": ...}`.
     ConnectionsJson,
-    /// connections.csv.
+    /// connections.csv: one record per connection.
     ConnectionsCsv,
     /// transitions.csv: every state transition.
     TransitionsCsv,
@@ -56,6 +52,33 @@ impl Part {
     pub fn streamable(format: Format) -> bool {
         !matches!(format, Format::Table | Format::Zeek)
     }
+
+    /// Writes the header line if this part is a CSV file; nothing otherwise.
+    fn write_csv_header(self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Part::ConnectionsCsv => csv::write_header::<ConnectionCsv>(out),
+            Part::TransitionsCsv => csv::write_header::<TransitionCsv>(out),
+            Part::AnomaliesCsv => csv::write_header::<AnomalyCsv>(out),
+            Part::ConnectionsJson | Part::ZeekJson | Part::SummaryJson => Ok(()),
+        }
+    }
+
+    /// The lines of one connection in this part, as bytes (CSV without its
+    /// header); empty if the part has none for it.
+    fn render(self, file: &str, c: &Connection) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(1024);
+        match self {
+            Part::ConnectionsJson => {
+                json::write_connection(&mut buf, &ConnectionRow::new(file, c))?
+            }
+            Part::ConnectionsCsv => csv::write_connection(&mut buf, &ConnectionRow::new(file, c))?,
+            Part::TransitionsCsv => csv::write_transitions(&mut buf, file, c)?,
+            Part::AnomaliesCsv => csv::write_anomalies(&mut buf, file, c)?,
+            Part::ZeekJson => json::write_line(&mut buf, &ConnRecord::new(file, c))?,
+            Part::SummaryJson => {}
+        }
+        Ok(buf)
+    }
 }
 
 /// An output and what has been written to it.
@@ -63,73 +86,6 @@ struct Output<'w> {
     part: Part,
     out: Box<dyn Write + 'w>,
     any_rows: bool,
-}
-
-impl Part {
-    /// The header line of a CSV part.
-    fn csv_header(self) -> Option<&'static [&'static str]> {
-        match self {
-            Part::ConnectionsCsv => Some(&CONNECTION_CSV_COLUMNS),
-            Part::TransitionsCsv => Some(&TRANSITION_CSV_COLUMNS),
-            Part::AnomaliesCsv => Some(&ANOMALY_CSV_COLUMNS),
-            _ => None,
-        }
-    }
-
-    /// The rows of one connection in this part, as bytes (CSV without header).
-    fn render(self, file: &str, c: &Connection) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::with_capacity(1024);
-        let csv_writer = |buf: &mut Vec<u8>| {
-            csv::WriterBuilder::new()
-                .has_headers(false)
-                .buffer_capacity(1024)
-                .from_writer(std::mem::take(buf))
-        };
-        match self {
-            Part::ConnectionsJson => json_line(&mut buf, &ConnectionJson::new(file, c))?,
-            Part::ZeekJson => json_line(&mut buf, &crate::report::zeek::ConnRecord::new(file, c))?,
-            Part::SummaryJson => {}
-            Part::ConnectionsCsv => {
-                let mut w = csv_writer(&mut buf);
-                w.serialize(ConnectionCsv::new(file, c))?;
-                buf = w.into_inner().map_err(|e| e.into_error())?;
-            }
-            Part::TransitionsCsv => {
-                let mut w = csv_writer(&mut buf);
-                for t in c.tcp.transitions() {
-                    w.serialize(TransitionCsv {
-                        file,
-                        stream: c.flow.stream,
-                        frame: t.frame,
-                        time: rfc3339_ns(t.ts_ns),
-                        side: t.side,
-                        from: t.from,
-                        to: t.to,
-                        cause: t.cause.to_string(),
-                        inferred: t.inferred,
-                        evidence_frame: t.evidence_frame,
-                    })?;
-                }
-                buf = w.into_inner().map_err(|e| e.into_error())?;
-            }
-            Part::AnomaliesCsv => {
-                let mut w = csv_writer(&mut buf);
-                for an in c.anomalies() {
-                    w.serialize(AnomalyCsv {
-                        file,
-                        stream: c.flow.stream,
-                        code: an.code,
-                        severity: an.code.severity(),
-                        frame: an.frame,
-                        side: an.side,
-                        detail: &an.detail,
-                    })?;
-                }
-                buf = w.into_inner().map_err(|e| e.into_error())?;
-            }
-        }
-        Ok(buf)
-    }
 }
 
 /// Reports written as the analysis finishes connections, so a report over
@@ -158,7 +114,7 @@ impl<'w> StreamingReport<'w> {
         }
     }
 
-    /// Adds an output.
+    /// Adds an output: `part` will be written to `out`.
     pub fn add(&mut self, part: Part, out: impl Write + 'w) {
         self.outputs.push(Output {
             part,
@@ -189,8 +145,8 @@ impl<'w> StreamingReport<'w> {
                 if bytes.is_empty() {
                     continue;
                 }
-                if let (false, Some(header)) = (o.any_rows, o.part.csv_header()) {
-                    write_csv_header(&mut o.out, header)?;
+                if !o.any_rows {
+                    o.part.write_csv_header(&mut o.out)?;
                 }
                 o.any_rows = true;
                 o.out.write_all(&bytes)?;
@@ -211,23 +167,13 @@ impl<'w> StreamingReport<'w> {
     pub fn finish(mut self, analyses: &[Analysis]) -> io::Result<()> {
         self.file(analyses.len().saturating_sub(1));
         let summary = Summary::with_totals(analyses, &self.totals);
-        #[derive(Serialize)]
-        struct Wrapper<'a, 'b> {
-            summary: &'b Summary<'a>,
-        }
         for o in &mut self.outputs {
             match o.part {
-                Part::ConnectionsJson => json_line(&mut o.out, &Wrapper { summary: &summary })?,
-                Part::SummaryJson => {
-                    serde_json::to_writer_pretty(&mut o.out, &summary)?;
-                    o.out.write_all(b"\n")?;
-                }
-                part => {
-                    if let (false, Some(header)) = (o.any_rows, part.csv_header()) {
-                        // Still give consumers the header of an empty table.
-                        write_csv_header(&mut o.out, header)?;
-                    }
-                }
+                Part::ConnectionsJson => json::write_summary_line(&mut o.out, &summary)?,
+                Part::SummaryJson => json::write_summary_file(&mut o.out, &summary)?,
+                // Still give consumers the header of an empty table.
+                part if !o.any_rows => part.write_csv_header(&mut o.out)?,
+                _ => {}
             }
             o.out.flush()?;
         }

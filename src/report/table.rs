@@ -11,7 +11,7 @@ use crate::pipeline::{Analysis, Summary};
 
 use super::columns::Columns;
 use super::format::{flag_letters, relative, rfc3339_ns, seconds};
-use super::{anomaly_codes, flag_count};
+use super::row::{anomaly_codes, flag_count};
 
 /// How the text table looks: colour (a terminal, `NO_COLOR` unset) and the
 /// width to trim the widest columns to (a terminal's width).
