@@ -7,7 +7,7 @@ use crate::pipeline::Analysis;
 /// Capture time as RFC 3339 UTC with nanoseconds,
 /// `2026-01-01T00:00:00.000000000Z`; a time `time` cannot represent is
 /// written as the raw count, `1234ns`.
-pub fn rfc3339_ns(ts_ns: i64) -> String {
+pub(crate) fn rfc3339_ns(ts_ns: i64) -> String {
     use time::macros::format_description;
     let fmt =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
@@ -19,7 +19,7 @@ pub fn rfc3339_ns(ts_ns: i64) -> String {
 
 /// Flags as Wireshark's one-letter codes in its order (N C E U A P R S F),
 /// e.g. `APSF`; `-` when no flag is set.
-pub fn flag_letters(f: TcpFlags) -> String {
+pub(crate) fn flag_letters(f: TcpFlags) -> String {
     const LETTERS: [(u16, char); 9] = [
         (TcpFlags::NS, 'N'),
         (TcpFlags::CWR, 'C'),

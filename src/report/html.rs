@@ -36,9 +36,9 @@ const SCRIPT: &str = include_str!("html/report.js");
 pub const NORMAL_LADDERS: usize = 200;
 /// Abnormal connections per capture that get a ladder; beyond this the page
 /// would grow past what a browser opens comfortably.
-pub const MAX_ABNORMAL_LADDERS: usize = 5000;
+const MAX_ABNORMAL_LADDERS: usize = 5000;
 /// Rows of the anomaly table; the totals still count every occurrence.
-pub const MAX_ANOMALY_ROWS: usize = 5000;
+const MAX_ANOMALY_ROWS: usize = 5000;
 
 /// Colour of each state, shared by the graph's nodes and the timeline's bars
 /// so that one legend explains both. Indexed like [`State::ALL`].

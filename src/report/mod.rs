@@ -1,6 +1,13 @@
-//! Reports: the connection table for people, CSV for spreadsheets, JSON lines
-//! for programs. One serialisable row struct is the schema of both CSV and JSON,
-//! so the two can never disagree.
+//! Reports: the connection table and state histories for people, CSV for
+//! spreadsheets, JSON lines for programs, Zeek's conn.log for Zeek
+//! pipelines, an HTML page ([`html`]), one connection's packet ladder
+//! ([`show`]) and the CI gate ([`check`]).
+//!
+//! CSV and JSON arrange one shared row per connection, so the two can never
+//! disagree, and each CSV header is the field names of its record type. CSV,
+//! JSON lines and Zeek's JSON lines can be written while the analysis runs
+//! ([`StreamingReport`]); the table and Zeek's TSV need every connection
+//! first. [`write_report`] writes any format from finished analyses.
 
 pub mod check;
 mod columns;
@@ -13,17 +20,16 @@ mod row;
 pub mod show;
 mod stream;
 mod table;
-pub mod zeek;
+mod zeek;
 
 use std::io::{self, Write};
 
 use crate::pipeline::Analysis;
 
-pub use format::{flag_letters, rfc3339_ns};
 pub use stream::{write_out_dir, Part, StreamingReport, OUT_DIR_FILES};
-pub use table::{write_accounting, Style};
+pub use table::Style;
 
-/// Output formats.
+/// The formats of `--format`: what [`write_report`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// Aligned columns for a terminal, with the frame accounting after each file.
@@ -41,14 +47,16 @@ pub enum Format {
 /// What to write: the connection report, or every connection's state history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Report {
-    /// Connections.
+    /// One line (row, object) per connection.
     Connections,
-    /// History.
+    /// Every state transition of every connection (`--history`): the table
+    /// lists them under each connection, CSV writes transitions.csv.
     History,
 }
 
 /// Writes all analyses in the chosen format. JSON always carries the
-/// transitions, so `Report::History` changes only the table and CSV.
+/// transitions, so `Report::History` changes only the table and CSV; Zeek's
+/// formats ignore it.
 pub fn write_report(
     out: &mut dyn Write,
     format: Format,

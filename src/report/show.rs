@@ -22,7 +22,7 @@ pub struct Story {
     pub analysis: Analysis,
     /// The chosen stream's segments with their senders, in frame order.
     pub segments: Vec<(Segment, Side)>,
-    /// The chosen stream.
+    /// The `tcp.stream` index asked for, whether or not the capture has it.
     pub stream: u64,
 }
 
@@ -82,7 +82,10 @@ pub fn find(analysis: &Analysis, stream: u64) -> Option<&Connection> {
         .filter(|c| c.flow.stream == stream)
 }
 
-/// Writes the ladder.
+/// Writes the story: the endpoints and how the connection ended, one ladder
+/// line per segment (then the timer transitions), the anomalies found at
+/// capture end and the display filters; or one line saying the capture has
+/// no such stream.
 pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
     let Some(c) = find(&story.analysis, story.stream) else {
         return writeln!(

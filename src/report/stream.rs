@@ -192,9 +192,10 @@ impl<'w> StreamingReport<'w> {
     }
 }
 
-/// The batch files of `--out-dir`: connections.csv, transitions.csv,
-/// anomalies.csv and summary.json, each written through `write_file` (which
-/// the CLI makes atomic).
+/// The files of `--out-dir` ([`OUT_DIR_FILES`]) from finished analyses, each
+/// written by `write_file(name, write)`, which chooses where the bytes go and
+/// calls `write` with that writer. (The CLI streams the same files with a
+/// [`StreamingReport`] instead.)
 pub fn write_out_dir(
     analyses: &[Analysis],
     mut write_file: impl FnMut(&str, &dyn Fn(&mut dyn Write) -> io::Result<()>) -> io::Result<()>,

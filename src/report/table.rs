@@ -2,6 +2,8 @@
 //! state histories (`--history`), each capture with its heading and closed
 //! by its frame accounting.
 
+use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::io::{self, Write};
 
 use crate::anomaly::{AnomalyCode, Severity};
@@ -13,13 +15,15 @@ use super::columns::Columns;
 use super::format::{flag_letters, relative, rfc3339_ns, seconds};
 use super::row::{anomaly_codes, flag_count};
 
-/// How the text table looks: colour (a terminal, `NO_COLOR` unset) and the
-/// width to trim the widest columns to (a terminal's width).
+/// How the connection table looks. The default has neither colour nor a
+/// width, as for a pipe or a file; the CLI sets both for a terminal (colour
+/// only if `NO_COLOR` is unset).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Style {
-    /// Use ANSI colours.
+    /// Colour anomaly codes by severity (red for error, yellow for warning)
+    /// with ANSI escapes.
     pub color: bool,
-    /// Terminal width to trim to, if any.
+    /// Cut the widest columns until a line fits this many characters.
     pub width: Option<usize>,
 }
 
@@ -178,7 +182,7 @@ pub(super) fn write_history_table(out: &mut dyn Write, analyses: &[Analysis]) ->
 }
 
 /// The short summary the table starts with: captures, frames, connections by
-/// outcome, anomalies by code (with severity), frame accounting.
+/// outcome, anomalies by code (the worst severity first), read errors.
 fn write_overview(out: &mut dyn Write, analyses: &[Analysis], style: Style) -> io::Result<()> {
     let s = Summary::of(analyses);
     writeln!(
@@ -218,7 +222,7 @@ fn write_overview(out: &mut dyn Write, analyses: &[Analysis], style: Style) -> i
     writeln!(out)
 }
 
-/// ANSI colour by severity, when the style allows it.
+/// `text` in red for errors and yellow for warnings, if the style has colour.
 fn paint(style: Style, severity: Option<Severity>, text: &str) -> String {
     let code = match severity {
         _ if !style.color => return text.to_string(),
@@ -229,7 +233,7 @@ fn paint(style: Style, severity: Option<Severity>, text: &str) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-/// The file heading of the table reports.
+/// `# file (format): N connections, capture starts TIME`.
 fn write_file_heading(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
     let format = match a.format {
         Some(f) if a.compressed => format!("{f}, gzip"),
@@ -248,7 +252,7 @@ fn write_file_heading(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
     writeln!(out)
 }
 
-/// The closing lines of the table reports: accounting, reuse, error.
+/// A capture's closing lines: its accounting, port reuse and read errors.
 fn write_file_footer(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
     write_accounting(out, &a.accounting)?;
     if a.port_reuses > 0 {
@@ -264,8 +268,9 @@ fn write_file_footer(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
     Ok(())
 }
 
-/// The accounting line, then one indented line per non-empty breakdown.
-pub fn write_accounting(out: &mut dyn Write, a: &FrameAccounting) -> io::Result<()> {
+/// Where every frame went: `frames: N = tcp + other IP + non-IP +
+/// undecodable`, then one indented line per non-empty breakdown.
+fn write_accounting(out: &mut dyn Write, a: &FrameAccounting) -> io::Result<()> {
     write!(
         out,
         "frames: {} = tcp {} + other IP {} + non-IP {} + undecodable {}",
@@ -275,7 +280,7 @@ pub fn write_accounting(out: &mut dyn Write, a: &FrameAccounting) -> io::Result<
         write!(out, " + IP fragments {}", a.ip_fragments)?;
     }
     writeln!(out)?;
-    fn named<K: std::fmt::Display>(m: &std::collections::BTreeMap<K, u64>) -> Vec<String> {
+    fn named<K: Display>(m: &BTreeMap<K, u64>) -> Vec<String> {
         m.iter().map(|(k, v)| format!("{k} {v}")).collect()
     }
     let breakdowns = [
