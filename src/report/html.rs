@@ -23,8 +23,9 @@ use serde_json::{json, Value};
 use crate::anomaly::{Anomaly, AnomalyCode, Severity};
 use crate::model::Side;
 use crate::pipeline::{Analysis, Connection};
-use crate::report::rfc3339_ns;
 use crate::tcp::machine::{is_rfc_edge, Outcome, State, Transition};
+
+use super::format::{relative, rfc3339_ns};
 
 /// The page's stylesheet, kept in its own file so it reads as CSS.
 const STYLE: &str = include_str!("html/report.css");
@@ -35,9 +36,9 @@ const SCRIPT: &str = include_str!("html/report.js");
 pub const NORMAL_LADDERS: usize = 200;
 /// Abnormal connections per capture that get a ladder; beyond this the page
 /// would grow past what a browser opens comfortably.
-pub const MAX_ABNORMAL_LADDERS: usize = 5000;
+const MAX_ABNORMAL_LADDERS: usize = 5000;
 /// Rows of the anomaly table; the totals still count every occurrence.
-pub const MAX_ANOMALY_ROWS: usize = 5000;
+const MAX_ANOMALY_ROWS: usize = 5000;
 
 /// Colour of each state, shared by the graph's nodes and the timeline's bars
 /// so that one legend explains both. Indexed like [`State::ALL`].
@@ -183,12 +184,6 @@ impl Plan {
 /// from 0 each, so the capture's index is part of it.
 fn anchor(capture: usize, stream: u64) -> String {
     format!("conn-{capture}-{stream}")
-}
-
-/// Seconds since the capture's first frame, as Wireshark's default time column.
-fn relative(a: &Analysis, ts_ns: i64) -> String {
-    let origin = a.first_ts_ns.unwrap_or(ts_ns);
-    format!("{:.6}", (ts_ns - origin) as f64 / 1e9)
 }
 
 fn severity_class(s: Severity) -> &'static str {

@@ -11,8 +11,10 @@ use std::time::Duration;
 use crate::capture::Input;
 use crate::model::{Segment, SeqNum, Side};
 use crate::pipeline::{Analysis, Analyzer, Connection};
-use crate::report::flag_letters;
 use crate::tcp::machine::State;
+
+use super::columns::Columns;
+use super::format::flag_letters;
 
 /// The analysis of the file and the segments of the chosen stream, in order.
 pub struct Story {
@@ -20,7 +22,7 @@ pub struct Story {
     pub analysis: Analysis,
     /// The chosen stream's segments with their senders, in frame order.
     pub segments: Vec<(Segment, Side)>,
-    /// The chosen stream.
+    /// The `tcp.stream` index asked for, whether or not the capture has it.
     pub stream: u64,
 }
 
@@ -80,7 +82,10 @@ pub fn find(analysis: &Analysis, stream: u64) -> Option<&Connection> {
         .filter(|c| c.flow.stream == stream)
 }
 
-/// Writes the ladder.
+/// Writes the story: the endpoints and how the connection ended, one ladder
+/// line per segment (then the timer transitions), the anomalies found at
+/// capture end and the display filters; or one line saying the capture has
+/// no such stream.
 pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
     let Some(c) = find(&story.analysis, story.stream) else {
         return writeln!(
@@ -174,7 +179,7 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
             t.cause.to_string(),
         ]);
     }
-    let header = [
+    let mut ladder = Columns::new([
         "FRAME",
         "TIME",
         "CLIENT -> SERVER",
@@ -185,28 +190,11 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
         "CLIENT",
         "SERVER",
         "NOTES",
-    ];
-    let mut widths = header.map(str::len);
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
+    ]);
+    for r in rows {
+        ladder.push(r);
     }
-    let line = |cells: &[String]| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        s.trim_end().to_string()
-    };
-    writeln!(out, "{}", line(&header.map(String::from)))?;
-    for r in &rows {
-        writeln!(out, "{}", line(r))?;
-    }
+    ladder.write(out)?;
     writeln!(out, "(* marks a state entered at that frame)")?;
     let at_end: Vec<_> = anomalies.iter().filter(|a| a.frame.is_none()).collect();
     for a in at_end {

@@ -38,53 +38,53 @@ const FIELDS: [(&str, &str); 21] = [
 
 /// One conn.log record; `None` is Zeek's unset field (`-`, omitted in JSON).
 #[derive(Debug, Serialize)]
-pub struct ConnRecord {
+pub(crate) struct ConnRecord {
     /// Start of the connection, seconds since the epoch.
-    pub ts: f64,
+    ts: f64,
     /// Stable connection id (see [`uid`]).
-    pub uid: String,
+    uid: String,
     #[serde(rename = "id.orig_h")]
     /// Originator (client) address.
-    pub orig_h: String,
+    orig_h: String,
     #[serde(rename = "id.orig_p")]
     /// Originator port.
-    pub orig_p: u16,
+    orig_p: u16,
     #[serde(rename = "id.resp_h")]
     /// Responder (server) address.
-    pub resp_h: String,
+    resp_h: String,
     #[serde(rename = "id.resp_p")]
     /// Responder port.
-    pub resp_p: u16,
+    resp_p: u16,
     /// Always `tcp`.
-    pub proto: &'static str,
+    proto: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// Seconds from first to last packet; unset when zero.
-    pub duration: Option<f64>,
+    duration: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// Originator's payload bytes from sequence numbers (Zeek's Size()).
-    pub orig_bytes: Option<u64>,
+    orig_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// Responder's payload bytes from sequence numbers.
-    pub resp_bytes: Option<u64>,
+    resp_bytes: Option<u64>,
     /// Zeek's conn_state.
-    pub conn_state: &'static str,
+    conn_state: &'static str,
     /// Bytes acknowledged but never captured.
-    pub missed_bytes: u64,
+    missed_bytes: u64,
     /// Zeek's history letters.
-    pub history: String,
+    history: String,
     /// Packets from the originator.
-    pub orig_pkts: u64,
+    orig_pkts: u64,
     /// IP bytes (headers included) from the originator.
-    pub orig_ip_bytes: u64,
+    orig_ip_bytes: u64,
     /// Packets from the responder.
-    pub resp_pkts: u64,
+    resp_pkts: u64,
     /// IP bytes from the responder.
-    pub resp_ip_bytes: u64,
+    resp_ip_bytes: u64,
 }
 
 /// A stable Zeek-style connection id ("C" and 17 base-62 characters) derived
 /// from the file name and stream index, so reruns give the same uids.
-pub fn uid(file: &str, stream: u64) -> String {
+fn uid(file: &str, stream: u64) -> String {
     // FNV-1a over the name and stream, then mixed: deterministic, not secret.
     let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     for b in file.bytes().chain(stream.to_le_bytes()) {
@@ -102,7 +102,7 @@ pub fn uid(file: &str, stream: u64) -> String {
 
 impl ConnRecord {
     /// The record of one analysed connection of `file`.
-    pub fn new(file: &str, c: &Connection) -> ConnRecord {
+    pub(crate) fn new(file: &str, c: &Connection) -> ConnRecord {
         let f = &c.flow;
         let [op, rp] = f.packets;
         let [oib, rib] = f.ip_bytes;
@@ -184,7 +184,11 @@ fn zeek_time(ts_ns: i64) -> String {
 }
 
 /// Writes conn.log for all analyses: TSV with headers, or JSON lines.
-pub fn write_conn_log(out: &mut dyn Write, analyses: &[Analysis], json: bool) -> io::Result<()> {
+pub(crate) fn write_conn_log(
+    out: &mut dyn Write,
+    analyses: &[Analysis],
+    json: bool,
+) -> io::Result<()> {
     let rows = analyses.iter().flat_map(|a| {
         a.connections
             .iter()

@@ -1,0 +1,144 @@
+//! The facts the CSV and JSON reports give about one connection, worked out
+//! once per connection. [`json`](super::json) and [`csv`](super::csv) only
+//! arrange them: nested per role and with the transitions in JSON, flattened
+//! into one record in CSV.
+
+use serde::Serialize;
+
+use crate::flow::ClientReason;
+use crate::model::Side;
+use crate::pipeline::Connection;
+use crate::tcp::machine::{Outcome, State};
+
+use super::format::{rfc3339_ns, seconds};
+
+/// One value for each end of a connection; JSON writes it as
+/// `{"client": x, "server": y}`, CSV as two columns `client_*` and `server_*`.
+#[derive(Debug, Serialize)]
+pub(crate) struct PerRole<T> {
+    pub(crate) client: T,
+    pub(crate) server: T,
+}
+
+impl<T> PerRole<T> {
+    /// Both roles' values from one function of the side.
+    fn by_side(mut f: impl FnMut(Side) -> T) -> PerRole<T> {
+        PerRole {
+            client: f(Side::Client),
+            server: f(Side::Server),
+        }
+    }
+}
+
+/// The handshake round-trip times in seconds; `None` (JSON `null`, an empty
+/// CSV cell) where the handshake was not seen.
+#[derive(Debug, Serialize)]
+pub(crate) struct Irtt {
+    /// Wireshark's `tcp.analysis.initial_rtt`.
+    pub(crate) total: Option<f64>,
+    /// SYN-ACK to ACK: the client's side of the capture point.
+    pub(crate) client_side: Option<f64>,
+    /// SYN to SYN-ACK: the server's side of the capture point.
+    pub(crate) server_side: Option<f64>,
+}
+
+/// One connection of input `file`, with the values both CSV and JSON write,
+/// formatted where they are text. Views borrow from it; what only one of the
+/// two formats writes they take from `conn`.
+pub(crate) struct ConnectionRow<'a> {
+    /// The input's name as given (`-` for stdin).
+    pub(crate) file: &'a str,
+    /// The analysed connection, for what only one of the formats writes.
+    pub(crate) conn: &'a Connection,
+    /// Wireshark's `tcp.stream` index.
+    pub(crate) stream: u64,
+    /// A later part of a stream reported before: it went idle past the idle
+    /// timeout (or was evicted for memory) and then carried on.
+    pub(crate) continues: bool,
+    /// The client endpoint, `addr:port`.
+    pub(crate) client: String,
+    /// The server endpoint, `addr:port`.
+    pub(crate) server: String,
+    pub(crate) client_reason: ClientReason,
+    pub(crate) first_frame: u64,
+    pub(crate) last_frame: u64,
+    /// First packet's time, RFC 3339.
+    pub(crate) start: String,
+    /// Last packet's time, RFC 3339.
+    pub(crate) end: String,
+    /// Seconds from the first to the last packet.
+    pub(crate) duration: f64,
+    /// Packets each side sent.
+    pub(crate) packets: PerRole<u64>,
+    /// Payload bytes each side sent.
+    pub(crate) bytes: PerRole<u64>,
+    /// The states each side went through, initial first.
+    pub(crate) states: PerRole<Vec<State>>,
+    /// Each side's final state.
+    pub(crate) state: PerRole<State>,
+    pub(crate) outcome: Outcome,
+    /// Zeek's `conn_state`.
+    pub(crate) conn_state: &'static str,
+    /// Zeek's history letters.
+    pub(crate) history: &'a str,
+    /// Payload bytes each side sent again.
+    pub(crate) retransmitted_bytes: PerRole<u64>,
+    /// Bytes of the two streams the capture missed (Zeek's `missed_bytes`).
+    pub(crate) missed_bytes: u64,
+    pub(crate) irtt: Irtt,
+    /// The tunnels of the first packet, outermost first.
+    pub(crate) tunnel: Option<String>,
+}
+
+impl<'a> ConnectionRow<'a> {
+    /// The row of connection `ac` of input `file`.
+    pub(crate) fn new(file: &'a str, ac: &'a Connection) -> ConnectionRow<'a> {
+        let c = &ac.flow;
+        let rtt = ac.seq.handshake_rtt();
+        ConnectionRow {
+            file,
+            conn: ac,
+            stream: c.stream,
+            continues: c.continues,
+            client: c.client().to_string(),
+            server: c.server().to_string(),
+            client_reason: c.client_reason,
+            first_frame: c.first_frame,
+            last_frame: c.last_frame,
+            start: rfc3339_ns(c.start_ns),
+            end: rfc3339_ns(c.end_ns),
+            duration: seconds(c.duration_ns()),
+            packets: PerRole::by_side(|s| c.packets[s.idx()]),
+            bytes: PerRole::by_side(|s| c.bytes[s.idx()]),
+            states: PerRole::by_side(|s| ac.tcp.states(s)),
+            state: PerRole::by_side(|s| ac.tcp.state(s)),
+            outcome: ac.tcp.outcome(),
+            conn_state: ac.zeek.conn_state(),
+            history: ac.zeek.history(),
+            retransmitted_bytes: PerRole::by_side(|s| ac.seq.stats(s).retransmitted_bytes),
+            missed_bytes: ac.zeek.missed_bytes(),
+            irtt: Irtt {
+                total: rtt.total_ns.map(seconds),
+                client_side: rtt.client_side_ns.map(seconds),
+                server_side: rtt.server_side_ns.map(seconds),
+            },
+            tunnel: c.path.tunnel.as_ref().map(|t| t.to_string()),
+        }
+    }
+}
+
+/// Segments `side` sent that the sequence analysis flagged with `code`.
+pub(crate) fn flag_count(ac: &Connection, side: Side, code: &str) -> u64 {
+    ac.seq.stats(side).flags.get(code).copied().unwrap_or(0)
+}
+
+/// Distinct anomaly codes of a connection, in order of first occurrence.
+pub(crate) fn anomaly_codes(c: &Connection) -> Vec<&'static str> {
+    let mut codes = Vec::new();
+    for a in c.anomalies() {
+        if !codes.contains(&a.code.code()) {
+            codes.push(a.code.code());
+        }
+    }
+    codes
+}

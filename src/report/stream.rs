@@ -1,0 +1,211 @@
+//! Reports written while the analysis runs: CSV, JSON lines, Zeek's JSON and
+//! the files of `--out-dir`, each connection as soon as it is finished.
+
+use std::io::{self, Write};
+
+use crate::pipeline::{Analysis, Connection, Summary, Totals};
+
+use super::csv::{self, AnomalyCsv, ConnectionCsv, TransitionCsv};
+use super::json;
+use super::row::ConnectionRow;
+use super::zeek::ConnRecord;
+use super::{Format, Report};
+
+/// One output of a streaming report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// JSON lines, one per connection, then `{"summary": ...}`.
+    ConnectionsJson,
+    /// connections.csv: one record per connection.
+    ConnectionsCsv,
+    /// transitions.csv: every state transition.
+    TransitionsCsv,
+    /// anomalies.csv: every listed anomaly occurrence.
+    AnomaliesCsv,
+    /// Zeek's conn.log as JSON lines.
+    ZeekJson,
+    /// summary.json, pretty-printed, written at the end.
+    SummaryJson,
+}
+
+/// The files of `--out-dir` and what each holds.
+pub const OUT_DIR_FILES: [(&str, Part); 4] = [
+    ("connections.csv", Part::ConnectionsCsv),
+    ("transitions.csv", Part::TransitionsCsv),
+    ("anomalies.csv", Part::AnomaliesCsv),
+    ("summary.json", Part::SummaryJson),
+];
+
+impl Part {
+    /// The part a streamable format writes. Table and Zeek TSV are not
+    /// streamable: both need every connection before their first line.
+    pub fn of(format: Format, report: Report) -> Part {
+        match (format, report) {
+            (Format::Csv, Report::History) => Part::TransitionsCsv,
+            (Format::Csv, Report::Connections) => Part::ConnectionsCsv,
+            (Format::ZeekJson, _) => Part::ZeekJson,
+            _ => Part::ConnectionsJson,
+        }
+    }
+
+    /// Whether this format can be written as connections finish.
+    pub fn streamable(format: Format) -> bool {
+        !matches!(format, Format::Table | Format::Zeek)
+    }
+
+    /// Writes the header line if this part is a CSV file; nothing otherwise.
+    fn write_csv_header(self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Part::ConnectionsCsv => csv::write_header::<ConnectionCsv>(out),
+            Part::TransitionsCsv => csv::write_header::<TransitionCsv>(out),
+            Part::AnomaliesCsv => csv::write_header::<AnomalyCsv>(out),
+            Part::ConnectionsJson | Part::ZeekJson | Part::SummaryJson => Ok(()),
+        }
+    }
+
+    /// The lines of one connection in this part, as bytes (CSV without its
+    /// header); empty if the part has none for it.
+    fn render(self, file: &str, c: &Connection) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(1024);
+        match self {
+            Part::ConnectionsJson => {
+                json::write_connection(&mut buf, &ConnectionRow::new(file, c))?
+            }
+            Part::ConnectionsCsv => csv::write_connection(&mut buf, &ConnectionRow::new(file, c))?,
+            Part::TransitionsCsv => csv::write_transitions(&mut buf, file, c)?,
+            Part::AnomaliesCsv => csv::write_anomalies(&mut buf, file, c)?,
+            Part::ZeekJson => json::write_line(&mut buf, &ConnRecord::new(file, c))?,
+            Part::SummaryJson => {}
+        }
+        Ok(buf)
+    }
+}
+
+/// An output and what has been written to it.
+struct Output<'w> {
+    part: Part,
+    out: Box<dyn Write + 'w>,
+    any_rows: bool,
+}
+
+/// Reports written as the analysis finishes connections, so a report over
+/// a huge capture needs no more memory than its live connections.
+/// Connections arrive in the order they are finished: within each input,
+/// those evicted during the capture first (batch by batch, each in stream
+/// order), then the rest in stream order; the `stream` field says where each
+/// belongs. A batch is rendered in parallel and written in order.
+pub struct StreamingReport<'w> {
+    outputs: Vec<Output<'w>>,
+    totals: Totals,
+}
+
+impl Default for StreamingReport<'_> {
+    fn default() -> Self {
+        StreamingReport::new()
+    }
+}
+
+impl<'w> StreamingReport<'w> {
+    /// A report with no outputs yet.
+    pub fn new() -> StreamingReport<'w> {
+        StreamingReport {
+            outputs: Vec::new(),
+            totals: Totals::default(),
+        }
+    }
+
+    /// Adds an output: `part` will be written to `out`.
+    pub fn add(&mut self, part: Part, out: impl Write + 'w) {
+        self.outputs.push(Output {
+            part,
+            out: Box::new(out),
+            any_rows: false,
+        });
+    }
+
+    /// Writes finished connections of input number `file_index` (named `file`).
+    pub fn connections(
+        &mut self,
+        file_index: usize,
+        file: &str,
+        conns: &[Connection],
+    ) -> io::Result<()> {
+        use rayon::prelude::*;
+        for c in conns {
+            self.totals.add(file_index, c);
+        }
+        let parts: Vec<Part> = self.outputs.iter().map(|o| o.part).collect();
+        let rendered: Vec<io::Result<Vec<Vec<u8>>>> = conns
+            .par_iter()
+            .with_min_len(32)
+            .map(|c| parts.iter().map(|p| p.render(file, c)).collect())
+            .collect();
+        for r in rendered {
+            for (o, bytes) in self.outputs.iter_mut().zip(r?) {
+                if bytes.is_empty() {
+                    continue;
+                }
+                if !o.any_rows {
+                    o.part.write_csv_header(&mut o.out)?;
+                }
+                o.any_rows = true;
+                o.out.write_all(&bytes)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes that input number `file_index` exists even if it has no connections.
+    pub fn file(&mut self, file_index: usize) {
+        if self.totals.per_file.len() <= file_index {
+            self.totals.per_file.resize(file_index + 1, 0);
+        }
+    }
+
+    /// Writes the closing parts (summaries, headers of empty tables) and
+    /// flushes; `analyses` are the finished analyses, one per input.
+    pub fn finish(mut self, analyses: &[Analysis]) -> io::Result<()> {
+        self.file(analyses.len().saturating_sub(1));
+        let summary = Summary::with_totals(analyses, &self.totals);
+        for o in &mut self.outputs {
+            match o.part {
+                Part::ConnectionsJson => json::write_summary_line(&mut o.out, &summary)?,
+                Part::SummaryJson => json::write_summary_file(&mut o.out, &summary)?,
+                // Still give consumers the header of an empty table.
+                part if !o.any_rows => part.write_csv_header(&mut o.out)?,
+                _ => {}
+            }
+            o.out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes analyses whose connections were kept, then finishes.
+    pub fn write_all(mut self, analyses: &[Analysis]) -> io::Result<()> {
+        for (i, a) in analyses.iter().enumerate() {
+            self.file(i);
+            for chunk in a.connections.chunks(4096) {
+                self.connections(i, &a.file, chunk)?;
+            }
+        }
+        self.finish(analyses)
+    }
+}
+
+/// The files of `--out-dir` ([`OUT_DIR_FILES`]) from finished analyses, each
+/// written by `write_file(name, write)`, which chooses where the bytes go and
+/// calls `write` with that writer. (The CLI streams the same files with a
+/// [`StreamingReport`] instead.)
+pub fn write_out_dir(
+    analyses: &[Analysis],
+    mut write_file: impl FnMut(&str, &dyn Fn(&mut dyn Write) -> io::Result<()>) -> io::Result<()>,
+) -> io::Result<()> {
+    for (name, part) in OUT_DIR_FILES {
+        write_file(name, &|w| {
+            let mut r = StreamingReport::new();
+            r.add(part, w);
+            r.write_all(analyses)
+        })?;
+    }
+    Ok(())
+}
