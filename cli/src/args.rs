@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use tcpstate::report::check::parse_codes;
 use tcpstate::report::filter::Filter;
-use tcpstate::report::Format;
+use tcpstate::report::{Column, Format};
 use tcpstate::{Analyzer, State};
 
 /// Exit status when every input was read to its end (and `check` passed).
@@ -212,6 +212,72 @@ pub struct RunArgs {
     #[command(flatten)]
     /// Which connections to show.
     pub filter: FilterArgs,
+
+    #[command(flatten)]
+    /// How the table fits a terminal.
+    pub table: TableArgs,
+}
+
+/// How the connection table fits a terminal.
+#[derive(Debug, ClapArgs)]
+pub struct TableArgs {
+    /// The table's columns, in this order (comma-separated): stream, client,
+    /// server, first, last, start, duration, packets, bytes, flags,
+    /// client_state, server_state, outcome, conn_state, history, retx, irtt,
+    /// path, anomalies. One line per connection, nothing left out or cut.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_column)]
+    pub columns: Option<Vec<Column>>,
+
+    /// Every column, lines as long as they get, even on a terminal: the
+    /// table exactly as a pipe or a file gets it (e.g. for `less -S`).
+    #[arg(long, conflicts_with_all = ["columns", "width"])]
+    pub wide: bool,
+
+    /// Lay the table out for a terminal N characters wide, wherever it goes
+    /// (default: the terminal's width; a pipe or a file gets every column).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(20..))]
+    pub width: Option<u16>,
+}
+
+fn parse_column(name: &str) -> Result<Column, String> {
+    Column::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
+        format!(
+            "unknown column {name:?}; the columns are {}",
+            names.join(", ")
+        )
+    })
+}
+
+impl TableArgs {
+    /// The options shape the table (and, but for `--columns`, the
+    /// history) only: an error naming the option given for another output.
+    pub fn check_applies(
+        &self,
+        format: FormatArg,
+        history: bool,
+        out_dir: bool,
+    ) -> Result<(), String> {
+        let given = if self.columns.is_some() {
+            "--columns"
+        } else if self.wide {
+            "--wide"
+        } else if self.width.is_some() {
+            "--width"
+        } else {
+            return Ok(());
+        };
+        if out_dir || format != FormatArg::Table {
+            return Err(format!(
+                "{given} shapes the table; it does not apply to --format {} or --out-dir",
+                format.name()
+            ));
+        }
+        if history && self.columns.is_some() {
+            return Err("--columns picks table columns; --history has its own".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, ClapArgs)]
@@ -282,6 +348,15 @@ pub enum FormatArg {
     Zeek,
     /// Zeek's conn.log as JSON lines.
     ZeekJson,
+}
+
+impl FormatArg {
+    /// As `--format` spells it.
+    pub fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
 }
 
 impl From<FormatArg> for Format {

@@ -96,6 +96,8 @@ fn run_report(args: RunArgs) -> Result<i32, String> {
         return Ok(EXIT_OK);
     }
     let filter = args.filter.filter()?;
+    args.table
+        .check_applies(args.format, args.history, args.out_dir.is_some())?;
     if args.out_dir.is_some() || Part::streamable(Format::from(args.format)) {
         return run_streaming_report(&args, &filter);
     }
@@ -115,7 +117,7 @@ fn run_report(args: RunArgs) -> Result<i32, String> {
     } else {
         Report::Connections
     };
-    let style = table_style(args.output.is_none());
+    let style = table_style(&args.table, args.output.is_none());
     let written = if let Some(path) = &args.output {
         write_atomically(path, |w| {
             write_report(w, Format::from(args.format), report, style, &analyses)

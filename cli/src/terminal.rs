@@ -9,6 +9,8 @@ use tcpstate::capture::Input;
 use tcpstate::pipeline::Progress;
 use tcpstate::report::Style;
 
+use crate::args::TableArgs;
+
 /// A progress bar on stderr over the input files' sizes, only for a terminal.
 pub fn progress_for(inputs: &[Input]) -> Option<(indicatif::ProgressBar, Progress)> {
     if !io::stderr().is_terminal() {
@@ -42,16 +44,33 @@ pub fn progress_for(inputs: &[Input]) -> Option<(indicatif::ProgressBar, Progres
     Some((bar, update))
 }
 
-/// How the table looks: trimmed to the terminal's width and coloured (unless
-/// `NO_COLOR` is set) when it goes to a terminal's standard output.
-pub fn table_style(to_stdout: bool) -> Style {
+/// How the table looks. On a terminal's standard output: laid out for its
+/// width (the columns that fit, long lines wrapped) and coloured unless
+/// `NO_COLOR` is set. `--width` lays it out for that width wherever it goes;
+/// `--wide` and a pipe or a file get every column.
+pub fn table_style(args: &TableArgs, to_stdout: bool) -> Style {
     let tty = to_stdout && io::stdout().is_terminal();
+    let width = if args.wide {
+        None
+    } else if let Some(w) = args.width {
+        Some(usize::from(w))
+    } else if tty {
+        terminal_width()
+    } else {
+        None
+    };
     Style {
         color: tty && std::env::var_os("NO_COLOR").is_none(),
-        width: if tty {
-            terminal_size::terminal_size().map(|(w, _)| w.0 as usize)
-        } else {
-            None
-        },
+        width,
+        columns: args.columns.clone(),
     }
+}
+
+/// The width of the terminal on standard output; `COLUMNS` if it cannot be
+/// asked.
+fn terminal_width() -> Option<usize> {
+    terminal_size::terminal_size()
+        .map(|(w, _)| usize::from(w.0))
+        .or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
+        .filter(|&w| w > 0)
 }

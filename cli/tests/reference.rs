@@ -133,3 +133,44 @@ fn exit_codes_are_the_documented_ones() {
     );
     assert_eq!(status(&["testdata/synth/bad/empty.pcap"]), Some(2));
 }
+
+#[test]
+fn table_columns_are_documented_in_order() {
+    // The parser lists every name when one is unknown.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpstate"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(["--columns", "?", "testdata/real/refused.pcap"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    let names = err
+        .split("the columns are ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{err}"))
+        .lines()
+        .next()
+        .unwrap();
+    let names: Vec<String> = names.split(", ").map(String::from).collect();
+    assert_eq!(names, listed("## Table columns"));
+    // And each heading is the one the table prints.
+    let table = stdout(&[
+        "--columns",
+        &names.join(","),
+        "testdata/real/several_conns.pcap",
+    ]);
+    let header = table.lines().find(|l| l.starts_with("STREAM")).unwrap();
+    let text = page();
+    let section = &text[text.find("## Table columns").unwrap()..];
+    let headings: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.split('|').nth(2).unwrap().trim())
+        .collect();
+    // Columns are two spaces apart; headings have single spaces.
+    let printed: Vec<&str> = header
+        .split("  ")
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect();
+    assert_eq!(headings, printed);
+}

@@ -16,7 +16,7 @@ use tcpstate::internals::{
 };
 use tcpstate::pipeline::accounting::FrameAccounting;
 use tcpstate::report::check::Policy;
-use tcpstate::report::{write_report, Format, Report, Style};
+use tcpstate::report::{write_report, Column, Format, Report, Style};
 use tcpstate::{Analysis, Analyzer};
 
 /// The link types the decoder fuzz target picks from with its first byte:
@@ -326,6 +326,12 @@ pub fn check_pipeline(data: &[u8]) {
         Style {
             color: true,
             width: Some(60),
+            columns: None,
+        },
+        Style {
+            color: false,
+            width: Some(1 + data.len() % 200),
+            columns: Some(vec![Column::Anomalies, Column::Stream, Column::Path]),
         },
     ];
     let formats = [
@@ -338,7 +344,7 @@ pub fn check_pipeline(data: &[u8]) {
     for format in formats {
         for report in [Report::Connections, Report::History] {
             let mut out = Vec::new();
-            let style = styles[(data.len() + report as usize) % 2];
+            let style = styles[(data.len() + report as usize) % 3].clone();
             write_report(&mut out, format, report, style, &analyses).expect("writing to memory");
             let text = String::from_utf8(out).expect("reports are UTF-8");
             if format == Format::Json {

@@ -16,6 +16,7 @@ pub mod filter;
 mod format;
 pub mod html;
 mod json;
+mod layout;
 mod row;
 pub mod show;
 mod stream;
@@ -26,6 +27,7 @@ use std::io::{self, Write};
 
 use crate::pipeline::Analysis;
 
+pub use layout::Column;
 pub use stream::{write_out_dir, Part, StreamingReport, OUT_DIR_FILES};
 pub use table::Style;
 
@@ -66,8 +68,8 @@ pub fn write_report(
 ) -> io::Result<()> {
     match (format, report) {
         (Format::Zeek, _) => zeek::write_conn_log(out, analyses, false),
-        (Format::Table, Report::Connections) => table::write_table(out, analyses, style),
-        (Format::Table, Report::History) => table::write_history_table(out, analyses),
+        (Format::Table, Report::Connections) => table::write_table(out, analyses, &style),
+        (Format::Table, Report::History) => table::write_history_table(out, analyses, &style),
         _ => {
             let mut w = StreamingReport::new();
             w.add(Part::of(format, report), out);

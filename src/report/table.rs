@@ -9,145 +9,250 @@ use std::io::{self, Write};
 use crate::anomaly::{AnomalyCode, Severity};
 use crate::model::Side;
 use crate::pipeline::accounting::FrameAccounting;
-use crate::pipeline::{Analysis, Summary};
+use crate::pipeline::{Analysis, Connection, Summary};
 
-use super::columns::Columns;
+use super::columns::{cell_width, wrap_list, wrap_words, Columns};
 use super::format::{flag_letters, relative, rfc3339_ns, seconds};
+use super::layout::{self, Column, PathNeed, Shape};
 use super::row::{anomaly_codes, flag_count};
 
-/// How the connection table looks. The default has neither colour nor a
-/// width, as for a pipe or a file; the CLI sets both for a terminal (colour
-/// only if `NO_COLOR` is unset).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How the terminal reports look. The default has no colour, no width and
+/// every column, as for a pipe or a file; the CLI sets colour and the
+/// width for a terminal (colour only if `NO_COLOR` is unset).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Style {
     /// Colour anomaly codes by severity (red for error, yellow for warning)
     /// with ANSI escapes.
     pub color: bool,
-    /// Cut the widest columns until a line fits this many characters.
+    /// Lay the reports out for a terminal this many characters wide: the
+    /// connection table's columns are chosen by priority (see
+    /// [`layout::fit`]) and long lines are wrapped; nothing is cut, so no
+    /// line is longer unless an endpoint alone is. `None`: every column,
+    /// lines as long as they get.
     pub width: Option<usize>,
+    /// Exactly these connection-table columns in this order, one line per
+    /// connection (`--columns`); the width then only wraps the other lines.
+    pub columns: Option<Vec<Column>>,
 }
-
-/// The connection table's columns; PATH goes before ANOMALIES for captures
-/// with VLANs or tunnels.
-const HEADER: [&str; 17] = [
-    "STREAM",
-    "CLIENT",
-    "SERVER",
-    "FIRST",
-    "LAST",
-    "START",
-    "DURATION",
-    "PACKETS C/S",
-    "BYTES C/S",
-    "FLAGS C/S",
-    "CLIENT STATE",
-    "SERVER STATE",
-    "CONN_STATE",
-    "HISTORY",
-    "RETX C/S",
-    "IRTT MS",
-    "ANOMALIES",
-];
 
 /// The overview, then per capture its heading, one line per connection and
 /// the accounting.
 pub(super) fn write_table(
     out: &mut dyn Write,
     analyses: &[Analysis],
-    style: Style,
+    style: &Style,
 ) -> io::Result<()> {
     write_overview(out, analyses, style)?;
     for (i, a) in analyses.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
-        write_file_heading(out, a)?;
-        // Only captures with VLANs or tunnels get the column.
-        let show_path = a.connections.iter().any(|c| !c.flow.path.is_empty());
-        let mut header = HEADER.to_vec();
-        if show_path {
-            // Before ANOMALIES, which stays last (it is coloured).
-            header.insert(header.len() - 1, "PATH");
+        write_file_heading(out, a, style.width)?;
+        if !a.connections.is_empty() {
+            connection_table(a, style).write(out)?;
         }
-        let mut table = Columns::new(header);
-        for ac in &a.connections {
-            let c = &ac.flow;
-            let [cp, sp] = c.packets;
-            let [cb, sb] = c.bytes;
-            let [cf, sf] = c.flags;
-            let anomalies = anomaly_codes(ac);
-            let mut row = vec![
-                c.stream.to_string(),
-                c.client().to_string(),
-                c.server().to_string(),
-                c.first_frame.to_string(),
-                c.last_frame.to_string(),
-                relative(a, c.start_ns),
-                format!("{:.6}", seconds(c.duration_ns())),
-                format!("{cp}/{sp}"),
-                format!("{cb}/{sb}"),
-                format!("{}/{}", flag_letters(cf), flag_letters(sf)),
-                ac.tcp.state(Side::Client).to_string(),
-                ac.tcp.state(Side::Server).to_string(),
-                ac.zeek.conn_state().to_string(),
-                ac.zeek.history().to_string(),
-                format!(
-                    "{}/{}",
-                    flag_count(ac, Side::Client, "retransmission"),
-                    flag_count(ac, Side::Server, "retransmission")
-                ),
-                ac.seq
-                    .handshake_rtt()
-                    .total_ns
-                    .map_or("-".into(), |ns| format!("{:.3}", ns as f64 / 1e6)),
-                if anomalies.is_empty() {
-                    "-".into()
-                } else {
-                    anomalies.join(",")
-                },
-            ];
-            if show_path {
-                row.insert(row.len() - 1, c.path.to_string());
-            }
-            table.push(row);
+        write_file_footer(out, a, style.width)?;
+    }
+    Ok(())
+}
+
+/// One capture's connections in the columns the style asks for.
+fn connection_table(a: &Analysis, style: &Style) -> Columns {
+    // Only captures with VLANs or tunnels get PATH unless it is asked for.
+    let has_path = a.connections.iter().any(|c| !c.flow.path.is_empty());
+    let path = if !has_path {
+        PathNeed::None
+    } else if paths_tell_apart(a) {
+        PathNeed::Essential
+    } else {
+        PathNeed::Useful
+    };
+    let layout = match (&style.columns, style.width) {
+        (Some(columns), _) => layout::listed(columns),
+        (None, Some(width)) => {
+            let natural = natural_widths(a);
+            let longest_code = a
+                .connections
+                .iter()
+                .flat_map(|c| c.anomalies())
+                .map(|x| x.code.code().len())
+                .max()
+                .unwrap_or(0);
+            layout::fit(
+                width,
+                path,
+                |c, shape| natural[column_index(c)][shape_index(shape)],
+                longest_code.max(Column::Anomalies.header(Shape::OneLine).len()),
+            )
         }
-        if !table.is_empty() {
-            if let Some(width) = style.width {
-                table.shrink_to(width);
-            }
-            if style.color {
-                // Each connection's anomaly codes in the colour of its worst.
-                for (cell, c) in table.last_cells_mut().zip(&a.connections) {
-                    let worst = c.anomalies().iter().map(|x| x.code.severity()).max();
-                    *cell = paint(style, worst, cell);
-                }
-            }
-            table.write(out)?;
-        }
-        write_file_footer(out, a)?;
+        (None, None) => layout::full(has_path),
+    };
+    let mut table = Columns::new(layout.columns.iter().map(|c| c.header(layout.shape)));
+    for ac in &a.connections {
+        let row: Vec<String> = layout
+            .columns
+            .iter()
+            .map(|&c| cell(c, layout.shape, a, ac, style.color, layout.anomalies_width))
+            .collect();
+        table.push(row);
+    }
+    table
+}
+
+/// Whether two connections have the same endpoints but different paths,
+/// so that only PATH tells them apart.
+fn paths_tell_apart(a: &Analysis) -> bool {
+    let mut paths = std::collections::HashMap::new();
+    a.connections.iter().any(|c| {
+        let first = paths
+            .entry((c.flow.client(), c.flow.server()))
+            .or_insert(&c.flow.path);
+        **first != c.flow.path
+    })
+}
+
+fn column_index(c: Column) -> usize {
+    Column::ALL.iter().position(|&x| x == c).unwrap_or(0)
+}
+
+fn shape_index(shape: Shape) -> usize {
+    match shape {
+        Shape::OneLine => 0,
+        Shape::PerSide => 1,
+    }
+}
+
+/// Every column's width in both shapes, header included, anomalies unwrapped.
+fn natural_widths(a: &Analysis) -> Vec<[usize; 2]> {
+    let shapes = [Shape::OneLine, Shape::PerSide];
+    Column::ALL
+        .iter()
+        .map(|&c| {
+            shapes.map(|shape| {
+                a.connections
+                    .iter()
+                    .map(|ac| cell_width(&cell(c, shape, a, ac, false, None)))
+                    .chain(std::iter::once(cell_width(c.header(shape))))
+                    .max()
+                    .unwrap_or(0)
+            })
+        })
+        .collect()
+}
+
+/// A connection's cell in column `c`: per-side values as `client/server`
+/// on one line, or the client's over the server's. Anomaly codes are
+/// coloured by severity if `color`, and wrapped to `anomalies_width`.
+fn cell(
+    c: Column,
+    shape: Shape,
+    a: &Analysis,
+    ac: &Connection,
+    color: bool,
+    anomalies_width: Option<usize>,
+) -> String {
+    let f = &ac.flow;
+    let per_side = |client: String, server: String| match shape {
+        Shape::OneLine => format!("{client}/{server}"),
+        Shape::PerSide => format!("{client}\n{server}"),
+    };
+    let by_side = |v: &dyn Fn(Side) -> String| per_side(v(Side::Client), v(Side::Server));
+    match c {
+        Column::Stream => f.stream.to_string(),
+        Column::Client if shape == Shape::PerSide => format!("{}\n{}", f.client(), f.server()),
+        Column::Client => f.client().to_string(),
+        Column::Server => f.server().to_string(),
+        Column::First => f.first_frame.to_string(),
+        Column::Last => f.last_frame.to_string(),
+        Column::Start => relative(a, f.start_ns),
+        Column::Duration => format!("{:.6}", seconds(f.duration_ns())),
+        Column::Packets => by_side(&|s| f.packets[s.idx()].to_string()),
+        Column::Bytes => by_side(&|s| f.bytes[s.idx()].to_string()),
+        Column::Flags => by_side(&|s| flag_letters(f.flags[s.idx()])),
+        Column::ClientState if shape == Shape::PerSide => by_side(&|s| ac.tcp.state(s).to_string()),
+        Column::ClientState => ac.tcp.state(Side::Client).to_string(),
+        Column::ServerState => ac.tcp.state(Side::Server).to_string(),
+        Column::Outcome if shape == Shape::PerSide => format!(
+            "{}\n{}",
+            ac.tcp.outcome(),
+            anomalies_cell(ac, color, anomalies_width)
+        ),
+        Column::Outcome => ac.tcp.outcome().to_string(),
+        Column::ConnState => ac.zeek.conn_state().to_string(),
+        Column::History => ac.zeek.history().to_string(),
+        Column::Retx => by_side(&|s| flag_count(ac, s, "retransmission").to_string()),
+        Column::Irtt => ac
+            .seq
+            .handshake_rtt()
+            .total_ns
+            .map_or("-".into(), |ns| format!("{:.3}", ns as f64 / 1e6)),
+        Column::Path => f.path.to_string(),
+        Column::Anomalies => anomalies_cell(ac, color, anomalies_width),
+    }
+}
+
+/// A connection's distinct anomaly codes, each coloured by its severity if
+/// `color`, comma-separated and wrapped to `width`; `-` when none.
+fn anomalies_cell(ac: &Connection, color: bool, width: Option<usize>) -> String {
+    let codes: Vec<String> = anomaly_codes(ac)
+        .into_iter()
+        .map(|code| {
+            let severity = AnomalyCode::from_code(code).map(|x| x.severity());
+            paint(color, severity, code)
+        })
+        .collect();
+    match width {
+        _ if codes.is_empty() => "-".into(),
+        Some(width) => wrap_list(&codes, ",", width).join("\n"),
+        None => codes.join(","),
+    }
+}
+
+/// Joins words that a wrapped line keeps together (`reset 2`); written as
+/// a plain space.
+const KEEP_TOGETHER: char = '\u{a0}';
+
+/// Writes a line of prose, wrapped to `width` if there is one (never
+/// between words joined by [`KEEP_TOGETHER`]).
+fn prose(out: &mut dyn Write, width: Option<usize>, text: &str) -> io::Result<()> {
+    let lines = match width {
+        Some(width) => wrap_words(text, width),
+        None => vec![text.to_string()],
+    };
+    for line in lines {
+        writeln!(out, "{}", line.replace(KEEP_TOGETHER, " "))?;
     }
     Ok(())
 }
 
 /// Per connection a line on how it went, its transitions as
 /// `FRAME TIME SIDE TRANSITION CAUSE` and its anomalies.
-pub(super) fn write_history_table(out: &mut dyn Write, analyses: &[Analysis]) -> io::Result<()> {
+pub(super) fn write_history_table(
+    out: &mut dyn Write,
+    analyses: &[Analysis],
+    style: &Style,
+) -> io::Result<()> {
+    let width = style.width;
     for (i, a) in analyses.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
-        write_file_heading(out, a)?;
+        write_file_heading(out, a, width)?;
         for ac in &a.connections {
             let c = &ac.flow;
-            writeln!(
+            writeln!(out)?;
+            prose(
                 out,
-                "\nstream {}  {} -> {}  ({}; conn_state {}, history {})",
-                c.stream,
-                c.client(),
-                c.server(),
-                ac.tcp.outcome(),
-                ac.zeek.conn_state(),
-                ac.zeek.history()
+                width,
+                &format!(
+                    "stream {}  {} -> {}  ({}; conn_state {}, history {})",
+                    c.stream,
+                    c.client(),
+                    c.server(),
+                    ac.tcp.outcome(),
+                    ac.zeek.conn_state(),
+                    ac.zeek.history()
+                ),
             )?;
             let mut history = Columns::new(["FRAME", "TIME", "SIDE", "TRANSITION", "CAUSE"]);
             for t in ac.tcp.transitions() {
@@ -163,43 +268,54 @@ pub(super) fn write_history_table(out: &mut dyn Write, analyses: &[Analysis]) ->
                     cause,
                 ]);
             }
+            if let Some(width) = width {
+                history.wrap_last_column(width);
+            }
             history.write(out)?;
             for an in ac.anomalies() {
                 let frame = an.frame.map_or("end".into(), |f| format!("frame {f}"));
-                writeln!(
-                    out,
+                let line = format!(
                     "  ! {} ({}, {frame}): {}",
                     an.code,
                     an.code.severity(),
                     an.detail
-                )?;
+                );
+                prose(out, width, &line)?;
             }
         }
         writeln!(out)?;
-        write_file_footer(out, a)?;
+        write_file_footer(out, a, width)?;
     }
     Ok(())
 }
 
 /// The short summary the table starts with: captures, frames, connections by
 /// outcome, anomalies by code (the worst severity first), read errors.
-fn write_overview(out: &mut dyn Write, analyses: &[Analysis], style: Style) -> io::Result<()> {
+fn write_overview(out: &mut dyn Write, analyses: &[Analysis], style: &Style) -> io::Result<()> {
     let s = Summary::of(analyses);
-    writeln!(
+    let width = style.width;
+    prose(
         out,
-        "{} capture{}, {} frames (tcp {}, other IP {}, non-IP {}, undecodable {}), {} connections",
-        s.files.len(),
-        if s.files.len() == 1 { "" } else { "s" },
-        s.frames,
-        s.tcp,
-        s.other_ip,
-        s.non_ip,
-        s.undecodable,
-        s.connections
+        width,
+        &format!(
+            "{} capture{}, {} frames (tcp {}, other IP {}, non-IP {}, undecodable {}), {} connections",
+            s.files.len(),
+            if s.files.len() == 1 { "" } else { "s" },
+            s.frames,
+            s.tcp,
+            s.other_ip,
+            s.non_ip,
+            s.undecodable,
+            s.connections
+        ),
     )?;
     if !s.outcomes.is_empty() {
-        let parts: Vec<String> = s.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        writeln!(out, "outcomes: {}", parts.join(", "))?;
+        let parts: Vec<String> = s
+            .outcomes
+            .iter()
+            .map(|(k, v)| format!("{k}{KEEP_TOGETHER}{v}"))
+            .collect();
+        prose(out, width, &format!("outcomes: {}", parts.join(", ")))?;
     }
     if !s.anomalies.is_empty() {
         let mut codes: Vec<(&&str, &u64)> = s.anomalies.iter().collect();
@@ -211,21 +327,25 @@ fn write_overview(out: &mut dyn Write, analyses: &[Analysis], style: Style) -> i
             .iter()
             .map(|(code, n)| {
                 let sev = AnomalyCode::from_code(code).map(|c| c.severity());
-                format!("{} {n}", paint(style, sev, code))
+                format!("{}{KEEP_TOGETHER}{n}", paint(style.color, sev, code))
             })
             .collect();
-        writeln!(out, "anomalies: {}", parts.join(", "))?;
+        prose(out, width, &format!("anomalies: {}", parts.join(", ")))?;
     }
     if s.errors > 0 {
-        writeln!(out, "read errors: {} (see below)", s.errors)?;
+        prose(
+            out,
+            width,
+            &format!("read errors: {} (see below)", s.errors),
+        )?;
     }
     writeln!(out)
 }
 
-/// `text` in red for errors and yellow for warnings, if the style has colour.
-fn paint(style: Style, severity: Option<Severity>, text: &str) -> String {
+/// `text` in red for errors and yellow for warnings, if `color`.
+fn paint(color: bool, severity: Option<Severity>, text: &str) -> String {
     let code = match severity {
-        _ if !style.color => return text.to_string(),
+        _ if !color => return text.to_string(),
         Some(Severity::Error) => "31",
         Some(Severity::Warning) => "33",
         _ => return text.to_string(),
@@ -234,54 +354,61 @@ fn paint(style: Style, severity: Option<Severity>, text: &str) -> String {
 }
 
 /// `# file (format): N connections, capture starts TIME`.
-fn write_file_heading(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
+fn write_file_heading(out: &mut dyn Write, a: &Analysis, width: Option<usize>) -> io::Result<()> {
     let format = match a.format {
         Some(f) if a.compressed => format!("{f}, gzip"),
         Some(f) => f.to_string(),
         None => "unreadable".into(),
     };
-    write!(
-        out,
+    let mut line = format!(
         "# {} ({format}): {} connections",
         a.file,
         a.connections.len()
-    )?;
+    );
     if let Some(t) = a.first_ts_ns {
-        write!(out, ", capture starts {}", rfc3339_ns(t))?;
+        line.push_str(&format!(", capture starts {}", rfc3339_ns(t)));
     }
-    writeln!(out)
+    prose(out, width, &line)
 }
 
 /// A capture's closing lines: its accounting, port reuse and read errors.
-fn write_file_footer(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
-    write_accounting(out, &a.accounting)?;
+fn write_file_footer(out: &mut dyn Write, a: &Analysis, width: Option<usize>) -> io::Result<()> {
+    write_accounting(out, &a.accounting, width)?;
     if a.port_reuses > 0 {
-        writeln!(
+        prose(
             out,
-            "port reuse: {} new connection(s) on an endpoint pair seen before",
-            a.port_reuses
+            width,
+            &format!(
+                "port reuse: {} new connection(s) on an endpoint pair seen before",
+                a.port_reuses
+            ),
         )?;
     }
     for e in &a.errors {
-        writeln!(out, "error: {e}")?;
+        prose(out, width, &format!("error: {e}"))?;
     }
     Ok(())
 }
 
 /// Where every frame went: `frames: N = tcp + other IP + non-IP +
 /// undecodable`, then one indented line per non-empty breakdown.
-fn write_accounting(out: &mut dyn Write, a: &FrameAccounting) -> io::Result<()> {
-    write!(
-        out,
+fn write_accounting(
+    out: &mut dyn Write,
+    a: &FrameAccounting,
+    width: Option<usize>,
+) -> io::Result<()> {
+    let mut total = format!(
         "frames: {} = tcp {} + other IP {} + non-IP {} + undecodable {}",
         a.frames, a.tcp, a.other_ip, a.non_ip, a.undecodable
-    )?;
+    );
     if a.ip_fragments > 0 {
-        write!(out, " + IP fragments {}", a.ip_fragments)?;
+        total.push_str(&format!(" + IP fragments {}", a.ip_fragments));
     }
-    writeln!(out)?;
+    prose(out, width, &total)?;
     fn named<K: Display>(m: &BTreeMap<K, u64>) -> Vec<String> {
-        m.iter().map(|(k, v)| format!("{k} {v}")).collect()
+        m.iter()
+            .map(|(k, v)| format!("{k}{KEEP_TOGETHER}{v}"))
+            .collect()
     }
     let breakdowns = [
         ("other IP", named(&a.other_ip_by_protocol)),
@@ -292,28 +419,37 @@ fn write_accounting(out: &mut dyn Write, a: &FrameAccounting) -> io::Result<()> 
     ];
     for (label, parts) in breakdowns {
         if !parts.is_empty() {
-            writeln!(out, "  {label}: {}", parts.join(", "))?;
+            prose(out, width, &format!("  {label}: {}", parts.join(", ")))?;
         }
     }
     if a.tcp_bad_header_len > 0 {
-        writeln!(
+        prose(
             out,
-            "  tcp with a header length below 20 bytes: {}",
-            a.tcp_bad_header_len
+            width,
+            &format!(
+                "  tcp with a header length below 20 bytes: {}",
+                a.tcp_bad_header_len
+            ),
         )?;
     }
     if a.reassembled_datagrams + a.overlapping_datagrams > 0 {
-        writeln!(
+        prose(
             out,
-            "  IP datagrams: {} reassembled, {} dropped for overlapping fragments",
-            a.reassembled_datagrams, a.overlapping_datagrams
+            width,
+            &format!(
+                "  IP datagrams: {} reassembled, {} dropped for overlapping fragments",
+                a.reassembled_datagrams, a.overlapping_datagrams
+            ),
         )?;
     }
     if a.tcp_bad_checksum > 0 {
-        writeln!(
+        prose(
             out,
-            "  tcp with a bad checksum (not fed to the state machines): {}",
-            a.tcp_bad_checksum
+            width,
+            &format!(
+                "  tcp with a bad checksum (not fed to the state machines): {}",
+                a.tcp_bad_checksum
+            ),
         )?;
     }
     Ok(())
