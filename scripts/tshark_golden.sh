@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate tshark golden data for every capture under testdata/:
-#   tests/golden/tshark/<capture-file-name>.streams.tsv
+#   tests/golden/tshark/<capture-file-name>.streams.tsv (and .analysis.tsv,
+#   .irtt.tsv, .seq.tsv, described in tests/golden/tshark/README.md)
 # produced by (exact command, also documented in tests/golden/tshark/README.md):
 #   tshark -r FILE -T fields -E separator=/t -e frame.number -e tcp.stream -e tcp.len -e tcp.flags.str
 # tshark runs with an empty, throw-away HOME/XDG_CONFIG_HOME so that no personal
@@ -69,6 +70,14 @@ for f in "${files[@]}"; do
             BEGIN { n = split(names, name, " ") }
             { out = ""; for (i = 2; i <= n + 1; i++) if ($i != "") out = out (out == "" ? "" : ",") name[i - 1];
               if (out != "") print $1 "\t" out }' >"$ana" || true
+
+    # Sequence numbers and windows as Wireshark shows them by default (relative
+    # sequence numbers, the window scaled): frame.number, tcp.seq, tcp.ack,
+    # tcp.flags.ack, tcp.window_size, one line per TCP frame.
+    HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
+        tshark -r "$f" -Y tcp -T fields -E separator=/t -e frame.number -e tcp.seq \
+            -e tcp.ack -e tcp.flags.ack -e tcp.window_size 2>/dev/null \
+        >"$out/$(basename "$f").seq.tsv" || true
 
     # Handshake RTT: tcp.stream and tcp.analysis.initial_rtt, once per stream that has one.
     HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \

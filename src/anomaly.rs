@@ -2,11 +2,11 @@
 //! match on, a severity, and a one-line meaning each. Detection lives with the
 //! state machines; this module only names and describes.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use crate::model::Side;
+use crate::model::{SeqNum, Side};
 
 /// How bad an anomaly is: `info` is worth knowing, `warning` usually means
 /// trouble on the wire or in the capture, `error` means a broken peer or stack.
@@ -160,8 +160,126 @@ pub struct Anomaly {
     pub frame: Option<u64>,
     /// The side it concerns; `None` when it concerns the connection as a whole.
     pub side: Option<Side>,
-    /// What exactly happened, in one line.
+    /// What exactly happened, in one line, sequence numbers as on the wire.
     pub detail: String,
+    /// The sequence and acknowledgement numbers `detail` mentions, so a
+    /// report can show them relative, as Wireshark does by default
+    /// ([`Anomaly::detail_relative`]).
+    #[serde(skip)]
+    pub seq_numbers: Vec<SeqMention>,
+}
+
+/// A sequence number in an anomaly's detail: where its digits start, and
+/// whose numbering it is in (the sender of a SEQ; for an ACK, the side
+/// whose bytes it acknowledges).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqMention {
+    /// Byte offset of its decimal digits in the detail.
+    pub at: usize,
+    /// The side whose sequence numbering it belongs to.
+    pub sender: Side,
+    /// The number as on the wire.
+    pub seq: SeqNum,
+}
+
+impl Anomaly {
+    /// The detail with each sequence number it mentions as `relative`
+    /// gives it (Wireshark's relative numbers, from the flow layer's
+    /// `SeqBases::relative`); a number `relative` has no value for stays as
+    /// on the wire.
+    pub fn detail_relative(&self, relative: impl Fn(Side, SeqNum) -> Option<u32>) -> String {
+        let mut out = String::with_capacity(self.detail.len());
+        let mut done = 0;
+        for m in &self.seq_numbers {
+            let digits = m.seq.0.to_string();
+            let end = m.at + digits.len();
+            // Only where the digits still are (a detail may be rewritten).
+            if m.at < done || self.detail.get(m.at..end) != Some(digits.as_str()) {
+                continue;
+            }
+            out.push_str(&self.detail[done..m.at]);
+            match relative(m.sender, m.seq) {
+                Some(r) => {
+                    let _ = write!(out, "{r}");
+                }
+                None => out.push_str(&digits),
+            }
+            done = end;
+        }
+        out.push_str(&self.detail[done..]);
+        out
+    }
+}
+
+/// An anomaly's detail while it is written: text, and the sequence numbers
+/// in it with whose numbering each is in.
+///
+/// ```
+/// use tcpstate::anomaly::Detail;
+/// use tcpstate::model::{SeqNum, Side};
+/// let d = Detail::new().text("acknowledges up to ").seq(Side::Server, SeqNum(1001));
+/// assert_eq!(d.as_str(), "acknowledges up to 1001");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Detail {
+    text: String,
+    seq_numbers: Vec<SeqMention>,
+}
+
+impl Detail {
+    /// An empty detail.
+    pub fn new() -> Detail {
+        Detail::default()
+    }
+
+    /// Appends text.
+    pub fn text(mut self, text: impl fmt::Display) -> Detail {
+        let _ = write!(self.text, "{text}");
+        self
+    }
+
+    /// Appends a sequence number of `sender`'s numbering.
+    pub fn seq(mut self, sender: Side, seq: SeqNum) -> Detail {
+        self.seq_numbers.push(SeqMention {
+            at: self.text.len(),
+            sender,
+            seq,
+        });
+        let _ = write!(self.text, "{}", seq.0);
+        self
+    }
+
+    /// Appends another detail, its sequence numbers included.
+    pub fn then(mut self, rest: Detail) -> Detail {
+        let shift = self.text.len();
+        self.text.push_str(&rest.text);
+        self.seq_numbers
+            .extend(rest.seq_numbers.into_iter().map(|m| SeqMention {
+                at: m.at + shift,
+                ..m
+            }));
+        self
+    }
+
+    /// The text so far, numbers as on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl From<String> for Detail {
+    fn from(text: String) -> Detail {
+        Detail {
+            text,
+            seq_numbers: Vec::new(),
+        }
+    }
+}
+
+impl From<&str> for Detail {
+    fn from(text: &str) -> Detail {
+        Detail::from(text.to_string())
+    }
 }
 
 /// Occurrences of one code listed per connection; further ones are only
@@ -185,12 +303,12 @@ impl AnomalyLog {
     }
 
     /// Records an occurrence; `detail` is formatted only if it will be listed.
-    pub fn record(
+    pub fn record<D: Into<Detail>>(
         &mut self,
         code: AnomalyCode,
         frame: Option<u64>,
         side: Option<Side>,
-        detail: impl FnOnce() -> String,
+        detail: impl FnOnce() -> D,
     ) {
         let n = match self.counts.iter_mut().find(|(c, _)| *c == code) {
             Some((_, n)) => {
@@ -203,11 +321,13 @@ impl AnomalyLog {
             }
         };
         if n <= LISTED_PER_CODE {
+            let Detail { text, seq_numbers } = detail().into();
             self.listed.push(Anomaly {
                 code,
                 frame,
                 side,
-                detail: detail(),
+                detail: text,
+                seq_numbers,
             });
         }
     }
@@ -219,8 +339,12 @@ impl AnomalyLog {
             frame,
             side,
             detail,
+            seq_numbers,
         } = a;
-        self.record(code, frame, side, || detail);
+        self.record(code, frame, side, || Detail {
+            text: detail,
+            seq_numbers,
+        });
     }
 
     /// The listed occurrences, in the order they were recorded.
@@ -256,6 +380,7 @@ impl AnomalyLog {
             .find(|a| a.code == code && a.frame == Some(frame))
         {
             a.detail = detail;
+            a.seq_numbers.clear();
         }
     }
 
@@ -315,6 +440,37 @@ mod tests {
             assert_eq!(AnomalyCode::from_code(c.code()), Some(*c));
             assert!(!c.meaning().is_empty());
         }
+    }
+
+    #[test]
+    fn details_show_their_sequence_numbers_relative() {
+        let mut log = AnomalyLog::new();
+        log.record(AnomalyCode::AckUnseenSegment, Some(7), None, || {
+            Detail::new()
+                .text("5 bytes at seq ")
+                .seq(Side::Client, SeqNum(1005))
+                .text(", ack ")
+                .seq(Side::Server, SeqNum(5))
+                .text(": ")
+                .then(Detail::new().text("up to ").seq(Side::Server, SeqNum(9)))
+        });
+        let a = &log.listed()[0];
+        assert_eq!(a.detail, "5 bytes at seq 1005, ack 5: up to 9");
+        let bases = |side: Side, seq: SeqNum| match side {
+            Side::Client => Some(seq.offset_from(SeqNum(1000))),
+            Side::Server => None,
+        };
+        // Only the numbers marked change: "5 bytes" stays, the server's
+        // numbers (no base) stay as on the wire.
+        assert_eq!(a.detail_relative(bases), "5 bytes at seq 5, ack 5: up to 9");
+        let both = |_: Side, seq: SeqNum| Some(seq.offset_from(SeqNum(4)));
+        assert_eq!(
+            a.detail_relative(both),
+            "5 bytes at seq 1001, ack 1: up to 5"
+        );
+        // A rewritten detail has no numbers to replace.
+        log.set_detail(AnomalyCode::AckUnseenSegment, 7, "other 1005".into());
+        assert_eq!(log.listed()[0].detail_relative(both), "other 1005");
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! pair only for a SYN without ACK whose sequence number differs from the base
 //! sequence number already recorded for its sender; the base is the first SYN's
 //! sequence number, or one less than the first non-SYN segment's sequence number,
-//! or one less than the first acknowledgement number the peer sent. A SYN that
-//! repeats the base is a retransmission and stays in the same stream, even after
-//! FIN or RST. Following this rule exactly is what lets a user type
+//! or one less than the first acknowledgement number the peer sent; a SYN-ACK
+//! with another sequence number (flagged "reused ports") sets its sender's base
+//! anew. A SYN that repeats the base is a retransmission and stays in the same
+//! stream, even after FIN or RST. The base is also what relative sequence
+//! numbers count from, as tshark's `tcp.seq` ([`SeqBases`]). Following this rule exactly is what lets a user type
 //! `tcp.stream eq N` in Wireshark and land on our connection N.
 //!
 //! The key may also hold where the segment was found ([`KeyOptions`]): its VLAN
@@ -22,7 +24,7 @@ use std::fmt;
 use rustc_hash::FxHashMap;
 
 use crate::model::{
-    scaled_window, Endpoint, Path, Segment, SeqNum, Side, TcpFlags, TunnelHop, VlanStack,
+    scaled_window, Endpoint, Path, PeerSyn, Segment, SeqNum, Side, TcpFlags, TunnelHop, VlanStack,
 };
 
 /// Why one endpoint is called the client.
@@ -78,8 +80,9 @@ pub struct Flow {
     pub flags: [TcpFlags; 2],
     /// Window scale each endpoint announced on its SYN, if any.
     pub window_scale: [Option<u8>; 2],
-    /// Wireshark's base sequence number per sender, which decides port reuse.
-    base_seq: [Option<SeqNum>; 2],
+    /// Wireshark's base sequence number per sender, which decides port
+    /// reuse and what relative numbers count from.
+    bases: SeqBases,
     /// VLAN tags and tunnels of the connection's first packet.
     pub path: Path,
     /// This connection continues a Wireshark stream whose earlier part was
@@ -121,7 +124,7 @@ impl Flow {
             ip_bytes: [0; 2],
             flags: [TcpFlags(0); 2],
             window_scale: [None; 2],
-            base_seq: [None; 2],
+            bases: SeqBases::default(),
             path: seg.path.clone(),
             continues: false,
         }
@@ -147,28 +150,33 @@ impl Flow {
         side_of(&self.endpoints, seg)
     }
 
-    /// The window a segment advertises, in bytes.
+    /// The window a segment advertises, in bytes, as Wireshark's
+    /// `tcp.window_size` (by the model's one rule, [`scaled_window`]).
     pub fn scaled_window(&self, seg: &Segment) -> u32 {
-        let s = self.side_of(seg);
+        let (s, peer) = (self.side_of(seg).idx(), self.side_of(seg).peer().idx());
         scaled_window(
             seg.window,
             seg.flags.syn(),
-            self.window_scale[s.idx()],
-            self.window_scale[s.peer().idx()],
+            self.window_scale[s],
+            PeerSyn::of(self.flags[peer].syn(), self.window_scale[peer]),
         )
+    }
+
+    /// Wireshark's base sequence numbers as they stand after the last
+    /// segment (they may change during the connection: see [`SeqBases`]).
+    pub fn bases(&self) -> &SeqBases {
+        &self.bases
     }
 
     /// Wireshark also flags a SYN-ACK whose sequence number differs from its
     /// sender's base as "reused ports", without starting a new stream.
     fn syn_ack_reuses_ports(&self, seg: &Segment) -> bool {
-        let is_syn_ack = seg.flags.has(TcpFlags::SYN | TcpFlags::ACK);
-        is_syn_ack
-            && matches!(self.base_seq[self.side_of(seg).idx()], Some(b) if b != SeqNum(seg.seq))
+        self.bases.syn_ack_leaves_base(self.side_of(seg), seg)
     }
 
     /// Wireshark's rule for a SYN on an existing pair: a new stream unless it repeats the base.
     fn syn_starts_new_stream(&self, seg: &Segment) -> bool {
-        syn_leaves_base(&self.base_seq, self.side_of(seg), seg)
+        self.bases.syn_leaves_base(self.side_of(seg), seg)
     }
 
     /// Adds a segment's counters; `seg` must belong to this connection.
@@ -185,27 +193,83 @@ impl Flow {
         if seg.flags.syn() && seg.options.window_scale.is_some() {
             self.window_scale[d] = seg.options.window_scale;
         }
-        if !seg.short_segment {
-            if self.base_seq[d].is_none() {
-                self.base_seq[d] = Some(if seg.flags.syn() {
-                    SeqNum(seg.seq)
-                } else {
-                    SeqNum(seg.seq) - 1
-                });
-            }
-            if seg.flags.ack() && self.base_seq[1 - d].is_none() {
-                self.base_seq[1 - d] = Some(SeqNum(seg.ack) - 1);
-            }
-        }
+        self.bases.observe(seg, side);
         side
     }
 }
 
-/// A SYN without ACK whose sequence number is not its sender's base: where
-/// Wireshark starts a new stream on a known pair.
-fn syn_leaves_base(base_seq: &[Option<SeqNum>; 2], sender: Side, seg: &Segment) -> bool {
-    let is_bare_syn = seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN;
-    is_bare_syn && matches!(base_seq[sender.idx()], Some(b) if b != SeqNum(seg.seq))
+/// Wireshark's base sequence number of each side of a connection
+/// (packet-tcp.c, `tcp_analyze_sequence_number` and `dissect_tcp`): the
+/// first SYN's sequence number, or one less than the first other segment's,
+/// or one less than the first acknowledgement number the peer sent; a
+/// SYN-ACK with another sequence number ("reused ports") sets its sender's
+/// base anew. Segments whose TCP header was cut short set nothing.
+///
+/// The one rule for relative sequence numbers: `tcp.stream` splitting, the
+/// numbers `show` prints and those in anomaly details all come from it. The
+/// bases can change during a connection, so relative numbers are those of
+/// the bases as they stood after the segment itself ([`SeqBases::observe`]
+/// segment by segment, as Wireshark reads a capture).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeqBases([Option<SeqNum>; 2]);
+
+impl SeqBases {
+    /// Takes in a segment of the connection sent by `sender`.
+    pub fn observe(&mut self, seg: &Segment, sender: Side) {
+        if seg.short_segment {
+            return;
+        }
+        let (d, r) = (sender.idx(), sender.peer().idx());
+        if self.0[d].is_none() || self.syn_ack_leaves_base(sender, seg) {
+            self.0[d] = Some(if seg.flags.syn() {
+                SeqNum(seg.seq)
+            } else {
+                SeqNum(seg.seq) - 1
+            });
+        }
+        if seg.flags.ack() && self.0[r].is_none() {
+            self.0[r] = Some(SeqNum(seg.ack) - 1);
+        }
+    }
+
+    /// `side`'s base, once a segment has set it.
+    pub fn base(&self, side: Side) -> Option<SeqNum> {
+        self.0[side.idx()]
+    }
+
+    /// A number of `sender`'s numbering (a SEQ it sent, an ACK of its
+    /// bytes) relative to its base; `None` before the base is known.
+    pub fn relative(&self, sender: Side, n: SeqNum) -> Option<u32> {
+        self.base(sender).map(|base| n.offset_from(base))
+    }
+
+    /// A segment's `tcp.seq` and `tcp.ack` as Wireshark shows them by
+    /// default, once [`SeqBases::observe`] has taken it in: relative, the
+    /// ACK only with the ACK flag; as on the wire for a segment whose header
+    /// was cut short (Wireshark computes no relative numbers for it).
+    pub fn relative_numbers(&self, seg: &Segment, sender: Side) -> (u32, Option<u32>) {
+        let shown = |side: Side, n: u32| match seg.short_segment {
+            true => n,
+            false => self.relative(side, SeqNum(n)).unwrap_or(n),
+        };
+        (
+            shown(sender, seg.seq),
+            seg.flags.ack().then(|| shown(sender.peer(), seg.ack)),
+        )
+    }
+
+    /// A SYN without ACK whose sequence number is not its sender's base:
+    /// where Wireshark starts a new stream on a known pair.
+    fn syn_leaves_base(&self, sender: Side, seg: &Segment) -> bool {
+        let is_bare_syn = seg.flags.0 & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN;
+        is_bare_syn && matches!(self.base(sender), Some(b) if b != SeqNum(seg.seq))
+    }
+
+    /// A SYN-ACK whose sequence number is not its sender's base.
+    fn syn_ack_leaves_base(&self, sender: Side, seg: &Segment) -> bool {
+        let is_syn_ack = seg.flags.has(TcpFlags::SYN | TcpFlags::ACK);
+        is_syn_ack && matches!(self.base(sender), Some(b) if b != SeqNum(seg.seq))
+    }
 }
 
 /// Which side sent a segment between the client and server `endpoints`.
@@ -362,7 +426,7 @@ struct Tomb {
     stream: u64,
     endpoints: [Endpoint; 2],
     client_reason: ClientReason,
-    base_seq: [Option<SeqNum>; 2],
+    bases: SeqBases,
 }
 
 impl Tomb {
@@ -371,13 +435,14 @@ impl Tomb {
             stream: c.stream,
             endpoints: c.endpoints,
             client_reason: c.client_reason,
-            base_seq: c.base_seq,
+            bases: c.bases,
         }
     }
 
     /// Wireshark's rule, as [`Flow::syn_starts_new_stream`].
     fn syn_starts_new_stream(&self, seg: &Segment) -> bool {
-        syn_leaves_base(&self.base_seq, side_of(&self.endpoints, seg), seg)
+        self.bases
+            .syn_leaves_base(side_of(&self.endpoints, seg), seg)
     }
 
     /// The continuation of the evicted connection, starting at `seg`.
@@ -385,7 +450,7 @@ impl Tomb {
         let mut c = Flow::new(self.stream, seg);
         c.endpoints = self.endpoints;
         c.client_reason = self.client_reason;
-        c.base_seq = self.base_seq;
+        c.bases = self.bases;
         c.continues = true;
         c
     }

@@ -16,4 +16,4 @@ pub use path::{Encap, EncapSet, Path, TunnelHop, TunnelPath, VlanStack};
 pub use segment::{Endpoint, Segment, TcpFlags, TcpOptions};
 pub use seq::SeqNum;
 pub use side::Side;
-pub use window::{scaled_window, MAX_WINDOW_SHIFT};
+pub use window::{scaled_window, PeerSyn, MAX_WINDOW_SHIFT};

@@ -112,6 +112,7 @@ impl Shard {
             frame: Some(seg.frame),
             side: Some(Side::Client),
             detail,
+            seq_numbers: Vec::new(),
         });
     }
 

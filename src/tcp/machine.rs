@@ -35,8 +35,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::anomaly::{Anomaly, AnomalyCode, AnomalyLog, LogMark};
-use crate::model::{scaled_window, Segment, SeqNum, Side, TcpFlags};
+use crate::anomaly::{Anomaly, AnomalyCode, AnomalyLog, Detail, LogMark};
+use crate::model::{scaled_window, PeerSyn, Segment, SeqNum, Side, TcpFlags};
 
 /// The eleven states of RFC 9293, displayed with their RFC names.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -502,6 +502,17 @@ impl PairedMachines {
         self.anomalies.record(code, frame, side, || detail);
     }
 
+    /// An anomaly whose detail mentions sequence numbers.
+    fn anomaly_at_seq(
+        &mut self,
+        code: AnomalyCode,
+        frame: Option<u64>,
+        side: Option<Side>,
+        detail: Detail,
+    ) {
+        self.anomalies.record(code, frame, side, || detail);
+    }
+
     /// Moves a side to `to`, recording the transition; returns its index.
     fn go(&mut self, side: Side, to: State, seg: &Segment, cause: Cause) -> usize {
         self.go_at(side, to, Some(seg.frame), seg.ts_ns, cause, None)
@@ -904,15 +915,18 @@ impl PairedMachines {
         match self.state(to) {
             State::SynSent | State::SynRcvd if !acks_our_syn => {
                 let iss = self.end(to).iss.unwrap_or_default();
-                self.anomaly(
+                self.anomaly_at_seq(
                     AnomalyCode::SynAckBadAck,
                     Some(seg.frame),
                     Some(from),
-                    format!(
-                        "SYN-ACK acknowledges {} but the {to}'s SYN was {iss} (expected {})",
-                        seg.ack,
-                        iss + 1
-                    ),
+                    Detail::new()
+                        .text("SYN-ACK acknowledges ")
+                        .seq(to, SeqNum(seg.ack))
+                        .text(format_args!(" but the {to}'s SYN was "))
+                        .seq(to, iss)
+                        .text(" (expected ")
+                        .seq(to, iss + 1)
+                        .text(")"),
                 );
             }
             State::SynSent | State::SynRcvd => {
@@ -939,14 +953,17 @@ impl PairedMachines {
         }
         if let Some(nxt) = self.end(to).snd_nxt {
             if ack > nxt {
-                self.anomaly(
+                self.anomaly_at_seq(
                     AnomalyCode::AckUnseenSegment,
                     Some(seg.frame),
                     Some(from),
-                    format!(
-                        "the {from} acknowledges up to {ack}, {} bytes past what the capture saw the {to} send",
-                        ack.offset_from(nxt)
-                    ),
+                    Detail::new()
+                        .text(format_args!("the {from} acknowledges up to "))
+                        .seq(to, ack)
+                        .text(format_args!(
+                            ", {} bytes past what the capture saw the {to} send",
+                            ack.offset_from(nxt)
+                        )),
                 );
                 self.end_mut(to).snd_nxt = Some(ack);
             }
@@ -996,14 +1013,17 @@ impl PairedMachines {
         if let Some(fs) = e.fin_seq {
             let end = SeqNum(seg.seq) + seg.payload_len;
             if !retransmission && end > fs {
-                self.anomaly(
+                self.anomaly_at_seq(
                     AnomalyCode::DataAfterFin,
                     Some(seg.frame),
                     Some(from),
-                    format!(
-                        "{} bytes from the {from} after its FIN (seq {fs})",
-                        seg.payload_len
-                    ),
+                    Detail::new()
+                        .text(format_args!(
+                            "{} bytes from the {from} after its FIN (seq ",
+                            seg.payload_len
+                        ))
+                        .seq(from, fs)
+                        .text(")"),
                 );
             }
         }
@@ -1076,7 +1096,7 @@ impl PairedMachines {
     /// Is a RST from the peer acceptable to `to` (RFC 9293 3.10.7, RFC 5961)?
     /// `Ok(true)` for a RST at exactly the expected sequence number, `Ok(false)`
     /// for one elsewhere inside the window (RFC 5961 receivers challenge it).
-    fn rst_acceptable(&self, seg: &Segment, to: Side) -> Result<bool, String> {
+    fn rst_acceptable(&self, seg: &Segment, to: Side) -> Result<bool, Detail> {
         let e = self.end(to);
         match e.state {
             State::SynSent => {
@@ -1084,10 +1104,10 @@ impl PairedMachines {
                 if ok {
                     Ok(true)
                 } else {
-                    Err(format!(
-                        "it does not acknowledge the {to}'s SYN (ack {})",
-                        seg.ack
-                    ))
+                    Err(Detail::new()
+                        .text(format_args!("it does not acknowledge the {to}'s SYN (ack "))
+                        .seq(to, SeqNum(seg.ack))
+                        .text(")"))
                 }
             }
             State::Closed | State::Listen => Ok(true),
@@ -1104,11 +1124,16 @@ impl PairedMachines {
                 if seq.in_window(left, wnd) {
                     Ok(false)
                 } else {
-                    Err(format!(
-                        "seq {} is outside the {to}'s window [{left}, {})",
-                        seg.seq,
-                        left + wnd
-                    ))
+                    // The RST's and the window's numbers are its sender's.
+                    let sender = to.peer();
+                    Err(Detail::new()
+                        .text("seq ")
+                        .seq(sender, seq)
+                        .text(format_args!(" is outside the {to}'s window ["))
+                        .seq(sender, left)
+                        .text(", ")
+                        .seq(sender, left + wnd)
+                        .text(")"))
                 }
             }
         }
@@ -1119,11 +1144,13 @@ impl PairedMachines {
         let exact = match self.rst_acceptable(seg, to) {
             Ok(exact) => exact,
             Err(why) => {
-                self.anomaly(
+                self.anomaly_at_seq(
                     AnomalyCode::OutOfWindowRst,
                     Some(seg.frame),
                     Some(from),
-                    format!("RST from the {from} ignored: {why}"),
+                    Detail::new()
+                        .text(format_args!("RST from the {from} ignored: "))
+                        .then(why),
                 );
                 return;
             }
@@ -1217,20 +1244,23 @@ impl PairedMachines {
         self.anomalies.rewind(&p.anomalies_before);
         self.reset_by = p.reset_by_before;
         self.handshake_reset = self.anomalies.contains(AnomalyCode::HandshakeReset);
-        self.anomaly(
+        self.anomaly_at_seq(
             AnomalyCode::RstChallenged,
             Some(p.frame),
             Some(from.peer()),
-            format!(
-                "RST with seq {} was inside the {from}'s window but not at the expected number; the {from} answered with a challenge ACK and stayed open",
-                p.seq
-            ),
+            Detail::new()
+                .text("RST with seq ")
+                .seq(from.peer(), p.seq)
+                .text(format_args!(
+                    " was inside the {from}'s window but not at the expected number; the {from} answered with a challenge ACK and stayed open"
+                )),
         );
     }
 
     /// Remembers what the sender has now sent and acknowledged.
     fn note_sent(&mut self, seg: &Segment, from: Side, seg_end: SeqNum) {
-        let peer_scale = self.end(from.peer()).window_scale;
+        let peer = self.end(from.peer());
+        let peer_syn = PeerSyn::of(peer.sent_bare_syn || peer.sent_syn_ack, peer.window_scale);
         let e = self.end_mut(from);
         e.sent_any = true;
         if seg.flags.fin() {
@@ -1251,7 +1281,7 @@ impl PairedMachines {
             let ack = SeqNum(seg.ack);
             e.ack_sent = Some(e.ack_sent.map_or(ack, |a| ack.max(a)));
         }
-        e.window = scaled_window(seg.window, seg.flags.syn(), e.window_scale, peer_scale);
+        e.window = scaled_window(seg.window, seg.flags.syn(), e.window_scale, peer_syn);
     }
 
     /// Both sides have ended (CLOSED, TIME_WAIT, or back in LISTEN): only

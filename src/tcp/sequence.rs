@@ -17,7 +17,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::anomaly::{AnomalyCode, AnomalyLog};
+use crate::anomaly::{AnomalyCode, AnomalyLog, Detail};
 use crate::model::{Segment, SeqNum, Side, MAX_WINDOW_SHIFT};
 
 /// Wireshark's out-of-order threshold when the handshake RTT is unknown.
@@ -248,11 +248,15 @@ impl SeqAnalyzer {
         let found = self.on_segment(seg, from, reused_ports);
         for flag in found.flags.iter() {
             let detail = || match flag {
-                Flag::DuplicateAck => format!(
-                    "duplicate ACK #{} of {}",
-                    found.duplicate_ack_count, seg.ack
-                ),
-                _ => format!("{} bytes at seq {}", seg.payload_len, seg.seq),
+                Flag::DuplicateAck => Detail::new()
+                    .text(format_args!(
+                        "duplicate ACK #{} of ",
+                        found.duplicate_ack_count
+                    ))
+                    .seq(from.peer(), SeqNum(seg.ack)),
+                _ => Detail::new()
+                    .text(format_args!("{} bytes at seq ", seg.payload_len))
+                    .seq(from, SeqNum(seg.seq)),
             };
             self.anomalies
                 .record(flag.anomaly(), Some(seg.frame), Some(from), detail);
