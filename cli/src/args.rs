@@ -285,12 +285,26 @@ impl TableArgs {
 pub struct ShowArgs {
     /// The connection, as Wireshark's tcp.stream index.
     pub stream: u64,
-    /// The capture (`-` for stdin).
-    #[arg(value_name = "FILE")]
-    pub file: String,
+    /// Captures, directories or globs, as for the default job (`-` for
+    /// stdin): the stream of each, or of all as one capture with `--merge`.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Output format: the ladder as text, or one JSON object per capture
+    /// that has the stream (docs/REFERENCE.md).
+    #[arg(short, long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
     #[command(flatten)]
     /// Options of the analysis.
     pub analysis: AnalysisArgs,
+}
+
+/// `show --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// The packet ladder and the anomalies, for people.
+    Text,
+    /// One JSON object per capture that has the stream.
+    Json,
 }
 
 #[derive(Debug, ClapArgs)]

@@ -16,8 +16,8 @@ use tcpstate::report::{write_report, Format, Part, Report, StreamingReport, OUT_
 use tcpstate::{Analysis, Analyzer};
 
 use crate::args::{
-    AnalysisArgs, CheckArgs, Cli, Command, ReportArgs, RunArgs, ShowArgs, EXIT_BAD_INPUT,
-    EXIT_FAILURE, EXIT_OK,
+    AnalysisArgs, CheckArgs, Cli, Command, ReportArgs, RunArgs, ShowArgs, ShowFormat,
+    EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK,
 };
 use crate::output::{write_atomically, AtomicFile};
 use crate::terminal::{progress_for, table_style};
@@ -275,17 +275,58 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
     Ok(status)
 }
 
+/// `show`: the stream's story in each input (or in all of them as one
+/// capture with `--merge`); exit 1 when no input has the stream.
 fn run_show(args: ShowArgs) -> Result<i32, String> {
-    let input = Input::from_arg(&args.file);
-    let story = show::collect(&input, args.stream, &args.analysis.analyzer());
-    let status = report_errors(std::slice::from_ref(&story.analysis));
+    let inputs = expand_inputs(&args.files)?;
+    if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+        return Err("standard input (-) can be read only once".into());
+    }
+    let groups: Vec<Vec<Input>> = if args.analysis.merge {
+        vec![inputs]
+    } else {
+        inputs.into_iter().map(|i| vec![i]).collect()
+    };
+    let analyzer = args.analysis.analyzer();
+    let stories: Vec<show::Story> = groups
+        .par_iter()
+        .map(|g| show::collect(g, args.stream, &analyzer))
+        .collect();
+    let analyses: Vec<&Analysis> = stories.iter().map(|s| &s.analysis).collect();
+    let mut status = EXIT_OK;
+    for a in &analyses {
+        status = status.max(report_errors(std::slice::from_ref(*a)));
+    }
+    let found = stories
+        .iter()
+        .filter(|s| show::find(&s.analysis, s.stream).is_some())
+        .count();
     let stdout = io::stdout();
     let mut w = BufWriter::new(stdout.lock());
-    match show::write_story(&mut w, &story).and_then(|_| w.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
-        _ if show::find(&story.analysis, story.stream).is_none() && status == EXIT_OK => {
-            Ok(EXIT_FAILURE)
+    let mut written = Ok(());
+    for (i, story) in stories.iter().enumerate() {
+        written = match args.format {
+            ShowFormat::Text if i > 0 => writeln!(w).and_then(|_| show::write_story(&mut w, story)),
+            ShowFormat::Text => show::write_story(&mut w, story),
+            ShowFormat::Json => {
+                if show::find(&story.analysis, story.stream).is_none() {
+                    eprintln!(
+                        "tcpstate: {}: no stream {} (the capture has {} connections)",
+                        story.analysis.file,
+                        story.stream,
+                        story.analysis.connections.len()
+                    );
+                }
+                show::write_story_json(&mut w, story)
+            }
+        };
+        if written.is_err() {
+            break;
         }
+    }
+    match written.and_then(|_| w.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
+        _ if found == 0 && status == EXIT_OK => Ok(EXIT_FAILURE),
         _ => Ok(status),
     }
 }

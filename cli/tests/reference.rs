@@ -174,3 +174,20 @@ fn table_columns_are_documented_in_order() {
         .collect();
     assert_eq!(headings, printed);
 }
+
+#[test]
+fn show_json_keys_are_documented_in_order() {
+    let out = stdout(&[
+        "show",
+        "--format",
+        "json",
+        "0",
+        "testdata/synth/seq_analysis.pcap",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let documented = listed("## JSON: show");
+    let (top, per_segment) = documented.split_at(keys(&v).len());
+    assert_eq!(keys(&v), top);
+    assert_eq!(keys(&v["segments"][0]), per_segment);
+}

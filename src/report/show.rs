@@ -1,22 +1,30 @@
-//! One connection's full story (`tcpstate show STREAM FILE`): the packet
-//! ladder with relative sequence numbers as Wireshark shows them, both sides'
-//! states after every frame with transitions marked, anomalies beside the
-//! frame that showed them, and the Wireshark display filter to open it.
+//! One connection's full story (`tcpstate show STREAM FILE...`): the packet
+//! ladder with relative sequence numbers and the advertised window as
+//! Wireshark shows them, both sides' states after every frame with
+//! transitions marked, the anomalies beside the frame that showed them and
+//! in full below (their sequence numbers relative too), and the Wireshark
+//! display filter to open it. As text for people, or as one JSON object.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::IpAddr;
-
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::anomaly::{Anomaly, AnomalyCode, Severity};
 use crate::capture::Input;
-use crate::model::{Segment, SeqNum, Side};
-use crate::pipeline::{Analysis, Analyzer, Connection};
-use crate::tcp::machine::State;
+use crate::flow::{ClientReason, SeqBases};
+use crate::model::{Segment, Side};
+use crate::pipeline::{Analysis, Analyzer, Connection, SCHEMA_VERSION};
+use crate::tcp::machine::{Cause, Outcome, State, Transition};
 
 use super::columns::Columns;
-use super::format::flag_letters;
+use super::format::{flag_letters, rfc3339_ns, seconds};
+use super::json::write_line;
+use super::row::PerRole;
 
-/// The analysis of the file and the segments of the chosen stream, in order.
+/// The analysis of the inputs and the segments of the chosen stream, in order.
 pub struct Story {
     /// The whole capture's analysis.
     pub analysis: Analysis,
@@ -26,16 +34,17 @@ pub struct Story {
     pub stream: u64,
 }
 
-/// Reads the file once, keeping the chosen stream's segments. The whole
-/// capture is kept anyway, so connections are not finished for idling or for
-/// the table limit: the stream's story is told in one piece.
-pub fn collect(input: &Input, stream: u64, analyzer: &Analyzer) -> Story {
+/// Reads the inputs once, as one capture (several with `--merge`), keeping
+/// the chosen stream's segments. The whole capture is kept anyway, so
+/// connections are not finished for idling or for the table limit: the
+/// stream's story is told in one piece.
+pub fn collect(inputs: &[Input], stream: u64, analyzer: &Analyzer) -> Story {
     let analyzer = analyzer
         .clone()
         .idle_timeout(Duration::MAX)
         .max_connections(usize::MAX);
     let mut segments = Vec::new();
-    let analysis = analyzer.observe_inputs(std::slice::from_ref(input), &mut |seg, s, side| {
+    let analysis = analyzer.observe_inputs(inputs, &mut |seg, s, side| {
         if s == stream {
             segments.push((seg.clone(), side));
         }
@@ -82,10 +91,93 @@ pub fn find(analysis: &Analysis, stream: u64) -> Option<&Connection> {
         .filter(|c| c.flow.stream == stream)
 }
 
+/// One segment of the ladder with what the analysis says of it.
+struct Rung<'a> {
+    seg: &'a Segment,
+    side: Side,
+    /// Relative to its sender's base, as Wireshark's `tcp.seq`.
+    seq: u32,
+    /// Relative to the peer's base; `None` without the ACK flag.
+    ack: Option<u32>,
+    /// The base sequence numbers as they stood after this segment.
+    bases: SeqBases,
+    /// The advertised window in bytes, scaled by the model's one rule.
+    window: u32,
+    /// Both sides' states after the segment.
+    states: [State; 2],
+    /// The transitions the segment caused.
+    entered: Vec<&'a Transition>,
+    /// Codes of the anomalies it showed.
+    notes: Vec<AnomalyCode>,
+}
+
+/// The ladder's rungs in frame order, then the timer transitions. The
+/// relative numbers follow the stream's segments through [`SeqBases`], the
+/// one rule the flow layer numbers streams by.
+fn ladder<'a>(story: &'a Story, c: &'a Connection) -> (Vec<Rung<'a>>, Vec<&'a Transition>) {
+    let f = &c.flow;
+    let mut bases = SeqBases::default();
+    let mut by_frame: HashMap<u64, Vec<&Transition>> = HashMap::new();
+    let mut timers = Vec::new();
+    for t in c.tcp.transitions() {
+        match t.frame {
+            Some(frame) => by_frame.entry(frame).or_default().push(t),
+            None => timers.push(t),
+        }
+    }
+    let mut notes: HashMap<u64, Vec<AnomalyCode>> = HashMap::new();
+    for a in c.anomalies() {
+        if let Some(frame) = a.frame {
+            notes.entry(frame).or_default().push(a.code);
+        }
+    }
+    let mut states = [c.tcp.states(Side::Client)[0], c.tcp.states(Side::Server)[0]];
+    let rungs = story
+        .segments
+        .iter()
+        .map(|(seg, side)| {
+            let entered = by_frame.remove(&seg.frame).unwrap_or_default();
+            for t in &entered {
+                states[t.side.idx()] = t.to;
+            }
+            bases.observe(seg, *side);
+            let (seq, ack) = bases.relative_numbers(seg, *side);
+            Rung {
+                seg,
+                side: *side,
+                seq,
+                ack,
+                bases,
+                window: f.scaled_window(seg),
+                states,
+                entered,
+                notes: notes.remove(&seg.frame).unwrap_or_default(),
+            }
+        })
+        .collect();
+    (rungs, timers)
+}
+
+/// An anomaly's detail with the ladder's relative sequence numbers: those
+/// of its frame's rung (of the last rung when it has no frame).
+fn relative_detail(rungs: &[Rung], a: &Anomaly) -> String {
+    let rung = match a.frame {
+        Some(frame) => rungs.iter().find(|r| r.seg.frame == frame),
+        None => rungs.last(),
+    };
+    let bases = rung.map(|r| r.bases).unwrap_or_default();
+    a.detail_relative(|sender, n| bases.relative(sender, n))
+}
+
+/// Seconds since the capture's first frame, as the ladder's TIME.
+fn time_relative(story: &Story, ts_ns: i64) -> f64 {
+    seconds(ts_ns - story.analysis.first_ts_ns.unwrap_or(ts_ns))
+}
+
 /// Writes the story: the endpoints and how the connection ended, one ladder
-/// line per segment (then the timer transitions), the anomalies found at
-/// capture end and the display filters; or one line saying the capture has
-/// no such stream.
+/// line per segment (then the timer transitions), every anomaly with its
+/// detail, and the display filters; or one line saying the capture has no
+/// such stream.
 pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
     let Some(c) = find(&story.analysis, story.stream) else {
         return writeln!(
@@ -113,63 +205,60 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
         c.zeek.history()
     )?;
     writeln!(out)?;
-    let t0 = story.analysis.first_ts_ns.unwrap_or(0);
-    // Relative numbers as Wireshark shows them: from each side's first SYN, or
-    // one before its first sequence number when the SYN was not captured.
-    let mut base: [Option<u32>; 2] = [None, None];
-    let mut state = [c.tcp.states(Side::Client)[0], c.tcp.states(Side::Server)[0]];
-    let transitions: Vec<_> = c.tcp.transitions().collect();
-    let anomalies = c.anomalies();
-    let mut rows: Vec<[String; 10]> = Vec::new();
-    for (seg, side) in &story.segments {
-        let i = side.idx();
-        let b = *base[i].get_or_insert(if seg.flags.syn() {
-            seg.seq
-        } else {
-            (SeqNum(seg.seq) - 1).0
-        });
-        if seg.flags.ack() && base[1 - i].is_none() {
-            base[1 - i] = Some((SeqNum(seg.ack) - 1).0);
-        }
-        let rel_ack = match (seg.flags.ack(), base[1 - i]) {
-            (true, Some(pb)) => SeqNum(seg.ack).offset_from(SeqNum(pb)).to_string(),
-            _ => "-".into(),
-        };
-        let mut changed = [false, false];
-        for t in transitions.iter().filter(|t| t.frame == Some(seg.frame)) {
-            state[t.side.idx()] = t.to;
-            changed[t.side.idx()] = true;
-        }
-        let label = format!("{}", seg.flags);
-        let arrow = match side {
+    let (rungs, timers) = ladder(story, c);
+    let mut table = Columns::new([
+        "FRAME",
+        "TIME",
+        "CLIENT -> SERVER",
+        "FLAGS",
+        "SEQ",
+        "ACK",
+        "WIN",
+        "LEN",
+        "CLIENT",
+        "SERVER",
+        "NOTES",
+    ]);
+    for r in &rungs {
+        let label = r.seg.flags.to_string();
+        let arrow = match r.side {
             Side::Client => format!("{:-<22}>", format!("--{label}-")),
             Side::Server => format!("<{:->22}", format!("-{label}--")),
         };
-        let mark = |s: State, ch: bool| if ch { format!("*{s}") } else { format!(" {s}") };
-        let notes: Vec<String> = anomalies
-            .iter()
-            .filter(|a| a.frame == Some(seg.frame))
-            .map(|a| a.code.to_string())
-            .collect();
-        rows.push([
-            seg.frame.to_string(),
-            format!("{:.6}", (seg.ts_ns - t0) as f64 / 1e9),
+        let state = |side: Side| {
+            let mark = if r.entered.iter().any(|t| t.side == side) {
+                '*'
+            } else {
+                ' '
+            };
+            format!("{mark}{}", r.states[side.idx()])
+        };
+        let notes: Vec<&str> = r.notes.iter().map(|code| code.code()).collect();
+        table.push(vec![
+            r.seg.frame.to_string(),
+            format!("{:.6}", time_relative(story, r.seg.ts_ns)),
             arrow,
-            flag_letters(seg.flags),
-            SeqNum(seg.seq).offset_from(SeqNum(b)).to_string(),
-            rel_ack,
-            seg.payload_len.to_string(),
-            mark(state[0], changed[0]),
-            mark(state[1], changed[1]),
+            flag_letters(r.seg.flags),
+            r.seq.to_string(),
+            r.ack.map_or("-".into(), |a| a.to_string()),
+            r.window.to_string(),
+            r.seg.payload_len.to_string(),
+            state(Side::Client),
+            state(Side::Server),
             notes.join(" "),
         ]);
     }
-    for t in transitions.iter().filter(|t| t.frame.is_none()) {
+    let mut state = rungs.last().map_or(
+        [c.tcp.states(Side::Client)[0], c.tcp.states(Side::Server)[0]],
+        |r| r.states,
+    );
+    for t in &timers {
         state[t.side.idx()] = t.to;
-        rows.push([
+        table.push(vec![
             "-".into(),
-            format!("{:.6}", (t.ts_ns - t0) as f64 / 1e9),
+            format!("{:.6}", time_relative(story, t.ts_ns)),
             format!("({} timer)", t.side),
+            String::new(),
             String::new(),
             String::new(),
             String::new(),
@@ -179,35 +268,185 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
             t.cause.to_string(),
         ]);
     }
-    let mut ladder = Columns::new([
-        "FRAME",
-        "TIME",
-        "CLIENT -> SERVER",
-        "FLAGS",
-        "SEQ",
-        "ACK",
-        "LEN",
-        "CLIENT",
-        "SERVER",
-        "NOTES",
-    ]);
-    for r in rows {
-        ladder.push(r);
-    }
-    ladder.write(out)?;
-    writeln!(out, "(* marks a state entered at that frame)")?;
-    let at_end: Vec<_> = anomalies.iter().filter(|a| a.frame.is_none()).collect();
-    for a in at_end {
-        writeln!(
-            out,
-            "at capture end: {} ({}): {}",
-            a.code,
-            a.code.severity(),
-            a.detail
-        )?;
+    table.write(out)?;
+    writeln!(
+        out,
+        "(* marks a state entered at that frame; SEQ and ACK are relative, WIN is scaled)"
+    )?;
+    let anomalies = c.anomalies();
+    if !anomalies.is_empty() {
+        writeln!(out)?;
+        let mut list = Columns::new(["FRAME", "SIDE", "ANOMALY", "SEVERITY", "DETAIL"]);
+        for a in anomalies {
+            list.push(vec![
+                a.frame.map_or("end".into(), |f| f.to_string()),
+                a.side.map_or("-".into(), |s| s.to_string()),
+                a.code.to_string(),
+                a.code.severity().to_string(),
+                relative_detail(&rungs, a),
+            ]);
+        }
+        list.write(out)?;
     }
     writeln!(out)?;
     let (by_stream, by_addr) = display_filters(c);
     writeln!(out, "Wireshark display filter: {by_stream}")?;
     writeln!(out, "  or, by address: {by_addr}")
+}
+
+/// The story as one JSON object (docs/REFERENCE.md, "JSON: show").
+#[derive(Serialize)]
+struct StoryJson<'a> {
+    schema_version: u32,
+    file: &'a str,
+    stream: u64,
+    client: String,
+    server: String,
+    client_reason: ClientReason,
+    outcome: Outcome,
+    conn_state: &'static str,
+    history: &'a str,
+    /// The window scale each side announced on its SYN.
+    window_scale: PerRole<Option<u8>>,
+    segments: Vec<SegmentJson<'a>>,
+    timers: Vec<TimerJson>,
+    anomalies: Vec<AnomalyJson>,
+    display_filter: String,
+    display_filter_by_address: String,
+}
+
+/// One rung of the ladder.
+#[derive(Serialize)]
+struct SegmentJson<'a> {
+    frame: u64,
+    time: String,
+    time_relative: f64,
+    side: Side,
+    flags: Vec<&'static str>,
+    seq: u32,
+    ack: Option<u32>,
+    seq_raw: u32,
+    ack_raw: u32,
+    window: u32,
+    window_raw: u16,
+    len: u32,
+    client_state: State,
+    server_state: State,
+    transitions: Vec<EnteredJson>,
+    anomalies: &'a [AnomalyCode],
+}
+
+/// A transition a segment caused.
+#[derive(Serialize)]
+struct EnteredJson {
+    side: Side,
+    from: State,
+    to: State,
+    cause: Cause,
+    inferred: bool,
+}
+
+/// A transition a timer caused.
+#[derive(Serialize)]
+struct TimerJson {
+    time: String,
+    time_relative: f64,
+    side: Side,
+    from: State,
+    to: State,
+    cause: Cause,
+}
+
+/// An anomaly with its detail in relative sequence numbers.
+#[derive(Serialize)]
+struct AnomalyJson {
+    code: AnomalyCode,
+    severity: Severity,
+    frame: Option<u64>,
+    side: Option<Side>,
+    detail: String,
+}
+
+/// Writes the story as one line of JSON; nothing when the capture has no
+/// such stream.
+pub fn write_story_json(out: &mut dyn Write, story: &Story) -> io::Result<()> {
+    let Some(c) = find(&story.analysis, story.stream) else {
+        return Ok(());
+    };
+    let f = &c.flow;
+    let (rungs, timers) = ladder(story, c);
+    let (display_filter, display_filter_by_address) = display_filters(c);
+    let json = StoryJson {
+        schema_version: SCHEMA_VERSION,
+        file: &story.analysis.file,
+        stream: f.stream,
+        client: f.client().to_string(),
+        server: f.server().to_string(),
+        client_reason: f.client_reason,
+        outcome: c.tcp.outcome(),
+        conn_state: c.zeek.conn_state(),
+        history: c.zeek.history(),
+        window_scale: PerRole {
+            client: f.window_scale[Side::Client.idx()],
+            server: f.window_scale[Side::Server.idx()],
+        },
+        segments: rungs
+            .iter()
+            .map(|r| SegmentJson {
+                frame: r.seg.frame,
+                time: rfc3339_ns(r.seg.ts_ns),
+                time_relative: time_relative(story, r.seg.ts_ns),
+                side: r.side,
+                flags: r.seg.flags.names().collect(),
+                seq: r.seq,
+                ack: r.ack,
+                seq_raw: r.seg.seq,
+                ack_raw: r.seg.ack,
+                window: r.window,
+                window_raw: r.seg.window,
+                len: r.seg.payload_len,
+                client_state: r.states[Side::Client.idx()],
+                server_state: r.states[Side::Server.idx()],
+                transitions: r
+                    .entered
+                    .iter()
+                    .map(|t| EnteredJson {
+                        side: t.side,
+                        from: t.from,
+                        to: t.to,
+                        cause: t.cause,
+                        inferred: t.inferred,
+                    })
+                    .collect(),
+                anomalies: &r.notes,
+            })
+            .collect(),
+        timers: timers
+            .iter()
+            .map(|t| TimerJson {
+                time: rfc3339_ns(t.ts_ns),
+                time_relative: time_relative(story, t.ts_ns),
+                side: t.side,
+                from: t.from,
+                to: t.to,
+                cause: t.cause,
+            })
+            .collect(),
+        anomalies: c
+            .anomalies()
+            .into_iter()
+            .map(|a| AnomalyJson {
+                code: a.code,
+                severity: a.code.severity(),
+                frame: a.frame,
+                side: a.side,
+                detail: relative_detail(&rungs, a),
+            })
+            .collect(),
+        display_filter,
+        display_filter_by_address,
+    };
+    let mut buf = Vec::new();
+    write_line(&mut buf, &json)?;
+    out.write_all(&buf)
 }
