@@ -155,3 +155,63 @@ fn show_writes_one_json_object_per_capture_with_the_stream() {
     let (code, out, _) = run(&["show", "-f", "json", "99", "testdata/real/refused.pcap"]);
     assert_eq!((code, out.as_str()), (1, ""));
 }
+
+/// `show --format json` against tshark's `tcp.seq`, `tcp.ack` and
+/// `tcp.window_size` (tests/golden/tshark/*.seq.tsv) on the captures that
+/// exercise the rules: window scaling on both SYNs, a capture starting at
+/// the SYN-ACK (the peer's scale unknown), SYN-ACKs with a new ISN
+/// (Wireshark restarts the sender's relative numbers), tenants mixed in one
+/// Wireshark stream (compared with the keys off, as Wireshark keys).
+#[test]
+fn show_numbers_and_windows_are_tsharks() {
+    let cases: [(&str, &[&str]); 5] = [
+        ("testdata/synth/seq_analysis.pcap", &[]),
+        (
+            "testdata/real/split/several_conns_part_00002_20261125014221.pcap",
+            &[],
+        ),
+        ("testdata/synth/reuse.pcap", &[]),
+        ("testdata/real/port_reuse.pcap", &[]),
+        (
+            "testdata/synth/encap/geneve.pcap",
+            &["--vlan-key", "off", "--tunnel-key", "off"],
+        ),
+    ];
+    for (capture, keys) in cases {
+        let name = Path::new(capture).file_name().unwrap().to_string_lossy();
+        let golden =
+            fs::read_to_string(root().join(format!("tests/golden/tshark/{name}.seq.tsv"))).unwrap();
+        let want: Vec<Vec<&str>> = golden.lines().map(|l| l.split('\t').collect()).collect();
+        let mut checked = 0;
+        for stream in 0.. {
+            let s = stream.to_string();
+            let mut args = vec!["show", "-f", "json", s.as_str(), capture];
+            args.extend(keys);
+            let (code, out, _) = run(&args);
+            if code == 1 {
+                break;
+            }
+            let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+            for seg in v["segments"].as_array().unwrap() {
+                let frame = seg["frame"].to_string();
+                let t = want.iter().find(|w| w[0] == frame).unwrap();
+                let ack = if t[3] == "1" {
+                    t[2].to_string()
+                } else {
+                    "null".into()
+                };
+                assert_eq!(
+                    [
+                        seg["seq"].to_string(),
+                        seg["ack"].to_string(),
+                        seg["window"].to_string()
+                    ],
+                    [t[1].to_string(), ack, t[4].to_string()],
+                    "{capture} frame {frame}: seq, ack, window"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, want.len(), "{capture}: every TCP frame");
+    }
+}

@@ -172,6 +172,24 @@ pub(crate) fn wrap_words(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// `text` on two lines, broken at the space that leaves the longer line
+/// shortest; unchanged without a space.
+pub(crate) fn two_lines(text: &str) -> String {
+    let best = text
+        .match_indices(' ')
+        .map(|(i, _)| {
+            (
+                visible_width(&text[..i]).max(visible_width(&text[i + 1..])),
+                i,
+            )
+        })
+        .min();
+    match best {
+        Some((_, i)) => format!("{}\n{}", &text[..i], &text[i + 1..]),
+        None => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +245,16 @@ mod tests {
             wrap_list(&items, ",", 80),
             ["reset,lost_segment,duplicate_ack"]
         );
+    }
+
+    #[test]
+    fn two_lines_break_nearest_the_middle() {
+        assert_eq!(
+            two_lines("vxlan 172.16.0.1>172.16.0.2 vni=100"),
+            "vxlan 172.16.0.1>172.16.0.2\nvni=100"
+        );
+        assert_eq!(two_lines("vlan 10"), "vlan\n10");
+        assert_eq!(two_lines("-"), "-");
     }
 
     #[test]

@@ -150,7 +150,8 @@ pub(crate) enum Shape {
     /// Two lines per connection, the client's over the server's: CLIENT
     /// holds both endpoints and CLIENT STATE (headed STATE) both states;
     /// SERVER and SERVER STATE are not used. OUTCOME is last, the
-    /// anomalies below the outcome (ANOMALIES is not used).
+    /// anomalies below the outcome (ANOMALIES is not used). PATH may take
+    /// both lines.
     PerSide,
 }
 

@@ -11,7 +11,7 @@ use crate::model::Side;
 use crate::pipeline::accounting::FrameAccounting;
 use crate::pipeline::{Analysis, Connection, Summary};
 
-use super::columns::{cell_width, wrap_list, wrap_words, Columns};
+use super::columns::{cell_width, two_lines, wrap_list, wrap_words, Columns};
 use super::format::{flag_letters, relative, rfc3339_ns, seconds};
 use super::layout::{self, Column, PathNeed, Shape};
 use super::row::{anomaly_codes, flag_count};
@@ -186,6 +186,10 @@ fn cell(
             .handshake_rtt()
             .total_ns
             .map_or("-".into(), |ns| format!("{:.3}", ns as f64 / 1e6)),
+        // Two lines a connection: a long path (a tunnel) may take both.
+        Column::Path if shape == Shape::PerSide && f.path.to_string().len() > 12 => {
+            two_lines(&f.path.to_string())
+        }
         Column::Path => f.path.to_string(),
         Column::Anomalies => anomalies_cell(ac, color, anomalies_width),
     }
