@@ -219,6 +219,9 @@ fn write_overview(out: &mut dyn Write, analyses: &[Analysis], style: Style) -> i
     if s.errors > 0 {
         writeln!(out, "read errors: {} (see below)", s.errors)?;
     }
+    if s.warnings > 0 {
+        writeln!(out, "warnings: {} (see below)", s.warnings)?;
+    }
     writeln!(out)
 }
 
@@ -264,6 +267,9 @@ fn write_file_footer(out: &mut dyn Write, a: &Analysis) -> io::Result<()> {
     }
     for e in &a.errors {
         writeln!(out, "error: {e}")?;
+    }
+    for w in &a.warnings {
+        writeln!(out, "warning: {w}")?;
     }
     Ok(())
 }
