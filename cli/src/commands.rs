@@ -359,7 +359,7 @@ fn run_check(args: CheckArgs) -> Result<i32, String> {
     let files: Vec<String> = files.into_iter().cloned().collect();
     let analyses = analyse(&files, &args.analysis)?;
     report_errors(&analyses);
-    let report = CheckReport::new(&policy, &filter, &analyses);
+    let mut report = CheckReport::new(&policy, &filter, &analyses);
     if !filter.is_empty() {
         eprintln!(
             "tcpstate: {} of {} connections match the filters",
@@ -367,15 +367,14 @@ fn run_check(args: CheckArgs) -> Result<i32, String> {
             report.connections() + report.filtered_out()
         );
     }
-    let mut status = report.verdict().exit_status();
     if let Some(path) = &args.junit {
         if let Err(e) = write_atomically(path, |w| report.write_junit(w)) {
-            eprintln!("tcpstate: cannot write {}: {e}", path.display());
-            if status == EXIT_OK {
-                status = EXIT_FAILURE;
-            }
+            let message = format!("cannot write {}: {e}", path.display());
+            eprintln!("tcpstate: {message}");
+            report.report_error = Some(message);
         }
     }
+    let mut status = report.verdict().exit_status();
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let written = match args.format {

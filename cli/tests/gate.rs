@@ -237,7 +237,7 @@ fn check_writes_junit_xml_a_suite_per_capture_and_a_case_per_rule() {
     ));
     assert!(xml.contains("testdata/real/rst_abort.pcap stream 0: 127.0.0.1:30041 -&gt; 127.0.0.1:5004 (reset_by_client): tcp.stream eq 0"));
     // Without a writable place the check reports it and fails.
-    let (code, _, err) = run(&[
+    let (code, out, err) = run(&[
         "check",
         "--junit",
         "/nonexistent-dir/junit.xml",
@@ -247,6 +247,12 @@ fn check_writes_junit_xml_a_suite_per_capture_and_a_case_per_rule() {
     assert!(
         err.contains("cannot write /nonexistent-dir/junit.xml"),
         "{err}"
+    );
+    assert_eq!(
+        out,
+        "check failed: 1 capture read; 0 of 1 connections break a connection rule; \
+         0 anomalies counted, no limit; cannot write /nonexistent-dir/junit.xml: \
+         No such file or directory (os error 2)\n"
     );
 }
 

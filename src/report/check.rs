@@ -285,6 +285,9 @@ pub struct CheckReport<'a> {
     pub policy: &'a Policy,
     /// One entry per analysis, in input order.
     pub captures: Vec<CaptureCheck<'a>>,
+    /// A result file (the JUnit XML) that could not be written: the check
+    /// then fails, so no report says `passed` with a non-zero exit.
+    pub report_error: Option<String>,
 }
 
 impl<'a> CheckReport<'a> {
@@ -318,7 +321,11 @@ impl<'a> CheckReport<'a> {
                 check
             })
             .collect();
-        CheckReport { policy, captures }
+        CheckReport {
+            policy,
+            captures,
+            report_error: None,
+        }
     }
 
     /// Captures that could not be read to their end.
@@ -357,7 +364,7 @@ impl<'a> CheckReport<'a> {
     pub fn verdict(&self) -> Verdict {
         if self.unreadable() > 0 {
             Verdict::Unreadable
-        } else if self.offending() > 0 || self.too_many_anomalies() {
+        } else if self.offending() > 0 || self.too_many_anomalies() || self.report_error.is_some() {
             Verdict::Failed
         } else {
             Verdict::Passed
@@ -397,8 +404,12 @@ impl<'a> CheckReport<'a> {
             Some(max) => format!("{counted_text}, at most {max} allowed"),
             None => format!("{counted_text}, no limit"),
         };
+        let unwritten = match &self.report_error {
+            Some(e) => format!("; {e}"),
+            None => String::new(),
+        };
         format!(
-            "check {}: {read}; {conns}; {anomalies}",
+            "check {}: {read}; {conns}; {anomalies}{unwritten}",
             self.verdict().word()
         )
     }
@@ -680,6 +691,7 @@ struct CheckJson<'a> {
     offending: usize,
     anomalies_counted: u64,
     max_anomalies_exceeded: bool,
+    report_error: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -783,6 +795,7 @@ impl<'a> CheckJson<'a> {
             offending: r.offending(),
             anomalies_counted: r.counted_anomalies(),
             max_anomalies_exceeded: r.too_many_anomalies(),
+            report_error: r.report_error.as_deref(),
         }
     }
 }
