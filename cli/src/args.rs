@@ -2,22 +2,22 @@
 //! takes: [`AnalysisArgs::analyzer`] builds the [`Analyzer`], [`FilterArgs::filter`]
 //! the connection filter. Nothing else reads the flags' raw form.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use tcpstate::report::check::parse_codes;
-use tcpstate::report::filter::Filter;
+use tcpstate::report::filter::{Filter, Prefix};
 use tcpstate::report::{Column, Format};
-use tcpstate::{Analyzer, State};
+use tcpstate::{Analyzer, Outcome, State};
 
 /// Exit status when every input was read to its end (and `check` passed).
 pub const EXIT_OK: i32 = 0;
 /// Exit status for `check` finding a policy violation, or a failure that is
 /// not about the input (e.g. cannot write the report).
 pub const EXIT_FAILURE: i32 = 1;
-/// Exit status when an input could not be read, or not to its end.
+/// Exit status when an input could not be read, or not to its end, and for
+/// a bad command line.
 pub const EXIT_BAD_INPUT: i32 = 2;
 
 const EXAMPLES: &str = "\
@@ -26,11 +26,13 @@ Examples:
   tcpstate --history capture.pcap         every state transition: frame, time, side, FROM -> TO
   tcpstate show 3 capture.pcap            connection 3's packet ladder beside both sides' states
   tcpstate check --fail-on refused,reset recorded/   CI gate: exit 1 when the policy is broken
+  tcpstate check --junit junit.xml tcpstate.toml recorded/   the same with a policy file, JUnit XML for CI
   tcpstate captures/ 'ring_*.pcapng'      a directory (searched by content) and a glob
   tcpstate --merge ring_00*.pcap          rotated files as one capture
   tcpstate --out-dir report/ x.pcap       connections.csv, transitions.csv, anomalies.csv, summary.json
   tcpstate --format zeek x.pcap           Zeek's conn.log (zeek-json for its JSON form)
   tcpstate --anomaly close_wait_stuck --port 443 x.pcap
+  tcpstate --host 10.0.0.0/8 --server-port 443 --outcome reset_by_server x.pcap
   tcpdump -i lo -w - | tcpstate -         read a live capture from stdin
   tcpstate --list-anomalies               the catalogue of anomaly codes
 
@@ -39,8 +41,8 @@ connection N. Frame numbers are Wireshark's frame.number.
 Flags are Wireshark's letters: N(S) C(WR) E(CE) U(RG) A(CK) P(SH) R(ST) S(YN) F(IN).
 
 Exit status: 0 when every input was read to its end, 2 when an input was
-unreadable or truncated (what could be read is still reported), 1 when `check`
-found a violation or on other errors.";
+unreadable or truncated (what could be read is still reported) or the command
+line is wrong, 1 when `check` found a violation or a report could not be written.";
 
 /// The version and the git commit it was built from.
 pub const VERSION: &str = concat!(
@@ -76,8 +78,9 @@ pub enum Command {
     /// One connection's full story: the packet ladder with relative sequence
     /// numbers, both sides' states, anomalies, and its Wireshark filter.
     Show(ShowArgs),
-    /// CI gate: exit 0 when the captures satisfy the policy, 1 when not, and
-    /// print only the offending connections with their Wireshark filters.
+    /// CI gate: exit 0 when the captures satisfy the policy, 1 when not, 2
+    /// when a capture cannot be read; print the offending connections with
+    /// their Wireshark filters (or JSON, or JUnit XML).
     Check(CheckArgs),
     /// Write a self-contained HTML report (totals, state graph, timeline).
     Report(ReportArgs),
@@ -86,27 +89,43 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to standard output.
-    Man,
+    /// Print the man page (roff) of tcpstate or of one of its subcommands,
+    /// or write them all into a directory.
+    Man(ManArgs),
+}
+
+/// Arguments of `tcpstate man`.
+#[derive(Debug, ClapArgs)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (tcpstate-SUBCOMMAND(1)); without
+    /// it, tcpstate(1).
+    #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
+    pub subcommand: Option<String>,
+    /// Write every page (tcpstate.1, tcpstate-show.1, tcpstate-check.1 ...)
+    /// into this directory instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Options of the analysis itself, shared by every job.
 #[derive(Debug, ClapArgs)]
 pub struct AnalysisArgs {
     /// Maximum segment lifetime in seconds; TIME_WAIT lasts twice this.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = seconds_arg, allow_negative_numbers = true)]
     pub msl: f64,
 
     /// Seconds in CLOSE_WAIT at capture end that count as close_wait_stuck.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = seconds_arg, allow_negative_numbers = true)]
     pub close_wait_threshold: f64,
 
     /// Seconds in FIN_WAIT_2 at capture end that count as fin_wait_2_stuck.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = seconds_arg, allow_negative_numbers = true)]
     pub fin_wait_2_threshold: f64,
 
     /// Treat the files as one consecutive capture (rotated files of `tcpdump
-    /// -G` or a dumpcap ring buffer): frames and connections continue across files.
+    /// -C`/`-G` or a dumpcap ring buffer), read in the order of their first
+    /// packets whatever their names: frames and connections continue across
+    /// files; files that overlap in time or leave a gap are warned about.
     #[arg(long)]
     pub merge: bool,
 
@@ -121,7 +140,8 @@ pub struct AnalysisArgs {
 
     /// Verify TCP checksums: bad segments are counted, get Zeek's C history
     /// letter and are not fed to the state machines. Off by default because
-    /// capture hosts with checksum offload record bad checksums.
+    /// capture hosts with checksum offload record bad checksums (a warning
+    /// names the host when the bad ones look like offload).
     #[arg(long)]
     pub verify_checksums: bool,
 
@@ -129,13 +149,13 @@ pub struct AnalysisArgs {
     /// finished, reported and freed (a later packet of its endpoints starts
     /// a new connection). Closed connections are freed 2*MSL after their
     /// last packet.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = seconds_arg, allow_negative_numbers = true)]
     pub idle_timeout: f64,
 
     /// Live connections kept in memory at most (about 1.5 kB each); past
     /// it, closed connections and then the longest idle are finished early.
     /// The summary counts these evictions.
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = at_least_one)]
     pub max_connections: usize,
 }
 
@@ -157,12 +177,19 @@ impl OnOff {
 /// Which connections to show.
 #[derive(Debug, ClapArgs)]
 pub struct FilterArgs {
-    /// Only connections with this address at either end (repeatable).
-    #[arg(long, value_name = "ADDR")]
-    pub host: Vec<IpAddr>,
+    /// Only connections with an address in this prefix at either end: an
+    /// address or a CIDR prefix such as 10.0.0.0/8 (repeatable).
+    #[arg(long, value_name = "ADDR[/LEN]")]
+    pub host: Vec<Prefix>,
     /// Only connections with this port at either end (repeatable).
     #[arg(long)]
     pub port: Vec<u16>,
+    /// Only connections whose client uses this port (repeatable).
+    #[arg(long, value_name = "PORT")]
+    pub client_port: Vec<u16>,
+    /// Only connections whose server uses this port (repeatable).
+    #[arg(long, value_name = "PORT")]
+    pub server_port: Vec<u16>,
     /// Only this Wireshark stream (repeatable).
     #[arg(long)]
     pub stream: Vec<u64>,
@@ -172,37 +199,46 @@ pub struct FilterArgs {
     /// Only connections where either side ended in this state (e.g. CLOSE_WAIT).
     #[arg(long)]
     pub state: Vec<String>,
+    /// Only connections with this outcome: closed, half_closed,
+    /// reset_by_client, reset_by_server, refused, syn_unanswered, half_open,
+    /// handshake_reset, open, no_connection (repeatable, or comma-separated).
+    #[arg(long, value_name = "OUTCOME")]
+    pub outcome: Vec<String>,
 }
 
 /// The default job: analyse and report.
 #[derive(Debug, ClapArgs)]
 pub struct RunArgs {
-    /// Capture files, directories (searched recursively for captures, by
-    /// content) or glob patterns; pcap or pcapng, optionally gzip-compressed;
-    /// `-` reads standard input.
+    /// Capture files, directories or glob patterns; pcap or pcapng,
+    /// optionally gzip-compressed; `-` reads standard input. A directory is
+    /// searched recursively for recordings: files starting like a capture or
+    /// named like one (.pcap, .pcapng, .cap, tcpdump -C's .pcapN, .gz), and
+    /// empty or unreadable files, which fail with their error.
     #[arg(required_unless_present = "list_anomalies", value_name = "FILE")]
     pub files: Vec<String>,
 
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
-    pub format: FormatArg,
+    /// Output format [default: table].
+    #[arg(short, long, value_enum)]
+    pub format: Option<FormatArg>,
 
     /// Write the report to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// Write connections.csv, transitions.csv, anomalies.csv and summary.json
-    /// into this directory (created if needed) instead of the report.
+    /// into this directory (created if needed) instead of the report; takes
+    /// no --format.
     #[arg(long, value_name = "DIR", conflicts_with = "output")]
     pub out_dir: Option<PathBuf>,
 
     /// Print each connection's state history (frame, time, side, FROM -> TO,
-    /// cause) instead of the connection table. JSON always includes it.
+    /// cause) instead of the connection table; with CSV, transitions.csv.
+    /// JSON and --out-dir always include it; Zeek's formats cannot carry it.
     #[arg(long)]
     pub history: bool,
 
     /// Print the catalogue of anomaly codes with severity and meaning, then exit.
-    #[arg(long)]
+    #[arg(long, exclusive = true)]
     pub list_anomalies: bool,
 
     #[command(flatten)]
@@ -310,8 +346,9 @@ pub enum ShowFormat {
 #[derive(Debug, ClapArgs)]
 /// Arguments of `tcpstate check`.
 pub struct CheckArgs {
-    /// Captures, directories or globs, as for the default job.
-    #[arg(required = true, value_name = "FILE")]
+    /// Captures, directories or globs, as for the default job; an argument
+    /// ending in `.toml` is the policy file (as --policy).
+    #[arg(required = true, value_name = "FILE|DIR|GLOB|POLICY.toml")]
     pub files: Vec<String>,
     /// Fail when a connection shows any of these anomaly codes (comma-separated,
     /// repeatable). Without any rule, check fails on every error-severity code.
@@ -330,9 +367,28 @@ pub struct CheckArgs {
     /// require_closed, allow); flags add to it.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// The report on standard output: text for people, or one JSON object.
+    #[arg(short, long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// Also write the result as JUnit XML to this file: a test suite per
+    /// capture, a test case per rule.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     #[command(flatten)]
     /// Options of the analysis.
     pub analysis: AnalysisArgs,
+    #[command(flatten)]
+    /// Which connections the policy applies to.
+    pub filter: FilterArgs,
+}
+
+/// `check --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// The offending connections, then one summary line.
+    Text,
+    /// One JSON object (docs/REFERENCE.md, "JSON: check").
+    Json,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -347,6 +403,9 @@ pub struct ReportArgs {
     #[command(flatten)]
     /// Options of the analysis.
     pub analysis: AnalysisArgs,
+    #[command(flatten)]
+    /// Which connections the page shows.
+    pub filter: FilterArgs,
 }
 
 /// `--format`: the report formats, as the command line spells them.
@@ -389,6 +448,25 @@ fn seconds(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
 }
 
+/// A duration flag: a finite number of seconds, not negative.
+fn seconds_arg(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("{s:?}: seconds must be a finite number, 0 or more"));
+    }
+    Ok(v)
+}
+
+/// A count that must be at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?}: must be a whole number, at least 1")),
+    }
+}
+
 impl AnalysisArgs {
     /// The analyzer these flags ask for.
     pub fn analyzer(&self) -> Analyzer {
@@ -411,14 +489,56 @@ impl FilterArgs {
             .flat_map(|s| s.split(','))
             .map(|s| State::from_name(s).ok_or_else(|| format!("unknown state {s:?}")))
             .collect::<Result<Vec<_>, _>>()?;
+        let outcomes = self
+            .outcome
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(|s| {
+                Outcome::from_name(s).ok_or_else(|| {
+                    let known: Vec<&str> = Outcome::ALL.iter().map(|o| o.name()).collect();
+                    format!("unknown outcome {s:?} (one of {})", known.join(", "))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Filter {
             hosts: self.host.clone(),
             ports: self.port.clone(),
+            client_ports: self.client_port.clone(),
+            server_ports: self.server_port.clone(),
             streams: self.stream.clone(),
             anomalies: parse_codes(self.anomaly.iter().map(String::as_str))?
                 .into_iter()
                 .collect(),
             states,
+            outcomes,
         })
+    }
+}
+
+impl RunArgs {
+    /// The output format asked for (table when none).
+    pub fn format(&self) -> Format {
+        Format::from(self.format.unwrap_or(FormatArg::Table))
+    }
+
+    /// Rejects options that would be silently ignored together.
+    pub fn check_combinations(&self) -> Result<(), String> {
+        if let (Some(_), Some(f)) = (&self.out_dir, self.format) {
+            return Err(format!(
+                "--out-dir writes connections.csv, transitions.csv, anomalies.csv and \
+                 summary.json, so --format {} has nothing to apply to; drop one (-o FILE \
+                 writes a single report in any format)",
+                f.to_possible_value()
+                    .map_or_else(String::new, |v| v.get_name().to_string())
+            ));
+        }
+        if self.history && matches!(self.format, Some(FormatArg::Zeek | FormatArg::ZeekJson)) {
+            return Err(
+                "--history cannot be combined with --format zeek or zeek-json: Zeek's \
+                        conn.log has no state history (use --format csv, json or table)"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }

@@ -6,18 +6,18 @@ use std::io::{self, BufWriter, Write};
 
 use rayon::prelude::*;
 use tcpstate::anomaly::catalogue_text;
-use tcpstate::capture::{expand_inputs, Input};
+use tcpstate::capture::{expand, in_time_order, Input};
 use tcpstate::pipeline::display_name;
 use tcpstate::pipeline::Progress;
-use tcpstate::report::check::{parse_codes, Policy};
+use tcpstate::report::check::{is_policy_path, parse_codes, CheckReport, Policy};
 use tcpstate::report::filter::Filter;
 use tcpstate::report::show;
 use tcpstate::report::{write_report, Format, Part, Report, StreamingReport, OUT_DIR_FILES};
 use tcpstate::{Analysis, Analyzer};
 
 use crate::args::{
-    AnalysisArgs, CheckArgs, Cli, Command, ReportArgs, RunArgs, ShowArgs, ShowFormat,
-    EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK,
+    AnalysisArgs, CheckArgs, CheckFormat, Cli, Command, FormatArg, ManArgs, ReportArgs, RunArgs,
+    ShowArgs, ShowFormat, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK,
 };
 use crate::output::{write_atomically, AtomicFile};
 use crate::terminal::{progress_for, table_style};
@@ -33,13 +33,7 @@ pub fn run(cli: Cli) -> i32 {
             clap_complete::generate(shell, &mut cmd, "tcpstate", &mut io::stdout());
             Ok(EXIT_OK)
         }
-        Some(Command::Man) => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            clap_mangen::Man::new(cmd)
-                .render(&mut io::stdout())
-                .map(|_| EXIT_OK)
-                .map_err(|e| format!("cannot write the man page: {e}"))
-        }
+        Some(Command::Man(a)) => run_man(a),
         None => run_report(cli.run),
     };
     result.unwrap_or_else(|e| {
@@ -48,12 +42,53 @@ pub fn run(cli: Cli) -> i32 {
     })
 }
 
-/// Expands the arguments and analyses the inputs, in parallel or merged.
-fn analyse(files: &[String], args: &AnalysisArgs) -> Result<Vec<Analysis>, String> {
-    let inputs = expand_inputs(files)?;
-    if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
+/// The inputs the arguments name: directories searched (their other files
+/// noted on stderr), stdin at most once, and with `--merge` the files in the
+/// order of their first packets.
+fn inputs_of(files: &[String], merge: bool) -> Result<Vec<Input>, String> {
+    let expansion = expand(files)?;
+    if !expansion.skipped.is_empty() {
+        const SHOWN: usize = 10;
+        let names: Vec<String> = expansion
+            .skipped
+            .iter()
+            .take(SHOWN)
+            .map(|p| p.display().to_string())
+            .collect();
+        let more = expansion.skipped.len().saturating_sub(SHOWN);
+        eprintln!(
+            "tcpstate: note: {} not read, neither named nor starting like a capture (or hidden): {}{}",
+            plural(expansion.skipped.len(), "file"),
+            names.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        );
+    }
+    let inputs = expansion.inputs;
+    let stdin = inputs.iter().filter(|i| **i == Input::Stdin).count();
+    if stdin > 1 {
         return Err("standard input (-) can be read only once".into());
     }
+    if merge && stdin > 0 && inputs.len() > 1 {
+        return Err(
+            "--merge orders files by their first packet, which standard input (-) \
+                    cannot give before it is read: merge files only"
+                .into(),
+        );
+    }
+    Ok(if merge {
+        in_time_order(&inputs)
+    } else {
+        inputs
+    })
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Expands the arguments and analyses the inputs, in parallel or merged.
+fn analyse(files: &[String], args: &AnalysisArgs) -> Result<Vec<Analysis>, String> {
+    let inputs = inputs_of(files, args.merge)?;
     let bar = progress_for(&inputs);
     let analyzer = with_progress(args.analyzer(), &bar);
     let analyses = if args.merge {
@@ -78,10 +113,13 @@ fn with_progress(analyzer: Analyzer, bar: &Option<(indicatif::ProgressBar, Progr
     }
 }
 
-/// Prints read errors; the exit status they call for.
+/// Prints read errors and warnings; the exit status the errors call for.
 fn report_errors(analyses: &[Analysis]) -> i32 {
     let mut status = EXIT_OK;
     for a in analyses {
+        for w in &a.warnings {
+            eprintln!("tcpstate: warning: {w}");
+        }
         for e in &a.errors {
             eprintln!("tcpstate: {e}");
             status = EXIT_BAD_INPUT;
@@ -95,15 +133,20 @@ fn run_report(args: RunArgs) -> Result<i32, String> {
         print!("{}", catalogue_text());
         return Ok(EXIT_OK);
     }
+    args.check_combinations()?;
     let filter = args.filter.filter()?;
-    args.table
-        .check_applies(args.format, args.history, args.out_dir.is_some())?;
-    if args.out_dir.is_some() || Part::streamable(Format::from(args.format)) {
+    let format = args.format();
+    args.table.check_applies(
+        args.format.unwrap_or(FormatArg::Table),
+        args.history,
+        args.out_dir.is_some(),
+    )?;
+    if args.out_dir.is_some() || Part::streamable(format) {
         return run_streaming_report(&args, &filter);
     }
     let mut analyses = analyse(&args.files, &args.analysis)?;
     let mut status = report_errors(&analyses);
-    note_undecodable(&analyses, Format::from(args.format));
+    note_undecodable(&analyses, format);
     if !filter.is_empty() {
         let before: usize = analyses.iter().map(|a| a.connections.len()).sum();
         for a in &mut analyses {
@@ -119,14 +162,11 @@ fn run_report(args: RunArgs) -> Result<i32, String> {
     };
     let style = table_style(&args.table, args.output.is_none());
     let written = if let Some(path) = &args.output {
-        write_atomically(path, |w| {
-            write_report(w, Format::from(args.format), report, style, &analyses)
-        })
+        write_atomically(path, |w| write_report(w, format, report, style, &analyses))
     } else {
         let stdout = io::stdout();
         let mut w = BufWriter::new(stdout.lock());
-        write_report(&mut w, Format::from(args.format), report, style, &analyses)
-            .and_then(|_| w.flush())
+        write_report(&mut w, format, report, style, &analyses).and_then(|_| w.flush())
     };
     if let Err(e) = written {
         report_write_error(&args, e, &mut status);
@@ -177,10 +217,8 @@ fn note_undecodable(analyses: &[Analysis], format: Format) {
 /// connections, not the capture's size. Inputs are analysed one after the
 /// other (each on all threads).
 fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> {
-    let inputs = expand_inputs(&args.files)?;
-    if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
-        return Err("standard input (-) can be read only once".into());
-    }
+    let inputs = inputs_of(&args.files, args.analysis.merge)?;
+    let format = args.format();
     let groups: Vec<Vec<Input>> = if args.analysis.merge {
         vec![inputs.clone()]
     } else {
@@ -200,8 +238,7 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
             Ok(())
         })
     } else if let Some(path) = &args.output {
-        AtomicFile::create(path)
-            .map(|f| files.push((Part::of(Format::from(args.format), report), f)))
+        AtomicFile::create(path).map(|f| files.push((Part::of(format, report), f)))
     } else {
         Ok(())
     };
@@ -215,7 +252,7 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
     let mut stdout = BufWriter::with_capacity(1 << 20, stdout.lock());
     let mut out = StreamingReport::new();
     if files.is_empty() {
-        out.add(Part::of(Format::from(args.format), report), &mut stdout);
+        out.add(Part::of(format, report), &mut stdout);
     }
     for (part, f) in &mut files {
         out.add(*part, &mut f.w);
@@ -252,7 +289,7 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
         None => out.finish(&analyses),
     };
     status = report_errors(&analyses);
-    note_undecodable(&analyses, Format::from(args.format));
+    note_undecodable(&analyses, format);
     if !filter.is_empty() {
         eprintln!("tcpstate: {matched} of {seen} connections match the filters");
     }
@@ -278,10 +315,7 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
 /// `show`: the stream's story in each input (or in all of them as one
 /// capture with `--merge`); exit 1 when no input has the stream.
 fn run_show(args: ShowArgs) -> Result<i32, String> {
-    let inputs = expand_inputs(&args.files)?;
-    if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
-        return Err("standard input (-) can be read only once".into());
-    }
+    let inputs = inputs_of(&args.files, args.analysis.merge)?;
     let groups: Vec<Vec<Input>> = if args.analysis.merge {
         vec![inputs]
     } else {
@@ -332,7 +366,28 @@ fn run_show(args: ShowArgs) -> Result<i32, String> {
 }
 
 fn run_check(args: CheckArgs) -> Result<i32, String> {
-    let mut policy = match &args.policy {
+    let (policies, files): (Vec<&String>, Vec<&String>) =
+        args.files.iter().partition(|f| is_policy_path(f));
+    let policy_path = match (&args.policy, policies.as_slice()) {
+        (Some(p), []) => Some(p.clone()),
+        (None, [p]) => Some(p.into()),
+        (None, []) => None,
+        _ => {
+            return Err(format!(
+                "one policy file at most: {}",
+                args.policy
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .chain(policies.iter().map(|p| p.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
+    };
+    if files.is_empty() {
+        return Err("check needs captures to read (FILE, DIR or GLOB) besides the policy".into());
+    }
+    let mut policy = match &policy_path {
         Some(p) => Policy::from_file(p)?,
         None => Policy::default(),
     };
@@ -343,66 +398,102 @@ fn run_check(args: CheckArgs) -> Result<i32, String> {
         allow: parse_codes(args.allow.iter().map(String::as_str))?,
     });
     let policy = policy.or_default();
-    let analyses = analyse(&args.files, &args.analysis)?;
-    let read_status = report_errors(&analyses);
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let mut offending = 0;
-    for a in &analyses {
-        for c in &a.connections {
-            let why = policy.connection_failures(c);
-            if why.is_empty() {
-                continue;
-            }
-            offending += 1;
-            let (filter, _) = show::display_filters(c);
-            let _ = writeln!(
-                out,
-                "{} stream {}: {} -> {} ({}): {}",
-                a.file,
-                c.flow.stream,
-                c.flow.client(),
-                c.flow.server(),
-                c.tcp.outcome(),
-                filter
-            );
-            for w in why {
-                let _ = writeln!(out, "  {w}");
-            }
-        }
-    }
-    let counted = policy.counted_anomalies(&analyses);
-    let too_many = policy.max_anomalies.is_some_and(|max| counted > max);
-    if too_many {
-        let _ = writeln!(
-            out,
-            "{counted} anomalies of warning or error severity, more than the {} allowed",
-            policy.max_anomalies.unwrap_or(0)
+    let filter = args.filter.filter()?;
+    let files: Vec<String> = files.into_iter().cloned().collect();
+    let analyses = analyse(&files, &args.analysis)?;
+    report_errors(&analyses);
+    let mut report = CheckReport::new(&policy, &filter, &analyses);
+    if !filter.is_empty() {
+        eprintln!(
+            "tcpstate: {} of {} connections match the filters",
+            report.connections(),
+            report.connections() + report.filtered_out()
         );
     }
-    let connections: usize = analyses.iter().map(|a| a.connections.len()).sum();
-    let passed = offending == 0 && !too_many;
-    let _ = writeln!(
-        out,
-        "check {}: {offending} of {connections} connections break the policy, {counted} anomalies counted",
-        if passed { "passed" } else { "failed" }
-    );
-    let _ = out.flush();
-    Ok(if read_status != EXIT_OK {
-        read_status
-    } else if passed {
-        EXIT_OK
-    } else {
-        EXIT_FAILURE
-    })
+    if let Some(path) = &args.junit {
+        if let Err(e) = write_atomically(path, |w| report.write_junit(w)) {
+            let message = format!("cannot write {}: {e}", path.display());
+            eprintln!("tcpstate: {message}");
+            report.report_error = Some(message);
+        }
+    }
+    let mut status = report.verdict().exit_status();
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let written = match args.format {
+        CheckFormat::Text => report.write_text(&mut out),
+        CheckFormat::Json => report.write_json(&mut out),
+    };
+    match written.and_then(|_| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("tcpstate: cannot write standard output: {e}");
+            if status == EXIT_OK {
+                status = EXIT_FAILURE;
+            }
+        }
+        _ => {}
+    }
+    Ok(status)
 }
 
 fn run_html(args: ReportArgs) -> Result<i32, String> {
-    let analyses = analyse(&args.files, &args.analysis)?;
-    let status = report_errors(&analyses);
-    write_atomically(&args.html, |w| {
+    let filter = args.filter.filter()?;
+    let mut analyses = analyse(&args.files, &args.analysis)?;
+    let mut status = report_errors(&analyses);
+    if !filter.is_empty() {
+        let before: usize = analyses.iter().map(|a| a.connections.len()).sum();
+        for a in &mut analyses {
+            a.connections.retain(|c| filter.matches(c));
+        }
+        let after: usize = analyses.iter().map(|a| a.connections.len()).sum();
+        eprintln!("tcpstate: {after} of {before} connections match the filters");
+    }
+    let written = write_atomically(&args.html, |w| {
         tcpstate::report::html::write_html(w, &analyses)
-    })
-    .map_err(|e| format!("{}: {e}", args.html.display()))?;
+    });
+    if let Err(e) = written {
+        eprintln!("tcpstate: cannot write {}: {e}", args.html.display());
+        if status == EXIT_OK {
+            status = EXIT_FAILURE;
+        }
+    }
     Ok(status)
+}
+
+/// `tcpstate man`: tcpstate(1), tcpstate-SUBCOMMAND(1), or every page into
+/// a directory. The help subcommand has no page, so no page refers to one.
+fn run_man(args: ManArgs) -> Result<i32, String> {
+    let mut cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    cmd.build();
+    let source = format!("tcpstate {}", env!("CARGO_PKG_VERSION"));
+    let page = |c: clap::Command| clap_mangen::Man::new(c).source(source.clone());
+    if let Some(dir) = &args.dir {
+        let mut pages = std::iter::once(cmd.clone()).chain(cmd.get_subcommands().cloned());
+        fs::create_dir_all(dir)
+            .and_then(|_| pages.try_for_each(|c| page(c).generate_to(dir).map(|_| ())))
+            .map_err(|e| format!("cannot write the man pages into {}: {e}", dir.display()))?;
+        return Ok(EXIT_OK);
+    }
+    let chosen = match &args.subcommand {
+        None => cmd,
+        Some(name) => match cmd.find_subcommand(name) {
+            Some(sub) => sub.clone(),
+            None => {
+                let known: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+                return Err(format!(
+                    "no man page for {name:?}: the subcommands are {}",
+                    known.join(", ")
+                ));
+            }
+        },
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match page(chosen).render(&mut out).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("tcpstate: cannot write the man page: {e}");
+            Ok(EXIT_FAILURE)
+        }
+        _ => Ok(EXIT_OK),
+    }
 }

@@ -58,6 +58,68 @@ fn json_keys_are_documented_in_order() {
 }
 
 #[test]
+fn check_json_keys_are_documented_in_order() {
+    let out = stdout(&[
+        "check",
+        "--format",
+        "json",
+        "--require-closed",
+        "--fail-on",
+        "reset",
+        "testdata/real/rst_abort.pcap",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let documented = listed("## JSON: check");
+    let capture = &v["captures"][0];
+    let offence = &capture["offending"][0];
+    let failure = &offence["failures"][0];
+    let mut actual = keys(&v);
+    for nested in [capture, offence, failure] {
+        actual.extend(keys(nested));
+    }
+    assert_eq!(actual, documented);
+    assert_eq!(
+        keys(&v["policy"]),
+        ["fail_on", "max_anomalies", "require_closed", "allow"]
+    );
+}
+
+#[test]
+fn warning_kinds_are_documented() {
+    let documented = listed("## Warnings");
+    let mut seen = Vec::new();
+    for args in [
+        &[
+            "--verify-checksums",
+            "--format",
+            "json",
+            "testdata/real/offload_netns.pcap",
+        ][..],
+        &[
+            "--merge",
+            "--format",
+            "json",
+            "testdata/real/several_conns.pcap",
+            "testdata/real/refused.pcap",
+        ],
+    ] {
+        let out = stdout(args);
+        let summary: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        for w in summary["summary"]["files"][0]["warnings"]
+            .as_array()
+            .unwrap()
+        {
+            seen.push(w["kind"].as_str().unwrap().to_string());
+        }
+    }
+    for kind in &seen {
+        assert!(documented.contains(kind), "{kind} is not in REFERENCE.md");
+    }
+    assert_eq!(seen, ["checksum_offload", "merge_gap"]);
+}
+
+#[test]
 fn csv_columns_are_documented_in_order() {
     let header = |args: &[&str]| -> Vec<String> {
         stdout(args)
@@ -132,6 +194,20 @@ fn exit_codes_are_the_documented_ones() {
         Some(1)
     );
     assert_eq!(status(&["testdata/synth/bad/empty.pcap"]), Some(2));
+    // An unwritable report is 1, a bad command line 2.
+    assert_eq!(
+        status(&[
+            "report",
+            "--html",
+            "/nonexistent-dir/r.html",
+            "testdata/real/refused.pcap"
+        ]),
+        Some(1)
+    );
+    assert_eq!(
+        status(&["-f", "zeek", "--history", "testdata/real/refused.pcap"]),
+        Some(2)
+    );
 }
 
 #[test]
@@ -161,6 +237,8 @@ fn table_columns_are_documented_in_order() {
     let header = table.lines().find(|l| l.starts_with("STREAM")).unwrap();
     let text = page();
     let section = &text[text.find("## Table columns").unwrap()..];
+    // Up to the next section.
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
     let headings: Vec<&str> = section
         .lines()
         .filter(|l| l.starts_with("| `"))

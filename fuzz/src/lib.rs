@@ -320,7 +320,16 @@ pub fn check_pipeline(data: &[u8]) {
         .flat_map(|c| c.anomalies())
         .filter(|x| x.code.severity() >= tcpstate::Severity::Warning)
         .count() as u64;
-    assert_eq!(policy.counted_anomalies(&analyses), warnings);
+    let check = tcpstate::report::check::CheckReport::new(
+        &policy,
+        &tcpstate::report::filter::Filter::default(),
+        &analyses,
+    );
+    assert_eq!(check.counted_anomalies(), warnings);
+    // Every form of the gate's result can be written.
+    check.write_text(&mut std::io::sink()).unwrap();
+    check.write_json(&mut std::io::sink()).unwrap();
+    check.write_junit(&mut std::io::sink()).unwrap();
     let styles = [
         Style::default(),
         Style {

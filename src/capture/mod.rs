@@ -28,7 +28,10 @@ mod tests;
 mod window;
 
 pub use error::{CaptureError, CaptureErrorKind};
-pub use inputs::{expand_inputs, looks_like_capture, Input};
+pub use inputs::{
+    expand, expand_inputs, first_packet_time, has_capture_name, in_time_order, looks_like_capture,
+    Expansion, Input,
+};
 
 use std::fmt;
 use std::fs::File;

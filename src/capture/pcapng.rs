@@ -72,7 +72,7 @@ impl CaptureReader {
                 }
             };
             let block_len = u32_at(self.win.window(), 4, big_endian);
-            if block_len < 12 || block_len % 4 != 0 || block_len > MAX_BLOCK_LEN {
+            if block_len < 12 || !block_len.is_multiple_of(4) || block_len > MAX_BLOCK_LEN {
                 return Err(self.error(CaptureErrorKind::BadBlockLength(block_len)));
             }
             let len = block_len as usize;

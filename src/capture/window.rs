@@ -347,7 +347,11 @@ mod tests {
             w.consume(n);
         }
         let released = w.behind.released;
-        assert!(released % RELEASE == 0 && released + 2 * RELEASE >= data.len() && released > 0);
+        assert!(
+            released.is_multiple_of(RELEASE)
+                && released + 2 * RELEASE >= data.len()
+                && released > 0
+        );
         assert!(w.data() == &data[..], "released pages read back the file");
     }
 

@@ -178,7 +178,7 @@ impl Reassembler {
         self.expire(f.ts_ns);
         let len = f.data.len();
         let end = f.offset as usize + len;
-        if f.cut || end > MAX_DATAGRAM || (f.more && (len == 0 || len % 8 != 0)) {
+        if f.cut || end > MAX_DATAGRAM || (f.more && (len == 0 || !len.is_multiple_of(8))) {
             self.stats.add(FragmentFate::Invalid, 1);
             return None;
         }

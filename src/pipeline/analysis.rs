@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::accounting::FrameAccounting;
 use super::connection::Connection;
+use super::warnings::Warning;
 use crate::capture::{CaptureError, FormatKind};
 
 /// Connections finished before the end of the capture, by reason.
@@ -53,6 +54,9 @@ pub struct Analysis {
     /// Errors that stopped reading a file; what was read before each is still
     /// analysed (with `--merge`, reading goes on with the next file).
     pub errors: Vec<CaptureError>,
+    /// What the report would otherwise hide: merged files that overlap or
+    /// leave a gap, checksum offload.
+    pub warnings: Vec<Warning>,
 }
 
 impl Analysis {
@@ -68,6 +72,7 @@ impl Analysis {
             port_reuses: 0,
             evictions: Evictions::default(),
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

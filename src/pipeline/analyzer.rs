@@ -24,7 +24,7 @@ use super::connection::Connection;
 use super::engine::{collect, run};
 use super::options::{Options, Progress};
 use super::source::{Packet, PacketSource, Packets, Sources};
-use crate::capture::{CaptureError, CaptureReader, Input};
+use crate::capture::{in_time_order, CaptureError, CaptureReader, Input};
 use crate::model::{Segment, Side};
 
 /// Analyses captures with a fixed set of options. Cheap to build and to clone.
@@ -118,19 +118,24 @@ impl Analyzer {
         Ok(self.collect_one(Box::new(reader)))
     }
 
-    /// Analyses several files as one consecutive capture (rotated files).
+    /// Analyses several files as one consecutive capture (rotated files), in
+    /// the order of their first packets whatever the order given
+    /// ([`in_time_order`]); overlaps and gaps between them are in
+    /// [`Analysis::warnings`].
     pub fn analyze_merged(&self, paths: &[impl AsRef<Path>]) -> Analysis {
         let inputs: Vec<Input> = paths
             .iter()
             .map(|p| Input::Path(p.as_ref().to_path_buf()))
             .collect();
-        self.analyze_inputs(&inputs)
+        self.analyze_inputs(&in_time_order(&inputs))
     }
 
-    /// Analyses inputs (files or stdin) as one consecutive capture: frame
+    /// Analyses inputs (files or stdin) as one consecutive capture, in the
+    /// order given ([`in_time_order`] sorts rotated files first): frame
     /// numbers continue from one to the next and connections that span them
     /// stay one. An input that cannot be read is reported in
-    /// [`Analysis::errors`] and the next one is read.
+    /// [`Analysis::errors`] and the next one is read; inputs that overlap in
+    /// time or leave a gap are in [`Analysis::warnings`].
     pub fn analyze_inputs(&self, inputs: &[Input]) -> Analysis {
         collect(display_name(inputs), open_all(inputs), &self.options, None)
     }

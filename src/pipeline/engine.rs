@@ -28,6 +28,7 @@ use super::options::Options;
 use super::reader::{read_batches, Batch};
 use super::shard::{KeyedFrame, Shard, Step, SHARDS};
 use super::source::Sources;
+use super::warnings::{merge_warnings, ChecksumSenders};
 use crate::decode::defrag::Reassembler;
 use crate::decode::{Content, Decoded, Frame};
 use crate::flow::{FlowTable, Keyer};
@@ -67,6 +68,8 @@ struct Engine<'o, 'b, 's> {
     observer: Option<SegmentObserver<'b>>,
     sink: ConnectionSink<'s>,
     accounting: FrameAccounting,
+    /// Verified segments per sender, with `--verify-checksums`.
+    checksums: Option<ChecksumSenders>,
     keyer: Keyer,
     defrag: Reassembler,
     shards: Vec<Shard>,
@@ -95,6 +98,10 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             observer,
             sink,
             accounting: FrameAccounting::default(),
+            checksums: options
+                .decode
+                .verify_checksums
+                .then(ChecksumSenders::default),
             keyer: Keyer::new(options.keys),
             defrag: Reassembler::new(options.defrag),
             shards: (0..SHARDS)
@@ -134,7 +141,10 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             match &frame.content {
                 Content::Decoded(d) => {
                     self.accounting.count(d);
-                    if let Decoded::Tcp(_) = d {
+                    if let Decoded::Tcp(seg) = d {
+                        if let Some(c) = &mut self.checksums {
+                            c.count(seg);
+                        }
                         order.push(Ok(idx as u32));
                     }
                 }
@@ -147,6 +157,9 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                     if let Some(d) = r.decoded {
                         self.accounting.count(&d);
                         if let Decoded::Tcp(seg) = d {
+                            if let Some(c) = &mut self.checksums {
+                                c.count(&seg);
+                            }
                             order.push(Err(reassembled.len() as u32));
                             reassembled.push(seg);
                         }
@@ -242,7 +255,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
     }
 
     /// Ends the analysis: every live connection is finished at the capture's end.
-    fn finish(mut self) -> (FrameAccounting, u64, Evictions) {
+    fn finish(mut self) -> (FrameAccounting, u64, Evictions, Option<ChecksumSenders>) {
         let defrag = std::mem::replace(&mut self.defrag, Reassembler::new(self.options.defrag));
         self.accounting.count_fragments(defrag.finish());
         // A batch at a time, in stream order, so the connections still live
@@ -266,7 +279,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             evictions.add(s.evictions);
             port_reuses += s.flows.port_reuses();
         }
-        (self.accounting, port_reuses, evictions)
+        (self.accounting, port_reuses, evictions, self.checksums)
     }
 }
 
@@ -314,7 +327,9 @@ pub(crate) fn run(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     });
-    let (accounting, port_reuses, evictions) = engine.finish();
+    let (accounting, port_reuses, evictions, checksums) = engine.finish();
+    let mut warnings = merge_warnings(&read.spans);
+    warnings.extend(checksums.and_then(|c| c.offload_warning()));
     Analysis {
         file: name,
         format: read.format,
@@ -325,5 +340,6 @@ pub(crate) fn run(
         connections: Vec::new(),
         accounting,
         errors: read.errors,
+        warnings,
     }
 }

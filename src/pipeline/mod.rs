@@ -19,6 +19,7 @@ mod reader;
 mod shard;
 mod source;
 mod summary;
+mod warnings;
 
 pub use analysis::{Analysis, Evictions};
 pub use analyzer::{display_name, Analyzer};
@@ -27,3 +28,4 @@ pub use engine::{ConnectionSink, SegmentObserver};
 pub use options::{FlowLimits, Progress};
 pub use source::{Packet, PacketSource};
 pub use summary::{FileSummary, Summary, Totals, SCHEMA_VERSION};
+pub use warnings::Warning;

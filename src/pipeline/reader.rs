@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use super::options::Progress;
 use super::shard::{KeyedFrame, SHARDS};
 use super::source::Sources;
+use super::warnings::SourceSpan;
 use crate::capture::{CaptureError, FormatKind, RawPacket};
 use crate::decode::{decode_frame, Content, DecodeOptions, Decoded};
 use crate::flow::{KeyOptions, Keyer};
@@ -80,7 +81,11 @@ pub(crate) struct ReadSummary {
     pub(crate) format: Option<FormatKind>,
     pub(crate) compressed: bool,
     pub(crate) errors: Vec<CaptureError>,
+    /// The earliest packet time (not the first packet's: out-of-order times
+    /// and merged files that overlap never make a negative relative time).
     pub(crate) first_ts: Option<i64>,
+    /// Each input's time span, in the order read (inputs with packets only).
+    pub(crate) spans: Vec<SourceSpan>,
 }
 
 /// Reads the inputs into batches of records and sends each full batch on,
@@ -107,10 +112,19 @@ pub(crate) fn read_batches(
         }
         out.compressed |= reader.is_compressed();
         let mut reported = 0;
+        let name = reader.name().to_string();
+        let mut span: Option<(SourceSpan, i64)> = None;
         loop {
             match reader.next_packet() {
                 Ok(Some(p)) => {
-                    out.first_ts.get_or_insert(p.ts_ns);
+                    out.first_ts = Some(out.first_ts.map_or(p.ts_ns, |t| t.min(p.ts_ns)));
+                    match &mut span {
+                        Some((s, prev)) => {
+                            s.add(*prev, p.ts_ns);
+                            *prev = p.ts_ns;
+                        }
+                        None => span = Some((SourceSpan::new(&name, p.ts_ns), p.ts_ns)),
+                    }
                     batch.push(&p, frame_offset);
                     if batch.records.len() >= BATCH_FRAMES {
                         let next = recycled.try_recv().unwrap_or_default();
@@ -134,6 +148,7 @@ pub(crate) fn read_batches(
             }
         }
         frame_offset += reader.frames_read();
+        out.spans.extend(span.map(|(s, _)| s));
     }
     if !batch.records.is_empty() {
         let _ = full.send(batch);

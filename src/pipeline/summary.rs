@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::accounting::FrameAccounting;
 use super::analysis::{Analysis, Evictions};
 use super::connection::Connection;
+use super::warnings::Warning;
 
 /// The version of the JSON schema (connection and summary objects). Bumped
 /// when a key changes meaning or disappears; new keys do not bump it.
@@ -36,6 +37,8 @@ pub struct FileSummary<'a> {
     pub error: Option<String>,
     /// Read errors.
     pub errors: Vec<String>,
+    /// Warnings: merged files that overlap or leave a gap, checksum offload.
+    pub warnings: &'a [Warning],
 }
 
 /// The final JSON object: totals over all files and each file's accounting.
@@ -67,6 +70,8 @@ pub struct Summary<'a> {
     pub anomalies: std::collections::BTreeMap<&'static str, u64>,
     /// Read errors.
     pub errors: usize,
+    /// Warnings, all inputs.
+    pub warnings: usize,
 }
 
 impl<'a> Summary<'a> {
@@ -101,6 +106,7 @@ impl<'a> Summary<'a> {
             outcomes: totals.outcomes.clone(),
             anomalies: totals.anomalies.clone(),
             errors: analyses.iter().map(|a| a.errors.len()).sum(),
+            warnings: analyses.iter().map(|a| a.warnings.len()).sum(),
             files,
         }
     }
@@ -160,6 +166,7 @@ fn file_summary(a: &Analysis, connections: usize) -> FileSummary<'_> {
         accounting: &a.accounting,
         error: a.error().map(|e| e.to_string()),
         errors: a.errors.iter().map(|e| e.to_string()).collect(),
+        warnings: &a.warnings,
     }
 }
 

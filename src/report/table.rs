@@ -343,6 +343,9 @@ fn write_overview(out: &mut dyn Write, analyses: &[Analysis], style: &Style) -> 
             &format!("read errors: {} (see below)", s.errors),
         )?;
     }
+    if s.warnings > 0 {
+        writeln!(out, "warnings: {} (see below)", s.warnings)?;
+    }
     writeln!(out)
 }
 
@@ -390,6 +393,9 @@ fn write_file_footer(out: &mut dyn Write, a: &Analysis, width: Option<usize>) ->
     }
     for e in &a.errors {
         prose(out, width, &format!("error: {e}"))?;
+    }
+    for w in &a.warnings {
+        writeln!(out, "warning: {w}")?;
     }
     Ok(())
 }

@@ -280,6 +280,26 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order of the type.
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Closed,
+        Outcome::HalfClosed,
+        Outcome::ResetByClient,
+        Outcome::ResetByServer,
+        Outcome::Refused,
+        Outcome::SynUnanswered,
+        Outcome::HalfOpen,
+        Outcome::HandshakeReset,
+        Outcome::Open,
+        Outcome::NoConnection,
+    ];
+
+    /// Parses a report name (`reset_by_client`, `RESET-BY-CLIENT`...).
+    pub fn from_name(s: &str) -> Option<Outcome> {
+        let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+        Outcome::ALL.into_iter().find(|o| o.name() == norm)
+    }
+
     /// The snake_case name used in reports.
     pub fn name(self) -> &'static str {
         match self {

@@ -17,7 +17,7 @@ pub fn fragment_tcp(seg: &Segment, first_len: usize, id: u16) -> (Special, Speci
     };
     let (net, tcp_offset) = tcp_ip_packet(seg);
     let transport = &net.bytes[tcp_offset..];
-    assert!(first_len % 8 == 0 && first_len < transport.len());
+    assert!(first_len.is_multiple_of(8) && first_len < transport.len());
     let first = Special::Ipv4Fragment {
         src,
         dst,
@@ -83,7 +83,7 @@ pub fn fragment_ipv4_packet(ip: &[u8], first_len: usize, id: u16) -> (Special, S
     let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
     let payload = &ip[20..];
-    assert!(first_len % 8 == 0 && first_len < payload.len());
+    assert!(first_len.is_multiple_of(8) && first_len < payload.len());
     let part = |offset: usize, more: bool, data: &[u8]| Special::Ipv4Fragment {
         src,
         dst,
