@@ -1,0 +1,124 @@
+//! The vocabulary of the walk through a frame's layers: the state it carries
+//! ([`Ctx`]), the step each layer hands back ([`Next`]), and where the walk
+//! ends ([`Found`]). Every layer file speaks it; none calls another.
+
+use std::net::IpAddr;
+
+use super::outcome::{Decoded, Fragment, IpProtocol, Layers, NonIp, Undecodable, MAX_TUNNELS};
+use crate::model::{Encap, TunnelHop};
+
+/// Frame facts the TCP decoder needs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Meta {
+    pub frame: u64,
+    pub ts_ns: i64,
+    /// Bytes of the frame the capture did not keep (orig_len - caplen).
+    pub missing: usize,
+}
+
+/// Decoding state of one frame, layer by layer.
+#[derive(Debug)]
+pub(super) struct Ctx {
+    pub layers: Layers,
+    pub meta: Meta,
+}
+
+impl Ctx {
+    /// Counts an encapsulation the frame went through.
+    #[inline]
+    pub fn saw(&mut self, e: Encap) {
+        self.layers.encaps.insert(e);
+    }
+
+    /// Enters a tunnel whose outer IP payload is `t`: records the hop, or
+    /// refuses to go deeper than [`MAX_TUNNELS`]. Every tunnel passes here,
+    /// so this bounds the walk.
+    #[inline]
+    pub fn enter(
+        &mut self,
+        t: &Transport<'_>,
+        encap: Encap,
+        id: Option<u32>,
+    ) -> Result<(), Undecodable> {
+        if self.layers.hops.len() >= MAX_TUNNELS {
+            return Err(Undecodable::TooDeep);
+        }
+        self.saw(encap);
+        self.layers.hops.push(TunnelHop {
+            encap,
+            src: t.src,
+            dst: t.dst,
+            id,
+        });
+        Ok(())
+    }
+}
+
+/// The next layer to read, as the one just read found it; the walk in
+/// `decode/mod.rs` hands it to the layer file that reads it.
+pub(super) enum Next<'a> {
+    /// A frame of this link type (LINKTYPE_ number).
+    Link(u16, &'a [u8]),
+    /// An Ethernet II frame, from its destination address on.
+    Ethernet(&'a [u8]),
+    /// What follows an ethertype: VLAN tags, MPLS, PPPoE, IP...
+    EtherPayload(u16, &'a [u8]),
+    /// An IPv4 or IPv6 packet.
+    Ip(&'a [u8]),
+    /// An IP payload: TCP, a tunnel, or another protocol.
+    Transport(Transport<'a>),
+    /// The walk ends here.
+    Done(Found<'a>),
+}
+
+/// An IP payload and what the IP header said about it.
+pub(super) struct Transport<'a> {
+    pub protocol: u8,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The payload bytes the capture holds.
+    pub payload: &'a [u8],
+    /// The payload length the IP header reports (Wireshark's basis for `tcp.len`).
+    pub reported: usize,
+    /// Length of the IP header and its extension headers (for Zeek's ip_bytes).
+    pub header_len: usize,
+}
+
+/// How far a frame's layers led.
+pub(super) enum Found<'a> {
+    Tcp(Transport<'a>),
+    Stop(Stop),
+    Fragment(Box<Fragment>),
+}
+
+/// A frame that does not lead to TCP.
+pub(super) enum Stop {
+    OtherIp(IpProtocol),
+    NonIp(NonIp),
+    Undecodable(Undecodable),
+}
+
+impl From<Stop> for Decoded {
+    fn from(stop: Stop) -> Decoded {
+        match stop {
+            Stop::OtherIp(p) => Decoded::OtherIp(p),
+            Stop::NonIp(k) => Decoded::NonIp(k),
+            Stop::Undecodable(u) => Decoded::Undecodable(u),
+        }
+    }
+}
+
+/// The walk ends: the frame is undecodable.
+pub(super) fn undecodable<'a>(u: Undecodable) -> Next<'a> {
+    Next::Done(Found::Stop(Stop::Undecodable(u)))
+}
+
+/// The walk ends: the frame is not IP.
+pub(super) fn non_ip<'a>(k: NonIp) -> Next<'a> {
+    Next::Done(Found::Stop(Stop::NonIp(k)))
+}
+
+/// The walk ends: IP, but neither TCP nor a tunnel.
+pub(super) fn other_ip<'a>(protocol: u8) -> Next<'a> {
+    Next::Done(Found::Stop(Stop::OtherIp(IpProtocol(protocol))))
+}
