@@ -6,13 +6,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
 
 use super::outcome::{Fragment, FragmentKey, Undecodable};
-use super::step::{undecodable, Ctx, Found, Next, Transport};
+use super::step::{Ctx, IpNext, Stop, Transport};
 
 const TCP: u8 = 6;
 
 /// An IP packet: its payload, or the fragment it is.
-#[inline]
-pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> Next<'a> {
+#[inline(always)]
+pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> IpNext<'a> {
     let (slice, ext_err) = match LaxIpSlice::from_slice(bytes) {
         Ok(s) => s,
         Err(e) => {
@@ -62,7 +62,7 @@ pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> Next<'a> {
                 )
             }
         };
-        return Next::Done(Found::Fragment(Box::new(Fragment {
+        return IpNext::Fragment(Box::new(Fragment {
             frame: ctx.meta.frame,
             ts_ns: ctx.meta.ts_ns,
             key: FragmentKey {
@@ -79,7 +79,7 @@ pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> Next<'a> {
             cut: payload.incomplete,
             header_len: ip_header_len(&slice),
             layers: ctx.layers.clone(),
-        })));
+        }));
     }
     // The payload length the IP header reports, whatever the snaplen kept. A zero
     // length field (TSO on the capture host, IPv6 jumbograms) falls back to the frame.
@@ -94,7 +94,7 @@ pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> Next<'a> {
             n => (n as usize).checked_sub(s.extensions().slice().len()),
         },
     };
-    Next::Transport(Transport {
+    IpNext::Payload(Transport {
         protocol: payload.ip_number.0,
         src,
         dst,
@@ -102,6 +102,10 @@ pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> Next<'a> {
         reported: from_header.unwrap_or(payload.payload.len()),
         header_len: ip_header_len(&slice),
     })
+}
+
+fn undecodable<'a>(u: Undecodable) -> IpNext<'a> {
+    IpNext::Done(Stop::Undecodable(u))
 }
 
 fn ip_header_len(slice: &LaxIpSlice<'_>) -> usize {

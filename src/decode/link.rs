@@ -15,7 +15,7 @@ const PPP_IPV4: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
 
 /// The link-layer header of a frame of link type `lt`.
-#[inline]
+#[inline(always)]
 pub(super) fn link(lt: u16, data: &[u8]) -> Next<'_> {
     use linktype::*;
     match lt {
@@ -52,7 +52,7 @@ fn cooked(data: &[u8], len: usize, proto_at: usize, hatype_at: usize) -> Next<'_
 }
 
 /// An Ethernet II frame: on the wire, or inside VXLAN, Geneve, GRE or ERSPAN.
-#[inline]
+#[inline(always)]
 pub(super) fn ethernet(data: &[u8]) -> Next<'_> {
     if data.len() < 14 {
         return undecodable(Undecodable::TruncatedLink);
@@ -66,7 +66,7 @@ pub(super) fn ethernet(data: &[u8]) -> Next<'_> {
 }
 
 /// Follows VLAN tags of any depth, MPLS and PPPoE down to IP.
-#[inline]
+#[inline(always)]
 pub(super) fn ether_payload<'a>(ctx: &mut Ctx, mut et: u16, mut rest: &'a [u8]) -> Next<'a> {
     loop {
         match EtherType(et) {

@@ -55,7 +55,9 @@ impl Ctx {
 }
 
 /// The next layer to read, as the one just read found it; the walk in
-/// `decode/mod.rs` hands it to the layer file that reads it.
+/// `decode/mod.rs` hands it to the layer file that reads it. Small on
+/// purpose (the IP layer's bigger answer is [`IpNext`]): the walk moves it
+/// at every step.
 pub(super) enum Next<'a> {
     /// A frame of this link type (LINKTYPE_ number).
     Link(u16, &'a [u8]),
@@ -65,10 +67,22 @@ pub(super) enum Next<'a> {
     EtherPayload(u16, &'a [u8]),
     /// An IPv4 or IPv6 packet.
     Ip(&'a [u8]),
-    /// An IP payload: TCP, a tunnel, or another protocol.
-    Transport(Transport<'a>),
-    /// The walk ends here.
-    Done(Found<'a>),
+    /// The walk ends: the frame does not lead to TCP.
+    Done(Stop),
+}
+
+// Four words: a larger `Next` costs every step of every tunnelled frame.
+const _: () = assert!(std::mem::size_of::<Next<'static>>() <= 32);
+
+/// What the IP layer hands back: the packet's payload, for the walk to end
+/// at TCP or to hand to the tunnel layer, or the end of the walk.
+pub(super) enum IpNext<'a> {
+    /// The payload of an IP packet that is whole.
+    Payload(Transport<'a>),
+    /// An IP fragment: the walk ends until its datagram is reassembled.
+    Fragment(Box<Fragment>),
+    /// The walk ends: the packet is unreadable.
+    Done(Stop),
 }
 
 /// An IP payload and what the IP header said about it.
@@ -84,7 +98,7 @@ pub(super) struct Transport<'a> {
     pub header_len: usize,
 }
 
-/// How far a frame's layers led.
+/// Where the walk through a frame's layers ended.
 pub(super) enum Found<'a> {
     Tcp(Transport<'a>),
     Stop(Stop),
@@ -110,15 +124,15 @@ impl From<Stop> for Decoded {
 
 /// The walk ends: the frame is undecodable.
 pub(super) fn undecodable<'a>(u: Undecodable) -> Next<'a> {
-    Next::Done(Found::Stop(Stop::Undecodable(u)))
+    Next::Done(Stop::Undecodable(u))
 }
 
 /// The walk ends: the frame is not IP.
 pub(super) fn non_ip<'a>(k: NonIp) -> Next<'a> {
-    Next::Done(Found::Stop(Stop::NonIp(k)))
+    Next::Done(Stop::NonIp(k))
 }
 
 /// The walk ends: IP, but neither TCP nor a tunnel.
 pub(super) fn other_ip<'a>(protocol: u8) -> Next<'a> {
-    Next::Done(Found::Stop(Stop::OtherIp(IpProtocol(protocol))))
+    Next::Done(Stop::OtherIp(IpProtocol(protocol)))
 }

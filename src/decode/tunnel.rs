@@ -22,7 +22,7 @@ const ERSPAN_I_II: u16 = 0x88be;
 const ERSPAN_III: u16 = 0x22eb;
 
 /// An IP payload that is not TCP: the tunnel it is, or the end of the walk.
-#[inline]
+#[inline(always)]
 pub(super) fn tunnel<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     match t.protocol {
         IPV4_IN_IP | IPV6_IN_IP => ip_in_ip(ctx, t),
