@@ -13,18 +13,19 @@ use crate::model::{Encap, EncapSet, Segment, TunnelHop, VlanStack};
 /// Why a frame that is not a TCP segment could not be analysed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Undecodable {
-    /// Unsupported link type.
+    /// A link type the decoder does not read (the capture's LINKTYPE_ number).
     UnsupportedLinkType(u16),
-    /// Truncated link.
+    /// The link-layer header (Ethernet, VLAN tag, cooked, loopback) is cut
+    /// short, or nothing follows it.
     TruncatedLink,
-    /// Bad ip.
+    /// An IPv4 or IPv6 header that does not parse; the text says why.
     BadIp(String),
     /// An IPv6 extension header (or IPv4 AH) cut short or malformed.
     BadIpExtension,
     /// A TCP packet split into IP fragments, seen by [`decode`](super::decode),
     /// which looks at one frame alone and so cannot reassemble.
     TcpFragment,
-    /// Truncated tcp.
+    /// Fewer than the 16 bytes of TCP header needed to place the segment in a stream.
     TruncatedTcp,
     /// An encapsulation header (GRE, VXLAN...) cut short.
     TruncatedEncap(Encap),
@@ -54,17 +55,17 @@ impl fmt::Display for Undecodable {
 /// What a frame that is not IP carried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NonIp {
-    /// Arp.
+    /// ARP (ethertype 0x0806).
     Arp,
     /// 802.3 frames with a length instead of an ethertype (STP, CDP...).
     Llc,
-    /// Ether type.
+    /// An ethertype the decoder does not follow (LLDP, IPX...).
     EtherType(u16),
-    /// Netlink.
+    /// Linux netlink messages in a cooked capture (hardware type ARPHRD_NETLINK).
     Netlink,
-    /// Loopback family.
+    /// A BSD loopback frame of an address family other than IPv4 and IPv6.
     LoopbackFamily(u32),
-    /// Raw ip version.
+    /// A raw-IP frame whose version nibble is neither 4 nor 6.
     RawIpVersion(u8),
     /// pcapng systemd journal entries, which Wireshark numbers as frames.
     JournalEntry,
@@ -106,13 +107,13 @@ impl fmt::Display for IpProtocol {
 /// What one frame turned out to be. Every frame gets exactly one of these.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decoded {
-    /// Tcp.
+    /// A TCP segment, the innermost one when the frame is tunnelled.
     Tcp(Segment),
-    /// IP, but not TCP.
+    /// IP, but not TCP (nor a tunnel the decoder follows).
     OtherIp(IpProtocol),
-    /// Not IP.
+    /// Not IP: what it was instead.
     NonIp(NonIp),
-    /// Undecodable.
+    /// Could not be decoded far enough to tell what it carries: the reason.
     Undecodable(Undecodable),
 }
 
@@ -140,9 +141,9 @@ pub struct Frame {
 /// A frame is either understood on its own, or an IP fragment waiting for the others.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Content {
-    /// Decoded.
+    /// What the frame is, decoded from it alone.
     Decoded(Decoded),
-    /// Fragment.
+    /// An IP fragment: what it carries is known once its datagram is reassembled.
     Fragment(Box<Fragment>),
 }
 
@@ -162,11 +163,11 @@ pub struct Layers {
 /// Identifies the datagram a fragment belongs to (RFC 791 / RFC 8200), within its layers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FragmentKey {
-    /// Source.
+    /// The datagram's source address.
     pub src: IpAddr,
-    /// Destination.
+    /// The datagram's destination address.
     pub dst: IpAddr,
-    /// Identifier.
+    /// IPv4's 16-bit identification, or the IPv6 fragment header's 32-bit one.
     pub id: u32,
     /// IP protocol (IPv4) or the fragment header's next header (IPv6).
     pub protocol: u8,
@@ -189,7 +190,7 @@ pub struct Fragment {
     pub offset: u32,
     /// More fragments follow (MF).
     pub more: bool,
-    /// The bytes.
+    /// The fragment's part of the datagram's payload, as captured.
     pub data: Vec<u8>,
     /// The capture cut the fragment (snaplen): its datagram cannot be rebuilt.
     pub cut: bool,
