@@ -10,23 +10,23 @@ use crate::model::{Encap, TunnelHop};
 /// Frame facts the TCP decoder needs.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Meta {
-    pub frame: u64,
-    pub ts_ns: i64,
+    pub(super) frame: u64,
+    pub(super) ts_ns: i64,
     /// Bytes of the frame the capture did not keep (orig_len - caplen).
-    pub missing: usize,
+    pub(super) missing: usize,
 }
 
 /// Decoding state of one frame, layer by layer.
 #[derive(Debug)]
 pub(super) struct Ctx {
-    pub layers: Layers,
-    pub meta: Meta,
+    pub(super) layers: Layers,
+    pub(super) meta: Meta,
 }
 
 impl Ctx {
     /// Counts an encapsulation the frame went through.
     #[inline]
-    pub fn saw(&mut self, e: Encap) {
+    pub(super) fn saw(&mut self, e: Encap) {
         self.layers.encaps.insert(e);
     }
 
@@ -34,7 +34,7 @@ impl Ctx {
     /// refuses to go deeper than [`MAX_TUNNELS`]. Every tunnel passes here,
     /// so this bounds the walk.
     #[inline]
-    pub fn enter(
+    pub(super) fn enter(
         &mut self,
         t: &Transport<'_>,
         encap: Encap,
@@ -87,15 +87,15 @@ pub(super) enum IpNext<'a> {
 
 /// An IP payload and what the IP header said about it.
 pub(super) struct Transport<'a> {
-    pub protocol: u8,
-    pub src: IpAddr,
-    pub dst: IpAddr,
+    pub(super) protocol: u8,
+    pub(super) src: IpAddr,
+    pub(super) dst: IpAddr,
     /// The payload bytes the capture holds.
-    pub payload: &'a [u8],
+    pub(super) payload: &'a [u8],
     /// The payload length the IP header reports (Wireshark's basis for `tcp.len`).
-    pub reported: usize,
+    pub(super) reported: usize,
     /// Length of the IP header and its extension headers (for Zeek's ip_bytes).
-    pub header_len: usize,
+    pub(super) header_len: usize,
 }
 
 /// Where the walk through a frame's layers ended.
