@@ -23,6 +23,7 @@ mod error;
 mod gunzip;
 mod inputs;
 mod pcapng;
+mod source;
 #[cfg(test)]
 mod tests;
 mod window;
@@ -39,7 +40,8 @@ use memmap2::Mmap;
 use pcap_parser::pcap::parse_pcap_header;
 use pcap_parser::SHB_MAGIC;
 
-use window::{FeedError, Window};
+use source::FeedError;
+use window::Window;
 
 /// Largest captured packet we accept: anything above is a corrupt length field.
 pub const MAX_RECORD_LEN: u32 = 256 * 1024 * 1024;
