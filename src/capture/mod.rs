@@ -22,6 +22,7 @@
 mod error;
 mod gunzip;
 mod inputs;
+mod limits;
 mod pcapng;
 mod source;
 #[cfg(test)]
@@ -30,6 +31,7 @@ mod window;
 
 pub use error::{CaptureError, CaptureErrorKind};
 pub use inputs::{expand_inputs, looks_like_capture, Input};
+pub use limits::{MAX_RECORD_LEN, MAX_TS_NS, MIN_TS_NS};
 
 use std::fmt;
 use std::fs::File;
@@ -42,11 +44,6 @@ use pcap_parser::SHB_MAGIC;
 
 use source::FeedError;
 use window::Window;
-
-/// Largest captured packet we accept: anything above is a corrupt length field.
-pub const MAX_RECORD_LEN: u32 = 256 * 1024 * 1024;
-/// Largest pcapng block: a maximal packet plus generous room for headers and options.
-const MAX_BLOCK_LEN: u32 = MAX_RECORD_LEN + 64 * 1024;
 
 /// Link-layer header types we name in reports (values from tcpdump's LINKTYPE_ list).
 pub mod linktype {
@@ -540,15 +537,6 @@ fn ts_units_per_sec(tsresol: u8) -> Option<u64> {
         10u64.checked_pow(exp)
     }
 }
-
-/// Latest timestamp the reader returns: 2^62 - 1 ns after the epoch (year 2116).
-/// Timestamps are kept within [`MIN_TS_NS`, `MAX_TS_NS`], so the difference of
-/// any two fits in an i64 and later stages may subtract them freely. Classic
-/// pcap's 32-bit seconds end in 2106; only a pcapng timestamp or if_tsoffset
-/// (corrupt, or absurd) can go beyond, and is clamped.
-pub const MAX_TS_NS: i64 = (1 << 62) - 1;
-/// Earliest timestamp the reader returns: 2^62 ns before the epoch (year 1823).
-pub const MIN_TS_NS: i64 = -(1 << 62);
 
 /// Converts pcapng timestamp ticks to nanoseconds since the epoch, exactly,
 /// clamped to [`MIN_TS_NS`, `MAX_TS_NS`].

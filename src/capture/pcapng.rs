@@ -14,9 +14,10 @@ use pcap_parser::{
     SJE_MAGIC, SPB_MAGIC,
 };
 
+use super::limits::MAX_BLOCK_LEN;
 use super::{
     linktype, ticks_to_ns, ts_units_per_sec, u16_at, u32_at, CaptureError, CaptureErrorKind,
-    CaptureReader, Format, Interface, Span, MAX_BLOCK_LEN,
+    CaptureReader, Format, Interface, Span,
 };
 
 /// Block type 2, from early pcapng drafts; pcap-parser has no parser for it.

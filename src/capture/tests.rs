@@ -1,3 +1,4 @@
+use super::limits::MAX_BLOCK_LEN;
 use super::window::INITIAL_BUF;
 use super::*;
 
