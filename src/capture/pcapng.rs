@@ -72,6 +72,7 @@ impl PcapNg {
     }
 
     /// Reads pcapng blocks until one carries a packet.
+    #[inline]
     pub(super) fn next_packet(&mut self, cur: &mut Cursor) -> Result<Option<Span>, CaptureError> {
         loop {
             if !cur.fill(8)? {
