@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use super::MAX_BLOCK_LEN;
+use super::limits::MAX_BLOCK_LEN;
 
 /// A capture that could not be read (or not read to its end).
 ///

@@ -19,7 +19,7 @@ use std::io::{self, Read};
 use flate2::{Crc, Decompress, FlushDecompress, Status};
 use memmap2::Mmap;
 
-use super::window::{Behind, FeedError};
+use super::source::{Behind, FeedError};
 
 /// Size of deflate's window, and of the ring buffer miniz_oxide inflates into
 /// before copying out. miniz_oxide loses the bytes still in that ring buffer

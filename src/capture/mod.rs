@@ -10,19 +10,28 @@
 //! that buffer by [`gunzip`], which delivers everything inflated before a
 //! corruption and then names it.
 //!
-//! Classic pcap record headers and pcapng packet blocks (Enhanced, Simple,
-//! obsolete) are decoded here, on the hot path; pcap-parser parses the file
-//! header, section headers, interface descriptions and the blocks tcpstate
-//! skips. Every length is checked against its container and a hard limit (the
-//! snaplen, 256 MiB, pcapng block sanity) before use, so every error names the
-//! file, the byte offset and what exactly is wrong. This module also keeps the
-//! per-interface state (link type, timestamp resolution and offset) that pcapng
-//! needs.
+//! Classic pcap record headers (here) and pcapng packet blocks (Enhanced,
+//! Simple, obsolete; in `pcapng`, which also keeps the per-interface state:
+//! link type, timestamp resolution and offset) are decoded by tcpstate, on the
+//! hot path; pcap-parser parses the file header, section headers, interface
+//! descriptions and the blocks tcpstate skips. Every length is checked against
+//! its container and a hard limit (`limits`: the snaplen, 256 MiB, pcapng
+//! block sanity) before use, so every error names the file, the byte offset
+//! and what exactly is wrong; both readers go through a `cursor`, which knows
+//! the input's name and offset.
+//!
+//! The files depend on each other one way only: `source` (what byte sources
+//! share) <- `gunzip` <- `window` <- `cursor` <- `pcapng` <- this module,
+//! with `limits`, `linktype`, `error` and `inputs` below whoever uses them.
 
+mod cursor;
 mod error;
 mod gunzip;
 mod inputs;
+mod limits;
+pub mod linktype;
 mod pcapng;
+mod source;
 #[cfg(test)]
 mod tests;
 mod window;
@@ -32,6 +41,7 @@ pub use inputs::{
     expand, expand_inputs, first_packet_time, has_capture_name, in_time_order, looks_like_capture,
     Expansion, Input,
 };
+pub use limits::{MAX_RECORD_LEN, MAX_TS_NS, MIN_TS_NS};
 
 use std::fmt;
 use std::fs::File;
@@ -42,63 +52,9 @@ use memmap2::Mmap;
 use pcap_parser::pcap::parse_pcap_header;
 use pcap_parser::SHB_MAGIC;
 
-use window::{FeedError, Window};
-
-/// Largest captured packet we accept: anything above is a corrupt length field.
-pub const MAX_RECORD_LEN: u32 = 256 * 1024 * 1024;
-/// Largest pcapng block: a maximal packet plus generous room for headers and options.
-const MAX_BLOCK_LEN: u32 = MAX_RECORD_LEN + 64 * 1024;
-
-/// Link-layer header types we name in reports (values from tcpdump's LINKTYPE_ list).
-pub mod linktype {
-    /// BSD loopback, host byte order family.
-    pub const NULL: u16 = 0;
-    /// Ethernet II.
-    pub const ETHERNET: u16 = 1;
-    /// DLT_RAW as some BSDs wrote it into files before LINKTYPE_RAW existed.
-    pub const RAW_BSD12: u16 = 12;
-    /// DLT_RAW as OpenBSD wrote it.
-    pub const RAW_BSD14: u16 = 14;
-    /// Raw IPv4 or IPv6, version in the first nibble.
-    pub const RAW: u16 = 101;
-    /// OpenBSD loopback, network byte order family.
-    pub const LOOP: u16 = 108;
-    /// Linux cooked capture v1 (`tcpdump -i any`).
-    pub const LINUX_SLL: u16 = 113;
-    /// Raw IPv4.
-    pub const IPV4: u16 = 228;
-    /// Raw IPv6.
-    pub const IPV6: u16 = 229;
-    /// Linux cooked capture v2.
-    pub const LINUX_SLL2: u16 = 276;
-    /// Not a link type: marks pcapng records that are not packets (systemd journal entries).
-    pub const NOT_A_PACKET: u16 = u16::MAX;
-
-    /// Wireshark-style short name of a link type, for reports.
-    pub fn name(lt: u16) -> String {
-        let known = match lt {
-            NULL => "NULL",
-            ETHERNET => "EN10MB",
-            RAW | RAW_BSD12 | RAW_BSD14 => "RAW",
-            LOOP => "LOOP",
-            LINUX_SLL => "LINUX_SLL",
-            IPV4 => "IPV4",
-            IPV6 => "IPV6",
-            LINUX_SLL2 => "LINUX_SLL2",
-            6 => "IEEE802_5",
-            9 => "PPP",
-            105 => "IEEE802_11",
-            127 => "IEEE802_11_RADIOTAP",
-            147..=162 => "USER",
-            _ => "",
-        };
-        if known.is_empty() {
-            format!("linktype {lt}")
-        } else {
-            format!("{known} ({lt})")
-        }
-    }
-}
+use cursor::{u32_at, Cursor, Span};
+use pcapng::PcapNg;
+use window::Window;
 
 /// One record of the capture, borrowed from the reader's buffer or mapped file.
 #[derive(Debug, Clone, Copy)]
@@ -133,16 +89,6 @@ impl fmt::Display for FormatKind {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Interface {
-    linktype: u16,
-    /// Timestamp units per second (if_tsresol).
-    units_per_sec: u64,
-    /// Seconds added to every timestamp (if_tsoffset).
-    offset_sec: i64,
-    snaplen: u32,
-}
-
 #[derive(Debug)]
 enum Format {
     Pcap {
@@ -153,40 +99,22 @@ enum Format {
         snaplen: u32,
         linktype: u16,
     },
-    PcapNg {
-        big_endian: bool,
-        interfaces: Vec<Interface>,
-    },
-}
-
-/// Where a packet's bytes are in the window's storage, and what else it has.
-struct Span {
-    start: usize,
-    len: usize,
-    ts_ns: i64,
-    linktype: u16,
-    orig_len: u32,
+    PcapNg(PcapNg),
 }
 
 /// Streaming reader over one capture.
 pub struct CaptureReader {
-    name: String,
-    win: Window,
-    compressed: bool,
-    /// Input offset of the first unconsumed byte (decompressed bytes for gzip).
-    offset: u64,
+    cur: Cursor,
     format: Format,
     frames: u64,
-    /// Timestamp given to Simple Packet Blocks, which carry none.
-    last_ts_ns: i64,
     failed: bool,
 }
 
 impl fmt::Debug for CaptureReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CaptureReader")
-            .field("name", &self.name)
-            .field("offset", &self.offset)
+            .field("name", &self.cur.name())
+            .field("offset", &self.cur.offset())
             .field("format", &self.format)
             .finish()
     }
@@ -225,10 +153,7 @@ impl CaptureReader {
 
     fn with_window(name: String, win: Window) -> Result<CaptureReader, CaptureError> {
         let mut r = CaptureReader {
-            name,
-            win,
-            compressed: false,
-            offset: 0,
+            cur: Cursor::new(name, win),
             format: Format::Pcap {
                 big_endian: false,
                 nanos: false,
@@ -237,20 +162,19 @@ impl CaptureReader {
                 linktype: 0,
             },
             frames: 0,
-            last_ts_ns: 0,
             failed: false,
         };
-        if !r.fill(2)? {
-            return Err(r.error(if r.available() == 0 {
+        let cur = &mut r.cur;
+        if !cur.fill(2)? {
+            return Err(cur.error(if cur.available() == 0 {
                 CaptureErrorKind::Empty
             } else {
-                CaptureErrorKind::NotACapture(r.magic())
+                CaptureErrorKind::NotACapture(cur.magic())
             }));
         }
-        if r.win.window()[..2] == [0x1f, 0x8b] {
+        if cur.window()[..2] == [0x1f, 0x8b] {
             // The bytes read so far, and the rest, are the compressed input.
-            r.win.start_gunzip();
-            r.compressed = true;
+            cur.start_gunzip();
         }
         r.read_file_header()?;
         Ok(r)
@@ -258,12 +182,12 @@ impl CaptureReader {
 
     /// Name of the input as given (path or `-`).
     pub fn name(&self) -> &str {
-        &self.name
+        self.cur.name()
     }
 
     /// Whether the data was gzip-compressed.
     pub fn is_compressed(&self) -> bool {
-        self.compressed
+        self.cur.is_compressed()
     }
 
     /// pcap or pcapng.
@@ -281,91 +205,28 @@ impl CaptureReader {
 
     /// Bytes consumed so far (decompressed bytes for gzip input).
     pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
-    #[inline]
-    fn available(&self) -> usize {
-        self.win.available()
-    }
-
-    fn magic(&self) -> [u8; 4] {
-        let mut m = [0u8; 4];
-        for (d, s) in m.iter_mut().zip(self.win.window()) {
-            *d = *s;
-        }
-        m
-    }
-
-    #[cold]
-    fn error(&self, kind: CaptureErrorKind) -> CaptureError {
-        CaptureError {
-            file: self.name.clone(),
-            offset: self.offset,
-            compressed: self.compressed,
-            kind,
-        }
-    }
-
-    #[cold]
-    fn malformed(&self, what: String) -> CaptureError {
-        self.error(CaptureErrorKind::Malformed(what))
-    }
-
-    #[cold]
-    fn truncated(&self, what: &'static str) -> CaptureError {
-        self.error(CaptureErrorKind::Truncated {
-            what,
-            end: self.offset + self.available() as u64,
-        })
-    }
-
-    #[inline]
-    fn consume(&mut self, n: usize) {
-        self.win.consume(n);
-        self.offset += n as u64;
-    }
-
-    /// Makes at least `want` unconsumed bytes available; false if the input ends first.
-    #[inline]
-    fn fill(&mut self, want: usize) -> Result<bool, CaptureError> {
-        match self.win.fill(want) {
-            Ok(enough) => Ok(enough),
-            Err(e) => Err(self.feed_error(e)),
-        }
-    }
-
-    /// A failed read or corrupt gzip data, at the end of what did arrive.
-    #[cold]
-    fn feed_error(&self, e: FeedError) -> CaptureError {
-        let kind = match e {
-            FeedError::Io(e) => CaptureErrorKind::Io(e),
-            FeedError::Gzip(msg) => CaptureErrorKind::Malformed(msg),
-        };
-        let mut err = self.error(kind);
-        err.offset = self.offset + self.available() as u64;
-        err
+        self.cur.offset()
     }
 
     fn read_file_header(&mut self) -> Result<(), CaptureError> {
-        if !self.fill(4)? {
-            return Err(self.error(if self.available() == 0 {
+        if !self.cur.fill(4)? {
+            return Err(self.cur.error(if self.cur.available() == 0 {
                 CaptureErrorKind::Empty
             } else {
-                CaptureErrorKind::NotACapture(self.magic())
+                CaptureErrorKind::NotACapture(self.cur.magic())
             }));
         }
-        let magic = self.magic();
+        let magic = self.cur.magic();
         let le = u32::from_le_bytes(magic);
         match le {
             0xa1b2_c3d4 | 0xa1b2_3c4d | 0xa1b2_cd34 | 0xd4c3_b2a1 | 0x4d3c_b2a1 | 0x34cd_b2a1 => {
-                if !self.fill(24)? {
-                    return Err(self.truncated("the pcap file header"));
+                if !self.cur.fill(24)? {
+                    return Err(self.cur.truncated("the pcap file header"));
                 }
-                let header = match parse_pcap_header(&self.win.window()[..24]) {
+                let header = match parse_pcap_header(&self.cur.window()[..24]) {
                     Ok((_, h)) => h,
                     Err(_) => {
-                        return Err(self.malformed(
+                        return Err(self.cur.malformed(
                             "unsupported pcap header (byte-swapped modified pcap?)".into(),
                         ))
                     }
@@ -378,17 +239,14 @@ impl CaptureReader {
                     // The upper bits of the field carry FCS information.
                     linktype: (header.network.0 as u32 & 0xffff) as u16,
                 };
-                self.consume(24);
+                self.cur.consume(24);
                 Ok(())
             }
             SHB_MAGIC => {
-                self.format = Format::PcapNg {
-                    big_endian: false,
-                    interfaces: Vec::new(),
-                };
+                self.format = Format::PcapNg(PcapNg::new());
                 Ok(())
             }
-            _ => Err(self.error(CaptureErrorKind::NotACapture(magic))),
+            _ => Err(self.cur.error(CaptureErrorKind::NotACapture(magic))),
         }
     }
 
@@ -398,9 +256,9 @@ impl CaptureReader {
         if self.failed {
             return Ok(None);
         }
-        let r = match self.format {
+        let r = match &mut self.format {
             Format::Pcap { .. } => self.next_pcap(),
-            Format::PcapNg { .. } => self.next_pcapng(),
+            Format::PcapNg(ng) => ng.next_packet(&mut self.cur),
         };
         match r {
             Ok(Some(s)) => {
@@ -409,7 +267,7 @@ impl CaptureReader {
                     frame: self.frames,
                     ts_ns: s.ts_ns,
                     linktype: s.linktype,
-                    data: &self.win.data()[s.start..s.start + s.len],
+                    data: &self.cur.data()[s.start..s.start + s.len],
                     orig_len: s.orig_len,
                 }))
             }
@@ -435,40 +293,40 @@ impl CaptureReader {
             return Ok(None);
         };
         let hdr_len = if modified { 24 } else { 16 };
-        if !self.fill(hdr_len)? {
-            if self.available() == 0 {
+        if !self.cur.fill(hdr_len)? {
+            if self.cur.available() == 0 {
                 return Ok(None);
             }
-            return Err(self.truncated("a record header"));
+            return Err(self.cur.truncated("a record header"));
         }
-        let h = self.win.window();
+        let h = self.cur.window();
         let ts_sec = u32_at(h, 0, big_endian);
         let ts_frac = u32_at(h, 4, big_endian);
         let caplen = u32_at(h, 8, big_endian);
         let orig_len = u32_at(h, 12, big_endian);
         if caplen > MAX_RECORD_LEN {
-            return Err(self.error(CaptureErrorKind::RecordTooLong {
+            return Err(self.cur.error(CaptureErrorKind::RecordTooLong {
                 caplen,
                 limit: MAX_RECORD_LEN,
                 why: "256 MiB limit",
             }));
         }
         if snaplen != 0 && caplen > snaplen {
-            return Err(self.error(CaptureErrorKind::RecordTooLong {
+            return Err(self.cur.error(CaptureErrorKind::RecordTooLong {
                 caplen,
                 limit: snaplen,
                 why: "file's snaplen",
             }));
         }
         let total = hdr_len + caplen as usize;
-        if !self.fill(total)? {
-            return Err(self.truncated("a record"));
+        if !self.cur.fill(total)? {
+            return Err(self.cur.truncated("a record"));
         }
         // Both fit: 2^32 s is below 2^62 ns, so no clamping is needed.
         let frac = ts_frac as i64;
         let ts_ns = ts_sec as i64 * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
-        let start = self.win.start() + hdr_len;
-        self.consume(total);
+        let start = self.cur.start() + hdr_len;
+        self.cur.consume(total);
         Ok(Some(Span {
             start,
             len: caplen as usize,
@@ -476,28 +334,6 @@ impl CaptureReader {
             linktype,
             orig_len,
         }))
-    }
-}
-
-/// The 32-bit field at `o` in the file's byte order.
-#[inline]
-fn u32_at(b: &[u8], o: usize, big_endian: bool) -> u32 {
-    let v = [b[o], b[o + 1], b[o + 2], b[o + 3]];
-    if big_endian {
-        u32::from_be_bytes(v)
-    } else {
-        u32::from_le_bytes(v)
-    }
-}
-
-/// The 16-bit field at `o` in the file's byte order.
-#[inline]
-fn u16_at(b: &[u8], o: usize, big_endian: bool) -> u16 {
-    let v = [b[o], b[o + 1]];
-    if big_endian {
-        u16::from_be_bytes(v)
-    } else {
-        u16::from_le_bytes(v)
     }
 }
 
@@ -529,41 +365,4 @@ fn map_file(f: &File) -> Option<Mmap> {
         let _ = map.advise(memmap2::Advice::Sequential);
     }
     Some(map)
-}
-
-/// Decodes if_tsresol: a power of ten, or of two when the high bit is set.
-/// (pcap-parser 0.17 rejects binary resolutions, so this is done here.)
-fn ts_units_per_sec(tsresol: u8) -> Option<u64> {
-    let exp = (tsresol & 0x7f) as u32;
-    if tsresol & 0x80 != 0 {
-        (exp <= 63).then(|| 1u64 << exp)
-    } else {
-        10u64.checked_pow(exp)
-    }
-}
-
-/// Latest timestamp the reader returns: 2^62 - 1 ns after the epoch (year 2116).
-/// Timestamps are kept within [`MIN_TS_NS`, `MAX_TS_NS`], so the difference of
-/// any two fits in an i64 and later stages may subtract them freely. Classic
-/// pcap's 32-bit seconds end in 2106; only a pcapng timestamp or if_tsoffset
-/// (corrupt, or absurd) can go beyond, and is clamped.
-pub const MAX_TS_NS: i64 = (1 << 62) - 1;
-/// Earliest timestamp the reader returns: 2^62 ns before the epoch (year 1823).
-pub const MIN_TS_NS: i64 = -(1 << 62);
-
-/// Converts pcapng timestamp ticks to nanoseconds since the epoch, exactly,
-/// clamped to [`MIN_TS_NS`, `MAX_TS_NS`].
-fn ticks_to_ns(ticks: u64, units_per_sec: u64, offset_sec: i64) -> i64 {
-    let secs = ticks / units_per_sec;
-    let rem = (ticks % units_per_sec) as u128;
-    let frac_ns = (rem * 1_000_000_000 / units_per_sec as u128) as i64;
-    // Found by fuzzing (testdata/fuzz/pipeline/pcapng_tsoffset_far_past.bin):
-    // an if_tsoffset of -2^62 s saturated the timestamp to i64::MIN, and the
-    // state machines' `capture end - entered` overflowed (a panic in debug
-    // builds, a negative duration in release builds).
-    (secs as i64)
-        .saturating_add(offset_sec)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(frac_ns)
-        .clamp(MIN_TS_NS, MAX_TS_NS)
 }

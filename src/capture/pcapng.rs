@@ -14,10 +14,10 @@ use pcap_parser::{
     SJE_MAGIC, SPB_MAGIC,
 };
 
-use super::{
-    linktype, ticks_to_ns, ts_units_per_sec, u16_at, u32_at, CaptureError, CaptureErrorKind,
-    CaptureReader, Format, Interface, Span, MAX_BLOCK_LEN,
-};
+use super::cursor::{u16_at, u32_at, Cursor, Span};
+use super::error::{CaptureError, CaptureErrorKind};
+use super::limits::{MAX_BLOCK_LEN, MAX_TS_NS, MIN_TS_NS};
+use super::linktype;
 
 /// Block type 2, from early pcapng drafts; pcap-parser has no parser for it.
 const OBSOLETE_PACKET_BLOCK: u32 = 0x0000_0002;
@@ -39,49 +39,78 @@ fn fixed_size(block_type: u32) -> Option<(&'static str, usize)> {
     })
 }
 
-impl CaptureReader {
+/// One interface of the section being read, from its description block.
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    linktype: u16,
+    /// Timestamp units per second (if_tsresol).
+    units_per_sec: u64,
+    /// Seconds added to every timestamp (if_tsoffset).
+    offset_sec: i64,
+    snaplen: u32,
+}
+
+/// What reading a pcapng file keeps from block to block.
+#[derive(Debug)]
+pub(super) struct PcapNg {
+    /// The current section's byte order.
+    big_endian: bool,
+    /// The current section's interfaces, by id.
+    interfaces: Vec<Interface>,
+    /// Timestamp given to Simple Packet Blocks, which carry none.
+    last_ts_ns: i64,
+}
+
+impl PcapNg {
+    /// Before the first section header block.
+    pub(super) fn new() -> PcapNg {
+        PcapNg {
+            big_endian: false,
+            interfaces: Vec::new(),
+            last_ts_ns: 0,
+        }
+    }
+
     /// Reads pcapng blocks until one carries a packet.
-    pub(super) fn next_pcapng(&mut self) -> Result<Option<Span>, CaptureError> {
+    #[inline]
+    pub(super) fn next_packet(&mut self, cur: &mut Cursor) -> Result<Option<Span>, CaptureError> {
         loop {
-            if !self.fill(8)? {
-                if self.available() == 0 {
+            if !cur.fill(8)? {
+                if cur.available() == 0 {
                     return Ok(None);
                 }
-                return Err(self.truncated("a pcapng block header"));
+                return Err(cur.truncated("a pcapng block header"));
             }
-            let w = self.win.window();
+            let w = cur.window();
             let raw_type = u32_at(w, 0, false);
             let big_endian = if raw_type == SHB_MAGIC {
                 // A new section: its byte-order magic decides how to read everything in it.
-                if !self.fill(12)? {
-                    return Err(self.truncated("a section header block"));
+                if !cur.fill(12)? {
+                    return Err(cur.truncated("a section header block"));
                 }
-                match u32_at(self.win.window(), 8, false) {
+                match u32_at(cur.window(), 8, false) {
                     0x1a2b_3c4d => false,
                     0x4d3c_2b1a => true,
                     bom => {
-                        return Err(self.malformed(format!(
+                        return Err(cur.malformed(format!(
                             "section header block has an unknown byte-order magic 0x{bom:08x}"
                         )))
                     }
                 }
             } else {
-                match &self.format {
-                    Format::PcapNg { big_endian, .. } => *big_endian,
-                    Format::Pcap { .. } => false,
-                }
+                self.big_endian
             };
-            let block_len = u32_at(self.win.window(), 4, big_endian);
+            let block_len = u32_at(cur.window(), 4, big_endian);
             if block_len < 12 || !block_len.is_multiple_of(4) || block_len > MAX_BLOCK_LEN {
-                return Err(self.error(CaptureErrorKind::BadBlockLength(block_len)));
+                return Err(cur.error(CaptureErrorKind::BadBlockLength(block_len)));
             }
             let len = block_len as usize;
-            if !self.fill(len)? {
-                return Err(self.truncated("a pcapng block"));
+            if !cur.fill(len)? {
+                return Err(cur.truncated("a pcapng block"));
             }
-            let block_len2 = u32_at(self.win.window(), len - 4, big_endian);
+            let block_len2 = u32_at(cur.window(), len - 4, big_endian);
             if block_len2 != block_len {
-                return Err(self.malformed(format!(
+                return Err(cur.malformed(format!(
                     "pcapng block length {block_len} does not match its trailing length {block_len2}"
                 )));
             }
@@ -90,9 +119,9 @@ impl CaptureReader {
             } else {
                 raw_type
             };
-            let start = self.win.start();
-            let outcome = self.handle_block(block_type, big_endian, start, len)?;
-            self.consume(len);
+            let start = cur.start();
+            let outcome = self.handle_block(cur, block_type, big_endian, start, len)?;
+            cur.consume(len);
             if let Some(span) = outcome {
                 return Ok(Some(span));
             }
@@ -103,6 +132,7 @@ impl CaptureReader {
     #[inline]
     fn handle_block(
         &mut self,
+        cur: &Cursor,
         block_type: u32,
         big_endian: bool,
         start: usize,
@@ -110,15 +140,21 @@ impl CaptureReader {
     ) -> Result<Option<Span>, CaptureError> {
         if let Some((name, min)) = fixed_size(block_type) {
             if len < min {
-                return Err(self.malformed(format!(
+                return Err(cur.malformed(format!(
                     "{name} has length {len}, less than the {min} bytes of its fixed fields"
                 )));
             }
         }
         match block_type {
-            EPB_MAGIC => self.enhanced_packet_block(big_endian, start, len).map(Some),
-            SPB_MAGIC => self.simple_packet_block(big_endian, start, len).map(Some),
-            OBSOLETE_PACKET_BLOCK => self.obsolete_packet_block(big_endian, start, len).map(Some),
+            EPB_MAGIC => self
+                .enhanced_packet_block(cur, big_endian, start, len)
+                .map(Some),
+            SPB_MAGIC => self
+                .simple_packet_block(cur, big_endian, start, len)
+                .map(Some),
+            OBSOLETE_PACKET_BLOCK => self
+                .obsolete_packet_block(cur, big_endian, start, len)
+                .map(Some),
             SJE_MAGIC => {
                 // Wireshark shows systemd journal entries as frames of their own;
                 // number them the same way.
@@ -131,7 +167,7 @@ impl CaptureReader {
                 }))
             }
             _ => self
-                .other_block(block_type, big_endian, start, len)
+                .other_block(cur, block_type, big_endian, start, len)
                 .map(|()| None),
         }
     }
@@ -140,32 +176,35 @@ impl CaptureReader {
     #[inline]
     fn enhanced_packet_block(
         &mut self,
+        cur: &Cursor,
         big_endian: bool,
         start: usize,
         len: usize,
     ) -> Result<Span, CaptureError> {
-        let b = &self.win.data()[start..start + len];
+        let b = &cur.data()[start..start + len];
         let if_id = u32_at(b, 8, big_endian);
-        self.packet_block("enhanced", if_id, big_endian, start, len)
+        self.packet_block(cur, "enhanced", if_id, big_endian, start, len)
     }
 
     /// Block type 2, the Enhanced Packet Block's predecessor: the same
     /// layout, but a 16-bit interface id followed by a drops count.
     fn obsolete_packet_block(
         &mut self,
+        cur: &Cursor,
         big_endian: bool,
         start: usize,
         len: usize,
     ) -> Result<Span, CaptureError> {
-        let b = &self.win.data()[start..start + len];
+        let b = &cur.data()[start..start + len];
         let if_id = u16_at(b, 8, big_endian) as u32;
-        self.packet_block("obsolete", if_id, big_endian, start, len)
+        self.packet_block(cur, "obsolete", if_id, big_endian, start, len)
     }
 
     /// The fields the enhanced and obsolete packet blocks share, from the timestamp on.
     #[inline]
     fn packet_block(
         &mut self,
+        cur: &Cursor,
         kind: &str,
         if_id: u32,
         big_endian: bool,
@@ -173,17 +212,17 @@ impl CaptureReader {
         len: usize,
     ) -> Result<Span, CaptureError> {
         const HDR: usize = 28;
-        let b = &self.win.data()[start..start + len];
+        let b = &cur.data()[start..start + len];
         let ticks = ((u32_at(b, 12, big_endian) as u64) << 32) | u32_at(b, 16, big_endian) as u64;
         let caplen = u32_at(b, 20, big_endian) as usize;
         let orig_len = u32_at(b, 24, big_endian);
         let holds = len - HDR - 4;
         if caplen > holds {
-            return Err(self.malformed(format!(
+            return Err(cur.malformed(format!(
                 "{kind} packet block claims {caplen} captured bytes but holds {holds}"
             )));
         }
-        let iface = self.interface(if_id)?;
+        let iface = self.interface(cur, if_id)?;
         let ts_ns = ticks_to_ns(ticks, iface.units_per_sec, iface.offset_sec);
         self.last_ts_ns = ts_ns;
         Ok(Span {
@@ -198,13 +237,14 @@ impl CaptureReader {
     /// Simple Packet Block: interface 0, no timestamp, captured length implied.
     fn simple_packet_block(
         &mut self,
+        cur: &Cursor,
         big_endian: bool,
         start: usize,
         len: usize,
     ) -> Result<Span, CaptureError> {
         const HDR: usize = 12;
-        let orig_len = u32_at(&self.win.data()[start..start + len], 8, big_endian);
-        let iface = self.interface(0)?;
+        let orig_len = u32_at(&cur.data()[start..start + len], 8, big_endian);
+        let iface = self.interface(cur, 0)?;
         let mut caplen = (orig_len as usize).min(len - HDR - 4);
         if iface.snaplen != 0 {
             caplen = caplen.min(iface.snaplen as usize);
@@ -224,12 +264,13 @@ impl CaptureReader {
     #[cold]
     fn other_block(
         &mut self,
+        cur: &Cursor,
         block_type: u32,
         big_endian: bool,
         start: usize,
         len: usize,
     ) -> Result<(), CaptureError> {
-        let bytes = &self.win.data()[start..start + len];
+        let bytes = &cur.data()[start..start + len];
         let parsed = if big_endian {
             parse_block_be(bytes)
         } else {
@@ -238,7 +279,7 @@ impl CaptureReader {
         let block = match parsed {
             Ok((_, b)) => b,
             Err(e) => {
-                return Err(self.malformed(format!(
+                return Err(cur.malformed(format!(
                     "malformed pcapng block of type 0x{block_type:08x}: {}",
                     describe_nom(&e)
                 )))
@@ -246,10 +287,8 @@ impl CaptureReader {
         };
         match block {
             Block::SectionHeader(_) => {
-                self.format = Format::PcapNg {
-                    big_endian,
-                    interfaces: Vec::new(),
-                };
+                self.big_endian = big_endian;
+                self.interfaces.clear();
             }
             Block::InterfaceDescription(idb) => {
                 let mut offset_sec = 0i64;
@@ -265,7 +304,7 @@ impl CaptureReader {
                     }
                 }
                 let Some(units_per_sec) = ts_units_per_sec(idb.if_tsresol) else {
-                    return Err(self.malformed(format!(
+                    return Err(cur.malformed(format!(
                         "interface description block has an unusable if_tsresol {}",
                         idb.if_tsresol
                     )));
@@ -276,9 +315,7 @@ impl CaptureReader {
                     offset_sec,
                     snaplen: idb.snaplen,
                 };
-                if let Format::PcapNg { interfaces, .. } = &mut self.format {
-                    interfaces.push(iface);
-                }
+                self.interfaces.push(iface);
             }
             _ => {}
         }
@@ -286,17 +323,42 @@ impl CaptureReader {
     }
 
     #[inline]
-    fn interface(&self, id: u32) -> Result<Interface, CaptureError> {
-        let found = match &self.format {
-            Format::PcapNg { interfaces, .. } => interfaces.get(id as usize).copied(),
-            Format::Pcap { .. } => None,
-        };
+    fn interface(&self, cur: &Cursor, id: u32) -> Result<Interface, CaptureError> {
+        let found = self.interfaces.get(id as usize).copied();
         found.ok_or_else(|| {
-            self.malformed(format!(
+            cur.malformed(format!(
                 "packet block refers to interface {id}, which no interface description block defined"
             ))
         })
     }
+}
+
+/// Decodes if_tsresol: a power of ten, or of two when the high bit is set.
+/// (pcap-parser 0.17 rejects binary resolutions, so this is done here.)
+pub(super) fn ts_units_per_sec(tsresol: u8) -> Option<u64> {
+    let exp = (tsresol & 0x7f) as u32;
+    if tsresol & 0x80 != 0 {
+        (exp <= 63).then(|| 1u64 << exp)
+    } else {
+        10u64.checked_pow(exp)
+    }
+}
+
+/// Converts pcapng timestamp ticks to nanoseconds since the epoch, exactly,
+/// clamped to [`MIN_TS_NS`, `MAX_TS_NS`].
+pub(super) fn ticks_to_ns(ticks: u64, units_per_sec: u64, offset_sec: i64) -> i64 {
+    let secs = ticks / units_per_sec;
+    let rem = (ticks % units_per_sec) as u128;
+    let frac_ns = (rem * 1_000_000_000 / units_per_sec as u128) as i64;
+    // Found by fuzzing (testdata/fuzz/pipeline/pcapng_tsoffset_far_past.bin):
+    // an if_tsoffset of -2^62 s saturated the timestamp to i64::MIN, and the
+    // state machines' `capture end - entered` overflowed (a panic in debug
+    // builds, a negative duration in release builds).
+    (secs as i64)
+        .saturating_add(offset_sec)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(frac_ns)
+        .clamp(MIN_TS_NS, MAX_TS_NS)
 }
 
 fn describe_nom(e: &nom_err::Err) -> String {

@@ -1,3 +1,5 @@
+use super::limits::MAX_BLOCK_LEN;
+use super::pcapng::{ticks_to_ns, ts_units_per_sec};
 use super::window::INITIAL_BUF;
 use super::*;
 
@@ -60,7 +62,7 @@ fn a_record_claiming_256_mib_in_a_282_byte_file_allocates_nothing() {
     let expected = "byte 234: truncated: a record starts here but the input ends at byte 282";
 
     let mut mapped = CaptureReader::open(&Input::Path(path.clone())).unwrap();
-    assert!(mapped.win.is_mapped());
+    assert!(mapped.cur.win().is_mapped());
     let (frames, e) = read_to_error(&mut mapped);
     let e = e.unwrap();
     assert_eq!((frames, e.offset), (3, 234));
@@ -68,11 +70,11 @@ fn a_record_claiming_256_mib_in_a_282_byte_file_allocates_nothing() {
 
     let mut stream =
         CaptureReader::from_reader("s".into(), Box::new(io::Cursor::new(bytes))).unwrap();
-    assert!(!stream.win.is_mapped());
+    assert!(!stream.cur.win().is_mapped());
     let (frames, e) = read_to_error(&mut stream);
     assert_eq!(frames, 3);
     assert_eq!(e.unwrap().to_string(), format!("s: {expected}"));
-    assert_eq!(stream.win.buffer_len(), INITIAL_BUF);
+    assert_eq!(stream.cur.win().buffer_len(), INITIAL_BUF);
 }
 
 /// A pcapng block claiming the largest believed length (256 MiB + 64 KiB),
@@ -89,7 +91,7 @@ fn a_pcapng_block_claiming_256_mib_allocates_nothing() {
     let (frames, e) = read_to_error(&mut plain);
     assert_eq!(frames, 3);
     assert_eq!(e.unwrap().to_string(), format!("p: {expected}"));
-    assert_eq!(plain.win.buffer_len(), INITIAL_BUF);
+    assert_eq!(plain.cur.win().buffer_len(), INITIAL_BUF);
 
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     io::Write::write_all(&mut gz, &bytes).unwrap();
@@ -103,7 +105,7 @@ fn a_pcapng_block_claiming_256_mib_allocates_nothing() {
         e.to_string(),
         "z: byte 352 (of decompressed data): truncated: a pcapng block starts here but the input ends at byte 460"
     );
-    assert_eq!(compressed.win.buffer_len(), INITIAL_BUF);
+    assert_eq!(compressed.cur.win().buffer_len(), INITIAL_BUF);
 }
 
 /// Regular files are mapped, and read exactly as the same bytes from a stream:
@@ -144,7 +146,7 @@ fn mapped_and_streamed_readings_agree() {
         let bytes = std::fs::read(&f).unwrap();
         let opened = CaptureReader::open(&Input::Path(f.clone()));
         if let Ok(r) = &opened {
-            mapped += r.win.is_mapped() as usize;
+            mapped += r.cur.win().is_mapped() as usize;
         }
         let a = read(opened);
         let b = read(CaptureReader::from_reader(
@@ -189,7 +191,7 @@ fn a_fifo_is_read_as_a_stream() {
         })
     };
     let mut r = CaptureReader::open(&Input::Path(fifo.clone())).unwrap();
-    assert!(!r.win.is_mapped());
+    assert!(!r.cur.win().is_mapped());
     let (frames, e) = read_to_error(&mut r);
     writer.join().unwrap();
     assert!(e.is_none(), "{e:?}");

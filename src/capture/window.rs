@@ -18,26 +18,15 @@ use std::io::{self, Read};
 use memmap2::Mmap;
 
 use super::gunzip::{Gunzip, GzInput};
+use super::source::{Behind, FeedError};
 
 /// How far ahead of the reader a map's cache lines are prefetched.
 const PREFETCH: usize = 8 * 1024;
-/// A map's pages are released in pieces of this size, at least one piece behind
-/// the reader: a mapped file adds at most about twice this to the RSS.
-const RELEASE: usize = 4 << 20;
 
 /// A stream's buffer starts at this size...
 pub(super) const INITIAL_BUF: usize = 64 * 1024;
 /// ...and grows to this size (the size of a read) while reads keep filling it.
 pub(super) const READ_CHUNK: usize = 1 << 20;
-
-/// Why more bytes could not be had.
-#[derive(Debug)]
-pub(super) enum FeedError {
-    /// The source failed to read.
-    Io(io::Error),
-    /// The gzip data is corrupt or cut short (the message says which).
-    Gzip(String),
-}
 
 enum Bytes {
     Mapped(Mmap),
@@ -236,40 +225,6 @@ impl Window {
     }
 }
 
-/// Pages of a map already released, behind the reader.
-#[derive(Default)]
-pub(super) struct Behind {
-    released: usize,
-}
-
-impl Behind {
-    /// Releases the map's pages more than one [`RELEASE`] piece behind `pos`:
-    /// their data stays in the page cache, and a later access (a record handed
-    /// out before, still in use) maps it again.
-    #[inline]
-    pub(super) fn release(&mut self, map: &Mmap, pos: usize) {
-        if pos - self.released < 2 * RELEASE {
-            return;
-        }
-        #[cfg(unix)]
-        {
-            // SAFETY: MADV_DONTNEED on a shared read-only file mapping (what
-            // Mmap::map makes) only unmaps the pages; their contents stay
-            // those of the file, read again from the page cache when touched.
-            let _ = unsafe {
-                map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    self.released,
-                    RELEASE,
-                )
-            };
-        }
-        #[cfg(not(unix))]
-        let _ = map;
-        self.released += RELEASE;
-    }
-}
-
 /// Asks the CPU to fetch these bytes' cache lines (x86_64; elsewhere nothing).
 #[inline]
 fn prefetch(bytes: &[u8]) {
@@ -315,6 +270,7 @@ fn make_room(buf: &mut Vec<u8>, start: &mut usize, end: &mut usize, want: usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::source::RELEASE;
     use std::io::Cursor;
 
     #[test]
@@ -346,7 +302,7 @@ mod tests {
             let n = w.available().min(1000);
             w.consume(n);
         }
-        let released = w.behind.released;
+        let released = w.behind.released();
         assert!(
             released.is_multiple_of(RELEASE)
                 && released + 2 * RELEASE >= data.len()

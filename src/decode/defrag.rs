@@ -174,7 +174,7 @@ impl Reassembler {
 
     /// Adds one fragment; returns the last fragment and the datagram's
     /// payload when this fragment completed it.
-    pub fn push(&mut self, mut f: Box<Fragment>) -> Option<(Box<Fragment>, Vec<u8>)> {
+    fn push(&mut self, mut f: Box<Fragment>) -> Option<(Box<Fragment>, Vec<u8>)> {
         self.expire(f.ts_ns);
         let len = f.data.len();
         let end = f.offset as usize + len;

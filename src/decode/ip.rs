@@ -1,35 +1,18 @@
-//! IPv4 and IPv6 (with extension headers), fragments, and the dispatch on the
-//! transport protocol: TCP, or a tunnel that leads to more IP.
+//! IPv4 and IPv6 (with extension headers) and their fragments: an IP packet
+//! becomes its payload and what the header said about it, or a fragment.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
 
-use super::{
-    tunnel, undecodable, Ctx, Found, Fragment, FragmentKey, IpProtocol, Stop, Undecodable,
-};
+use super::outcome::{Fragment, FragmentKey, Undecodable};
+use super::step::{Ctx, IpNext, Stop, Transport};
 
 const TCP: u8 = 6;
-const UDP: u8 = 17;
-const IPV4_IN_IP: u8 = 4;
-const IPV6_IN_IP: u8 = 41;
-const GRE: u8 = 47;
 
-/// An IP payload and what the IP header said about it.
-pub(super) struct Transport<'a> {
-    pub protocol: u8,
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    /// The payload bytes the capture holds.
-    pub payload: &'a [u8],
-    /// The payload length the IP header reports (Wireshark's basis for `tcp.len`).
-    pub reported: usize,
-    /// Length of the IP header and its extension headers (for Zeek's ip_bytes).
-    pub header_len: usize,
-}
-
-#[inline]
-pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> Found<'a> {
+/// An IP packet: its payload, or the fragment it is.
+#[inline(always)]
+pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> IpNext<'a> {
     let (slice, ext_err) = match LaxIpSlice::from_slice(bytes) {
         Ok(s) => s,
         Err(e) => {
@@ -79,7 +62,7 @@ pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> Found<'a> {
                 )
             }
         };
-        return Found::Fragment(Box::new(Fragment {
+        return IpNext::Fragment(Box::new(Fragment {
             frame: ctx.meta.frame,
             ts_ns: ctx.meta.ts_ns,
             key: FragmentKey {
@@ -111,17 +94,18 @@ pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> Found<'a> {
             n => (n as usize).checked_sub(s.extensions().slice().len()),
         },
     };
-    transport(
-        ctx,
-        Transport {
-            protocol: payload.ip_number.0,
-            src,
-            dst,
-            payload: payload.payload,
-            reported: from_header.unwrap_or(payload.payload.len()),
-            header_len: ip_header_len(&slice),
-        },
-    )
+    IpNext::Payload(Transport {
+        protocol: payload.ip_number.0,
+        src,
+        dst,
+        payload: payload.payload,
+        reported: from_header.unwrap_or(payload.payload.len()),
+        header_len: ip_header_len(&slice),
+    })
+}
+
+fn undecodable<'a>(u: Undecodable) -> IpNext<'a> {
+    IpNext::Done(Stop::Undecodable(u))
 }
 
 fn ip_header_len(slice: &LaxIpSlice<'_>) -> usize {
@@ -180,18 +164,6 @@ pub(super) fn plain_ethernet_tcp(data: &[u8]) -> Option<Transport<'_>> {
             })
         }
         _ => None,
-    }
-}
-
-/// TCP, a tunnel to follow, or the end of the road for this frame.
-#[inline]
-pub(super) fn transport<'a>(ctx: &mut Ctx, t: Transport<'a>) -> Found<'a> {
-    match t.protocol {
-        TCP => Found::Tcp(t),
-        IPV4_IN_IP | IPV6_IN_IP => tunnel::ip_in_ip(ctx, &t),
-        GRE => tunnel::gre(ctx, &t),
-        UDP => tunnel::udp(ctx, &t),
-        p => Found::Stop(Stop::OtherIp(IpProtocol(p))),
     }
 }
 

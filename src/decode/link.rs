@@ -3,8 +3,10 @@
 
 use etherparse::EtherType;
 
-use super::{ip, non_ip, undecodable, Ctx, Encap, Found, NonIp, Undecodable};
+use super::outcome::{NonIp, Undecodable};
+use super::step::{non_ip, undecodable, Ctx, Next};
 use crate::capture::linktype;
+use crate::model::Encap;
 
 const MPLS_UNICAST: u16 = 0x8847;
 const MPLS_MULTICAST: u16 = 0x8848;
@@ -12,22 +14,23 @@ const PPPOE_SESSION: u16 = 0x8864;
 const PPP_IPV4: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
 
-#[inline]
-pub(super) fn link<'a>(ctx: &mut Ctx, lt: u16, data: &'a [u8]) -> Found<'a> {
+/// The link-layer header of a frame of link type `lt`.
+#[inline(always)]
+pub(super) fn link(lt: u16, data: &[u8]) -> Next<'_> {
     use linktype::*;
     match lt {
-        ETHERNET => ethernet(ctx, data),
+        ETHERNET => Next::Ethernet(data),
         // Cooked headers are read by hand: etherparse's SLL parser rejects
         // hardware types such as ARPHRD_LOOPBACK, which `tcpdump -i any` writes.
-        LINUX_SLL => cooked(ctx, data, 16, 14, 2),
-        LINUX_SLL2 => cooked(ctx, data, 20, 0, 8),
+        LINUX_SLL => cooked(data, 16, 14, 2),
+        LINUX_SLL2 => cooked(data, 20, 0, 8),
         RAW | RAW_BSD12 | RAW_BSD14 => match data.first().map(|b| b >> 4) {
-            Some(4) | Some(6) => ip::ip(ctx, data),
+            Some(4) | Some(6) => Next::Ip(data),
             Some(v) => non_ip(NonIp::RawIpVersion(v)),
             None => undecodable(Undecodable::TruncatedLink),
         },
-        IPV4 | IPV6 => ip::ip(ctx, data),
-        NULL | LOOP => bsd_loopback(ctx, lt, data),
+        IPV4 | IPV6 => Next::Ip(data),
+        NULL | LOOP => bsd_loopback(lt, data),
         NOT_A_PACKET => non_ip(NonIp::JournalEntry),
         other => undecodable(Undecodable::UnsupportedLinkType(other)),
     }
@@ -35,13 +38,7 @@ pub(super) fn link<'a>(ctx: &mut Ctx, lt: u16, data: &'a [u8]) -> Found<'a> {
 
 /// Linux cooked capture (SLL or SLL2): a fixed header with the protocol and
 /// hardware type at known offsets.
-fn cooked<'a>(
-    ctx: &mut Ctx,
-    data: &'a [u8],
-    len: usize,
-    proto_at: usize,
-    hatype_at: usize,
-) -> Found<'a> {
+fn cooked(data: &[u8], len: usize, proto_at: usize, hatype_at: usize) -> Next<'_> {
     if data.len() < len {
         return undecodable(Undecodable::TruncatedLink);
     }
@@ -51,12 +48,12 @@ fn cooked<'a>(
     if hatype == ARPHRD_NETLINK {
         return non_ip(NonIp::Netlink);
     }
-    ether_payload(ctx, proto, &data[len..])
+    Next::EtherPayload(proto, &data[len..])
 }
 
 /// An Ethernet II frame: on the wire, or inside VXLAN, Geneve, GRE or ERSPAN.
-#[inline]
-pub(super) fn ethernet<'a>(ctx: &mut Ctx, data: &'a [u8]) -> Found<'a> {
+#[inline(always)]
+pub(super) fn ethernet(data: &[u8]) -> Next<'_> {
     if data.len() < 14 {
         return undecodable(Undecodable::TruncatedLink);
     }
@@ -65,15 +62,15 @@ pub(super) fn ethernet<'a>(ctx: &mut Ctx, data: &'a [u8]) -> Found<'a> {
         // An 802.3 length field, not an ethertype: LLC/SNAP frames (STP, CDP...).
         return non_ip(NonIp::Llc);
     }
-    ether_payload(ctx, et, &data[14..])
+    Next::EtherPayload(et, &data[14..])
 }
 
 /// Follows VLAN tags of any depth, MPLS and PPPoE down to IP.
-#[inline]
-pub(super) fn ether_payload<'a>(ctx: &mut Ctx, mut et: u16, mut rest: &'a [u8]) -> Found<'a> {
+#[inline(always)]
+pub(super) fn ether_payload<'a>(ctx: &mut Ctx, mut et: u16, mut rest: &'a [u8]) -> Next<'a> {
     loop {
         match EtherType(et) {
-            EtherType::IPV4 | EtherType::IPV6 => return ip::ip(ctx, rest),
+            EtherType::IPV4 | EtherType::IPV6 => return Next::Ip(rest),
             EtherType::VLAN_TAGGED_FRAME
             | EtherType::PROVIDER_BRIDGING
             | EtherType::VLAN_DOUBLE_TAGGED_FRAME => {
@@ -95,7 +92,7 @@ pub(super) fn ether_payload<'a>(ctx: &mut Ctx, mut et: u16, mut rest: &'a [u8]) 
 
 /// An MPLS label stack: labels up to the bottom-of-stack bit, then the
 /// payload's type guessed from its first nibble, as Wireshark does.
-fn mpls<'a>(ctx: &mut Ctx, mut rest: &'a [u8]) -> Found<'a> {
+fn mpls<'a>(ctx: &mut Ctx, mut rest: &'a [u8]) -> Next<'a> {
     ctx.saw(Encap::Mpls);
     loop {
         let [_, _, tc_s, _, ..] = *rest else {
@@ -107,26 +104,26 @@ fn mpls<'a>(ctx: &mut Ctx, mut rest: &'a [u8]) -> Found<'a> {
         }
     }
     match rest.first().map(|b| b >> 4) {
-        Some(4) | Some(6) => ip::ip(ctx, rest),
+        Some(4) | Some(6) => Next::Ip(rest),
         Some(n) => non_ip(NonIp::MplsPayload(n)),
         None => undecodable(Undecodable::TruncatedEncap(Encap::Mpls)),
     }
 }
 
 /// A PPPoE session frame (RFC 2516): 6-byte header, then a PPP protocol number.
-fn pppoe<'a>(ctx: &mut Ctx, rest: &'a [u8]) -> Found<'a> {
+fn pppoe<'a>(ctx: &mut Ctx, rest: &'a [u8]) -> Next<'a> {
     ctx.saw(Encap::Pppoe);
     let [_, _, _, _, _, _, p0, p1, ..] = *rest else {
         return undecodable(Undecodable::TruncatedEncap(Encap::Pppoe));
     };
     match u16::from_be_bytes([p0, p1]) {
-        PPP_IPV4 | PPP_IPV6 => ip::ip(ctx, &rest[8..]),
+        PPP_IPV4 | PPP_IPV6 => Next::Ip(&rest[8..]),
         other => non_ip(NonIp::Ppp(other)),
     }
 }
 
 /// BSD loopback: a 4-byte address family, host order for NULL, network order for LOOP.
-fn bsd_loopback<'a>(ctx: &mut Ctx, lt: u16, data: &'a [u8]) -> Found<'a> {
+fn bsd_loopback(lt: u16, data: &[u8]) -> Next<'_> {
     let [a, b, c, d, ..] = *data else {
         return undecodable(Undecodable::TruncatedLink);
     };
@@ -145,7 +142,7 @@ fn bsd_loopback<'a>(ctx: &mut Ctx, lt: u16, data: &'a [u8]) -> Found<'a> {
     };
     match family {
         // AF_INET; AF_INET6 differs by OS: Linux 10, BSDs 24, FreeBSD 28, macOS 30.
-        2 | 10 | 24 | 28 | 30 => ip::ip(ctx, &data[4..]),
+        2 | 10 | 24 | 28 | 30 => Next::Ip(&data[4..]),
         f => non_ip(NonIp::LoopbackFamily(f)),
     }
 }

@@ -1,13 +1,18 @@
-//! Tunnels: GRE (with key and sequence number, ERSPAN types I, II and III),
-//! VXLAN, Geneve, IP-in-IP (IPv4 and IPv6 in either) and Teredo, and the
-//! compact record of where a segment was found ([`Path`]), which the
-//! connection key may include so two tenants' identical inner 4-tuples stay
-//! two connections.
+//! What an IP payload other than TCP may carry: a tunnel the decoder
+//! follows, GRE (with key and sequence number, ERSPAN types I, II and III),
+//! VXLAN, Geneve, IP-in-IP (IPv4 and IPv6 in either) and Teredo. Each tunnel
+//! is recorded as a hop of the segment's [`Path`](crate::model::Path), which
+//! the connection key may include so two tenants' identical inner 4-tuples
+//! stay two connections.
 
-use super::ip::{self, Transport};
-use super::link::{ether_payload, ethernet};
-use super::{undecodable, Ctx, Found, IpProtocol, Stop, Undecodable, MAX_TUNNELS};
-use crate::model::{Encap, TunnelHop};
+use super::outcome::Undecodable;
+use super::step::{other_ip, undecodable, Ctx, Next, Transport};
+use crate::model::Encap;
+
+const UDP: u8 = 17;
+const IPV4_IN_IP: u8 = 4;
+const IPV6_IN_IP: u8 = 41;
+const GRE: u8 = 47;
 
 const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
@@ -16,32 +21,19 @@ const ETH_BRIDGING: u16 = 0x6558;
 const ERSPAN_I_II: u16 = 0x88be;
 const ERSPAN_III: u16 = 0x22eb;
 
-/// Records a hop; refuses to go deeper than [`MAX_TUNNELS`].
-fn enter(
-    ctx: &mut Ctx,
-    t: &Transport<'_>,
-    encap: Encap,
-    id: Option<u32>,
-) -> Result<(), Undecodable> {
-    if ctx.layers.hops.len() >= MAX_TUNNELS {
-        return Err(Undecodable::TooDeep);
+/// An IP payload that is not TCP: the tunnel it is, or the end of the walk.
+#[inline(always)]
+pub(super) fn tunnel<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
+    match t.protocol {
+        IPV4_IN_IP | IPV6_IN_IP => ip_in_ip(ctx, t),
+        GRE => gre(ctx, t),
+        UDP => udp(ctx, t),
+        p => other_ip(p),
     }
-    ctx.saw(encap);
-    ctx.layers.hops.push(TunnelHop {
-        encap,
-        src: t.src,
-        dst: t.dst,
-        id,
-    });
-    Ok(())
-}
-
-fn other_ip<'a>(protocol: u8) -> Found<'a> {
-    Found::Stop(Stop::OtherIp(IpProtocol(protocol)))
 }
 
 /// IPv4 or IPv6 carried directly in IPv4 or IPv6 (protocols 4 and 41; 6in4 is RFC 4213).
-pub(super) fn ip_in_ip<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Found<'a> {
+fn ip_in_ip<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     let inner_v6 = match t.payload.first().map(|b| b >> 4) {
         Some(4) => false,
         Some(6) => true,
@@ -53,10 +45,10 @@ pub(super) fn ip_in_ip<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Found<'a> {
         (true, false) => Encap::Ipv4InIpv6,
         (true, true) => Encap::Ipv6InIpv6,
     };
-    if let Err(u) = enter(ctx, t, encap, None) {
+    if let Err(u) = ctx.enter(t, encap, None) {
         return undecodable(u);
     }
-    ip::ip(ctx, t.payload)
+    Next::Ip(t.payload)
 }
 
 fn be16(b: &[u8], at: usize) -> u16 {
@@ -69,7 +61,7 @@ fn be32(b: &[u8], at: usize) -> u32 {
 
 /// GRE (RFC 2784 / 2890): optional checksum, key and sequence number, then
 /// the payload's ethertype; ERSPAN rides on GRE too.
-pub(super) fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Found<'a> {
+fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     let g = t.payload;
     if g.len() < 4 {
         return undecodable(Undecodable::TruncatedEncap(Encap::Gre));
@@ -105,20 +97,20 @@ pub(super) fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Found<'a> {
     match proto {
         // Type I has no header of its own; type II is told apart by GRE's sequence number.
         ERSPAN_I_II if !has_seq => {
-            if let Err(u) = enter(ctx, t, Encap::ErspanI, None) {
+            if let Err(u) = ctx.enter(t, Encap::ErspanI, None) {
                 return undecodable(u);
             }
-            ethernet(ctx, inner)
+            Next::Ethernet(inner)
         }
         ERSPAN_I_II => {
             if inner.len() < 8 {
                 return undecodable(Undecodable::TruncatedEncap(Encap::ErspanII));
             }
             let session = u32::from(be16(inner, 2) & 0x03ff);
-            if let Err(u) = enter(ctx, t, Encap::ErspanII, Some(session)) {
+            if let Err(u) = ctx.enter(t, Encap::ErspanII, Some(session)) {
                 return undecodable(u);
             }
-            ethernet(ctx, &inner[8..])
+            Next::Ethernet(&inner[8..])
         }
         ERSPAN_III => {
             if inner.len() < 12 {
@@ -131,22 +123,22 @@ pub(super) fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Found<'a> {
             let Some(frame) = inner.get(start..) else {
                 return undecodable(Undecodable::TruncatedEncap(Encap::ErspanIII));
             };
-            if let Err(u) = enter(ctx, t, Encap::ErspanIII, Some(session)) {
+            if let Err(u) = ctx.enter(t, Encap::ErspanIII, Some(session)) {
                 return undecodable(u);
             }
             match frame_type {
-                0 => ethernet(ctx, frame),
-                _ => ip::ip(ctx, frame),
+                0 => Next::Ethernet(frame),
+                _ => Next::Ip(frame),
             }
         }
         _ => {
-            if let Err(u) = enter(ctx, t, Encap::Gre, key) {
+            if let Err(u) = ctx.enter(t, Encap::Gre, key) {
                 return undecodable(u);
             }
             if proto == ETH_BRIDGING {
-                ethernet(ctx, inner)
+                Next::Ethernet(inner)
             } else {
-                ether_payload(ctx, proto, inner)
+                Next::EtherPayload(proto, inner)
             }
         }
     }
@@ -154,7 +146,7 @@ pub(super) fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Found<'a> {
 
 /// UDP: VXLAN, Geneve or Teredo by port (the lower port is tried first, as
 /// Wireshark does), otherwise plain UDP.
-pub(super) fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Found<'a> {
+fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     let u = t.payload;
     if u.len() < 8 {
         return other_ip(t.protocol);
@@ -177,19 +169,19 @@ pub(super) fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Found<'a> {
 }
 
 /// VXLAN (RFC 7348): 8 bytes with a 24-bit VNI, then an Ethernet frame.
-fn vxlan<'a>(ctx: &mut Ctx, t: &Transport<'a>, v: &'a [u8]) -> Found<'a> {
+fn vxlan<'a>(ctx: &mut Ctx, t: &Transport<'a>, v: &'a [u8]) -> Next<'a> {
     if v.len() < 8 {
         return undecodable(Undecodable::TruncatedEncap(Encap::Vxlan));
     }
     let vni = be32(v, 4) >> 8;
-    if let Err(u) = enter(ctx, t, Encap::Vxlan, Some(vni)) {
+    if let Err(u) = ctx.enter(t, Encap::Vxlan, Some(vni)) {
         return undecodable(u);
     }
-    ethernet(ctx, &v[8..])
+    Next::Ethernet(&v[8..])
 }
 
 /// Geneve (RFC 8926): 8 bytes plus options, a 24-bit VNI and the payload's ethertype.
-fn geneve<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8]) -> Found<'a> {
+fn geneve<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8]) -> Next<'a> {
     if g.len() < 8 {
         return undecodable(Undecodable::TruncatedEncap(Encap::Geneve));
     }
@@ -199,19 +191,19 @@ fn geneve<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8]) -> Found<'a> {
     let Some(inner) = g.get(8 + options..) else {
         return undecodable(Undecodable::TruncatedEncap(Encap::Geneve));
     };
-    if let Err(u) = enter(ctx, t, Encap::Geneve, Some(vni)) {
+    if let Err(u) = ctx.enter(t, Encap::Geneve, Some(vni)) {
         return undecodable(u);
     }
     if proto == ETH_BRIDGING {
-        ethernet(ctx, inner)
+        Next::Ethernet(inner)
     } else {
-        ether_payload(ctx, proto, inner)
+        Next::EtherPayload(proto, inner)
     }
 }
 
 /// Teredo (RFC 4380): optional authentication and origin indication, then
 /// IPv6. None when the datagram is not IPv6 after all (plain UDP on the port).
-fn teredo<'a>(ctx: &mut Ctx, t: &Transport<'a>, mut d: &'a [u8]) -> Option<Found<'a>> {
+fn teredo<'a>(ctx: &mut Ctx, t: &Transport<'a>, mut d: &'a [u8]) -> Option<Next<'a>> {
     if let [0, 1, id_len, auth_len, ..] = *d {
         // Authentication: lengths, client id, value, 8-byte nonce, confirmation byte.
         d = d.get(4 + usize::from(id_len) + usize::from(auth_len) + 9..)?;
@@ -222,8 +214,8 @@ fn teredo<'a>(ctx: &mut Ctx, t: &Transport<'a>, mut d: &'a [u8]) -> Option<Found
     if d.len() < 40 || d[0] >> 4 != 6 {
         return None;
     }
-    if let Err(u) = enter(ctx, t, Encap::Teredo, None) {
+    if let Err(u) = ctx.enter(t, Encap::Teredo, None) {
         return Some(undecodable(u));
     }
-    Some(ip::ip(ctx, d))
+    Some(Next::Ip(d))
 }

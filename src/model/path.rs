@@ -11,33 +11,33 @@ use std::sync::Arc;
 /// frames per encapsulation seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Encap {
-    /// Vlan.
+    /// 802.1Q or 802.1ad VLAN tags (ethertypes 0x8100, 0x88A8, 0x9100).
     Vlan,
-    /// Mpls.
+    /// An MPLS label stack (ethertypes 0x8847 and 0x8848).
     Mpls,
-    /// Pppoe.
+    /// A PPPoE session (ethertype 0x8864) carrying PPP.
     Pppoe,
-    /// Gre.
+    /// GRE (IP protocol 47), with or without checksum, key and sequence number.
     Gre,
-    /// Erspan i.
+    /// ERSPAN type I (GRE protocol 0x88BE, no sequence number, no ERSPAN header).
     ErspanI,
-    /// Erspan i i.
+    /// ERSPAN type II (GRE protocol 0x88BE, with a sequence number).
     ErspanII,
-    /// Erspan i i i.
+    /// ERSPAN type III (GRE protocol 0x22EB).
     ErspanIII,
-    /// Vxlan.
+    /// VXLAN (UDP port 4789), carrying Ethernet.
     Vxlan,
-    /// Geneve.
+    /// Geneve (UDP port 6081), carrying Ethernet or what its protocol field names.
     Geneve,
-    /// Ipv4 in ipv4.
+    /// IPv4 carried in IPv4 (IP protocol 4).
     Ipv4InIpv4,
-    /// Ipv6 in ipv4.
+    /// IPv6 carried in IPv4 (IP protocol 41, 6in4).
     Ipv6InIpv4,
-    /// Ipv4 in ipv6.
+    /// IPv4 carried in IPv6 (next header 4).
     Ipv4InIpv6,
-    /// Ipv6 in ipv6.
+    /// IPv6 carried in IPv6 (next header 41).
     Ipv6InIpv6,
-    /// Teredo.
+    /// Teredo (UDP port 3544): IPv6 carried in UDP over IPv4.
     Teredo,
 }
 
@@ -107,11 +107,11 @@ impl fmt::Display for Encap {
 pub struct EncapSet(u16);
 
 impl EncapSet {
-    /// Adds one.
+    /// Adds an encapsulation.
     pub fn insert(&mut self, e: Encap) {
         self.0 |= 1 << e as u16;
     }
-    /// Whether it is in the set.
+    /// Whether the frame went through `e`.
     pub fn contains(self, e: Encap) -> bool {
         self.0 & (1 << e as u16) != 0
     }
@@ -175,13 +175,14 @@ impl fmt::Display for VlanStack {
 /// identifier (GRE key, VNI, ERSPAN session).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TunnelHop {
-    /// Encapsulation.
+    /// The kind of tunnel.
     pub encap: Encap,
-    /// Source.
+    /// The outer packet's source address.
     pub src: IpAddr,
-    /// Destination.
+    /// The outer packet's destination address.
     pub dst: IpAddr,
-    /// Identifier.
+    /// The tunnel's identifier when it has one: GRE key, VXLAN or Geneve
+    /// VNI, ERSPAN session ID.
     pub id: Option<u32>,
 }
 
