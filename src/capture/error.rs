@@ -24,13 +24,13 @@ pub struct CaptureError {
 #[derive(Debug)]
 /// What stopped the reader.
 pub enum CaptureErrorKind {
-    /// Open.
+    /// The file could not be opened.
     Open(io::Error),
-    /// Io.
+    /// Reading failed after the file was opened.
     Io(io::Error),
-    /// Empty.
+    /// The input holds no byte at all.
     Empty,
-    /// Not a capture.
+    /// The first four bytes are no pcap, pcapng or gzip magic number.
     NotACapture([u8; 4]),
     /// The input ended at byte `end` inside the named structure.
     Truncated {
@@ -48,9 +48,9 @@ pub enum CaptureErrorKind {
         /// What the limit is.
         why: &'static str,
     },
-    /// Bad block length.
+    /// A pcapng block length below 12, not a multiple of 4, or over the limit.
     BadBlockLength(u32),
-    /// Malformed.
+    /// A header or block contradicts itself (the text says how).
     Malformed(String),
 }
 

@@ -14,9 +14,9 @@ use super::CaptureReader;
 /// Where the bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// Path.
+    /// A file, by its path.
     Path(std::path::PathBuf),
-    /// Stdin.
+    /// Standard input (`-`), read as a stream.
     Stdin,
 }
 

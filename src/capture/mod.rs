@@ -74,9 +74,9 @@ pub struct RawPacket<'a> {
 /// The container format detected from the first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormatKind {
-    /// Pcap.
+    /// Classic libpcap format (any byte order, micro- or nanosecond, or the modified format).
     Pcap,
-    /// Pcap ng.
+    /// pcapng (the format Wireshark and dumpcap write).
     PcapNg,
 }
 
