@@ -332,3 +332,80 @@ fn an_acked_unseen_segment_counts_once() {
     assert_eq!(A::from_code("ack_unseen_segment"), Some(A::AckLostSegment));
 }
 
+/// Corner 7 in every output: the table marks the guessed states and explains
+/// the marker, JSON and CSV carry a boolean per side, `show` marks the frame
+/// that inferred them and the final states, the HTML report says so after the
+/// states. An observed connection shows none of it.
+#[test]
+fn inference_is_visible_in_every_output() {
+    use tcpstate::report::html::write_html;
+    use tcpstate::report::show::{collect, write_story};
+    use tcpstate::report::{write_report, Format, Report, Style};
+
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/real");
+    let render = |name: &str, format: Format| {
+        let a = Analyzer::new().analyze_inputs(&[Input::Path(root.join(name))]);
+        let mut out = Vec::new();
+        let style = Style {
+            color: false,
+            width: None,
+        };
+        write_report(&mut out, format, Report::Connections, style, &[a]).unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let legend = "* inferred: the state rests on transitions the capture did not show";
+
+    let table = render("cut_after_fin.pcap", Format::Table);
+    assert!(
+        table.contains("CLOSE_WAIT*") && table.contains("FIN_WAIT_2*"),
+        "{table}"
+    );
+    assert!(table.contains(legend), "{table}");
+    let plain = render("bad_syn_ack.pcap", Format::Table);
+    assert!(!plain.contains('*') && !plain.contains(legend), "{plain}");
+
+    let json = render("cut_after_fin.pcap", Format::Json);
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["client_state_inferred"], true);
+    assert_eq!(first["server_state_inferred"], true);
+    let json = render("bad_syn_ack.pcap", Format::Json);
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["client_state_inferred"], false);
+
+    let csv = render("one_sided.pcap", Format::Csv);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        (
+            row[col("client_state_inferred")],
+            row[col("server_state_inferred")]
+        ),
+        ("true", "true")
+    );
+
+    let story = collect(
+        &Input::Path(root.join("cut_after_fin.pcap")),
+        0,
+        &Analyzer::new(),
+    );
+    let mut out = Vec::new();
+    write_story(&mut out, &story).unwrap();
+    let show = String::from_utf8(out).unwrap();
+    assert!(show.contains("?ESTABLISHED"), "{show}");
+    assert!(
+        show.contains("final states: client CLOSE_WAIT*, server FIN_WAIT_2*"),
+        "{show}"
+    );
+    assert!(show.contains(legend), "{show}");
+
+    let a = Analyzer::new().analyze_inputs(&[Input::Path(root.join("cut_after_fin.pcap"))]);
+    let mut out = Vec::new();
+    write_html(&mut out, &[a]).unwrap();
+    let html = String::from_utf8(out).unwrap();
+    assert!(
+        html.contains("CLOSE_WAIT <span class=\"inferred\""),
+        "the HTML ladder marks the states"
+    );
+}

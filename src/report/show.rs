@@ -15,6 +15,7 @@ use crate::tcp::machine::State;
 
 use super::columns::Columns;
 use super::format::flag_letters;
+use super::row::{state_cell, INFERRED_LEGEND};
 
 /// The analysis of the file and the segments of the chosen stream, in order.
 pub struct Story {
@@ -135,17 +136,21 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
             (true, Some(pb)) => SeqNum(seg.ack).offset_from(SeqNum(pb)).to_string(),
             _ => "-".into(),
         };
-        let mut changed = [false, false];
+        // '*' a state entered at this frame, '?' one inferred there.
+        let mut changed = [None, None];
         for t in transitions.iter().filter(|t| t.frame == Some(seg.frame)) {
             state[t.side.idx()] = t.to;
-            changed[t.side.idx()] = true;
+            let mark = changed[t.side.idx()].get_or_insert('*');
+            if t.inferred {
+                *mark = '?';
+            }
         }
         let label = format!("{}", seg.flags);
         let arrow = match side {
             Side::Client => format!("{:-<22}>", format!("--{label}-")),
             Side::Server => format!("<{:->22}", format!("-{label}--")),
         };
-        let mark = |s: State, ch: bool| if ch { format!("*{s}") } else { format!(" {s}") };
+        let mark = |s: State, ch: Option<char>| format!("{}{s}", ch.unwrap_or(' '));
         let notes: Vec<String> = anomalies
             .iter()
             .filter(|a| a.frame == Some(seg.frame))
@@ -196,6 +201,19 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
     }
     ladder.write(out)?;
     writeln!(out, "(* marks a state entered at that frame)")?;
+    if Side::BOTH.iter().any(|s| c.tcp.state_inferred(*s)) {
+        writeln!(
+            out,
+            "(? marks a state inferred there: the capture did not show its cause)"
+        )?;
+        writeln!(
+            out,
+            "final states: client {}, server {}",
+            state_cell(c, Side::Client),
+            state_cell(c, Side::Server)
+        )?;
+        writeln!(out, "{INFERRED_LEGEND}")?;
+    }
     let at_end: Vec<_> = anomalies.iter().filter(|a| a.frame.is_none()).collect();
     for a in at_end {
         writeln!(

@@ -9,11 +9,11 @@ use std::io::{self, Write};
 use crate::anomaly::{AnomalyCode, Severity};
 use crate::model::Side;
 use crate::pipeline::accounting::FrameAccounting;
-use crate::pipeline::{Analysis, Summary};
+use crate::pipeline::{Analysis, Connection, Summary};
 
 use super::columns::Columns;
 use super::format::{flag_letters, relative, rfc3339_ns, seconds};
-use super::row::{anomaly_codes, flag_count};
+use super::row::{anomaly_codes, flag_count, state_cell, INFERRED_LEGEND};
 
 /// How the connection table looks. The default has neither colour nor a
 /// width, as for a pipe or a file; the CLI sets both for a terminal (colour
@@ -87,8 +87,8 @@ pub(super) fn write_table(
                 format!("{cp}/{sp}"),
                 format!("{cb}/{sb}"),
                 format!("{}/{}", flag_letters(cf), flag_letters(sf)),
-                ac.tcp.state(Side::Client).to_string(),
-                ac.tcp.state(Side::Server).to_string(),
+                state_cell(ac, Side::Client),
+                state_cell(ac, Side::Server),
                 ac.zeek.conn_state().to_string(),
                 ac.zeek.history().to_string(),
                 format!(
@@ -123,6 +123,10 @@ pub(super) fn write_table(
                 }
             }
             table.write(out)?;
+            let inferred = |c: &Connection| Side::BOTH.iter().any(|s| c.tcp.state_inferred(*s));
+            if a.connections.iter().any(inferred) {
+                writeln!(out, "{INFERRED_LEGEND}")?;
+            }
         }
         write_file_footer(out, a)?;
     }
