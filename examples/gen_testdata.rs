@@ -1715,7 +1715,7 @@ fn anomaly_scenarios() -> Vec<Scenario> {
         c.raw(C, flags, seq, 0, 0);
     }
     vec![
-        (51001, "syn_ack_bad_ack: the SYN-ACK acknowledges ISN+1000; the client answers RST", |c| {
+        (51001, "syn_ack_bad_ack: the SYN-ACK acknowledges ISN+1000; the client answers RST <SEQ=SEG.ACK> and stays in SYN_SENT", |c| {
             c.syn();
             let (seq, ack) = (c.isn(S), c.isn(C).wrapping_add(1000));
             c.raw(S, TcpFlags::SYN | TcpFlags::ACK, seq, ack, 0);
@@ -1764,7 +1764,7 @@ fn anomaly_scenarios() -> Vec<Scenario> {
         (51011, "invalid_flags: FIN+PSH+URG (XMAS scan)", |c| {
             invalid(c, TcpFlags::FIN | TcpFlags::PSH | TcpFlags::URG)
         }),
-        (51012, "ack_unseen_segment: 100 bytes from the server are missing from the capture; the client ACKs them", |c| {
+        (51012, "ack_lost_segment: 100 bytes from the server are missing from the capture; the client ACKs them (one anomaly, Wireshark's, where the machines once reported ack_unseen_segment too)", |c| {
             c.handshake();
             c.data(S, 100);
             c.segments_mut().pop();

@@ -56,9 +56,13 @@ macro_rules! catalogue {
                 match self { $(AnomalyCode::$variant => $meaning,)* }
             }
 
-            /// Looks a code up by its string.
+            /// Looks a code up by its string; a retired code finds the code
+            /// that replaced it (see [`RETIRED_CODES`]).
             pub fn from_code(s: &str) -> Option<AnomalyCode> {
-                match s { $($code => Some(AnomalyCode::$variant),)* _ => None }
+                match s {
+                    $($code => Some(AnomalyCode::$variant),)*
+                    _ => RETIRED_CODES.iter().find(|(old, _)| *old == s).map(|&(_, new)| new),
+                }
             }
         }
     };
@@ -68,17 +72,21 @@ catalogue! {
     SynUnanswered => "syn_unanswered", Warning,
         "the client's SYN got no answer at all (host down, filtered, or SYN lost)";
     Refused => "refused", Warning,
-        "the server answered the SYN with RST: nothing listens on that port";
+        "the server answered the SYN (or a scan probe) with RST: nothing listens on that port";
     HalfOpen => "half_open", Warning,
         "the server sent SYN-ACK but the handshake never completed (it stayed in SYN_RCVD)";
     HandshakeReset => "handshake_reset", Warning,
         "a RST ended the connection during the handshake (after the SYN-ACK)";
     SynAckBadAck => "syn_ack_bad_ack", Error,
-        "a SYN-ACK acknowledged something other than the client's SYN";
+        "a SYN-ACK the client could not accept: it acknowledged something other than its SYN, or echoed a timestamp it never sent; the client stays in SYN_SENT";
+    SynWithData => "syn_with_data", Info,
+        "a SYN carried data (TCP Fast Open or not); the detail says how many bytes and whether the SYN-ACK acknowledged them";
     DataBeforeHandshake => "data_before_handshake", Warning,
         "payload was sent before the sender had completed the handshake";
     Midstream => "midstream", Info,
         "the capture started after the handshake; the first states are inferred";
+    OneSided => "one_sided", Warning,
+        "only one direction of the connection was captured (asymmetric routing, a one-way tap); the silent side's states are inferred";
     SimultaneousOpen => "simultaneous_open", Info,
         "both sides sent a SYN and the SYNs crossed (both SYN_SENT -> SYN_RCVD)";
     SimultaneousClose => "simultaneous_close", Info,
@@ -86,9 +94,11 @@ catalogue! {
     Reset => "reset", Warning,
         "a side aborted the connection with RST (detail: which side, in which state)";
     OutOfWindowRst => "out_of_window_rst", Warning,
-        "a RST whose sequence number is outside the receiver's window was ignored (RFC 5961)";
+        "a RST the receiver could not accept was ignored: outside its window or below what it had received (RFC 5961), or in SYN_SENT not acknowledging its SYN or echoing a timestamp it never sent";
     RstChallenged => "rst_challenged", Warning,
         "a RST inside the window but not at the expected number got a challenge ACK and was ignored (RFC 5961)";
+    OutOfWindowSegment => "out_of_window_segment", Warning,
+        "a segment beyond the right edge of the receiver's advertised window was ignored: it changed no state (RFC 9293 3.10.7.4)";
     DataAfterFin => "data_after_fin", Error,
         "a side sent new payload beyond its own FIN";
     SegmentAfterClose => "segment_after_close", Warning,
@@ -103,8 +113,6 @@ catalogue! {
         "a side stayed in FIN_WAIT_2 past the threshold: the peer never sent its FIN";
     InvalidFlags => "invalid_flags", Error,
         "an invalid flag combination: SYN+FIN, SYN+RST, no flags, FIN without ACK, or XMAS";
-    AckUnseenSegment => "ack_unseen_segment", Warning,
-        "an ACK covers data or a FIN the capture never saw (capture loss)";
     NoClose => "no_close", Info,
         "the connection was still open when the capture ended";
     Retransmission => "retransmission", Warning,
@@ -138,6 +146,14 @@ catalogue! {
     ReusedPorts => "reused_ports", Info,
         "sequence analysis: a SYN on an address/port pair already used by an earlier connection";
 }
+
+/// Codes no longer reported, and the code that reports the same event now,
+/// so policies and filters written with them keep working.
+pub const RETIRED_CODES: &[(&str, AnomalyCode)] = &[
+    // The machines' own "ACK of a segment the capture never saw" fired on the
+    // same frames as Wireshark's ACKed-unseen flag: one event, one anomaly.
+    ("ack_unseen_segment", AnomalyCode::AckLostSegment),
+];
 
 impl fmt::Display for AnomalyCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -445,7 +461,7 @@ mod tests {
     #[test]
     fn details_show_their_sequence_numbers_relative() {
         let mut log = AnomalyLog::new();
-        log.record(AnomalyCode::AckUnseenSegment, Some(7), None, || {
+        log.record(AnomalyCode::AckLostSegment, Some(7), None, || {
             Detail::new()
                 .text("5 bytes at seq ")
                 .seq(Side::Client, SeqNum(1005))
@@ -469,7 +485,7 @@ mod tests {
             "5 bytes at seq 1001, ack 1: up to 5"
         );
         // A rewritten detail has no numbers to replace.
-        log.set_detail(AnomalyCode::AckUnseenSegment, 7, "other 1005".into());
+        log.set_detail(AnomalyCode::AckLostSegment, 7, "other 1005".into());
         assert_eq!(log.listed()[0].detail_relative(both), "other 1005");
     }
 

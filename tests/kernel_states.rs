@@ -118,6 +118,13 @@ fn final_states_agree_with_the_kernel() {
         ("any_sll2.pcap", 4),
         ("port_reuse.pcap", 2),
         ("several_conns.pcap", 14),
+        // Recorded between network namespaces by scripts/record_corners.py.
+        ("bad_syn_ack.pcap", 2),
+        ("rst_after_close.pcap", 2),
+        ("tfo.pcap", 6),
+        ("out_of_window.pcap", 3),
+        ("rst_below_rcv_nxt.pcap", 4),
+        ("injected_rst.pcap", 6),
     ];
     for (name, sockets) in cases {
         assert_eq!(check(name), sockets, "{name}");
@@ -142,5 +149,25 @@ fn refused_connections_never_had_a_server_socket() {
             c.tcp.states(Side::Client),
             [State::Closed, State::SynSent, State::Closed]
         );
+    }
+}
+
+/// SYNs the server's namespace dropped (testdata/real/syn_client_rst.pcap):
+/// the kernel never made a server socket for them, and tcpstate's server
+/// stays in LISTEN, whether the client gave up silently or with a RST. (The
+/// clients' close() in SYN-SENT sends nothing, so their final states are not
+/// compared.)
+#[test]
+fn unanswered_syns_never_made_a_server_socket() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/real");
+    let kernel = kernel_view(&root.join("syn_client_rst.pcap.ss.txt"));
+    assert!(
+        kernel.keys().all(|(local, _)| !local.ends_with(":6003")),
+        "only client sockets: {kernel:?}"
+    );
+    let a = Analyzer::new().analyze_inputs(&[Input::Path(root.join("syn_client_rst.pcap"))]);
+    assert_eq!(a.connections.len(), 2);
+    for c in &a.connections {
+        assert_eq!(c.tcp.states(Side::Server), [State::Listen]);
     }
 }

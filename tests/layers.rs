@@ -288,7 +288,7 @@ fn the_checker_sees_arrows() {
         g.edges.get(&a).is_some_and(|t| t.contains(&b))
     };
     assert!(uses("pipeline::engine", "decode::defrag"));
-    assert!(uses("tcp::machine", "model"));
+    assert!(uses("tcp::machine::observer", "model"));
     assert!(uses("report", "pipeline"));
     assert!(!uses("model", "pipeline"));
 }

@@ -1,7 +1,7 @@
 //! Property tests: whatever segments arrive, in whatever order, with whatever
 //! flags and numbers, the machines never panic, every recorded transition is
-//! an edge of the RFC 9293 diagram, each side's transitions chain from its
-//! initial state, and decoding and reading arbitrary bytes never panic and
+//! an edge of the RFC 9293 table (`step`) and every inferred one names its
+//! evidence, each side's transitions chain from its initial state, and decoding and reading arbitrary bytes never panic and
 //! always account for every frame.
 
 use proptest::prelude::*;
@@ -114,6 +114,7 @@ proptest! {
             let mut current = states[0];
             for t in m.transitions().filter(|t| t.side == side) {
                 prop_assert!(is_rfc_edge(t.from, t.to), "{:?} -> {:?} is not an RFC edge", t.from, t.to);
+                prop_assert!(!t.inferred || t.evidence_frame.is_some(), "inferred without evidence: {:?}", t);
                 prop_assert_eq!(t.from, current, "transitions of the {} do not chain", side);
                 current = t.to;
             }

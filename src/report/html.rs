@@ -1072,12 +1072,21 @@ fn write_ladder(
     let [pc, ps] = f.packets;
     let [bc, bs] = f.bytes;
     let path = |side: Side| {
-        c.tcp
+        let states = c
+            .tcp
             .states(side)
             .iter()
             .map(|s| s.name())
             .collect::<Vec<_>>()
-            .join(" \u{2192} ")
+            .join(" \u{2192} ");
+        if c.tcp.state_inferred(side) {
+            format!(
+                "{states} <span class=\"inferred\" title=\"the state rests on transitions the capture \
+                 did not show\">(inferred)</span>"
+            )
+        } else {
+            states
+        }
     };
     writeln!(
         out,

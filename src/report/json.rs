@@ -39,6 +39,9 @@ struct ConnectionJson<'r> {
     server_states: &'r [State],
     client_state: State,
     server_state: State,
+    /// The final state rests on inferred transitions.
+    client_state_inferred: bool,
+    server_state_inferred: bool,
     outcome: Outcome,
     conn_state: &'static str,
     history: &'r str,
@@ -108,6 +111,8 @@ impl<'r> ConnectionJson<'r> {
             server_states: &row.states.server,
             client_state: row.state.client,
             server_state: row.state.server,
+            client_state_inferred: row.state_inferred.client,
+            server_state_inferred: row.state_inferred.server,
             outcome: row.outcome,
             conn_state: row.conn_state,
             history: row.history,

@@ -76,6 +76,9 @@ pub(crate) struct ConnectionRow<'a> {
     pub(crate) states: PerRole<Vec<State>>,
     /// Each side's final state.
     pub(crate) state: PerRole<State>,
+    /// Whether each side's final state rests on inference (capture started
+    /// mid-connection, SYN or SYN-ACK missing, one direction missing).
+    pub(crate) state_inferred: PerRole<bool>,
     pub(crate) outcome: Outcome,
     /// Zeek's `conn_state`.
     pub(crate) conn_state: &'static str,
@@ -112,6 +115,7 @@ impl<'a> ConnectionRow<'a> {
             bytes: PerRole::by_side(|s| c.bytes[s.idx()]),
             states: PerRole::by_side(|s| ac.tcp.states(s)),
             state: PerRole::by_side(|s| ac.tcp.state(s)),
+            state_inferred: PerRole::by_side(|s| ac.tcp.state_inferred(s)),
             outcome: ac.tcp.outcome(),
             conn_state: ac.zeek.conn_state(),
             history: ac.zeek.history(),
@@ -126,6 +130,22 @@ impl<'a> ConnectionRow<'a> {
         }
     }
 }
+
+/// A side's final state as the terminal shows it: its RFC name, with `*`
+/// when it rests on inference ([`INFERRED_LEGEND`]).
+pub(crate) fn state_cell(ac: &Connection, side: Side) -> String {
+    let state = ac.tcp.state(side);
+    if ac.tcp.state_inferred(side) {
+        format!("{state}*")
+    } else {
+        state.to_string()
+    }
+}
+
+/// The line explaining [`state_cell`]'s marker, printed under a table that uses it.
+pub(crate) const INFERRED_LEGEND: &str =
+    "* inferred: the state rests on transitions the capture did not show \
+     (it started mid-connection, missed the SYN or SYN-ACK, or saw one direction only)";
 
 /// Segments `side` sent that the sequence analysis flagged with `code`.
 pub(crate) fn flag_count(ac: &Connection, side: Side, code: &str) -> u64 {

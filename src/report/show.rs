@@ -22,7 +22,7 @@ use crate::tcp::machine::{Cause, Outcome, State, Transition};
 use super::columns::Columns;
 use super::format::{flag_letters, rfc3339_ns, seconds};
 use super::json::write_line;
-use super::row::PerRole;
+use super::row::{state_cell, PerRole, INFERRED_LEGEND};
 
 /// The analysis of the inputs and the segments of the chosen stream, in order.
 pub struct Story {
@@ -226,10 +226,12 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
             Side::Server => format!("<{:->22}", format!("-{label}--")),
         };
         let state = |side: Side| {
-            let mark = if r.entered.iter().any(|t| t.side == side) {
-                '*'
-            } else {
-                ' '
+            // '*' a state entered at this frame, '?' one inferred there.
+            let entered = r.entered.iter().filter(|t| t.side == side);
+            let mark = match entered.map(|t| t.inferred).reduce(|a, b| a || b) {
+                Some(true) => '?',
+                Some(false) => '*',
+                None => ' ',
             };
             format!("{mark}{}", r.states[side.idx()])
         };
@@ -273,6 +275,19 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
         out,
         "(* marks a state entered at that frame; SEQ and ACK are relative, WIN is scaled)"
     )?;
+    if Side::BOTH.iter().any(|s| c.tcp.state_inferred(*s)) {
+        writeln!(
+            out,
+            "(? marks a state inferred there: the capture did not show its cause)"
+        )?;
+        writeln!(
+            out,
+            "final states: client {}, server {}",
+            state_cell(c, Side::Client),
+            state_cell(c, Side::Server)
+        )?;
+        writeln!(out, "{INFERRED_LEGEND}")?;
+    }
     let anomalies = c.anomalies();
     if !anomalies.is_empty() {
         writeln!(out)?;

@@ -14,7 +14,7 @@ use crate::pipeline::{Analysis, Connection, Summary};
 use super::columns::{cell_width, two_lines, wrap_list, wrap_words, Columns};
 use super::format::{flag_letters, relative, rfc3339_ns, seconds};
 use super::layout::{self, Column, PathNeed, Shape};
-use super::row::{anomaly_codes, flag_count};
+use super::row::{anomaly_codes, flag_count, state_cell, INFERRED_LEGEND};
 
 /// How the terminal reports look. The default has no colour, no width and
 /// every column, as for a pipe or a file; the CLI sets colour and the
@@ -50,6 +50,10 @@ pub(super) fn write_table(
         write_file_heading(out, a, style.width)?;
         if !a.connections.is_empty() {
             connection_table(a, style).write(out)?;
+            let inferred = |c: &Connection| Side::BOTH.iter().any(|s| c.tcp.state_inferred(*s));
+            if a.connections.iter().any(inferred) {
+                writeln!(out, "{INFERRED_LEGEND}")?;
+            }
         }
         write_file_footer(out, a, style.width)?;
     }
@@ -169,9 +173,9 @@ fn cell(
         Column::Packets => by_side(&|s| f.packets[s.idx()].to_string()),
         Column::Bytes => by_side(&|s| f.bytes[s.idx()].to_string()),
         Column::Flags => by_side(&|s| flag_letters(f.flags[s.idx()])),
-        Column::ClientState if shape == Shape::PerSide => by_side(&|s| ac.tcp.state(s).to_string()),
-        Column::ClientState => ac.tcp.state(Side::Client).to_string(),
-        Column::ServerState => ac.tcp.state(Side::Server).to_string(),
+        Column::ClientState if shape == Shape::PerSide => by_side(&|s| state_cell(ac, s)),
+        Column::ClientState => state_cell(ac, Side::Client),
+        Column::ServerState => state_cell(ac, Side::Server),
         Column::Outcome if shape == Shape::PerSide => format!(
             "{}\n{}",
             ac.tcp.outcome(),

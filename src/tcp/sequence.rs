@@ -155,6 +155,9 @@ struct Direction {
     next_seq_time: i64,
     /// Highest sequence number seen without a gap: what the peer may ACK.
     max_seq_to_be_acked: SeqNum,
+    /// End of the highest segment that occupied sequence space (data, SYN or
+    /// FIN): a RST or pure ACK moves `next_seq` but not this.
+    space_end: SeqNum,
     last_ack: SeqNum,
     last_ack_time: i64,
     /// Raw window of the last segment, and whether that segment was a SYN
@@ -177,6 +180,7 @@ impl Default for Direction {
             next_seq: UNKNOWN,
             next_seq_time: 0,
             max_seq_to_be_acked: UNKNOWN,
+            space_end: UNKNOWN,
             last_ack: UNKNOWN,
             last_ack_time: 0,
             window: u32::MAX,
@@ -274,6 +278,19 @@ impl SeqAnalyzer {
         let mut out = SegmentAnalysis::default();
         if reused_ports {
             out.flags.set(Flag::ReusedPorts);
+            if seg.flags.syn() && seg.flags.ack() {
+                // A SYN-ACK with a new initial sequence number: what its
+                // sender sent before (a bogus SYN-ACK, an injected RST, an
+                // earlier incarnation) says nothing about this one's
+                // numbers, so its segments are not retransmissions of them.
+                // (tshark 4.0 keeps the old numbers: see KNOWN_DIFFERENCES.)
+                let d = &mut self.dirs[from.idx()];
+                *d = Direction {
+                    window: d.window,
+                    scale: d.scale,
+                    ..Direction::default()
+                };
+            }
         }
         if seg.short_segment {
             return out;
@@ -451,6 +468,17 @@ impl SeqAnalyzer {
         if (d.next_seq < next || d.next_seq == UNKNOWN) && !probe {
             d.next_seq = next;
             d.next_seq_time = seg.ts_ns;
+        }
+        let occupies = seg.payload_len > 0 || f.syn() || f.fin();
+        if occupies && (d.space_end < next || d.space_end == UNKNOWN) {
+            d.space_end = next;
+        }
+        if f.syn() && !f.ack() && d.space_end != UNKNOWN {
+            // tshark 4.0: a bare SYN sent again brings the expected number
+            // back to the end of what the side really sent, undoing a RST or
+            // ACK that had carried it further (a client's RST answering a
+            // bogus SYN-ACK carries that SYN-ACK's ACK number).
+            d.next_seq = d.space_end;
         }
         if (seq == d.max_seq_to_be_acked || d.max_seq_to_be_acked == UNKNOWN) && !probe {
             d.max_seq_to_be_acked = d.next_seq;

@@ -7,6 +7,7 @@
 
 use super::*;
 use crate::anomaly::AnomalyCode as A;
+use crate::model::{SeqNum, Side};
 use crate::test_support::decoded_segments;
 use tcpstate_synth::{Conv, Side as S, TcpFlags as F};
 use State::*;
@@ -112,7 +113,7 @@ fn every_rfc_path() {
             },
             client: &[Closed, SynSent, Established],
             server: &[Listen, SynRcvd, Established],
-            anomalies: &[A::NoClose],
+            anomalies: &[A::SynWithData, A::NoClose],
         },
         Row {
             name: "simultaneous open",
@@ -510,15 +511,15 @@ fn anomalies_each_with_frame_and_side() {
             Some(Side::Client),
         ),
         (
-            "ACK of a segment the capture missed",
+            "a FIN far beyond the receiver's window",
             |c| {
                 c.handshake();
-                let ack = (SeqNum(c.next_seq(SV)) + 500).0;
-                let seq = c.next_seq(C);
-                c.raw(C, F::ACK, seq, ack, 0);
+                let seq = (SeqNum(c.next_seq(C)) + 5_000_000).0;
+                let ack = c.rcv_nxt(C).unwrap();
+                c.raw(C, F::FIN | F::ACK, seq, ack, 0);
             },
             0,
-            A::AckUnseenSegment,
+            A::OutOfWindowSegment,
             Some(4),
             Some(Side::Client),
         ),
@@ -821,6 +822,10 @@ enum Ev {
     RecvFinAgain,
     /// The peer's RST at the peer's next sequence number.
     RecvRst,
+    /// It sends 100 bytes at its next sequence number.
+    SendData,
+    /// The peer sends 100 bytes at its next sequence number.
+    RecvData,
     /// 2*MSL of capture time passes without a segment.
     Timer,
 }
@@ -902,6 +907,12 @@ impl Scene {
             Ev::RecvRst => {
                 c.rst(peer);
             }
+            Ev::SendData => {
+                c.data(side, 100);
+            }
+            Ev::RecvData => {
+                c.data(peer, 100);
+            }
             Ev::Timer => {
                 let now = c.now() as i64 + 2 * Config::default().msl_ns;
                 self.m.expire_timers(now);
@@ -948,38 +959,33 @@ macro_rules! edge_rows {
 }
 
 /// One row per (state, event) for every state a side can be in: both sides'
-/// states after the event and the transitions it caused, as the machines
-/// behave today. Rows marked "RFC 9293 ... says" are where they differ from
-/// the RFC (issue 14). Rows on fresh machines (`(Closed, Listen)`) whose
-/// first segment is not a SYN show the capture-start inference (the
-/// vantage-point rule), not RFC event processing.
+/// states after the event and the transitions it caused. Rows on fresh
+/// machines (`(Closed, Listen)`) whose first segment is not a SYN show the
+/// capture-start inference (the vantage-point rule), not RFC event
+/// processing.
 #[test]
 fn every_state_and_event() {
     let rows = edge_rows! {
         // CLOSED: a client before anything was captured. A SYN-ACK first
-        // means its SYN was not captured; anything else but a SYN, that the
-        // capture started mid-connection.
+        // means its SYN was not captured; data first, that the capture
+        // started mid-connection. A lone ACK, FIN or RST proves no connection
+        // (a scan probe or its answer): nothing is inferred from it.
         C in (Closed, Listen): SendSyn => (SynSent, SynRcvd)
             [C > SynSent (SentSyn), SV > SynRcvd (ReceivedSyn)];
         C in (Closed, Listen): RecvSyn => (Closed, SynSent) [SV > SynSent (SentSyn)];
         C in (Closed, Listen): RecvSynAck => (Established, SynRcvd)
             [C > SynSent (SynNotCaptured), SV > SynRcvd (SynNotCaptured),
              C > Established (ReceivedSynAck)];
-        C in (Closed, Listen): RecvAck => (Established, Established)
+        C in (Closed, Listen): RecvData => (Established, Established)
             [C > SynSent (MidstreamStart), C > Established (MidstreamStart),
              SV > SynRcvd (MidstreamStart), SV > Established (MidstreamStart)];
-        C in (Closed, Listen): RecvFin => (CloseWait, FinWait1)
+        C in (Closed, Listen): SendData => (Established, Established)
             [C > SynSent (MidstreamStart), C > Established (MidstreamStart),
-             SV > SynRcvd (MidstreamStart), SV > Established (MidstreamStart),
-             SV > FinWait1 (SentFin), C > CloseWait (ReceivedFin)];
-        C in (Closed, Listen): RecvRst => (Closed, Closed)
-            [C > SynSent (MidstreamStart), C > Established (MidstreamStart),
-             SV > SynRcvd (MidstreamStart), SV > Established (MidstreamStart),
-             SV > Closed (SentRst), C > Closed (ReceivedRst)];
-        C in (Closed, Listen): SendRst => (Closed, Closed)
-            [C > SynSent (MidstreamStart), C > Established (MidstreamStart),
-             SV > SynRcvd (MidstreamStart), SV > Established (MidstreamStart),
-             C > Closed (SentRst), SV > Closed (ReceivedRst)];
+             SV > SynRcvd (MidstreamStart), SV > Established (MidstreamStart)];
+        C in (Closed, Listen): RecvAck => (Closed, Listen) [];
+        C in (Closed, Listen): RecvFin => (Closed, Listen) [];
+        C in (Closed, Listen): RecvRst => (Closed, Listen) [];
+        C in (Closed, Listen): SendRst => (Closed, Listen) [];
         C in (Closed, Listen): Timer => (Closed, Listen) [];
         // CLOSED after a reset: a new SYN is a new incarnation, its receiver
         // listens again.
@@ -1002,26 +1008,19 @@ fn every_state_and_event() {
              C > SynRcvd (ReceivedSyn)];
         SV in (TimeWait, Closed): Timer => (Closed, Closed) [C > Closed (TimeWaitExpired)];
 
-        // LISTEN: a server before anything was captured. Anything but a SYN
-        // first means the capture started mid-connection.
+        // LISTEN: a server before anything was captured. Data first means
+        // the capture started mid-connection; a lone ACK, FIN or RST
+        // proves nothing.
         SV in (Closed, Listen): RecvSyn => (SynSent, SynRcvd)
             [C > SynSent (SentSyn), SV > SynRcvd (ReceivedSyn)];
-        SV in (Closed, Listen): RecvAck => (Established, Established)
+        SV in (Closed, Listen): RecvData => (Established, Established)
             [C > SynSent (MidstreamStart), C > Established (MidstreamStart),
              SV > SynRcvd (MidstreamStart), SV > Established (MidstreamStart)];
-        SV in (Closed, Listen): RecvFin => (FinWait1, CloseWait)
-            [C > SynSent (MidstreamStart), C > Established (MidstreamStart),
-             SV > SynRcvd (MidstreamStart), SV > Established (MidstreamStart),
-             C > FinWait1 (SentFin), SV > CloseWait (ReceivedFin)];
-        SV in (Closed, Listen): RecvRst => (Closed, Closed)
-            [C > SynSent (MidstreamStart), C > Established (MidstreamStart),
-             SV > SynRcvd (MidstreamStart), SV > Established (MidstreamStart),
-             C > Closed (SentRst), SV > Closed (ReceivedRst)];
+        SV in (Closed, Listen): RecvAck => (Closed, Listen) [];
+        SV in (Closed, Listen): RecvFin => (Closed, Listen) [];
+        SV in (Closed, Listen): RecvRst => (Closed, Listen) [];
         SV in (Closed, Listen): SendSyn => (Closed, SynSent) [SV > SynSent (SentSyn)];
-        SV in (Closed, Listen): SendRst => (Closed, Closed)
-            [C > SynSent (MidstreamStart), C > Established (MidstreamStart),
-             SV > SynRcvd (MidstreamStart), SV > Established (MidstreamStart),
-             SV > Closed (SentRst), C > Closed (ReceivedRst)];
+        SV in (Closed, Listen): SendRst => (Closed, Listen) [];
         SV in (Closed, Listen): Timer => (Closed, Listen) [];
 
         // SYN_SENT
@@ -1035,8 +1034,10 @@ fn every_state_and_event() {
         C in (SynSent, SynRcvd): RecvFin => (SynSent, FinWait1) [SV > FinWait1 (SentFin)];
         // Refused: the server never answered, so it was CLOSED all along.
         C in (SynSent, SynRcvd): RecvRst => (Closed, Closed) [C > Closed (ReceivedRst)];
-        C in (SynSent, SynRcvd): SendRst => (Closed, Listen)
-            [C > Closed (SentRst), SV > Listen (ReceivedRst)];
+        // The client gives up on a SYN nobody answered: the server's
+        // SYN_RCVD is withdrawn, it stayed in LISTEN (as when the client just
+        // stops retransmitting).
+        C in (SynSent, SynRcvd): SendRst => (Closed, Listen) [C > Closed (SentRst)];
         C in (SynSent, SynRcvd): Timer => (SynSent, SynRcvd) [];
 
         // SYN_RCVD of a listener, before and after its SYN-ACK.
@@ -1052,9 +1053,10 @@ fn every_state_and_event() {
              SV > CloseWait (ReceivedFin)];
         SV in (Established, SynRcvd): RecvRst => (Closed, Listen)
             [C > Closed (SentRst), SV > Listen (ReceivedRst)];
-        // RFC 9293 3.10.7.4 says a SYN_RCVD reached from LISTEN returns to
-        // LISTEN on an in-window SYN; see issue 14
-        SV in (Established, SynRcvd): RecvSyn => (Established, SynRcvd) [];
+        // RFC 9293 3.10.7.4, fourth: an in-window SYN returns a SYN_RCVD
+        // reached from LISTEN to LISTEN.
+        SV in (Established, SynRcvd): RecvSyn => (Established, Listen)
+            [SV > Listen (ReceivedSyn)];
         SV in (Established, SynRcvd): SendFin => (CloseWait, FinWait1)
             [SV > FinWait1 (SentFin), C > CloseWait (ReceivedFin)];
         SV in (Established, SynRcvd): SendRst => (Closed, Closed)
@@ -1069,10 +1071,10 @@ fn every_state_and_event() {
             [C > Established (ReceivedAckOfSyn)];
         C in (SynRcvd, SynRcvd): RecvRst => (Closed, Closed)
             [SV > Closed (SentRst), C > Closed (ReceivedRst)];
-        // RFC 9293 3.10.7.4 says a SYN_RCVD reached from SYN_SENT goes to
-        // CLOSED on RST (connection refused), not to LISTEN; see issue 14
-        C in (SynRcvd, SynRcvd): SendRst => (Closed, Listen)
-            [C > Closed (SentRst), SV > Listen (ReceivedRst)];
+        // RFC 9293 3.10.7.4, second: a SYN_RCVD reached from SYN_SENT goes
+        // to CLOSED on RST (connection refused), not to LISTEN.
+        C in (SynRcvd, SynRcvd): SendRst => (Closed, Closed)
+            [C > Closed (SentRst), SV > Closed (ReceivedRst)];
         C in (SynRcvd, SynRcvd): SendFin => (FinWait1, CloseWait)
             [SV > Established (ReceivedAckOfSyn), C > FinWait1 (SentFin),
              SV > CloseWait (ReceivedFin)];
@@ -1221,4 +1223,450 @@ fn every_state_and_event() {
         );
     }
     assert_eq!(covered.into_iter().collect::<Vec<_>>(), State::ALL);
+}
+
+/// One row of [`corners`]: a script, where it leaves the two sides, whether
+/// their final states rest on inference, the outcome and the anomalies.
+struct Corner {
+    name: &'static str,
+    script: fn(&mut Conv),
+    client: &'static [State],
+    server: &'static [State],
+    inferred: (bool, bool),
+    outcome: Outcome,
+    anomalies: &'static [A],
+}
+
+/// The client's SYN-ACK-acknowledging ACK, and the closing sequence every
+/// corner that completes runs: client FIN, server FIN acknowledging it,
+/// client ACK.
+fn close_client_first(c: &mut Conv) {
+    c.fin(C);
+    c.fin(SV);
+    c.ack(C);
+}
+
+/// The corners of RFC 9293 that issue 14 lists, one row each; every row has a
+/// real capture beside it in tests/corners.rs.
+#[test]
+fn corners() {
+    const NONE: (bool, bool) = (false, false);
+    let rows = [
+        Corner {
+            name: "1. an unacceptable SYN-ACK, the client's RST <SEQ=SEG.ACK>, then the real handshake",
+            script: |c| {
+                c.syn();
+                let bad_ack = c.isn(C).wrapping_add(1001);
+                c.raw(SV, F::SYN | F::ACK, 9_000_000, bad_ack, 0);
+                c.raw(C, F::RST, bad_ack, 0, 0);
+                let isn = c.isn(C);
+                c.raw(C, F::SYN, isn, 0, 0);
+                c.syn_ack();
+                c.ack(C);
+                close_client_first(c);
+            },
+            client: &[Closed, SynSent, Established, FinWait1, TimeWait],
+            server: &[Listen, SynRcvd, Listen, SynRcvd, Established, CloseWait, LastAck, Closed],
+            inferred: NONE,
+            outcome: Outcome::Closed,
+            anomalies: &[A::SynAckBadAck],
+        },
+        Corner {
+            name: "1. an unacceptable SYN-ACK and nothing after: the client stays SYN_SENT",
+            script: |c| {
+                c.syn();
+                let bad_ack = c.isn(C).wrapping_add(1001);
+                c.raw(SV, F::SYN | F::ACK, 9_000_000, bad_ack, 0);
+                c.raw(C, F::RST, bad_ack, 0, 0);
+            },
+            client: &[Closed, SynSent],
+            server: &[Listen, SynRcvd, Listen],
+            inferred: NONE,
+            outcome: Outcome::SynUnanswered,
+            anomalies: &[A::SynAckBadAck],
+        },
+        Corner {
+            name: "2. a null-scan probe to a closed port, answered by RST",
+            script: |c| {
+                c.raw(C, F::NONE, 1000, 0, 0);
+                c.raw(SV, F::RST | F::ACK, 0, 1000, 0);
+            },
+            client: &[Closed],
+            server: &[Closed],
+            inferred: NONE,
+            outcome: Outcome::NoConnection,
+            anomalies: &[A::InvalidFlags, A::Refused],
+        },
+        Corner {
+            name: "2. an XMAS probe to an open port: dropped, no answer",
+            script: |c| {
+                c.raw(C, F::FIN | F::PSH | F::URG, 1000, 0, 0);
+            },
+            client: &[Closed],
+            server: &[Listen],
+            inferred: NONE,
+            outcome: Outcome::NoConnection,
+            anomalies: &[A::InvalidFlags],
+        },
+        Corner {
+            name: "2. an ACK probe answered by RST implies no connection",
+            script: |c| {
+                c.raw(C, F::ACK, 1000, 7777, 0);
+                c.raw(SV, F::RST, 7777, 0, 0);
+            },
+            client: &[Closed],
+            server: &[Listen],
+            inferred: NONE,
+            outcome: Outcome::NoConnection,
+            anomalies: &[],
+        },
+        Corner {
+            name: "2. a lone FIN-ACK (a Maimon probe, or the tail of an uncaptured connection)",
+            script: |c| {
+                c.raw(C, F::FIN | F::ACK, 1000, 7777, 0);
+            },
+            client: &[Closed],
+            server: &[Listen],
+            inferred: NONE,
+            outcome: Outcome::NoConnection,
+            anomalies: &[],
+        },
+        Corner {
+            name: "3. SYN, silence, the client gives up with RST: the server stays LISTEN",
+            script: |c| {
+                c.syn();
+                c.retransmit_last(C);
+                let seq = c.isn(C).wrapping_add(1);
+                c.raw(C, F::RST, seq, 0, 0);
+            },
+            client: &[Closed, SynSent, Closed],
+            server: &[Listen],
+            inferred: NONE,
+            outcome: Outcome::SynUnanswered,
+            anomalies: &[A::SynUnanswered],
+        },
+        Corner {
+            name: "3. SYN, silence, the client gives up silently: the same server",
+            script: |c| {
+                c.syn();
+                c.retransmit_last(C);
+            },
+            client: &[Closed, SynSent],
+            server: &[Listen],
+            inferred: NONE,
+            outcome: Outcome::SynUnanswered,
+            anomalies: &[A::SynUnanswered],
+        },
+        Corner {
+            name: "4. a RST after both FINs were exchanged and acknowledged",
+            script: |c| {
+                c.handshake();
+                c.fin(C);
+                c.ack(SV);
+                c.fin(SV);
+                c.ack(C);
+                let seq = c.next_seq(SV);
+                c.raw(SV, F::RST, seq, 0, 0);
+            },
+            client: &[Closed, SynSent, Established, FinWait1, FinWait2, TimeWait, Closed],
+            server: &[Listen, SynRcvd, Established, CloseWait, LastAck, Closed],
+            inferred: NONE,
+            outcome: Outcome::Closed,
+            anomalies: &[A::SegmentAfterClose],
+        },
+        Corner {
+            name: "5. data on the SYN the SYN-ACK does not acknowledge (TFO not accepted)",
+            script: |c| {
+                let isn = c.isn(C);
+                c.raw(C, F::SYN, isn, 0, 100);
+                c.syn();
+                c.segments_mut().pop();
+                c.syn_ack();
+                c.ack(C);
+                c.data(C, 100);
+                close_client_first(c);
+            },
+            client: &[Closed, SynSent, Established, FinWait1, TimeWait],
+            server: &[Listen, SynRcvd, Established, CloseWait, LastAck, Closed],
+            inferred: NONE,
+            outcome: Outcome::Closed,
+            anomalies: &[A::SynWithData],
+        },
+        Corner {
+            name: "6. only the client->server direction captured",
+            script: |c| {
+                c.handshake();
+                c.data(C, 10);
+                c.data(SV, 10);
+                c.ack(C);
+                close_client_first(c);
+                let client = c.addr(C);
+                c.segments_mut().retain(|s| s.src == client);
+            },
+            client: &[Closed, SynSent, Established, FinWait1],
+            server: &[Listen, SynRcvd, Established, CloseWait],
+            inferred: (true, true),
+            outcome: Outcome::HalfClosed,
+            anomalies: &[A::OneSided],
+        },
+        Corner {
+            name: "7. the capture starts after the client's FIN: the close is a guess",
+            script: |c| {
+                c.handshake();
+                c.data(C, 10);
+                c.fin(C);
+                c.ack(SV);
+                c.fin(SV);
+                c.ack(C);
+                c.segments_mut().drain(..5);
+            },
+            client: &[Closed, SynSent, Established, CloseWait],
+            server: &[Listen, SynRcvd, Established, FinWait1, FinWait2],
+            inferred: (true, true),
+            outcome: Outcome::HalfClosed,
+            anomalies: &[A::Midstream],
+        },
+        Corner {
+            name: "8. the handshake's ACK 100,000 bytes past a 256-byte window, then the right one",
+            script: |c| {
+                *c = Conv::new(c.addr(C), c.addr(SV), 1000, 5000).with_window(256);
+                c.syn();
+                c.syn_ack();
+                let (seq, ack) = (c.next_seq(C).wrapping_add(100_000), c.rcv_nxt(C).unwrap());
+                c.raw(C, F::ACK, seq, ack, 0);
+                c.ack(C);
+                close_client_first(c);
+            },
+            client: &[Closed, SynSent, Established, FinWait1, TimeWait],
+            server: &[Listen, SynRcvd, Established, CloseWait, LastAck, Closed],
+            inferred: NONE,
+            outcome: Outcome::Closed,
+            anomalies: &[A::OutOfWindowSegment],
+        },
+        Corner {
+            name: "8. a FIN megabytes beyond a 64 KB window is not the peer's FIN",
+            script: |c| {
+                c.handshake();
+                let (seq, ack) = (c.next_seq(C).wrapping_add(5_000_000), c.rcv_nxt(C).unwrap());
+                c.raw(C, F::FIN | F::ACK, seq, ack, 0);
+            },
+            client: &[Closed, SynSent, Established],
+            server: &[Listen, SynRcvd, Established],
+            inferred: NONE,
+            outcome: Outcome::Open,
+            anomalies: &[A::OutOfWindowSegment, A::NoClose],
+        },
+        Corner {
+            name: "9. a RST below data already delivered (at the receiver's last ACK) is ignored",
+            script: |c| {
+                c.handshake();
+                let stale = c.next_seq(C);
+                c.data(C, 100);
+                c.raw(C, F::RST, stale, 0, 0);
+                c.ack(SV);
+                close_client_first(c);
+            },
+            client: &[Closed, SynSent, Established, FinWait1, TimeWait],
+            server: &[Listen, SynRcvd, Established, CloseWait, LastAck, Closed],
+            inferred: NONE,
+            outcome: Outcome::Closed,
+            anomalies: &[A::OutOfWindowRst],
+        },
+        Corner {
+            name: "10. a RST in SYN_SENT that does not acknowledge the SYN is ignored",
+            script: |c| {
+                c.syn();
+                let ack = c.isn(C).wrapping_add(5);
+                c.raw(SV, F::RST | F::ACK, 0, ack, 0);
+                c.syn_ack();
+                c.ack(C);
+                close_client_first(c);
+            },
+            client: &[Closed, SynSent, Established, FinWait1, TimeWait],
+            server: &[Listen, SynRcvd, Established, CloseWait, LastAck, Closed],
+            inferred: NONE,
+            outcome: Outcome::Closed,
+            anomalies: &[A::OutOfWindowRst],
+        },
+        Corner {
+            name: "10. a RST/ACK in SYN_SENT echoing a timestamp the client never sent is ignored",
+            script: |c| {
+                *c = Conv::new(c.addr(C), c.addr(SV), 1000, 5000).with_timestamps();
+                c.syn();
+                let ack = c.isn(C).wrapping_add(1);
+                let rst = c.raw(SV, F::RST | F::ACK, 0, ack, 0);
+                for o in &mut rst.options {
+                    if let etherparse::TcpOptionElement::Timestamp(_, tsecr) = o {
+                        *tsecr = 12345;
+                    }
+                }
+                c.syn_ack();
+                c.ack(C);
+                close_client_first(c);
+            },
+            client: &[Closed, SynSent, Established, FinWait1, TimeWait],
+            server: &[Listen, SynRcvd, Established, CloseWait, LastAck, Closed],
+            inferred: NONE,
+            outcome: Outcome::Closed,
+            anomalies: &[A::OutOfWindowRst],
+        },
+        Corner {
+            name: "10. a RST/ACK in SYN_SENT acknowledging the SYN and echoing its timestamp refuses",
+            script: |c| {
+                *c = Conv::new(c.addr(C), c.addr(SV), 1000, 5000).with_timestamps();
+                c.syn();
+                let ack = c.isn(C).wrapping_add(1);
+                c.raw(SV, F::RST | F::ACK, 0, ack, 0);
+            },
+            client: &[Closed, SynSent, Closed],
+            server: &[Closed],
+            inferred: NONE,
+            outcome: Outcome::Refused,
+            anomalies: &[A::Refused],
+        },
+    ];
+    for row in rows {
+        let mut c = conv();
+        (row.script)(&mut c);
+        let m = run(&c);
+        let name = row.name;
+        assert_eq!(m.states(Side::Client), row.client, "{name}: client");
+        assert_eq!(m.states(Side::Server), row.server, "{name}: server");
+        let inferred = (
+            m.state_inferred(Side::Client),
+            m.state_inferred(Side::Server),
+        );
+        assert_eq!(inferred, row.inferred, "{name}: inferred");
+        assert_eq!(m.outcome(), row.outcome, "{name}: outcome");
+        assert_eq!(codes(&m), row.anomalies, "{name}: {:#?}", m.anomalies());
+    }
+}
+
+/// RFC 9293 3.10.7.4, eighth: a FIN retransmitted into TIME_WAIT restarts
+/// its 2*MSL timer, so TIME_WAIT ends 2*MSL after that FIN, not after the
+/// state was entered.
+#[test]
+fn a_fin_retransmitted_into_time_wait_restarts_its_timer() {
+    let mut c = conv();
+    c.handshake();
+    c.fin(C);
+    c.ack(SV);
+    c.fin(SV); // 6: the client enters TIME_WAIT
+    c.ack(C); // 7: lost
+    c.wait(20 * SEC);
+    c.retransmit_last(SV); // 8: the server's FIN again, 20 s later
+    c.retransmit_last(C); // 9
+    let cfg = Config {
+        msl_ns: 30 * SEC as i64,
+        ..Config::default()
+    };
+    let segs = segments(&c);
+    let (entered, again) = (segs[5].0.ts_ns, segs[7].0.ts_ns);
+    // 61 s after entering TIME_WAIT but 41 s after the retransmitted FIN.
+    let mut m = PairedMachines::new(cfg);
+    for (seg, side) in &segs {
+        m.on_segment(seg, *side);
+    }
+    m.finish(entered + 61 * SEC as i64);
+    assert_eq!(m.state(Side::Client), TimeWait, "{:#?}", m.transitions);
+    let mut m = PairedMachines::new(cfg);
+    for (seg, side) in &segs {
+        m.on_segment(seg, *side);
+    }
+    m.finish(again + 60 * SEC as i64);
+    let last = m.transitions().last().unwrap();
+    assert_eq!(
+        (last.side, last.to, last.cause, last.ts_ns),
+        (
+            Side::Client,
+            Closed,
+            Cause::TimeWaitExpired,
+            again + 60 * SEC as i64
+        )
+    );
+}
+
+/// The edges `step` allows, listed by hand from RFC 9293's diagram (3.3.2)
+/// and text (3.10): a change to the table shows up here for review.
+#[test]
+fn the_table_has_exactly_the_rfc_edges() {
+    let mut edges = Vec::new();
+    for from in State::ALL {
+        for to in State::ALL {
+            if is_rfc_edge(from, to) {
+                edges.push((from, to));
+            }
+        }
+    }
+    assert_eq!(
+        edges,
+        [
+            (Closed, Listen),
+            (Closed, SynSent),
+            (Listen, SynSent),
+            (Listen, SynRcvd),
+            (SynSent, Closed),
+            (SynSent, SynRcvd),
+            (SynSent, Established),
+            (SynRcvd, Closed),
+            (SynRcvd, Listen),
+            (SynRcvd, Established),
+            (SynRcvd, FinWait1),
+            (Established, Closed),
+            (Established, FinWait1),
+            (Established, CloseWait),
+            (FinWait1, Closed),
+            (FinWait1, FinWait2),
+            (FinWait1, Closing),
+            (FinWait1, TimeWait),
+            (FinWait2, Closed),
+            (FinWait2, TimeWait),
+            (Closing, Closed),
+            (Closing, TimeWait),
+            (TimeWait, Closed),
+            (CloseWait, Closed),
+            (CloseWait, LastAck),
+            (LastAck, Closed),
+        ]
+    );
+    // Where the two ways out of SYN_RCVD differ: RFC 9293 3.10.7.4.
+    assert_eq!(
+        step(SynRcvd, Open::Passive, Event::RecvRst),
+        Some((Listen, Cause::ReceivedRst))
+    );
+    assert_eq!(
+        step(SynRcvd, Open::Active, Event::RecvRst),
+        Some((Closed, Cause::ReceivedRst))
+    );
+    assert_eq!(step(SynRcvd, Open::Active, Event::RecvSyn), None);
+}
+
+/// A client that gave up with RST and tries again with the same SYN (same
+/// stream, as Wireshark numbers it) is judged on the new attempt.
+#[test]
+fn a_new_attempt_after_giving_up_is_judged_afresh() {
+    let mut c = conv();
+    c.syn();
+    let seq = c.isn(C).wrapping_add(1);
+    c.raw(C, F::RST, seq, 0, 0);
+    let isn = c.isn(C);
+    c.raw(C, F::SYN, isn, 0, 0);
+    c.syn_ack();
+    c.ack(C);
+    close_client_first(&mut c);
+    let m = run(&c);
+    assert_eq!(m.outcome(), Outcome::Closed);
+    assert_eq!(
+        m.states(Side::Client),
+        [
+            Closed,
+            SynSent,
+            Closed,
+            SynSent,
+            Established,
+            FinWait1,
+            TimeWait
+        ]
+    );
+    assert_eq!(codes(&m), [A::SynUnanswered]);
 }
