@@ -196,6 +196,53 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
     }
 }
 
+/// GTPv1-U: TEIDs differ per direction and stay out of the key; an outer
+/// IPv4 packet split in two fragments is reassembled before GTP is read; an
+/// echo request is GTP without a packet inside.
+#[test]
+fn gtpu_sessions_reassemble_outer_fragments_and_ignore_teids() {
+    for ext in ["pcap", "pcapng"] {
+        let file = format!("testdata/synth/encap/gtpu.{ext}");
+        let a = run(&file, &Analyzer::new());
+        assert_eq!(
+            rows(&a),
+            vec![
+                (
+                    "10.0.1.1:40911".to_string(),
+                    S4.to_string(),
+                    String::new(),
+                    "gtpu 172.16.0.1>172.16.0.2".to_string()
+                ),
+                (
+                    "[2001:db8:1::1]:40912".to_string(),
+                    S6.to_string(),
+                    String::new(),
+                    "gtpu 172.16.0.1>172.16.0.2".to_string()
+                ),
+            ],
+            "{file}"
+        );
+        let acc = &a.accounting;
+        assert_eq!(
+            (acc.frames, acc.tcp, acc.ip_fragments),
+            (20, 18, 1),
+            "{file}"
+        );
+        assert_eq!(acc.reassembled_datagrams, 1, "{file}");
+        // 18 TCP frames (the reassembled one counted once) and the echo request.
+        assert_eq!(encaps(&a), vec![("GTPv1-U".into(), 19)], "{file}");
+        for c in &a.connections {
+            assert_eq!(c.flow.packets, [5, 4], "{file}");
+            assert_eq!(c.flow.bytes, [40, 120], "{file}");
+            assert_eq!(c.tcp.state(Side::Client).to_string(), "TIME_WAIT", "{file}");
+            assert_eq!(c.tcp.state(Side::Server).to_string(), "CLOSED", "{file}");
+            assert_eq!(c.zeek.conn_state(), "SF", "{file}");
+            assert_eq!(c.zeek.history(), "ShADdFaf", "{file}");
+            assert!(c.anomalies().is_empty(), "{file}: {:?}", c.anomalies());
+        }
+    }
+}
+
 #[test]
 fn keys_off_merge_tenants_as_wireshark_does() {
     let off = Analyzer::new().vlan_key(false).tunnel_key(false);

@@ -1,6 +1,6 @@
 //! What an IP payload other than TCP may carry: a tunnel the decoder
 //! follows, GRE (with key and sequence number, ERSPAN types I, II and III),
-//! VXLAN, Geneve, IP-in-IP (IPv4 and IPv6 in either) and Teredo. Each tunnel
+//! VXLAN, Geneve, GTPv1-U, IP-in-IP (IPv4 and IPv6 in either) and Teredo. Each tunnel
 //! is recorded as a hop of the segment's [`Path`](crate::model::Path), which
 //! the connection key may include so two tenants' identical inner 4-tuples
 //! stay two connections.
@@ -17,6 +17,7 @@ const GRE: u8 = 47;
 const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
 const TEREDO_PORT: u16 = 3544;
+const GTPV1_U_PORT: u16 = 2152;
 const ETH_BRIDGING: u16 = 0x6558;
 const ERSPAN_I_II: u16 = 0x88be;
 const ERSPAN_III: u16 = 0x22eb;
@@ -144,7 +145,7 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     }
 }
 
-/// UDP: VXLAN, Geneve or Teredo by port (the lower port is tried first, as
+/// UDP: GTPv1-U, VXLAN, Geneve or Teredo by port (the lower port is tried first, as
 /// Wireshark does), otherwise plain UDP.
 fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     let u = t.payload;
@@ -155,6 +156,11 @@ fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     let body = &u[8..];
     for port in [sport.min(dport), sport.max(dport)] {
         match port {
+            GTPV1_U_PORT => {
+                if let Some(o) = gtpv1_u(ctx, t, body) {
+                    return o;
+                }
+            }
             VXLAN_PORT => return vxlan(ctx, t, body),
             GENEVE_PORT => return geneve(ctx, t, body),
             TEREDO_PORT => {
@@ -166,6 +172,68 @@ fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
         }
     }
     other_ip(t.protocol)
+}
+
+/// GTPv1-U (3GPP TS 29.281): flags (version 1, protocol type GTP, E, S
+/// and PN bits), message type, length and TEID; when any of E, S, PN is set,
+/// 4 more bytes (sequence number, N-PDU number, next extension header type),
+/// then a chain of extension headers, each `4 * n` bytes with its own length
+/// `n` first and the next type last. Only a G-PDU (type 0xFF) carries a
+/// packet, IPv4 or IPv6 by its first nibble; echo, error indication and
+/// end marker messages are counted as GTP and end as plain UDP. None when
+/// the datagram is not GTPv1 (another version, or GTP' ): plain UDP on the
+/// port. Layout as in Wireshark's epan/dissectors/packet-gtp.c
+/// (`dissect_gtp_common`) and Zeek's
+/// src/packet_analysis/protocol/gtpv1 (`GTPv1_Analyzer::AnalyzePacket` and
+/// gtpv1-protocol.pac). The TEID is not the hop's id: uplink and downlink
+/// use different TEIDs, and Zeek's connection key ignores tunnels, so a TEID
+/// in the key would split every GTP connection in two.
+fn gtpv1_u<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8]) -> Option<Next<'a>> {
+    const G_PDU: u8 = 0xff;
+    let [flags, msg_type, ..] = *g else {
+        return None;
+    };
+    if flags >> 5 != 1 || flags & 0x10 == 0 {
+        return None;
+    }
+    let truncated = || undecodable(Undecodable::TruncatedEncap(Encap::Gtpv1U));
+    ctx.saw(Encap::Gtpv1U);
+    if g.len() < 8 {
+        return Some(truncated());
+    }
+    let mut at = 8;
+    if flags & 0x07 != 0 {
+        let Some(&first) = g.get(11) else {
+            return Some(truncated());
+        };
+        at = 12;
+        let mut next_type = first;
+        while next_type != 0 {
+            // A zero length would never advance: malformed, as Wireshark reports it.
+            let units = match g.get(at) {
+                Some(&n) if n > 0 => usize::from(n) * 4,
+                _ => return Some(truncated()),
+            };
+            let Some(&next) = g.get(at + units - 1) else {
+                return Some(truncated());
+            };
+            next_type = next;
+            at += units;
+        }
+    }
+    if msg_type != G_PDU {
+        return Some(other_ip(t.protocol));
+    }
+    let inner = &g[at..];
+    match inner.first().map(|b| b >> 4) {
+        Some(4) | Some(6) => {}
+        Some(_) => return Some(other_ip(t.protocol)),
+        None => return Some(truncated()),
+    }
+    if let Err(u) = ctx.enter(t, Encap::Gtpv1U, None) {
+        return Some(undecodable(u));
+    }
+    Some(Next::Ip(inner))
 }
 
 /// VXLAN (RFC 7348): 8 bytes with a 24-bit VNI, then an Ethernet frame.

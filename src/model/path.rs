@@ -39,10 +39,13 @@ pub enum Encap {
     Ipv6InIpv6,
     /// Teredo (UDP port 3544): IPv6 carried in UDP over IPv4.
     Teredo,
+    /// GTPv1-U (UDP port 2152, 3GPP TS 29.281): a mobile core's user-plane
+    /// tunnel; only G-PDU messages carry a packet.
+    Gtpv1U,
 }
 
 impl Encap {
-    const ALL: [Encap; 14] = [
+    const ALL: [Encap; 15] = [
         Encap::Vlan,
         Encap::Mpls,
         Encap::Pppoe,
@@ -57,6 +60,7 @@ impl Encap {
         Encap::Ipv4InIpv6,
         Encap::Ipv6InIpv6,
         Encap::Teredo,
+        Encap::Gtpv1U,
     ];
 
     /// Short lower-case name, as in the `tunnel` output field.
@@ -76,6 +80,7 @@ impl Encap {
             Encap::Ipv4InIpv6 => "ip4in6",
             Encap::Ipv6InIpv6 => "ip6in6",
             Encap::Teredo => "teredo",
+            Encap::Gtpv1U => "gtpu",
         }
     }
 }
@@ -97,6 +102,7 @@ impl fmt::Display for Encap {
             Encap::Ipv4InIpv6 => "IPv4-in-IPv6",
             Encap::Ipv6InIpv6 => "IPv6-in-IPv6",
             Encap::Teredo => "Teredo",
+            Encap::Gtpv1U => "GTPv1-U",
         })
     }
 }
@@ -104,16 +110,16 @@ impl fmt::Display for Encap {
 /// The encapsulations one frame went through: a bit set, so the plain
 /// Ethernet path carries one zero word and allocates nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct EncapSet(u16);
+pub struct EncapSet(u32);
 
 impl EncapSet {
     /// Adds an encapsulation.
     pub fn insert(&mut self, e: Encap) {
-        self.0 |= 1 << e as u16;
+        self.0 |= 1 << e as u32;
     }
     /// Whether the frame went through `e`.
     pub fn contains(self, e: Encap) -> bool {
-        self.0 & (1 << e as u16) != 0
+        self.0 & (1 << e as u32) != 0
     }
     /// True when empty.
     pub fn is_empty(self) -> bool {

@@ -95,6 +95,41 @@ pub enum Wrap {
         /// Prefix an origin indication (as a relay does towards a client).
         origin: bool,
     },
+    /// GTPv1-U (3GPP TS 29.281) G-PDU on UDP 2152, carrying IPv4 or IPv6.
+    /// Each direction has its own TEID, as a mobile core assigns them.
+    GtpU {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// TEID of this direction.
+        teid: u32,
+        /// TEID of the other direction (for [`Wrap::reversed`]).
+        reply_teid: u32,
+        /// Use the long header: sequence number 0x1234 and one PDU session
+        /// container extension header (type 0x85, QFI 9), as 5G access
+        /// sends uplink; otherwise the 8-byte header.
+        long: bool,
+    },
+}
+
+/// A GTPv1-U message of type `msg_type` with TEID `teid` around `payload`,
+/// the 8-byte header or (`long`) the 12-byte one with an extension header.
+pub fn gtpu_message(msg_type: u8, teid: u32, long: bool, payload: &[u8]) -> Vec<u8> {
+    let mut tail = Vec::new();
+    let mut flags = 0x30u8; // version 1, protocol type GTP
+    if long {
+        flags |= 0x06; // E and S
+        tail.extend_from_slice(&0x1234u16.to_be_bytes());
+        tail.extend_from_slice(&[0, 0x85]); // N-PDU number, next: PDU session container
+        tail.extend_from_slice(&[1, 0x10, 0x09, 0]); // 1 unit: uplink, QFI 9; no next
+    }
+    tail.extend_from_slice(payload);
+    let mut g = vec![flags, msg_type];
+    g.extend_from_slice(&u16::try_from(tail.len()).expect("fits").to_be_bytes());
+    g.extend_from_slice(&teid.to_be_bytes());
+    g.extend_from_slice(&tail);
+    g
 }
 
 /// Raw IP packet `src -> dst` of protocol `protocol` around `payload`.
@@ -310,6 +345,17 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             };
             outer(*src, *dst, raw_ip(*src, *dst, protocol, &net.bytes))
         }
+        Wrap::GtpU {
+            src,
+            dst,
+            teid,
+            long,
+            ..
+        } => {
+            let g = gtpu_message(0xff, *teid, *long, &net.bytes);
+            let (s, d) = (SocketAddr::new(*src, 2152), SocketAddr::new(*dst, 2152));
+            outer(*src, *dst, udp_ip(s, d, &g))
+        }
         Wrap::Teredo { src, dst, origin } => {
             assert_eq!(net.ether_type, ETHERTYPE_IPV6, "Teredo carries IPv6");
             let mut t = Vec::new();
@@ -328,7 +374,7 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
 
 impl Wrap {
     /// The same tunnel used by the other end: outer addresses (and Teredo
-    /// ports) swapped. ERSPAN mirrors both directions from one switch to one
+    /// ports, GTP TEIDs) swapped. ERSPAN mirrors both directions from one switch to one
     /// collector, so it stays as it is; Teredo's origin indication only goes
     /// towards the client.
     pub fn reversed(&self) -> Wrap {
@@ -366,6 +412,19 @@ impl Wrap {
                 src: dst,
                 dst: src,
                 origin: !origin,
+            },
+            Wrap::GtpU {
+                src,
+                dst,
+                teid,
+                reply_teid,
+                long,
+            } => Wrap::GtpU {
+                src: dst,
+                dst: src,
+                teid: reply_teid,
+                reply_teid: teid,
+                long: !long,
             },
             other => other,
         }
