@@ -1114,6 +1114,57 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
         "1 connection",
     )?;
 
+    // Teredo away from port 3544: a relay on port 51000. Then a UDP datagram
+    // holding IPv6 between non-Teredo addresses, which must stay UDP.
+    let relay = SocketAddr::new(v4(203, 0, 113, 9), 51000);
+    let client_nat = SocketAddr::new(v4(192, 0, 2, 45), 40000);
+    let mut f = through(
+        0,
+        simple_conn(
+            SocketAddr::new(teredo_client.ip(), 40882),
+            srv6(1, 80),
+            100,
+            200,
+            T0,
+        ),
+        &[Wrap::Teredo {
+            src: client_nat,
+            dst: relay,
+            origin: false,
+        }],
+    );
+    let native = simple_conn(cli6(1, 40883), srv6(1, 80), 300, 400, later(1));
+    let ipv6 = wrapped_frame(
+        &Link::Raw,
+        ByteOrder::Little,
+        &Packet::Tcp(native.segments()[0].clone()),
+        &[],
+    );
+    f.push(Wrapped {
+        conn: 1,
+        wraps: Vec::new(),
+        packet: Packet::Other {
+            ts_ns: later(1),
+            special: Special::Udp {
+                src: SocketAddr::new(client_nat.ip(), 40001),
+                dst: SocketAddr::new(relay.ip(), 51001),
+                payload: ipv6,
+            },
+        },
+        fragmented: false,
+    });
+    write_encap_pair(
+        out,
+        "teredo_ports",
+        f,
+        "Teredo away from port 3544: 40882 from the Teredo address 2001:0:4136:... via \
+         192.0.2.45:40000 and a relay on 203.0.113.9:51000 (found by the IPv6 header's Teredo \
+         address); the relay's packets carry an origin indication. Then one UDP datagram \
+         192.0.2.45:40001 -> 203.0.113.9:51001 holding an IPv6 SYN 2001:db8:1::1:40883 -> \
+         2001:db8:2::1:80 (no Teredo address: plain UDP). Handshake, data, FIN close.",
+        "1 connection; 10 frames: 9 TCP, 1 UDP",
+    )?;
+
     gen_gtpu(out, o1, o2)?;
 
     let nested = [

@@ -243,6 +243,40 @@ fn gtpu_sessions_reassemble_outer_fragments_and_ignore_teids() {
     }
 }
 
+/// Teredo away from port 3544 is found by its Teredo address; IPv6 in UDP
+/// without one stays plain UDP.
+#[test]
+fn teredo_is_found_by_payload_on_any_port() {
+    for ext in ["pcap", "pcapng"] {
+        let file = format!("testdata/synth/encap/teredo_ports.{ext}");
+        let a = run(&file, &Analyzer::new());
+        assert_eq!(
+            rows(&a),
+            vec![(
+                "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:40882".to_string(),
+                S6.to_string(),
+                String::new(),
+                "teredo 192.0.2.45>203.0.113.9".to_string()
+            )],
+            "{file}"
+        );
+        let acc = &a.accounting;
+        assert_eq!((acc.frames, acc.tcp), (10, 9), "{file}");
+        let other: Vec<(String, u64)> = acc
+            .other_ip_by_protocol
+            .iter()
+            .map(|(p, n)| (p.to_string(), *n))
+            .collect();
+        assert_eq!(other, vec![("UDP".to_string(), 1)], "{file}");
+        assert_eq!(encaps(&a), vec![("Teredo".into(), 9)], "{file}");
+        let c = &a.connections[0];
+        assert_eq!(c.tcp.state(Side::Client).to_string(), "TIME_WAIT", "{file}");
+        assert_eq!(c.tcp.state(Side::Server).to_string(), "CLOSED", "{file}");
+        assert_eq!(c.zeek.history(), "ShADdFaf", "{file}");
+        assert!(c.anomalies().is_empty(), "{file}: {:?}", c.anomalies());
+    }
+}
+
 #[test]
 fn keys_off_merge_tenants_as_wireshark_does() {
     let off = Analyzer::new().vlan_key(false).tunnel_key(false);

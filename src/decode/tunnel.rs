@@ -164,14 +164,15 @@ fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
             VXLAN_PORT => return vxlan(ctx, t, body),
             GENEVE_PORT => return geneve(ctx, t, body),
             TEREDO_PORT => {
-                if let Some(o) = teredo(ctx, t, body) {
+                if let Some(o) = teredo(ctx, t, body, false) {
                     return o;
                 }
             }
             _ => {}
         }
     }
-    other_ip(t.protocol)
+    // Teredo clients and relays use any port: found by what the datagram holds.
+    teredo(ctx, t, body, true).unwrap_or_else(|| other_ip(t.protocol))
 }
 
 /// GTPv1-U (3GPP TS 29.281): flags (version 1, protocol type GTP, E, S
@@ -271,7 +272,19 @@ fn geneve<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8]) -> Next<'a> {
 
 /// Teredo (RFC 4380): optional authentication and origin indication, then
 /// IPv6. None when the datagram is not IPv6 after all (plain UDP on the port).
-fn teredo<'a>(ctx: &mut Ctx, t: &Transport<'a>, mut d: &'a [u8]) -> Option<Next<'a>> {
+/// Away from port 3544 (`by_payload`), the IPv6 header must also have a
+/// Teredo address (2001:0000::/32, RFC 4380 section 2.14) at one end, so
+/// ordinary UDP that happens to start like IPv6 stays UDP; Zeek finds Teredo
+/// on any port the same way (src/packet_analysis/protocol/teredo,
+/// `TeredoAnalyzer::DetectProtocol`, registered for protocol detection on UDP),
+/// and so does Wireshark's `dissect_teredo_heur` (packet-teredo.c) when its
+/// heuristic is enabled.
+fn teredo<'a>(
+    ctx: &mut Ctx,
+    t: &Transport<'a>,
+    mut d: &'a [u8],
+    by_payload: bool,
+) -> Option<Next<'a>> {
     if let [0, 1, id_len, auth_len, ..] = *d {
         // Authentication: lengths, client id, value, 8-byte nonce, confirmation byte.
         d = d.get(4 + usize::from(id_len) + usize::from(auth_len) + 9..)?;
@@ -280,6 +293,10 @@ fn teredo<'a>(ctx: &mut Ctx, t: &Transport<'a>, mut d: &'a [u8]) -> Option<Next<
         d = d.get(8..)?; // origin indication
     }
     if d.len() < 40 || d[0] >> 4 != 6 {
+        return None;
+    }
+    const TEREDO_PREFIX: [u8; 4] = [0x20, 0x01, 0x00, 0x00];
+    if by_payload && d[8..12] != TEREDO_PREFIX && d[24..28] != TEREDO_PREFIX {
         return None;
     }
     if let Err(u) = ctx.enter(t, Encap::Teredo, None) {

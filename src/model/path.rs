@@ -37,7 +37,8 @@ pub enum Encap {
     Ipv4InIpv6,
     /// IPv6 carried in IPv6 (next header 41).
     Ipv6InIpv6,
-    /// Teredo (UDP port 3544): IPv6 carried in UDP over IPv4.
+    /// Teredo (RFC 4380): IPv6 carried in UDP over IPv4, on port 3544 or on
+    /// any port when the IPv6 header has a Teredo address (2001:0::/32).
     Teredo,
     /// GTPv1-U (UDP port 2152, 3GPP TS 29.281): a mobile core's user-plane
     /// tunnel; only G-PDU messages carry a packet.
