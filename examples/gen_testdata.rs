@@ -1165,6 +1165,31 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
         "1 connection; 10 frames: 9 TCP, 1 UDP",
     )?;
 
+    let gre_udp = |key| Wrap::GreUdp {
+        src: o1,
+        dst: o2,
+        key,
+    };
+    let mut f = tenants(40921, &[gre_udp(Some(11))], &[gre_udp(Some(12))]);
+    f.extend(through(
+        2,
+        simple_conn(cli6(1, 40922), srv6(1, 80), 300, 400, later(1)),
+        &[Wrap::GreUdp {
+            src: p1,
+            dst: p2,
+            key: None,
+        }],
+    ));
+    write_encap_pair(
+        out,
+        "gre_udp",
+        f,
+        "GRE-in-UDP (RFC 8086, UDP 4754) between 172.16.0.1 and 172.16.0.2: 40921 tenants (same \
+         4-tuple at once, ISNs 1000/7000) with GRE keys 11 and 12; 40922 IPv6 in GRE-in-UDP over \
+         IPv6 (fd00::1, fd00::2), no key. Each handshake, data, FIN close.",
+        "3 connections (tunnel in the key; tshark: 3 streams with the tenants' frames mixed)",
+    )?;
+
     gen_gtpu(out, o1, o2)?;
 
     let nested = [
@@ -2493,11 +2518,11 @@ const TSHARK_NOTES: &[&str] = &[
      section-2 link type; the block structure itself is correct.",
     "encap/*: tshark decodes every encapsulation (MPLS with the first-nibble guess, PPPoE, GRE \
      with checksum/key/sequence and transparent bridging, ERSPAN types I/II/III, VXLAN, Geneve \
-     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GTPv1-U with \
+     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, GTPv1-U with \
      extension headers and a fragmented outer packet (reassembled by tshark too), the \
      five-layer nested file) on Ethernet and on both Linux cooked link types, and shows TCP on the same \
      frames as tcpstate. Its tcp.stream keys on the inner 4-tuple alone: in vlan_tenants, gre, \
-     vxlan and geneve the second tenant's SYN (another ISN) starts a new stream, and from then \
+     gre_udp, vxlan and geneve the second tenant's SYN (another ISN) starts a new stream, and from then \
      on both tenants' frames land in that one stream (flagged spurious retransmissions): the \
      first tenant's stream keeps only its SYN and SYN-ACK. Same number of streams, different \
      frames; with --vlan-key off --tunnel-key off tcpstate numbers those files exactly as \

@@ -102,6 +102,15 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
             ],
         ),
         (
+            "gre_udp",
+            vec![
+                (c4(40921), S4, "", "greudp 172.16.0.1>172.16.0.2 key=11"),
+                (c4(40921), S4, "", "greudp 172.16.0.1>172.16.0.2 key=12"),
+                (c6(40922), S6, "", "greudp fd00::1>fd00::2"),
+            ],
+            vec![("GRE-in-UDP", 27)],
+        ),
+        (
             "vxlan",
             vec![
                 (c4(40851), S4, "", "vxlan 172.16.0.1>172.16.0.2 vni=100"),
@@ -288,6 +297,7 @@ fn keys_off_merge_tenants_as_wireshark_does() {
         ("gre.pcap", 4),
         ("vxlan.pcap", 3),
         ("geneve.pcap", 3),
+        ("gre_udp.pcap", 3),
     ] {
         let file = format!("testdata/synth/encap/{file}");
         let apart = run(&file, &Analyzer::new());

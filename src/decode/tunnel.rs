@@ -1,6 +1,6 @@
 //! What an IP payload other than TCP may carry: a tunnel the decoder
 //! follows, GRE (with key and sequence number, ERSPAN types I, II and III),
-//! VXLAN, Geneve, GTPv1-U, IP-in-IP (IPv4 and IPv6 in either) and Teredo. Each tunnel
+//! GRE-in-UDP, VXLAN, Geneve, GTPv1-U, IP-in-IP (IPv4 and IPv6 in either) and Teredo. Each tunnel
 //! is recorded as a hop of the segment's [`Path`](crate::model::Path), which
 //! the connection key may include so two tenants' identical inner 4-tuples
 //! stay two connections.
@@ -18,6 +18,7 @@ const VXLAN_PORT: u16 = 4789;
 const GENEVE_PORT: u16 = 6081;
 const TEREDO_PORT: u16 = 3544;
 const GTPV1_U_PORT: u16 = 2152;
+const GRE_IN_UDP_PORT: u16 = 4754;
 const ETH_BRIDGING: u16 = 0x6558;
 const ERSPAN_I_II: u16 = 0x88be;
 const ERSPAN_III: u16 = 0x22eb;
@@ -27,7 +28,7 @@ const ERSPAN_III: u16 = 0x22eb;
 pub(super) fn tunnel<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     match t.protocol {
         IPV4_IN_IP | IPV6_IN_IP => ip_in_ip(ctx, t),
-        GRE => gre(ctx, t),
+        GRE => gre(ctx, t, t.payload, Encap::Gre),
         UDP => udp(ctx, t),
         p => other_ip(p),
     }
@@ -61,11 +62,12 @@ fn be32(b: &[u8], at: usize) -> u32 {
 }
 
 /// GRE (RFC 2784 / 2890): optional checksum, key and sequence number, then
-/// the payload's ethertype; ERSPAN rides on GRE too.
-fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
-    let g = t.payload;
+/// the payload's ethertype; ERSPAN rides on GRE too. `g` is the GRE header:
+/// the IP payload (`encap` [`Encap::Gre`]) or a UDP payload
+/// ([`Encap::GreInUdp`], RFC 8086, the same header after UDP).
+fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8], encap: Encap) -> Next<'a> {
     if g.len() < 4 {
-        return undecodable(Undecodable::TruncatedEncap(Encap::Gre));
+        return undecodable(Undecodable::TruncatedEncap(encap));
     }
     let flags = be16(g, 0);
     // Version 1 is PPTP's enhanced GRE; routing (RFC 1701) is long obsolete.
@@ -81,7 +83,7 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     let mut at = 4 + if has_csum { 4 } else { 0 };
     let key = if has_key {
         if g.len() < at + 4 {
-            return undecodable(Undecodable::TruncatedEncap(Encap::Gre));
+            return undecodable(Undecodable::TruncatedEncap(encap));
         }
         at += 4;
         Some(be32(g, at - 4))
@@ -92,9 +94,9 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
         at += 4;
     }
     let Some(inner) = g.get(at..) else {
-        return undecodable(Undecodable::TruncatedEncap(Encap::Gre));
+        return undecodable(Undecodable::TruncatedEncap(encap));
     };
-    ctx.saw(Encap::Gre);
+    ctx.saw(encap);
     match proto {
         // Type I has no header of its own; type II is told apart by GRE's sequence number.
         ERSPAN_I_II if !has_seq => {
@@ -133,7 +135,7 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
             }
         }
         _ => {
-            if let Err(u) = ctx.enter(t, Encap::Gre, key) {
+            if let Err(u) = ctx.enter(t, encap, key) {
                 return undecodable(u);
             }
             if proto == ETH_BRIDGING {
@@ -145,7 +147,7 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     }
 }
 
-/// UDP: GTPv1-U, VXLAN, Geneve or Teredo by port (the lower port is tried first, as
+/// UDP: GTPv1-U, GRE-in-UDP, VXLAN, Geneve or Teredo by port (the lower port is tried first, as
 /// Wireshark does), otherwise plain UDP.
 fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     let u = t.payload;
@@ -161,6 +163,8 @@ fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
                     return o;
                 }
             }
+            // RFC 8086; Wireshark's packet-gre.c registers the same port (GRE_IN_UDP_PORT).
+            GRE_IN_UDP_PORT => return gre(ctx, t, body, Encap::GreInUdp),
             VXLAN_PORT => return vxlan(ctx, t, body),
             GENEVE_PORT => return geneve(ctx, t, body),
             TEREDO_PORT => {

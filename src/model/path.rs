@@ -43,10 +43,12 @@ pub enum Encap {
     /// GTPv1-U (UDP port 2152, 3GPP TS 29.281): a mobile core's user-plane
     /// tunnel; only G-PDU messages carry a packet.
     Gtpv1U,
+    /// GRE-in-UDP (UDP port 4754, RFC 8086): a GRE header after UDP.
+    GreInUdp,
 }
 
 impl Encap {
-    const ALL: [Encap; 15] = [
+    const ALL: [Encap; 16] = [
         Encap::Vlan,
         Encap::Mpls,
         Encap::Pppoe,
@@ -62,6 +64,7 @@ impl Encap {
         Encap::Ipv6InIpv6,
         Encap::Teredo,
         Encap::Gtpv1U,
+        Encap::GreInUdp,
     ];
 
     /// Short lower-case name, as in the `tunnel` output field.
@@ -82,6 +85,7 @@ impl Encap {
             Encap::Ipv6InIpv6 => "ip6in6",
             Encap::Teredo => "teredo",
             Encap::Gtpv1U => "gtpu",
+            Encap::GreInUdp => "greudp",
         }
     }
 }
@@ -104,6 +108,7 @@ impl fmt::Display for Encap {
             Encap::Ipv6InIpv6 => "IPv6-in-IPv6",
             Encap::Teredo => "Teredo",
             Encap::Gtpv1U => "GTPv1-U",
+            Encap::GreInUdp => "GRE-in-UDP",
         })
     }
 }

@@ -95,6 +95,15 @@ pub enum Wrap {
         /// Prefix an origin indication (as a relay does towards a client).
         origin: bool,
     },
+    /// GRE-in-UDP (RFC 8086) on UDP 4754, carrying the IP packet directly.
+    GreUdp {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// GRE key.
+        key: Option<u32>,
+    },
     /// GTPv1-U (3GPP TS 29.281) G-PDU on UDP 2152, carrying IPv4 or IPv6.
     /// Each direction has its own TEID, as a mobile core assigns them.
     GtpU {
@@ -345,6 +354,20 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             };
             outer(*src, *dst, raw_ip(*src, *dst, protocol, &net.bytes))
         }
+        Wrap::GreUdp { src, dst, key } => {
+            let mut gre = Vec::new();
+            gre.extend_from_slice(&(if key.is_some() { 0x2000u16 } else { 0 }).to_be_bytes());
+            gre.extend_from_slice(&net.ether_type.to_be_bytes());
+            if let Some(k) = key {
+                gre.extend_from_slice(&k.to_be_bytes());
+            }
+            gre.extend_from_slice(&net.bytes);
+            let (s, d) = (
+                SocketAddr::new(*src, tunnel_port(*src)),
+                SocketAddr::new(*dst, 4754),
+            );
+            outer(*src, *dst, udp_ip(s, d, &gre))
+        }
         Wrap::GtpU {
             src,
             dst,
@@ -408,6 +431,11 @@ impl Wrap {
                 vni,
             },
             Wrap::IpInIp { src, dst } => Wrap::IpInIp { src: dst, dst: src },
+            Wrap::GreUdp { src, dst, key } => Wrap::GreUdp {
+                src: dst,
+                dst: src,
+                key,
+            },
             Wrap::Teredo { src, dst, origin } => Wrap::Teredo {
                 src: dst,
                 dst: src,
