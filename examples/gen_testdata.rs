@@ -915,6 +915,26 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
 
     let mut f = through(
         0,
+        simple_conn(cli4(1, 40931), srv4(1, 80), 100, 200, T0),
+        &[Wrap::VnTag(5, 6), Wrap::Vlan(10)],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40932), srv6(1, 80), 300, 400, later(1)),
+        &[Wrap::Vlan(20), Wrap::VnTag(7, 8)],
+    ));
+    write_encap_pair(
+        out,
+        "vntag",
+        f,
+        "VN-Tag (0x8926): 40931 IPv4 with the VN-Tag (dst vif 5, src vif 6) outside 802.1Q \
+         VLAN 10; 40932 IPv6 with VLAN 20 outside the VN-Tag (dst vif 7, src vif 8). Each \
+         handshake, data, FIN close.",
+        "2 connections",
+    )?;
+
+    let mut f = through(
+        0,
         simple_conn(cli4(1, 40811), srv4(1, 80), 100, 200, T0),
         &[Wrap::Mpls(vec![100])],
     );
@@ -2516,7 +2536,7 @@ const TSHARK_NOTES: &[&str] = &[
      the other interfaces); SPB frames have no time. tshark 4.0 shows section-2 frames with \
      section-1 interface names (s1if0 instead of s2if0) but decodes them with the right \
      section-2 link type; the block structure itself is correct.",
-    "encap/*: tshark decodes every encapsulation (MPLS with the first-nibble guess, PPPoE, GRE \
+    "encap/*: tshark decodes every encapsulation (VN-Tag outside and inside VLAN tags, MPLS with the first-nibble guess, PPPoE, GRE \
      with checksum/key/sequence and transparent bridging, ERSPAN types I/II/III, VXLAN, Geneve \
      with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, GTPv1-U with \
      extension headers and a fragmented outer packet (reassembled by tshark too), the \

@@ -68,6 +68,11 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
             vec![("802.1Q/802.1ad VLAN", 18)],
         ),
         (
+            "vntag",
+            vec![(c4(40931), S4, "10", ""), (c6(40932), S6, "20", "")],
+            vec![("802.1Q/802.1ad VLAN", 18), ("VN-Tag", 18)],
+        ),
+        (
             "mpls",
             vec![(c4(40811), S4, "", ""), (c6(40812), S6, "", "")],
             vec![("MPLS", 18)],

@@ -45,10 +45,13 @@ pub enum Encap {
     Gtpv1U,
     /// GRE-in-UDP (UDP port 4754, RFC 8086): a GRE header after UDP.
     GreInUdp,
+    /// A VN-Tag (ethertype 0x8926, Cisco fabric extenders), outside or
+    /// inside VLAN tags.
+    VnTag,
 }
 
 impl Encap {
-    const ALL: [Encap; 16] = [
+    const ALL: [Encap; 17] = [
         Encap::Vlan,
         Encap::Mpls,
         Encap::Pppoe,
@@ -65,6 +68,7 @@ impl Encap {
         Encap::Teredo,
         Encap::Gtpv1U,
         Encap::GreInUdp,
+        Encap::VnTag,
     ];
 
     /// Short lower-case name, as in the `tunnel` output field.
@@ -86,6 +90,7 @@ impl Encap {
             Encap::Teredo => "teredo",
             Encap::Gtpv1U => "gtpu",
             Encap::GreInUdp => "greudp",
+            Encap::VnTag => "vntag",
         }
     }
 }
@@ -109,6 +114,7 @@ impl fmt::Display for Encap {
             Encap::Teredo => "Teredo",
             Encap::Gtpv1U => "GTPv1-U",
             Encap::GreInUdp => "GRE-in-UDP",
+            Encap::VnTag => "VN-Tag",
         })
     }
 }

@@ -21,6 +21,9 @@ use crate::segment::IpExtras;
 pub enum Wrap {
     /// One 802.1Q tag (TPID 0x8100) with this VLAN id.
     Vlan(u16),
+    /// A VN-Tag (ethertype 0x8926) with these destination and source
+    /// virtual interface ids (14 and 12 bits).
+    VnTag(u16, u16),
     /// An MPLS label stack (outermost first; bottom-of-stack set on the last).
     Mpls(Vec<u32>),
     /// A PPPoE session (RFC 2516) with PPP protocol IPv4 or IPv6.
@@ -221,6 +224,18 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             bytes.extend_from_slice(&net.bytes);
             NetPacket {
                 ether_type: 0x8100,
+                bytes,
+                ..net
+            }
+        }
+        Wrap::VnTag(dst_vif, src_vif) => {
+            // d=0, p=0, dst_vif (14 bits), l=0, r=0, version 0, src_vif (12 bits).
+            let tag = (u32::from(dst_vif & 0x3fff) << 16) | u32::from(src_vif & 0x0fff);
+            let mut bytes = tag.to_be_bytes().to_vec();
+            bytes.extend_from_slice(&net.ether_type.to_be_bytes());
+            bytes.extend_from_slice(&net.bytes);
+            NetPacket {
+                ether_type: 0x8926,
                 bytes,
                 ..net
             }
