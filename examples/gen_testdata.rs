@@ -935,6 +935,25 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
 
     let mut f = through(
         0,
+        simple_conn(cli4(1, 40941), srv4(1, 80), 100, 200, T0),
+        &[Wrap::Pbb(100)],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40942), srv6(1, 80), 300, 400, later(1)),
+        &[Wrap::Vlan(30), Wrap::Pbb(200), Wrap::Vlan(40)],
+    ));
+    write_encap_pair(
+        out,
+        "pbb",
+        f,
+        "Provider backbone bridging (802.1ah, 0x88E7): 40941 IPv4 in I-SID 100; 40942 IPv6 in \
+         backbone VLAN 30, I-SID 200, customer VLAN 40 inside. Each handshake, data, FIN close.",
+        "2 connections",
+    )?;
+
+    let mut f = through(
+        0,
         simple_conn(cli4(1, 40811), srv4(1, 80), 100, 200, T0),
         &[Wrap::Mpls(vec![100])],
     );
@@ -2536,7 +2555,7 @@ const TSHARK_NOTES: &[&str] = &[
      the other interfaces); SPB frames have no time. tshark 4.0 shows section-2 frames with \
      section-1 interface names (s1if0 instead of s2if0) but decodes them with the right \
      section-2 link type; the block structure itself is correct.",
-    "encap/*: tshark decodes every encapsulation (VN-Tag outside and inside VLAN tags, MPLS with the first-nibble guess, PPPoE, GRE \
+    "encap/*: tshark decodes every encapsulation (VN-Tag outside and inside VLAN tags, 802.1ah PBB, MPLS with the first-nibble guess, PPPoE, GRE \
      with checksum/key/sequence and transparent bridging, ERSPAN types I/II/III, VXLAN, Geneve \
      with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, GTPv1-U with \
      extension headers and a fragmented outer packet (reassembled by tshark too), the \

@@ -73,6 +73,11 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
             vec![("802.1Q/802.1ad VLAN", 18), ("VN-Tag", 18)],
         ),
         (
+            "pbb",
+            vec![(c4(40941), S4, "", ""), (c6(40942), S6, "30.40", "")],
+            vec![("802.1Q/802.1ad VLAN", 9), ("PBB 802.1ah", 18)],
+        ),
+        (
             "mpls",
             vec![(c4(40811), S4, "", ""), (c6(40812), S6, "", "")],
             vec![("MPLS", 18)],

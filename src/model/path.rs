@@ -48,10 +48,13 @@ pub enum Encap {
     /// A VN-Tag (ethertype 0x8926, Cisco fabric extenders), outside or
     /// inside VLAN tags.
     VnTag,
+    /// Provider backbone bridging (802.1ah, ethertype 0x88E7): an I-TAG,
+    /// then the customer's Ethernet frame.
+    Pbb,
 }
 
 impl Encap {
-    const ALL: [Encap; 17] = [
+    const ALL: [Encap; 18] = [
         Encap::Vlan,
         Encap::Mpls,
         Encap::Pppoe,
@@ -69,6 +72,7 @@ impl Encap {
         Encap::Gtpv1U,
         Encap::GreInUdp,
         Encap::VnTag,
+        Encap::Pbb,
     ];
 
     /// Short lower-case name, as in the `tunnel` output field.
@@ -91,6 +95,7 @@ impl Encap {
             Encap::Gtpv1U => "gtpu",
             Encap::GreInUdp => "greudp",
             Encap::VnTag => "vntag",
+            Encap::Pbb => "pbb",
         }
     }
 }
@@ -115,6 +120,7 @@ impl fmt::Display for Encap {
             Encap::Gtpv1U => "GTPv1-U",
             Encap::GreInUdp => "GRE-in-UDP",
             Encap::VnTag => "VN-Tag",
+            Encap::Pbb => "PBB 802.1ah",
         })
     }
 }

@@ -24,6 +24,9 @@ pub enum Wrap {
     /// A VN-Tag (ethertype 0x8926) with these destination and source
     /// virtual interface ids (14 and 12 bits).
     VnTag(u16, u16),
+    /// Provider backbone bridging (802.1ah, ethertype 0x88E7): an I-TAG
+    /// with this 24-bit service id, then the packet's own Ethernet frame.
+    Pbb(u32),
     /// An MPLS label stack (outermost first; bottom-of-stack set on the last).
     Mpls(Vec<u32>),
     /// A PPPoE session (RFC 2516) with PPP protocol IPv4 or IPv6.
@@ -236,6 +239,15 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             bytes.extend_from_slice(&net.bytes);
             NetPacket {
                 ether_type: 0x8926,
+                bytes,
+                ..net
+            }
+        }
+        Wrap::Pbb(isid) => {
+            let mut bytes = (isid & 0x00ff_ffff).to_be_bytes().to_vec();
+            bytes.extend_from_slice(&ethernet_bytes(&net));
+            NetPacket {
+                ether_type: 0x88e7,
                 bytes,
                 ..net
             }
