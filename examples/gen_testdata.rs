@@ -13,9 +13,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use tcpstate_synth::{
-    fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, packet_frame, tcp_transport_bytes,
-    wrapped_frame, ByteOrder, Conv, Interface, IpExtras, Link, Packet, PcapFormat, PcapNgWriter,
-    PcapWriter, Side, Special, TcpFlags, TsPrecision, Wrap, EPOCH_2026_NS,
+    fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, gtpu_message, packet_frame,
+    tcp_transport_bytes, wrapped_frame, ByteOrder, Conv, Interface, IpExtras, Link, Packet,
+    PcapFormat, PcapNgWriter, PcapWriter, Side, Special, TcpFlags, TsPrecision, Wrap,
+    EPOCH_2026_NS,
 };
 
 const MS: u64 = 1_000_000;
@@ -787,6 +788,9 @@ struct Wrapped {
     conn: usize,
     wraps: Vec<Wrap>,
     packet: Packet,
+    /// Send the outermost IPv4 packet as two fragments (split after 64
+    /// payload bytes), so only its reassembly reveals the tunnel.
+    fragmented: bool,
 }
 
 /// A connection's packets, client-to-server ones inside `wraps`, the
@@ -806,7 +810,28 @@ fn through(conn: usize, conv: Conv, wraps: &[Wrap]) -> Vec<Wrapped> {
                     back.clone()
                 },
                 packet,
+                fragmented: false,
             }
+        })
+        .collect()
+}
+
+/// The link-layer frames of one wrapped packet: one, or two when its outer
+/// IPv4 packet is fragmented.
+fn link_frames(link: &Link, f: &Wrapped) -> Vec<Vec<u8>> {
+    if !f.fragmented {
+        return vec![wrapped_frame(link, ByteOrder::Little, &f.packet, &f.wraps)];
+    }
+    let ip = wrapped_frame(&Link::Raw, ByteOrder::Little, &f.packet, &f.wraps);
+    let (x, y) = fragment_ipv4_packet(&ip, 64, 0x0707);
+    [x, y]
+        .into_iter()
+        .map(|special| {
+            let p = Packet::Other {
+                ts_ns: f.packet.ts_ns(),
+                special,
+            };
+            wrapped_frame(link, ByteOrder::Little, &p, &[])
         })
         .collect()
 }
@@ -824,8 +849,9 @@ fn write_encap_pair(
     frames.sort_by_key(|w| w.packet.ts_ns());
     let mut w = PcapWriter::new(Vec::new(), Link::Ethernet, PcapFormat::default())?;
     for f in &frames {
-        let bytes = wrapped_frame(&Link::Ethernet, ByteOrder::Little, &f.packet, &f.wraps);
-        w.write_frame(f.packet.ts_ns(), &bytes)?;
+        for bytes in link_frames(&Link::Ethernet, f) {
+            w.write_frame(f.packet.ts_ns(), &bytes)?;
+        }
     }
     out.write(
         &format!("encap/{name}.pcap"),
@@ -840,9 +866,9 @@ fn write_encap_pair(
         ng.add_interface(Interface::new(links[1].clone()))?,
     ];
     for f in &frames {
-        let link = &links[f.conn % 2];
-        let bytes = wrapped_frame(link, ByteOrder::Little, &f.packet, &f.wraps);
-        ng.write_epb(ifaces[f.conn % 2], f.packet.ts_ns(), &bytes)?;
+        for bytes in link_frames(&links[f.conn % 2], f) {
+            ng.write_epb(ifaces[f.conn % 2], f.packet.ts_ns(), &bytes)?;
+        }
     }
     out.write(
         &format!("encap/{name}.pcapng"),
@@ -885,6 +911,45 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
         "10.0.1.1:40801 -> 10.0.2.1:80 twice at once (ISNs 1000 and 7000): in 802.1Q VLAN 10 and \
          in VLAN 20; each handshake, data, FIN close.",
         "2 connections (VLAN in the key; tshark: 2 streams with the frames mixed, see notes)",
+    )?;
+
+    let mut f = through(
+        0,
+        simple_conn(cli4(1, 40931), srv4(1, 80), 100, 200, T0),
+        &[Wrap::VnTag(5, 6), Wrap::Vlan(10)],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40932), srv6(1, 80), 300, 400, later(1)),
+        &[Wrap::Vlan(20), Wrap::VnTag(7, 8)],
+    ));
+    write_encap_pair(
+        out,
+        "vntag",
+        f,
+        "VN-Tag (0x8926): 40931 IPv4 with the VN-Tag (dst vif 5, src vif 6) outside 802.1Q \
+         VLAN 10; 40932 IPv6 with VLAN 20 outside the VN-Tag (dst vif 7, src vif 8). Each \
+         handshake, data, FIN close.",
+        "2 connections",
+    )?;
+
+    let mut f = through(
+        0,
+        simple_conn(cli4(1, 40941), srv4(1, 80), 100, 200, T0),
+        &[Wrap::Pbb(100)],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40942), srv6(1, 80), 300, 400, later(1)),
+        &[Wrap::Vlan(30), Wrap::Pbb(200), Wrap::Vlan(40)],
+    ));
+    write_encap_pair(
+        out,
+        "pbb",
+        f,
+        "Provider backbone bridging (802.1ah, 0x88E7): 40941 IPv4 in I-SID 100; 40942 IPv6 in \
+         backbone VLAN 30, I-SID 200, customer VLAN 40 inside. Each handshake, data, FIN close.",
+        "2 connections",
     )?;
 
     let mut f = through(
@@ -988,6 +1053,7 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
             conn: i,
             wraps: w.to_vec(),
             packet,
+            fragmented: false,
         }));
     }
     write_encap_pair(
@@ -1087,6 +1153,84 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
         "1 connection",
     )?;
 
+    // Teredo away from port 3544: a relay on port 51000. Then a UDP datagram
+    // holding IPv6 between non-Teredo addresses, which must stay UDP.
+    let relay = SocketAddr::new(v4(203, 0, 113, 9), 51000);
+    let client_nat = SocketAddr::new(v4(192, 0, 2, 45), 40000);
+    let mut f = through(
+        0,
+        simple_conn(
+            SocketAddr::new(teredo_client.ip(), 40882),
+            srv6(1, 80),
+            100,
+            200,
+            T0,
+        ),
+        &[Wrap::Teredo {
+            src: client_nat,
+            dst: relay,
+            origin: false,
+        }],
+    );
+    let native = simple_conn(cli6(1, 40883), srv6(1, 80), 300, 400, later(1));
+    let ipv6 = wrapped_frame(
+        &Link::Raw,
+        ByteOrder::Little,
+        &Packet::Tcp(native.segments()[0].clone()),
+        &[],
+    );
+    f.push(Wrapped {
+        conn: 1,
+        wraps: Vec::new(),
+        packet: Packet::Other {
+            ts_ns: later(1),
+            special: Special::Udp {
+                src: SocketAddr::new(client_nat.ip(), 40001),
+                dst: SocketAddr::new(relay.ip(), 51001),
+                payload: ipv6,
+            },
+        },
+        fragmented: false,
+    });
+    write_encap_pair(
+        out,
+        "teredo_ports",
+        f,
+        "Teredo away from port 3544: 40882 from the Teredo address 2001:0:4136:... via \
+         192.0.2.45:40000 and a relay on 203.0.113.9:51000 (found by the IPv6 header's Teredo \
+         address); the relay's packets carry an origin indication. Then one UDP datagram \
+         192.0.2.45:40001 -> 203.0.113.9:51001 holding an IPv6 SYN 2001:db8:1::1:40883 -> \
+         2001:db8:2::1:80 (no Teredo address: plain UDP). Handshake, data, FIN close.",
+        "1 connection; 10 frames: 9 TCP, 1 UDP",
+    )?;
+
+    let gre_udp = |key| Wrap::GreUdp {
+        src: o1,
+        dst: o2,
+        key,
+    };
+    let mut f = tenants(40921, &[gre_udp(Some(11))], &[gre_udp(Some(12))]);
+    f.extend(through(
+        2,
+        simple_conn(cli6(1, 40922), srv6(1, 80), 300, 400, later(1)),
+        &[Wrap::GreUdp {
+            src: p1,
+            dst: p2,
+            key: None,
+        }],
+    ));
+    write_encap_pair(
+        out,
+        "gre_udp",
+        f,
+        "GRE-in-UDP (RFC 8086, UDP 4754) between 172.16.0.1 and 172.16.0.2: 40921 tenants (same \
+         4-tuple at once, ISNs 1000/7000) with GRE keys 11 and 12; 40922 IPv6 in GRE-in-UDP over \
+         IPv6 (fd00::1, fd00::2), no key. Each handshake, data, FIN close.",
+        "3 connections (tunnel in the key; tshark: 3 streams with the tenants' frames mixed)",
+    )?;
+
+    gen_gtpu(out, o1, o2)?;
+
     let nested = [
         Wrap::Vlan(100),
         Wrap::Mpls(vec![16]),
@@ -1113,6 +1257,56 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
          172.16.0.2), VXLAN VNI 77 (172.16.1.1 - 172.16.1.2), inner VLAN 30. Handshake, data, \
          FIN close.",
         "1 connection",
+    )
+}
+
+/// GTPv1-U: an IPv4 and an IPv6 user session with per-direction TEIDs, one
+/// outer packet fragmented, and an echo request that carries no packet.
+fn gen_gtpu(out: &mut Out, enb: IpAddr, sgw: IpAddr) -> io::Result<()> {
+    let gtp = |teid, reply_teid| Wrap::GtpU {
+        src: enb,
+        dst: sgw,
+        teid,
+        reply_teid,
+        long: true,
+    };
+    let mut f = through(
+        0,
+        simple_conn(cli4(1, 40911), srv4(1, 80), 100, 200, T0),
+        &[gtp(0x100, 0x200)],
+    );
+    // The client's data segment: its outer packet in two fragments.
+    f[3].fragmented = true;
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40912), srv6(1, 80), 300, 400, T0 + SEC),
+        &[gtp(0x300, 0x400)],
+    ));
+    f.push(Wrapped {
+        conn: 0,
+        wraps: Vec::new(),
+        packet: Packet::Other {
+            ts_ns: T0 + 2 * SEC,
+            special: Special::Udp {
+                src: SocketAddr::new(enb, 2152),
+                dst: SocketAddr::new(sgw, 2152),
+                payload: gtpu_message(1, 0, false, &[]),
+            },
+        },
+        fragmented: false,
+    });
+    write_encap_pair(
+        out,
+        "gtpu",
+        f,
+        "GTPv1-U (UDP 2152) between 172.16.0.1 (eNB) and 172.16.0.2 (gateway): 40911 IPv4 with \
+         uplink TEID 0x100 (12-byte header, sequence number, PDU session container extension \
+         header) and downlink TEID 0x200 (8-byte header); the client's data segment travels in an \
+         outer IPv4 packet split in two fragments. 40912 IPv6 with TEIDs 0x300/0x400, same \
+         headers. Then a GTP echo request (type 1, no packet inside). Each handshake, data, FIN \
+         close.",
+        "2 connections (the TEIDs differ per direction and do not split them); 20 frames: 18 \
+         TCP, 1 outer fragment, 1 UDP (echo request)",
     )
 }
 
@@ -2361,12 +2555,13 @@ const TSHARK_NOTES: &[&str] = &[
      the other interfaces); SPB frames have no time. tshark 4.0 shows section-2 frames with \
      section-1 interface names (s1if0 instead of s2if0) but decodes them with the right \
      section-2 link type; the block structure itself is correct.",
-    "encap/*: tshark decodes every encapsulation (MPLS with the first-nibble guess, PPPoE, GRE \
+    "encap/*: tshark decodes every encapsulation (VN-Tag outside and inside VLAN tags, 802.1ah PBB, MPLS with the first-nibble guess, PPPoE, GRE \
      with checksum/key/sequence and transparent bridging, ERSPAN types I/II/III, VXLAN, Geneve \
-     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, the five-layer \
-     nested file) on Ethernet and on both Linux cooked link types, and shows TCP on the same \
+     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, GTPv1-U with \
+     extension headers and a fragmented outer packet (reassembled by tshark too), the \
+     five-layer nested file) on Ethernet and on both Linux cooked link types, and shows TCP on the same \
      frames as tcpstate. Its tcp.stream keys on the inner 4-tuple alone: in vlan_tenants, gre, \
-     vxlan and geneve the second tenant's SYN (another ISN) starts a new stream, and from then \
+     gre_udp, vxlan and geneve the second tenant's SYN (another ISN) starts a new stream, and from then \
      on both tenants' frames land in that one stream (flagged spurious retransmissions): the \
      first tenant's stream keeps only its SYN and SYN-ACK. Same number of streams, different \
      frames; with --vlan-key off --tunnel-key off tcpstate numbers those files exactly as \

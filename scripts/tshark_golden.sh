@@ -7,7 +7,10 @@
 # tshark runs with an empty, throw-away HOME/XDG_CONFIG_HOME so that no personal
 # Wireshark preferences change the output, and with LC_ALL=C.UTF-8 (tcp.flags.str
 # uses U+00B7 MIDDLE DOT for unset flags).
-# Usage: scripts/tshark_golden.sh            (from anywhere inside the repo)
+# Wireshark's Teredo heuristic (teredo_udp) is off by default; it is switched on for the
+# captures named teredo_ports.* (Teredo away from port 3544) only, so no other output changes.
+# Usage: scripts/tshark_golden.sh [CAPTURE...]   (from anywhere inside the repo; default:
+#        every capture under testdata/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v tshark >/dev/null || { echo "tshark not found (apt-get install -y tshark)" >&2; exit 1; }
@@ -23,23 +26,27 @@ trap 'rm -rf "$cfg"' EXIT
 
 shopt -s globstar nullglob
 files=(testdata/**/*.pcap testdata/**/*.pcapng testdata/**/*.gz testdata/**/*.cap)
+all=("${files[@]}")
+if [ $# -gt 0 ]; then files=("$@"); fi
 if [ ${#files[@]} -eq 0 ]; then
     echo "no capture found under testdata/" >&2
     exit 1
 fi
 
 # the golden file is named after the capture's base name: refuse duplicates
-dups=$(for f in "${files[@]}"; do basename "$f"; done | sort | uniq -d)
+dups=$(for f in "${all[@]}"; do basename "$f"; done | sort | uniq -d)
 if [ -n "$dups" ]; then
     echo "duplicate capture base names under testdata/: $dups" >&2
     exit 1
 fi
 
 for f in "${files[@]}"; do
+    heur=()
+    case "$(basename "$f")" in teredo_ports.*) heur=(--enable-heuristic teredo_udp) ;; esac
     dst="$out/$(basename "$f").streams.tsv"
     rc=0
     HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
-        tshark -r "$f" -T fields -E separator=/t \
+        tshark "${heur[@]}" -r "$f" -T fields -E separator=/t \
             -e frame.number -e tcp.stream -e tcp.len -e tcp.flags.str \
             >"$dst.tmp" 2>"$dst.err" || rc=$?
     # tshark warns about running as root on stderr; keep only real messages
@@ -65,7 +72,7 @@ for f in "${files[@]}"; do
     for flag in $ANALYSIS_FLAGS; do fields="$fields -e tcp.analysis.$flag"; done
     # shellcheck disable=SC2086
     HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
-        tshark -r "$f" -T fields -E separator=/t -e frame.number $fields 2>/dev/null |
+        tshark "${heur[@]}" -r "$f" -T fields -E separator=/t -e frame.number $fields 2>/dev/null |
         awk -F'\t' -v names="$ANALYSIS_FLAGS" '
             BEGIN { n = split(names, name, " ") }
             { out = ""; for (i = 2; i <= n + 1; i++) if ($i != "") out = out (out == "" ? "" : ",") name[i - 1];
@@ -81,6 +88,6 @@ for f in "${files[@]}"; do
 
     # Handshake RTT: tcp.stream and tcp.analysis.initial_rtt, once per stream that has one.
     HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
-        tshark -r "$f" -T fields -E separator=/t -e tcp.stream -e tcp.analysis.initial_rtt 2>/dev/null |
+        tshark "${heur[@]}" -r "$f" -T fields -E separator=/t -e tcp.stream -e tcp.analysis.initial_rtt 2>/dev/null |
         awk -F'\t' '$2 != "" && !seen[$1]++ { print $1 "\t" $2 }' >"$out/$(basename "$f").irtt.tsv" || true
 done

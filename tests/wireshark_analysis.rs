@@ -52,6 +52,8 @@ const KEYED_APART: &[&str] = &[
     "vlan_tenants.pcapng",
     "gre.pcap",
     "gre.pcapng",
+    "gre_udp.pcap",
+    "gre_udp.pcapng",
     "vxlan.pcap",
     "vxlan.pcapng",
     "geneve.pcap",

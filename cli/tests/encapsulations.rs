@@ -68,6 +68,16 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
             vec![("802.1Q/802.1ad VLAN", 18)],
         ),
         (
+            "vntag",
+            vec![(c4(40931), S4, "10", ""), (c6(40932), S6, "20", "")],
+            vec![("802.1Q/802.1ad VLAN", 18), ("VN-Tag", 18)],
+        ),
+        (
+            "pbb",
+            vec![(c4(40941), S4, "", ""), (c6(40942), S6, "30.40", "")],
+            vec![("802.1Q/802.1ad VLAN", 9), ("PBB 802.1ah", 18)],
+        ),
+        (
             "mpls",
             vec![(c4(40811), S4, "", ""), (c6(40812), S6, "", "")],
             vec![("MPLS", 18)],
@@ -100,6 +110,15 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
                 ("ERSPAN type II", 9),
                 ("ERSPAN type III", 9),
             ],
+        ),
+        (
+            "gre_udp",
+            vec![
+                (c4(40921), S4, "", "greudp 172.16.0.1>172.16.0.2 key=11"),
+                (c4(40921), S4, "", "greudp 172.16.0.1>172.16.0.2 key=12"),
+                (c6(40922), S6, "", "greudp fd00::1>fd00::2"),
+            ],
+            vec![("GRE-in-UDP", 27)],
         ),
         (
             "vxlan",
@@ -196,6 +215,87 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
     }
 }
 
+/// GTPv1-U: TEIDs differ per direction and stay out of the key; an outer
+/// IPv4 packet split in two fragments is reassembled before GTP is read; an
+/// echo request is GTP without a packet inside.
+#[test]
+fn gtpu_sessions_reassemble_outer_fragments_and_ignore_teids() {
+    for ext in ["pcap", "pcapng"] {
+        let file = format!("testdata/synth/encap/gtpu.{ext}");
+        let a = run(&file, &Analyzer::new());
+        assert_eq!(
+            rows(&a),
+            vec![
+                (
+                    "10.0.1.1:40911".to_string(),
+                    S4.to_string(),
+                    String::new(),
+                    "gtpu 172.16.0.1>172.16.0.2".to_string()
+                ),
+                (
+                    "[2001:db8:1::1]:40912".to_string(),
+                    S6.to_string(),
+                    String::new(),
+                    "gtpu 172.16.0.1>172.16.0.2".to_string()
+                ),
+            ],
+            "{file}"
+        );
+        let acc = &a.accounting;
+        assert_eq!(
+            (acc.frames, acc.tcp, acc.ip_fragments),
+            (20, 18, 1),
+            "{file}"
+        );
+        assert_eq!(acc.reassembled_datagrams, 1, "{file}");
+        // 18 TCP frames (the reassembled one counted once) and the echo request.
+        assert_eq!(encaps(&a), vec![("GTPv1-U".into(), 19)], "{file}");
+        for c in &a.connections {
+            assert_eq!(c.flow.packets, [5, 4], "{file}");
+            assert_eq!(c.flow.bytes, [40, 120], "{file}");
+            assert_eq!(c.tcp.state(Side::Client).to_string(), "TIME_WAIT", "{file}");
+            assert_eq!(c.tcp.state(Side::Server).to_string(), "CLOSED", "{file}");
+            assert_eq!(c.zeek.conn_state(), "SF", "{file}");
+            assert_eq!(c.zeek.history(), "ShADdFaf", "{file}");
+            assert!(c.anomalies().is_empty(), "{file}: {:?}", c.anomalies());
+        }
+    }
+}
+
+/// Teredo away from port 3544 is found by its Teredo address; IPv6 in UDP
+/// without one stays plain UDP.
+#[test]
+fn teredo_is_found_by_payload_on_any_port() {
+    for ext in ["pcap", "pcapng"] {
+        let file = format!("testdata/synth/encap/teredo_ports.{ext}");
+        let a = run(&file, &Analyzer::new());
+        assert_eq!(
+            rows(&a),
+            vec![(
+                "[2001:0:4136:e378:8000:63bf:3fff:fdd2]:40882".to_string(),
+                S6.to_string(),
+                String::new(),
+                "teredo 192.0.2.45>203.0.113.9".to_string()
+            )],
+            "{file}"
+        );
+        let acc = &a.accounting;
+        assert_eq!((acc.frames, acc.tcp), (10, 9), "{file}");
+        let other: Vec<(String, u64)> = acc
+            .other_ip_by_protocol
+            .iter()
+            .map(|(p, n)| (p.to_string(), *n))
+            .collect();
+        assert_eq!(other, vec![("UDP".to_string(), 1)], "{file}");
+        assert_eq!(encaps(&a), vec![("Teredo".into(), 9)], "{file}");
+        let c = &a.connections[0];
+        assert_eq!(c.tcp.state(Side::Client).to_string(), "TIME_WAIT", "{file}");
+        assert_eq!(c.tcp.state(Side::Server).to_string(), "CLOSED", "{file}");
+        assert_eq!(c.zeek.history(), "ShADdFaf", "{file}");
+        assert!(c.anomalies().is_empty(), "{file}: {:?}", c.anomalies());
+    }
+}
+
 #[test]
 fn keys_off_merge_tenants_as_wireshark_does() {
     let off = Analyzer::new().vlan_key(false).tunnel_key(false);
@@ -207,6 +307,7 @@ fn keys_off_merge_tenants_as_wireshark_does() {
         ("gre.pcap", 4),
         ("vxlan.pcap", 3),
         ("geneve.pcap", 3),
+        ("gre_udp.pcap", 3),
     ] {
         let file = format!("testdata/synth/encap/{file}");
         let apart = run(&file, &Analyzer::new());

@@ -1,5 +1,5 @@
 //! Link layers and the layer-2 encapsulations below them: Ethernet with VLAN
-//! stacks, MPLS label stacks, PPPoE sessions, Linux cooked captures, BSD loopback.
+//! stacks, VN-Tags, 802.1ah I-TAGs, MPLS label stacks, PPPoE sessions, Linux cooked captures, BSD loopback.
 
 use etherparse::EtherType;
 
@@ -11,6 +11,8 @@ use crate::model::Encap;
 const MPLS_UNICAST: u16 = 0x8847;
 const MPLS_MULTICAST: u16 = 0x8848;
 const PPPOE_SESSION: u16 = 0x8864;
+const VN_TAG: u16 = 0x8926;
+const PBB_I_TAG: u16 = 0x88e7;
 const PPP_IPV4: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
 
@@ -83,6 +85,31 @@ pub(super) fn ether_payload<'a>(ctx: &mut Ctx, mut et: u16, mut rest: &'a [u8]) 
                 rest = &rest[4..];
             }
             EtherType::ARP => return non_ip(NonIp::Arp),
+            // VN-Tag (IEEE 802.1Qbh draft, Cisco FEX): 4 bytes of direction,
+            // pointer and virtual interface ids, then the next ethertype, the
+            // shape of a VLAN tag; it may sit outside or inside VLAN tags.
+            // As Zeek's src/packet_analysis/protocol/vntag (`VNTagAnalyzer::
+            // AnalyzePacket`) and Wireshark's packet-vntag.c (`dissect_vntag`).
+            _ if et == VN_TAG => {
+                let [_, _, _, _, e0, e1, ..] = *rest else {
+                    return undecodable(Undecodable::TruncatedEncap(Encap::VnTag));
+                };
+                ctx.saw(Encap::VnTag);
+                et = u16::from_be_bytes([e0, e1]);
+                rest = &rest[6..];
+            }
+            // Provider backbone bridging (802.1ah): a 4-byte I-TAG (priority,
+            // flags, 24-bit service id), then the customer's whole Ethernet
+            // frame. As Zeek's src/packet_analysis/protocol/pbb
+            // (`PBBAnalyzer::AnalyzePacket`) and Wireshark's
+            // packet-ieee8021ah.c (`dissect_ieee8021ah`).
+            _ if et == PBB_I_TAG => {
+                let Some(inner) = rest.get(4..) else {
+                    return undecodable(Undecodable::TruncatedEncap(Encap::Pbb));
+                };
+                ctx.saw(Encap::Pbb);
+                return Next::Ethernet(inner);
+            }
             _ if et == MPLS_UNICAST || et == MPLS_MULTICAST => return mpls(ctx, rest),
             _ if et == PPPOE_SESSION => return pppoe(ctx, rest),
             _ => return non_ip(NonIp::EtherType(et)),

@@ -37,12 +37,24 @@ pub enum Encap {
     Ipv4InIpv6,
     /// IPv6 carried in IPv6 (next header 41).
     Ipv6InIpv6,
-    /// Teredo (UDP port 3544): IPv6 carried in UDP over IPv4.
+    /// Teredo (RFC 4380): IPv6 carried in UDP over IPv4, on port 3544 or on
+    /// any port when the IPv6 header has a Teredo address (2001:0::/32).
     Teredo,
+    /// GTPv1-U (UDP port 2152, 3GPP TS 29.281): a mobile core's user-plane
+    /// tunnel; only G-PDU messages carry a packet.
+    Gtpv1U,
+    /// GRE-in-UDP (UDP port 4754, RFC 8086): a GRE header after UDP.
+    GreInUdp,
+    /// A VN-Tag (ethertype 0x8926, Cisco fabric extenders), outside or
+    /// inside VLAN tags.
+    VnTag,
+    /// Provider backbone bridging (802.1ah, ethertype 0x88E7): an I-TAG,
+    /// then the customer's Ethernet frame.
+    Pbb,
 }
 
 impl Encap {
-    const ALL: [Encap; 14] = [
+    const ALL: [Encap; 18] = [
         Encap::Vlan,
         Encap::Mpls,
         Encap::Pppoe,
@@ -57,6 +69,10 @@ impl Encap {
         Encap::Ipv4InIpv6,
         Encap::Ipv6InIpv6,
         Encap::Teredo,
+        Encap::Gtpv1U,
+        Encap::GreInUdp,
+        Encap::VnTag,
+        Encap::Pbb,
     ];
 
     /// Short lower-case name, as in the `tunnel` output field.
@@ -76,6 +92,10 @@ impl Encap {
             Encap::Ipv4InIpv6 => "ip4in6",
             Encap::Ipv6InIpv6 => "ip6in6",
             Encap::Teredo => "teredo",
+            Encap::Gtpv1U => "gtpu",
+            Encap::GreInUdp => "greudp",
+            Encap::VnTag => "vntag",
+            Encap::Pbb => "pbb",
         }
     }
 }
@@ -97,6 +117,10 @@ impl fmt::Display for Encap {
             Encap::Ipv4InIpv6 => "IPv4-in-IPv6",
             Encap::Ipv6InIpv6 => "IPv6-in-IPv6",
             Encap::Teredo => "Teredo",
+            Encap::Gtpv1U => "GTPv1-U",
+            Encap::GreInUdp => "GRE-in-UDP",
+            Encap::VnTag => "VN-Tag",
+            Encap::Pbb => "PBB 802.1ah",
         })
     }
 }
@@ -104,16 +128,16 @@ impl fmt::Display for Encap {
 /// The encapsulations one frame went through: a bit set, so the plain
 /// Ethernet path carries one zero word and allocates nothing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct EncapSet(u16);
+pub struct EncapSet(u32);
 
 impl EncapSet {
     /// Adds an encapsulation.
     pub fn insert(&mut self, e: Encap) {
-        self.0 |= 1 << e as u16;
+        self.0 |= 1 << e as u32;
     }
     /// Whether the frame went through `e`.
     pub fn contains(self, e: Encap) -> bool {
-        self.0 & (1 << e as u16) != 0
+        self.0 & (1 << e as u32) != 0
     }
     /// True when empty.
     pub fn is_empty(self) -> bool {

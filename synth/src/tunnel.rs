@@ -21,6 +21,12 @@ use crate::segment::IpExtras;
 pub enum Wrap {
     /// One 802.1Q tag (TPID 0x8100) with this VLAN id.
     Vlan(u16),
+    /// A VN-Tag (ethertype 0x8926) with these destination and source
+    /// virtual interface ids (14 and 12 bits).
+    VnTag(u16, u16),
+    /// Provider backbone bridging (802.1ah, ethertype 0x88E7): an I-TAG
+    /// with this 24-bit service id, then the packet's own Ethernet frame.
+    Pbb(u32),
     /// An MPLS label stack (outermost first; bottom-of-stack set on the last).
     Mpls(Vec<u32>),
     /// A PPPoE session (RFC 2516) with PPP protocol IPv4 or IPv6.
@@ -95,6 +101,50 @@ pub enum Wrap {
         /// Prefix an origin indication (as a relay does towards a client).
         origin: bool,
     },
+    /// GRE-in-UDP (RFC 8086) on UDP 4754, carrying the IP packet directly.
+    GreUdp {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// GRE key.
+        key: Option<u32>,
+    },
+    /// GTPv1-U (3GPP TS 29.281) G-PDU on UDP 2152, carrying IPv4 or IPv6.
+    /// Each direction has its own TEID, as a mobile core assigns them.
+    GtpU {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// TEID of this direction.
+        teid: u32,
+        /// TEID of the other direction (for [`Wrap::reversed`]).
+        reply_teid: u32,
+        /// Use the long header: sequence number 0x1234 and one PDU session
+        /// container extension header (type 0x85, QFI 9), as 5G access
+        /// sends uplink; otherwise the 8-byte header.
+        long: bool,
+    },
+}
+
+/// A GTPv1-U message of type `msg_type` with TEID `teid` around `payload`,
+/// the 8-byte header or (`long`) the 12-byte one with an extension header.
+pub fn gtpu_message(msg_type: u8, teid: u32, long: bool, payload: &[u8]) -> Vec<u8> {
+    let mut tail = Vec::new();
+    let mut flags = 0x30u8; // version 1, protocol type GTP
+    if long {
+        flags |= 0x06; // E and S
+        tail.extend_from_slice(&0x1234u16.to_be_bytes());
+        tail.extend_from_slice(&[0, 0x85]); // N-PDU number, next: PDU session container
+        tail.extend_from_slice(&[1, 0x10, 0x09, 0]); // 1 unit: uplink, QFI 9; no next
+    }
+    tail.extend_from_slice(payload);
+    let mut g = vec![flags, msg_type];
+    g.extend_from_slice(&u16::try_from(tail.len()).expect("fits").to_be_bytes());
+    g.extend_from_slice(&teid.to_be_bytes());
+    g.extend_from_slice(&tail);
+    g
 }
 
 /// Raw IP packet `src -> dst` of protocol `protocol` around `payload`.
@@ -177,6 +227,27 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             bytes.extend_from_slice(&net.bytes);
             NetPacket {
                 ether_type: 0x8100,
+                bytes,
+                ..net
+            }
+        }
+        Wrap::VnTag(dst_vif, src_vif) => {
+            // d=0, p=0, dst_vif (14 bits), l=0, r=0, version 0, src_vif (12 bits).
+            let tag = (u32::from(dst_vif & 0x3fff) << 16) | u32::from(src_vif & 0x0fff);
+            let mut bytes = tag.to_be_bytes().to_vec();
+            bytes.extend_from_slice(&net.ether_type.to_be_bytes());
+            bytes.extend_from_slice(&net.bytes);
+            NetPacket {
+                ether_type: 0x8926,
+                bytes,
+                ..net
+            }
+        }
+        Wrap::Pbb(isid) => {
+            let mut bytes = (isid & 0x00ff_ffff).to_be_bytes().to_vec();
+            bytes.extend_from_slice(&ethernet_bytes(&net));
+            NetPacket {
+                ether_type: 0x88e7,
                 bytes,
                 ..net
             }
@@ -310,6 +381,31 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             };
             outer(*src, *dst, raw_ip(*src, *dst, protocol, &net.bytes))
         }
+        Wrap::GreUdp { src, dst, key } => {
+            let mut gre = Vec::new();
+            gre.extend_from_slice(&(if key.is_some() { 0x2000u16 } else { 0 }).to_be_bytes());
+            gre.extend_from_slice(&net.ether_type.to_be_bytes());
+            if let Some(k) = key {
+                gre.extend_from_slice(&k.to_be_bytes());
+            }
+            gre.extend_from_slice(&net.bytes);
+            let (s, d) = (
+                SocketAddr::new(*src, tunnel_port(*src)),
+                SocketAddr::new(*dst, 4754),
+            );
+            outer(*src, *dst, udp_ip(s, d, &gre))
+        }
+        Wrap::GtpU {
+            src,
+            dst,
+            teid,
+            long,
+            ..
+        } => {
+            let g = gtpu_message(0xff, *teid, *long, &net.bytes);
+            let (s, d) = (SocketAddr::new(*src, 2152), SocketAddr::new(*dst, 2152));
+            outer(*src, *dst, udp_ip(s, d, &g))
+        }
         Wrap::Teredo { src, dst, origin } => {
             assert_eq!(net.ether_type, ETHERTYPE_IPV6, "Teredo carries IPv6");
             let mut t = Vec::new();
@@ -328,7 +424,7 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
 
 impl Wrap {
     /// The same tunnel used by the other end: outer addresses (and Teredo
-    /// ports) swapped. ERSPAN mirrors both directions from one switch to one
+    /// ports, GTP TEIDs) swapped. ERSPAN mirrors both directions from one switch to one
     /// collector, so it stays as it is; Teredo's origin indication only goes
     /// towards the client.
     pub fn reversed(&self) -> Wrap {
@@ -362,10 +458,28 @@ impl Wrap {
                 vni,
             },
             Wrap::IpInIp { src, dst } => Wrap::IpInIp { src: dst, dst: src },
+            Wrap::GreUdp { src, dst, key } => Wrap::GreUdp {
+                src: dst,
+                dst: src,
+                key,
+            },
             Wrap::Teredo { src, dst, origin } => Wrap::Teredo {
                 src: dst,
                 dst: src,
                 origin: !origin,
+            },
+            Wrap::GtpU {
+                src,
+                dst,
+                teid,
+                reply_teid,
+                long,
+            } => Wrap::GtpU {
+                src: dst,
+                dst: src,
+                teid: reply_teid,
+                reply_teid: teid,
+                long: !long,
             },
             other => other,
         }
