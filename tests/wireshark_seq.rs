@@ -53,6 +53,8 @@ fn tshark_view(golden: &Path) -> BTreeMap<u64, Numbers> {
 /// Captures whose tenants share a 4-tuple: compared as Wireshark keys them
 /// (see tests/wireshark_streams.rs).
 const KEYED_APART: &[&str] = &[
+    "gre_udp.pcap",
+    "gre_udp.pcapng",
     "vlan_tenants.pcap",
     "vlan_tenants.pcapng",
     "gre.pcap",
