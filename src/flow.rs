@@ -633,6 +633,7 @@ mod tests {
             options: TcpOptions::default(),
             bad_header_len: false,
             short_segment: false,
+            header_cut: false,
             path: Default::default(),
             bad_checksum: false,
         }

@@ -76,6 +76,7 @@ fn segments(raw: &[RawSeg], isn: (u32, u32)) -> Vec<(Segment, Side)> {
                 options: TcpOptions::default(),
                 bad_header_len: false,
                 short_segment: false,
+                header_cut: false,
                 path: Default::default(),
                 bad_checksum: false,
             };

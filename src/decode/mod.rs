@@ -52,6 +52,10 @@ pub enum Undecodable {
     TruncatedEncap(Encap),
     /// More nested tunnels than [`MAX_TUNNELS`]: a loop or an attack, not traffic.
     TooDeep,
+    /// An IPv4 header whose checksum was verified (only on request) and is
+    /// wrong: Zeek without `-C` drops such packets before any transport
+    /// analysis (`IPAnalyzer::AnalyzePacket`, weird `bad_IP_checksum`).
+    BadIpChecksum,
 }
 
 impl fmt::Display for Undecodable {
@@ -69,6 +73,7 @@ impl fmt::Display for Undecodable {
             Undecodable::TruncatedTcp => f.write_str("TCP header cut short by the snaplen"),
             Undecodable::TruncatedEncap(e) => write!(f, "{e} header cut short"),
             Undecodable::TooDeep => write!(f, "more than {MAX_TUNNELS} nested tunnels"),
+            Undecodable::BadIpChecksum => f.write_str("bad IPv4 header checksum"),
         }
     }
 }
@@ -145,8 +150,8 @@ pub const MAX_TUNNELS: usize = 8;
 /// What decoding is asked to do beyond reading headers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DecodeOptions {
-    /// Verify TCP checksums (capture hosts with checksum offload write bad
-    /// ones, so this is off unless asked for).
+    /// Verify TCP and IPv4 header checksums (capture hosts with checksum
+    /// offload write bad ones, so this is off unless asked for).
     pub verify_checksums: bool,
 }
 
@@ -306,7 +311,8 @@ fn start(pkt: &RawPacket<'_>, options: DecodeOptions) -> Ctx {
 /// Walks a frame's layers, taking the shortcut when it is plain Ethernet TCP.
 #[inline(always)]
 fn layers<'a>(ctx: &mut Ctx, pkt: &RawPacket<'a>) -> Found<'a> {
-    if pkt.linktype == linktype::ETHERNET {
+    // The shortcut reads no checksum, so verification takes the general path.
+    if pkt.linktype == linktype::ETHERNET && !ctx.layers.verify_checksums {
         if let Some(t) = ip::plain_ethernet_tcp(pkt.data) {
             return Found::Tcp(t);
         }
@@ -383,6 +389,7 @@ fn decode_tcp(ctx: &Ctx, t: &ip::Transport<'_>) -> Decoded {
     // The frame itself may be shorter on the wire than the IP header claims.
     let reported_len = t.reported.min(tcp.len() + ctx.meta.missing);
     let short_segment = reported_len < header_len;
+    let header_cut = tcp.len() < header_len;
     let mut options = TcpOptions::default();
     if !bad_header_len {
         let end = header_len.min(tcp.len());
@@ -426,6 +433,7 @@ fn decode_tcp(ctx: &Ctx, t: &ip::Transport<'_>) -> Decoded {
         options,
         bad_header_len,
         short_segment,
+        header_cut,
         path: Path {
             vlans: ctx.layers.vlans,
             tunnel,
@@ -570,6 +578,49 @@ mod tests {
             }
         }
         assert!(shortcut > 500, "{shortcut}");
+    }
+
+    /// Zeek without -C (`IPAnalyzer::AnalyzePacket`): with verification on,
+    /// a packet whose IPv4 header checksum is wrong is not analysed; a cut
+    /// TCP header is marked (Zeek's `truncated_header`).
+    #[test]
+    fn verification_checks_the_ipv4_header_checksum() {
+        use tcpstate_synth::{frame, Conv, Link};
+        let mut c = Conv::new(
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+            1,
+            2,
+        );
+        c.handshake();
+        let good = frame(&Link::Ethernet, &c.segments()[0]);
+        let mut bad = good.clone();
+        bad[24] ^= 0xff; // IPv4 header checksum
+        let verify = DecodeOptions {
+            verify_checksums: true,
+        };
+        let tcp = |f: &[u8], o| {
+            matches!(
+                decode_frame(&raw(linktype::ETHERNET, f), o).content,
+                Content::Decoded(Decoded::Tcp(_))
+            )
+        };
+        assert!(tcp(&good, verify) && tcp(&bad, DecodeOptions::default()));
+        assert_eq!(
+            decode_frame(&raw(linktype::ETHERNET, &bad), verify).content,
+            Content::Decoded(Decoded::Undecodable(Undecodable::BadIpChecksum))
+        );
+        // A snaplen of 53 bytes cuts the SYN's 20-byte TCP header.
+        let mut snap = raw(linktype::ETHERNET, &good[..53]);
+        snap.orig_len = good.len() as u32;
+        let Decoded::Tcp(cut) = decode(&snap) else {
+            panic!("still TCP");
+        };
+        assert!(cut.header_cut && !cut.short_segment);
+        let Decoded::Tcp(whole) = decode(&raw(linktype::ETHERNET, &good)) else {
+            panic!("TCP");
+        };
+        assert!(!whole.header_cut);
     }
 
     #[test]
