@@ -304,11 +304,21 @@ impl FlowKey {
         }
     }
 
+    /// The same key with the tunnel path left out: Zeek's connection key,
+    /// which never looks at tunnels (`IPBasedAnalyzer::AnalyzePacket` builds
+    /// it from the inner 5-tuple alone).
+    pub fn without_tunnel(self) -> FlowKey {
+        FlowKey { tunnel: 0, ..self }
+    }
+
     /// Which of `shards` flow tables holds this key: all segments of a
-    /// connection go to one shard, so shards can run in parallel.
+    /// connection go to one shard, so shards can run in parallel. The tunnel
+    /// is left out, so every connection Zeek's key would merge (the uplink
+    /// and downlink of one TCP connection in different tunnels) is in one
+    /// shard too.
     pub fn shard(&self, shards: usize) -> usize {
         use std::hash::BuildHasher;
-        let h = rustc_hash::FxBuildHasher.hash_one(self);
+        let h = rustc_hash::FxBuildHasher.hash_one(self.without_tunnel());
         // The high bits of FxHash are the well-mixed ones.
         ((h >> 32) as usize) % shards.max(1)
     }
@@ -545,6 +555,14 @@ impl<T> FlowTable<T> {
     /// The caller's data of the live connection in `slot`, to change.
     pub fn data_mut(&mut self, slot: u32) -> &mut T {
         &mut self.entry_mut(slot).data
+    }
+
+    /// The caller's data of the connection in `slot`, if it is live.
+    pub fn get_data_mut(&mut self, slot: u32) -> Option<&mut T> {
+        self.slots
+            .get_mut(slot as usize)
+            .and_then(|e| e.as_deref_mut())
+            .map(|e| &mut e.data)
     }
 
     /// Gives a new connection its global stream number.

@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::accounting::FrameAccounting;
 use super::connection::Connection;
 use crate::capture::{CaptureError, FormatKind};
+use crate::tcp::zeek::ZeekRecord;
 
 /// Connections finished before the end of the capture, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -46,6 +47,10 @@ pub struct Analysis {
     pub connections: Vec<Connection>,
     /// The frame accounting.
     pub accounting: FrameAccounting,
+    /// Zeek records that no connection holds: every packet of them had a
+    /// bad checksum (`--verify-checksums`), so only Zeek's view saw them.
+    /// conn.log writes them after the connections' records.
+    pub zeek_unattached: Vec<ZeekRecord>,
     /// SYNs that started a new connection on an endpoint pair already seen.
     pub port_reuses: u64,
     /// Connections finished before the end of the capture to free memory.
@@ -65,6 +70,7 @@ impl Analysis {
             first_ts_ns: None,
             connections: Vec::new(),
             accounting: FrameAccounting::default(),
+            zeek_unattached: Vec::new(),
             port_reuses: 0,
             evictions: Evictions::default(),
             errors: Vec::new(),

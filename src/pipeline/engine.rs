@@ -32,6 +32,7 @@ use crate::decode::defrag::Reassembler;
 use crate::decode::{Content, Decoded, Frame};
 use crate::flow::{FlowTable, Keyer};
 use crate::model::{Segment, Side};
+use crate::tcp::zeek::{ZeekRecord, ZeekSessions};
 
 /// Called for every TCP segment in frame order, with its stream index and
 /// its sender.
@@ -74,6 +75,12 @@ struct Engine<'o, 'b, 's> {
     shard_limit: usize,
     next_stream: u64,
     last_ts: i64,
+    /// The latest timestamp read so far at each frame of the batch: Zeek's
+    /// network time, which runs its timers (kept for its buffer).
+    frame_clocks: Vec<i64>,
+    /// Zeek records with no connection of their own (all their packets had
+    /// bad checksums), in the order they ended.
+    zeek_unattached: Vec<ZeekRecord>,
     /// Capture time of the next look for connections to evict.
     next_sweep_ns: i64,
     sweep_every_ns: i64,
@@ -100,12 +107,15 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             shards: (0..SHARDS)
                 .map(|_| Shard {
                     flows: FlowTable::remembering(shard_limit),
+                    zeek: ZeekSessions::new(options.zeek),
                     ..Shard::default()
                 })
                 .collect(),
             shard_limit,
             next_stream: 0,
             last_ts: i64::MIN,
+            frame_clocks: Vec::new(),
+            zeek_unattached: Vec::new(),
             next_sweep_ns: i64::MIN,
             // A connection is finished at most 1/16 of its timeout late.
             sweep_every_ns: (soonest / 16).max(1_000_000),
@@ -120,12 +130,17 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         }
         let mut frames = std::mem::take(&mut self.frames);
         batch.decode_into(self.options.decode, self.options.keys, &mut frames);
-        if let Some(&(_, ts, ..)) = batch.records.iter().max_by_key(|r| r.1) {
-            self.last_ts = self.last_ts.max(ts);
+        self.frame_clocks.clear();
+        let mut clock = self.last_ts;
+        for r in &batch.records {
+            clock = clock.max(r.1);
+            self.frame_clocks.push(clock);
         }
+        self.last_ts = clock;
         batch.clear();
         // In frame order: reassembly, accounting, keys.
-        let mut reassembled: Vec<Segment> = Vec::new();
+        // Each with the index of the frame that completed it.
+        let mut reassembled: Vec<(Segment, usize)> = Vec::new();
         // Where each TCP segment is: Ok(index into frames) or Err(index into reassembled).
         let mut order: Vec<Result<u32, u32>> = Vec::with_capacity(frames.len());
         for (idx, kf) in frames.iter().enumerate() {
@@ -148,15 +163,16 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                         self.accounting.count(&d);
                         if let Decoded::Tcp(seg) = d {
                             order.push(Err(reassembled.len() as u32));
-                            reassembled.push(seg);
+                            reassembled.push((seg, idx));
                         }
                     }
                 }
             }
         }
         let mut segs: Vec<&Segment> = Vec::with_capacity(order.len());
+        let mut clocks: Vec<i64> = Vec::with_capacity(order.len());
         for o in &order {
-            let (seg, key) = match *o {
+            let (seg, key, at) = match *o {
                 Ok(i) => match &frames[i as usize] {
                     KeyedFrame {
                         frame:
@@ -165,14 +181,15 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                                 ..
                             },
                         key,
-                    } => (seg, *key),
+                    } => (seg, *key, i as usize),
                     _ => continue,
                 },
                 Err(i) => match reassembled.get(i as usize) {
-                    Some(seg) => (seg, None),
+                    Some((seg, at)) => (seg, None, *at),
                     None => continue,
                 },
             };
+            clocks.push(self.frame_clocks.get(at).copied().unwrap_or(self.last_ts));
             let (key, shard) = key.unwrap_or_else(|| {
                 let k = self.keyer.key(seg);
                 (k, k.shard(SHARDS) as u32)
@@ -187,7 +204,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         // its segments in one go; the numbers are given afterwards.
         self.shards.par_iter_mut().for_each(|s| {
             s.place(&segs, options);
-            s.follow(&segs);
+            s.follow(&segs, &clocks);
         });
         self.number_new_connections();
         for s in &mut self.shards {
@@ -234,6 +251,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         let mut done: Vec<Connection> = Vec::new();
         for s in &mut self.shards {
             done.append(&mut s.finished);
+            self.zeek_unattached.append(&mut s.zeek_unattached);
         }
         if !done.is_empty() {
             done.sort_unstable_by_key(|c| c.flow.stream);
@@ -242,7 +260,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
     }
 
     /// Ends the analysis: every live connection is finished at the capture's end.
-    fn finish(mut self) -> (FrameAccounting, u64, Evictions) {
+    fn finish(mut self) -> (FrameAccounting, u64, Evictions, Vec<ZeekRecord>) {
         let defrag = std::mem::replace(&mut self.defrag, Reassembler::new(self.options.defrag));
         self.accounting.count_fragments(defrag.finish());
         // A batch at a time, in stream order, so the connections still live
@@ -262,11 +280,16 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         }
         let mut evictions = Evictions::default();
         let mut port_reuses = 0;
-        for s in &self.shards {
+        for s in &mut self.shards {
             evictions.add(s.evictions);
             port_reuses += s.flows.port_reuses();
+            s.zeek.finish_all();
+            s.settle_zeek();
+            self.zeek_unattached.append(&mut s.zeek_unattached);
         }
-        (self.accounting, port_reuses, evictions)
+        let mut unattached = self.zeek_unattached;
+        unattached.sort_by_key(|r| r.first_frame);
+        (self.accounting, port_reuses, evictions, unattached)
     }
 }
 
@@ -314,7 +337,7 @@ pub(crate) fn run(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     });
-    let (accounting, port_reuses, evictions) = engine.finish();
+    let (accounting, port_reuses, evictions, zeek_unattached) = engine.finish();
     Analysis {
         file: name,
         format: read.format,
@@ -324,6 +347,7 @@ pub(crate) fn run(
         evictions,
         connections: Vec::new(),
         accounting,
+        zeek_unattached,
         errors: read.errors,
     }
 }
