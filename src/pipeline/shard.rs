@@ -95,9 +95,14 @@ impl Shard {
                 }
                 Step::BadChecksum(would_join) => would_join.map(|(slot, _)| slot),
             };
+            // A connection's packets all have one Zeek key, so the Zeek
+            // connection its last packets went to is the one to try first.
+            let hint = conn
+                .and_then(|slot| self.flows.get_data_mut(slot))
+                .and_then(|t| t.zeek_live.last().copied());
             let touch = self
                 .zeek
-                .packet(key.without_tunnel(), seg, clocks[i as usize], conn);
+                .packet(key.without_tunnel(), seg, clocks[i as usize], conn, hint);
             self.settle_zeek();
             if let (Some(slot), true) = (conn, touch.first_in_conn) {
                 if let Some(t) = self.flows.get_data_mut(slot) {

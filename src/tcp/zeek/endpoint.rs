@@ -285,6 +285,19 @@ impl Reassembler {
 
     /// Joins [lo, hi) into the sorted, disjoint block list.
     fn insert(&mut self, lo: u64, hi: u64) {
+        // The usual case, in order: at or past the end of the last block.
+        match self.blocks.last_mut() {
+            None => return self.blocks.push((lo, hi)),
+            Some(last) if lo >= last.0 && lo <= last.1 => {
+                last.1 = last.1.max(hi);
+                return;
+            }
+            Some(last) if lo > last.1 => {
+                self.blocks.push((lo, hi));
+                return self.limit();
+            }
+            Some(_) => {}
+        }
         let first = self.blocks.partition_point(|&(_, h)| h < lo);
         let mut end = first;
         let (mut lo, mut hi) = (lo, hi);
@@ -294,6 +307,11 @@ impl Reassembler {
             end += 1;
         }
         self.blocks.splice(first..end, std::iter::once((lo, hi)));
+        self.limit();
+    }
+
+    /// Past [`MAX_BLOCKS`] separate blocks this side's contents are given up.
+    fn limit(&mut self) {
         if self.blocks.len() > MAX_BLOCKS {
             self.blocks.clear();
             self.skip_deliveries = true;

@@ -43,18 +43,22 @@ const TOO_LARGE_SEQ_DELTA: i32 = 1_048_576;
 const ORIG: u8 = 1;
 const RESP: u8 = 2;
 
-/// When Zeek's timers of one connection are due (capture time, ns).
+/// No timer: a time never reached.
+const NEVER: i64 = i64::MAX;
+
+/// When Zeek's timers of one connection are due (capture time, ns;
+/// [`NEVER`] when not set).
 #[derive(Clone, Debug)]
 struct Timers {
     /// `AttemptTimer`, set by the originator's first SYN.
-    attempt: Option<i64>,
+    attempt: i64,
     /// `ConnDeleteTimer`: close delay after a complete close.
-    delete: Option<i64>,
+    delete: i64,
     /// `ResetTimer`: a RST after this side's FIN.
-    reset: Option<i64>,
+    reset: i64,
     /// Next firing of each `ExpireTimer` chain (one from creation, one per
     /// side that closes while its peer is still open).
-    expire: [Option<i64>; 3],
+    expire: [i64; 3],
     /// The connection's inactivity timeout (0: none).
     inactivity_ns: i64,
 }
@@ -136,11 +140,11 @@ impl ZeekTracker {
             ip_bytes: [0; 2],
             missed_bytes: 0,
             timers: Timers {
-                attempt: None,
-                delete: None,
-                reset: None,
+                attempt: NEVER,
+                delete: NEVER,
+                reset: NEVER,
                 // TCPSessionAdapter's constructor: ExpireTimer at tcp_SYN_timeout.
-                expire: [Some(clock.saturating_add(SYN_TIMEOUT_NS)), None, None],
+                expire: [clock.saturating_add(SYN_TIMEOUT_NS), NEVER, NEVER],
                 inactivity_ns: HANDSHAKE_INACTIVITY_NS,
             },
             is_active: true,
@@ -165,27 +169,37 @@ impl ZeekTracker {
         usize::from(!(seg.src == self.addr[0] && seg.dst == self.addr[1]))
     }
 
+    /// The earliest time any timer is due, whether or not it would remove
+    /// the connection then: before it, nothing can happen.
+    fn earliest_timer(&self) -> i64 {
+        let t = &self.timers;
+        let mut e = t.attempt.min(t.delete).min(t.reset);
+        e = e.min(t.expire[0]).min(t.expire[1]).min(t.expire[2]);
+        if t.inactivity_ns > 0 {
+            e = e.min(self.last_ns.saturating_add(t.inactivity_ns));
+        }
+        e
+    }
+
     /// The earliest time one of the timers would remove the connection if
     /// no packet of it came first (`i64::MAX`: none would).
     pub(super) fn deadline(&self) -> i64 {
         let t = &self.timers;
-        let mut d = t.delete.unwrap_or(i64::MAX);
+        let mut d = t.delete;
         if t.inactivity_ns > 0 {
             // Connection::InactivityTimer: `last_time + inactivity_timeout <= t`.
             d = d.min(self.last_ns.saturating_add(t.inactivity_ns));
         }
-        let (o, r) = (&self.ep[self.orig], &self.ep[self.resp()]);
-        if let (Some(at), true) = (t.reset, self.is_active) {
+        if self.is_active {
             // TCPSessionAdapter::ResetTimer.
-            d = d.min(at);
+            d = d.min(t.reset);
         }
-        if let Some(at) = t.attempt {
-            // TCPSessionAdapter::AttemptTimer: the SYN was never answered.
-            let attempting = matches!(o.state, ZeekState::SynSent | ZeekState::SynAckSent)
-                && r.state == ZeekState::Inactive;
-            if self.is_active && attempting {
-                d = d.min(at);
-            }
+        let (o, r) = (&self.ep[self.orig], &self.ep[self.resp()]);
+        // TCPSessionAdapter::AttemptTimer: the SYN was never answered.
+        let attempting = matches!(o.state, ZeekState::SynSent | ZeekState::SynAckSent)
+            && r.state == ZeekState::Inactive;
+        if self.is_active && attempting {
+            d = d.min(t.attempt);
         }
         // TCPSessionAdapter::ExpireTimer: quiet for tcp_connection_linger
         // and (one side closed and the other closed too, reset or silent),
@@ -199,7 +213,7 @@ impl ZeekTracker {
         let never_started = o.state == ZeekState::Inactive && r.state == ZeekState::Inactive;
         if self.is_active && (closed_enough || never_started) {
             let after = self.last_ns.saturating_add(CONNECTION_LINGER_NS);
-            for &s in t.expire.iter().flatten() {
+            for &s in t.expire.iter().filter(|&&s| s != NEVER) {
                 let k = if s > after {
                     0
                 } else {
@@ -213,27 +227,32 @@ impl ZeekTracker {
 
     /// Whether a timer removed the connection by network time `clock`. If
     /// not, the timers that fired without removing it are spent: the
-    /// attempt timer is gone, each expire chain moves past `clock` (or ends,
-    /// once the connection is no longer active).
+    /// attempt and reset timers are gone, each expire chain moves past
+    /// `clock` (or ends, once the connection is no longer active).
     pub(super) fn expired_by(&mut self, clock: i64) -> bool {
+        if clock < self.earliest_timer() {
+            // No timer due yet: nothing fires, nothing to spend.
+            return false;
+        }
         if self.deadline() <= clock {
             return true;
         }
+        let active = self.is_active;
         let t = &mut self.timers;
-        if t.attempt.is_some_and(|a| a <= clock) {
-            t.attempt = None;
+        if t.attempt <= clock {
+            t.attempt = NEVER;
         }
-        if t.reset.is_some_and(|a| a <= clock) {
-            t.reset = None;
+        if t.reset <= clock {
+            t.reset = NEVER;
         }
-        for chain in &mut t.expire {
-            if let Some(s) = *chain {
-                if s <= clock {
-                    *chain = self.is_active.then(|| {
-                        let k = (clock - s) / SESSION_TIMER_NS + 1;
-                        s.saturating_add(k.saturating_mul(SESSION_TIMER_NS))
-                    });
-                }
+        for s in &mut t.expire {
+            if *s <= clock {
+                *s = if active {
+                    let k = (clock - *s) / SESSION_TIMER_NS + 1;
+                    s.saturating_add(k.saturating_mul(SESSION_TIMER_NS))
+                } else {
+                    NEVER
+                };
             }
         }
         false
@@ -565,8 +584,7 @@ impl ZeekTracker {
                     if is_orig {
                         self.set_state(e, if f.ack() { SynAckSent } else { SynSent }, config);
                         if config.attempt_delay_ns > 0 {
-                            self.timers.attempt =
-                                Some(seg.ts_ns.saturating_add(config.attempt_delay_ns));
+                            self.timers.attempt = seg.ts_ns.saturating_add(config.attempt_delay_ns);
                         }
                     } else {
                         if !f.ack()
@@ -659,7 +677,7 @@ impl ZeekTracker {
                     if !self.ep[e].did_close {
                         close = true;
                     }
-                    self.timers.reset = Some(seg.ts_ns.saturating_add(RESET_DELAY_NS));
+                    self.timers.reset = seg.ts_ns.saturating_add(RESET_DELAY_NS);
                 }
             }
             Reset => {}
@@ -773,14 +791,14 @@ impl ZeekTracker {
             || self.ep[p].state == ZeekState::Inactive;
         if complete {
             // CancelTimers, then ConnDeleteTimer (or DeleteTimer at once).
-            self.timers.attempt = None;
-            self.timers.reset = None;
-            self.timers.expire = [None; 3];
-            self.timers.delete = Some(self.last_ns.saturating_add(config.close_delay_ns));
+            self.timers.attempt = NEVER;
+            self.timers.reset = NEVER;
+            self.timers.expire = [NEVER; 3];
+            self.timers.delete = self.last_ns.saturating_add(config.close_delay_ns);
         } else if self.ep[e].prev_state != ZeekState::Inactive {
             let at = self.last_ns.saturating_add(SESSION_TIMER_NS);
-            if let Some(free) = self.timers.expire.iter_mut().find(|c| c.is_none()) {
-                *free = Some(at);
+            if let Some(free) = self.timers.expire.iter_mut().find(|c| **c == NEVER) {
+                *free = at;
             }
         }
     }
