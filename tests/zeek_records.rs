@@ -207,6 +207,18 @@ fn bad_checksums_as_zeek_without_dash_c() {
             row(41032, 81, 2001, None, "OTH", "C", (0, 0), 0),
         ]
     );
+    // Such records are kept up to --max-connections, the rest counted.
+    let bounded = analyze(
+        file,
+        &Analyzer::new().verify_checksums(true).max_connections(1),
+    );
+    assert_eq!(
+        (
+            bounded.zeek_unattached.len(),
+            bounded.zeek_unattached_dropped
+        ),
+        (1, 1)
+    );
 }
 
 /// Older captures where Zeek's rules and Wireshark's differ.

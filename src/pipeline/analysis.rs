@@ -49,8 +49,11 @@ pub struct Analysis {
     pub accounting: FrameAccounting,
     /// Zeek records that no connection holds: every packet of them had a
     /// bad checksum (`--verify-checksums`), so only Zeek's view saw them.
-    /// conn.log writes them after the connections' records.
+    /// conn.log writes them after the connections' records. At most
+    /// `--max-connections` are kept, to bound memory.
     pub zeek_unattached: Vec<ZeekRecord>,
+    /// Such records past that bound: counted, not kept.
+    pub zeek_unattached_dropped: u64,
     /// SYNs that started a new connection on an endpoint pair already seen.
     pub port_reuses: u64,
     /// Connections finished before the end of the capture to free memory.
@@ -71,6 +74,7 @@ impl Analysis {
             connections: Vec::new(),
             accounting: FrameAccounting::default(),
             zeek_unattached: Vec::new(),
+            zeek_unattached_dropped: 0,
             port_reuses: 0,
             evictions: Evictions::default(),
             errors: Vec::new(),

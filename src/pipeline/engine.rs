@@ -79,8 +79,10 @@ struct Engine<'o, 'b, 's> {
     /// network time, which runs its timers (kept for its buffer).
     frame_clocks: Vec<i64>,
     /// Zeek records with no connection of their own (all their packets had
-    /// bad checksums), in the order they ended.
+    /// bad checksums), in the order they ended; at most
+    /// `FlowLimits::max_connections`, the others only counted.
     zeek_unattached: Vec<ZeekRecord>,
+    zeek_unattached_dropped: u64,
     /// Capture time of the next look for connections to evict.
     next_sweep_ns: i64,
     sweep_every_ns: i64,
@@ -116,6 +118,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             last_ts: i64::MIN,
             frame_clocks: Vec::new(),
             zeek_unattached: Vec::new(),
+            zeek_unattached_dropped: 0,
             next_sweep_ns: i64::MIN,
             // A connection is finished at most 1/16 of its timeout late.
             sweep_every_ns: (soonest / 16).max(1_000_000),
@@ -251,16 +254,32 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         let mut done: Vec<Connection> = Vec::new();
         for s in &mut self.shards {
             done.append(&mut s.finished);
-            self.zeek_unattached.append(&mut s.zeek_unattached);
         }
+        self.keep_unattached();
         if !done.is_empty() {
             done.sort_unstable_by_key(|c| c.flow.stream);
             (self.sink)(done);
         }
     }
 
+    /// Takes the shards' Zeek records that no connection holds, keeping at
+    /// most `max_connections` of them so a flood of bad-checksum packets
+    /// cannot grow memory without bound (the rest are counted).
+    fn keep_unattached(&mut self) {
+        let room = self.options.flows.max_connections;
+        for s in &mut self.shards {
+            for r in s.zeek_unattached.drain(..) {
+                if self.zeek_unattached.len() < room {
+                    self.zeek_unattached.push(r);
+                } else {
+                    self.zeek_unattached_dropped += 1;
+                }
+            }
+        }
+    }
+
     /// Ends the analysis: every live connection is finished at the capture's end.
-    fn finish(mut self) -> (FrameAccounting, u64, Evictions, Vec<ZeekRecord>) {
+    fn finish(mut self) -> (FrameAccounting, u64, Evictions, (Vec<ZeekRecord>, u64)) {
         let defrag = std::mem::replace(&mut self.defrag, Reassembler::new(self.options.defrag));
         self.accounting.count_fragments(defrag.finish());
         // A batch at a time, in stream order, so the connections still live
@@ -285,11 +304,17 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             port_reuses += s.flows.port_reuses();
             s.zeek.finish_all();
             s.settle_zeek();
-            self.zeek_unattached.append(&mut s.zeek_unattached);
         }
-        let mut unattached = self.zeek_unattached;
+        self.keep_unattached();
+        let mut unattached = std::mem::take(&mut self.zeek_unattached);
         unattached.sort_by_key(|r| r.first_frame);
-        (self.accounting, port_reuses, evictions, unattached)
+        let dropped = self.zeek_unattached_dropped;
+        (
+            self.accounting,
+            port_reuses,
+            evictions,
+            (unattached, dropped),
+        )
     }
 }
 
@@ -337,7 +362,8 @@ pub(crate) fn run(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     });
-    let (accounting, port_reuses, evictions, zeek_unattached) = engine.finish();
+    let (accounting, port_reuses, evictions, (zeek_unattached, zeek_unattached_dropped)) =
+        engine.finish();
     Analysis {
         file: name,
         format: read.format,
@@ -348,6 +374,7 @@ pub(crate) fn run(
         connections: Vec::new(),
         accounting,
         zeek_unattached,
+        zeek_unattached_dropped,
         errors: read.errors,
     }
 }
