@@ -291,10 +291,12 @@ impl ZeekTracker {
     }
 
     /// `Connection::CheckEncapsulation` for a packet of an existing
-    /// connection: a change from one tunnel path to another is counted,
-    /// and the first change past `max_tunnel_changes` adds `X` (once; Zeek
-    /// stops raising `tunnel_changed` there). Appearing or vanishing
-    /// tunnels are changes Zeek does not count.
+    /// connection: a change from one tunnel path to another is counted
+    /// (`tunnel_changes`, limited by `Tunnel::max_changes_per_connection`,
+    /// zeek PR #2190), and the first change past the limit adds `X` once,
+    /// as Zeek marks every configurable limit it reaches
+    /// (`CheckHistory(HIST_UNKNOWN_PKT, 'X')`, zeek PRs #5699 and #5759).
+    /// Appearing or vanishing tunnels are changes Zeek does not count.
     pub(super) fn check_encapsulation(&mut self, seg: &Segment, config: &ZeekConfig) {
         match (&self.tunnel, &seg.path.tunnel) {
             (Some(old), Some(new)) => {
