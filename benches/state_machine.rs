@@ -1,14 +1,17 @@
 //! Per-segment cost of the three per-connection trackers that see every TCP
 //! segment: the RFC 9293 machines (`PairedMachines`), the sequence analysis
 //! (`SeqAnalyzer`, Wireshark's tcp.analysis flags) and Zeek's view
-//! (`ZeekTracker`), alone and together.
+//! (`ZeekSessions`: Zeek's own connection table, keyed as Zeek keys
+//! connections, with its timers), alone and together.
 //!
 //! The input is the benchmark capture's traffic model (examples/bench_traffic,
 //! the one examples/gen_bench_capture.rs writes): a few thousand interleaved
 //! connections, encoded to Ethernet frames and decoded back by the real decoder,
 //! then fed in capture order to one tracker per connection, as the analysis
-//! does after the flow table has placed each segment. Reading, decoding and the
-//! flow table are not measured here (benches/decode.rs, benches/pipeline.rs).
+//! does after the flow table has placed each segment (Zeek's view finds its
+//! connection itself, by the segment's key, computed beforehand). Reading,
+//! decoding and the flow table are not measured here (benches/decode.rs,
+//! benches/pipeline.rs).
 
 #[path = "../examples/bench_traffic/mod.rs"]
 #[allow(dead_code)] // the generator's statistics are not used here
@@ -19,19 +22,22 @@ use std::hint::black_box;
 use bench_traffic::{Params, Traffic};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tcpstate::capture::{linktype, RawPacket};
+use tcpstate::flow::{FlowKey, KeyOptions, Keyer};
 use tcpstate::internals::{decode, Decoded};
 use tcpstate::model::Segment;
 use tcpstate::tcp::machine::{Config, PairedMachines};
 use tcpstate::tcp::sequence::SeqAnalyzer;
-use tcpstate::tcp::zeek::ZeekTracker;
+use tcpstate::tcp::zeek::{ZeekConfig, ZeekSessions};
 use tcpstate::Side;
 use tcpstate_synth::frame;
 
 const CONNECTIONS: u64 = 3_000;
 
-/// Decoded segments in capture order, each with its connection and sender.
+/// Decoded segments in capture order, each with its connection and sender,
+/// and each one's Zeek key.
 struct Input {
     segments: Vec<(usize, Side, Segment)>,
+    zeek_keys: Vec<FlowKey>,
     connections: usize,
 }
 
@@ -60,8 +66,14 @@ fn input() -> Input {
         segments.push((e.conn as usize, side, seg));
     }
     let connections = segments.iter().map(|(c, _, _)| c + 1).max().unwrap_or(0);
+    let mut keyer = Keyer::new(KeyOptions::default());
+    let zeek_keys = segments
+        .iter()
+        .map(|(_, _, s)| keyer.key(s).without_tunnel())
+        .collect();
     Input {
         segments,
+        zeek_keys,
         connections,
     }
 }
@@ -104,14 +116,25 @@ fn bench(c: &mut Criterion) {
         )
     });
 
-    g.bench_function("zeek_tracker", |b| {
+    let keys = &input.zeek_keys;
+    // As a shard does: the Zeek connection a stream's packets went to last
+    // is tried first.
+    let zeek_one = |table: &mut ZeekSessions, last: &mut [Option<u32>], i: usize| {
+        let (conn, _, seg) = &segs[i];
+        let touch = table.packet(keys[i], seg, seg.ts_ns, Some(*conn as u32), last[*conn]);
+        last[*conn] = Some(touch.session);
+        while let Some(done) = table.pop_finished() {
+            black_box(done);
+        }
+    };
+    g.bench_function("zeek_view", |b| {
         b.iter_batched(
-            || vec![ZeekTracker::new(); n],
-            |mut trackers| {
-                for (conn, side, seg) in segs {
-                    trackers[*conn].on_segment(seg, *side);
+            || (ZeekSessions::new(ZeekConfig::default()), vec![None; n]),
+            |(mut table, mut last)| {
+                for i in 0..segs.len() {
+                    zeek_one(&mut table, &mut last, i);
                 }
-                trackers
+                table
             },
             BatchSize::LargeInput,
         )
@@ -123,16 +146,17 @@ fn bench(c: &mut Criterion) {
                 (
                     vec![PairedMachines::new(Config::default()); n],
                     vec![SeqAnalyzer::new(); n],
-                    vec![ZeekTracker::new(); n],
+                    ZeekSessions::new(ZeekConfig::default()),
+                    vec![None; n],
                 )
             },
-            |(mut machines, mut analyzers, mut trackers)| {
-                for (conn, side, seg) in segs {
+            |(mut machines, mut analyzers, mut table, mut last)| {
+                for (i, (conn, side, seg)) in segs.iter().enumerate() {
                     machines[*conn].on_segment(seg, *side);
                     black_box(analyzers[*conn].on_segment(seg, *side, false));
-                    trackers[*conn].on_segment(seg, *side);
+                    zeek_one(&mut table, &mut last, i);
                 }
-                (machines, analyzers, trackers)
+                (machines, analyzers, table)
             },
             BatchSize::LargeInput,
         )

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use tcpstate_synth::{
-    fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, gtpu_message, packet_frame,
+    fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, frame, gtpu_message, packet_frame,
     tcp_transport_bytes, wrapped_frame, ByteOrder, Conv, Interface, IpExtras, Link, Packet,
     PcapFormat, PcapNgWriter, PcapWriter, Side, Special, TcpFlags, TsPrecision, Wrap,
     EPOCH_2026_NS,
@@ -1546,6 +1546,274 @@ fn gen_checksums(out: &mut Out) -> io::Result<()> {
     )
 }
 
+/// Writes ready-made Ethernet frames (time, bytes) as a pcap.
+fn write_frames(
+    out: &mut Out,
+    name: &str,
+    format: PcapFormat,
+    frames: &[(u64, Vec<u8>)],
+    shows: &str,
+    expected: &str,
+) -> io::Result<()> {
+    let mut w = PcapWriter::new(Vec::new(), Link::Ethernet, format)?;
+    for (ts, bytes) in frames {
+        w.write_frame(*ts, bytes)?;
+    }
+    out.write(name, &w.into_inner()?, shows, expected)
+}
+
+/// Zeek's connection lifetimes (src/tcp/zeek): one conversation per rule,
+/// each on its own client port (server 10.0.2.3).
+fn gen_zeek_lifetimes(out: &mut Out) -> io::Result<()> {
+    let srv = srv4(3, 80);
+    // 41001: SYN at 0 s, again at 1, 3 and 7 s.
+    let mut a = Conv::new(cli4(3, 41001), srv, 1_000, 0).starting_at(T0);
+    a.syn();
+    for w in [1, 2, 4] {
+        a.wait(w * SEC - MS);
+        a.retransmit_last(C);
+    }
+    // 41002: only the client's packets: SYN, ACK, 8 data segments, 1 s apart.
+    let mut b = Conv::new(cli4(3, 41002), srv, 2_000, 20_000)
+        .starting_at(T0 + 20 * SEC)
+        .with_step(SEC);
+    b.handshake();
+    for _ in 0..8 {
+        b.data(C, 100);
+    }
+    b.segments_mut().retain(|s| s.src == cli4(3, 41002));
+    // 41003: FIN close; the client's last ACK again 4 s later, the
+    // server's FIN again 2 s after that.
+    let mut c = Conv::new(cli4(3, 41003), srv, 3_000, 30_000).starting_at(T0 + 40 * SEC);
+    c.handshake();
+    c.data(C, 50);
+    c.data(S, 80);
+    c.fin(C);
+    c.fin(S);
+    c.ack(C);
+    c.wait(4 * SEC);
+    c.retransmit_last(C);
+    c.wait(2 * SEC);
+    c.retransmit_last(S);
+    // 41004: SYN refused, then the same SYN (same ISN) 1 s later.
+    let mut d = Conv::new(cli4(3, 41004), srv, 4_000, 0).starting_at(T0 + 60 * SEC);
+    d.syn();
+    d.refuse();
+    d.wait(SEC);
+    d.retransmit_last(C);
+    // 41005 (port 80) and 41006 (port 22): a request, 301 s of silence, another.
+    let idle = |port: u16, server: SocketAddr, isn: u32, start: u64| {
+        let mut e = Conv::new(cli4(3, port), server, isn, isn * 10).starting_at(start);
+        e.handshake();
+        e.data(C, 10);
+        e.ack(S);
+        e.wait(301 * SEC);
+        e.data(C, 10);
+        e.ack(S);
+        e
+    };
+    let e = idle(41005, srv, 5_000, T0 + 80 * SEC);
+    let f = idle(41006, srv4(3, 22), 6_000, T0 + 80 * SEC + 500 * MS);
+    // 41007: simultaneous open, data both ways, FIN close.
+    let mut g = Conv::new(cli4(3, 41007), srv, 7_000, 70_000).starting_at(T0 + 90 * SEC);
+    g.simultaneous_open();
+    g.data(C, 20);
+    g.data(S, 20);
+    g.fin(C);
+    g.fin(S);
+    g.ack(C);
+    let convs = [a, b, c, d, e, f, g];
+    let packets = merge(convs.into_iter().map(Conv::into_packets).collect());
+    out.pcap(
+        "zeek_lifetimes.pcap",
+        Link::Ethernet,
+        PcapFormat::default(),
+        &packets,
+        "Ethernet; Zeek's connection lifetimes, server 10.0.2.3. 41001: SYN at 0 s, again \
+         at 1, 3 and 7 s. 41002: only the client's packets (SYN, ACK, 8 data segments 1 s \
+         apart). 41003: FIN close, the client's last ACK again 4 s later, the server's FIN \
+         again 2 s after that. 41004: SYN refused, the same SYN (same ISN) 1 s later. 41005 \
+         (port 80) and 41006 (port 22): a request, 301 s of silence, another. 41007: \
+         simultaneous open, data, FIN close.",
+        "7 connections (41004 one stream, as in Wireshark); Zeek: 12 conn.log rows (41001 \
+         two, attempt timer; 41002 two, attempt timer; 41003 two, close delay; 41004 two, \
+         SYN after close; 41005 two, inactivity; 41006 one, ssh waits an hour; 41007 two, \
+         simultaneous open)",
+    )
+}
+
+/// Content gaps from payloads a small snaplen cut (Zeek's G/g, missed_bytes).
+fn gen_zeek_snaplen(out: &mut Out) -> io::Result<()> {
+    let srv = srv4(3, 80);
+    // 41011: 13 requests of 500 bytes, each acknowledged, the 13th's first
+    // segment not captured at all.
+    let mut a = Conv::new(cli4(3, 41011), srv, 11_000, 110_000).starting_at(T0);
+    a.handshake();
+    for _ in 0..12 {
+        a.data(C, 500);
+        a.ack(S);
+    }
+    a.data(C, 500);
+    let lost = a.segments().len() - 1;
+    a.data(C, 500);
+    a.ack(S);
+    a.fin(C);
+    a.fin(S);
+    a.ack(C);
+    a.segments_mut().remove(lost);
+    // 41012: the same without the handshake (capture started mid-stream).
+    let mut b = Conv::established(cli4(3, 41012), srv, 12_000, 120_000).starting_at(T0 + SEC);
+    for _ in 0..3 {
+        b.data(C, 500);
+        b.ack(S);
+    }
+    // 41013: a request the server resets, acknowledging it.
+    let mut c = Conv::new(cli4(3, 41013), srv, 13_000, 130_000).starting_at(T0 + 2 * SEC);
+    c.handshake();
+    c.data(C, 300);
+    c.rst(S);
+    let packets = merge(vec![a.into_packets(), b.into_packets(), c.into_packets()]);
+    out.pcap(
+        "zeek_snaplen.pcap",
+        Link::Ethernet,
+        PcapFormat {
+            snaplen: 80,
+            ..PcapFormat::default()
+        },
+        &packets,
+        "Ethernet, snaplen 80: headers whole, payloads cut to 26 bytes. 41011: 13 requests \
+         of 500 bytes, each acknowledged, the 13th sent as two segments of which the first \
+         was not captured; FIN close. 41012: 3 such requests of a connection whose handshake \
+         came before the capture. 41013: a 300-byte request the server resets (the RST \
+         acknowledges it).",
+        "3 connections; Zeek: 41011 SF with 13 content gaps (G at the 1st and 10th) and \
+         missed_bytes 7000; 41012 and 41013 no gap (a partial connection; a gap a RST \
+         reveals)",
+    )
+}
+
+/// One connection whose two directions travel in different tunnels.
+fn gen_zeek_tunnels(out: &mut Out) -> io::Result<()> {
+    let up = Wrap::Vxlan {
+        src: v4(172, 16, 0, 1),
+        dst: v4(172, 16, 0, 2),
+        vni: 100,
+    };
+    let down = Wrap::Vxlan {
+        src: v4(172, 16, 0, 3),
+        dst: v4(172, 16, 0, 1),
+        vni: 200,
+    };
+    let conv = |port: u16, start: u64| {
+        let mut c = Conv::new(cli4(3, port), srv4(3, 80), 21_000, 210_000).starting_at(start);
+        c.handshake();
+        for _ in 0..4 {
+            c.data(C, 100);
+            c.data(S, 100);
+        }
+        c.fin(C);
+        c.fin(S);
+        c.ack(C);
+        c
+    };
+    let mut frames = Vec::new();
+    let split = conv(41021, T0);
+    let client = split.addr(C);
+    for packet in split.into_packets() {
+        let from_client = matches!(&packet, Packet::Tcp(s) if s.src == client);
+        let wraps = [if from_client {
+            up.clone()
+        } else {
+            down.clone()
+        }];
+        frames.push((
+            packet.ts_ns(),
+            wrapped_frame(&Link::Ethernet, ByteOrder::Little, &packet, &wraps),
+        ));
+    }
+    let same = Wrap::Vxlan {
+        src: v4(172, 16, 0, 1),
+        dst: v4(172, 16, 0, 2),
+        vni: 300,
+    };
+    for w in through(0, conv(41022, T0 + SEC), &[same]) {
+        frames.push((
+            w.packet.ts_ns(),
+            wrapped_frame(&Link::Ethernet, ByteOrder::Little, &w.packet, &w.wraps),
+        ));
+    }
+    write_frames(
+        out,
+        "zeek_tunnels.pcap",
+        PcapFormat::default(),
+        &frames,
+        "Ethernet, VXLAN. 41021: the client's packets in VNI 100 from 172.16.0.1 to \
+         172.16.0.2, the server's in VNI 200 from 172.16.0.3 to 172.16.0.1 (a tunnel per \
+         direction); handshake, 4 requests and replies, FIN close. 41022: the same in one \
+         tunnel (VNI 300 both ways).",
+        "3 connections with the tunnel key (41021's two directions apart), 2 with \
+         --tunnel-key off (tshark: 2 streams); Zeek (tunnels not in its key): 2 conn.log \
+         rows, 41021's with X (more than 5 tunnel changes)",
+    )
+}
+
+/// Checksums Zeek verifies without -C: a bad IPv4 header checksum drops the
+/// packet, a bad TCP checksum only adds C.
+fn gen_zeek_checksums(out: &mut Out) -> io::Result<()> {
+    let mut a = Conv::new(cli4(3, 41031), srv4(3, 80), 31_000, 310_000).starting_at(T0);
+    a.handshake();
+    a.data(C, 100);
+    let bad_ip = a.segments().len() - 1;
+    a.data(C, 100);
+    a.ack(S);
+    a.fin(C);
+    a.fin(S);
+    a.ack(C);
+    let mut b = Conv::new(cli4(3, 41032), srv4(3, 81), 32_000, 0).starting_at(T0 + SEC);
+    b.syn();
+    b.wait(SEC);
+    b.retransmit_last(C);
+    let mut frames = Vec::new();
+    let mut bad_ip_frame = 0;
+    for (i, seg) in a.segments().iter().enumerate() {
+        let mut bytes = frame(&Link::Ethernet, seg);
+        if i == bad_ip {
+            // The IPv4 header checksum (bytes 10-11 of the header) made wrong.
+            bytes[24] ^= 0xff;
+            bad_ip_frame = i + 1;
+        }
+        frames.push((seg.ts_ns, bytes));
+    }
+    for seg in b.segments() {
+        let bad = Packet::Other {
+            ts_ns: seg.ts_ns,
+            special: Special::BadTcpChecksum { seg: seg.clone() },
+        };
+        frames.push((
+            seg.ts_ns,
+            packet_frame(&Link::Ethernet, ByteOrder::Little, &bad),
+        ));
+    }
+    frames.sort_by_key(|f| f.0);
+    write_frames(
+        out,
+        "zeek_checksums.pcap",
+        PcapFormat::default(),
+        &frames,
+        &format!(
+            "Ethernet. 41031: handshake, two 100-byte requests (the first, frame \
+             {bad_ip_frame}, with a bad IPv4 header checksum), the server's ACK of both, FIN \
+             close. 41032: a SYN to port 81 with a bad TCP checksum, again 1 s later."
+        ),
+        &format!(
+            "2 connections; with --verify-checksums 1 (frame {bad_ip_frame} undecodable, \
+             41032's SYNs only Zeek's): Zeek has 41031 with a content gap of 100 bytes, and \
+             41032 as two rows of their own with history C and no packets (the second SYN \
+             does not match the never-numbered first: a reuse)"
+        ),
+    )
+}
+
 fn gen_reuse(out: &mut Out) -> io::Result<()> {
     let (client, server) = (cli4(1, 40701), srv4(1, 80));
     // A: first incarnation, closed by the client.
@@ -2602,6 +2870,10 @@ fn main() -> io::Result<()> {
     gen_encaps(&mut out)?;
     gen_fragments(&mut out)?;
     gen_checksums(&mut out)?;
+    gen_zeek_lifetimes(&mut out)?;
+    gen_zeek_snaplen(&mut out)?;
+    gen_zeek_tunnels(&mut out)?;
+    gen_zeek_checksums(&mut out)?;
     let scenario_lines = gen_scenarios(&mut out)?;
     let anomaly_lines = gen_anomalies(&mut out)?;
     let seq_lines = gen_seq_analysis(&mut out)?;

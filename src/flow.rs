@@ -368,11 +368,21 @@ impl FlowKey {
         }
     }
 
+    /// The same key with the tunnel path left out: Zeek's connection key,
+    /// which never looks at tunnels (`IPBasedAnalyzer::AnalyzePacket` builds
+    /// it from the inner 5-tuple alone).
+    pub fn without_tunnel(self) -> FlowKey {
+        FlowKey { tunnel: 0, ..self }
+    }
+
     /// Which of `shards` flow tables holds this key: all segments of a
-    /// connection go to one shard, so shards can run in parallel.
+    /// connection go to one shard, so shards can run in parallel. The tunnel
+    /// is left out, so every connection Zeek's key would merge (the uplink
+    /// and downlink of one TCP connection in different tunnels) is in one
+    /// shard too.
     pub fn shard(&self, shards: usize) -> usize {
         use std::hash::BuildHasher;
-        let h = rustc_hash::FxBuildHasher.hash_one(self);
+        let h = rustc_hash::FxBuildHasher.hash_one(self.without_tunnel());
         // The high bits of FxHash are the well-mixed ones.
         ((h >> 32) as usize) % shards.max(1)
     }
@@ -612,6 +622,14 @@ impl<T> FlowTable<T> {
         &mut self.entry_mut(slot).data
     }
 
+    /// The caller's data of the connection in `slot`, if it is live.
+    pub fn get_data_mut(&mut self, slot: u32) -> Option<&mut T> {
+        self.slots
+            .get_mut(slot as usize)
+            .and_then(|e| e.as_deref_mut())
+            .map(|e| &mut e.data)
+    }
+
     /// Gives a new connection its global stream number.
     pub fn set_stream(&mut self, slot: u32, stream: u64) {
         self.entry_mut(slot).conn.stream = stream;
@@ -698,6 +716,7 @@ mod tests {
             options: TcpOptions::default(),
             bad_header_len: false,
             short_segment: false,
+            header_cut: false,
             path: Default::default(),
             bad_checksum: false,
         }

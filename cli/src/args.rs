@@ -138,10 +138,12 @@ pub struct AnalysisArgs {
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
     pub tunnel_key: OnOff,
 
-    /// Verify TCP checksums: bad segments are counted, get Zeek's C history
-    /// letter and are not fed to the state machines. Off by default because
-    /// capture hosts with checksum offload record bad checksums (a warning
-    /// names the host when the bad ones look like offload).
+    /// Verify checksums as Zeek does without -C: TCP segments with a bad
+    /// checksum are counted, get Zeek's C history letter and are not fed to
+    /// the state machines; packets with a bad IPv4 header checksum are not
+    /// analysed (counted as undecodable). Off by default because capture
+    /// hosts with checksum offload record bad checksums (a warning names the
+    /// host when the bad ones look like offload).
     #[arg(long)]
     pub verify_checksums: bool,
 
@@ -157,6 +159,27 @@ pub struct AnalysisArgs {
     /// The summary counts these evictions.
     #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = at_least_one)]
     pub max_connections: usize,
+
+    /// Zeek's tcp_attempt_delay, for the Zeek outputs: seconds after an
+    /// unanswered SYN at which Zeek removes the connection (a later packet
+    /// starts a new conn.log record); 0 turns it off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub zeek_attempt_delay: f64,
+
+    /// Zeek's tcp_close_delay: seconds a closed connection still takes
+    /// packets before the next one starts a new conn.log record.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub zeek_close_delay: f64,
+
+    /// Zeek's tcp_inactivity_timeout: seconds without a packet after which
+    /// Zeek removes a connection; 0 turns it off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub zeek_inactivity_timeout: f64,
+
+    /// Zeek's Tunnel::max_changes_per_connection: tunnel changes counted
+    /// before the next one marks the history with X; 0 for no limit.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub zeek_max_tunnel_changes: u32,
 }
 
 /// A switch given as `on` or `off`.
@@ -479,6 +502,10 @@ impl AnalysisArgs {
             .verify_checksums(self.verify_checksums)
             .idle_timeout(seconds(self.idle_timeout))
             .max_connections(self.max_connections)
+            .zeek_attempt_delay(seconds(self.zeek_attempt_delay))
+            .zeek_close_delay(seconds(self.zeek_close_delay))
+            .zeek_inactivity_timeout(seconds(self.zeek_inactivity_timeout))
+            .zeek_max_tunnel_changes(self.zeek_max_tunnel_changes)
     }
 }
 impl FilterArgs {

@@ -209,6 +209,13 @@ fn note_undecodable(analyses: &[Analysis], format: Format) {
                 reasons.join(", ")
             );
         }
+        if a.zeek_unattached_dropped > 0 {
+            eprintln!(
+                "tcpstate: {}: {} Zeek records made only of bad-checksum packets not \
+                 written (past --max-connections)",
+                a.file, a.zeek_unattached_dropped
+            );
+        }
     }
 }
 

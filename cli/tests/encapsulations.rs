@@ -55,6 +55,10 @@ const V4C: &str = "10.0.1.1";
 const S4: &str = "10.0.2.1:80";
 const S6: &str = "[2001:db8:2::1]:80";
 
+/// Client ports of the captures where two tenants use one 4-tuple at once
+/// in two tunnels (GRE keys, VXLAN and Geneve VNIs).
+const TUNNEL_TENANTS: [u16; 4] = [40831, 40851, 40861, 40921];
+
 #[test]
 fn every_encapsulation_gives_exact_connections_states_and_paths() {
     let c4 = |p: u16| -> &'static str { Box::leak(format!("{V4C}:{p}").into_boxed_str()) };
@@ -207,8 +211,29 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
             for c in &a.connections {
                 assert_eq!(c.tcp.state(Side::Client).to_string(), "TIME_WAIT", "{file}");
                 assert_eq!(c.tcp.state(Side::Server).to_string(), "CLOSED", "{file}");
-                assert_eq!(c.zeek.conn_state(), "SF", "{file}");
-                assert_eq!(c.zeek.history(), "ShADdFaf", "{file}");
+                let zeek: Vec<String> = c
+                    .zeek
+                    .records()
+                    .iter()
+                    .map(|r| format!("{} {}", r.conn_state, r.history))
+                    .collect();
+                if TUNNEL_TENANTS.contains(&c.flow.client().port) {
+                    // Zeek's key ignores tunnels: the two tenants' packets
+                    // meet in one Zeek connection, which the second
+                    // tenant's SYN ends (a reuse); the rest is one record
+                    // over both tenants' streams, the tunnel changing at
+                    // every packet (X past the 5th change).
+                    let mixed = "SF SAhDTdtXFaFff";
+                    let first_tenant = c.flow.first_frame == 1;
+                    let want: &[&str] = if first_tenant {
+                        &["S1 Sh", mixed]
+                    } else {
+                        &[mixed]
+                    };
+                    assert_eq!(zeek, want, "{file}");
+                } else {
+                    assert_eq!(zeek, ["SF ShADdFaf"], "{file}");
+                }
                 assert!(c.anomalies().is_empty(), "{file}: {:?}", c.anomalies());
             }
         }

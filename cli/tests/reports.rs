@@ -150,6 +150,71 @@ fn zeek_conn_log_tsv_and_json() {
     );
 }
 
+/// Zeek's timers are options with Zeek's defaults.
+#[test]
+fn zeek_timers_are_options() {
+    let rows = |args: &[&str]| {
+        let mut all = vec!["--format", "zeek", "testdata/synth/zeek_lifetimes.pcap"];
+        all.extend(args);
+        ok(&all).lines().filter(|l| !l.starts_with('#')).count()
+    };
+    assert_eq!(rows(&[]), 13);
+    assert_eq!(rows(&["--zeek-attempt-delay", "0"]), 11);
+    assert_eq!(rows(&["--zeek-close-delay", "10"]), 12);
+    assert_eq!(rows(&["--zeek-inactivity-timeout", "400"]), 12);
+    let tunnels = |args: &[&str]| {
+        let mut all = vec!["--format", "zeek", "testdata/synth/zeek_tunnels.pcap"];
+        all.extend(args);
+        ok(&all).contains("ShADdXFf")
+    };
+    assert!(tunnels(&[]));
+    assert!(!tunnels(&["--zeek-max-tunnel-changes", "20"]));
+}
+
+/// Issue 16: uids come from what the records are, not from how the input
+/// was named: the same capture gives the same uids by any path or from
+/// stdin, two different captures from stdin never share one.
+#[test]
+fn zeek_uids_come_from_the_content_not_the_path() {
+    let uids = |out: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["uid"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let file = "testdata/real/several_conns.pcap";
+    let plain = uids(&ok(&["--format", "zeek-json", file]));
+    assert_eq!(plain.len(), 7);
+    let dotted = format!("./{file}");
+    let absolute = root().join(file).canonicalize().unwrap();
+    for spelling in [dotted.as_str(), absolute.to_str().unwrap()] {
+        assert_eq!(
+            uids(&ok(&["--format", "zeek-json", spelling])),
+            plain,
+            "{spelling}"
+        );
+    }
+    let stdin = |f: &str| {
+        let out = tcpstate()
+            .args(["--format", "zeek-json", "-"])
+            .write_stdin(fs::read(root().join(f)).unwrap())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        uids(&String::from_utf8(out.stdout).unwrap())
+    };
+    assert_eq!(stdin(file), plain);
+    let other = stdin("testdata/real/refused.pcap");
+    assert!(!other.is_empty() && other.iter().all(|u| !plain.contains(u)));
+    let mut all = plain.clone();
+    all.extend(other);
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 9, "no uid twice");
+}
+
 #[test]
 fn out_dir_writes_the_four_batch_files() {
     let dir = tempfile::tempdir().unwrap();

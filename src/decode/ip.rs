@@ -22,6 +22,11 @@ pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> IpNext<'a> {
             return undecodable(Undecodable::BadIp(short_ip_error(&e)));
         }
     };
+    if let (true, LaxIpSlice::Ipv4(v4)) = (ctx.layers.verify_checksums, &slice) {
+        if !ipv4_header_checksum_ok(v4.header().slice()) {
+            return undecodable(Undecodable::BadIpChecksum);
+        }
+    }
     let payload = slice.payload();
     if ext_err.is_some() {
         // The payload's protocol is hidden behind an extension header we could not read.
@@ -106,6 +111,19 @@ pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> IpNext<'a> {
 
 fn undecodable<'a>(u: Undecodable) -> IpNext<'a> {
     IpNext::Done(Stop::Undecodable(u))
+}
+
+/// RFC 791: the ones'-complement sum of the header's 16-bit words, checksum
+/// field included, is all ones.
+fn ipv4_header_checksum_ok(header: &[u8]) -> bool {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum == 0xffff
 }
 
 fn ip_header_len(slice: &LaxIpSlice<'_>) -> usize {

@@ -141,7 +141,8 @@ pub fn decode(pkt: &RawPacket<'_>) -> Decoded {
 /// Decodes one captured frame down to its innermost TCP segment or fragment.
 pub fn decode_frame(pkt: &RawPacket<'_>, options: DecodeOptions) -> Frame {
     let mut ctx = start(pkt, options);
-    if let Some(t) = shortcut(pkt) {
+    // The shortcut reads no checksum, so verification takes the general path.
+    if let (false, Some(t)) = (options.verify_checksums, shortcut(pkt)) {
         return Frame {
             content: Content::Decoded(decode_tcp(&ctx, &t)),
             encaps: EncapSet::default(),
@@ -200,6 +201,7 @@ fn decode_tcp(ctx: &Ctx, t: &Transport<'_>) -> Decoded {
     // The frame itself may be shorter on the wire than the IP header claims.
     let reported_len = t.reported.min(tcp.len() + ctx.meta.missing);
     let short_segment = reported_len < header_len;
+    let header_cut = tcp.len() < header_len;
     let mut options = TcpOptions::default();
     if !bad_header_len {
         let end = header_len.min(tcp.len());
@@ -243,6 +245,7 @@ fn decode_tcp(ctx: &Ctx, t: &Transport<'_>) -> Decoded {
         options,
         bad_header_len,
         short_segment,
+        header_cut,
         path: Path {
             vlans: ctx.layers.vlans,
             tunnel,
@@ -415,5 +418,48 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Zeek without -C (`IPAnalyzer::AnalyzePacket`): with verification on,
+    /// a packet whose IPv4 header checksum is wrong is not analysed; a cut
+    /// TCP header is marked (Zeek's `truncated_header`).
+    #[test]
+    fn verification_checks_the_ipv4_header_checksum() {
+        use tcpstate_synth::{frame, Conv, Link};
+        let mut c = Conv::new(
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+            1,
+            2,
+        );
+        c.handshake();
+        let good = frame(&Link::Ethernet, &c.segments()[0]);
+        let mut bad = good.clone();
+        bad[24] ^= 0xff; // IPv4 header checksum
+        let verify = DecodeOptions {
+            verify_checksums: true,
+        };
+        let tcp = |f: &[u8], o| {
+            matches!(
+                decode_frame(&raw(linktype::ETHERNET, f), o).content,
+                Content::Decoded(Decoded::Tcp(_))
+            )
+        };
+        assert!(tcp(&good, verify) && tcp(&bad, DecodeOptions::default()));
+        assert_eq!(
+            decode_frame(&raw(linktype::ETHERNET, &bad), verify).content,
+            Content::Decoded(Decoded::Undecodable(Undecodable::BadIpChecksum))
+        );
+        // A snaplen of 53 bytes cuts the SYN's 20-byte TCP header.
+        let mut snap = raw(linktype::ETHERNET, &good[..53]);
+        snap.orig_len = good.len() as u32;
+        let Decoded::Tcp(cut) = decode(&snap) else {
+            panic!("still TCP");
+        };
+        assert!(cut.header_cut && !cut.short_segment);
+        let Decoded::Tcp(whole) = decode(&raw(linktype::ETHERNET, &good)) else {
+            panic!("TCP");
+        };
+        assert!(!whole.header_cut);
     }
 }

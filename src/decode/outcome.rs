@@ -31,6 +31,10 @@ pub enum Undecodable {
     TruncatedEncap(Encap),
     /// More nested tunnels than [`MAX_TUNNELS`]: a loop or an attack, not traffic.
     TooDeep,
+    /// An IPv4 header whose checksum was verified (only on request) and is
+    /// wrong: Zeek without `-C` drops such packets before any transport
+    /// analysis (`IPAnalyzer::AnalyzePacket`, weird `bad_IP_checksum`).
+    BadIpChecksum,
 }
 
 impl fmt::Display for Undecodable {
@@ -48,6 +52,7 @@ impl fmt::Display for Undecodable {
             Undecodable::TruncatedTcp => f.write_str("TCP header cut short by the snaplen"),
             Undecodable::TruncatedEncap(e) => write!(f, "{e} header cut short"),
             Undecodable::TooDeep => write!(f, "more than {MAX_TUNNELS} nested tunnels"),
+            Undecodable::BadIpChecksum => f.write_str("bad IPv4 header checksum"),
         }
     }
 }

@@ -172,6 +172,9 @@ pub struct Segment {
     /// The IP header reports fewer bytes than the TCP header needs, so the
     /// segment length is unknown (Wireshark's "short segment").
     pub short_segment: bool,
+    /// The capture kept fewer bytes than the TCP header's length (a small
+    /// snaplen cut into the options), so the header cannot be read whole.
+    pub header_cut: bool,
     /// VLAN tags and tunnels the segment was found in (part of the connection key).
     pub path: Path,
     /// The TCP checksum was verified (only on request) and is wrong.

@@ -6,6 +6,7 @@ use super::accounting::FrameAccounting;
 use super::connection::Connection;
 use super::warnings::Warning;
 use crate::capture::{CaptureError, FormatKind};
+use crate::tcp::zeek::ZeekRecord;
 
 /// Connections finished before the end of the capture, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -47,6 +48,13 @@ pub struct Analysis {
     pub connections: Vec<Connection>,
     /// The frame accounting.
     pub accounting: FrameAccounting,
+    /// Zeek records that no connection holds: every packet of them had a
+    /// bad checksum (`--verify-checksums`), so only Zeek's view saw them.
+    /// conn.log writes them after the connections' records. At most
+    /// `--max-connections` are kept, to bound memory.
+    pub zeek_unattached: Vec<ZeekRecord>,
+    /// Such records past that bound: counted, not kept.
+    pub zeek_unattached_dropped: u64,
     /// SYNs that started a new connection on an endpoint pair already seen.
     pub port_reuses: u64,
     /// Connections finished before the end of the capture to free memory.
@@ -69,6 +77,8 @@ impl Analysis {
             first_ts_ns: None,
             connections: Vec::new(),
             accounting: FrameAccounting::default(),
+            zeek_unattached: Vec::new(),
+            zeek_unattached_dropped: 0,
             port_reuses: 0,
             evictions: Evictions::default(),
             errors: Vec::new(),

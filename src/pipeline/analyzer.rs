@@ -90,10 +90,44 @@ impl Analyzer {
         self
     }
 
-    /// Verify TCP checksums: a bad segment gets Zeek's `C` history letter and
-    /// is otherwise ignored. Off by default (checksum offload writes bad ones).
+    /// Verify checksums as Zeek does without `-C`: a TCP segment with a bad
+    /// checksum gets Zeek's `C` history letter and is otherwise ignored; a
+    /// packet with a bad IPv4 header checksum is not analysed at all
+    /// (counted as undecodable). Off by default (checksum offload writes bad
+    /// ones).
     pub fn verify_checksums(mut self, on: bool) -> Analyzer {
         self.options.decode.verify_checksums = on;
+        self
+    }
+
+    /// Zeek's `tcp_attempt_delay` for the Zeek view (5 s by default): a
+    /// connection whose SYN was never answered is removed this long after
+    /// it, and a later packet starts a new conn.log record. Zero turns the
+    /// timer off.
+    pub fn zeek_attempt_delay(mut self, t: Duration) -> Analyzer {
+        self.options.zeek.attempt_delay_ns = duration_ns(t);
+        self
+    }
+
+    /// Zeek's `tcp_close_delay` (5 s by default): how long a closed
+    /// connection takes packets before a new conn.log record starts.
+    pub fn zeek_close_delay(mut self, t: Duration) -> Analyzer {
+        self.options.zeek.close_delay_ns = duration_ns(t);
+        self
+    }
+
+    /// Zeek's `tcp_inactivity_timeout` (5 min by default): quiet time after
+    /// which Zeek removes a connection. Zero turns it off.
+    pub fn zeek_inactivity_timeout(mut self, t: Duration) -> Analyzer {
+        self.options.zeek.inactivity_timeout_ns = duration_ns(t);
+        self
+    }
+
+    /// Zeek's `Tunnel::max_changes_per_connection` (5 by default): tunnel
+    /// changes counted before the next marks the history with `X`; 0 counts
+    /// without limit.
+    pub fn zeek_max_tunnel_changes(mut self, n: u32) -> Analyzer {
+        self.options.zeek.max_tunnel_changes = n;
         self
     }
 
@@ -266,6 +300,27 @@ mod tests {
         assert_eq!(conns[0].flow.last_frame, 7);
         assert_eq!(a.summary().frames, 7);
         assert!(a.errors().is_empty());
+    }
+
+    #[test]
+    fn the_builder_sets_zeeks_timers() {
+        let a = Analyzer::new();
+        assert_eq!(a.options().zeek, crate::tcp::zeek::ZeekConfig::default());
+        let a = a
+            .zeek_attempt_delay(Duration::from_secs(1))
+            .zeek_close_delay(Duration::from_secs(2))
+            .zeek_inactivity_timeout(Duration::from_secs(3))
+            .zeek_max_tunnel_changes(4);
+        let z = a.options().zeek;
+        assert_eq!(
+            (
+                z.attempt_delay_ns,
+                z.close_delay_ns,
+                z.inactivity_timeout_ns,
+                z.max_tunnel_changes
+            ),
+            (1_000_000_000, 2_000_000_000, 3_000_000_000, 4)
+        );
     }
 
     #[test]

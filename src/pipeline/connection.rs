@@ -7,7 +7,7 @@ use crate::flow::Flow;
 use crate::model::{Segment, Side};
 use crate::tcp::machine::PairedMachines;
 use crate::tcp::sequence::SeqAnalyzer;
-use crate::tcp::zeek::ZeekTracker;
+use crate::tcp::zeek::ZeekView;
 
 /// One connection: its flow counters, its two RFC machines, its sequence
 /// analysis, and Zeek's view.
@@ -19,8 +19,8 @@ pub struct Connection {
     pub tcp: PairedMachines,
     /// Wireshark's sequence analysis (`tcp.analysis.*`), and the anomalies it raised.
     pub seq: SeqAnalyzer,
-    /// Zeek's view: conn_state and history.
-    pub zeek: ZeekTracker,
+    /// Zeek's view: the conn.log records its packets belong to.
+    pub zeek: ZeekView,
 }
 
 impl Connection {
@@ -69,7 +69,10 @@ impl Connection {
 pub(crate) struct Trackers {
     pub(crate) tcp: PairedMachines,
     pub(crate) seq: SeqAnalyzer,
-    pub(crate) zeek: ZeekTracker,
+    /// Zeek records finished so far that hold packets of this connection.
+    pub(crate) zeek: ZeekView,
+    /// Live Zeek connections (ids in the shard's table) holding some.
+    pub(crate) zeek_live: Vec<u32>,
 }
 
 impl Trackers {
@@ -77,20 +80,22 @@ impl Trackers {
         Trackers {
             tcp: PairedMachines::new(options.machines),
             seq: SeqAnalyzer::new(),
-            zeek: ZeekTracker::new(),
+            zeek: ZeekView::default(),
+            zeek_live: Vec::new(),
         }
     }
 
     /// Shows one segment, sent by `side`, to every analyser.
     pub(crate) fn on_segment(&mut self, seg: &Segment, side: Side, reused_ports: bool) {
         self.tcp.on_segment(seg, side);
-        self.zeek.on_segment(seg, side);
         self.seq.follow(seg, side, reused_ports);
     }
 
-    /// Ends the analysis at `end_ns`: timers and end-only conditions.
+    /// Ends the analysis at `end_ns`: timers and end-only conditions. The
+    /// Zeek records must all be finished (the shard does that first).
     pub(crate) fn finish(mut self, flow: Flow, end_ns: i64) -> Connection {
         self.tcp.finish(end_ns);
+        self.zeek.sort();
         Connection {
             flow,
             tcp: self.tcp,

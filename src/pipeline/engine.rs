@@ -33,6 +33,7 @@ use crate::decode::defrag::Reassembler;
 use crate::decode::{Content, Decoded, Frame};
 use crate::flow::{FlowTable, Keyer};
 use crate::model::{Segment, Side};
+use crate::tcp::zeek::{ZeekRecord, ZeekSessions};
 
 /// Called for every TCP segment in frame order, with its stream index and
 /// its sender.
@@ -77,6 +78,14 @@ struct Engine<'o, 'b, 's> {
     shard_limit: usize,
     next_stream: u64,
     last_ts: i64,
+    /// The latest timestamp read so far at each frame of the batch: Zeek's
+    /// network time, which runs its timers (kept for its buffer).
+    frame_clocks: Vec<i64>,
+    /// Zeek records with no connection of their own (all their packets had
+    /// bad checksums), in the order they ended; at most
+    /// `FlowLimits::max_connections`, the others only counted.
+    zeek_unattached: Vec<ZeekRecord>,
+    zeek_unattached_dropped: u64,
     /// Capture time of the next look for connections to evict.
     next_sweep_ns: i64,
     sweep_every_ns: i64,
@@ -107,12 +116,16 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             shards: (0..SHARDS)
                 .map(|_| Shard {
                     flows: FlowTable::remembering(shard_limit),
+                    zeek: ZeekSessions::new(options.zeek),
                     ..Shard::default()
                 })
                 .collect(),
             shard_limit,
             next_stream: 0,
             last_ts: i64::MIN,
+            frame_clocks: Vec::new(),
+            zeek_unattached: Vec::new(),
+            zeek_unattached_dropped: 0,
             next_sweep_ns: i64::MIN,
             // A connection is finished at most 1/16 of its timeout late.
             sweep_every_ns: (soonest / 16).max(1_000_000),
@@ -127,12 +140,17 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         }
         let mut frames = std::mem::take(&mut self.frames);
         batch.decode_into(self.options.decode, self.options.keys, &mut frames);
-        if let Some(&(_, ts, ..)) = batch.records.iter().max_by_key(|r| r.1) {
-            self.last_ts = self.last_ts.max(ts);
+        self.frame_clocks.clear();
+        let mut clock = self.last_ts;
+        for r in &batch.records {
+            clock = clock.max(r.1);
+            self.frame_clocks.push(clock);
         }
+        self.last_ts = clock;
         batch.clear();
         // In frame order: reassembly, accounting, keys.
-        let mut reassembled: Vec<Segment> = Vec::new();
+        // Each with the index of the frame that completed it.
+        let mut reassembled: Vec<(Segment, usize)> = Vec::new();
         // Where each TCP segment is: Ok(index into frames) or Err(index into reassembled).
         let mut order: Vec<Result<u32, u32>> = Vec::with_capacity(frames.len());
         for (idx, kf) in frames.iter().enumerate() {
@@ -161,15 +179,16 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                                 c.count(&seg);
                             }
                             order.push(Err(reassembled.len() as u32));
-                            reassembled.push(seg);
+                            reassembled.push((seg, idx));
                         }
                     }
                 }
             }
         }
         let mut segs: Vec<&Segment> = Vec::with_capacity(order.len());
+        let mut clocks: Vec<i64> = Vec::with_capacity(order.len());
         for o in &order {
-            let (seg, key) = match *o {
+            let (seg, key, at) = match *o {
                 Ok(i) => match &frames[i as usize] {
                     KeyedFrame {
                         frame:
@@ -178,14 +197,15 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                                 ..
                             },
                         key,
-                    } => (seg, *key),
+                    } => (seg, *key, i as usize),
                     _ => continue,
                 },
                 Err(i) => match reassembled.get(i as usize) {
-                    Some(seg) => (seg, None),
+                    Some((seg, at)) => (seg, None, *at),
                     None => continue,
                 },
             };
+            clocks.push(self.frame_clocks.get(at).copied().unwrap_or(self.last_ts));
             let (key, shard) = key.unwrap_or_else(|| {
                 let k = self.keyer.key(seg);
                 (k, k.shard(SHARDS) as u32)
@@ -200,7 +220,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         // its segments in one go; the numbers are given afterwards.
         self.shards.par_iter_mut().for_each(|s| {
             s.place(&segs, options);
-            s.follow(&segs);
+            s.follow(&segs, &clocks);
         });
         self.number_new_connections();
         for s in &mut self.shards {
@@ -248,14 +268,39 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         for s in &mut self.shards {
             done.append(&mut s.finished);
         }
+        self.keep_unattached();
         if !done.is_empty() {
             done.sort_unstable_by_key(|c| c.flow.stream);
             (self.sink)(done);
         }
     }
 
+    /// Takes the shards' Zeek records that no connection holds, keeping at
+    /// most `max_connections` of them so a flood of bad-checksum packets
+    /// cannot grow memory without bound (the rest are counted).
+    fn keep_unattached(&mut self) {
+        let room = self.options.flows.max_connections;
+        for s in &mut self.shards {
+            for r in s.zeek_unattached.drain(..) {
+                if self.zeek_unattached.len() < room {
+                    self.zeek_unattached.push(r);
+                } else {
+                    self.zeek_unattached_dropped += 1;
+                }
+            }
+        }
+    }
+
     /// Ends the analysis: every live connection is finished at the capture's end.
-    fn finish(mut self) -> (FrameAccounting, u64, Evictions, Option<ChecksumSenders>) {
+    fn finish(
+        mut self,
+    ) -> (
+        FrameAccounting,
+        u64,
+        Evictions,
+        Option<ChecksumSenders>,
+        (Vec<ZeekRecord>, u64),
+    ) {
         let defrag = std::mem::replace(&mut self.defrag, Reassembler::new(self.options.defrag));
         self.accounting.count_fragments(defrag.finish());
         // A batch at a time, in stream order, so the connections still live
@@ -275,11 +320,23 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         }
         let mut evictions = Evictions::default();
         let mut port_reuses = 0;
-        for s in &self.shards {
+        for s in &mut self.shards {
             evictions.add(s.evictions);
             port_reuses += s.flows.port_reuses();
+            s.zeek.finish_all();
+            s.settle_zeek();
         }
-        (self.accounting, port_reuses, evictions, self.checksums)
+        self.keep_unattached();
+        let mut unattached = std::mem::take(&mut self.zeek_unattached);
+        unattached.sort_by_key(|r| r.first_frame);
+        let dropped = self.zeek_unattached_dropped;
+        (
+            self.accounting,
+            port_reuses,
+            evictions,
+            self.checksums,
+            (unattached, dropped),
+        )
     }
 }
 
@@ -327,7 +384,8 @@ pub(crate) fn run(
             Err(panic) => std::panic::resume_unwind(panic),
         }
     });
-    let (accounting, port_reuses, evictions, checksums) = engine.finish();
+    let (accounting, port_reuses, evictions, checksums, (zeek_unattached, zeek_unattached_dropped)) =
+        engine.finish();
     let mut warnings = merge_warnings(&read.spans);
     warnings.extend(checksums.and_then(|c| c.offload_warning()));
     Analysis {
@@ -339,6 +397,8 @@ pub(crate) fn run(
         evictions,
         connections: Vec::new(),
         accounting,
+        zeek_unattached,
+        zeek_unattached_dropped,
         errors: read.errors,
         warnings,
     }

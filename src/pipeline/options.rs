@@ -4,6 +4,7 @@ use crate::decode::defrag::DefragLimits;
 use crate::decode::DecodeOptions;
 use crate::flow::KeyOptions;
 use crate::tcp::machine::Config;
+use crate::tcp::zeek::ZeekConfig;
 
 /// Told, after each batch, how many more input bytes were consumed and how
 /// many frames have been read in all: for progress bars.
@@ -47,6 +48,8 @@ pub struct Options {
     pub defrag: DefragLimits,
     /// Bounds of the flow table.
     pub flows: FlowLimits,
+    /// Zeek's timers, for the Zeek view.
+    pub zeek: ZeekConfig,
 }
 
 impl std::fmt::Debug for Options {
@@ -58,6 +61,7 @@ impl std::fmt::Debug for Options {
             .field("decode", &self.decode)
             .field("defrag", &self.defrag)
             .field("flows", &self.flows)
+            .field("zeek", &self.zeek)
             .finish()
     }
 }

@@ -8,6 +8,7 @@ use crate::anomaly::{Anomaly, AnomalyCode};
 use crate::decode::Frame;
 use crate::flow::{FlowKey, FlowTable, Placement, UNNUMBERED};
 use crate::model::{Segment, Side};
+use crate::tcp::zeek::{ZeekRecord, ZeekSessions};
 
 /// Flow tables working in parallel. A constant, not the thread count, so
 /// which connections share a table (and so the per-table limit) never
@@ -25,8 +26,8 @@ pub(crate) struct KeyedFrame {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Step {
     Placed(Placement),
-    /// A segment with a bad checksum: only Zeek's history hears of it, in the
-    /// connection it would have joined (slot, sender).
+    /// A segment with a bad checksum: only Zeek's view hears of it; the
+    /// connection it would have joined (slot, sender), if any.
     BadChecksum(Option<(u32, Side)>),
 }
 
@@ -46,6 +47,12 @@ pub(crate) struct Shard {
     /// connection started in this batch: (new slot, frame, side, old slot).
     pub(crate) pending_details: Vec<(u32, u64, Side, u32)>,
     pub(crate) evictions: Evictions,
+    /// Zeek's connections, keyed as Zeek keys them (all of one key are in
+    /// this shard: [`FlowKey::shard`] leaves the tunnel out).
+    pub(crate) zeek: ZeekSessions,
+    /// Zeek records none of whose packets is in a connection (all had bad
+    /// checksums), for the analysis to list on their own.
+    pub(crate) zeek_unattached: Vec<ZeekRecord>,
 }
 
 impl Shard {
@@ -69,12 +76,14 @@ impl Shard {
         }
     }
 
-    /// Runs the placed segments through their connections' analysers.
-    pub(crate) fn follow(&mut self, segs: &[&Segment]) {
+    /// Runs the placed segments through their connections' analysers, and
+    /// every segment through Zeek's view; `clocks[i]` is the latest
+    /// timestamp read up to segment `i` (Zeek's network time).
+    pub(crate) fn follow(&mut self, segs: &[&Segment], clocks: &[i64]) {
         let input = std::mem::take(&mut self.input);
-        for (k, &(i, _)) in input.iter().enumerate() {
+        for (k, &(i, key)) in input.iter().enumerate() {
             let seg = segs[i as usize];
-            match self.steps[k] {
+            let conn = match self.steps[k] {
                 Step::Placed(p) => {
                     if let (true, Some(old)) = (p.new, p.replaced) {
                         self.note_port_reuse(old, p.slot, seg);
@@ -82,15 +91,49 @@ impl Shard {
                     self.flows
                         .data_mut(p.slot)
                         .on_segment(seg, p.side, p.reused_ports);
+                    Some(p.slot)
                 }
-                Step::BadChecksum(Some((slot, side))) => {
-                    // Zeek's rule: only the C history letter, otherwise ignored.
-                    self.flows.data_mut(slot).zeek.on_bad_checksum(side);
+                Step::BadChecksum(would_join) => would_join.map(|(slot, _)| slot),
+            };
+            // A connection's packets all have one Zeek key, so the Zeek
+            // connection its last packets went to is the one to try first.
+            let hint = conn
+                .and_then(|slot| self.flows.get_data_mut(slot))
+                .and_then(|t| t.zeek_live.last().copied());
+            let touch = self
+                .zeek
+                .packet(key.without_tunnel(), seg, clocks[i as usize], conn, hint);
+            self.settle_zeek();
+            if let (Some(slot), true) = (conn, touch.first_in_conn) {
+                if let Some(t) = self.flows.get_data_mut(slot) {
+                    t.zeek_live.push(touch.session);
                 }
-                Step::BadChecksum(None) => {}
             }
         }
         self.input = input;
+    }
+
+    /// Hands the Zeek records finished so far to the connections holding
+    /// their packets (the first of them writes the record in conn.log).
+    pub(crate) fn settle_zeek(&mut self) {
+        while let Some(done) = self.zeek.pop_finished() {
+            let Some((&last, rest)) = done.conns.split_last() else {
+                self.zeek_unattached.push(done.record);
+                continue;
+            };
+            let first = done.conns[0];
+            for &slot in rest {
+                self.attach(slot, done.session, done.record.clone(), slot == first);
+            }
+            self.attach(last, done.session, done.record, last == first);
+        }
+    }
+
+    fn attach(&mut self, slot: u32, session: u32, record: ZeekRecord, owned: bool) {
+        if let Some(t) = self.flows.get_data_mut(slot) {
+            t.zeek_live.retain(|&s| s != session);
+            t.zeek.push(record, owned);
+        }
     }
 
     /// A new connection took over the endpoint pair of connection `old`: if a
@@ -129,7 +172,15 @@ impl Shard {
     }
 
     /// Finishes the connection in `slot` at `end_ns` and frees its slot.
+    /// The Zeek connections holding its packets end with it (where Zeek
+    /// would have ended them already, or at the capture's end, their
+    /// records are the same).
     pub(crate) fn finish(&mut self, slot: u32, end_ns: i64) -> Option<Connection> {
+        let live = std::mem::take(&mut self.flows.get_data_mut(slot)?.zeek_live);
+        for session in live {
+            self.zeek.finish(session);
+        }
+        self.settle_zeek();
         let (flow, t) = self.flows.remove(slot)?;
         Some(t.finish(flow, end_ns))
     }
@@ -141,6 +192,8 @@ impl Shard {
         let linger = options.machines.msl_ns.saturating_mul(2);
         let idle = options.flows.idle_timeout_ns;
         if sweep {
+            self.zeek.sweep(now_ns);
+            self.settle_zeek();
             let mut due = Vec::new();
             for (slot, conn, t) in self.flows.live() {
                 let quiet = now_ns.saturating_sub(conn.end_ns);

@@ -14,6 +14,7 @@ use crate::tcp::machine::{Cause, Outcome, State, Transition};
 
 use super::format::rfc3339_ns;
 use super::row::{ConnectionRow, Irtt, PerRole};
+use super::zeek::ConnRecord;
 
 /// One connection as a JSON object: the shared row, nested per role, with
 /// the anomalies and every transition.
@@ -49,6 +50,8 @@ struct ConnectionJson<'r> {
     analysis: PerRole<&'r BTreeMap<&'static str, u64>>,
     retransmitted_bytes: &'r PerRole<u64>,
     missed_bytes: u64,
+    /// The Zeek records (conn.log rows) holding this connection's packets.
+    zeek: Vec<ConnRecord>,
     irtt: &'r Irtt,
     /// Anomaly occurrences: the first 100 of each code.
     anomalies: Vec<AnomalyJson<'r>>,
@@ -122,6 +125,7 @@ impl<'r> ConnectionJson<'r> {
             },
             retransmitted_bytes: &row.retransmitted_bytes,
             missed_bytes: row.missed_bytes,
+            zeek: ac.zeek.records().iter().map(ConnRecord::new).collect(),
             irtt: &row.irtt,
             anomalies: ac.anomalies().into_iter().map(AnomalyJson::of).collect(),
             anomaly_counts: ac

@@ -80,13 +80,14 @@ pub(crate) struct ConnectionRow<'a> {
     /// mid-connection, SYN or SYN-ACK missing, one direction missing).
     pub(crate) state_inferred: PerRole<bool>,
     pub(crate) outcome: Outcome,
-    /// Zeek's `conn_state`.
+    /// Zeek's `conn_state` of the connection's first Zeek record.
     pub(crate) conn_state: &'static str,
-    /// Zeek's history letters.
+    /// Zeek's history letters of that record.
     pub(crate) history: &'a str,
     /// Payload bytes each side sent again.
     pub(crate) retransmitted_bytes: PerRole<u64>,
-    /// Bytes of the two streams the capture missed (Zeek's `missed_bytes`).
+    /// Bytes of the two streams the capture missed (Zeek's `missed_bytes`,
+    /// all the connection's Zeek records).
     pub(crate) missed_bytes: u64,
     pub(crate) irtt: Irtt,
     /// The tunnels of the first packet, outermost first.

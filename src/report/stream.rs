@@ -8,7 +8,7 @@ use crate::pipeline::{Analysis, Connection, Summary, Totals};
 use super::csv::{self, AnomalyCsv, ConnectionCsv, TransitionCsv};
 use super::json;
 use super::row::ConnectionRow;
-use super::zeek::ConnRecord;
+use super::zeek::{records_of, unattached};
 use super::{Format, Report};
 
 /// One output of a streaming report.
@@ -22,7 +22,8 @@ pub enum Part {
     TransitionsCsv,
     /// anomalies.csv: every listed anomaly occurrence.
     AnomaliesCsv,
-    /// Zeek's conn.log as JSON lines.
+    /// Zeek's conn.log as JSON lines: each connection's records, then those
+    /// no connection holds.
     ZeekJson,
     /// summary.json, pretty-printed, written at the end.
     SummaryJson,
@@ -74,7 +75,11 @@ impl Part {
             Part::ConnectionsCsv => csv::write_connection(&mut buf, &ConnectionRow::new(file, c))?,
             Part::TransitionsCsv => csv::write_transitions(&mut buf, file, c)?,
             Part::AnomaliesCsv => csv::write_anomalies(&mut buf, file, c)?,
-            Part::ZeekJson => json::write_line(&mut buf, &ConnRecord::new(file, c))?,
+            Part::ZeekJson => {
+                for r in records_of(c) {
+                    json::write_line(&mut buf, &r)?;
+                }
+            }
             Part::SummaryJson => {}
         }
         Ok(buf)
@@ -170,6 +175,11 @@ impl<'w> StreamingReport<'w> {
         for o in &mut self.outputs {
             match o.part {
                 Part::ConnectionsJson => json::write_summary_line(&mut o.out, &summary)?,
+                Part::ZeekJson => {
+                    for r in analyses.iter().flat_map(unattached) {
+                        json::write_line(&mut o.out, &r)?;
+                    }
+                }
                 Part::SummaryJson => json::write_summary_file(&mut o.out, &summary)?,
                 // Still give consumers the header of an empty table.
                 part if !o.any_rows => part.write_csv_header(&mut o.out)?,

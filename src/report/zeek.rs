@@ -1,7 +1,9 @@
 //! Zeek's conn.log, for existing Zeek pipelines and zeek-cut style tools: the
 //! TSV format with its `#separator`, `#fields` and `#types` header lines, or
-//! Zeek's JSON-lines variant. One row per connection, in stream order (Zeek
-//! itself writes rows when connections are removed, which is later).
+//! Zeek's JSON-lines variant. One row per Zeek record (`tcp::zeek`: Zeek's
+//! own connection boundaries, which may split a stream or join two),
+//! grouped by the stream holding each record's first packet, in stream
+//! order (Zeek itself writes rows as it removes connections).
 //!
 //! `#open` and `#close` carry the capture's first and last packet times rather
 //! than the wall clock, so the same capture always gives the same log.
@@ -11,6 +13,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::pipeline::{Analysis, Connection};
+use crate::tcp::zeek::ZeekRecord;
 
 const FIELDS: [(&str, &str); 21] = [
     ("ts", "time"),
@@ -39,18 +42,18 @@ const FIELDS: [(&str, &str); 21] = [
 /// One conn.log record; `None` is Zeek's unset field (`-`, omitted in JSON).
 #[derive(Debug, Serialize)]
 pub(crate) struct ConnRecord {
-    /// Start of the connection, seconds since the epoch.
+    /// Time of the first packet, seconds since the epoch.
     ts: f64,
-    /// Stable connection id (see [`uid`]).
+    /// Zeek-style id (see [`ZeekRecord::uid`]).
     uid: String,
     #[serde(rename = "id.orig_h")]
-    /// Originator (client) address.
+    /// Originator address (Zeek's guess of roles, flips included).
     orig_h: String,
     #[serde(rename = "id.orig_p")]
     /// Originator port.
     orig_p: u16,
     #[serde(rename = "id.resp_h")]
-    /// Responder (server) address.
+    /// Responder address.
     resp_h: String,
     #[serde(rename = "id.resp_p")]
     /// Responder port.
@@ -58,7 +61,7 @@ pub(crate) struct ConnRecord {
     /// Always `tcp`.
     proto: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    /// Seconds from first to last packet; unset when zero.
+    /// Seconds from first to last packet; unset unless positive.
     duration: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// Originator's payload bytes from sequence numbers (Zeek's Size()).
@@ -68,10 +71,11 @@ pub(crate) struct ConnRecord {
     resp_bytes: Option<u64>,
     /// Zeek's conn_state.
     conn_state: &'static str,
-    /// Bytes acknowledged but never captured.
+    /// Bytes in content gaps.
     missed_bytes: u64,
-    /// Zeek's history letters.
-    history: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Zeek's history letters; unset when there are none.
+    history: Option<String>,
     /// Packets from the originator.
     orig_pkts: u64,
     /// IP bytes (headers included) from the originator.
@@ -82,58 +86,30 @@ pub(crate) struct ConnRecord {
     resp_ip_bytes: u64,
 }
 
-/// A stable Zeek-style connection id ("C" and 17 base-62 characters) derived
-/// from the file name and stream index, so reruns give the same uids.
-fn uid(file: &str, stream: u64) -> String {
-    // FNV-1a over the name and stream, then mixed: deterministic, not secret.
-    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    for b in file.bytes().chain(stream.to_le_bytes()) {
-        h ^= b as u128;
-        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
-    }
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut s = String::from("C");
-    for _ in 0..17 {
-        s.push(ALPHABET[(h % 62) as usize] as char);
-        h /= 62;
-    }
-    s
-}
-
 impl ConnRecord {
-    /// The record of one analysed connection of `file`.
-    pub(crate) fn new(file: &str, c: &Connection) -> ConnRecord {
-        let f = &c.flow;
-        let [op, rp] = f.packets;
-        let [oib, rib] = f.ip_bytes;
-        let (ob, rb) = c.zeek.bytes();
-        let duration = f.duration_ns();
+    /// The conn.log line of one Zeek record (`Conn::set_conn` at removal).
+    pub(crate) fn new(r: &ZeekRecord) -> ConnRecord {
         // Zeek leaves duration and sizes unset for a connection of no duration.
+        let duration = r.duration_ns();
         let lasting = duration > 0;
         ConnRecord {
-            ts: f.start_ns as f64 / 1e9,
-            // A later part of a stream (after eviction) gets its own uid,
-            // derived from where it starts, so uids stay unique.
-            uid: if f.continues {
-                uid(&format!("{file}#{}", f.first_frame), f.stream)
-            } else {
-                uid(file, f.stream)
-            },
-            orig_h: f.client().addr.to_string(),
-            orig_p: f.client().port,
-            resp_h: f.server().addr.to_string(),
-            resp_p: f.server().port,
+            ts: r.start_ns as f64 / 1e9,
+            uid: r.uid(),
+            orig_h: r.orig.addr.to_string(),
+            orig_p: r.orig.port,
+            resp_h: r.resp.addr.to_string(),
+            resp_p: r.resp.port,
             proto: "tcp",
             duration: lasting.then_some(duration as f64 / 1e9),
-            orig_bytes: lasting.then_some(ob),
-            resp_bytes: lasting.then_some(rb),
-            conn_state: c.zeek.conn_state(),
-            missed_bytes: c.zeek.missed_bytes(),
-            history: c.zeek.history().to_string(),
-            orig_pkts: op,
-            orig_ip_bytes: oib,
-            resp_pkts: rp,
-            resp_ip_bytes: rib,
+            orig_bytes: lasting.then_some(r.orig_bytes),
+            resp_bytes: lasting.then_some(r.resp_bytes),
+            conn_state: r.conn_state,
+            missed_bytes: r.missed_bytes,
+            history: (!r.history.is_empty()).then(|| r.history.clone()),
+            orig_pkts: r.orig_pkts,
+            orig_ip_bytes: r.orig_ip_bytes,
+            resp_pkts: r.resp_pkts,
+            resp_ip_bytes: r.resp_ip_bytes,
         }
     }
 
@@ -141,11 +117,6 @@ impl ConnRecord {
     fn tsv(&self) -> String {
         let opt_f = |v: Option<f64>| v.map_or("-".to_string(), |d| format!("{d:.6}"));
         let opt_u = |v: Option<u64>| v.map_or("-".to_string(), |n| n.to_string());
-        let history = if self.history.is_empty() {
-            "(empty)".to_string()
-        } else {
-            self.history.clone()
-        };
         [
             format!("{:.6}", self.ts),
             self.uid.clone(),
@@ -162,7 +133,7 @@ impl ConnRecord {
             "-".into(),
             "-".into(),
             self.missed_bytes.to_string(),
-            history,
+            self.history.clone().unwrap_or_else(|| "-".into()),
             self.orig_pkts.to_string(),
             self.orig_ip_bytes.to_string(),
             self.resp_pkts.to_string(),
@@ -171,6 +142,17 @@ impl ConnRecord {
         ]
         .join("\t")
     }
+}
+
+/// The records conn.log writes for one connection: those whose first
+/// packet it holds, in order.
+pub(crate) fn records_of(c: &Connection) -> impl Iterator<Item = ConnRecord> + '_ {
+    c.zeek.owned().map(ConnRecord::new)
+}
+
+/// The records of an analysis no connection holds, written last.
+pub(crate) fn unattached(a: &Analysis) -> impl Iterator<Item = ConnRecord> + '_ {
+    a.zeek_unattached.iter().map(ConnRecord::new)
 }
 
 /// Zeek's `#open`/`#close` time format.
@@ -192,7 +174,8 @@ pub(crate) fn write_conn_log(
     let rows = analyses.iter().flat_map(|a| {
         a.connections
             .iter()
-            .map(move |c| ConnRecord::new(&a.file, c))
+            .flat_map(records_of)
+            .chain(unattached(a))
     });
     if json {
         for r in rows {
@@ -208,7 +191,15 @@ pub(crate) fn write_conn_log(
         .unwrap_or(0);
     let last = analyses
         .iter()
-        .flat_map(|a| a.connections.iter().map(|c| c.flow.end_ns))
+        .flat_map(|a| {
+            let records = a.connections.iter().flat_map(|c| c.zeek.owned());
+            records.chain(&a.zeek_unattached).map(|r| r.last_ns)
+        })
+        .chain(
+            analyses
+                .iter()
+                .flat_map(|a| a.connections.iter().map(|c| c.flow.end_ns)),
+        )
         .max()
         .unwrap_or(first);
     writeln!(out, "#separator \\x09")?;
@@ -225,18 +216,4 @@ pub(crate) fn write_conn_log(
         writeln!(out, "{}", r.tsv())?;
     }
     writeln!(out, "#close\t{}", zeek_time(last))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uids_are_stable_and_zeek_shaped() {
-        let a = uid("x.pcap", 3);
-        assert_eq!(a, uid("x.pcap", 3));
-        assert_ne!(a, uid("x.pcap", 4));
-        assert_eq!(a.len(), 18);
-        assert!(a.starts_with('C') && a.chars().all(|c| c.is_ascii_alphanumeric()));
-    }
 }

@@ -1,0 +1,460 @@
+//! One side of a connection as Zeek tracks it (`analyzer/protocol/tcp/
+//! TCP_Endpoint.{h,cc}`): its coarse state, its sequence space kept the way
+//! Zeek keeps it (32-bit numbers and wrap counters, so sizes and relative
+//! numbers come out as Zeek's do, quirks included), and what its
+//! reassembler knows, which decides content gaps and when a close counts.
+
+use super::history::Scaled;
+
+/// Zeek's endpoint states (`TCP_ENDPOINT_INACTIVE` ... `TCP_ENDPOINT_RESET`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ZeekState {
+    /// Nothing seen from this side yet.
+    #[default]
+    Inactive,
+    /// A SYN seen, no SYN-ACK yet.
+    SynSent,
+    /// A SYN-ACK sent by the originator (no initial SYN seen).
+    SynAckSent,
+    /// Data seen, but no SYN.
+    Partial,
+    /// The handshake completed, or the responder's SYN-ACK seen.
+    Established,
+    /// A FIN seen.
+    Closed,
+    /// A RST seen.
+    Reset,
+}
+
+/// The states of a handshake still under way (`is_handshake` in TCP_Endpoint.cc).
+pub(super) fn is_handshake(s: ZeekState) -> bool {
+    matches!(
+        s,
+        ZeekState::Inactive | ZeekState::SynSent | ZeekState::SynAckSent
+    )
+}
+
+/// Zeek's `seq_delta`: the signed 32-bit distance from `b` to `a`.
+pub(super) fn seq_delta(a: u32, b: u32) -> i32 {
+    a.wrapping_sub(b) as i32
+}
+
+/// A 32-bit number and its wrap count as one 64-bit number (`ToFullSeqSpace`).
+fn full(seq: u32, wraps: u32) -> u64 {
+    (u64::from(wraps) << 32) + u64::from(seq)
+}
+
+/// Zeek's `tcp_max_initial_window`: data a side may plausibly send before
+/// any of it is acknowledged.
+const MAX_INITIAL_WINDOW: u64 = 16_384;
+/// Zeek's `tcp_max_above_hole_without_any_acks`.
+const MAX_ABOVE_HOLE_WITHOUT_ANY_ACKS: u64 = 16_384;
+/// Zeek's `tcp_excessive_data_without_further_acks`.
+const EXCESSIVE_DATA_WITHOUT_FURTHER_ACKS: u64 = 10 * 1024 * 1024;
+/// Separate blocks held at most: past it this side's contents are given up
+/// as Zeek gives them up past its byte limits, so a pathological capture
+/// cannot grow the list without bound.
+const MAX_BLOCKS: usize = 256;
+
+/// One side of a Zeek connection.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Endpoint {
+    pub(super) state: ZeekState,
+    pub(super) prev_state: ZeekState,
+    /// `start_seq`: an int64 holding a 32-bit number, as Zeek's does.
+    start: i64,
+    last: u32,
+    ack: u32,
+    seq_wraps: u32,
+    ack_wraps: u32,
+    pub(super) fin_cnt: u32,
+    /// Relative sequence number just past this side's FIN.
+    pub(super) fin_seq: u64,
+    /// Zeek has reported this side closing (`did_close`).
+    pub(super) did_close: bool,
+    /// Relative numbers of the last SYN, FIN and RST: a repeat elsewhere adds its letter again.
+    pub(super) hist_last_syn: u64,
+    pub(super) hist_last_fin: u64,
+    pub(super) hist_last_rst: u64,
+    pub(super) rxmit: Scaled,
+    pub(super) zero_window: Scaled,
+    pub(super) gap: Scaled,
+    pub(super) bad_checksum: Scaled,
+    pub(super) reasm: Reassembler,
+}
+
+impl Endpoint {
+    /// `StartSeq()`.
+    pub(super) fn start_seq(&self) -> u32 {
+        self.start as u32
+    }
+
+    /// `LastSeq()`: one past the highest sequence number seen.
+    pub(super) fn last_seq(&self) -> u32 {
+        self.last
+    }
+
+    /// `AckSeq()`: the highest acknowledgement the peer sent for this side.
+    pub(super) fn ack_seq(&self) -> u32 {
+        self.ack
+    }
+
+    pub(super) fn seq_wraps(&self) -> u32 {
+        self.seq_wraps
+    }
+
+    pub(super) fn ack_wraps(&self) -> u32 {
+        self.ack_wraps
+    }
+
+    /// `InitStartSeq`, `InitAckSeq`, `InitLastSeq` all at once.
+    pub(super) fn init_all(&mut self, start: u32, ack: u32, last: u32) {
+        self.start = i64::from(start);
+        self.ack = ack;
+        self.last = last;
+    }
+
+    /// `UpdateLastSeq`: a number below the last one means the space wrapped.
+    pub(super) fn update_last(&mut self, seq: u32) {
+        if seq < self.last {
+            self.seq_wraps = self.seq_wraps.wrapping_add(1);
+        }
+        self.last = seq;
+    }
+
+    /// `UpdateAckSeq`.
+    pub(super) fn update_ack(&mut self, seq: u32) {
+        if seq < self.ack {
+            self.ack_wraps = self.ack_wraps.wrapping_add(1);
+        }
+        self.ack = seq;
+    }
+
+    /// `ToFullSeqSpace(LastSeq(), SeqWraps())`.
+    pub(super) fn last_full(&self) -> u64 {
+        full(self.last, self.seq_wraps)
+    }
+
+    /// `get_relative_seq` (TCPSessionAdapter.cc): `cur` relative to this
+    /// side's start, its wrap count judged against `reference` (the last
+    /// sequence or acknowledgement number). True as second value when the
+    /// number lies before the start (`TCP_seq_underflow_or_misorder`); the
+    /// first is then Zeek's negative int32 widened to 64 bits.
+    pub(super) fn relative(&self, cur: u32, reference: u32, wraps: u32) -> (u64, bool) {
+        let mut wraps = wraps;
+        let delta = seq_delta(cur, reference);
+        if delta < 0 {
+            if wraps > 0 && cur > reference {
+                wraps -= 1;
+            }
+        } else if delta > 0 && cur < reference {
+            wraps = wraps.wrapping_add(1);
+        }
+        if wraps == 0 {
+            let d = seq_delta(cur, self.start_seq());
+            return (i64::from(d) as u64, d < 0);
+        }
+        (full(cur, wraps).wrapping_sub(self.start as u64), false)
+    }
+
+    /// `NoDataAcked`: at most the SYN's octet acknowledged.
+    pub(super) fn no_data_acked(&self) -> bool {
+        let ack = full(self.ack, self.ack_wraps);
+        let start = self.start as u64;
+        ack == start || ack == start.wrapping_add(1)
+    }
+
+    /// `TCP_Endpoint::Size`: bytes sent, from sequence numbers, SYN and FIN
+    /// octets excluded (conn.log's `orig_bytes`/`resp_bytes`).
+    pub(super) fn size(&self, peer_state: ZeekState) -> u64 {
+        if self.prev_state == ZeekState::SynSent
+            && self.state == ZeekState::Reset
+            && peer_state == ZeekState::Inactive
+            && !self.no_data_acked()
+        {
+            return 0;
+        }
+        let top = self.last_full().max(full(self.ack, self.ack_wraps));
+        // The SYN's octet, then the FIN's, are not data.
+        let mut size = top.wrapping_sub(self.start as u64).saturating_sub(1);
+        if self.fin_cnt > 0 {
+            size = size.saturating_sub(1);
+        }
+        size
+    }
+
+    /// `TCP_Reassembler::DataSent` for `len` bytes at relative `seq`;
+    /// `peer_state` for [`Endpoint::size`].
+    pub(super) fn data_sent(&mut self, seq: u64, len: u64, peer_state: ZeekState) {
+        if self.reasm.skip_deliveries {
+            return;
+        }
+        // BlockInserted trims delivered data straight away when the peer
+        // seems never to acknowledge anything (`tcp_max_initial_window`).
+        let trim_delivered = self.no_data_acked() && self.size(peer_state) > MAX_INITIAL_WINDOW;
+        if self.reasm.new_block(seq, len) && trim_delivered {
+            let at = self.reasm.last_reassem;
+            self.reasm.trim(at, false);
+        }
+        let no_acks = self.no_data_acked();
+        let r = &mut self.reasm;
+        if (no_acks && r.num_undelivered() > MAX_ABOVE_HOLE_WITHOUT_ANY_ACKS)
+            || r.data_size() > EXCESSIVE_DATA_WITHOUT_FURTHER_ACKS
+        {
+            // above_hole_data_without_any_acks / excessive_data_without_further_acks
+            r.blocks.clear();
+            r.skip_deliveries = true;
+        }
+    }
+}
+
+/// What Zeek's `TCP_Reassembler` for one side knows, without the bytes:
+/// where delivery stands (`last_reassem_seq`), what is acknowledged
+/// (`trim_seq`), and which ranges it holds (`block_list`), contiguous ones
+/// joined. Zeek reassembles every TCP connection from its first packet
+/// (`dpd_reassemble_first_packets`), so its gaps are these.
+#[derive(Clone, Debug)]
+pub(super) struct Reassembler {
+    /// Relative sequence number up to which data is delivered or given up as a gap.
+    pub(super) last_reassem: u64,
+    /// Relative sequence number up to which data is acknowledged and dropped.
+    trim_seq: u64,
+    /// Held ranges [lo, hi), sorted and disjoint, touching ones joined.
+    blocks: Vec<(u64, u64)>,
+    /// Zeek gave up on this side's contents (`skip_deliveries`).
+    pub(super) skip_deliveries: bool,
+    /// This side's end of data was reported (`did_EOF`).
+    pub(super) did_eof: bool,
+}
+
+impl Default for Reassembler {
+    /// Relative numbers start at 1, the first octet after the SYN.
+    fn default() -> Reassembler {
+        Reassembler {
+            last_reassem: 1,
+            trim_seq: 1,
+            blocks: Vec::new(),
+            skip_deliveries: false,
+            did_eof: false,
+        }
+    }
+}
+
+/// Content gaps one acknowledgement revealed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Gaps {
+    /// Separate missing ranges (`TCP_Reassembler::Gap` calls).
+    pub(super) count: u32,
+    /// Their bytes.
+    pub(super) bytes: u64,
+}
+
+impl Reassembler {
+    pub(super) fn trim_seq(&self) -> u64 {
+        self.trim_seq
+    }
+
+    /// `HasBlocks`: data held, delivered or not (Zeek's `HasUndeliveredData`).
+    pub(super) fn has_blocks(&self) -> bool {
+        !self.blocks.is_empty()
+    }
+
+    fn data_size(&self) -> u64 {
+        self.blocks.iter().map(|&(lo, hi)| hi - lo).sum()
+    }
+
+    /// `NumUndeliveredBytes`: from the delivery point to the end of the last block.
+    fn num_undelivered(&self) -> u64 {
+        self.blocks
+            .last()
+            .map_or(0, |&(_, hi)| hi.saturating_sub(self.last_reassem))
+    }
+
+    /// `Reassembler::NewBlock`, then `BlockInserted`: keeps what is not yet
+    /// acknowledged and delivers from the delivery point on. True if
+    /// something was delivered.
+    fn new_block(&mut self, seq: u64, len: u64) -> bool {
+        let (mut lo, hi) = (seq, seq.saturating_add(len));
+        if len == 0 || hi <= self.trim_seq {
+            return false;
+        }
+        lo = lo.max(self.trim_seq);
+        self.insert(lo, hi);
+        self.deliver()
+    }
+
+    /// Joins [lo, hi) into the sorted, disjoint block list.
+    fn insert(&mut self, lo: u64, hi: u64) {
+        // The usual case, in order: at or past the end of the last block.
+        match self.blocks.last_mut() {
+            None => return self.blocks.push((lo, hi)),
+            Some(last) if lo >= last.0 && lo <= last.1 => {
+                last.1 = last.1.max(hi);
+                return;
+            }
+            Some(last) if lo > last.1 => {
+                self.blocks.push((lo, hi));
+                return self.limit();
+            }
+            Some(_) => {}
+        }
+        let first = self.blocks.partition_point(|&(_, h)| h < lo);
+        let mut end = first;
+        let (mut lo, mut hi) = (lo, hi);
+        while end < self.blocks.len() && self.blocks[end].0 <= hi {
+            lo = lo.min(self.blocks[end].0);
+            hi = hi.max(self.blocks[end].1);
+            end += 1;
+        }
+        self.blocks.splice(first..end, std::iter::once((lo, hi)));
+        self.limit();
+    }
+
+    /// Past [`MAX_BLOCKS`] separate blocks this side's contents are given up.
+    fn limit(&mut self) {
+        if self.blocks.len() > MAX_BLOCKS {
+            self.blocks.clear();
+            self.skip_deliveries = true;
+        }
+    }
+
+    /// Delivers the block holding the delivery point, if any.
+    fn deliver(&mut self) -> bool {
+        let at = self.last_reassem;
+        match self.blocks.iter().find(|&&(lo, hi)| lo <= at && at < hi) {
+            Some(&(_, hi)) => {
+                self.last_reassem = hi;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `Reassembler::TrimToSeq` (`DataBlockList::Trim`): everything below
+    /// `seq` is acknowledged. Data never delivered below it is given up as
+    /// content gaps, one per missing range (`TCP_Reassembler::Undelivered`);
+    /// `partial` is Zeek's `IsPartial()`, under which the faked first octets
+    /// of a connection seen without its SYN are never a gap.
+    pub(super) fn trim(&mut self, seq: u64, partial: bool) -> Gaps {
+        let mut gaps = Gaps::default();
+        if seq > self.last_reassem {
+            gaps = self.undelivered(seq, partial);
+        }
+        // Blocks wholly acknowledged go; one straddling `seq` keeps its rest.
+        let keep = self.blocks.partition_point(|&(_, hi)| hi <= seq);
+        self.blocks.drain(..keep);
+        if let Some(first) = self.blocks.first_mut() {
+            first.0 = first.0.max(seq);
+            if first.0 == self.last_reassem {
+                self.deliver();
+            }
+        }
+        self.trim_seq = seq;
+        gaps
+    }
+
+    /// `TCP_Reassembler::Undelivered(up_to_seq)`.
+    fn undelivered(&mut self, up_to: u64, partial: bool) -> Gaps {
+        let mut gaps = Gaps::default();
+        if up_to <= 2 && partial {
+            return gaps;
+        }
+        if !self.skip_deliveries {
+            let mut gap = |len: u64| {
+                gaps.count += 1;
+                gaps.bytes += len;
+            };
+            let mut i = self
+                .blocks
+                .partition_point(|&(lo, _)| lo < self.last_reassem);
+            while i < self.blocks.len() && self.blocks[i].0 < up_to {
+                let (lo, hi) = self.blocks[i];
+                gap(lo - self.last_reassem);
+                self.last_reassem = hi;
+                i += 1;
+            }
+            if up_to > self.last_reassem {
+                gap(up_to - self.last_reassem);
+            }
+        }
+        self.last_reassem = self.last_reassem.max(up_to);
+        gaps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_follows_contiguous_data() {
+        let mut r = Reassembler::default();
+        assert!(r.new_block(1, 100));
+        assert_eq!(r.last_reassem, 101);
+        assert!(!r.new_block(201, 100), "above a hole: held, not delivered");
+        assert_eq!((r.last_reassem, r.blocks.len()), (101, 2));
+        assert!(r.new_block(101, 100), "the hole filled: both delivered");
+        assert_eq!(
+            (r.last_reassem, r.blocks.as_slice()),
+            (301, &[(1, 301)][..])
+        );
+    }
+
+    #[test]
+    fn an_ack_past_missing_data_gives_one_gap_per_range() {
+        let mut r = Reassembler::default();
+        r.new_block(1, 100);
+        r.new_block(201, 100);
+        r.new_block(401, 100);
+        // Missing: [101, 201) and [301, 401), and [501, 601) acknowledged unseen.
+        assert_eq!(
+            r.trim(601, false),
+            Gaps {
+                count: 3,
+                bytes: 300
+            }
+        );
+        assert_eq!((r.last_reassem, r.has_blocks()), (601, false));
+    }
+
+    #[test]
+    fn data_below_the_acknowledged_point_never_fills_a_hole() {
+        let mut r = Reassembler::default();
+        r.trim(101, false);
+        assert!(!r.new_block(50, 40), "wholly acknowledged");
+        assert!(r.new_block(90, 30), "only [101, 120) is kept");
+        assert_eq!(r.last_reassem, 120);
+    }
+
+    #[test]
+    fn a_partial_connections_first_octet_is_no_gap() {
+        let mut r = Reassembler::default();
+        assert_eq!(r.trim(2, true), Gaps::default());
+        // Zeek leaves the delivery point where it was (its TODO in Undelivered).
+        assert_eq!((r.last_reassem, r.trim_seq()), (1, 2));
+    }
+
+    #[test]
+    fn sizes_come_from_sequence_numbers_like_zeeks() {
+        let mut e = Endpoint::default();
+        e.init_all(1000, 1000, 1001);
+        e.update_last(1101);
+        assert_eq!(e.size(ZeekState::Established), 100);
+        e.fin_cnt = 1;
+        e.update_last(1102);
+        assert_eq!(e.size(ZeekState::Established), 100);
+        // A wrap: the count goes up, the size keeps growing.
+        let mut w = Endpoint::default();
+        w.init_all(u32::MAX - 9, u32::MAX - 9, u32::MAX - 8);
+        w.update_last(40);
+        assert_eq!(w.size(ZeekState::Established), 49);
+    }
+
+    #[test]
+    fn numbers_before_the_start_underflow() {
+        let mut e = Endpoint::default();
+        e.init_all(1000, 1000, 1001);
+        assert_eq!(e.relative(1001, 1001, 0), (1, false));
+        assert!(e.relative(900, 1001, 0).1);
+    }
+}

@@ -1,0 +1,618 @@
+//! Zeek's rules, one row each: a scenario from the generator and the exact
+//! conn.log records Zeek's source says it gives.
+
+use std::sync::Arc;
+
+use tcpstate_synth::{Conv, Side as S, TcpFlags as F};
+
+use super::*;
+use crate::flow::KeyOptions;
+use crate::model::{Encap, Segment, TunnelHop, TunnelPath};
+use crate::test_support::decoded_segments;
+
+const MS: u64 = 1_000_000;
+const SEC: u64 = 1_000_000_000;
+
+fn conv() -> Conv {
+    Conv::new(
+        "10.0.0.1:50000".parse().unwrap(),
+        "10.0.0.2:80".parse().unwrap(),
+        1000,
+        5000,
+    )
+}
+
+/// The segments of several conversations in time order, frames renumbered.
+fn segments(convs: &[&Conv]) -> Vec<Segment> {
+    let mut all: Vec<Segment> = convs
+        .iter()
+        .flat_map(|c| decoded_segments(c).into_iter().map(|(s, _)| s))
+        .collect();
+    all.sort_by_key(|s| s.ts_ns);
+    for (i, s) in all.iter_mut().enumerate() {
+        s.frame = i as u64 + 1;
+    }
+    all
+}
+
+fn records_with(config: ZeekConfig, segs: &[Segment]) -> Vec<ZeekRecord> {
+    ZeekSessions::run(config, KeyOptions::default(), segs)
+}
+
+fn records(segs: &[Segment]) -> Vec<ZeekRecord> {
+    records_with(ZeekConfig::default(), segs)
+}
+
+/// A record as a conn.log reader sees it: conn_state, history, orig and
+/// resp packets, missed bytes, first frame, duration in ms.
+type Row = (&'static str, String, u64, u64, u64, u64, i64);
+
+fn row(r: &ZeekRecord) -> Row {
+    (
+        r.conn_state,
+        r.history.clone(),
+        r.orig_pkts,
+        r.resp_pkts,
+        r.missed_bytes,
+        r.first_frame,
+        r.duration_ns() / MS as i64,
+    )
+}
+
+fn rows(segs: &[Segment]) -> Vec<Row> {
+    records(segs).iter().map(row).collect()
+}
+
+fn r(
+    state: &'static str,
+    history: &str,
+    pkts: (u64, u64),
+    missed: u64,
+    first_frame: u64,
+    duration_ms: i64,
+) -> Row {
+    (
+        state,
+        history.to_string(),
+        pkts.0,
+        pkts.1,
+        missed,
+        first_frame,
+        duration_ms,
+    )
+}
+
+/// The worked examples of one record each: (name, script, history, conn_state).
+#[test]
+fn history_and_conn_state() {
+    type Script = fn(&mut Conv);
+    let table: Vec<(&str, Script, &str, &str)> = vec![
+        (
+            "normal exchange, FIN both sides",
+            |c| {
+                c.handshake();
+                c.data(S::Client, 100);
+                c.ack(S::Server);
+                c.data(S::Server, 500);
+                c.ack(S::Client);
+                c.fin(S::Client);
+                c.fin(S::Server);
+                c.ack(S::Client);
+            },
+            "ShADadFf",
+            "SF",
+        ),
+        (
+            "refused",
+            |c| {
+                c.syn();
+                c.refuse();
+            },
+            "Sr",
+            "REJ",
+        ),
+        (
+            "SYN unanswered, retransmitted",
+            |c| {
+                c.syn();
+                c.retransmit_last(S::Client);
+            },
+            "S",
+            "S0",
+        ),
+        (
+            "SYN, SYN-ACK, RST from the originator",
+            |c| {
+                c.syn();
+                c.syn_ack();
+                c.rst(S::Client);
+            },
+            "ShR",
+            "RSTO",
+        ),
+        (
+            "SYN then RST, no answer",
+            |c| {
+                c.syn();
+                c.rst(S::Client);
+            },
+            "SR",
+            "RSTOS0",
+        ),
+        (
+            "mid-stream data only: the sender of the first packet originates",
+            |c| {
+                *c = Conv::established(c.addr(S::Client), c.addr(S::Server), 20000, 90000);
+                c.data(S::Client, 200);
+                c.data(S::Server, 1000);
+                c.ack(S::Client);
+            },
+            "DdA",
+            "OTH",
+        ),
+        (
+            "RST from the responder after data",
+            |c| {
+                c.handshake();
+                c.data(S::Client, 100);
+                c.rst(S::Server);
+            },
+            "ShADr",
+            "RSTR",
+        ),
+        (
+            "FIN from the originator only",
+            |c| {
+                c.handshake();
+                c.data(S::Client, 50);
+                c.ack(S::Server);
+                c.fin(S::Client);
+                c.ack(S::Server);
+            },
+            "ShADaF",
+            "S2",
+        ),
+        (
+            "retransmitted data",
+            |c| {
+                c.handshake();
+                c.data(S::Client, 100);
+                c.retransmit_last(S::Client);
+                c.ack(S::Server);
+                c.fin(S::Client);
+                c.fin(S::Server);
+                c.ack(S::Client);
+            },
+            "ShADTaFf",
+            "SF",
+        ),
+        (
+            "a segment lost by the capture: one gap when the peer acknowledges past it",
+            |c| {
+                c.handshake();
+                c.data(S::Client, 100);
+                c.data(S::Client, 100);
+                c.data(S::Client, 100);
+                c.segments_mut().remove(4);
+                c.ack(S::Server);
+                c.fin(S::Client);
+                c.fin(S::Server);
+            },
+            "ShADaGFf",
+            "SF",
+        ),
+        (
+            "SYN-ACK first, from a likely server port: Zeek flips at creation (WantConnection)",
+            |c| {
+                c.syn();
+                c.syn_ack();
+                c.segments_mut().remove(0);
+            },
+            "^h",
+            "OTH",
+        ),
+        (
+            "zero window",
+            |c| {
+                c.handshake();
+                c.raw(S::Server, F::ACK, 5001, 1001, 0).window = 0;
+            },
+            "ShAaw",
+            "S1",
+        ),
+    ];
+    for (name, script, history, state) in table {
+        let mut c = conv();
+        script(&mut c);
+        let recs = records(&segments(&[&c]));
+        assert_eq!(recs.len(), 1, "{name}");
+        assert_eq!(
+            (recs[0].history.as_str(), recs[0].conn_state),
+            (history, state),
+            "{name}"
+        );
+    }
+}
+
+/// TCPSessionAdapter::UpdateInactiveState: a SYN read after its SYN-ACK,
+/// between ports Zeek does not know, flips the roles mid-history.
+#[test]
+fn syn_after_its_syn_ack_flips_the_roles() {
+    let mut c = Conv::new(
+        "10.0.0.1:30111".parse().unwrap(),
+        "10.0.0.2:5011".parse().unwrap(),
+        1000,
+        5000,
+    );
+    c.syn();
+    c.syn_ack();
+    c.ack(S::Client);
+    let mut segs = segments(&[&c]);
+    // The capture has the SYN-ACK first.
+    segs.swap(0, 1);
+    (segs[0].ts_ns, segs[1].ts_ns) = (segs[1].ts_ns, segs[0].ts_ns);
+    (segs[0].frame, segs[1].frame) = (1, 2);
+    let recs = records(&segs);
+    assert_eq!(
+        recs.iter().map(row).collect::<Vec<_>>(),
+        [r("S1", "Hs^A", (1, 2), 0, 1, 2)],
+        "the SYN is counted with the server, as ConnSize counts it"
+    );
+    assert_eq!(recs[0].orig.port, 30111);
+}
+
+/// TCPSessionAdapter::AttemptTimer: 5 s after the originator's SYN, a
+/// connection whose responder never spoke is removed; a later SYN starts a
+/// new one (one Wireshark stream, two conn.log records).
+#[test]
+fn the_attempt_timer_ends_an_unanswered_connection() {
+    let mut c = conv();
+    c.syn();
+    for wait in [1, 2, 4, 8] {
+        c.wait(wait * SEC - MS);
+        c.retransmit_last(S::Client);
+    }
+    // SYNs at 0, 1, 3, 7, 15 s.
+    assert_eq!(
+        rows(&segments(&[&c])),
+        [
+            r("S0", "S", (3, 0), 0, 1, 3000),
+            r("S0", "S", (1, 0), 0, 4, 0),
+            r("S0", "S", (1, 0), 0, 5, 0),
+        ]
+    );
+    // With the timer off, one record (the 60 s handshake timeout is not reached).
+    let off = ZeekConfig {
+        attempt_delay_ns: 0,
+        ..ZeekConfig::default()
+    };
+    let recs = records_with(off, &segments(&[&c]));
+    assert_eq!(
+        recs.iter().map(row).collect::<Vec<_>>(),
+        [r("S0", "S", (5, 0), 0, 1, 15000)]
+    );
+}
+
+/// In a one-sided capture the originator stays SYN_SENT, so the attempt
+/// timer removes the connection even though data flows; the rest is a new
+/// partial record.
+#[test]
+fn one_sided_capture_splits_at_the_attempt_timer() {
+    let mut c = conv().with_step(SEC);
+    c.handshake();
+    for _ in 0..8 {
+        c.data(S::Client, 100);
+    }
+    c.segments_mut().retain(|s| s.src.port() == 50000);
+    // SYN at 0, ACK at 2 s, data at 3..10 s.
+    assert_eq!(
+        rows(&segments(&[&c])),
+        [
+            r("S0", "SAD", (4, 0), 0, 1, 4000),
+            r("OTH", "D", (6, 0), 0, 5, 5000),
+        ]
+    );
+}
+
+/// TCPSessionAdapter::ConnectionClosed: a closed connection lives on for
+/// tcp_close_delay after its last packet; a packet after that starts a new
+/// record, with Zeek's guess of the originator. Packets after both FINs
+/// are in the history and counts but not in the duration.
+#[test]
+fn the_close_delay_ends_a_closed_connection() {
+    let mut c = conv();
+    c.handshake();
+    c.fin(S::Client);
+    c.fin(S::Server);
+    c.ack(S::Client);
+    c.wait(4 * SEC);
+    c.retransmit_last(S::Client);
+    c.wait(2 * SEC);
+    c.raw(S::Server, F::ACK, 5002, 1002, 0);
+    assert_eq!(
+        rows(&segments(&[&c])),
+        [
+            r("SF", "ShAFf", (5, 2), 0, 1, 4),
+            r("OTH", "^a", (0, 1), 0, 8, 0),
+        ]
+    );
+    let longer = ZeekConfig {
+        close_delay_ns: 10 * SEC as i64,
+        ..ZeekConfig::default()
+    };
+    assert_eq!(records_with(longer, &segments(&[&c])).len(), 1);
+}
+
+/// TCPSessionAdapter::IsReuse: once either side has closed, a SYN is a new
+/// connection even with the first one's ISN (Wireshark keeps it in the
+/// stream: tests in flow.rs).
+#[test]
+fn a_syn_after_a_close_is_a_new_connection() {
+    let mut c = conv();
+    c.syn();
+    c.refuse();
+    c.retransmit_last(S::Client); // SYN, RST, SYN again with the same ISN
+    let segs = segments(&[&c]);
+    assert_eq!(segs[2].seq, segs[0].seq);
+    assert_eq!(
+        rows(&segs),
+        [
+            r("REJ", "Sr", (1, 1), 0, 1, 1),
+            r("S0", "S", (1, 0), 0, 3, 0)
+        ]
+    );
+}
+
+/// Connection::InactivityTimer: tcp_inactivity_timeout splits an idle
+/// connection (5 min by default, an option).
+#[test]
+fn inactivity_splits_an_idle_connection() {
+    let mut c = conv();
+    c.handshake();
+    c.data(S::Client, 10);
+    c.ack(S::Server);
+    c.wait(299 * SEC);
+    c.data(S::Client, 10);
+    c.ack(S::Server);
+    c.wait(301 * SEC);
+    c.data(S::Client, 10);
+    c.ack(S::Server);
+    let segs = segments(&[&c]);
+    assert_eq!(
+        rows(&segs),
+        [
+            r("S1", "ShADa", (4, 3), 0, 1, 299_006),
+            r("OTH", "Da", (1, 1), 0, 8, 1),
+        ]
+    );
+    let short = ZeekConfig {
+        inactivity_timeout_ns: 60 * SEC as i64,
+        ..ZeekConfig::default()
+    };
+    assert_eq!(records_with(short, &segs).len(), 3);
+}
+
+/// base/protocols/conn/inactivity.zeek: ssh, telnet, rlogin and ftp get an
+/// hour of inactivity once established.
+#[test]
+fn interactive_services_wait_an_hour() {
+    let mut c = Conv::new(
+        "10.0.0.1:50000".parse().unwrap(),
+        "10.0.0.2:22".parse().unwrap(),
+        1000,
+        5000,
+    );
+    c.handshake();
+    c.wait(1800 * SEC);
+    c.data(S::Client, 10);
+    assert_eq!(records(&segments(&[&c])).len(), 1);
+}
+
+/// Every data segment cut by the snaplen: each acknowledgement past it
+/// reveals a content gap (TCP_Endpoint::DataSent never hands a short
+/// payload to the reassembler); G at the 1st and 10th, missed_bytes all.
+#[test]
+fn snaplen_cut_payloads_are_content_gaps() {
+    let mut c = conv();
+    c.handshake();
+    for _ in 0..12 {
+        c.data(S::Client, 100);
+        c.ack(S::Server);
+    }
+    c.fin(S::Client);
+    c.fin(S::Server);
+    c.ack(S::Client);
+    let mut segs = segments(&[&c]);
+    for s in &mut segs {
+        s.captured_payload_len = s.captured_payload_len.min(10);
+    }
+    assert_eq!(rows(&segs), [r("SF", "ShADaGGFf", (16, 14), 1200, 1, 28)]);
+}
+
+/// A cut segment never fills a hole; data below the acknowledged point is
+/// trimmed; acknowledging two separate holes at once gives two gaps.
+#[test]
+fn gaps_are_one_per_missing_range() {
+    let mut c = conv();
+    c.handshake();
+    c.data(S::Client, 100); // 4: delivered
+    c.data(S::Client, 100); // 5: lost
+    c.data(S::Client, 100); // 6: held above the hole
+    c.data(S::Client, 100); // 7: lost
+    c.data(S::Client, 100); // 8: held
+    c.retransmit_last(S::Client); // 9: the last one again, cut
+    c.ack(S::Server); // acknowledges all 500 bytes
+    let mut segs = segments(&[&c]);
+    segs[8].captured_payload_len = 0;
+    segs.retain(|s| s.frame != 5 && s.frame != 7);
+    let recs = records(&segs);
+    assert_eq!(recs[0].missed_bytes, 200);
+    assert_eq!(recs[0].history, "ShADTaG", "two gaps: one G, scaled");
+}
+
+/// TCP_Reassembler::Gap: gaps are logged only while both sides are
+/// established or cleanly closing: not in a partial connection, not when a
+/// RST reveals them.
+#[test]
+fn gaps_count_only_between_established_sides() {
+    let mut c = Conv::established(
+        "10.0.0.1:50000".parse().unwrap(),
+        "10.0.0.2:80".parse().unwrap(),
+        20000,
+        90000,
+    );
+    c.data(S::Client, 100);
+    c.data(S::Client, 100);
+    c.ack(S::Server);
+    let mut segs = segments(&[&c]);
+    segs.remove(1);
+    assert_eq!(rows(&segs), [r("OTH", "Da", (1, 1), 0, 1, 2)]);
+
+    let mut c = conv();
+    c.handshake();
+    c.data(S::Client, 100);
+    c.data(S::Client, 100);
+    c.rst(S::Server);
+    let mut segs = segments(&[&c]);
+    segs.remove(4);
+    assert_eq!(rows(&segs), [r("RSTR", "ShADr", (3, 2), 0, 1, 5)]);
+}
+
+fn tunnel(outer: [&str; 2], id: u32) -> Arc<TunnelPath> {
+    Arc::new(TunnelPath(vec![TunnelHop {
+        encap: Encap::Vxlan,
+        src: outer[0].parse().unwrap(),
+        dst: outer[1].parse().unwrap(),
+        id: Some(id),
+    }]))
+}
+
+/// Connection::CheckEncapsulation: Zeek's key ignores tunnels, so the two
+/// directions in different tunnels are one connection; each change of
+/// tunnel is counted and the first past Tunnel::max_changes_per_connection
+/// adds X, once.
+#[test]
+fn tunnel_changes_and_the_x_letter() {
+    let mut c = conv();
+    c.handshake();
+    for _ in 0..5 {
+        c.data(S::Client, 10);
+        c.data(S::Server, 10);
+    }
+    let up = tunnel(["192.0.2.1", "192.0.2.2"], 7);
+    let down = tunnel(["192.0.2.2", "192.0.2.1"], 8);
+    let mut segs = segments(&[&c]);
+    for s in &mut segs {
+        let from_client = s.src.port == 50000;
+        s.path.tunnel = Some(if from_client {
+            up.clone()
+        } else {
+            down.clone()
+        });
+    }
+    // 13 packets, the direction changing 11 times.
+    let recs = records(&segs);
+    assert_eq!(recs.len(), 1, "one connection whatever the tunnels");
+    assert_eq!(recs[0].history, "ShADdX");
+    assert_eq!(records(&segs[..8])[0].history, "ShADdX", "the 6th change");
+    assert_eq!(
+        records(&segs[..7])[0].history,
+        "ShADd",
+        "5 changes: at the limit"
+    );
+    let unlimited = ZeekConfig {
+        max_tunnel_changes: 0,
+        ..ZeekConfig::default()
+    };
+    assert_eq!(records_with(unlimited, &segs)[0].history, "ShADd");
+    // The same hop seen from the other side is the same tunnel.
+    for s in &mut segs {
+        s.path.tunnel = Some(if s.src.port == 50000 {
+            up.clone()
+        } else {
+            tunnel(["192.0.2.2", "192.0.2.1"], 7)
+        });
+    }
+    assert_eq!(records(&segs)[0].history, "ShADd");
+}
+
+/// TCPAnalyzer::ValidateChecksum: a bad checksum adds the scaled C and the
+/// packet is otherwise dropped (not counted, not in the state machine).
+#[test]
+fn bad_checksums_only_add_c() {
+    let mut c = conv();
+    c.handshake();
+    c.data(S::Client, 100);
+    c.retransmit_last(S::Client);
+    c.ack(S::Server);
+    let mut segs = segments(&[&c]);
+    segs[3].bad_checksum = true;
+    assert_eq!(rows(&segs), [r("S1", "ShACDa", (3, 2), 0, 1, 5)]);
+}
+
+/// TCPSessionAdapter::ConnectionClosed: a FIN while data is missing below
+/// it is not yet a close (DataPending): the same SYN again is then no reuse
+/// (IsReuse sees no side closed), where after a reported close it would be.
+/// Once the peer's acknowledgement gives the data up as a gap, the close
+/// happens (EndpointEOF).
+#[test]
+fn a_close_waits_for_missing_data() {
+    let mut c = conv();
+    c.handshake();
+    c.data(S::Client, 100);
+    c.data(S::Client, 100);
+    c.data(S::Client, 100);
+    c.fin(S::Client);
+    let mut segs = segments(&[&c]);
+    segs.retain(|s| s.frame != 5);
+    let mut syn = segs[0].clone();
+    syn.ts_ns += 10 * MS as i64;
+    syn.frame = 9;
+    let mut pending = segs.clone();
+    pending.push(syn.clone());
+    assert_eq!(
+        rows(&pending),
+        [r("S2", "ShADF", (6, 1), 0, 1, 10)],
+        "the FIN waits for the missing 100 bytes: one connection"
+    );
+    let mut whole = segments(&[&c]);
+    whole.push(syn);
+    assert_eq!(
+        rows(&whole).len(),
+        2,
+        "nothing missing: the FIN closes, the SYN is new"
+    );
+
+    c.fin(S::Server); // acknowledges everything, the client's FIN too
+    c.ack(S::Client);
+    c.wait(4 * SEC);
+    c.data(S::Server, 10); // within the close delay of the server's FIN
+    let mut segs = segments(&[&c]);
+    segs.retain(|s| s.frame != 5);
+    assert_eq!(
+        rows(&segs),
+        [r("SF", "ShADFfGd", (6, 3), 100, 1, 7)],
+        "the gap is the client's, given up at the server's FIN"
+    );
+}
+
+/// TCPSessionAdapter::ResetTimer: a RST after a side's own FIN, while the
+/// peer is still open, ends the connection tcp_reset_delay (5 s) later,
+/// before the expire timer would.
+#[test]
+fn a_reset_after_a_fin_ends_the_connection_5_s_later() {
+    let mut c = conv();
+    c.handshake();
+    c.fin(S::Client);
+    c.ack(S::Server);
+    c.rst(S::Client);
+    c.wait(5 * SEC + 500 * MS);
+    c.data(S::Server, 10);
+    assert_eq!(
+        rows(&segments(&[&c])),
+        [
+            r("RSTO", "ShAFaR", (4, 2), 0, 1, 5),
+            r("OTH", "^d", (0, 1), 0, 7, 0),
+        ]
+    );
+}
