@@ -6,33 +6,9 @@
 //! real pseudo-terminal to prove the terminal path uses its width too.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
-use assert_cmd::Command;
-
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("tcpstate")
-        .unwrap()
-        .current_dir(root())
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn ok(args: &[&str]) -> String {
-    let (code, out, err) = run(args);
-    assert_eq!(code, 0, "{args:?}: {err}");
-    out
-}
+mod common;
+use common::{ok, root, run};
 
 /// Long IPv6 endpoints (teredo), many and long anomaly codes, tenants
 /// told apart only by their tunnels, a loopback capture, a lossy transfer.
