@@ -898,18 +898,7 @@ fn write_timelines(out: &mut dyn Write, analyses: &[Analysis], plans: &[Plan]) -
 }
 
 /// Outcomes in the order the timeline's JSON numbers them.
-const OUTCOMES: [Outcome; 10] = [
-    Outcome::Closed,
-    Outcome::HalfClosed,
-    Outcome::ResetByClient,
-    Outcome::ResetByServer,
-    Outcome::Refused,
-    Outcome::SynUnanswered,
-    Outcome::HalfOpen,
-    Outcome::HandshakeReset,
-    Outcome::Open,
-    Outcome::NoConnection,
-];
+const OUTCOMES: [Outcome; 10] = Outcome::ALL;
 
 // ---------------------------------------------------------------------------
 // 4. The anomaly table and the ladders
