@@ -719,6 +719,7 @@ mod tests {
             header_cut: false,
             path: Default::default(),
             bad_checksum: false,
+            wire: Default::default(),
         }
     }
 

@@ -80,6 +80,7 @@ fn segments(raw: &[RawSeg], isn: (u32, u32)) -> Vec<(Segment, Side)> {
                 header_cut: false,
                 path: Default::default(),
                 bad_checksum: false,
+                wire: Default::default(),
             };
             (
                 seg,
