@@ -207,6 +207,25 @@ impl Analyzer {
         )
     }
 
+    /// [`Analyzer::stream_inputs`] and [`Analyzer::observe_inputs`] at once:
+    /// every TCP segment is shown to `observer` as it is placed and every
+    /// connection handed to `sink` when finished, nothing kept. Comparing
+    /// two captures (`diff`) reads both side by side this way.
+    pub fn observe_stream_inputs(
+        &self,
+        inputs: &[Input],
+        observer: &mut dyn FnMut(&Segment, u64, Side),
+        sink: &mut dyn FnMut(Vec<Connection>),
+    ) -> Analysis {
+        run(
+            display_name(inputs),
+            open_all(inputs),
+            &self.options,
+            Some(observer),
+            sink,
+        )
+    }
+
     /// Analyses a capture read from any byte stream (a pipe, a socket, memory).
     pub fn analyze_reader(
         &self,
