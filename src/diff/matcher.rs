@@ -10,7 +10,8 @@
 //! pair's address mapping and sequence offsets, and last by content: flags,
 //! length, payload digest, IP ID and TCP timestamp, which survive NAT and
 //! ISN rewriting. Among several candidates (retransmissions, duplicate
-//! ACKs) an equal IP ID, then an equal timestamp decides, else the oldest.
+//! ACKs) an equal IP ID, then an equal timestamp decides, then the
+//! nearest in time.
 //!
 //! Memory: the segments inside the window, the live connections, and per
 //! matched connection and direction at most [`MAX_SAMPLES`] delay samples.
@@ -471,13 +472,13 @@ impl<'s> Matcher<'s> {
                 };
                 if let Some(ack) = ack {
                     let key = (src, dst, sign(f.seq, ds), ack, f.core(), f.len);
-                    if let Some(found) = pick(q, q.exact.get(&key), f, &in_pair) {
+                    if let Some(found) = pick(q, q.exact.get(&key), f, t, &in_pair) {
                         return Some(found);
                     }
                 }
             }
             let k = f.content_key()?;
-            return pick(q, q.content.get(&k), f, &in_pair);
+            return pick(q, q.content.get(&k), f, t, &in_pair);
         }
         if conn.one_sided {
             return None;
@@ -490,11 +491,11 @@ impl<'s> Matcher<'s> {
                         .is_some_and(|c| c.pair.is_none() && !c.one_sided)
                 })
         };
-        if let Some(found) = pick(q, q.exact.get(&exact_key(f)), f, &unpaired) {
+        if let Some(found) = pick(q, q.exact.get(&exact_key(f)), f, t, &unpaired) {
             return Some(found);
         }
         let k = f.content_key()?;
-        pick(q, q.content.get(&k), f, &unpaired)
+        pick(q, q.content.get(&k), f, t, &unpaired)
     }
 
     fn matched(&mut self, x: usize, f: SegFact, twin: SegFact, backed: bool) {
@@ -805,26 +806,30 @@ impl<'s> Matcher<'s> {
     }
 }
 
-/// The best twin among `ids`: an equal IP ID and timestamp, then an equal
-/// IP ID, then an equal timestamp, else the oldest. Whether IP ID,
-/// timestamp or payload digest back the choice.
+/// The best twin among `ids` for `f`, seen at `t`: an equal IP ID and
+/// timestamp, then an equal IP ID, then an equal timestamp; among equals
+/// the nearest in (corrected) time, which tells an original from its
+/// retransmission when nothing else does. Whether IP ID, timestamp or
+/// payload digest back the choice.
 fn pick(
     q: &Queue,
     ids: Option<&Vec<u64>>,
     f: &SegFact,
+    t: i64,
     ok: &dyn Fn(&u64) -> bool,
 ) -> Option<(u64, bool)> {
-    let mut best: Option<(u8, u64)> = None;
+    let mut best: Option<(u8, i64, u64)> = None;
     for id in ids?.iter().filter(|id| ok(id)) {
-        let Some((g, _)) = q.get(*id) else { continue };
+        let Some((g, tg)) = q.get(*id) else { continue };
         let ip = f.wire.ip_id.is_some() && f.wire.ip_id == g.wire.ip_id;
         let ts = f.tsval.is_some() && f.tsval == g.tsval;
         let rank = 2 * u8::from(ip) + u8::from(ts);
-        if best.is_none_or(|(r, _)| rank > r) {
-            best = Some((rank, *id));
+        let gap = (tg - t).saturating_abs();
+        if best.is_none_or(|(r, d, _)| rank > r || rank == r && gap < d) {
+            best = Some((rank, gap, *id));
         }
     }
-    let (rank, id) = best?;
+    let (rank, _, id) = best?;
     let digest = f.wire.payload_digest != 0
         && q.get(id)
             .is_some_and(|(g, _)| g.wire.payload_digest == f.wire.payload_digest);

@@ -1,0 +1,165 @@
+//! `tcpstate diff`: two captures of the same traffic compared. Against
+//! itself nothing is lost; against copies edited by editcap exactly the
+//! deleted frames are missing and the shift is the offset; through a NAT
+//! that also rewrites sequence numbers (the generator writes both views)
+//! the connection is still matched.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tcpstate::capture::Input;
+use tcpstate::diff::{diff, ConnDiff, DiffOptions, DiffOutcome, MatchedBy};
+use tcpstate::Analyzer;
+use tcpstate_synth::{
+    frame, typical_syn_options, Conv, Link, PcapFormat, PcapWriter, Side, Translation,
+};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(a: &Path, b: &Path) -> (Vec<ConnDiff>, DiffOutcome) {
+    let mut conns = Vec::new();
+    let outcome = diff(
+        &Analyzer::new(),
+        &[Input::Path(a.to_path_buf())],
+        &[Input::Path(b.to_path_buf())],
+        &DiffOptions::default(),
+        &mut |c| conns.push(c),
+    )
+    .unwrap();
+    conns.sort_by_key(|c| (c.a_stream, c.b_stream));
+    (conns, outcome)
+}
+
+fn editcap(args: &[&str]) {
+    let st = Command::new("editcap")
+        .args(args)
+        .status()
+        .expect("editcap is installed");
+    assert!(st.success(), "editcap {args:?}");
+}
+
+#[test]
+fn a_capture_against_itself_loses_nothing() {
+    let a = root().join("testdata/real/several_conns.pcap");
+    let (conns, out) = run(&a, &a);
+    let s = &out.summary;
+    assert_eq!((s.matched, s.only_a, s.only_b), (7, 0, 0));
+    assert_eq!((s.missing_in_a, s.missing_in_b, s.reordered), (0, 0, 0));
+    assert_eq!((s.matched_segments, s.segments_a), (77, 77));
+    assert_eq!(s.offset_s, 0.0);
+    assert_eq!(s.offset_uncertainty_s, Some(0.0));
+    for (i, c) in conns.iter().enumerate() {
+        assert_eq!((c.a_stream, c.b_stream), (Some(i as u64), Some(i as u64)));
+        assert_eq!(c.matched_by, MatchedBy::Tuple);
+        assert!(c.changes.is_empty(), "{:?}", c.changes);
+        assert_eq!(c.states_agree, Some(true));
+    }
+}
+
+#[test]
+fn deleted_and_shifted_frames_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = root().join("testdata/real/several_conns.pcap");
+    let cut = dir.path().join("cut.pcap");
+    let b = dir.path().join("cut_shifted.pcap");
+    editcap(&[
+        "-d",
+        a.to_str().unwrap(),
+        cut.to_str().unwrap(),
+        "3",
+        "7",
+        "12",
+        "40",
+    ]);
+    editcap(&["-t", "5.25", cut.to_str().unwrap(), b.to_str().unwrap()]);
+    let (conns, out) = run(&a, &b);
+    let s = &out.summary;
+    assert_eq!((s.matched, s.only_a, s.only_b), (7, 0, 0));
+    assert_eq!((s.missing_in_b, s.missing_in_a), (4, 0));
+    assert!((s.offset_s - 5.25).abs() < 1e-6, "{}", s.offset_s);
+    assert_eq!(s.drift_ppm.abs() < 1e-3, true, "{}", s.drift_ppm);
+    let mut lost: Vec<u64> = conns.iter().flat_map(|c| c.missing_in_b.clone()).collect();
+    lost.sort_unstable();
+    assert_eq!(lost, [3, 7, 12, 40]);
+    // Delays are corrected: zero after removing the shift.
+    for c in &conns {
+        for d in [&c.delay.c2s, &c.delay.s2c].into_iter().flatten() {
+            assert!(d.min_s.abs() < 1e-6 && d.p99_s.abs() < 1e-6, "{d:?}");
+        }
+    }
+}
+
+fn write(path: &Path, segments: &[tcpstate_synth::Segment]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = PcapWriter::new(file, Link::Ethernet, PcapFormat::default()).unwrap();
+    for s in segments {
+        w.write_frame(s.ts_ns, &frame(&Link::Ethernet, s)).unwrap();
+    }
+    w.into_inner().unwrap();
+}
+
+/// One conversation seen at the client and behind a NAT that also
+/// rewrites both ISNs: B's clock 100 s ahead, 3 ms between the points, the
+/// client's second data segment lost between them (and retransmitted).
+#[test]
+fn nat_and_isn_rewriting_are_seen_through() {
+    let mut c = Conv::new(
+        "10.0.1.1:40000".parse().unwrap(),
+        "10.0.2.1:80".parse().unwrap(),
+        1000,
+        5000,
+    )
+    .with_syn_options(Side::Client, typical_syn_options())
+    .with_timestamps()
+    .with_step(10_000_000);
+    c.handshake();
+    c.data(Side::Client, 100);
+    c.data(Side::Client, 200);
+    c.ack(Side::Server);
+    c.data(Side::Server, 300);
+    c.retransmit_last(Side::Client);
+    c.ack(Side::Client);
+    c.fin(Side::Client);
+    c.fin(Side::Server);
+    c.ack(Side::Client);
+    let t = Translation {
+        client: "192.168.7.7:61000".parse().unwrap(),
+        server: "10.0.2.1:80".parse().unwrap(),
+        seq_offset: [0x1000_0000, 0],
+        delay_ns: 3_000_000,
+        clock_offset_ns: 100_000_000_000,
+    };
+    let mut far = c.view_through(&t);
+    // Frame 5 in A (the client's 200 bytes) never reaches B.
+    let lost_ts = c.segments()[4].ts_ns + t.delay_ns + t.clock_offset_ns as u64;
+    far.retain(|s| s.ts_ns != lost_ts);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("near.pcap"), dir.path().join("far.pcap"));
+    write(&a, c.segments());
+    write(&b, &far);
+    let (conns, out) = run(&a, &b);
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    let m = &conns[0];
+    assert_eq!(m.matched_by, MatchedBy::NatIsnRewrite);
+    assert_eq!(m.missing_in_b, [5]);
+    assert!(m.missing_in_a.is_empty());
+    assert_eq!(m.b_client.unwrap().to_string(), "192.168.7.7:61000");
+    let fields: Vec<(&str, &str)> = m.changes.iter().map(|c| (c.field, c.dir)).collect();
+    assert!(fields.contains(&("nat", "c2s")), "{fields:?}");
+    assert!(fields.contains(&("seq_offset", "c2s")), "{fields:?}");
+    assert!(!fields.iter().any(|f| f.1 == "s2c" && f.0 == "seq_offset"));
+    let s = &out.summary;
+    assert!((s.offset_s - 100.0).abs() < 1e-6, "{}", s.offset_s);
+    assert!(
+        (s.path_delay_s.unwrap() - 0.003).abs() < 1e-6,
+        "{:?}",
+        s.path_delay_s
+    );
+    let c2s = m.delay.c2s.as_ref().unwrap();
+    assert_eq!(c2s.upstream, "a");
+    assert!((c2s.min_s - 0.003).abs() < 1e-6 && (c2s.p99_s - 0.003).abs() < 1e-6);
+    assert_eq!(m.delay.s2c.as_ref().unwrap().upstream, "b");
+    assert_eq!(m.states_agree, Some(true));
+}
