@@ -163,3 +163,95 @@ fn nat_and_isn_rewriting_are_seen_through() {
     assert_eq!(m.delay.s2c.as_ref().unwrap().upstream, "b");
     assert_eq!(m.states_agree, Some(true));
 }
+
+/// The router's counters and NAT table saved by scripts/record_two_points.py.
+struct Truth {
+    /// Segments dropped client->server and server->client.
+    dropped: [u64; 2],
+    /// Client address:port -> its address:port behind the NAT.
+    nat: Vec<(String, String)>,
+}
+
+fn truth() -> Truth {
+    let text = std::fs::read_to_string(root().join("testdata/real/two_points.truth.txt")).unwrap();
+    let mut dropped = [0; 2];
+    let mut nat = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.get(2) == Some(&"DROP") {
+            let n: u64 = words[0].parse().unwrap();
+            match words[5] {
+                "d18r0" => dropped[0] = n,
+                "d18r1" => dropped[1] = n,
+                other => panic!("{other}"),
+            }
+        }
+        if line.starts_with("ipv4") {
+            let field = |k: &str, nth: usize| {
+                words
+                    .iter()
+                    .filter_map(|w| w.strip_prefix(k))
+                    .nth(nth)
+                    .unwrap()
+                    .to_string()
+            };
+            // Original direction src:sport, reply direction dst:dport.
+            nat.push((
+                format!("{}:{}", field("src=", 0), field("sport=", 0)),
+                format!("{}:{}", field("dst=", 1), field("dport=", 1)),
+            ));
+        }
+    }
+    Truth { dropped, nat }
+}
+
+/// The real recording through a lossy NATing, MSS-clamping router: the
+/// segments found missing are exactly the router's drop counters, the NAT
+/// mappings its conntrack table, and a shift of B by editcap is recovered.
+#[test]
+fn a_real_router_s_drops_nat_and_mss_clamp_are_found() {
+    let t = truth();
+    assert_eq!(t.dropped, [16, 9]);
+    assert_eq!(t.nat.len(), 3);
+    let a = root().join("testdata/real/two_points_a.pcap");
+    let b = root().join("testdata/real/two_points_b.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let shifted = dir.path().join("b_shifted.pcap");
+    editcap(&["-t", "-3.5", b.to_str().unwrap(), shifted.to_str().unwrap()]);
+    for (b, shift) in [(b, 0.0), (shifted, -3.5)] {
+        let (conns, out) = run(&a, &b);
+        let s = &out.summary;
+        assert_eq!((s.matched, s.only_a, s.only_b), (3, 0, 0));
+        // A is the client side: client->server losses are missing in B.
+        assert_eq!([s.missing_in_b, s.missing_in_a], t.dropped);
+        assert_eq!(s.segments_a - s.missing_in_b, s.matched_segments);
+        assert_eq!(s.segments_b - s.missing_in_a, s.matched_segments);
+        // Same host clock: the offset is the shift, within microseconds.
+        let unc = s.offset_uncertainty_s.unwrap();
+        assert!(unc < 50e-6, "{unc}");
+        assert!(
+            (s.offset_s - shift).abs() <= unc + 1e-6,
+            "{} vs {shift}",
+            s.offset_s
+        );
+        for c in &conns {
+            assert_eq!(c.matched_by, MatchedBy::Nat);
+            let client = (
+                c.a_client.unwrap().to_string(),
+                c.b_client.unwrap().to_string(),
+            );
+            assert!(t.nat.contains(&client), "{client:?} not in {:?}", t.nat);
+            let change = |field: &str, dir: &str| {
+                c.changes
+                    .iter()
+                    .find(|ch| ch.field == field && ch.dir == dir)
+                    .map(|ch| (ch.a.clone(), ch.b.clone()))
+            };
+            assert_eq!(change("mss", "c2s"), Some((1460.into(), 1200.into())));
+            assert_eq!(change("ttl", "c2s"), Some((64.into(), 63.into())));
+            assert_eq!(change("ttl", "s2c"), Some((63.into(), 64.into())));
+            assert_eq!(c.delay.c2s.as_ref().unwrap().upstream, "a");
+            assert_eq!(c.delay.s2c.as_ref().unwrap().upstream, "b");
+        }
+    }
+}
