@@ -35,6 +35,10 @@ pub(crate) const MAX_SAMPLES: usize = 65_536;
 /// kept at most; a connection with more is reported as seen on one side.
 pub(crate) const MAX_EARLY: usize = 65_536;
 
+/// Waiting segments indexed under one content key at most: more share it
+/// than it can tell apart, so the headers must.
+const MAX_SAME_CONTENT: usize = 16;
+
 /// The flags a middlebox does not change: those that move the state.
 const CORE_FLAGS: u16 = TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST | TcpFlags::ACK;
 
@@ -91,15 +95,23 @@ impl SegFact {
         }
     }
 
+    /// What tells this segment from others beyond its headers: its IP ID
+    /// (0 does not count: many stacks send it on every packet) and TCP
+    /// timestamp; None when neither is there and it has no payload.
     pub(crate) fn content_key(&self) -> Option<ContentKey> {
         let w = &self.wire;
-        (w.payload_digest != 0 || w.ip_id.is_some() || self.tsval.is_some()).then_some((
+        (w.payload_digest != 0 || self.ip_id().is_some() || self.tsval.is_some()).then_some((
             self.core(),
             self.len,
             w.payload_digest,
-            w.ip_id,
+            self.ip_id(),
             self.tsval,
         ))
+    }
+
+    /// The IP ID when it can tell packets apart (not 0).
+    fn ip_id(&self) -> Option<u16> {
+        self.wire.ip_id.filter(|&id| id != 0)
     }
 }
 
@@ -107,8 +119,9 @@ impl SegFact {
 #[derive(Clone, Debug)]
 pub(crate) struct ConnEnd {
     pub(crate) stream: u64,
-    /// The client's and the server's state histories.
-    pub(crate) states: [Vec<State>; 2],
+    /// The client's and the server's distinct states, each with the frame
+    /// that moved the side into it (None for the initial one and timers).
+    pub(crate) states: [Vec<(State, Option<u64>)>; 2],
     pub(crate) last_frame: u64,
 }
 
@@ -134,24 +147,45 @@ struct Queue {
     items: VecDeque<Option<(SegFact, i64)>>,
     exact: FxHashMap<ExactKey, Vec<u64>>,
     content: FxHashMap<ContentKey, Vec<u64>>,
+    /// Per connection not yet paired: its segments' ids, for matching them
+    /// once it is (dead ids are skipped then).
+    unpaired: FxHashMap<u64, Vec<u64>>,
 }
 
 impl Queue {
-    fn push(&mut self, f: SegFact, t: i64) {
+    fn push(&mut self, f: SegFact, t: i64, unpaired: bool) {
         let id = self.base + self.items.len() as u64;
+        if unpaired {
+            let ids = self.unpaired.entry(f.stream).or_default();
+            if ids.len() >= MAX_EARLY {
+                let base = self.base;
+                let items = &self.items;
+                ids.retain(|&i| {
+                    i >= base && items.get((i - base) as usize).is_some_and(Option::is_some)
+                });
+            }
+            if ids.len() < MAX_EARLY {
+                ids.push(id);
+            }
+        }
         self.exact.entry(exact_key(&f)).or_default().push(id);
         if let Some(k) = f.content_key() {
-            self.content.entry(k).or_default().push(id);
+            let ids = self.content.entry(k).or_default();
+            // Content shared by this many waiting segments tells nothing.
+            if ids.len() < MAX_SAME_CONTENT {
+                ids.push(id);
+            }
         }
         self.items.push_back(Some((f, t)));
     }
 
     fn get(&self, id: u64) -> Option<&(SegFact, i64)> {
-        self.items.get((id - self.base) as usize)?.as_ref()
+        self.items.get(usize::try_from(id.checked_sub(self.base)?).ok()?)?.as_ref()
     }
 
     fn take(&mut self, id: u64) -> Option<(SegFact, i64)> {
-        let item = self.items.get_mut((id - self.base) as usize)?.take()?;
+        let at = usize::try_from(id.checked_sub(self.base)?).ok()?;
+        let item = self.items.get_mut(at)?.take()?;
         unlist(&mut self.exact, exact_key(&item.0), id);
         if let Some(k) = item.0.content_key() {
             unlist(&mut self.content, k, id);
@@ -217,6 +251,8 @@ struct DirAcc {
     /// Largest upstream frame matched so far, per capture that was upstream.
     max_up: [u64; 2],
     reordered: Vec<Reordered>,
+    /// The first matched segment's frames in A and B.
+    first: Option<(u64, u64)>,
 }
 
 impl DirAcc {
@@ -395,13 +431,19 @@ impl<'s> Matcher<'s> {
         c.segments += 1;
         c.endpoints[f.side.idx()] = Some(f.src);
         c.endpoints[f.side.peer().idx()] = Some(f.dst);
+        let unpaired = c.pair.is_none();
         match self.find(x, &f, t) {
             Some((id, backed)) => {
                 if let Some((twin, _)) = self.queues[1 - x].take(id) {
-                    self.matched(x, f, twin, backed);
+                    let (a, b, up) = if x == 0 {
+                        (f, twin, 1)
+                    } else {
+                        (twin, f, 0)
+                    };
+                    self.matched(a, b, up, backed);
                 }
             }
-            None => self.queues[x].push(f, t),
+            None => self.queues[x].push(f, t, unpaired),
         }
     }
 
@@ -498,23 +540,70 @@ impl<'s> Matcher<'s> {
         pick(q, q.content.get(&k), f, t, &unpaired)
     }
 
-    fn matched(&mut self, x: usize, f: SegFact, twin: SegFact, backed: bool) {
-        let (a, b) = if x == 0 { (&f, &twin) } else { (&twin, &f) };
-        let (up, upstream) = (&twin, 1 - x);
+    /// Records twins `a` (from A) and `b` (from B); `up` is the capture
+    /// that saw the segment first. Pairs their connections on their first
+    /// twins, and then matches what of them was waiting.
+    fn matched(&mut self, a: SegFact, b: SegFact, up: usize, backed: bool) {
         let pid = match self.conns[0].get(&a.stream).and_then(|c| c.pair) {
             Some(pid) => pid,
-            None => self.pair_up(a, b),
+            None => {
+                let pid = self.pair_up(&a, &b);
+                self.learn(pid, &a, &b);
+                self.match_waiting(pid);
+                pid
+            }
         };
+        self.learn(pid, &a, &b);
+        self.record(pid, &a, &b, up, backed);
+    }
+
+    /// The sequence offsets a pair of twins shows, where not known yet.
+    fn learn(&mut self, pid: u64, a: &SegFact, b: &SegFact) {
+        let Some(p) = self.pairs.get_mut(&pid) else {
+            return;
+        };
+        let side = a.side.idx();
+        if p.delta[side].is_none() {
+            p.delta[side] = Some(b.seq.wrapping_sub(a.seq));
+        }
+        if a.flags & b.flags & TcpFlags::ACK != 0 && p.delta[1 - side].is_none() {
+            p.delta[1 - side] = Some(b.ack.wrapping_sub(a.ack));
+        }
+    }
+
+    /// Matches the segments of a newly paired connection that waited in
+    /// the queues (those before its first twins, when nothing but the
+    /// pair's translation could match them: a SYN without IP ID or
+    /// timestamp behind a NAT), oldest first.
+    fn match_waiting(&mut self, pid: u64) {
+        let Some(streams) = self.pairs.get(&pid).map(|p| p.streams) else {
+            return;
+        };
+        let ids = self.queues[0].unpaired.remove(&streams[0]).unwrap_or_default();
+        self.queues[1].unpaired.remove(&streams[1]);
+        for id in ids {
+            let Some((f, t)) = self.queues[0].get(id).cloned() else {
+                continue;
+            };
+            let Some((twin_id, backed)) = self.find(0, &f, t) else {
+                continue;
+            };
+            let (Some((a, ta)), Some((b, tb))) =
+                (self.queues[0].take(id), self.queues[1].take(twin_id))
+            else {
+                continue;
+            };
+            let up = usize::from(tb < ta);
+            self.learn(pid, &a, &b);
+            self.record(pid, &a, &b, up, backed);
+        }
+    }
+
+    fn record(&mut self, pid: u64, a: &SegFact, b: &SegFact, up: usize, backed: bool) {
         let Some(p) = self.pairs.get_mut(&pid) else {
             return;
         };
         let a_side = a.side;
-        if p.delta[a_side.idx()].is_none() {
-            p.delta[a_side.idx()] = Some(b.seq.wrapping_sub(a.seq));
-        }
-        if a.flags & b.flags & TcpFlags::ACK != 0 && p.delta[a_side.peer().idx()].is_none() {
-            p.delta[a_side.peer().idx()] = Some(b.ack.wrapping_sub(a.ack));
-        }
         if exact_key(a) == exact_key(b) {
             p.same_headers = true;
         }
@@ -526,14 +615,16 @@ impl<'s> Matcher<'s> {
         self.fit.add(dir, a.ts_ns, m);
         let acc = &mut p.dirs[a_side.idx()];
         acc.add(a.ts_ns, m);
-        if up.frame < acc.max_up[upstream] {
+        acc.first.get_or_insert((a.frame, b.frame));
+        let up_frame = if up == 0 { a.frame } else { b.frame };
+        if up_frame < acc.max_up[up] {
             acc.reordered.push(Reordered {
                 a_frame: a.frame,
                 b_frame: b.frame,
             });
             self.totals.reordered += 1;
         }
-        acc.max_up[upstream] = acc.max_up[upstream].max(up.frame);
+        acc.max_up[up] = acc.max_up[up].max(up_frame);
         compare(p, dir, a, b);
     }
 
@@ -629,6 +720,7 @@ impl<'s> Matcher<'s> {
     }
 
     fn write_one_sided(&mut self, x: usize, stream: u64, c: Conn) {
+        self.queues[x].unpaired.remove(&stream);
         self.totals.only[x] += 1;
         let (a, b) = if x == 0 {
             (Some(stream), None)
@@ -683,15 +775,16 @@ impl<'s> Matcher<'s> {
         for side in Side::BOTH {
             if let Some(d) = p.delta[side.idx()].filter(|&d| d != 0) {
                 let dir = Direction::of(side);
-                let count = p.dirs[side.idx()].seen;
+                let acc = &p.dirs[side.idx()];
+                let (a_frame, b_frame) = acc.first.unwrap_or_default();
                 p.changes.push(Change {
                     field: "seq_offset",
                     dir: dir.name(),
                     a: 0.into(),
                     b: (d as i32).into(),
-                    count,
-                    a_frame: 0,
-                    b_frame: 0,
+                    count: acc.seen,
+                    a_frame,
+                    b_frame,
                 });
             }
         }
@@ -701,14 +794,19 @@ impl<'s> Matcher<'s> {
                 for side in Side::BOTH {
                     let sa = &ea.states[side.idx()];
                     let sb = &eb.states[p.b_side[side.idx()].idx()];
-                    if sa != sb {
+                    let names = |v: &[(State, Option<u64>)]| -> serde_json::Value {
+                        v.iter().map(|s| s.0.name()).collect::<Vec<_>>().join(" ").into()
+                    };
+                    let same = |x: &[(State, Option<u64>)], y: &[(State, Option<u64>)]| {
+                        x.len() == y.len() && x.iter().zip(y).all(|(a, b)| a.0 == b.0)
+                    };
+                    if !same(sa, sb) {
                         agree = false;
-                        let names = |v: &[State]| {
-                            v.iter()
-                                .map(|s| s.name())
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                                .into()
+                        // Where they part: the first transition that differs,
+                        // or the connection's last frame.
+                        let at = sa.iter().zip(sb).take_while(|(a, b)| a.0 == b.0).count();
+                        let frame = |v: &[(State, Option<u64>)], last: u64| {
+                            v.get(at).and_then(|s| s.1).unwrap_or(last)
                         };
                         p.changes.push(Change {
                             field: if side == Side::Client {
@@ -720,8 +818,8 @@ impl<'s> Matcher<'s> {
                             a: names(sa),
                             b: names(sb),
                             count: 1,
-                            a_frame: ea.last_frame,
-                            b_frame: eb.last_frame,
+                            a_frame: frame(sa, ea.last_frame),
+                            b_frame: frame(sb, eb.last_frame),
                         });
                     }
                 }
@@ -745,6 +843,8 @@ impl<'s> Matcher<'s> {
                     let show = |e: Option<Endpoint>| {
                         e.map_or(serde_json::Value::Null, |e| e.to_string().into())
                     };
+                    let acc = &p.dirs[side.idx()];
+                    let (a_frame, b_frame) = acc.first.unwrap_or_default();
                     p.changes.insert(
                         0,
                         Change {
@@ -752,9 +852,9 @@ impl<'s> Matcher<'s> {
                             dir: Direction::of(side).name(),
                             a: show(ea),
                             b: show(eb),
-                            count: p.dirs[side.idx()].seen,
-                            a_frame: 0,
-                            b_frame: 0,
+                            count: acc.seen,
+                            a_frame,
+                            b_frame,
                         },
                     );
                 }
@@ -821,7 +921,7 @@ fn pick(
     let mut best: Option<(u8, i64, u64)> = None;
     for id in ids?.iter().filter(|id| ok(id)) {
         let Some((g, tg)) = q.get(*id) else { continue };
-        let ip = f.wire.ip_id.is_some() && f.wire.ip_id == g.wire.ip_id;
+        let ip = f.ip_id().is_some() && f.ip_id() == g.ip_id();
         let ts = f.tsval.is_some() && f.tsval == g.tsval;
         let rank = 2 * u8::from(ip) + u8::from(ts);
         let gap = (tg - t).saturating_abs();

@@ -36,6 +36,7 @@ pub use record::{
 
 use crate::capture::{CaptureError, Input};
 use crate::model::Side;
+use crate::tcp::machine::State;
 use crate::pipeline::{Analysis, Analyzer, Warning};
 
 /// Segments of each capture the coarse clock offset is looked for in.
@@ -220,7 +221,7 @@ fn feed(analyzer: &Analyzer, inputs: &[Input], tx: SyncSender<Vec<Event>>) -> An
         for c in conns {
             pending.borrow_mut().push(Event::End(ConnEnd {
                 stream: c.flow.stream,
-                states: [c.tcp.states(Side::Client), c.tcp.states(Side::Server)],
+                states: Side::BOTH.map(|side| state_history(&c.tcp, side)),
                 last_frame: c.flow.last_frame,
             }));
         }
@@ -229,6 +230,19 @@ fn feed(analyzer: &Analyzer, inputs: &[Input], tx: SyncSender<Vec<Event>>) -> An
     let analysis = analyzer.observe_stream_inputs(inputs, &mut observer, &mut sink);
     send(true);
     analysis
+}
+
+/// A side's distinct states with the frame of the transition into each
+/// (None for the initial state and for timers).
+fn state_history(tcp: &crate::tcp::machine::PairedMachines, side: Side) -> Vec<(State, Option<u64>)> {
+    let states = tcp.states(side);
+    let mut v: Vec<(State, Option<u64>)> = vec![(states[0], None)];
+    for t in tcp.transitions().filter(|t| t.side == side) {
+        if v.last().map(|l| l.0) != Some(t.to) {
+            v.push((t.to, t.frame));
+        }
+    }
+    v
 }
 
 fn pass(
