@@ -139,6 +139,16 @@ fn exact_key(f: &SegFact) -> ExactKey {
     (f.src, f.dst, f.seq, f.ack_number(), f.core(), f.len)
 }
 
+type HalfKey = (u64, Side, u32, u16, u32);
+
+fn seq_key(f: &SegFact) -> HalfKey {
+    (f.stream, f.side, f.seq, f.core(), f.len)
+}
+
+fn ack_key(f: &SegFact) -> Option<HalfKey> {
+    (f.flags & TcpFlags::ACK != 0).then_some((f.stream, f.side, f.ack, f.core(), f.len))
+}
+
 /// One capture's segments waiting for a twin, oldest first.
 #[derive(Default)]
 struct Queue {
@@ -147,6 +157,13 @@ struct Queue {
     items: VecDeque<Option<(SegFact, i64)>>,
     exact: FxHashMap<ExactKey, Vec<u64>>,
     content: FxHashMap<ContentKey, Vec<u64>>,
+    /// By stream, sender, sequence number, flags and length: for a paired
+    /// connection whose acknowledgement offset is not known yet.
+    by_seq: FxHashMap<HalfKey, Vec<u64>>,
+    /// The same with the acknowledgement number (segments with ACK only):
+    /// for one whose sequence offset in that direction is not known yet
+    /// (the first SYN-ACK when nothing but the SYN matched).
+    by_ack: FxHashMap<HalfKey, Vec<u64>>,
     /// Per connection not yet paired: its segments' ids, for matching them
     /// once it is (dead ids are skipped then).
     unpaired: FxHashMap<u64, Vec<u64>>,
@@ -169,6 +186,10 @@ impl Queue {
             }
         }
         self.exact.entry(exact_key(&f)).or_default().push(id);
+        self.by_seq.entry(seq_key(&f)).or_default().push(id);
+        if let Some(k) = ack_key(&f) {
+            self.by_ack.entry(k).or_default().push(id);
+        }
         if let Some(k) = f.content_key() {
             let ids = self.content.entry(k).or_default();
             // Content shared by this many waiting segments tells nothing.
@@ -187,6 +208,10 @@ impl Queue {
         let at = usize::try_from(id.checked_sub(self.base)?).ok()?;
         let item = self.items.get_mut(at)?.take()?;
         unlist(&mut self.exact, exact_key(&item.0), id);
+        unlist(&mut self.by_seq, seq_key(&item.0), id);
+        if let Some(k) = ack_key(&item.0) {
+            unlist(&mut self.by_ack, k, id);
+        }
         if let Some(k) = item.0.content_key() {
             unlist(&mut self.content, k, id);
         }
@@ -502,22 +527,29 @@ impl<'s> Matcher<'s> {
                     n.wrapping_sub(d)
                 }
             };
-            if let (Some(src), Some(dst), Some(ds)) = (
+            let seq = ds.map(|d| sign(f.seq, d));
+            let acked = f.flags & TcpFlags::ACK != 0;
+            let ack = if acked {
+                dr.map(|d| sign(f.ack, d))
+            } else {
+                Some(0)
+            };
+            let ends = (
                 y_conn.endpoints[y_side.idx()],
                 y_conn.endpoints[y_side.peer().idx()],
-                ds,
-            ) {
-                let ack = if f.flags & TcpFlags::ACK != 0 {
-                    dr.map(|d| sign(f.ack, d))
-                } else {
-                    Some(0)
-                };
-                if let Some(ack) = ack {
-                    let key = (src, dst, sign(f.seq, ds), ack, f.core(), f.len);
-                    if let Some(found) = pick(q, q.exact.get(&key), f, t, &in_pair) {
-                        return Some(found);
-                    }
+            );
+            let ids = match (seq, ack, ends) {
+                (Some(seq), Some(ack), (Some(src), Some(dst))) => {
+                    q.exact.get(&(src, dst, seq, ack, f.core(), f.len))
                 }
+                (Some(seq), _, _) => q.by_seq.get(&(y_stream, y_side, seq, f.core(), f.len)),
+                (None, Some(ack), _) if acked => {
+                    q.by_ack.get(&(y_stream, y_side, ack, f.core(), f.len))
+                }
+                _ => None,
+            };
+            if let Some(found) = pick(q, ids, f, t, &in_pair) {
+                return Some(found);
             }
             let k = f.content_key()?;
             return pick(q, q.content.get(&k), f, t, &in_pair);

@@ -107,7 +107,8 @@ pub fn diff(
     // Pass 1: the clocks.
     let mut ignore = |_: ConnDiff| {};
     let first = pass(analyzer, a, b, window_ns, Start::Coarse(given), &mut ignore);
-    let clock = match first.fit.fit() {
+    let fitted = first.fit.fit();
+    let clock = match fitted {
         Some(c) => c,
         None => {
             warnings.push(
@@ -122,9 +123,9 @@ pub fn diff(
     let t = second.totals;
     let ns = |v: f64| v / 1e9;
     let summary = DiffSummary {
-        offset_s: ns(clock.offset_ns),
+        offset_s: fitted.map(|c| ns(c.offset_ns)),
         offset_uncertainty_s: clock.offset_uncertainty_ns.map(ns),
-        drift_ppm: clock.drift * 1e6,
+        drift_ppm: fitted.map(|c| c.drift * 1e6),
         drift_uncertainty_ppm: clock.drift_uncertainty.map(|d| d * 1e6),
         path_delay_s: clock.path_delay_ns.map(ns),
         matched: t.matched,

@@ -222,15 +222,17 @@ pub struct ConnDiff {
 /// The comparison as a whole.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct DiffSummary {
-    /// B's clock minus A's, seconds, at A's first matched segment.
-    pub offset_s: f64,
+    /// B's clock minus A's, seconds, at the start of A's first second
+    /// with matched segments; None when no segment matched.
+    pub offset_s: Option<f64>,
     /// Half the width of the interval the offset must lie in (the
     /// smallest round trip between the points, halved), or the spread of
     /// the fit if larger; None when segments matched in one direction only
     /// (then the offset includes that direction's path delay).
     pub offset_uncertainty_s: Option<f64>,
-    /// How fast B's clock runs against A's, parts per million.
-    pub drift_ppm: f64,
+    /// How fast B's clock runs against A's, parts per million; None when
+    /// no segment matched.
+    pub drift_ppm: Option<f64>,
     /// Standard error of the drift; None with fewer than three time bins.
     pub drift_uncertainty_ppm: Option<f64>,
     /// Smallest one-way delay between the points (assuming equal delays

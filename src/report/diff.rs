@@ -121,28 +121,27 @@ fn ms(s: f64) -> String {
 
 /// The summary as `name: value` lines, for the table and the HTML section.
 fn summary_lines(s: &DiffSummary) -> Vec<(&'static str, String)> {
-    let pm = |v: Option<f64>, f: &dyn Fn(f64) -> String| {
-        v.map_or("unknown".into(), |v| format!(" ± {}", f(v)))
+    let offset = match s.offset_s {
+        None => "unknown: no segment of A was found in B".to_string(),
+        Some(o) => format!(
+            "{o:.6} s{}",
+            s.offset_uncertainty_s.map_or(
+                " (segments matched one way only: includes that way's delay)".into(),
+                |u| format!(" ± {u:.6} s")
+            )
+        ),
+    };
+    let drift = match s.drift_ppm {
+        None => "unknown".to_string(),
+        Some(d) => format!(
+            "{d:.3} ppm{}",
+            s.drift_uncertainty_ppm
+                .map_or(" (too short to tell)".into(), |u| format!(" ± {u:.3} ppm"))
+        ),
     };
     vec![
-        (
-            "clock offset (B - A)",
-            format!(
-                "{:.6} s{}",
-                s.offset_s,
-                pm(s.offset_uncertainty_s, &|v| format!("{v:.6} s"))
-                    .replace("unknown", " (one direction only: includes its delay)")
-            ),
-        ),
-        (
-            "clock drift",
-            format!(
-                "{:.3} ppm{}",
-                s.drift_ppm,
-                pm(s.drift_uncertainty_ppm, &|v| format!("{v:.3} ppm"))
-                    .replace("unknown", " (too short to tell)")
-            ),
-        ),
+        ("clock offset (B - A)", offset),
+        ("clock drift", drift),
         (
             "min one-way delay",
             s.path_delay_s
@@ -188,35 +187,25 @@ fn delay_cell(d: &Option<DelayStats>) -> String {
     }
 }
 
-fn missing_cell(v: &[u64]) -> String {
-    const SHOWN: usize = 8;
-    let mut s = frames(&v[..v.len().min(SHOWN)]);
-    if v.len() > SHOWN {
-        let _ = write!(s, " +{}", v.len() - SHOWN);
-    }
-    if s.is_empty() {
-        s.push('-');
-    }
-    s
+fn count(n: Option<usize>) -> String {
+    n.map_or("-".into(), |n| n.to_string())
 }
 
 /// The table's cells of one connection.
 fn table_row(c: &ConnDiff) -> Vec<String> {
     let stream = |s: Option<u64>| s.map_or("-".into(), |s| s.to_string());
-    let conf = c.confidence.map_or("", |x| x.name());
     vec![
         stream(c.a_stream),
         stream(c.b_stream),
-        format!("{} {}", c.matched_by.name(), conf)
-            .trim()
-            .to_string(),
+        c.matched_by.name().into(),
+        c.confidence.map_or("-", |x| x.name()).into(),
         format!(
             "{} -> {}",
             opt(c.a_client.or(c.b_client)),
             opt(c.a_server.or(c.b_server))
         ),
-        missing_cell(&c.missing_in_b),
-        missing_cell(&c.missing_in_a),
+        count(c.a_stream.and(c.b_stream).map(|_| c.missing_in_b.len())),
+        count(c.a_stream.and(c.b_stream).map(|_| c.missing_in_a.len())),
         delay_cell(&c.delay.c2s),
         delay_cell(&c.delay.s2c),
         (c.reordered.c2s.len() + c.reordered.s2c.len()).to_string(),
@@ -225,11 +214,6 @@ fn table_row(c: &ConnDiff) -> Vec<String> {
             Some(false) => "NO".into(),
             None => "-".into(),
         },
-        if c.changes.is_empty() {
-            "-".into()
-        } else {
-            changes_text(c)
-        },
     ]
 }
 
@@ -237,23 +221,80 @@ const TABLE_HEADER: [&str; 11] = [
     "A_STREAM",
     "B_STREAM",
     "MATCHED_BY",
-    "A: CLIENT -> SERVER",
-    "MISSING_IN_B (A frames)",
-    "MISSING_IN_A (B frames)",
-    "C2S DELAY ms min/med/p99",
-    "S2C DELAY ms min/med/p99",
-    "REORD",
+    "CONFIDENCE",
+    "CLIENT -> SERVER (A)",
+    "MISSING_IN_B",
+    "MISSING_IN_A",
+    "C2S_DELAY_MS min/med/p99",
+    "S2C_DELAY_MS min/med/p99",
+    "REORDERED",
     "STATES_AGREE",
-    "CHANGES",
 ];
 
-/// The terminal table: the summary, then one row per connection.
+/// The findings of a connection, one per line, each naming its frames:
+/// the lost and created segments, the reordered ones, the changes.
+fn finding_lines(c: &ConnDiff) -> Vec<String> {
+    let mut v = Vec::new();
+    if !c.missing_in_b.is_empty() {
+        v.push(format!("missing in B: A frames {}", frames(&c.missing_in_b)));
+    }
+    if !c.missing_in_a.is_empty() {
+        v.push(format!("missing in A: B frames {}", frames(&c.missing_in_a)));
+    }
+    for (dir, list) in [("c2s", &c.reordered.c2s), ("s2c", &c.reordered.s2c)] {
+        if !list.is_empty() {
+            let pairs: Vec<String> = list
+                .iter()
+                .map(|r| format!("A {} = B {}", r.a_frame, r.b_frame))
+                .collect();
+            v.push(format!("reordered {dir}: {}", pairs.join(", ")));
+        }
+    }
+    match (c.a_stream, c.b_stream) {
+        (Some(_), None) => v.push(format!("seen in A only: {} segments", c.a_segments)),
+        (None, Some(_)) => v.push(format!("seen in B only: {} segments", c.b_segments)),
+        _ => {}
+    }
+    for ch in &c.changes {
+        let show = |x: &serde_json::Value| match x {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if ch.field.ends_with("_states") {
+            v.push(format!(
+                "{} differ: A {} / B {} (they part at A frame {}, B frame {})",
+                ch.field.replace('_', " "),
+                show(&ch.a),
+                show(&ch.b),
+                ch.a_frame,
+                ch.b_frame
+            ));
+            continue;
+        }
+        v.push(format!(
+            "{} {}: {} -> {} ({} segments; first at A frame {}, B frame {})",
+            ch.field,
+            ch.dir,
+            show(&ch.a),
+            show(&ch.b),
+            ch.count,
+            ch.a_frame,
+            ch.b_frame
+        ));
+    }
+    v
+}
+
+/// The terminal table: the summary, then one row per connection (A's
+/// streams first, in order, then B's own), each followed by its findings.
 pub fn write_table(out: &mut dyn Write, s: &DiffSummary, conns: &[ConnDiff]) -> io::Result<()> {
     for (k, v) in summary_lines(s) {
         writeln!(out, "{k:<32}{v}")?;
     }
     writeln!(out)?;
-    let rows: Vec<Vec<String>> = conns.iter().map(table_row).collect();
+    let mut order: Vec<&ConnDiff> = conns.iter().collect();
+    order.sort_by_key(|c| (c.a_stream.is_none(), c.a_stream, c.b_stream));
+    let rows: Vec<Vec<String>> = order.iter().map(|c| table_row(c)).collect();
     let mut widths: Vec<usize> = TABLE_HEADER.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -263,21 +304,16 @@ pub fn write_table(out: &mut dyn Write, s: &DiffSummary, conns: &[ConnDiff]) -> 
     let line = |cells: &mut dyn Iterator<Item = String>| {
         let mut l = String::new();
         for (i, c) in cells.enumerate() {
-            if i + 1 == widths.len() {
-                l.push_str(&c);
-            } else {
-                let _ = write!(l, "{c:<w$}  ", w = widths[i]);
-            }
+            let _ = write!(l, "{c:<w$}  ", w = widths[i]);
         }
         l.trim_end().to_string()
     };
-    writeln!(
-        out,
-        "{}",
-        line(&mut TABLE_HEADER.iter().map(|h| h.to_string()))
-    )?;
-    for r in rows {
+    writeln!(out, "{}", line(&mut TABLE_HEADER.iter().map(|h| h.to_string())))?;
+    for (c, r) in order.iter().zip(rows) {
         writeln!(out, "{}", line(&mut r.into_iter()))?;
+        for f in finding_lines(c) {
+            writeln!(out, "    {f}")?;
+        }
     }
     Ok(())
 }
@@ -310,11 +346,13 @@ pub fn write_html_section(
         writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v))?;
     }
     writeln!(out, "</table>\n<table class=\"conns\"><thead><tr>")?;
-    for h in TABLE_HEADER {
+    for h in TABLE_HEADER.iter().chain(&["FINDINGS (frames in A and B)"]) {
         write!(out, "<th>{}</th>", esc(h))?;
     }
     writeln!(out, "</tr></thead><tbody>")?;
-    for c in conns {
+    let mut order: Vec<&ConnDiff> = conns.iter().collect();
+    order.sort_by_key(|c| (c.a_stream.is_none(), c.a_stream, c.b_stream));
+    for c in order {
         let bad = !c.missing_in_a.is_empty()
             || !c.missing_in_b.is_empty()
             || c.states_agree == Some(false)
@@ -324,7 +362,8 @@ pub fn write_html_section(
         for cell in table_row(c) {
             write!(out, "<td>{}</td>", esc(&cell))?;
         }
-        writeln!(out, "</tr>")?;
+        let findings: Vec<String> = finding_lines(c).iter().map(|f| esc(f)).collect();
+        writeln!(out, "<td>{}</td></tr>", findings.join("<br>"))?;
     }
     writeln!(out, "</tbody></table></section>")
 }
