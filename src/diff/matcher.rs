@@ -201,7 +201,9 @@ impl Queue {
     }
 
     fn get(&self, id: u64) -> Option<&(SegFact, i64)> {
-        self.items.get(usize::try_from(id.checked_sub(self.base)?).ok()?)?.as_ref()
+        self.items
+            .get(usize::try_from(id.checked_sub(self.base)?).ok()?)?
+            .as_ref()
     }
 
     fn take(&mut self, id: u64) -> Option<(SegFact, i64)> {
@@ -460,11 +462,7 @@ impl<'s> Matcher<'s> {
         match self.find(x, &f, t) {
             Some((id, backed)) => {
                 if let Some((twin, _)) = self.queues[1 - x].take(id) {
-                    let (a, b, up) = if x == 0 {
-                        (f, twin, 1)
-                    } else {
-                        (twin, f, 0)
-                    };
+                    let (a, b, up) = if x == 0 { (f, twin, 1) } else { (twin, f, 0) };
                     self.matched(a, b, up, backed);
                 }
             }
@@ -611,7 +609,10 @@ impl<'s> Matcher<'s> {
         let Some(streams) = self.pairs.get(&pid).map(|p| p.streams) else {
             return;
         };
-        let ids = self.queues[0].unpaired.remove(&streams[0]).unwrap_or_default();
+        let ids = self.queues[0]
+            .unpaired
+            .remove(&streams[0])
+            .unwrap_or_default();
         self.queues[1].unpaired.remove(&streams[1]);
         for id in ids {
             let Some((f, t)) = self.queues[0].get(id).cloned() else {
@@ -827,7 +828,11 @@ impl<'s> Matcher<'s> {
                     let sa = &ea.states[side.idx()];
                     let sb = &eb.states[p.b_side[side.idx()].idx()];
                     let names = |v: &[(State, Option<u64>)]| -> serde_json::Value {
-                        v.iter().map(|s| s.0.name()).collect::<Vec<_>>().join(" ").into()
+                        v.iter()
+                            .map(|s| s.0.name())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            .into()
                     };
                     let same = |x: &[(State, Option<u64>)], y: &[(State, Option<u64>)]| {
                         x.len() == y.len() && x.iter().zip(y).all(|(a, b)| a.0 == b.0)

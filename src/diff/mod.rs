@@ -36,8 +36,8 @@ pub use record::{
 
 use crate::capture::{CaptureError, Input};
 use crate::model::Side;
-use crate::tcp::machine::State;
 use crate::pipeline::{Analysis, Analyzer, Warning};
+use crate::tcp::machine::State;
 
 /// Segments of each capture the coarse clock offset is looked for in.
 pub const BOOTSTRAP_SEGMENTS: usize = 50_000;
@@ -235,7 +235,10 @@ fn feed(analyzer: &Analyzer, inputs: &[Input], tx: SyncSender<Vec<Event>>) -> An
 
 /// A side's distinct states with the frame of the transition into each
 /// (None for the initial state and for timers).
-fn state_history(tcp: &crate::tcp::machine::PairedMachines, side: Side) -> Vec<(State, Option<u64>)> {
+fn state_history(
+    tcp: &crate::tcp::machine::PairedMachines,
+    side: Side,
+) -> Vec<(State, Option<u64>)> {
     let states = tcp.states(side);
     let mut v: Vec<(State, Option<u64>)> = vec![(states[0], None)];
     for t in tcp.transitions().filter(|t| t.side == side) {

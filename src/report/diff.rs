@@ -65,11 +65,27 @@ fn frames(v: &[u64]) -> String {
     v.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")
 }
 
+/// A change's value as text: strings bare, the rest as JSON.
+fn value_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// `field dir a->b` for each change, `;`-separated.
 fn changes_text(c: &ConnDiff) -> String {
     c.changes
         .iter()
-        .map(|ch| format!("{} {} {}->{}", ch.field, ch.dir, ch.a, ch.b))
+        .map(|ch| {
+            format!(
+                "{} {} {}->{}",
+                ch.field,
+                ch.dir,
+                value_text(&ch.a),
+                value_text(&ch.b)
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -236,10 +252,16 @@ const TABLE_HEADER: [&str; 11] = [
 fn finding_lines(c: &ConnDiff) -> Vec<String> {
     let mut v = Vec::new();
     if !c.missing_in_b.is_empty() {
-        v.push(format!("missing in B: A frames {}", frames(&c.missing_in_b)));
+        v.push(format!(
+            "missing in B: A frames {}",
+            frames(&c.missing_in_b)
+        ));
     }
     if !c.missing_in_a.is_empty() {
-        v.push(format!("missing in A: B frames {}", frames(&c.missing_in_a)));
+        v.push(format!(
+            "missing in A: B frames {}",
+            frames(&c.missing_in_a)
+        ));
     }
     for (dir, list) in [("c2s", &c.reordered.c2s), ("s2c", &c.reordered.s2c)] {
         if !list.is_empty() {
@@ -256,10 +278,7 @@ fn finding_lines(c: &ConnDiff) -> Vec<String> {
         _ => {}
     }
     for ch in &c.changes {
-        let show = |x: &serde_json::Value| match x {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+        let show = value_text;
         if ch.field.ends_with("_states") {
             v.push(format!(
                 "{} differ: A {} / B {} (they part at A frame {}, B frame {})",
@@ -308,7 +327,11 @@ pub fn write_table(out: &mut dyn Write, s: &DiffSummary, conns: &[ConnDiff]) -> 
         }
         l.trim_end().to_string()
     };
-    writeln!(out, "{}", line(&mut TABLE_HEADER.iter().map(|h| h.to_string())))?;
+    writeln!(
+        out,
+        "{}",
+        line(&mut TABLE_HEADER.iter().map(|h| h.to_string()))
+    )?;
     for (c, r) in order.iter().zip(rows) {
         writeln!(out, "{}", line(&mut r.into_iter()))?;
         for f in finding_lines(c) {
