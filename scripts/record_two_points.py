@@ -11,7 +11,9 @@ router forwards with:
 * `-m statistic --mode random --probability P -j DROP` in FORWARD, one rule
   per direction, so a known share is lost between the points;
 * SNAT of the client to 10.201.2.254 with random ports (`--random-fully`);
-* TCPMSS clamping of SYNs to 1200.
+* TCPMSS clamping of SYNs to 1200;
+* DSCP 10 set on everything client->server, and SACK-permitted stripped from
+  the client's SYN (TCPOPTSTRIP).
 
 The ground truth is saved next to the captures as NAME.truth.txt: the
 FORWARD drop rules' packet counters (`iptables -L FORWARD -v -x`), the NAT
@@ -43,6 +45,7 @@ CIP, SIP = "10.201.1.1", "10.201.2.1"
 RCIP, RSIP = "10.201.1.254", "10.201.2.254"
 PORT = 8018
 MSS = 1200
+DSCP = 10
 
 
 def setup():
@@ -82,6 +85,9 @@ def router_rules(loss):
         "--probability", str(loss), "-j", "DROP")
     ipt("-t", "mangle", "-A", "FORWARD", "-p", "tcp", "--tcp-flags", "SYN,RST", "SYN",
         "-j", "TCPMSS", "--set-mss", str(MSS))
+    ipt("-t", "mangle", "-A", "FORWARD", "-i", "d18r0", "-p", "tcp", "-j", "DSCP", "--set-dscp", str(DSCP))
+    ipt("-t", "mangle", "-A", "FORWARD", "-i", "d18r0", "-p", "tcp", "--tcp-flags", "SYN", "SYN",
+        "-j", "TCPOPTSTRIP", "--strip-options", "sack-permitted")
     ipt("-t", "nat", "-A", "POSTROUTING", "-o", "d18r1", "-s", "10.201.1.0/24", "-p", "tcp",
         "-j", "SNAT", "--to-source", RSIP + ":20000-60000", "--random-fully")
 
@@ -167,7 +173,7 @@ def main():
         result(ts, sbox, timeout=120)
         time.sleep(1.5)
         stats = [c.stop() for c in caps]
-        truth = ["# router %s: FORWARD drop rules (pkts = segments dropped), then NAT and MSS rules" % RNS,
+        truth = ["# router %s: FORWARD drop rules (pkts = segments dropped), then NAT, MSS, DSCP and option rules" % RNS,
                  "# loss probability %s per direction; A = client side (d18c0), B = server side (d18s0)"
                  % args.loss,
                  ns(RNS, "iptables", "-L", "FORWARD", "-v", "-x", "-n").stdout.rstrip(),

@@ -207,13 +207,14 @@ fn truth() -> Truth {
     Truth { dropped, nat }
 }
 
-/// The real recording through a lossy NATing, MSS-clamping router: the
-/// segments found missing are exactly the router's drop counters, the NAT
-/// mappings its conntrack table, and a shift of B by editcap is recovered.
+/// The real recording through a lossy NATing, MSS-clamping, DSCP-marking,
+/// option-stripping router: the segments found missing are exactly the
+/// router's drop counters, the NAT mappings its conntrack table, and a
+/// shift of B by editcap is recovered.
 #[test]
 fn a_real_router_s_drops_nat_and_mss_clamp_are_found() {
     let t = truth();
-    assert_eq!(t.dropped, [16, 9]);
+    assert_eq!(t.dropped, [8, 3]);
     assert_eq!(t.nat.len(), 3);
     let a = root().join("testdata/real/two_points_a.pcap");
     let b = root().join("testdata/real/two_points_b.pcap");
@@ -249,6 +250,17 @@ fn a_real_router_s_drops_nat_and_mss_clamp_are_found() {
             assert_eq!(change("mss", "c2s"), Some((1460.into(), 1200.into())));
             assert_eq!(change("ttl", "c2s"), Some((64.into(), 63.into())));
             assert_eq!(change("ttl", "s2c"), Some((63.into(), 64.into())));
+            // DSCP 10 set client->server; SACK-permitted (kind 4) stripped
+            // from the client's SYN (TCPOPTSTRIP leaves NOPs, kind 1).
+            assert_eq!(change("dscp", "c2s"), Some((0.into(), 10.into())));
+            assert_eq!(change("dscp", "s2c"), None);
+            assert_eq!(
+                change("options", "c2s"),
+                Some((
+                    serde_json::json!([1, 2, 3, 4, 8]),
+                    serde_json::json!([1, 2, 3, 8])
+                ))
+            );
             assert_eq!(c.delay.c2s.as_ref().unwrap().upstream, "a");
             assert_eq!(c.delay.s2c.as_ref().unwrap().upstream, "b");
         }
