@@ -127,6 +127,10 @@ pub fn write_csv_conn(out: &mut dyn Write, c: &ConnDiff) -> io::Result<()> {
     out.write_all(&bytes)
 }
 
+fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 fn secs(s: f64) -> String {
     format!("{s:.6}")
 }
@@ -180,10 +184,10 @@ fn summary_lines(s: &DiffSummary) -> Vec<(&'static str, String)> {
         ("lost between (missing in B)", s.missing_in_b.to_string()),
         ("created between (missing in A)", s.missing_in_a.to_string()),
         ("reordered", s.reordered.to_string()),
-        ("changed by the path", format!("{} connections", s.changed)),
+        ("changed by the path", plural(s.changed, "connection")),
         (
             "state histories differ",
-            format!("{} connections", s.states_disagree),
+            plural(s.states_disagree, "connection"),
         ),
         ("matching window", format!("{} s", s.window_s)),
     ]
@@ -273,8 +277,14 @@ fn finding_lines(c: &ConnDiff) -> Vec<String> {
         }
     }
     match (c.a_stream, c.b_stream) {
-        (Some(_), None) => v.push(format!("seen in A only: {} segments", c.a_segments)),
-        (None, Some(_)) => v.push(format!("seen in B only: {} segments", c.b_segments)),
+        (Some(_), None) => v.push(format!(
+            "seen in A only: {}",
+            plural(c.a_segments, "segment")
+        )),
+        (None, Some(_)) => v.push(format!(
+            "seen in B only: {}",
+            plural(c.b_segments, "segment")
+        )),
         _ => {}
     }
     for ch in &c.changes {
@@ -291,12 +301,12 @@ fn finding_lines(c: &ConnDiff) -> Vec<String> {
             continue;
         }
         v.push(format!(
-            "{} {}: {} -> {} ({} segments; first at A frame {}, B frame {})",
+            "{} {}: {} -> {} ({}; first at A frame {}, B frame {})",
             ch.field,
             ch.dir,
             show(&ch.a),
             show(&ch.b),
-            ch.count,
+            plural(ch.count, "segment"),
             ch.a_frame,
             ch.b_frame
         ));
