@@ -320,3 +320,76 @@ fn segments_without_ip_id_or_timestamps_match_through_the_pair() {
         assert_eq!((out.summary.missing_in_a, out.summary.missing_in_b), (0, 0));
     }
 }
+
+/// Beyond the window: copies further apart than `--window` (after the
+/// clock correction; the clocks agree, as `--offset 0` says) are not
+/// matched; here nothing matches, so each capture's connection is its own.
+#[test]
+fn copies_further_apart_than_the_window_are_not_matched() {
+    let mut c = Conv::new(
+        "10.0.1.1:40000".parse().unwrap(),
+        "10.0.2.1:80".parse().unwrap(),
+        1,
+        2,
+    )
+    .with_timestamps();
+    c.handshake();
+    c.data(Side::Client, 10);
+    c.data(Side::Server, 10);
+    let far = c.view_through(&Translation {
+        client: "10.0.1.1:40000".parse().unwrap(),
+        server: "10.0.2.1:80".parse().unwrap(),
+        seq_offset: [0, 0],
+        delay_ns: 1_500_000_000,
+        clock_offset_ns: 0,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.pcap"), dir.path().join("b.pcap"));
+    write(&a, c.segments());
+    write(&b, &far);
+    let input = |p: &Path| [Input::Path(p.to_path_buf())];
+    let mut conns = Vec::new();
+    let options = DiffOptions {
+        window: std::time::Duration::from_secs(1),
+        offset: Some(std::time::Duration::ZERO),
+        ..DiffOptions::default()
+    };
+    let out = diff(
+        &Analyzer::new(),
+        &input(&a),
+        &input(&b),
+        &options,
+        &mut |c| conns.push(c),
+    )
+    .unwrap();
+    let s = &out.summary;
+    assert_eq!(
+        (s.matched, s.only_a, s.only_b, s.matched_segments),
+        (0, 1, 1, 0)
+    );
+    assert_eq!(s.window_s, 1.0);
+    assert!(out
+        .warnings
+        .iter()
+        .any(|w| w.contains("clock offset is unknown")));
+    assert_eq!(s.offset_s, None);
+    // With the default window of 2 s both directions match, 1.5 s each way,
+    // and the offset (found, not given) is 0 within ± 1.5 s.
+    let options = DiffOptions::default();
+    let mut conns = Vec::new();
+    let out = diff(
+        &Analyzer::new(),
+        &input(&a),
+        &input(&b),
+        &options,
+        &mut |c| conns.push(c),
+    )
+    .unwrap();
+    assert_eq!(out.summary.matched, 1);
+    assert_eq!(out.summary.offset_s, Some(0.0));
+    assert_eq!(out.summary.offset_uncertainty_s, Some(1.5));
+    for d in [&conns[0].delay.c2s, &conns[0].delay.s2c] {
+        let d = d.as_ref().unwrap();
+        assert!((d.min_s - 1.5).abs() < 1e-6, "{d:?}");
+    }
+}

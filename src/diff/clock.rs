@@ -114,7 +114,7 @@ impl Clock {
     }
 
     /// A B timestamp on A's clock.
-    pub(crate) fn to_a(&self, t_b: i64) -> i64 {
+    pub(crate) fn to_a(self, t_b: i64) -> i64 {
         // The drift is parts per million: the offset at t_b is as good as at t_a.
         t_b - self.offset_at(t_b - self.offset_ns as i64)
     }

@@ -170,8 +170,11 @@ struct Queue {
 }
 
 impl Queue {
-    fn push(&mut self, f: SegFact, t: i64, unpaired: bool) {
+    /// Queues a segment; false when its connection, not paired yet, has
+    /// more than [`MAX_EARLY`] segments waiting (it will not be paired).
+    fn push(&mut self, f: SegFact, t: i64, unpaired: bool) -> bool {
         let id = self.base + self.items.len() as u64;
+        let mut room = true;
         if unpaired {
             let ids = self.unpaired.entry(f.stream).or_default();
             if ids.len() >= MAX_EARLY {
@@ -183,6 +186,9 @@ impl Queue {
             }
             if ids.len() < MAX_EARLY {
                 ids.push(id);
+            } else {
+                room = false;
+                self.unpaired.remove(&f.stream);
             }
         }
         self.exact.entry(exact_key(&f)).or_default().push(id);
@@ -198,6 +204,7 @@ impl Queue {
             }
         }
         self.items.push_back(Some((f, t)));
+        room
     }
 
     fn get(&self, id: u64) -> Option<&(SegFact, i64)> {
@@ -289,7 +296,7 @@ impl DirAcc {
         }
         self.last_m = Some(m);
         let stride = self.stride.max(1);
-        if self.seen % stride == 0 {
+        if self.seen.is_multiple_of(stride) {
             self.samples.push((t_a, m));
             if self.samples.len() >= MAX_SAMPLES {
                 let mut i = 0;
@@ -459,6 +466,7 @@ impl<'s> Matcher<'s> {
         c.endpoints[f.side.idx()] = Some(f.src);
         c.endpoints[f.side.peer().idx()] = Some(f.dst);
         let unpaired = c.pair.is_none();
+        let c_one_sided = c.one_sided;
         match self.find(x, &f, t) {
             Some((id, backed)) => {
                 if let Some((twin, _)) = self.queues[1 - x].take(id) {
@@ -466,7 +474,16 @@ impl<'s> Matcher<'s> {
                     self.matched(a, b, up, backed);
                 }
             }
-            None => self.queues[x].push(f, t, unpaired),
+            None => {
+                let stream = f.stream;
+                let unpaired = unpaired && !c_one_sided;
+                if !self.queues[x].push(f, t, unpaired) {
+                    if let Some(c) = self.conns[x].get_mut(&stream) {
+                        c.one_sided = true;
+                        c.early = Vec::new();
+                    }
+                }
+            }
         }
     }
 

@@ -330,18 +330,22 @@ fn pass(
     })
 }
 
-/// B's clock minus A's, roughly: the median time difference of segments
-/// whose content (flags, length, payload digest, IP ID, timestamp) occurs
-/// once in each capture's first segments. None when none does.
+/// B's clock minus A's, roughly: per direction (A's client's or server's
+/// segments) the median time difference of segments whose content (flags,
+/// length, payload digest, IP ID, timestamp) occurs once in each capture's
+/// first segments; the middle of the two directions' medians (which holds
+/// the offset when the delays are equal), or the one direction's. None
+/// when no content occurs in both.
 fn coarse_offset(a: &VecDeque<Event>, b: &VecDeque<Event>) -> Option<i64> {
-    fn unique(events: &VecDeque<Event>) -> FxHashMap<matcher::ContentKey, Option<i64>> {
-        let mut m: FxHashMap<_, Option<i64>> = FxHashMap::default();
+    type Unique = FxHashMap<matcher::ContentKey, Option<(i64, Side)>>;
+    fn unique(events: &VecDeque<Event>) -> Unique {
+        let mut m: Unique = FxHashMap::default();
         for e in events {
             if let Event::Seg(s) = e {
                 if let Some(k) = s.content_key() {
                     m.entry(k)
                         .and_modify(|v| *v = None)
-                        .or_insert(Some(s.ts_ns));
+                        .or_insert(Some((s.ts_ns, s.side)));
                 }
             }
         }
@@ -349,13 +353,19 @@ fn coarse_offset(a: &VecDeque<Event>, b: &VecDeque<Event>) -> Option<i64> {
     }
     let ua = unique(a);
     let ub = unique(b);
-    let mut deltas: Vec<i64> = ub
-        .iter()
-        .filter_map(|(k, tb)| Some((*tb)? - (*ua.get(k)?)?))
-        .collect();
-    if deltas.is_empty() {
-        return None;
+    let mut deltas: [Vec<i64>; 2] = Default::default();
+    for (k, tb) in &ub {
+        if let (Some((tb, _)), Some(Some((ta, side)))) = (tb, ua.get(k)) {
+            deltas[side.idx()].push(tb - ta);
+        }
     }
-    deltas.sort_unstable();
-    Some(deltas[deltas.len() / 2])
+    let median = |v: &mut Vec<i64>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied()
+    };
+    let [c2s, s2c] = &mut deltas;
+    match (median(c2s), median(s2c)) {
+        (Some(x), Some(y)) => Some(x / 2 + y / 2 + (x % 2 + y % 2) / 2),
+        (one, other) => one.or(other),
+    }
 }
