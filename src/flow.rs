@@ -459,6 +459,19 @@ impl<T> FlowTable<T> {
         Some((slot, self.conn(slot).side_of(seg)))
     }
 
+    /// The slot of the current connection of an endpoint pair, if it is live.
+    pub fn current(&self, key: &FlowKey) -> Option<u32> {
+        self.current.get(key).copied()
+    }
+
+    /// The connection in `slot`, if it is live.
+    pub fn get(&self, slot: u32) -> Option<&Flow> {
+        match self.slots.get(slot as usize) {
+            Some(Some(e)) => Some(&e.conn),
+            _ => None,
+        }
+    }
+
     /// Places a segment in its connection, starting a new one (with `make()`
     /// as its data) when Wireshark would. A new connection is [`UNNUMBERED`]
     /// until `set_stream`.

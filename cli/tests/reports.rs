@@ -172,7 +172,7 @@ fn out_dir_writes_the_four_batch_files() {
     let anomalies = read("anomalies.csv");
     assert_eq!(
         anomalies.lines().next().unwrap(),
-        "file,stream,code,severity,frame,side,detail"
+        "stream,file,code,severity,frame,side,detail"
     );
     assert!(anomalies.contains("testdata/synth/anomalies.pcap,5,close_wait_stuck,error,"));
     let transitions = read("transitions.csv");
@@ -180,7 +180,7 @@ fn out_dir_writes_the_four_batch_files() {
         .lines()
         .next()
         .unwrap()
-        .starts_with("file,stream,frame,time,side,from,to"));
+        .starts_with("stream,file,frame,time,side,from,to"));
     let summary: serde_json::Value = serde_json::from_str(&read("summary.json")).unwrap();
     assert_eq!(summary["connections"], 15);
     assert!(fs::read_dir(dir.path()).unwrap().all(|e| !e
@@ -199,7 +199,7 @@ fn filters_combine() {
         ok(&a)
             .lines()
             .skip(1)
-            .map(|l| l.split(',').nth(1).unwrap().to_string())
+            .map(|l| l.split(',').next().unwrap().to_string())
             .collect()
     };
     assert_eq!(
@@ -244,7 +244,7 @@ fn directories_and_globs_with_a_corrupt_file_in_them() {
     let files: Vec<&str> = out
         .lines()
         .skip(1)
-        .map(|l| l.split(',').next().unwrap())
+        .map(|l| l.split(',').nth(1).unwrap())
         .collect();
     assert_eq!(
         files.len(),

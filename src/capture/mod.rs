@@ -23,6 +23,7 @@ mod error;
 mod gunzip;
 mod inputs;
 mod pcapng;
+mod pump;
 #[cfg(test)]
 mod tests;
 mod window;
@@ -195,7 +196,7 @@ impl CaptureReader {
     pub fn open(input: &Input) -> Result<CaptureReader, CaptureError> {
         let name = input.display_name();
         let win = match input {
-            Input::Stdin => Window::stream(Box::new(io::stdin())),
+            Input::Stdin => Window::pipe(Box::new(io::stdin())),
             Input::Path(p) => {
                 let f = open_file(p).map_err(|e| CaptureError {
                     file: name.clone(),
@@ -205,7 +206,7 @@ impl CaptureReader {
                 })?;
                 match map_file(&f) {
                     Some(map) => Window::mapped(map),
-                    None => Window::stream(Box::new(f)),
+                    None => Window::pipe(Box::new(f)),
                 }
             }
         };
@@ -274,6 +275,44 @@ impl CaptureReader {
     /// Number of frames returned so far.
     pub fn frames_read(&self) -> u64 {
         self.frames
+    }
+
+    /// The input is a pipe (stdin, a FIFO, a device) read as it arrives.
+    pub fn is_pipe(&self) -> bool {
+        self.win.is_pipe()
+    }
+
+    /// True if the next packet can be had without waiting for a pipe: a
+    /// whole record is buffered, or more input has arrived (always true for
+    /// files and memory).
+    pub fn ready(&mut self) -> bool {
+        self.record_buffered() || self.win.input_waiting()
+    }
+
+    /// Waits up to `timeout` for a pipe's input; true if some arrived.
+    pub fn wait_input(&mut self, timeout: std::time::Duration) -> bool {
+        self.win.wait_input(timeout)
+    }
+
+    /// A whole record (pcap) or block (pcapng) is in the window.
+    fn record_buffered(&self) -> bool {
+        let w = self.win.window();
+        let (hdr, len_at, big_endian) = match self.format {
+            Format::Pcap {
+                big_endian,
+                modified,
+                ..
+            } => (if modified { 24 } else { 16 }, 8, big_endian),
+            Format::PcapNg { big_endian, .. } => (8, 4, big_endian),
+        };
+        if w.len() < hdr {
+            return false;
+        }
+        let len = u32_at(w, len_at, big_endian) as usize;
+        match self.format {
+            Format::Pcap { .. } => w.len() >= hdr + len,
+            Format::PcapNg { .. } => w.len() >= len,
+        }
     }
 
     /// Bytes consumed so far (decompressed bytes for gzip input).

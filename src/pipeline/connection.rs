@@ -70,6 +70,9 @@ pub(crate) struct Trackers {
     pub(crate) tcp: PairedMachines,
     pub(crate) seq: SeqAnalyzer,
     pub(crate) zeek: ZeekTracker,
+    /// Both sides had closed at the last segment (so the shard has queued
+    /// the connection's 2*MSL deadline).
+    pub(crate) over: bool,
 }
 
 impl Trackers {
@@ -78,6 +81,7 @@ impl Trackers {
             tcp: PairedMachines::new(options.machines),
             seq: SeqAnalyzer::new(),
             zeek: ZeekTracker::new(),
+            over: false,
         }
     }
 

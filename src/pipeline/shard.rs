@@ -1,6 +1,9 @@
 //! One shard of the flow table: its connections, their analysers, and the
 //! work of one batch.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use super::analysis::Evictions;
 use super::connection::{Connection, Trackers};
 use super::options::Options;
@@ -46,22 +49,43 @@ pub(crate) struct Shard {
     /// connection started in this batch: (new slot, frame, side, old slot).
     pub(crate) pending_details: Vec<(u32, u64, Side, u32)>,
     pub(crate) evictions: Evictions,
+    /// When live connections may next be due to finish: (capture time,
+    /// first frame, slot), soonest first. A connection has an entry from its
+    /// start (its idle deadline then) and another when it becomes over; an
+    /// entry whose time comes is checked against the connection, which may
+    /// have gone (the first frame tells a slot's new tenant apart) or moved
+    /// its deadline on (the entry is then queued again).
+    pub(crate) deadlines: BinaryHeap<Reverse<(i64, u64, u32)>>,
 }
 
 impl Shard {
     /// Places this batch's segments into connections (flow counters only;
-    /// new connections get fresh analysers).
-    pub(crate) fn place(&mut self, segs: &[&Segment], options: &Options) {
+    /// new connections get fresh analysers). A segment whose connection
+    /// started before the last check (frame `since`) and has since been idle
+    /// past the timeout, or over and quiet for 2*MSL, finishes it first, as a
+    /// check would have: the segment then starts the stream's next part.
+    pub(crate) fn place(&mut self, segs: &[&Segment], since: u64, options: &Options) {
         self.steps.clear();
         self.new.clear();
-        for &(i, key) in &self.input {
+        let idle = options.flows.idle_timeout_ns;
+        for k in 0..self.input.len() {
+            let (i, key) = self.input[k];
             let seg = segs[i as usize];
             let step = if seg.bad_checksum {
                 Step::BadChecksum(self.flows.find(&key, seg))
             } else {
+                if let Some(slot) = self.flows.current(&key) {
+                    if self.flows.conn(slot).first_frame < since {
+                        self.finish_if_due(slot, seg.ts_ns, options);
+                    }
+                }
                 let p = self.flows.add(key, seg, || Trackers::new(options));
-                if p.new && self.flows.conn(p.slot).stream == UNNUMBERED {
-                    self.new.push((seg.frame, p.slot));
+                if p.new {
+                    if self.flows.conn(p.slot).stream == UNNUMBERED {
+                        self.new.push((seg.frame, p.slot));
+                    }
+                    let deadline = seg.ts_ns.saturating_add(idle);
+                    self.deadlines.push(Reverse((deadline, seg.frame, p.slot)));
                 }
                 Step::Placed(p)
             };
@@ -70,7 +94,8 @@ impl Shard {
     }
 
     /// Runs the placed segments through their connections' analysers.
-    pub(crate) fn follow(&mut self, segs: &[&Segment]) {
+    pub(crate) fn follow(&mut self, segs: &[&Segment], options: &Options) {
+        let linger = options.machines.msl_ns.saturating_mul(2);
         let input = std::mem::take(&mut self.input);
         for (k, &(i, _)) in input.iter().enumerate() {
             let seg = segs[i as usize];
@@ -79,9 +104,17 @@ impl Shard {
                     if let (true, Some(old)) = (p.new, p.replaced) {
                         self.note_port_reuse(old, p.slot, seg);
                     }
-                    self.flows
-                        .data_mut(p.slot)
-                        .on_segment(seg, p.side, p.reused_ports);
+                    let t = self.flows.data_mut(p.slot);
+                    t.on_segment(seg, p.side, p.reused_ports);
+                    let over = t.tcp.is_over();
+                    let newly_over = over && !t.over;
+                    t.over = over;
+                    if newly_over {
+                        let c = self.flows.conn(p.slot);
+                        let deadline = c.end_ns.saturating_add(linger);
+                        self.deadlines
+                            .push(Reverse((deadline, c.first_frame, p.slot)));
+                    }
                 }
                 Step::BadChecksum(Some((slot, side))) => {
                     // Zeek's rule: only the C history letter, otherwise ignored.
@@ -133,40 +166,71 @@ impl Shard {
         Some(t.finish(flow, end_ns))
     }
 
-    /// Finishes the connections that are over or idle at `now_ns` (when
-    /// `sweep`), then, while the shard holds more than `limit`, those over or
-    /// idle longest.
-    pub(crate) fn evict(&mut self, now_ns: i64, sweep: bool, limit: usize, options: &Options) {
+    /// The capture time at which the connection in `slot` is due to
+    /// finish, and whether it is over: the idle timeout after its last
+    /// packet, or 2*MSL after it once it is over if that comes first.
+    fn deadline(&self, slot: u32, options: &Options) -> (i64, bool) {
+        let end = self.flows.conn(slot).end_ns;
+        let idle = end.saturating_add(options.flows.idle_timeout_ns);
+        if self.flows.data(slot).tcp.is_over() {
+            let linger = end.saturating_add(options.machines.msl_ns.saturating_mul(2));
+            (linger.min(idle), true)
+        } else {
+            (idle, false)
+        }
+    }
+
+    /// Finishes the connection in `slot` if it is due at `now_ns`; true if it was.
+    fn finish_if_due(&mut self, slot: u32, now_ns: i64, options: &Options) -> bool {
+        let (due, over) = self.deadline(slot, options);
+        if due > now_ns {
+            return false;
+        }
+        // An idle connection ends at its timeout, not when the check runs,
+        // so what it reports does not depend on when checks run.
+        let end = if over {
+            now_ns
+        } else {
+            self.flows
+                .conn(slot)
+                .end_ns
+                .saturating_add(options.flows.idle_timeout_ns)
+        };
+        if let Some(c) = self.finish(slot, end) {
+            if over {
+                self.evictions.closed += 1;
+            } else {
+                self.evictions.idle += 1;
+            }
+            self.finished.push(c);
+        }
+        true
+    }
+
+    /// Finishes the connections that are over or idle at `now_ns`, then,
+    /// while the shard holds more than `limit`, those over or idle longest.
+    pub(crate) fn evict(&mut self, now_ns: i64, limit: usize, options: &Options) {
         let linger = options.machines.msl_ns.saturating_mul(2);
-        let idle = options.flows.idle_timeout_ns;
-        if sweep {
-            let mut due = Vec::new();
-            for (slot, conn, t) in self.flows.live() {
-                let quiet = now_ns.saturating_sub(conn.end_ns);
-                let over = t.tcp.is_over();
-                if over && quiet >= linger {
-                    due.push((slot, true));
-                } else if quiet >= idle {
-                    due.push((slot, false));
-                }
+        while let Some(&Reverse((at, first_frame, slot))) = self.deadlines.peek() {
+            if at > now_ns {
+                break;
             }
-            for (slot, over) in due {
-                // An idle connection ends at its timeout, not at the sweep,
-                // so what it reports does not depend on when sweeps run.
-                let end = if over {
-                    now_ns
-                } else {
-                    self.flows.conn(slot).end_ns.saturating_add(idle)
-                };
-                if let Some(c) = self.finish(slot, end) {
-                    if over {
-                        self.evictions.closed += 1;
-                    } else {
-                        self.evictions.idle += 1;
-                    }
-                    self.finished.push(c);
-                }
+            self.deadlines.pop();
+            if self.flows.get(slot).map(|c| c.first_frame) != Some(first_frame) {
+                continue;
             }
+            if !self.finish_if_due(slot, now_ns, options) {
+                let (due, _) = self.deadline(slot, options);
+                self.deadlines.push(Reverse((due, first_frame, slot)));
+            }
+        }
+        // Entries of connections finished otherwise wait for their time;
+        // drop them when they outnumber the live connections.
+        if self.deadlines.len() > 4 * self.flows.len() + 1024 {
+            let flows = &self.flows;
+            self.deadlines.retain(|&Reverse((_, first, slot))| {
+                flows.get(slot).map(|c| c.first_frame) == Some(first)
+            });
         }
         if self.flows.len() > limit {
             // Down to 7/8 of the limit, so the next few new connections do

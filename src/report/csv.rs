@@ -31,8 +31,9 @@ pub(super) trait Record: Serialize {
 /// lists joined with spaces.
 #[derive(Serialize)]
 pub(super) struct ConnectionCsv<'r> {
-    file: &'r str,
+    /// First, so `sort -n` gives Wireshark's order (rows come as connections finish).
     stream: u64,
+    file: &'r str,
     continues: bool,
     client: &'r str,
     server: &'r str,
@@ -79,8 +80,8 @@ pub(super) struct ConnectionCsv<'r> {
 /// One state transition as a record of transitions.csv; `cause` is in words.
 #[derive(Serialize)]
 pub(super) struct TransitionCsv<'a> {
-    file: &'a str,
     stream: u64,
+    file: &'a str,
     frame: Option<u64>,
     time: String,
     side: Side,
@@ -94,8 +95,8 @@ pub(super) struct TransitionCsv<'a> {
 /// One anomaly occurrence as a record of anomalies.csv.
 #[derive(Serialize)]
 pub(super) struct AnomalyCsv<'a> {
-    file: &'a str,
     stream: u64,
+    file: &'a str,
     code: AnomalyCode,
     severity: Severity,
     frame: Option<u64>,
