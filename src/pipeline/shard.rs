@@ -68,6 +68,8 @@ impl Shard {
         self.steps.clear();
         self.new.clear();
         let idle = options.flows.idle_timeout_ns;
+        // No connection is due sooner than this after its last packet.
+        let soonest = idle.min(options.machines.msl_ns.saturating_mul(2));
         for k in 0..self.input.len() {
             let (i, key) = self.input[k];
             let seg = segs[i as usize];
@@ -75,7 +77,8 @@ impl Shard {
                 Step::BadChecksum(self.flows.find(&key, seg))
             } else {
                 if let Some(slot) = self.flows.current(&key) {
-                    if self.flows.conn(slot).first_frame < since {
+                    let c = self.flows.conn(slot);
+                    if c.first_frame < since && c.end_ns.saturating_add(soonest) <= seg.ts_ns {
                         self.finish_if_due(slot, seg.ts_ns, options);
                     }
                 }
