@@ -243,12 +243,11 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         }
         let options = self.options;
         let since = self.check_frame;
-        // Placing needs no stream numbers, so each shard places and follows
+        // Placing and following need no stream numbers, so each shard runs
         // its segments in one go; the numbers are given afterwards.
-        self.shards.par_iter_mut().for_each(|s| {
-            s.place(segs, since, options);
-            s.follow(segs, options);
-        });
+        self.shards
+            .par_iter_mut()
+            .for_each(|s| s.run(segs, since, options));
         self.number_new_connections();
         for s in &mut self.shards {
             s.write_pending_details();

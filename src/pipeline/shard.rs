@@ -59,72 +59,62 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    /// Places this batch's segments into connections (flow counters only;
-    /// new connections get fresh analysers). A segment whose connection
-    /// started before the last check (frame `since`) and has since been idle
-    /// past the timeout, or over and quiet for 2*MSL, finishes it first, as a
-    /// check would have: the segment then starts the stream's next part.
-    pub(crate) fn place(&mut self, segs: &[&Segment], since: u64, options: &Options) {
+    /// Places this batch's segments into connections and runs each through
+    /// its connection's analysers, one segment at a time (so a connection is
+    /// finished only after every earlier segment of it was followed). A
+    /// segment whose connection started before the last check (frame
+    /// `since`) and has since been idle past the timeout, or over and quiet
+    /// for 2*MSL, finishes it first, as a check would have: the segment then
+    /// starts the stream's next part. New connections get fresh analysers
+    /// and are numbered later.
+    pub(crate) fn run(&mut self, segs: &[&Segment], since: u64, options: &Options) {
         self.steps.clear();
         self.new.clear();
         let idle = options.flows.idle_timeout_ns;
-        // No connection is due sooner than this after its last packet.
-        let soonest = idle.min(options.machines.msl_ns.saturating_mul(2));
-        for k in 0..self.input.len() {
-            let (i, key) = self.input[k];
-            let seg = segs[i as usize];
-            let step = if seg.bad_checksum {
-                Step::BadChecksum(self.flows.find(&key, seg))
-            } else {
-                if let Some(slot) = self.flows.current(&key) {
-                    let c = self.flows.conn(slot);
-                    if c.first_frame < since && c.end_ns.saturating_add(soonest) <= seg.ts_ns {
-                        self.finish_if_due(slot, seg.ts_ns, options);
-                    }
-                }
-                let p = self.flows.add(key, seg, || Trackers::new(options));
-                if p.new {
-                    if self.flows.conn(p.slot).stream == UNNUMBERED {
-                        self.new.push((seg.frame, p.slot));
-                    }
-                    let deadline = seg.ts_ns.saturating_add(idle);
-                    self.deadlines.push(Reverse((deadline, seg.frame, p.slot)));
-                }
-                Step::Placed(p)
-            };
-            self.steps.push(step);
-        }
-    }
-
-    /// Runs the placed segments through their connections' analysers.
-    pub(crate) fn follow(&mut self, segs: &[&Segment], options: &Options) {
         let linger = options.machines.msl_ns.saturating_mul(2);
+        // No connection is due sooner than this after its last packet.
+        let soonest = idle.min(linger);
         let input = std::mem::take(&mut self.input);
-        for (k, &(i, _)) in input.iter().enumerate() {
+        for &(i, key) in &input {
             let seg = segs[i as usize];
-            match self.steps[k] {
-                Step::Placed(p) => {
-                    if let (true, Some(old)) = (p.new, p.replaced) {
-                        self.note_port_reuse(old, p.slot, seg);
-                    }
-                    let t = self.flows.data_mut(p.slot);
-                    t.on_segment(seg, p.side, p.reused_ports);
-                    let over = t.tcp.is_over();
-                    let newly_over = over && !t.over;
-                    t.over = over;
-                    if newly_over {
-                        let c = self.flows.conn(p.slot);
-                        let deadline = c.end_ns.saturating_add(linger);
-                        self.deadlines
-                            .push(Reverse((deadline, c.first_frame, p.slot)));
-                    }
-                }
-                Step::BadChecksum(Some((slot, side))) => {
+            if seg.bad_checksum {
+                let found = self.flows.find(&key, seg);
+                if let Some((slot, side)) = found {
                     // Zeek's rule: only the C history letter, otherwise ignored.
                     self.flows.data_mut(slot).zeek.on_bad_checksum(side);
                 }
-                Step::BadChecksum(None) => {}
+                self.steps.push(Step::BadChecksum(found));
+                continue;
             }
+            if let Some(slot) = self.flows.current(&key) {
+                let c = self.flows.conn(slot);
+                if c.first_frame < since && c.end_ns.saturating_add(soonest) <= seg.ts_ns {
+                    self.finish_if_due(slot, seg.ts_ns, options);
+                }
+            }
+            let p = self.flows.add(key, seg, || Trackers::new(options));
+            if p.new {
+                if self.flows.conn(p.slot).stream == UNNUMBERED {
+                    self.new.push((seg.frame, p.slot));
+                }
+                let deadline = seg.ts_ns.saturating_add(idle);
+                self.deadlines.push(Reverse((deadline, seg.frame, p.slot)));
+                if let Some(old) = p.replaced {
+                    self.note_port_reuse(old, p.slot, seg);
+                }
+            }
+            let t = self.flows.data_mut(p.slot);
+            t.on_segment(seg, p.side, p.reused_ports);
+            let over = t.tcp.is_over();
+            let newly_over = over && !t.over;
+            t.over = over;
+            if newly_over {
+                let c = self.flows.conn(p.slot);
+                let deadline = c.end_ns.saturating_add(linger);
+                self.deadlines
+                    .push(Reverse((deadline, c.first_frame, p.slot)));
+            }
+            self.steps.push(Step::Placed(p));
         }
         self.input = input;
     }
