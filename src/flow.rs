@@ -40,14 +40,21 @@ pub enum ClientReason {
     FirstPacket,
 }
 
-impl fmt::Display for ClientReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl ClientReason {
+    /// The snake_case name reports write.
+    pub fn name(self) -> &'static str {
+        match self {
             ClientReason::Syn => "syn",
             ClientReason::SynAck => "syn_ack",
             ClientReason::Port => "port",
             ClientReason::FirstPacket => "first_packet",
-        })
+        }
+    }
+}
+
+impl fmt::Display for ClientReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -29,8 +29,8 @@ pub(crate) struct KeyedFrame {
 pub(crate) enum Step {
     Placed(Placement),
     /// A segment with a bad checksum: only Zeek's history hears of it, in the
-    /// connection it would have joined (slot, sender).
-    BadChecksum(Option<(u32, Side)>),
+    /// connection it would have joined.
+    BadChecksum,
 }
 
 /// One shard: a flow table, its connections' analysers, and this batch's work.
@@ -78,12 +78,11 @@ impl Shard {
         for &(i, key) in &input {
             let seg = segs[i as usize];
             if seg.bad_checksum {
-                let found = self.flows.find(&key, seg);
-                if let Some((slot, side)) = found {
+                if let Some((slot, side)) = self.flows.find(&key, seg) {
                     // Zeek's rule: only the C history letter, otherwise ignored.
                     self.flows.data_mut(slot).zeek.on_bad_checksum(side);
                 }
-                self.steps.push(Step::BadChecksum(found));
+                self.steps.push(Step::BadChecksum);
                 continue;
             }
             if let Some(slot) = self.flows.current(&key) {

@@ -318,7 +318,7 @@ pub(super) fn write_connection(buf: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     w.bool(row.continues);
     w.str(&row.client);
     w.str(&row.server);
-    w.str(&row.client_reason.to_string());
+    w.str(row.client_reason.name());
     w.u64(row.first_frame);
     w.u64(row.last_frame);
     w.str(&row.start);
@@ -390,7 +390,8 @@ impl Line<'_> {
 
     fn u64(&mut self, v: u64) {
         self.sep();
-        let _ = write!(self.buf, "{v}");
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 
     fn bool(&mut self, v: bool) {

@@ -191,7 +191,7 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     j.key("server");
     j.str(&row.server);
     j.key("client_reason");
-    j.str(&row.client_reason.to_string());
+    j.str(row.client_reason.name());
     j.key("first_frame");
     j.u64(row.first_frame);
     j.key("last_frame");
@@ -245,12 +245,12 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
         j.raw(b"{\"code\":");
         j.str(a.code.code());
         j.key("severity");
-        j.str(&a.code.severity().to_string());
+        j.str(severity_name(a.code.severity()));
         j.key("frame");
         j.opt_u64(a.frame);
         j.key("side");
         match a.side {
-            Some(s) => j.str(&s.to_string()),
+            Some(s) => j.str(side_name(s)),
             None => j.raw(b"null"),
         }
         j.key("detail");
@@ -288,7 +288,7 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
         push_rfc3339_ns(&mut time, t.ts_ns);
         j.str(&time);
         j.key("side");
-        j.str(&t.side.to_string());
+        j.str(side_name(t.side));
         j.key("from");
         j.str(t.from.name());
         j.key("to");
@@ -303,6 +303,24 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     }
     j.raw(b"]}\n");
     Ok(())
+}
+
+/// A side as serde names it.
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Client => "client",
+        Side::Server => "server",
+    }
+}
+
+/// A severity as serde names it.
+fn severity_name(s: crate::anomaly::Severity) -> &'static str {
+    use crate::anomaly::Severity;
+    match s {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+    }
 }
 
 /// A JSON value being appended, written as serde_json writes it compactly.
@@ -356,7 +374,8 @@ impl Json<'_> {
     }
 
     fn u64(&mut self, v: u64) {
-        let _ = write!(self.buf, "{v}");
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 
     fn opt_u64(&mut self, v: Option<u64>) {
