@@ -305,6 +305,19 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     Ok(())
 }
 
+/// The bytes a JSON string escapes: control characters, `"` and `\\`.
+const ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// A side as serde names it.
 fn side_name(side: Side) -> &'static str {
     match side {
@@ -333,11 +346,13 @@ impl Json<'_> {
         self.buf.extend_from_slice(b);
     }
 
-    /// `,"name":` (the object's first key is written with its brace).
-    fn key(&mut self, name: &str) {
-        self.buf.extend_from_slice(b",");
-        self.str(name);
-        self.buf.push(b':');
+    /// `,"name":` (the object's first key is written with its brace); key
+    /// names are plain ASCII identifiers, so nothing in them is escaped.
+    fn key(&mut self, name: &'static str) {
+        debug_assert!(!name.bytes().any(|b| ESCAPED[usize::from(b)]));
+        self.buf.extend_from_slice(b",\"");
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(b"\":");
     }
 
     /// A string, escaped as serde_json escapes: `"` and `\\`, and control
@@ -348,6 +363,9 @@ impl Json<'_> {
         let bytes = s.as_bytes();
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
+            if !ESCAPED[usize::from(b)] {
+                continue;
+            }
             let esc: &[u8] = match b {
                 b'"' => b"\\\"",
                 b'\\' => b"\\\\",
