@@ -1,5 +1,10 @@
 //! The reading thread: records copied out of the source into batches, so
-//! the next batch is read while the last is analysed.
+//! the next batch is read while the last is analysed. A batch goes on when
+//! it is full or, from a live source (a pipe), when input pauses or the
+//! batch has waited [`FLUSH_AFTER`]: rows of a live capture then come within
+//! about a second, and batch boundaries never change what is reported.
+
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -13,6 +18,12 @@ use crate::flow::{KeyOptions, Keyer};
 
 /// Frames decoded per parallel batch.
 pub(crate) const BATCH_FRAMES: usize = 16384;
+
+/// Wall time a live source's packets wait in a batch at most.
+pub(crate) const FLUSH_AFTER: Duration = Duration::from_millis(500);
+
+/// A live source without input for this long has paused: its batch goes on.
+const PAUSE: Duration = Duration::from_millis(20);
 
 /// A batch of records copied out of the reader's buffer so they can be decoded in parallel.
 #[derive(Default)]
@@ -114,7 +125,21 @@ pub(crate) fn read_batches(
         let mut reported = 0;
         let name = reader.name().to_string();
         let mut span: Option<(SourceSpan, i64)> = None;
+        let live = reader.is_live();
+        // When the batch's first packet arrived, for a live source.
+        let mut since = Instant::now();
         loop {
+            if live && !batch.records.is_empty() {
+                // About to wait for a pipe: hand over what there is first,
+                // once input has paused or the batch is old enough.
+                let left = FLUSH_AFTER.saturating_sub(since.elapsed());
+                if left.is_zero() || (!reader.ready() && !reader.wait_input(left.min(PAUSE))) {
+                    let next = recycled.try_recv().unwrap_or_default();
+                    if full.send(std::mem::replace(&mut batch, next)).is_err() {
+                        return out;
+                    }
+                }
+            }
             match reader.next_packet() {
                 Ok(Some(p)) => {
                     out.first_ts = Some(out.first_ts.map_or(p.ts_ns, |t| t.min(p.ts_ns)));
@@ -124,6 +149,9 @@ pub(crate) fn read_batches(
                             *prev = p.ts_ns;
                         }
                         None => span = Some((SourceSpan::new(&name, p.ts_ns), p.ts_ns)),
+                    }
+                    if live && batch.records.is_empty() {
+                        since = Instant::now();
                     }
                     batch.push(&p, frame_offset);
                     if batch.records.len() >= BATCH_FRAMES {
