@@ -35,6 +35,7 @@ Examples:
   tcpstate --host 10.0.0.0/8 --server-port 443 --outcome reset_by_server x.pcap
   tcpdump -i lo -w - | tcpstate -         read a live capture from stdin
   tcpstate --list-anomalies               the catalogue of anomaly codes
+  tcpstate diff client.pcap server.pcap   two vantage points: lost, delayed, changed between them
 
 Stream numbers are Wireshark's tcp.stream: `tcp.stream eq N` in Wireshark shows
 connection N. Frame numbers are Wireshark's frame.number.
