@@ -2535,8 +2535,8 @@ impl Rng {
 /// Made to compare every frame's tcp.analysis flags with tshark's where the
 /// rules compete: out-of-order against retransmission, fast and spurious
 /// retransmission, lost segment and "ACKed unseen segment" after capture loss.
-fn gen_seq_perturbed(out: &mut Out) -> io::Result<()> {
-    let mut rng = Rng(0x7c95_1d2a_0b3e_4f61);
+fn gen_seq_perturbed(out: &mut Out, name: &str, seed: u64) -> io::Result<()> {
+    let mut rng = Rng(seed);
     let mut packets = Vec::new();
     let sizes = [20usize, 60, 100, 200];
     let delays = [MS / 2, 2 * MS, 3 * MS, 5 * MS, 40 * MS];
@@ -2593,12 +2593,12 @@ fn gen_seq_perturbed(out: &mut Out) -> io::Result<()> {
     }
     packets.sort_by_key(Packet::ts_ns);
     out.pcap(
-        "seq_perturbed.pcap",
+        name,
         Link::Ethernet,
         PcapFormat::default(),
         &packets,
         "Ethernet, IPv4 10.0.1.1:53000-53023 -> 10.0.2.1:80, 24 bulk transfers 5 s apart, \
-         each perturbed at random (fixed seed): segments lost by the capture, copies resent \
+         each perturbed at random (fixed seed, one per file): segments lost by the capture, copies resent \
          0.5-40 ms later (around the 2 ms handshake RTT), neighbours swapped",
         "every frame's tcp.analysis flags as tshark 4.0's (tests/wireshark_analysis.rs)",
     )
@@ -3094,7 +3094,9 @@ fn main() -> io::Result<()> {
     let scenario_lines = gen_scenarios(&mut out)?;
     let anomaly_lines = gen_anomalies(&mut out)?;
     let seq_lines = gen_seq_analysis(&mut out)?;
-    gen_seq_perturbed(&mut out)?;
+    gen_seq_perturbed(&mut out, "seq_perturbed.pcap", 0x7c95_1d2a_0b3e_4f61)?;
+    gen_seq_perturbed(&mut out, "seq_perturbed_2.pcap", 0x9e37_79b9_7f4a_7c15)?;
+    gen_seq_perturbed(&mut out, "seq_perturbed_3.pcap", 0x0123_4567_89ab_cdef)?;
     gen_bad(&mut out)?;
 
     println!("## Synthetic captures (testdata/synth)");
