@@ -100,6 +100,7 @@ fn start(pkt: &RawPacket<'_>, options: DecodeOptions) -> Ctx {
     Ctx {
         layers: Layers {
             verify_checksums: options.verify_checksums,
+            wire_facts: options.wire_facts,
             ..Layers::default()
         },
         meta: Meta {
@@ -218,7 +219,9 @@ fn decode_tcp(ctx: &Ctx, t: &Transport<'_>) -> Decoded {
         let end = header_len.min(tcp.len());
         if end > 20 {
             options = parse_options(&tcp[20..end]);
-            wire.option_kinds = WireFacts::option_kinds_of(&tcp[20..end]);
+            if ctx.layers.wire_facts {
+                wire.option_kinds = WireFacts::option_kinds_of(&tcp[20..end]);
+            }
         }
     }
     let payload_len = if short_segment {
@@ -227,7 +230,7 @@ fn decode_tcp(ctx: &Ctx, t: &Transport<'_>) -> Decoded {
         reported_len - header_len
     };
     let captured_payload_len = tcp.len().saturating_sub(header_len).min(payload_len);
-    if !bad_header_len && captured_payload_len > 0 {
+    if ctx.layers.wire_facts && !bad_header_len && captured_payload_len > 0 {
         wire.payload_digest =
             WireFacts::digest(&tcp[header_len..header_len + captured_payload_len]);
     }
@@ -420,7 +423,18 @@ mod tests {
         p.extend_from_slice(&[0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x70, 0x18, 1, 0]);
         p.extend_from_slice(&[0, 0, 0, 0, 2, 4, 5, 0xb4, 1, 1, 4, 2]);
         p.extend_from_slice(b"abc");
-        let Decoded::Tcp(s) = decode(&raw(linktype::RAW, &p)) else {
+        // Option kinds and the digest only when asked for (`tcpstate diff`).
+        let Decoded::Tcp(plain) = decode(&raw(linktype::RAW, &p)) else {
+            panic!("TCP");
+        };
+        assert_eq!((plain.wire.option_kinds, plain.wire.payload_digest), (0, 0));
+        let asked = DecodeOptions {
+            wire_facts: true,
+            ..DecodeOptions::default()
+        };
+        let Content::Decoded(Decoded::Tcp(s)) =
+            decode_frame(&raw(linktype::RAW, &p), asked).content
+        else {
             panic!("TCP");
         };
         assert_eq!(
@@ -483,6 +497,7 @@ mod tests {
         bad[24] ^= 0xff; // IPv4 header checksum
         let verify = DecodeOptions {
             verify_checksums: true,
+            ..DecodeOptions::default()
         };
         let tcp = |f: &[u8], o| {
             matches!(

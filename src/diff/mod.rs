@@ -92,6 +92,7 @@ pub fn diff(
     if a.iter().chain(b).any(|i| *i == Input::Stdin) {
         return Err("diff reads each capture twice: give files, not standard input (-)".into());
     }
+    let analyzer = &analyzer.clone().wire_facts(true);
     let window_ns = i64::try_from(options.window.as_nanos())
         .unwrap_or(i64::MAX)
         .max(1);

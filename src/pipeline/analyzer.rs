@@ -100,6 +100,15 @@ impl Analyzer {
         self
     }
 
+    /// Read, on every segment, the facts `tcpstate diff` compares two
+    /// captures on (TCP option kinds and a digest of the payload's first
+    /// bytes, besides the IP header's): off by default, as they cost a pass
+    /// over each payload's first 64 bytes.
+    pub fn wire_facts(mut self, on: bool) -> Analyzer {
+        self.options.decode.wire_facts = on;
+        self
+    }
+
     /// Zeek's `tcp_attempt_delay` for the Zeek view (5 s by default): a
     /// connection whose SYN was never answered is removed this long after
     /// it, and a later packet starts a new conn.log record. Zero turns the
