@@ -973,6 +973,26 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
 
     let mut f = through(
         0,
+        simple_conn(cli4(1, 40951), srv4(1, 80), 100, 200, T0),
+        &[Wrap::MplsPw(vec![100, 16], 1)],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40952), srv6(1, 80), 300, 400, later(1)),
+        &[Wrap::Vlan(60), Wrap::MplsPw(vec![17], 2), Wrap::Vlan(50)],
+    ));
+    write_encap_pair(
+        out,
+        "mpls_pw",
+        f,
+        "Ethernet over MPLS pseudowire (RFC 4448) with a control word (first nibble 0): 40951 \
+         IPv4 under labels 100 and 16; 40952 IPv6 in VLAN 60, label 17, then VLAN 50 inside the \
+         pseudowire's Ethernet frame. Each handshake, data, FIN close.",
+        "2 connections",
+    )?;
+
+    let mut f = through(
+        0,
         simple_conn(cli4(1, 40821), srv4(1, 80), 100, 200, T0),
         &[Wrap::Pppoe(1)],
     );
@@ -2823,7 +2843,8 @@ const TSHARK_NOTES: &[&str] = &[
      the other interfaces); SPB frames have no time. tshark 4.0 shows section-2 frames with \
      section-1 interface names (s1if0 instead of s2if0) but decodes them with the right \
      section-2 link type; the block structure itself is correct.",
-    "encap/*: tshark decodes every encapsulation (VN-Tag outside and inside VLAN tags, 802.1ah PBB, MPLS with the first-nibble guess, PPPoE, GRE \
+    "encap/*: tshark decodes every encapsulation (VN-Tag outside and inside VLAN tags, 802.1ah PBB, MPLS with the first-nibble guess, \
+     the MPLS pseudowire control word (\"PW Ethernet Control Word\"), PPPoE, GRE \
      with checksum/key/sequence and transparent bridging, ERSPAN types I/II/III, VXLAN, Geneve \
      with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, GTPv1-U with \
      extension headers and a fragmented outer packet (reassembled by tshark too), the \

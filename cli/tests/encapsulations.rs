@@ -87,6 +87,15 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
             vec![("MPLS", 18)],
         ),
         (
+            "mpls_pw",
+            vec![(c4(40951), S4, "", ""), (c6(40952), S6, "60.50", "")],
+            vec![
+                ("802.1Q/802.1ad VLAN", 9),
+                ("MPLS", 18),
+                ("MPLS pseudowire", 18),
+            ],
+        ),
+        (
             "pppoe",
             vec![(c4(40821), S4, "", ""), (c6(40822), S6, "", "")],
             vec![("PPPoE", 18)],

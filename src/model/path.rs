@@ -51,10 +51,13 @@ pub enum Encap {
     /// Provider backbone bridging (802.1ah, ethertype 0x88E7): an I-TAG,
     /// then the customer's Ethernet frame.
     Pbb,
+    /// An Ethernet pseudowire over MPLS (RFC 4448): after the label stack,
+    /// a control word (first nibble 0), then an Ethernet frame.
+    MplsPw,
 }
 
 impl Encap {
-    const ALL: [Encap; 18] = [
+    const ALL: [Encap; 19] = [
         Encap::Vlan,
         Encap::Mpls,
         Encap::Pppoe,
@@ -73,6 +76,7 @@ impl Encap {
         Encap::GreInUdp,
         Encap::VnTag,
         Encap::Pbb,
+        Encap::MplsPw,
     ];
 
     /// Short lower-case name, as in the `tunnel` output field.
@@ -96,6 +100,7 @@ impl Encap {
             Encap::GreInUdp => "greudp",
             Encap::VnTag => "vntag",
             Encap::Pbb => "pbb",
+            Encap::MplsPw => "mplspw",
         }
     }
 }
@@ -121,6 +126,7 @@ impl fmt::Display for Encap {
             Encap::GreInUdp => "GRE-in-UDP",
             Encap::VnTag => "VN-Tag",
             Encap::Pbb => "PBB 802.1ah",
+            Encap::MplsPw => "MPLS pseudowire",
         })
     }
 }

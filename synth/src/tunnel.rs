@@ -29,6 +29,9 @@ pub enum Wrap {
     Pbb(u32),
     /// An MPLS label stack (outermost first; bottom-of-stack set on the last).
     Mpls(Vec<u32>),
+    /// An Ethernet pseudowire (RFC 4448): the MPLS label stack, a control
+    /// word with this sequence number, then the packet's own Ethernet frame.
+    MplsPw(Vec<u32>, u16),
     /// A PPPoE session (RFC 2516) with PPP protocol IPv4 or IPv6.
     Pppoe(u16),
     /// GRE (RFC 2784/2890) carrying the IP packet directly, with the
@@ -203,6 +206,16 @@ fn ethernet_bytes(net: &NetPacket) -> Vec<u8> {
     out
 }
 
+/// An MPLS label stack, outermost first, bottom-of-stack set on the last, TTL 64.
+fn mpls_labels(labels: &[u32]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (i, label) in labels.iter().enumerate() {
+        let bottom = u32::from(i + 1 == labels.len());
+        bytes.extend_from_slice(&((label << 12) | (bottom << 8) | 64).to_be_bytes());
+    }
+    bytes
+}
+
 /// Entropy source port of a UDP tunnel, fixed per outer address pair so
 /// generated files are stable.
 fn tunnel_port(src: IpAddr) -> u16 {
@@ -253,12 +266,19 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             }
         }
         Wrap::Mpls(labels) => {
-            let mut bytes = Vec::new();
-            for (i, label) in labels.iter().enumerate() {
-                let bottom = u32::from(i + 1 == labels.len());
-                bytes.extend_from_slice(&((label << 12) | (bottom << 8) | 64).to_be_bytes());
-            }
+            let mut bytes = mpls_labels(labels);
             bytes.extend_from_slice(&net.bytes);
+            NetPacket {
+                ether_type: 0x8847,
+                bytes,
+                ..net
+            }
+        }
+        Wrap::MplsPw(labels, seq) => {
+            let mut bytes = mpls_labels(labels);
+            bytes.extend_from_slice(&[0, 0]); // nibble 0, flags, fragment bits, length 0
+            bytes.extend_from_slice(&seq.to_be_bytes());
+            bytes.extend_from_slice(&ethernet_bytes(&net));
             NetPacket {
                 ether_type: 0x8847,
                 bytes,
