@@ -1249,6 +1249,35 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
         "3 connections (tunnel in the key; tshark: 3 streams with the tenants' frames mixed)",
     )?;
 
+    let pptp = |call_id, reply_call_id| Wrap::Pptp {
+        src: o1,
+        dst: o2,
+        call_id,
+        reply_call_id,
+        full: true,
+    };
+    let mut f = through(
+        0,
+        simple_conn(cli4(1, 40961), srv4(1, 80), 100, 200, T0),
+        &[pptp(0x1001, 0x2001)],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40962), srv6(1, 80), 300, 400, later(1)),
+        &[pptp(0x1002, 0x2002)],
+    ));
+    write_encap_pair(
+        out,
+        "pptp",
+        f,
+        "PPTP enhanced GRE (GRE version 1, RFC 2637) between 172.16.0.1 and 172.16.0.2: 40961 \
+         IPv4 with call IDs 0x1001 (to the server side) and 0x2001 (back); 40962 IPv6 with call \
+         IDs 0x1002 and 0x2002. The client's packets have sequence and acknowledgement numbers \
+         and the full PPP header (FF 03, 2-byte protocol), the server's a sequence number only \
+         and a compressed PPP header (1-byte protocol). Each handshake, data, FIN close.",
+        "2 connections (the call IDs differ per direction and do not split them)",
+    )?;
+
     gen_gtpu(out, o1, o2)?;
 
     let nested = [
@@ -2846,7 +2875,8 @@ const TSHARK_NOTES: &[&str] = &[
     "encap/*: tshark decodes every encapsulation (VN-Tag outside and inside VLAN tags, 802.1ah PBB, MPLS with the first-nibble guess, \
      the MPLS pseudowire control word (\"PW Ethernet Control Word\"), PPPoE, GRE \
      with checksum/key/sequence and transparent bridging, ERSPAN types I/II/III, VXLAN, Geneve \
-     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, GTPv1-U with \
+     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, PPTP's GRE version 1 with \
+     full and compressed PPP headers, GTPv1-U with \
      extension headers and a fragmented outer packet (reassembled by tshark too), the \
      five-layer nested file) on Ethernet and on both Linux cooked link types, and shows TCP on the same \
      frames as tcpstate. Its tcp.stream keys on the inner 4-tuple alone: in vlan_tenants, gre, \

@@ -134,6 +134,14 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
             vec![("GRE-in-UDP", 27)],
         ),
         (
+            "pptp",
+            vec![
+                (c4(40961), S4, "", "pptp 172.16.0.1>172.16.0.2"),
+                (c6(40962), S6, "", "pptp 172.16.0.1>172.16.0.2"),
+            ],
+            vec![("GRE", 18), ("PPTP GRE", 18)],
+        ),
+        (
             "vxlan",
             vec![
                 (c4(40851), S4, "", "vxlan 172.16.0.1>172.16.0.2 vni=100"),

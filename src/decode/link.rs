@@ -5,7 +5,7 @@
 use etherparse::EtherType;
 
 use super::outcome::{NonIp, Undecodable};
-use super::step::{non_ip, undecodable, Ctx, Next};
+use super::step::{non_ip, undecodable, Ctx, Next, PPP_IPV4, PPP_IPV6};
 use crate::capture::linktype;
 use crate::model::Encap;
 
@@ -14,8 +14,6 @@ const MPLS_MULTICAST: u16 = 0x8848;
 const PPPOE_SESSION: u16 = 0x8864;
 const VN_TAG: u16 = 0x8926;
 const PBB_I_TAG: u16 = 0x88e7;
-const PPP_IPV4: u16 = 0x0021;
-const PPP_IPV6: u16 = 0x0057;
 
 /// The link-layer header of a frame of link type `lt`.
 #[inline(always)]

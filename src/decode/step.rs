@@ -7,6 +7,10 @@ use std::net::IpAddr;
 use super::outcome::{Decoded, Fragment, IpProtocol, Layers, NonIp, Undecodable, MAX_TUNNELS};
 use crate::model::{Encap, TunnelHop};
 
+/// PPP protocol numbers of IPv4 and IPv6 (RFC 1332, RFC 5072), in PPPoE and PPTP.
+pub(super) const PPP_IPV4: u16 = 0x0021;
+pub(super) const PPP_IPV6: u16 = 0x0057;
+
 /// Frame facts the TCP decoder needs.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Meta {

@@ -1,12 +1,13 @@
 //! What an IP payload other than TCP may carry: a tunnel the decoder
-//! follows, GRE (with key and sequence number, ERSPAN types I, II and III),
+//! follows, GRE (with key and sequence number, ERSPAN types I, II and III;
+//! version 1, PPTP's enhanced GRE carrying PPP),
 //! GRE-in-UDP, VXLAN, Geneve, GTPv1-U, IP-in-IP (IPv4 and IPv6 in either) and Teredo. Each tunnel
 //! is recorded as a hop of the segment's [`Path`](crate::model::Path), which
 //! the connection key may include so two tenants' identical inner 4-tuples
 //! stay two connections.
 
-use super::outcome::Undecodable;
-use super::step::{other_ip, undecodable, Ctx, Next, Transport};
+use super::outcome::{NonIp, Undecodable};
+use super::step::{non_ip, other_ip, undecodable, Ctx, Next, Transport, PPP_IPV4, PPP_IPV6};
 use crate::model::Encap;
 
 const UDP: u8 = 17;
@@ -70,9 +71,15 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8], encap: Encap) -> Next<
         return undecodable(Undecodable::TruncatedEncap(encap));
     }
     let flags = be16(g, 0);
-    // Version 1 is PPTP's enhanced GRE; routing (RFC 1701) is long obsolete.
-    if flags & 0x0007 != 0 || flags & 0x4000 != 0 {
+    // Routing (RFC 1701) is long obsolete; Zeek gives up on it too (weird `gre_routing`).
+    if flags & 0x4000 != 0 {
         return other_ip(t.protocol);
+    }
+    match flags & 0x0007 {
+        0 => {}
+        1 => return pptp(ctx, t, g, flags, encap),
+        // Zeek: weird `unknown_gre_version`; Wireshark shows the header only.
+        _ => return other_ip(t.protocol),
     }
     let proto = be16(g, 2);
     let (has_csum, has_key, has_seq) = (
@@ -144,6 +151,54 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8], encap: Encap) -> Next<
                 Next::EtherPayload(proto, inner)
             }
         }
+    }
+}
+
+/// PPTP's enhanced GRE (GRE version 1, RFC 2637 section 4.1): protocol
+/// 0x880B (PPP), the key field always there (payload length and the peer's
+/// call ID), a sequence number when S is set, an acknowledgement number when
+/// A (0x0080) is set; then a PPP frame: address and control (FF 03) unless
+/// compressed away (ACFC), a protocol field of 2 bytes or, compressed (PFC,
+/// RFC 1661 section 6.5), of 1 byte when its first byte is odd. IPv4 (0x21)
+/// and IPv6 (0x57) lead on; other PPP protocols (LCP, CCP, compressed data)
+/// end the walk as PPP; a packet with no payload is an acknowledgement only,
+/// counted as GRE and PPTP and ending there. Zeek
+/// (src/packet_analysis/protocol/gre/GRE.cc, `GREAnalyzer::AnalyzePacket`)
+/// reads the same header but wants the 4-byte uncompressed PPP header
+/// (weird `non_ip_packet_in_encap` otherwise); Wireshark's packet-gre.c and
+/// packet-ppp.c take both forms. The call ID is not the hop's id: each side
+/// names the call by the other's call ID, so it differs per direction.
+fn pptp<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8], flags: u16, encap: Encap) -> Next<'a> {
+    const PPP: u16 = 0x880b;
+    // Zeek: weird `egre_protocol_type`; RFC 2637 requires the key.
+    if be16(g, 2) != PPP || flags & 0x2000 == 0 {
+        return other_ip(t.protocol);
+    }
+    ctx.saw(encap);
+    ctx.saw(Encap::Pptp);
+    let truncated = || undecodable(Undecodable::TruncatedEncap(Encap::Pptp));
+    let optional = |bit: u16| if flags & bit != 0 { 4 } else { 0 };
+    let at = 8 + optional(0x8000) + optional(0x1000) + optional(0x0080);
+    let Some(ppp) = g.get(at..) else {
+        return truncated();
+    };
+    if ppp.is_empty() {
+        return other_ip(t.protocol);
+    }
+    let ppp = ppp.strip_prefix(&[0xff, 0x03]).unwrap_or(ppp);
+    let (protocol, inner) = match *ppp {
+        [p, ref rest @ ..] if p & 1 == 1 => (u16::from(p), rest),
+        [p0, p1, ref rest @ ..] => (u16::from_be_bytes([p0, p1]), rest),
+        _ => return truncated(),
+    };
+    match protocol {
+        PPP_IPV4 | PPP_IPV6 => {
+            if let Err(u) = ctx.enter(t, Encap::Pptp, None) {
+                return undecodable(u);
+            }
+            Next::Ip(inner)
+        }
+        other => non_ip(NonIp::Ppp(other)),
     }
 }
 
@@ -307,4 +362,99 @@ fn teredo<'a>(
         return Some(undecodable(u));
     }
     Some(Next::Ip(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::capture::{linktype, RawPacket};
+    use crate::decode::{decode, Decoded, IpProtocol, NonIp, Undecodable};
+    use crate::model::Encap;
+
+    /// A raw IPv4 packet 172.16.0.1 -> 172.16.0.2 of `protocol` around `payload`.
+    fn ipv4(protocol: u8, payload: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(20 + payload.len()).unwrap().to_be_bytes();
+        let mut p = vec![0x45, 0, len[0], len[1], 0, 0, 0x40, 0, 64, protocol, 0, 0];
+        p.extend_from_slice(&[172, 16, 0, 1, 172, 16, 0, 2]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    fn decoded(packet: &[u8]) -> Decoded {
+        decode(&RawPacket {
+            frame: 1,
+            ts_ns: 0,
+            linktype: linktype::RAW,
+            data: packet,
+            orig_len: packet.len() as u32,
+        })
+    }
+
+    /// A TCP SYN 10.0.0.1:1000 -> 10.0.0.2:80 in IPv4.
+    fn syn() -> Vec<u8> {
+        let mut t = vec![
+            0x03, 0xe8, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff,
+        ];
+        t.extend_from_slice(&[0, 0, 0, 0]);
+        let mut p = ipv4(6, &t);
+        p[12..20].copy_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        p
+    }
+
+    fn tcp_port(d: &Decoded) -> Option<u16> {
+        match d {
+            Decoded::Tcp(s) => Some(s.src.port),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn pptp_reads_both_ppp_header_forms_and_stops_cleanly() {
+        let gre = |flags: u16, extra: &[u8], ppp: &[u8]| {
+            let mut g = flags.to_be_bytes().to_vec();
+            g.extend_from_slice(&[0x88, 0x0b, 0, 0, 0x12, 0x34]); // protocol, length, call ID
+            g.extend_from_slice(extra);
+            g.extend_from_slice(ppp);
+            ipv4(47, &g)
+        };
+        let full: Vec<u8> = [&[0xff, 0x03, 0x00, 0x21][..], &syn()].concat();
+        let short: Vec<u8> = [&[0x21][..], &syn()].concat();
+        // S and A: sequence and acknowledgement numbers, full PPP header.
+        assert_eq!(tcp_port(&decoded(&gre(0x3081, &[0; 8], &full))), Some(1000));
+        // S only, address/control and protocol compressed.
+        assert_eq!(
+            tcp_port(&decoded(&gre(0x3001, &[0; 4], &short))),
+            Some(1000)
+        );
+        // An acknowledgement alone carries nothing.
+        assert_eq!(
+            decoded(&gre(0x2081, &[0; 4], &[])),
+            Decoded::OtherIp(IpProtocol(47))
+        );
+        // LCP is PPP, not IP.
+        assert_eq!(
+            decoded(&gre(0x3001, &[0; 4], &[0xff, 0x03, 0xc0, 0x21, 1])),
+            Decoded::NonIp(NonIp::Ppp(0xc021))
+        );
+        // Cut in the sequence number, or after the address and control bytes.
+        let cut = Decoded::Undecodable(Undecodable::TruncatedEncap(Encap::Pptp));
+        assert_eq!(decoded(&gre(0x3081, &[0; 6], &[])), cut);
+        assert_eq!(decoded(&gre(0x3001, &[0; 4], &[0xff, 0x03, 0x00])), cut);
+        // Without the key, or with another protocol, it is not PPTP.
+        assert_eq!(
+            decoded(&gre(0x1001, &[0; 4], &full)),
+            Decoded::OtherIp(IpProtocol(47))
+        );
+        let mut not_ppp = gre(0x3001, &[0; 4], &short);
+        not_ppp[23] = 0x00;
+        assert_eq!(decoded(&not_ppp), Decoded::OtherIp(IpProtocol(47)));
+        // Version 2 is unknown; only three bytes of GRE are cut.
+        assert_eq!(
+            decoded(&gre(0x3002, &[0; 4], &short)),
+            Decoded::OtherIp(IpProtocol(47))
+        );
+        assert_eq!(
+            decoded(&ipv4(47, &[0x30, 0x01, 0x88])),
+            Decoded::Undecodable(Undecodable::TruncatedEncap(Encap::Gre))
+        );
+    }
 }

@@ -54,10 +54,12 @@ pub enum Encap {
     /// An Ethernet pseudowire over MPLS (RFC 4448): after the label stack,
     /// a control word (first nibble 0), then an Ethernet frame.
     MplsPw,
+    /// PPTP's enhanced GRE (GRE version 1, RFC 2637) carrying PPP.
+    Pptp,
 }
 
 impl Encap {
-    const ALL: [Encap; 19] = [
+    const ALL: [Encap; 20] = [
         Encap::Vlan,
         Encap::Mpls,
         Encap::Pppoe,
@@ -77,6 +79,7 @@ impl Encap {
         Encap::VnTag,
         Encap::Pbb,
         Encap::MplsPw,
+        Encap::Pptp,
     ];
 
     /// Short lower-case name, as in the `tunnel` output field.
@@ -101,6 +104,7 @@ impl Encap {
             Encap::VnTag => "vntag",
             Encap::Pbb => "pbb",
             Encap::MplsPw => "mplspw",
+            Encap::Pptp => "pptp",
         }
     }
 }
@@ -127,6 +131,7 @@ impl fmt::Display for Encap {
             Encap::VnTag => "VN-Tag",
             Encap::Pbb => "PBB 802.1ah",
             Encap::MplsPw => "MPLS pseudowire",
+            Encap::Pptp => "PPTP GRE",
         })
     }
 }

@@ -113,6 +113,23 @@ pub enum Wrap {
         /// GRE key.
         key: Option<u32>,
     },
+    /// PPTP's enhanced GRE (GRE version 1, RFC 2637) carrying the packet
+    /// in PPP, with a sequence number. `full`: an acknowledgement number and
+    /// the uncompressed PPP header (FF 03, 2-byte protocol); otherwise no
+    /// acknowledgement and both compressions (ACFC, 1-byte protocol). The
+    /// other end uses its own call ID and the other form.
+    Pptp {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// The call ID this direction carries (the receiver's).
+        call_id: u16,
+        /// The call ID of the other direction (for [`Wrap::reversed`]).
+        reply_call_id: u16,
+        /// Acknowledgement number and uncompressed PPP header.
+        full: bool,
+    },
     /// GTPv1-U (3GPP TS 29.281) G-PDU on UDP 2152, carrying IPv4 or IPv6.
     /// Each direction has its own TEID, as a mobile core assigns them.
     GtpU {
@@ -415,6 +432,39 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             );
             outer(*src, *dst, udp_ip(s, d, &gre))
         }
+        Wrap::Pptp {
+            src,
+            dst,
+            call_id,
+            full,
+            ..
+        } => {
+            let (protocol, compressed) = match net.ether_type {
+                ETHERTYPE_IPV4 => (0x0021u16, 0x21u8),
+                ETHERTYPE_IPV6 => (0x0057, 0x57),
+                other => panic!("PPTP here carries IP only, not {other:#06x}"),
+            };
+            let mut ppp = Vec::new();
+            if *full {
+                ppp.extend_from_slice(&[0xff, 0x03]);
+                ppp.extend_from_slice(&protocol.to_be_bytes());
+            } else {
+                ppp.push(compressed);
+            }
+            ppp.extend_from_slice(&net.bytes);
+            // Version 1, K and S; A with the acknowledgement number.
+            let flags: u16 = if *full { 0x3081 } else { 0x3001 };
+            let mut gre = flags.to_be_bytes().to_vec();
+            gre.extend_from_slice(&0x880bu16.to_be_bytes());
+            gre.extend_from_slice(&u16::try_from(ppp.len()).expect("fits").to_be_bytes());
+            gre.extend_from_slice(&call_id.to_be_bytes());
+            gre.extend_from_slice(&1u32.to_be_bytes()); // sequence number
+            if *full {
+                gre.extend_from_slice(&1u32.to_be_bytes()); // acknowledgement number
+            }
+            gre.extend_from_slice(&ppp);
+            outer(*src, *dst, raw_ip(*src, *dst, 47, &gre))
+        }
         Wrap::GtpU {
             src,
             dst,
@@ -487,6 +537,19 @@ impl Wrap {
                 src: dst,
                 dst: src,
                 origin: !origin,
+            },
+            Wrap::Pptp {
+                src,
+                dst,
+                call_id,
+                reply_call_id,
+                full,
+            } => Wrap::Pptp {
+                src: dst,
+                dst: src,
+                call_id: reply_call_id,
+                reply_call_id: call_id,
+                full: !full,
             },
             Wrap::GtpU {
                 src,
