@@ -13,9 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use tcpstate_synth::{
-    fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, frame, gtpu_message, packet_frame,
-    tcp_transport_bytes, wrapped_frame, ByteOrder, Conv, Interface, IpExtras, Link, Packet,
-    PcapFormat, PcapNgWriter, PcapWriter, Side, Special, TcpFlags, TsPrecision, Wrap,
+    ayiya_message, fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, frame, gtpu_message,
+    packet_frame, tcp_transport_bytes, wrapped_frame, ByteOrder, Conv, Interface, IpExtras, Link,
+    Packet, PcapFormat, PcapNgWriter, PcapWriter, Side, Special, TcpFlags, TsPrecision, Wrap,
     EPOCH_2026_NS,
 };
 
@@ -1276,6 +1276,48 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
          and the full PPP header (FF 03, 2-byte protocol), the server's a sequence number only \
          and a compressed PPP header (1-byte protocol). Each handshake, data, FIN close.",
         "2 connections (the call IDs differ per direction and do not split them)",
+    )?;
+
+    let (client, server) = (
+        SocketAddr::new(v4(192, 0, 2, 60), 40000),
+        SocketAddr::new(v4(198, 51, 100, 60), 5072),
+    );
+    let ayiya = [Wrap::Ayiya {
+        src: client,
+        dst: server,
+    }];
+    let mut f = through(
+        0,
+        simple_conn(cli6(1, 40971), srv6(1, 80), 100, 200, T0),
+        &ayiya,
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli4(1, 40972), srv4(1, 80), 300, 400, later(1)),
+        &ayiya,
+    ));
+    f.push(Wrapped {
+        conn: 0,
+        wraps: Vec::new(),
+        packet: Packet::Other {
+            ts_ns: later(2),
+            special: Special::Udp {
+                src: client,
+                dst: server,
+                payload: ayiya_message(0, 59, &[]),
+            },
+        },
+        fragmented: false,
+    });
+    write_encap_pair(
+        out,
+        "ayiya",
+        f,
+        "AYIYA (UDP 5072) between 192.0.2.60:40000 and 198.51.100.60:5072, forward opcode, \
+         16-byte identity, 20-byte SHA-1 signature: 40971 IPv6 (next header 41), 40972 IPv4 \
+         (next header 4). Then an AYIYA heartbeat (opcode 0, no packet inside). Each handshake, \
+         data, FIN close.",
+        "2 connections; 19 frames: 18 TCP, 1 UDP (heartbeat)",
     )?;
 
     gen_gtpu(out, o1, o2)?;
@@ -2875,7 +2917,7 @@ const TSHARK_NOTES: &[&str] = &[
     "encap/*: tshark decodes every encapsulation (VN-Tag outside and inside VLAN tags, 802.1ah PBB, MPLS with the first-nibble guess, \
      the MPLS pseudowire control word (\"PW Ethernet Control Word\"), PPPoE, GRE \
      with checksum/key/sequence and transparent bridging, ERSPAN types I/II/III, VXLAN, Geneve \
-     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, PPTP's GRE version 1 with \
+     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, AYIYA, PPTP's GRE version 1 with \
      full and compressed PPP headers, GTPv1-U with \
      extension headers and a fragmented outer packet (reassembled by tshark too), the \
      five-layer nested file) on Ethernet and on both Linux cooked link types, and shows TCP on the same \

@@ -304,6 +304,44 @@ fn gtpu_sessions_reassemble_outer_fragments_and_ignore_teids() {
     }
 }
 
+/// AYIYA: the forward opcode carries IPv6 or IPv4 by its next header; a
+/// heartbeat is AYIYA without a packet inside, plain UDP.
+#[test]
+fn ayiya_forwards_ipv4_and_ipv6_and_heartbeats_stay_udp() {
+    for ext in ["pcap", "pcapng"] {
+        let file = format!("testdata/synth/encap/ayiya.{ext}");
+        let a = run(&file, &Analyzer::new());
+        let hop = "ayiya 192.0.2.60>198.51.100.60".to_string();
+        assert_eq!(
+            rows(&a),
+            vec![
+                (
+                    "[2001:db8:1::1]:40971".to_string(),
+                    S6.to_string(),
+                    String::new(),
+                    hop.clone()
+                ),
+                (
+                    "10.0.1.1:40972".to_string(),
+                    S4.to_string(),
+                    String::new(),
+                    hop
+                ),
+            ],
+            "{file}"
+        );
+        let acc = &a.accounting;
+        assert_eq!((acc.frames, acc.tcp, acc.other_ip), (19, 18, 1), "{file}");
+        assert_eq!(encaps(&a), vec![("AYIYA".into(), 19)], "{file}");
+        for c in &a.connections {
+            assert_eq!(c.tcp.state(Side::Client).to_string(), "TIME_WAIT", "{file}");
+            assert_eq!(c.tcp.state(Side::Server).to_string(), "CLOSED", "{file}");
+            assert_eq!(c.zeek.history(), "ShADdFaf", "{file}");
+            assert!(c.anomalies().is_empty(), "{file}: {:?}", c.anomalies());
+        }
+    }
+}
+
 /// Teredo away from port 3544 is found by its Teredo address; IPv6 in UDP
 /// without one stays plain UDP.
 #[test]

@@ -1,7 +1,7 @@
 //! What an IP payload other than TCP may carry: a tunnel the decoder
 //! follows, GRE (with key and sequence number, ERSPAN types I, II and III;
 //! version 1, PPTP's enhanced GRE carrying PPP),
-//! GRE-in-UDP, VXLAN, Geneve, GTPv1-U, IP-in-IP (IPv4 and IPv6 in either) and Teredo. Each tunnel
+//! GRE-in-UDP, VXLAN, Geneve, GTPv1-U, AYIYA, IP-in-IP (IPv4 and IPv6 in either) and Teredo. Each tunnel
 //! is recorded as a hop of the segment's [`Path`](crate::model::Path), which
 //! the connection key may include so two tenants' identical inner 4-tuples
 //! stay two connections.
@@ -20,6 +20,7 @@ const GENEVE_PORT: u16 = 6081;
 const TEREDO_PORT: u16 = 3544;
 const GTPV1_U_PORT: u16 = 2152;
 const GRE_IN_UDP_PORT: u16 = 4754;
+const AYIYA_PORT: u16 = 5072;
 const ETH_BRIDGING: u16 = 0x6558;
 const ERSPAN_I_II: u16 = 0x88be;
 const ERSPAN_III: u16 = 0x22eb;
@@ -202,7 +203,7 @@ fn pptp<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8], flags: u16, encap: En
     }
 }
 
-/// UDP: GTPv1-U, GRE-in-UDP, VXLAN, Geneve or Teredo by port (the lower port is tried first, as
+/// UDP: GTPv1-U, GRE-in-UDP, VXLAN, AYIYA, Geneve or Teredo by port (the lower port is tried first, as
 /// Wireshark does), otherwise plain UDP.
 fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     let u = t.payload;
@@ -221,6 +222,7 @@ fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
             // RFC 8086; Wireshark's packet-gre.c registers the same port (GRE_IN_UDP_PORT).
             GRE_IN_UDP_PORT => return gre(ctx, t, body, Encap::GreInUdp),
             VXLAN_PORT => return vxlan(ctx, t, body),
+            AYIYA_PORT => return ayiya(ctx, t, body),
             GENEVE_PORT => return geneve(ctx, t, body),
             TEREDO_PORT => {
                 if let Some(o) = teredo(ctx, t, body, false) {
@@ -294,6 +296,41 @@ fn gtpv1_u<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8]) -> Option<Next<'a>
         return Some(undecodable(u));
     }
     Some(Next::Ip(inner))
+}
+
+/// AYIYA ("anything in anything", draft-massar-v6ops-ayiya; UDP 5072): 8
+/// bytes (identity length and type, signature length and hash method,
+/// authentication method and opcode, next header, epoch time), then the
+/// identity (2^n bytes for a length nibble n) and the signature (4 bytes per
+/// unit of its nibble). Only opcode 1 (forward) carries a packet, IPv4 or
+/// IPv6 as the next header says (4 or 41); other opcodes (heartbeats,
+/// echo) and other next headers are counted as AYIYA and end as UDP. As
+/// Zeek's src/packet_analysis/protocol/ayiya/AYIYA.cc
+/// (`AYIYAAnalyzer::AnalyzePacket`, weird `ayiya_empty_packet` for a
+/// forward without a packet, here a cut header) and Wireshark's
+/// packet-ayiya.c (`dissect_ayiya`). Zeek's port is the same; its
+/// detection by content (bytes 0x52 0x11) is not used here.
+fn ayiya<'a>(ctx: &mut Ctx, t: &Transport<'a>, a: &'a [u8]) -> Next<'a> {
+    const FORWARD: u8 = 1;
+    let truncated = || undecodable(Undecodable::TruncatedEncap(Encap::Ayiya));
+    ctx.saw(Encap::Ayiya);
+    let [id, sig, op, next_header, _, _, _, _, ..] = *a else {
+        return truncated();
+    };
+    let header = 8 + (1usize << (id >> 4)) + usize::from(sig >> 4) * 4;
+    let Some(inner) = a.get(header..) else {
+        return truncated();
+    };
+    if op & 0x0f != FORWARD || !matches!(next_header, IPV4_IN_IP | IPV6_IN_IP) {
+        return other_ip(t.protocol);
+    }
+    if inner.is_empty() {
+        return truncated();
+    }
+    if let Err(u) = ctx.enter(t, Encap::Ayiya, None) {
+        return undecodable(u);
+    }
+    Next::Ip(inner)
 }
 
 /// VXLAN (RFC 7348): 8 bytes with a 24-bit VNI, then an Ethernet frame.
@@ -405,6 +442,52 @@ mod tests {
             Decoded::Tcp(s) => Some(s.src.port),
             _ => None,
         }
+    }
+
+    #[test]
+    fn ayiya_forwards_by_next_header_and_stops_cleanly() {
+        let udp = |a: &[u8]| {
+            let len = u16::try_from(8 + a.len()).unwrap().to_be_bytes();
+            let mut u = vec![0x9c, 0x40, 0x13, 0xd0, len[0], len[1], 0, 0];
+            u.extend_from_slice(a);
+            ipv4(17, &u)
+        };
+        // Identity 2 bytes (nibble 1), signature 4 bytes (nibble 1), forward.
+        let ayiya = |op: u8, next: u8, inner: &[u8]| {
+            let mut a = vec![
+                0x11,
+                0x12,
+                0x10 | op,
+                next,
+                0,
+                0,
+                0,
+                0,
+                0xaa,
+                0xbb,
+                1,
+                2,
+                3,
+                4,
+            ];
+            a.extend_from_slice(inner);
+            udp(&a)
+        };
+        assert_eq!(tcp_port(&decoded(&ayiya(1, 4, &syn()))), Some(1000));
+        // A heartbeat, or a next header other than IP, is AYIYA ending as UDP.
+        let udp17 = Decoded::OtherIp(IpProtocol(17));
+        assert_eq!(decoded(&ayiya(0, 59, &[])), udp17);
+        assert_eq!(decoded(&ayiya(1, 17, &syn())), udp17);
+        // Cut in the fixed header, in the signature, or a forward with nothing.
+        let cut = Decoded::Undecodable(Undecodable::TruncatedEncap(Encap::Ayiya));
+        assert_eq!(decoded(&udp(&[0x11, 0x12, 0x11])), cut);
+        assert_eq!(
+            decoded(&udp(&[0x11, 0x12, 0x11, 4, 0, 0, 0, 0, 0, 0, 1])),
+            cut
+        );
+        assert_eq!(decoded(&ayiya(1, 4, &[])), cut);
+        // The largest identity nibble (2^15 bytes) is only a length to check.
+        assert_eq!(decoded(&udp(&[0xf1, 0xf2, 0x11, 4, 0, 0, 0, 0])), cut);
     }
 
     #[test]

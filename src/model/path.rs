@@ -56,10 +56,12 @@ pub enum Encap {
     MplsPw,
     /// PPTP's enhanced GRE (GRE version 1, RFC 2637) carrying PPP.
     Pptp,
+    /// AYIYA (UDP port 5072): IPv4 or IPv6 forwarded in UDP.
+    Ayiya,
 }
 
 impl Encap {
-    const ALL: [Encap; 20] = [
+    const ALL: [Encap; 21] = [
         Encap::Vlan,
         Encap::Mpls,
         Encap::Pppoe,
@@ -80,6 +82,7 @@ impl Encap {
         Encap::Pbb,
         Encap::MplsPw,
         Encap::Pptp,
+        Encap::Ayiya,
     ];
 
     /// Short lower-case name, as in the `tunnel` output field.
@@ -105,6 +108,7 @@ impl Encap {
             Encap::Pbb => "pbb",
             Encap::MplsPw => "mplspw",
             Encap::Pptp => "pptp",
+            Encap::Ayiya => "ayiya",
         }
     }
 }
@@ -132,6 +136,7 @@ impl fmt::Display for Encap {
             Encap::Pbb => "PBB 802.1ah",
             Encap::MplsPw => "MPLS pseudowire",
             Encap::Pptp => "PPTP GRE",
+            Encap::Ayiya => "AYIYA",
         })
     }
 }

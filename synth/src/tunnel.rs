@@ -113,6 +113,14 @@ pub enum Wrap {
         /// GRE key.
         key: Option<u32>,
     },
+    /// AYIYA (anything in anything, UDP 5072) forwarding the packet: a
+    /// 16-byte IPv6 identity and a 20-byte SHA-1 signature (zeros).
+    Ayiya {
+        /// Outer source (address and port).
+        src: SocketAddr,
+        /// Outer destination (address and port).
+        dst: SocketAddr,
+    },
     /// PPTP's enhanced GRE (GRE version 1, RFC 2637) carrying the packet
     /// in PPP, with a sequence number. `full`: an acknowledgement number and
     /// the uncompressed PPP header (FF 03, 2-byte protocol); otherwise no
@@ -165,6 +173,20 @@ pub fn gtpu_message(msg_type: u8, teid: u32, long: bool, payload: &[u8]) -> Vec<
     g.extend_from_slice(&teid.to_be_bytes());
     g.extend_from_slice(&tail);
     g
+}
+
+/// An AYIYA message with opcode `opcode` and next header `next_header`
+/// around `payload`: identity length 2^4 (type 1, an IPv6 address), 5
+/// words of SHA-1 signature (hash method 2), shared-secret authentication
+/// (method 1), epoch time 0, identity 2001:db8::1, signature zeros.
+pub fn ayiya_message(opcode: u8, next_header: u8, payload: &[u8]) -> Vec<u8> {
+    let mut a = vec![0x41, 0x52, 0x10 | (opcode & 0x0f), next_header, 0, 0, 0, 0];
+    a.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    a.extend_from_slice(&[0; 11]);
+    a.push(1);
+    a.extend_from_slice(&[0; 20]);
+    a.extend_from_slice(payload);
+    a
 }
 
 /// Raw IP packet `src -> dst` of protocol `protocol` around `payload`.
@@ -432,6 +454,15 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             );
             outer(*src, *dst, udp_ip(s, d, &gre))
         }
+        Wrap::Ayiya { src, dst } => {
+            let next = if net.ether_type == ETHERTYPE_IPV6 {
+                41
+            } else {
+                4
+            };
+            let a = ayiya_message(1, next, &net.bytes);
+            outer(src.ip(), dst.ip(), udp_ip(*src, *dst, &a))
+        }
         Wrap::Pptp {
             src,
             dst,
@@ -538,6 +569,7 @@ impl Wrap {
                 dst: src,
                 origin: !origin,
             },
+            Wrap::Ayiya { src, dst } => Wrap::Ayiya { src: dst, dst: src },
             Wrap::Pptp {
                 src,
                 dst,
