@@ -13,10 +13,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use tcpstate_synth::{
-    ayiya_message, fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, frame, gtpu_message,
-    packet_frame, tcp_transport_bytes, wrapped_frame, ByteOrder, Conv, Interface, IpExtras, Link,
-    Packet, PcapFormat, PcapNgWriter, PcapWriter, Side, Special, TcpFlags, TsPrecision, Wrap,
-    EPOCH_2026_NS,
+    aggregated_frame, ayiya_message, fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, frame,
+    gtpu_message, packet_frame, tcp_transport_bytes, wrapped_frame, ByteOrder, Conv, Interface,
+    IpExtras, Link, Packet, PcapFormat, PcapNgWriter, PcapWriter, Side, Special, TcpFlags,
+    TsPrecision, Wrap, EPOCH_2026_NS,
 };
 
 const MS: u64 = 1_000_000;
@@ -791,6 +791,9 @@ struct Wrapped {
     /// Send the outermost IPv4 packet as two fragments (split after 64
     /// payload bytes), so only its reassembly reveals the tunnel.
     fragmented: bool,
+    /// Further packets in the same frame, after `packet`: the subframes of
+    /// an 802.11 A-MSDU (the innermost wrap is then Aruba's GRE with QoS).
+    aggregated: Vec<Packet>,
 }
 
 /// A connection's packets, client-to-server ones inside `wraps`, the
@@ -811,6 +814,7 @@ fn through(conn: usize, conv: Conv, wraps: &[Wrap]) -> Vec<Wrapped> {
                 },
                 packet,
                 fragmented: false,
+                aggregated: Vec::new(),
             }
         })
         .collect()
@@ -819,10 +823,19 @@ fn through(conn: usize, conv: Conv, wraps: &[Wrap]) -> Vec<Wrapped> {
 /// The link-layer frames of one wrapped packet: one, or two when its outer
 /// IPv4 packet is fragmented.
 fn link_frames(link: &Link, f: &Wrapped) -> Vec<Vec<u8>> {
+    let whole = |link: &Link| {
+        if f.aggregated.is_empty() {
+            wrapped_frame(link, ByteOrder::Little, &f.packet, &f.wraps)
+        } else {
+            let mut all = vec![f.packet.clone()];
+            all.extend(f.aggregated.iter().cloned());
+            aggregated_frame(link, ByteOrder::Little, &all, &f.wraps)
+        }
+    };
     if !f.fragmented {
-        return vec![wrapped_frame(link, ByteOrder::Little, &f.packet, &f.wraps)];
+        return vec![whole(link)];
     }
-    let ip = wrapped_frame(&Link::Raw, ByteOrder::Little, &f.packet, &f.wraps);
+    let ip = whole(&Link::Raw);
     let (x, y) = fragment_ipv4_packet(&ip, 64, 0x0707);
     [x, y]
         .into_iter()
@@ -1074,6 +1087,7 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
             wraps: w.to_vec(),
             packet,
             fragmented: false,
+            aggregated: Vec::new(),
         }));
     }
     write_encap_pair(
@@ -1211,6 +1225,7 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
             },
         },
         fragmented: false,
+        aggregated: Vec::new(),
     });
     write_encap_pair(
         out,
@@ -1308,6 +1323,7 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
             },
         },
         fragmented: false,
+        aggregated: Vec::new(),
     });
     write_encap_pair(
         out,
@@ -1321,6 +1337,7 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
     )?;
 
     gen_gtpu(out, o1, o2)?;
+    gen_aruba(out, o1, o2)?;
 
     let nested = [
         Wrap::Vlan(100),
@@ -1385,6 +1402,7 @@ fn gen_gtpu(out: &mut Out, enb: IpAddr, sgw: IpAddr) -> io::Result<()> {
             },
         },
         fragmented: false,
+        aggregated: Vec::new(),
     });
     write_encap_pair(
         out,
@@ -1398,6 +1416,97 @@ fn gen_gtpu(out: &mut Out, enb: IpAddr, sgw: IpAddr) -> io::Result<()> {
          close.",
         "2 connections (the TEIDs differ per direction and do not split them); 20 frames: 18 \
          TCP, 1 outer fragment, 1 UDP (echo request)",
+    )
+}
+
+/// Aruba's GRE with 802.11 data frames: QoS and plain data, the four
+/// address layouts, A-MSDUs carrying several segments (of one connection,
+/// and of two), a protected frame.
+fn gen_aruba(out: &mut Out, ap: IpAddr, controller: IpAddr) -> io::Result<()> {
+    let aruba = |protocol, ds, qos, protected| Wrap::Aruba {
+        src: ap,
+        dst: controller,
+        protocol,
+        ds,
+        qos,
+        protected,
+    };
+    let later = |n: u64| T0 + n * SEC;
+    let mut f = through(
+        0,
+        simple_conn(cli4(1, 40981), srv4(1, 80), 100, 200, T0),
+        &[aruba(0x8210, 1, true, false)],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40982), srv6(1, 80), 300, 400, later(1)),
+        &[aruba(0x8250, 3, false, false)],
+    ));
+    // 40983: three client segments in one A-MSDU; then its last segment and
+    // 40984's SYN in another.
+    let mut c = Conv::new(cli4(1, 40983), srv4(1, 80), 500, 600).starting_at(later(2));
+    c.handshake();
+    c.data(C, 41);
+    c.data(C, 43);
+    c.data(C, 45);
+    c.ack(S);
+    c.data(S, 121);
+    c.data(C, 47);
+    c.ack(S);
+    c.fin(C);
+    c.ack(S);
+    c.fin(S);
+    c.ack(C);
+    let amsdu = [aruba(0x8300, 1, true, false)];
+    let mut third = through(2, c, &amsdu);
+    let mut fourth = through(
+        3,
+        simple_conn(
+            cli4(1, 40984),
+            srv4(1, 80),
+            700,
+            800,
+            third[8].packet.ts_ns(),
+        ),
+        &amsdu,
+    );
+    let syn = fourth.remove(0).packet;
+    third[8].aggregated.push(syn);
+    let (tail, rest) = (third.split_off(6), third.split_off(3));
+    let [a, b, cc] = <[Wrapped; 3]>::try_from(rest).map_err(|_| io::ErrorKind::Other)?;
+    let mut first = a;
+    first.aggregated = vec![b.packet, cc.packet];
+    third.push(first);
+    third.extend(tail);
+    f.extend(third);
+    f.extend(fourth);
+    f.push(Wrapped {
+        conn: 0,
+        wraps: vec![aruba(0x8210, 1, true, true)],
+        packet: Packet::Other {
+            ts_ns: later(4),
+            special: Special::Udp {
+                src: cli4(1, 5353),
+                dst: srv4(1, 5353),
+                payload: vec![0; 12],
+            },
+        },
+        fragmented: false,
+        aggregated: Vec::new(),
+    });
+    write_encap_pair(
+        out,
+        "aruba",
+        f,
+        "Aruba GRE (802.11 data frames without FCS, LLC/SNAP) between the access point \
+         172.16.0.1 and the controller 172.16.0.2: 40981 IPv4 in QoS data frames (GRE type \
+         0x8210; To DS from the client, From DS back); 40982 IPv6 in plain data frames with four \
+         addresses (To DS and From DS, GRE type 0x8250); 40983 IPv4 (GRE type 0x8300, QoS) whose \
+         three client data segments (41, 43, 45 bytes) travel in one A-MSDU frame, and whose \
+         last client data segment (47 bytes) shares an A-MSDU frame with 40984's SYN; then \
+         40984's handshake and close. Last, a protected (encrypted) QoS data frame. Each \
+         connection handshake, data, FIN close.",
+        "4 connections; 39 frames carrying 42 packets: 41 TCP, 1 protected 802.11 frame",
     )
 }
 
@@ -2917,7 +3026,11 @@ const TSHARK_NOTES: &[&str] = &[
     "encap/*: tshark decodes every encapsulation (VN-Tag outside and inside VLAN tags, 802.1ah PBB, MPLS with the first-nibble guess, \
      the MPLS pseudowire control word (\"PW Ethernet Control Word\"), PPPoE, GRE \
      with checksum/key/sequence and transparent bridging, ERSPAN types I/II/III, VXLAN, Geneve \
-     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, AYIYA, PPTP's GRE version 1 with \
+     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, AYIYA, Aruba GRE with 802.11 QoS and plain data frames in every \
+     address layout and A-MSDUs (one tcp.stream value per subframe, comma-separated, as \
+     tcpstate numbers them; the protected frame is shown as undecrypted data; tshark 4.0 \
+     registers only GRE types 0x8200-0x8370 for 802.11, so it leaves 0x9000, which Zeek \
+     and tcpstate take for Aruba, as data), PPTP's GRE version 1 with \
      full and compressed PPP headers, GTPv1-U with \
      extension headers and a fragmented outer packet (reassembled by tshark too), the \
      five-layer nested file) on Ethernet and on both Linux cooked link types, and shows TCP on the same \

@@ -71,6 +71,10 @@ pub(super) enum Next<'a> {
     EtherPayload(u16, &'a [u8]),
     /// An IPv4 or IPv6 packet.
     Ip(&'a [u8]),
+    /// An IEEE 802.11 frame without FCS, from its frame control on.
+    Wlan(&'a [u8]),
+    /// The body of an 802.11 frame that is an A-MSDU: several packets.
+    Amsdu(&'a [u8]),
     /// The walk ends: the frame does not lead to TCP.
     Done(Stop),
 }
@@ -100,6 +104,13 @@ pub(super) struct Transport<'a> {
     pub(super) reported: usize,
     /// Length of the IP header and its extension headers (for Zeek's ip_bytes).
     pub(super) header_len: usize,
+}
+
+/// A packet of the frame still to be walked (an A-MSDU subframe after the
+/// first): the layers outside it, and where its own layers start.
+pub(super) struct Pending<'a> {
+    pub(super) layers: Layers,
+    pub(super) next: Next<'a>,
 }
 
 /// Where the walk through a frame's layers ended.

@@ -142,6 +142,12 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8], encap: Encap) -> Next<
                 _ => Next::Ip(frame),
             }
         }
+        _ if is_aruba(proto) => {
+            if let Err(u) = ctx.enter(t, Encap::Aruba, key) {
+                return undecodable(u);
+            }
+            Next::Wlan(inner)
+        }
         _ => {
             if let Err(u) = ctx.enter(t, encap, key) {
                 return undecodable(u);
@@ -153,6 +159,18 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8], encap: Encap) -> Next<
             }
         }
     }
+}
+
+/// GRE protocol types of Aruba access points tunnelling 802.11 frames to
+/// their controller: Zeek's test (src/packet_analysis/protocol/gre/GRE.cc,
+/// `GREAnalyzer::AnalyzePacket`), which takes 0x9000 and any type with bits
+/// 0x8200 set and a zero low nibble (its second clause, 0x8300 to 0x8370, is
+/// inside the first). Wireshark (packet-gre.h, `GRE_ARUBA_8200`...,
+/// registered by packet-ieee80211.c) takes only 0x8200 to 0x8370 in steps of
+/// 0x10 and 0x9000, so types such as 0x8600 or 0xA200 are Aruba to Zeek and
+/// here, data to Wireshark.
+fn is_aruba(proto: u16) -> bool {
+    (proto & 0x8200 == 0x8200 && proto & 0x000f == 0) || proto == 0x9000
 }
 
 /// PPTP's enhanced GRE (GRE version 1, RFC 2637 section 4.1): protocol

@@ -58,10 +58,17 @@ pub enum Encap {
     Pptp,
     /// AYIYA (UDP port 5072): IPv4 or IPv6 forwarded in UDP.
     Ayiya,
+    /// Aruba's GRE (protocol types 0x8200 to 0x8370 and 0x9000) carrying
+    /// 802.11 frames from access points to their controller.
+    Aruba,
+    /// An IEEE 802.11 frame (inside Aruba's GRE).
+    Ieee80211,
+    /// An 802.11 A-MSDU: several packets in one 802.11 data frame.
+    Amsdu,
 }
 
 impl Encap {
-    const ALL: [Encap; 21] = [
+    const ALL: [Encap; 24] = [
         Encap::Vlan,
         Encap::Mpls,
         Encap::Pppoe,
@@ -83,6 +90,9 @@ impl Encap {
         Encap::MplsPw,
         Encap::Pptp,
         Encap::Ayiya,
+        Encap::Aruba,
+        Encap::Ieee80211,
+        Encap::Amsdu,
     ];
 
     /// Short lower-case name, as in the `tunnel` output field.
@@ -109,6 +119,9 @@ impl Encap {
             Encap::MplsPw => "mplspw",
             Encap::Pptp => "pptp",
             Encap::Ayiya => "ayiya",
+            Encap::Aruba => "aruba",
+            Encap::Ieee80211 => "wlan",
+            Encap::Amsdu => "amsdu",
         }
     }
 }
@@ -137,6 +150,9 @@ impl fmt::Display for Encap {
             Encap::MplsPw => "MPLS pseudowire",
             Encap::Pptp => "PPTP GRE",
             Encap::Ayiya => "AYIYA",
+            Encap::Aruba => "Aruba GRE",
+            Encap::Ieee80211 => "802.11",
+            Encap::Amsdu => "802.11 A-MSDU",
         })
     }
 }
@@ -150,6 +166,10 @@ impl EncapSet {
     /// Adds an encapsulation.
     pub fn insert(&mut self, e: Encap) {
         self.0 |= 1 << e as u32;
+    }
+    /// Adds every member of `other`.
+    pub fn add_all(&mut self, other: EncapSet) {
+        self.0 |= other.0;
     }
     /// Whether the frame went through `e`.
     pub fn contains(self, e: Encap) -> bool {

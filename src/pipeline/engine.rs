@@ -149,37 +149,48 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         self.last_ts = clock;
         batch.clear();
         // In frame order: reassembly, accounting, keys.
-        // Each with the index of the frame that completed it.
+        // Segments not held in `frames` (reassembled, or an A-MSDU's after
+        // its first), each with the index of the frame that carried it.
         let mut reassembled: Vec<(Segment, usize)> = Vec::new();
         // Where each TCP segment is: Ok(index into frames) or Err(index into reassembled).
         let mut order: Vec<Result<u32, u32>> = Vec::with_capacity(frames.len());
         for (idx, kf) in frames.iter().enumerate() {
             let frame = &kf.frame;
+            self.accounting.count_frame(frame.more.len() as u64);
             self.accounting.count_encaps(frame.encaps);
-            match &frame.content {
-                Content::Decoded(d) => {
-                    self.accounting.count(d);
-                    if let Decoded::Tcp(seg) = d {
-                        if let Some(c) = &mut self.checksums {
-                            c.count(seg);
-                        }
-                        order.push(Ok(idx as u32));
-                    }
-                }
-                // Fragments wait here, in frame order, until their datagram is whole.
-                Content::Fragment(f) => {
-                    let r = self.defrag.resolve(f.clone());
-                    for encaps in r.revealed {
-                        self.accounting.count_encaps(encaps);
-                    }
-                    if let Some(d) = r.decoded {
-                        self.accounting.count(&d);
+            let packets = std::iter::once(&frame.content).chain(&frame.more);
+            for (nth, content) in packets.enumerate() {
+                match content {
+                    Content::Decoded(d) => {
+                        self.accounting.count(d);
                         if let Decoded::Tcp(seg) = d {
                             if let Some(c) = &mut self.checksums {
-                                c.count(&seg);
+                                c.count(seg);
                             }
-                            order.push(Err(reassembled.len() as u32));
-                            reassembled.push((seg, idx));
+                            if nth == 0 {
+                                order.push(Ok(idx as u32));
+                            } else {
+                                order.push(Err(reassembled.len() as u32));
+                                reassembled.push((seg.clone(), idx));
+                            }
+                        }
+                    }
+                    // Fragments wait here, in frame order, until their datagram is whole.
+                    Content::Fragment(f) => {
+                        let r = self.defrag.resolve(f.clone());
+                        for encaps in r.revealed {
+                            self.accounting.count_encaps(encaps);
+                        }
+                        self.accounting.amsdu_subframes += r.extra;
+                        for d in r.decoded {
+                            self.accounting.count(&d);
+                            if let Decoded::Tcp(seg) = d {
+                                if let Some(c) = &mut self.checksums {
+                                    c.count(&seg);
+                                }
+                                order.push(Err(reassembled.len() as u32));
+                                reassembled.push((seg, idx));
+                            }
                         }
                     }
                 }

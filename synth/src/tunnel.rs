@@ -121,6 +121,25 @@ pub enum Wrap {
         /// Outer destination (address and port).
         dst: SocketAddr,
     },
+    /// Aruba's GRE (no key) carrying the packet in an 802.11 data frame
+    /// (no FCS) with LLC/SNAP, as an access point sends it to its
+    /// controller. [`aggregated_frame`] puts several packets in one A-MSDU.
+    Aruba {
+        /// Outer source (the access point or the controller).
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// GRE protocol type (0x8200 to 0x8370, 0x9000).
+        protocol: u16,
+        /// The frame control's To DS (1) and From DS (2) bits: 1 from a
+        /// station, 2 to one, 3 the four-address (WDS) layout, 0 neither.
+        ds: u8,
+        /// A QoS data frame (QoS control, TID 0) instead of plain data.
+        qos: bool,
+        /// Set the Protected Frame bit (the body stays plain: a stand-in
+        /// for ciphertext, which no decoder here can read either way).
+        protected: bool,
+    },
     /// PPTP's enhanced GRE (GRE version 1, RFC 2637) carrying the packet
     /// in PPP, with a sequence number. `full`: an acknowledgement number and
     /// the uncompressed PPP header (FF 03, 2-byte protocol); otherwise no
@@ -454,6 +473,7 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             );
             outer(*src, *dst, udp_ip(s, d, &gre))
         }
+        Wrap::Aruba { .. } => aruba(&[net], wrap, false),
         Wrap::Ayiya { src, dst } => {
             let next = if net.ether_type == ETHERTYPE_IPV6 {
                 41
@@ -570,6 +590,26 @@ impl Wrap {
                 origin: !origin,
             },
             Wrap::Ayiya { src, dst } => Wrap::Ayiya { src: dst, dst: src },
+            Wrap::Aruba {
+                src,
+                dst,
+                protocol,
+                ds,
+                qos,
+                protected,
+            } => Wrap::Aruba {
+                src: dst,
+                dst: src,
+                protocol,
+                protected,
+                // A station's frames go to the distribution system, the replies come from it.
+                ds: match ds {
+                    1 => 2,
+                    2 => 1,
+                    other => other,
+                },
+                qos,
+            },
             Wrap::Pptp {
                 src,
                 dst,
@@ -601,13 +641,106 @@ impl Wrap {
     }
 }
 
-/// Full link-layer frame for `packet` inside `wraps` (outermost first).
-pub fn wrapped_frame(link: &Link, order: ByteOrder, packet: &Packet, wraps: &[Wrap]) -> Vec<u8> {
-    let mut net = match packet {
+/// The BSSID of the generated 802.11 frames.
+const BSSID: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x0b, 0x55];
+
+/// An LLC/SNAP header (RFC 1042) and the packet after it: an MSDU.
+fn msdu(net: &NetPacket) -> Vec<u8> {
+    let mut m = vec![0xaa, 0xaa, 0x03, 0, 0, 0];
+    m.extend_from_slice(&net.ether_type.to_be_bytes());
+    m.extend_from_slice(&net.bytes);
+    m
+}
+
+/// `nets` in an 802.11 data frame inside Aruba's GRE (`wrap` is a
+/// [`Wrap::Aruba`]): one MSDU, or with `amsdu` an A-MSDU of one subframe
+/// per packet (each padded to 4 bytes but the last).
+fn aruba(nets: &[NetPacket], wrap: &Wrap, amsdu: bool) -> NetPacket {
+    let Wrap::Aruba {
+        src,
+        dst,
+        protocol,
+        ds,
+        qos,
+        protected,
+    } = *wrap
+    else {
+        panic!("not an Aruba wrap: {wrap:?}");
+    };
+    assert!(qos || !amsdu, "an A-MSDU is flagged in QoS control");
+    let (sa, da) = (nets[0].src_mac, nets[0].dst_mac);
+    // Address 1 to 3 by To DS / From DS (802.11-2020 table 9-30); the fourth (WDS) is the source.
+    let (a1, a2, a3) = match ds & 3 {
+        0 => (da, sa, BSSID),
+        1 => (BSSID, sa, da),
+        2 => (da, BSSID, sa),
+        _ => (BSSID, BSSID, da),
+    };
+    let flags = (ds & 3) | if protected { 0x40 } else { 0 };
+    let mut w = vec![if qos { 0x88 } else { 0x08 }, flags, 0, 0];
+    for a in [a1, a2, a3] {
+        w.extend_from_slice(&a);
+    }
+    w.extend_from_slice(&[0x10, 0x00]); // sequence control: sequence number 1
+    if ds & 3 == 3 {
+        w.extend_from_slice(&sa);
+    }
+    if qos {
+        w.extend_from_slice(&[if amsdu { 0x80 } else { 0 }, 0]);
+    }
+    if amsdu {
+        for (i, net) in nets.iter().enumerate() {
+            let m = msdu(net);
+            let start = w.len();
+            w.extend_from_slice(&net.dst_mac);
+            w.extend_from_slice(&net.src_mac);
+            w.extend_from_slice(&u16::try_from(m.len()).expect("fits").to_be_bytes());
+            w.extend_from_slice(&m);
+            if i + 1 < nets.len() {
+                let padded = (w.len() - start).next_multiple_of(4);
+                w.resize(start + padded, 0);
+            }
+        }
+    } else {
+        assert_eq!(nets.len(), 1, "one packet per frame without A-MSDU");
+        w.extend_from_slice(&msdu(&nets[0]));
+    }
+    let mut gre = vec![0, 0];
+    gre.extend_from_slice(&protocol.to_be_bytes());
+    gre.extend_from_slice(&w);
+    outer(src, dst, raw_ip(src, dst, 47, &gre))
+}
+
+/// The network packet of `packet`, before any wrapping.
+fn net_packet(packet: &Packet) -> NetPacket {
+    match packet {
         Packet::Tcp(seg) => tcp_ip_packet(seg).0,
         Packet::Other { special, .. } => special_packet(special),
-    };
+    }
+}
+
+/// Full link-layer frame for `packet` inside `wraps` (outermost first).
+pub fn wrapped_frame(link: &Link, order: ByteOrder, packet: &Packet, wraps: &[Wrap]) -> Vec<u8> {
+    let mut net = net_packet(packet);
     for w in wraps.iter().rev() {
+        net = wrap_once(net, w);
+    }
+    encapsulate(link, order, net)
+}
+
+/// One link-layer frame carrying all of `packets` as the subframes of an
+/// 802.11 A-MSDU, in order: the innermost of `wraps` (outermost first)
+/// must be a [`Wrap::Aruba`] with `qos`.
+pub fn aggregated_frame(
+    link: &Link,
+    order: ByteOrder,
+    packets: &[Packet],
+    wraps: &[Wrap],
+) -> Vec<u8> {
+    let (inner, outside) = wraps.split_last().expect("an Aruba wrap");
+    let nets: Vec<NetPacket> = packets.iter().map(net_packet).collect();
+    let mut net = aruba(&nets, inner, true);
+    for w in outside.iter().rev() {
         net = wrap_once(net, w);
     }
     encapsulate(link, order, net)
