@@ -1951,8 +1951,8 @@ fn gen_zeek_tunnels(out: &mut Out) -> io::Result<()> {
          172.16.0.2, the server's in VNI 200 from 172.16.0.3 to 172.16.0.1 (a tunnel per \
          direction); handshake, 4 requests and replies, FIN close. 41022: the same in one \
          tunnel (VNI 300 both ways).",
-        "3 connections with the tunnel key (41021's two directions apart), 2 with \
-         --tunnel-key off (tshark: 2 streams); Zeek (tunnels not in its key): 2 conn.log \
+        "2 connections, with the tunnel key on (its tunnels paired direction by direction) or \
+         off (tshark: 2 streams); Zeek (tunnels not in its key): 2 conn.log \
          rows, 41021's with X (more than 5 tunnel changes)",
     )
 }

@@ -71,8 +71,6 @@ const KEYED_APART: &[(&str, usize)] = &[
     ("vxlan.pcapng", 3),
     ("geneve.pcap", 3),
     ("geneve.pcapng", 3),
-    // One connection whose two directions travel in different tunnels.
-    ("zeek_tunnels.pcap", 3),
 ];
 
 #[test]

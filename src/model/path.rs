@@ -282,6 +282,21 @@ impl fmt::Display for TunnelHop {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TunnelPath(pub Vec<TunnelHop>);
 
+impl TunnelPath {
+    /// Whether two paths are one encapsulation seen from either end: the
+    /// same hops, each the same kind between the same two outer hosts
+    /// (either way round) with the same identifier (Zeek's
+    /// `EncapsulationStack` equality).
+    pub fn same_tunnels(&self, other: &TunnelPath) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|(x, y)| x.unordered() == y.unordered())
+    }
+}
+
 impl fmt::Display for TunnelPath {
     /// Hops joined by ` / `, outermost first.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

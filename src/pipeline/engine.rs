@@ -248,6 +248,11 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         let sweep = now >= self.next_sweep_ns;
         if sweep {
             self.next_sweep_ns = now.saturating_add(self.sweep_every_ns);
+            // Twice the idle timeout: a pairing outlives its connection's
+            // idle eviction, so a late segment still finds the tomb's key.
+            let idle = self.options.flows.idle_timeout_ns;
+            self.keyer
+                .forget_before(now.saturating_sub(idle.saturating_mul(2)));
         }
         let limit = self.shard_limit;
         if sweep || self.shards.iter().any(|s| s.flows.len() > limit) {
