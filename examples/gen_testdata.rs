@@ -2573,6 +2573,38 @@ fn seq_analysis_scenarios() -> Vec<Scenario> {
             server_ack(c, all, 64240);
             close(c);
         }),
+        (52009, "retransmission, not out_of_order: the last segment sent again 1 ms later, within the handshake's RTT, ending where the highest sequence number ends", |c| {
+            c.handshake();
+            let seq = c.next_seq(C);
+            c.data(C, 100);
+            let ack = c.rcv_nxt(C).unwrap_or(0);
+            c.raw(C, TcpFlags::PSH | TcpFlags::ACK, seq, ack, 100);
+            c.ack(S);
+            close(c);
+        }),
+        (52010, "retransmission, not out_of_order: two segments captured in swapped order, the late one 50 ms after the other (beyond the handshake's RTT)", |c| {
+            c.handshake();
+            c.data(C, 100);
+            c.data(C, 100);
+            let n = c.segments().len();
+            c.segments_mut().swap(n - 2, n - 1);
+            let t = c.segments()[n - 2].ts_ns;
+            c.segments_mut()[n - 1].ts_ns = t + 50 * MS;
+            c.wait(50 * MS);
+            c.ack(S);
+            close(c);
+        }),
+        (52011, "ack_lost_segment, then lost_segment: the second of three segments is missing from the capture and the server acknowledges it before the third arrives", |c| {
+            c.handshake();
+            c.data(C, 100);
+            c.data(C, 100);
+            c.ack(S);
+            let n = c.segments().len();
+            c.segments_mut().remove(n - 2);
+            c.data(C, 100);
+            c.ack(S);
+            close(c);
+        }),
     ]
 }
 
