@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Whole-process benchmark (issue 6): tcpstate against cat, tcptrace and tshark
-# on one large realistic synthetic capture, all in the same session (absolute
-# times drift on shared machines; compare the ratios), then tcpstate's memory on
-# two hostile inputs.
+# Whole-process benchmark (issues 6 and 17): tcpstate against the floor
+# (examples/floor.rs: mmap + pcap-parser + etherparse + a hash map of flows, one
+# thread), cat, tcptrace and tshark on one large realistic synthetic capture. The
+# commands run in alternation, round after round, so a shared machine's load
+# falls on all of them alike; compare the ratios. Then tcpstate's memory on two
+# hostile inputs.
 #
 #   benches/compare.sh            # the issue's shape: 200 k connections, ~9.2 M
 #                                 # packets, ~1.08 GB pcap (tshark alone ~100 s+)
@@ -14,7 +16,7 @@
 #                     temporary directory, removed at exit)
 #   CONNECTIONS=N     connections in the capture (default 200000; --quick 20000)
 #   SEED=S            generator seed (default 1)
-#   RUNS=N            hyperfine runs per command (default 5; --quick 3)
+#   RUNS=N            rounds, i.e. runs per command (default 5; --quick 3)
 #   SKIP_TSHARK=1     leave tshark out (it takes about 100 s per GB)
 #   TSHARK_RUNS=N     runs of tshark (default 1)
 #   SKIP_TCPTRACE=1   leave tcptrace out
@@ -22,11 +24,13 @@
 #   SYNS=N            SYN flood size of the memory section (default 1000000; --quick 100000)
 #   SEGMENTS=N        segments of the one long connection (default 10000000; --quick 1000000)
 #
-# Every tcpstate run is the full job: `--format json`, the report to /dev/null.
-# Peak RSS is GNU time's "Maximum resident set size" of each command's last
-# timed run (time wraps the command inside hyperfine, so nothing runs twice).
-# Needs hyperfine, python3, gzip, GNU time (installed with apt-get when absent),
-# and tcptrace / tshark for their rows.
+# Every tcpstate run is the full job (both machines, sequence analysis, Zeek's
+# view) with its report written to /dev/null: `--format json` unless the row
+# says csv. GNU time wraps each run: wall time, CPU (user + sys) and peak RSS;
+# the table has medians (RSS: the largest). The load average before and after
+# is printed: on a shared machine, rerun when it is high.
+# Needs python3, gzip, GNU time (installed with apt-get when absent), and
+# tcptrace / tshark for their rows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -54,7 +58,6 @@ seed=${SEED:-1}
 tshark_runs=${TSHARK_RUNS:-1}
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "compare.sh: $1 not found ($2)" >&2; exit 1; }; }
-need hyperfine "apt-get install -y hyperfine"
 need python3 "apt-get install -y python3"
 need gzip "apt-get install -y gzip"
 if [ ! -x /usr/bin/time ]; then
@@ -72,10 +75,11 @@ fi
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 cargo build --release --quiet
-cargo build --release --quiet --example gen_bench_capture --example gen_resource_captures
+cargo build --release --quiet --example gen_bench_capture --example gen_resource_captures --example floor
 bin=$CARGO_TARGET_DIR/release/tcpstate
 gen=$CARGO_TARGET_DIR/release/examples/gen_bench_capture
 resgen=$CARGO_TARGET_DIR/release/examples/gen_resource_captures
+floor=$CARGO_TARGET_DIR/release/examples/floor
 
 if [ -n "${BENCH_DIR:-}" ]; then
   dir=$BENCH_DIR
@@ -114,79 +118,97 @@ ls -l "$pcap" "$pcapng" "$gz"
 cat "$pcap" "$pcapng" "$gz" >/dev/null
 
 # --- timings -----------------------------------------------------------------
-# t NAME: GNU time in front of a command, its report in results/NAME.time
-t() { echo "/usr/bin/time -v -o $res/$1.time"; }
 json="--format json"
 cmds=(
-  -n cat "$(t cat) cat $pcap > /dev/null"
-  -n "tcpstate, 1 thread" "RAYON_NUM_THREADS=1 $(t t1) $bin $json $pcap > /dev/null"
-  -n "tcpstate, 2 threads" "RAYON_NUM_THREADS=2 $(t t2) $bin $json $pcap > /dev/null"
-  -n "tcpstate, stdin" "RAYON_NUM_THREADS=2 $(t stdin) $bin $json - < $pcap > /dev/null"
-  -n "tcpstate, pcapng" "RAYON_NUM_THREADS=2 $(t pcapng) $bin $json $pcapng > /dev/null"
-  -n "tcpstate, pcap.gz" "RAYON_NUM_THREADS=2 $(t gz) $bin $json $gz > /dev/null"
+  "floor" "$floor $pcap"
+  "cat" "cat $pcap"
+  "tcpstate csv, 2 threads" "RAYON_NUM_THREADS=2 $bin --format csv $pcap"
+  "tcpstate, 1 thread" "RAYON_NUM_THREADS=1 $bin $json $pcap"
+  "tcpstate, 2 threads" "RAYON_NUM_THREADS=2 $bin $json $pcap"
+  "tcpstate, stdin" "RAYON_NUM_THREADS=2 $bin $json - < $pcap"
+  "tcpstate, pcapng" "RAYON_NUM_THREADS=2 $bin $json $pcapng"
+  "tcpstate, pcap.gz" "RAYON_NUM_THREADS=2 $bin $json $gz"
 )
 if [ -z "${SKIP_TCPTRACE:-}" ]; then
-  cmds+=(-n "tcptrace -n" "$(t tcptrace) tcptrace -n $pcap > /dev/null")
+  cmds+=("tcptrace -n" "tcptrace -n $pcap")
 fi
-hyperfine --style basic --warmup 1 --runs "$runs" --export-json "$res/main.json" "${cmds[@]}"
 if [ -z "${SKIP_TSHARK:-}" ]; then
-  hyperfine --style basic --runs "$tshark_runs" --export-json "$res/tshark.json" \
-    -n "tshark -q -z conv,tcp" "$(t tshark) tshark -n -q -z conv,tcp -r $pcap > /dev/null 2>&1"
+  cmds+=("tshark -q -z conv,tcp" "tshark -n -q -z conv,tcp -r $pcap")
 fi
 
-# --- the table -------------------------------------------------------------
-python3 - "$res" "$(stat -c %s "$pcap")" "$packets" "$connections" <<'EOF'
-import json, os, re, sys
+# --- the table: alternating rounds --------------------------------------------
+python3 - "$res" "$(stat -c %s "$pcap")" "$packets" "$connections" "$runs" "$tshark_runs" "${cmds[@]}" <<'PY'
+import os, re, statistics, subprocess, sys, time
 
-res, size, packets, connections = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-files = {
-    "cat": "cat", "tcpstate, 1 thread": "t1", "tcpstate, 2 threads": "t2",
-    "tcpstate, stdin": "stdin", "tcpstate, pcapng": "pcapng", "tcpstate, pcap.gz": "gz",
-    "tcptrace -n": "tcptrace", "tshark -q -z conv,tcp": "tshark",
-}
-rows = []
-for name in ("main.json", "tshark.json"):
-    path = os.path.join(res, name)
-    if os.path.exists(path):
-        rows += json.load(open(path))["results"]
-median = {r["command"]: r["median"] for r in rows}
+res, size, packets, connections, runs, tshark_runs = sys.argv[1:7]
+size, packets, connections = int(size), int(packets), int(connections)
+runs, tshark_runs = int(runs), int(tshark_runs)
+args = sys.argv[7:]
+cmds = list(zip(args[0::2], args[1::2]))
 
-def rss_mb(command):
-    try:
-        text = open(os.path.join(res, files[command] + ".time")).read()
-    except (KeyError, OSError):
-        return None
-    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    return int(m.group(1)) / 1024 if m else None
+def once(cmd):
+    out = os.path.join(res, "time.txt")
+    t0 = time.monotonic()
+    subprocess.run(["/usr/bin/time", "-v", "-o", out, "bash", "-c", cmd + " > /dev/null 2>&1"],
+                   check=False)
+    wall = time.monotonic() - t0
+    text = open(out).read()
+    cpu = sum(float(re.search(label + r"\(seconds\): ([\d.]+)", text).group(1))
+              for label in ("User time ", "System time "))
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1)) / 1024
+    return wall, cpu, rss
 
-def ratio(base, cmd):
-    if base not in median or cmd == base:
+def load():
+    return open("/proc/loadavg").read().split()[0]
+
+print(f"load average before: {load()}", flush=True)
+for name, cmd in cmds:  # warm-up (and the page cache)
+    if not name.startswith("tshark"):
+        once(cmd)
+got = {name: [] for name, _ in cmds}
+for r in range(runs):
+    for name, cmd in cmds:
+        if name.startswith("tshark") and r >= tshark_runs:
+            continue
+        got[name].append(once(cmd))
+print(f"load average after: {load()}")
+
+med = {n: statistics.median(x[0] for x in v) for n, v in got.items() if v}
+cpu = {n: statistics.median(x[1] for x in v) for n, v in got.items() if v}
+rss = {n: max(x[2] for x in v) for n, v in got.items() if v}
+
+def times(base, n):
+    if base not in med or n == base:
         return "-"
-    x = median[base] / median[cmd]
+    return f"{med[n] / med[base]:.2f}x"
+
+def faster(n, other):
+    if other not in med or n == other:
+        return "-"
+    x = med[other] / med[n]
     return f"{x:.2f}x" if x < 1 else f"{x:.1f}x"
 
 print()
-print(f"capture: {size / 1e9:.2f} GB pcap, {packets / 1e6:.2f} M packets, "
-      f"{connections} connections, {(size - 24 - 16 * packets) / packets:.1f} B average frame; "
-      "MB/s and Mpackets/s are of this pcap's content for every row; "
-      "ratio columns: how many times faster than tshark / tcptrace")
+print(f"capture: {size / 1e9:.2f} GB pcap, {packets / 1e6:.2f} M packets, {connections} connections, "
+      f"{(size - 24 - 16 * packets) / packets:.1f} B average frame; medians of {runs} alternating rounds "
+      f"(tshark: {tshark_runs}); 'vs floor': wall time as a multiple of the floor's; "
+      "'faster than': how many times faster than tcptrace / tshark")
 print()
-print("| command | median wall s | MB/s | Mpackets/s | peak RSS MB | vs tshark | vs tcptrace |")
-print("|---|---:|---:|---:|---:|---:|---:|")
-for r in rows:
-    cmd, med = r["command"], r["median"]
-    rss = rss_mb(cmd)
-    print(f"| {cmd} | {med:.3f} | {size / 1e6 / med:.0f} | {packets / 1e6 / med:.2f} | "
-          f"{'-' if rss is None else f'{rss:.0f}'} | {ratio('tshark -q -z conv,tcp', cmd)} | "
-          f"{ratio('tcptrace -n', cmd)} |")
+print("| command | median wall s | CPU s | MB/s | Mpackets/s | peak RSS MB | vs floor | faster than tcptrace | faster than tshark |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for n, _ in cmds:
+    if n not in med:
+        continue
+    m = med[n]
+    print(f"| {n} | {m:.3f} | {cpu[n]:.2f} | {size / 1e6 / m:.0f} | {packets / 1e6 / m:.2f} | {rss[n]:.0f} | "
+          f"{times('floor', n)} | {faster(n, 'tcptrace -n')} | {faster(n, 'tshark -q -z conv,tcp')} |")
 print()
-if "tcpstate, 1 thread" in median and "tcpstate, 2 threads" in median:
-    print(f"2 threads / 1 thread speedup: "
-          f"{median['tcpstate, 1 thread'] / median['tcpstate, 2 threads']:.2f}x")
-if "tcpstate, pcapng" in median and "tcpstate, 2 threads" in median:
-    print(f"pcapng / pcap wall-time ratio (2 threads): "
-          f"{median['tcpstate, pcapng'] / median['tcpstate, 2 threads']:.2f}")
-EOF
+if "tcpstate, 1 thread" in med and "tcpstate, 2 threads" in med:
+    print(f"2 threads / 1 thread speedup: {med['tcpstate, 1 thread'] / med['tcpstate, 2 threads']:.2f}x")
+for n, what in (("tcpstate, pcapng", "pcapng / pcap"), ("tcpstate, stdin", "stdin / mapped file")):
+    if n in med and "tcpstate, 2 threads" in med:
+        print(f"{what} wall-time ratio (2 threads): {med[n] / med['tcpstate, 2 threads']:.2f}")
+PY
 
 # --- memory: a SYN flood and one very long connection ------------------------
 if [ -n "${SKIP_MEMORY:-}" ]; then

@@ -43,14 +43,21 @@ pub enum ClientReason {
     FirstPacket,
 }
 
-impl fmt::Display for ClientReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl ClientReason {
+    /// The snake_case name reports write.
+    pub fn name(self) -> &'static str {
+        match self {
             ClientReason::Syn => "syn",
             ClientReason::SynAck => "syn_ack",
             ClientReason::Port => "port",
             ClientReason::FirstPacket => "first_packet",
-        })
+        }
+    }
+}
+
+impl fmt::Display for ClientReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -590,6 +597,19 @@ impl<T> FlowTable<T> {
     pub fn find(&self, key: &FlowKey, seg: &Segment) -> Option<(u32, Side)> {
         let &slot = self.current.get(key)?;
         Some((slot, self.conn(slot).side_of(seg)))
+    }
+
+    /// The slot of the current connection of an endpoint pair, if it is live.
+    pub fn current(&self, key: &FlowKey) -> Option<u32> {
+        self.current.get(key).copied()
+    }
+
+    /// The connection in `slot`, if it is live.
+    pub fn get(&self, slot: u32) -> Option<&Flow> {
+        match self.slots.get(slot as usize) {
+            Some(Some(e)) => Some(&e.conn),
+            _ => None,
+        }
     }
 
     /// Places a segment in its connection, starting a new one (with `make()`

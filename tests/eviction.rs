@@ -133,9 +133,55 @@ fn an_idle_connection_is_finished_at_its_timeout() {
 }
 
 #[test]
+fn an_idle_timeout_splits_a_stream_even_in_a_capture_of_a_few_frames() {
+    // Six frames: a handshake at 0 s, data at 1 s, then data after 20 s of
+    // silence. With a 5 s idle timeout the silence ends the first part, and
+    // the late segment starts the stream's second part.
+    let mut c = left_open(1001, 0);
+    c.wait(SECOND);
+    c.data(S::Client, 10);
+    c.wait(20 * SECOND);
+    c.data(S::Client, 10);
+    let options = Analyzer::new().idle_timeout(std::time::Duration::from_secs(5));
+    let bytes = pcap(c.into_packets());
+    let (conns, ev) = stream(bytes.clone(), &options);
+    assert_eq!(
+        ev,
+        Evictions {
+            closed: 0,
+            idle: 1,
+            limit: 0
+        }
+    );
+    let parts: Vec<(u64, bool, u64, i64)> = conns
+        .iter()
+        .map(|c| {
+            (
+                c.flow.stream,
+                c.flow.continues,
+                c.flow.packets.iter().sum(),
+                c.flow.duration_ns(),
+            )
+        })
+        .collect();
+    let step = 1_000_000; // the generator's time between segments
+    assert_eq!(
+        parts,
+        [(0, false, 4, (SECOND + 3 * step) as i64), (0, true, 1, 0)]
+    );
+    // The collected analysis has the same two parts.
+    let a = options.analyze_reader("c", Cursor::new(bytes)).unwrap();
+    let parts: Vec<(u64, bool)> = a
+        .connections()
+        .map(|c| (c.flow.stream, c.flow.continues))
+        .collect();
+    assert_eq!(parts, [(0, false), (0, true)]);
+}
+
+#[test]
 fn a_packet_after_its_connection_was_evicted_continues_the_same_stream() {
-    // Evictions are decided between batches of frames, so the late packets
-    // must come more than a batch (16384 frames) after the eviction.
+    // 20 000 frames between, so the eviction and the late packets fall in
+    // different batches of the reader too.
     let build = |late_syn: Option<u32>| {
         let mut quiet = left_open(1001, 0);
         let mut busy = Conv::new(addr("10.0.0.9:2000"), addr("10.0.0.2:80"), 1, 1)

@@ -132,7 +132,7 @@ fn stdin_is_read_as_a_stream_plain_and_gzip() {
         let rows: Vec<&str> = text.lines().collect();
         assert_eq!(rows.len(), 2, "{file}: {text}");
         assert!(
-            rows[1].starts_with("-,0,false,127.0.0.1:30011,127.0.0.1:5001,syn,1,11,"),
+            rows[1].starts_with("0,-,false,127.0.0.1:30011,127.0.0.1:5001,syn,1,11,"),
             "{}",
             rows[1]
         );
@@ -164,9 +164,9 @@ fn several_files_keep_their_own_stream_numbers() {
     ]);
     let rows: Vec<&str> = out.lines().skip(1).collect();
     assert_eq!(rows.len(), 3);
-    assert!(rows[0].starts_with("testdata/real/refused.pcap,0,"));
-    assert!(rows[1].starts_with("testdata/real/refused.pcap,1,"));
-    assert!(rows[2].starts_with("testdata/real/ipv6.pcap,0,false,[::1]:30071,[::1]:5007,"));
+    assert!(rows[0].starts_with("0,testdata/real/refused.pcap,"));
+    assert!(rows[1].starts_with("1,testdata/real/refused.pcap,"));
+    assert!(rows[2].starts_with("0,testdata/real/ipv6.pcap,false,[::1]:30071,[::1]:5007,"));
 }
 
 #[test]

@@ -298,7 +298,7 @@ fn streams(args: &[&str]) -> Vec<String> {
     assert_eq!(code, 0, "{err}");
     out.lines()
         .skip(1)
-        .map(|l| l.split(',').nth(1).unwrap().to_string())
+        .map(|l| l.split(',').next().unwrap().to_string())
         .collect()
 }
 

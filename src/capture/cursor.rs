@@ -49,6 +49,21 @@ impl Cursor {
         self.offset
     }
 
+    /// The input is a pipe read as it arrives (see [`Window::pipe`]).
+    pub(super) fn is_pipe(&self) -> bool {
+        self.win.is_pipe()
+    }
+
+    /// True unless the input is a pipe that has delivered nothing new yet.
+    pub(super) fn input_waiting(&mut self) -> bool {
+        self.win.input_waiting()
+    }
+
+    /// Waits up to `timeout` for a pipe's input; true if some is there.
+    pub(super) fn wait_input(&mut self, timeout: std::time::Duration) -> bool {
+        self.win.wait_input(timeout)
+    }
+
     /// The window itself, for tests of its buffer.
     #[cfg(test)]
     pub(super) fn win(&self) -> &Window {

@@ -31,6 +31,7 @@ mod inputs;
 mod limits;
 pub mod linktype;
 mod pcapng;
+mod pump;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -126,7 +127,7 @@ impl CaptureReader {
     pub fn open(input: &Input) -> Result<CaptureReader, CaptureError> {
         let name = input.display_name();
         let win = match input {
-            Input::Stdin => Window::stream(Box::new(io::stdin())),
+            Input::Stdin => Window::pipe(Box::new(io::stdin())),
             Input::Path(p) => {
                 let f = open_file(p).map_err(|e| CaptureError {
                     file: name.clone(),
@@ -136,7 +137,7 @@ impl CaptureReader {
                 })?;
                 match map_file(&f) {
                     Some(map) => Window::mapped(map),
-                    None => Window::stream(Box::new(f)),
+                    None => Window::pipe(Box::new(f)),
                 }
             }
         };
@@ -201,6 +202,44 @@ impl CaptureReader {
     /// Number of frames returned so far.
     pub fn frames_read(&self) -> u64 {
         self.frames
+    }
+
+    /// The input is a pipe (stdin, a FIFO, a device) read as it arrives.
+    pub fn is_pipe(&self) -> bool {
+        self.cur.is_pipe()
+    }
+
+    /// True if the next packet can be had without waiting for a pipe: a
+    /// whole record is buffered, or more input has arrived (always true for
+    /// files and memory).
+    pub fn ready(&mut self) -> bool {
+        self.record_buffered() || self.cur.input_waiting()
+    }
+
+    /// Waits up to `timeout` for a pipe's input; true if some arrived.
+    pub fn wait_input(&mut self, timeout: std::time::Duration) -> bool {
+        self.cur.wait_input(timeout)
+    }
+
+    /// A whole record (pcap) or block (pcapng) is in the window.
+    fn record_buffered(&self) -> bool {
+        let w = self.cur.window();
+        let (hdr, len_at, big_endian) = match &self.format {
+            Format::Pcap {
+                big_endian,
+                modified,
+                ..
+            } => (if *modified { 24 } else { 16 }, 8, *big_endian),
+            Format::PcapNg(ng) => (8, 4, ng.big_endian()),
+        };
+        if w.len() < hdr {
+            return false;
+        }
+        let len = u32_at(w, len_at, big_endian) as usize;
+        match self.format {
+            Format::Pcap { .. } => w.len() >= hdr + len,
+            Format::PcapNg(_) => w.len() >= len,
+        }
     }
 
     /// Bytes consumed so far (decompressed bytes for gzip input).

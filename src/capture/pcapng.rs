@@ -71,6 +71,11 @@ impl PcapNg {
         }
     }
 
+    /// The current section's byte order (false before the first section).
+    pub(super) fn big_endian(&self) -> bool {
+        self.big_endian
+    }
+
     /// Reads pcapng blocks until one carries a packet.
     #[inline]
     pub(super) fn next_packet(&mut self, cur: &mut Cursor) -> Result<Option<Span>, CaptureError> {

@@ -18,6 +18,7 @@ use std::io::{self, Read};
 use memmap2::Mmap;
 
 use super::gunzip::{Gunzip, GzInput};
+use super::pump::Pump;
 use super::source::{Behind, FeedError};
 
 /// How far ahead of the reader a map's cache lines are prefetched.
@@ -37,6 +38,8 @@ enum Feed {
     /// Nothing more will arrive.
     Done,
     Read(Box<dyn Read + Send>),
+    /// A pipe read on a thread of its own, which says whether bytes wait.
+    Pump(Box<Pump>),
     Gunzip(Box<Gunzip>),
 }
 
@@ -81,6 +84,36 @@ impl Window {
         }
     }
 
+    /// A pipe, read on a thread of its own (see [`Pump`]).
+    pub(super) fn pipe(src: Box<dyn Read + Send>) -> Window {
+        let mut w = Window::stream(src);
+        if let Feed::Read(src) = std::mem::replace(&mut w.feed, Feed::Done) {
+            w.feed = Feed::Pump(Box::new(Pump::start(src)));
+        }
+        w
+    }
+
+    /// Input is read from a pipe as it arrives.
+    pub(super) fn is_pipe(&self) -> bool {
+        matches!(self.feed, Feed::Pump(_))
+    }
+
+    /// True unless the input is a pipe that has delivered nothing new yet.
+    pub(super) fn input_waiting(&mut self) -> bool {
+        match &mut self.feed {
+            Feed::Pump(p) => p.ready(),
+            _ => true,
+        }
+    }
+
+    /// Waits up to `timeout` for a pipe's input; true if some is there.
+    pub(super) fn wait_input(&mut self, timeout: std::time::Duration) -> bool {
+        match &mut self.feed {
+            Feed::Pump(p) => p.wait(timeout),
+            _ => true,
+        }
+    }
+
     /// From here on the input (the unconsumed bytes and whatever follows) is
     /// gzip data; the window shows what it decompresses to.
     pub(super) fn start_gunzip(&mut self) {
@@ -95,6 +128,7 @@ impl Window {
             (Bytes::Owned(buf), feed) => {
                 let (src, eof): (Box<dyn Read + Send>, bool) = match feed {
                     Feed::Read(src) => (src, false),
+                    Feed::Pump(p) => (p as Box<dyn Read + Send>, false),
                     Feed::Done => (Box::new(io::empty()), true),
                     Feed::Gunzip(_) => unreachable!("gzip is detected once, at the start"),
                 };
@@ -191,6 +225,10 @@ impl Window {
                 Feed::Read(src) => match src.read(dst) {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(FeedError::Io(e)),
+                },
+                Feed::Pump(p) => match p.read(dst) {
+                    Ok(n) => n,
                     Err(e) => return Err(FeedError::Io(e)),
                 },
                 Feed::Gunzip(g) => g.read(dst)?,

@@ -73,6 +73,9 @@ pub(crate) struct Trackers {
     pub(crate) zeek: ZeekView,
     /// Live Zeek connections (ids in the shard's table) holding some.
     pub(crate) zeek_live: Vec<u32>,
+    /// Both sides had closed at the last segment (so the shard has queued
+    /// the connection's 2*MSL deadline).
+    pub(crate) over: bool,
 }
 
 impl Trackers {
@@ -82,6 +85,7 @@ impl Trackers {
             seq: SeqAnalyzer::new(),
             zeek: ZeekView::default(),
             zeek_live: Vec::new(),
+            over: false,
         }
     }
 

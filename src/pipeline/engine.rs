@@ -1,23 +1,34 @@
 //! Analysis of one capture: the straight line capture -> decode -> flow ->
 //! state machines, with memory bounded by the connections still live.
 //!
-//! Records are read in batches. rayon decodes a batch in parallel (decoding
-//! is independent per frame); then, in frame order, fragments are reassembled,
-//! frames are counted and each TCP segment gets its flow key. Segments go to
-//! one of [`SHARDS`] shards by a hash of the key, so a connection lives in one
-//! shard, and shards run in parallel: each places its segments into
-//! connections (Wireshark's stream rule is per endpoint pair, so it is
-//! shard-local), the new connections of all shards are numbered in frame
-//! order (the global `tcp.stream` numbering), and each shard runs its
-//! connections' RFC machines, sequence analysis and Zeek tracker.
+//! Records arrive in batches (cut by size, or by wall time on a live pipe).
+//! rayon decodes a batch in parallel (decoding is independent per frame);
+//! then, in frame order, fragments are reassembled, frames are counted, each
+//! TCP segment gets its flow key, and the capture clock (the latest frame
+//! time so far) advances. Segments go to one of [`SHARDS`] shards by a hash
+//! of the key, so a connection lives in one shard, and shards run in
+//! parallel: each places its segments into connections (Wireshark's stream
+//! rule is per endpoint pair, so it is shard-local), the new connections of
+//! all shards are numbered in frame order (the global `tcp.stream`
+//! numbering), and each shard runs its connections' RFC machines, sequence
+//! analysis and Zeek tracker.
 //!
-//! At the end of a batch each shard finishes and hands out connections that
-//! are over (closed, and quiet for 2*MSL so TIME_WAIT has passed and late
-//! retransmissions have come), idle past [`FlowLimits::idle_timeout_ns`], or,
-//! when it holds more than its share of [`FlowLimits::max_connections`], the
-//! ones over or idle longest. Decisions depend only on the capture (batch
-//! boundaries are fixed frame counts, shards a fixed number), so the output
-//! is the same whatever the thread count.
+//! Connections are finished at checks: whenever the clock passes the next
+//! check time (see `check_interval_ns`) and every [`CHECK_FRAMES`] frames.
+//! A check finishes, in every shard, the connections that are over (closed,
+//! and quiet for 2*MSL so TIME_WAIT has passed and late retransmissions have
+//! come) or idle past [`FlowLimits::idle_timeout_ns`] (found through a queue
+//! of deadlines, not a scan), then, when a shard holds more than its share
+//! of [`FlowLimits::max_connections`], the ones over or idle longest; and it
+//! hands everything finished since the last check to the sink, in stream
+//! order. Besides, a segment whose connection has been idle past the timeout
+//! finishes it before starting the next part of its stream. Checks depend
+//! only on the frames (never on batch boundaries, shards are a fixed number),
+//! so the output is the same whatever the thread count and however a pipe
+//! delivers the capture.
+//!
+//! [`FlowLimits::idle_timeout_ns`]: super::FlowLimits::idle_timeout_ns
+//! [`FlowLimits::max_connections`]: super::FlowLimits::max_connections
 
 use rayon::prelude::*;
 
@@ -31,7 +42,7 @@ use super::source::Sources;
 use super::warnings::{merge_warnings, ChecksumSenders};
 use crate::decode::defrag::Reassembler;
 use crate::decode::{Content, Decoded, Frame};
-use crate::flow::{FlowTable, Keyer};
+use crate::flow::{FlowKey, FlowTable, Keyer};
 use crate::model::{Segment, Side};
 use crate::tcp::zeek::{ZeekRecord, ZeekSessions};
 
@@ -40,12 +51,17 @@ use crate::tcp::zeek::{ZeekRecord, ZeekSessions};
 pub type SegmentObserver<'a> = &'a mut dyn FnMut(&Segment, u64, Side);
 
 /// Given the connections as soon as they are finished, a batch at a time:
-/// connections evicted during the capture (each batch in stream order), then
-/// the rest in stream order. Batches let the writers render in parallel.
+/// those finished at each check during the capture (each batch in stream
+/// order), then the rest in stream order. Batches let the writers render in
+/// parallel.
 pub type ConnectionSink<'a> = &'a mut dyn FnMut(Vec<Connection>);
 
 /// Connections handed out at once at capture end.
 const SINK_BATCH: usize = 4096;
+
+/// Frames between checks for finished connections when the clock does not
+/// move (the bound on new connections past the limit before it is enforced).
+pub(crate) const CHECK_FRAMES: u64 = 16384;
 
 /// Runs an analysis and keeps its connections, in stream order.
 pub(crate) fn collect(
@@ -77,20 +93,33 @@ struct Engine<'o, 'b, 's> {
     /// Live connections allowed per shard.
     shard_limit: usize,
     next_stream: u64,
-    last_ts: i64,
-    /// The latest timestamp read so far at each frame of the batch: Zeek's
-    /// network time, which runs its timers (kept for its buffer).
-    frame_clocks: Vec<i64>,
+    /// The latest capture time of any frame so far: the analysis's clock.
+    now: i64,
+    /// The clock time at which the next check for finished connections is due.
+    next_check_ns: i64,
+    check_every_ns: i64,
+    /// The frame of the last check: connections started since are not
+    /// finished by a later segment of theirs until the next check.
+    check_frame: u64,
+    /// The number of the latest frame read.
+    last_frame: u64,
     /// Zeek records with no connection of their own (all their packets had
     /// bad checksums), in the order they ended; at most
     /// `FlowLimits::max_connections`, the others only counted.
     zeek_unattached: Vec<ZeekRecord>,
     zeek_unattached_dropped: u64,
-    /// Capture time of the next look for connections to evict.
-    next_sweep_ns: i64,
-    sweep_every_ns: i64,
     /// The decoded frames of the batch being analysed (kept for its buffer).
     frames: Vec<KeyedFrame>,
+}
+
+/// A place in a batch's segments where the analysis checks for finished
+/// connections: before segment `at`, with the clock at `now`, as frame
+/// `frame` arrived.
+#[derive(Clone, Copy, Debug)]
+struct Check {
+    at: usize,
+    now: i64,
+    frame: u64,
 }
 
 impl<'o, 'b, 's> Engine<'o, 'b, 's> {
@@ -99,8 +128,6 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         observer: Option<SegmentObserver<'b>>,
         sink: ConnectionSink<'s>,
     ) -> Self {
-        let linger = options.machines.msl_ns.saturating_mul(2);
-        let soonest = linger.min(options.flows.idle_timeout_ns);
         let shard_limit = options.flows.max_connections.div_ceil(SHARDS).max(1);
         Engine {
             options,
@@ -122,39 +149,54 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                 .collect(),
             shard_limit,
             next_stream: 0,
-            last_ts: i64::MIN,
-            frame_clocks: Vec::new(),
+            now: i64::MIN,
+            next_check_ns: i64::MIN,
+            check_every_ns: check_interval_ns(options),
+            check_frame: 0,
+            last_frame: 0,
             zeek_unattached: Vec::new(),
             zeek_unattached_dropped: 0,
-            next_sweep_ns: i64::MIN,
-            // A connection is finished at most 1/16 of its timeout late.
-            sweep_every_ns: (soonest / 16).max(1_000_000),
             frames: Vec::new(),
         }
     }
 
-    /// Decodes and analyses one batch of frames.
+    /// Decodes and analyses one batch of frames. Where the reader cut the
+    /// batch does not matter: connections are finished only at checks, and
+    /// checks depend on the frames alone (see [`CHECK_FRAMES`]).
     fn process(&mut self, batch: &mut Batch) {
         if batch.records.is_empty() {
+            if let Some(clock) = batch.quiet_clock.take() {
+                self.quiet_until(clock);
+            }
             return;
         }
         let mut frames = std::mem::take(&mut self.frames);
         batch.decode_into(self.options.decode, self.options.keys, &mut frames);
-        self.frame_clocks.clear();
-        let mut clock = self.last_ts;
-        for r in &batch.records {
-            clock = clock.max(r.1);
-            self.frame_clocks.push(clock);
-        }
-        self.last_ts = clock;
-        batch.clear();
-        // In frame order: reassembly, accounting, keys.
+        // In frame order: the clock and its checks, reassembly, accounting, keys.
+        // The clock at each frame is Zeek's network time, which runs its timers.
+        let mut frame_clocks: Vec<i64> = Vec::with_capacity(frames.len());
         // Segments not held in `frames` (reassembled, or an A-MSDU's after
         // its first), each with the index of the frame that carried it.
         let mut reassembled: Vec<(Segment, usize)> = Vec::new();
         // Where each TCP segment is: Ok(index into frames) or Err(index into reassembled).
         let mut order: Vec<Result<u32, u32>> = Vec::with_capacity(frames.len());
-        for (idx, kf) in frames.iter().enumerate() {
+        let mut checks: Vec<Check> = Vec::new();
+        for (idx, (kf, record)) in frames.iter().zip(&batch.records).enumerate() {
+            let (frame_no, ts) = (record.0, record.1);
+            self.now = self.now.max(ts);
+            self.last_frame = frame_no;
+            frame_clocks.push(self.now);
+            let by_count = frame_no > 1 && (frame_no - 1) % CHECK_FRAMES == 0;
+            if by_count || self.now >= self.next_check_ns {
+                if self.now >= self.next_check_ns {
+                    self.next_check_ns = self.now.saturating_add(self.check_every_ns);
+                }
+                checks.push(Check {
+                    at: order.len(),
+                    now: self.now,
+                    frame: frame_no,
+                });
+            }
             let frame = &kf.frame;
             self.accounting.count_frame(frame.more.len() as u64);
             self.accounting.count_encaps(frame.encaps);
@@ -196,7 +238,9 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                 }
             }
         }
+        batch.clear();
         let mut segs: Vec<&Segment> = Vec::with_capacity(order.len());
+        let mut keys: Vec<(FlowKey, u32)> = Vec::with_capacity(order.len());
         let mut clocks: Vec<i64> = Vec::with_capacity(order.len());
         for o in &order {
             let (seg, key, at) = match *o {
@@ -216,79 +260,81 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                     None => continue,
                 },
             };
-            clocks.push(self.frame_clocks.get(at).copied().unwrap_or(self.last_ts));
-            let (key, shard) = key.unwrap_or_else(|| {
+            clocks.push(frame_clocks.get(at).copied().unwrap_or(self.now));
+            keys.push(key.unwrap_or_else(|| {
                 let k = self.keyer.key(seg);
                 (k, k.shard(SHARDS) as u32)
-            });
-            self.shards[shard as usize]
-                .input
-                .push((segs.len() as u32, key));
+            }));
             segs.push(seg);
         }
+        let mut start = 0;
+        for check in checks {
+            let part = start..check.at;
+            self.place_and_follow(&segs[part.clone()], &keys[part.clone()], &clocks[part]);
+            start = check.at;
+            self.check(check.now, check.frame);
+        }
+        self.place_and_follow(&segs[start..], &keys[start..], &clocks[start..]);
+        drop(segs);
+        self.frames = frames;
+    }
+
+    /// Runs segments (in frame order) through their connections, shards in
+    /// parallel, and numbers the connections they started.
+    fn place_and_follow(&mut self, segs: &[&Segment], keys: &[(FlowKey, u32)], clocks: &[i64]) {
+        if segs.is_empty() {
+            return;
+        }
+        for (i, &(key, shard)) in keys.iter().enumerate() {
+            self.shards[shard as usize].input.push((i as u32, key));
+        }
         let options = self.options;
-        // Placing needs no stream numbers, so each shard places and follows
+        let since = self.check_frame;
+        // Placing and following need no stream numbers, so each shard runs
         // its segments in one go; the numbers are given afterwards.
-        self.shards.par_iter_mut().for_each(|s| {
-            s.place(&segs, options);
-            s.follow(&segs, &clocks);
-        });
+        self.shards
+            .par_iter_mut()
+            .for_each(|s| s.run(segs, clocks, since, options));
         self.number_new_connections();
         for s in &mut self.shards {
             s.write_pending_details();
         }
         if let Some(observer) = self.observer.as_mut() {
-            show_segments(&self.shards, &segs, observer);
+            show_segments(&self.shards, segs, observer);
         }
         for s in &mut self.shards {
             s.input.clear();
         }
-        drop(segs);
-        let now = self.last_ts;
-        let sweep = now >= self.next_sweep_ns;
-        if sweep {
-            self.next_sweep_ns = now.saturating_add(self.sweep_every_ns);
-            // Twice the idle timeout: a pairing outlives its connection's
-            // idle eviction, so a late segment still finds the tomb's key.
-            let idle = self.options.flows.idle_timeout_ns;
-            self.keyer
-                .forget_before(now.saturating_sub(idle.saturating_mul(2)));
+    }
+
+    /// A live source has been quiet and the clock has reached `clock`: the
+    /// checks due by then run, as if a packet had come at that time.
+    fn quiet_until(&mut self, clock: i64) {
+        if self.now == i64::MIN || clock <= self.now {
+            return;
         }
+        self.now = clock;
+        if self.now >= self.next_check_ns {
+            self.next_check_ns = self.now.saturating_add(self.check_every_ns);
+            self.check(self.now, self.last_frame.saturating_add(1));
+        }
+    }
+
+    /// Finishes the connections that are over, idle or too many at `now`
+    /// and hands out everything finished since the last check.
+    fn check(&mut self, now: i64, frame: u64) {
         let limit = self.shard_limit;
-        if sweep || self.shards.iter().any(|s| s.flows.len() > limit) {
-            self.shards
-                .par_iter_mut()
-                .for_each(|s| s.evict(now, sweep, limit, options));
-        }
-        self.frames = frames;
+        let options = self.options;
+        self.shards
+            .par_iter_mut()
+            .for_each(|s| s.evict(now, limit, options));
+        // Twice the idle timeout: a tunnel pairing outlives its connection's
+        // idle eviction, so a late segment still finds the tomb's key.
+        let idle = options.flows.idle_timeout_ns;
+        self.keyer
+            .forget_before(now.saturating_sub(idle.saturating_mul(2)));
+        self.check_frame = frame;
         self.hand_out();
-    }
-
-    /// Gives this batch's new connections their `tcp.stream` numbers, in
-    /// order of their first frame across all shards.
-    fn number_new_connections(&mut self) {
-        let mut new: Vec<(u64, usize, u32)> = Vec::new();
-        for (i, s) in self.shards.iter().enumerate() {
-            new.extend(s.new.iter().map(|&(frame, slot)| (frame, i, slot)));
-        }
-        new.sort_unstable();
-        for (_, shard, slot) in new {
-            self.shards[shard].flows.set_stream(slot, self.next_stream);
-            self.next_stream += 1;
-        }
-    }
-
-    /// Passes the connections finished so far to the sink, in stream order.
-    fn hand_out(&mut self) {
-        let mut done: Vec<Connection> = Vec::new();
-        for s in &mut self.shards {
-            done.append(&mut s.finished);
-        }
-        self.keep_unattached();
-        if !done.is_empty() {
-            done.sort_unstable_by_key(|c| c.flow.stream);
-            (self.sink)(done);
-        }
     }
 
     /// Takes the shards' Zeek records that no connection holds, keeping at
@@ -307,7 +353,37 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         }
     }
 
-    /// Ends the analysis: every live connection is finished at the capture's end.
+    /// Gives this batch's new connections their `tcp.stream` numbers, in
+    /// order of their first frame across all shards.
+    fn number_new_connections(&mut self) {
+        let mut new: Vec<(u64, usize, u32)> = Vec::new();
+        for (i, s) in self.shards.iter().enumerate() {
+            new.extend(s.new.iter().map(|&(frame, slot)| (frame, i, slot)));
+        }
+        new.sort_unstable();
+        for (_, shard, slot) in new {
+            self.shards[shard].flows.set_stream(slot, self.next_stream);
+            self.next_stream += 1;
+        }
+    }
+
+    /// Passes the connections finished since the last check to the sink:
+    /// those finished at one check in stream order (a stream's earlier part
+    /// first).
+    fn hand_out(&mut self) {
+        let mut done: Vec<Connection> = Vec::new();
+        for s in &mut self.shards {
+            done.append(&mut s.finished);
+        }
+        self.keep_unattached();
+        if !done.is_empty() {
+            done.sort_unstable_by_key(|c| (c.flow.stream, c.flow.first_frame));
+            (self.sink)(done);
+        }
+    }
+
+    /// Ends the analysis: a last check at the capture's end, then every live
+    /// connection is finished there.
     fn finish(
         mut self,
     ) -> (
@@ -319,18 +395,25 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
     ) {
         let defrag = std::mem::replace(&mut self.defrag, Reassembler::new(self.options.defrag));
         self.accounting.count_fragments(defrag.finish());
+        let end = self.now;
+        if end != i64::MIN {
+            self.check(end, u64::MAX);
+        }
         // A batch at a time, in stream order, so the connections still live
         // at the end are never all materialised at once.
-        let mut live: Vec<(u64, usize, u32)> = Vec::new();
+        let mut live: Vec<(u64, u64, usize, u32)> = Vec::new();
         for (i, s) in self.shards.iter().enumerate() {
-            live.extend(s.flows.live().map(|(slot, c, _)| (c.stream, i, slot)));
+            live.extend(
+                s.flows
+                    .live()
+                    .map(|(slot, c, _)| (c.stream, c.first_frame, i, slot)),
+            );
         }
         live.sort_unstable();
-        let end = self.last_ts;
         for chunk in live.chunks(SINK_BATCH) {
             let batch: Vec<Connection> = chunk
                 .iter()
-                .filter_map(|&(_, shard, slot)| self.shards[shard].finish(slot, end))
+                .filter_map(|&(_, _, shard, slot)| self.shards[shard].finish(slot, end))
                 .collect();
             (self.sink)(batch);
         }
@@ -354,6 +437,16 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             (unattached, dropped),
         )
     }
+}
+
+/// Capture time between checks for finished connections: 1/16 of the
+/// shorter of TIME_WAIT and the idle timeout, so a connection is finished
+/// at most that late, and at most a second, so a live capture's rows come
+/// within about a second of wall time (at least a millisecond).
+fn check_interval_ns(options: &Options) -> i64 {
+    let linger = options.machines.msl_ns.saturating_mul(2);
+    let soonest = linger.min(options.flows.idle_timeout_ns);
+    (soonest / 16).clamp(1_000_000, 1_000_000_000)
 }
 
 /// Shows each segment of a batch to the observer, in frame order.

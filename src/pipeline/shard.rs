@@ -1,6 +1,9 @@
 //! One shard of the flow table: its connections, their analysers, and the
 //! work of one batch.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use super::analysis::Evictions;
 use super::connection::{Connection, Trackers};
 use super::options::Options;
@@ -26,9 +29,8 @@ pub(crate) struct KeyedFrame {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Step {
     Placed(Placement),
-    /// A segment with a bad checksum: only Zeek's view hears of it; the
-    /// connection it would have joined (slot, sender), if any.
-    BadChecksum(Option<(u32, Side)>),
+    /// A segment with a bad checksum: only Zeek's view hears of it.
+    BadChecksum,
 }
 
 /// One shard: a flow table, its connections' analysers, and this batch's work.
@@ -47,6 +49,13 @@ pub(crate) struct Shard {
     /// connection started in this batch: (new slot, frame, side, old slot).
     pub(crate) pending_details: Vec<(u32, u64, Side, u32)>,
     pub(crate) evictions: Evictions,
+    /// When live connections may next be due to finish: (capture time,
+    /// first frame, slot), soonest first. A connection has an entry from its
+    /// start (its idle deadline then) and another when it becomes over; an
+    /// entry whose time comes is checked against the connection, which may
+    /// have gone (the first frame tells a slot's new tenant apart) or moved
+    /// its deadline on (the entry is then queued again).
+    pub(crate) deadlines: BinaryHeap<Reverse<(i64, u64, u32)>>,
     /// Zeek's connections, keyed as Zeek keys them (all of one key are in
     /// this shard: [`FlowKey::shard`] leaves the tunnel out).
     pub(crate) zeek: ZeekSessions,
@@ -56,61 +65,84 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    /// Places this batch's segments into connections (flow counters only;
-    /// new connections get fresh analysers).
-    pub(crate) fn place(&mut self, segs: &[&Segment], options: &Options) {
+    /// Places this batch's segments into connections and runs each through
+    /// its connection's analysers, one segment at a time (so a connection is
+    /// finished only after every earlier segment of it was followed). A
+    /// segment whose connection started before the last check (frame
+    /// `since`) and has since been idle past the timeout, or over and quiet
+    /// for 2*MSL, finishes it first, as a check would have: the segment then
+    /// starts the stream's next part. New connections get fresh analysers
+    /// and are numbered later. Every segment, bad checksums included, also
+    /// goes through Zeek's view; `clocks[i]` is the latest timestamp read up
+    /// to segment `i` (Zeek's network time).
+    pub(crate) fn run(&mut self, segs: &[&Segment], clocks: &[i64], since: u64, options: &Options) {
         self.steps.clear();
         self.new.clear();
-        for &(i, key) in &self.input {
-            let seg = segs[i as usize];
-            let step = if seg.bad_checksum {
-                Step::BadChecksum(self.flows.find(&key, seg))
-            } else {
-                let p = self.flows.add(key, seg, || Trackers::new(options));
-                if p.new && self.flows.conn(p.slot).stream == UNNUMBERED {
-                    self.new.push((seg.frame, p.slot));
-                }
-                Step::Placed(p)
-            };
-            self.steps.push(step);
-        }
-    }
-
-    /// Runs the placed segments through their connections' analysers, and
-    /// every segment through Zeek's view; `clocks[i]` is the latest
-    /// timestamp read up to segment `i` (Zeek's network time).
-    pub(crate) fn follow(&mut self, segs: &[&Segment], clocks: &[i64]) {
+        let idle = options.flows.idle_timeout_ns;
+        let linger = options.machines.msl_ns.saturating_mul(2);
+        // No connection is due sooner than this after its last packet.
+        let soonest = idle.min(linger);
         let input = std::mem::take(&mut self.input);
-        for (k, &(i, key)) in input.iter().enumerate() {
+        for &(i, key) in &input {
             let seg = segs[i as usize];
-            let conn = match self.steps[k] {
-                Step::Placed(p) => {
-                    if let (true, Some(old)) = (p.new, p.replaced) {
-                        self.note_port_reuse(old, p.slot, seg);
-                    }
-                    self.flows
-                        .data_mut(p.slot)
-                        .on_segment(seg, p.side, p.reused_ports);
-                    Some(p.slot)
-                }
-                Step::BadChecksum(would_join) => would_join.map(|(slot, _)| slot),
-            };
-            // A connection's packets all have one Zeek key, so the Zeek
-            // connection its last packets went to is the one to try first.
-            let hint = conn
-                .and_then(|slot| self.flows.get_data_mut(slot))
-                .and_then(|t| t.zeek_live.last().copied());
-            let touch = self
-                .zeek
-                .packet(key.without_tunnel(), seg, clocks[i as usize], conn, hint);
-            self.settle_zeek();
-            if let (Some(slot), true) = (conn, touch.first_in_conn) {
-                if let Some(t) = self.flows.get_data_mut(slot) {
-                    t.zeek_live.push(touch.session);
+            if seg.bad_checksum {
+                // Zeek hears of it in the connection it would have joined.
+                let would_join = self.flows.find(&key, seg).map(|(slot, _)| slot);
+                self.steps.push(Step::BadChecksum);
+                self.zeek_packet(key, seg, clocks[i as usize], would_join);
+                continue;
+            }
+            if let Some(slot) = self.flows.current(&key) {
+                let c = self.flows.conn(slot);
+                if c.first_frame < since && c.end_ns.saturating_add(soonest) <= seg.ts_ns {
+                    self.finish_if_due(slot, seg.ts_ns, options);
                 }
             }
+            let p = self.flows.add(key, seg, || Trackers::new(options));
+            if p.new {
+                if self.flows.conn(p.slot).stream == UNNUMBERED {
+                    self.new.push((seg.frame, p.slot));
+                }
+                let deadline = seg.ts_ns.saturating_add(idle);
+                self.deadlines.push(Reverse((deadline, seg.frame, p.slot)));
+                if let Some(old) = p.replaced {
+                    self.note_port_reuse(old, p.slot, seg);
+                }
+            }
+            let t = self.flows.data_mut(p.slot);
+            t.on_segment(seg, p.side, p.reused_ports);
+            let over = t.tcp.is_over();
+            let newly_over = over && !t.over;
+            t.over = over;
+            if newly_over {
+                let c = self.flows.conn(p.slot);
+                let deadline = c.end_ns.saturating_add(linger);
+                self.deadlines
+                    .push(Reverse((deadline, c.first_frame, p.slot)));
+            }
+            self.steps.push(Step::Placed(p));
+            self.zeek_packet(key, seg, clocks[i as usize], Some(p.slot));
         }
         self.input = input;
+    }
+
+    /// Runs a segment through Zeek's view (which keys connections as Zeek
+    /// does, without the tunnel); `conn` is the connection holding it.
+    fn zeek_packet(&mut self, key: FlowKey, seg: &Segment, clock: i64, conn: Option<u32>) {
+        // A connection's packets all have one Zeek key, so the Zeek
+        // connection its last packets went to is the one to try first.
+        let hint = conn
+            .and_then(|slot| self.flows.get_data_mut(slot))
+            .and_then(|t| t.zeek_live.last().copied());
+        let touch = self
+            .zeek
+            .packet(key.without_tunnel(), seg, clock, conn, hint);
+        self.settle_zeek();
+        if let (Some(slot), true) = (conn, touch.first_in_conn) {
+            if let Some(t) = self.flows.get_data_mut(slot) {
+                t.zeek_live.push(touch.session);
+            }
+        }
     }
 
     /// Hands the Zeek records finished so far to the connections holding
@@ -171,6 +203,29 @@ impl Shard {
         }
     }
 
+    /// Before an idle connection finishes at `end_ns`: the Zeek connections
+    /// holding its packets that Zeek's timers would keep past `end_ns` live
+    /// on without it (the connection keeps their records as they stand, not
+    /// to write in conn.log); the stream's next part, if one comes, holds
+    /// and writes them. So `--idle-timeout` cuts rows, never Zeek's records.
+    fn detach_zeek(&mut self, slot: u32, end_ns: i64) {
+        let Some(t) = self.flows.get_data_mut(slot) else {
+            return;
+        };
+        let live = std::mem::take(&mut t.zeek_live);
+        let mut kept = Vec::new();
+        for session in live {
+            if self.zeek.deadline(session).is_some_and(|d| d > end_ns) {
+                if let Some(snapshot) = self.zeek.detach(session, slot) {
+                    self.flows.data_mut(slot).zeek.push(snapshot, false);
+                }
+            } else {
+                kept.push(session);
+            }
+        }
+        self.flows.data_mut(slot).zeek_live = kept;
+    }
+
     /// Finishes the connection in `slot` at `end_ns` and frees its slot.
     /// The Zeek connections holding its packets end with it (where Zeek
     /// would have ended them already, or at the capture's end, their
@@ -185,42 +240,70 @@ impl Shard {
         Some(t.finish(flow, end_ns))
     }
 
-    /// Finishes the connections that are over or idle at `now_ns` (when
-    /// `sweep`), then, while the shard holds more than `limit`, those over or
-    /// idle longest.
-    pub(crate) fn evict(&mut self, now_ns: i64, sweep: bool, limit: usize, options: &Options) {
+    /// The capture time at which the connection in `slot` is due to
+    /// finish, and whether it is over: the idle timeout after its last
+    /// packet, or 2*MSL after it once it is over if that comes first.
+    fn deadline(&self, slot: u32, options: &Options) -> (i64, bool) {
+        let end = self.flows.conn(slot).end_ns;
+        let idle = end.saturating_add(options.flows.idle_timeout_ns);
+        if self.flows.data(slot).tcp.is_over() {
+            let linger = end.saturating_add(options.machines.msl_ns.saturating_mul(2));
+            (linger.min(idle), true)
+        } else {
+            (idle, false)
+        }
+    }
+
+    /// Finishes the connection in `slot` if it is due at `now_ns`; true if it was.
+    fn finish_if_due(&mut self, slot: u32, now_ns: i64, options: &Options) -> bool {
+        let (due, over) = self.deadline(slot, options);
+        if due > now_ns {
+            return false;
+        }
+        // A connection ends at its deadline, not when the check runs, so what it reports does
+        // not depend on when checks run (a quiet pipe runs them by wall time).
+        let end = due;
+        if !over {
+            self.detach_zeek(slot, end);
+        }
+        if let Some(c) = self.finish(slot, end) {
+            if over {
+                self.evictions.closed += 1;
+            } else {
+                self.evictions.idle += 1;
+            }
+            self.finished.push(c);
+        }
+        true
+    }
+
+    /// Finishes the connections that are over or idle at `now_ns`, then,
+    /// while the shard holds more than `limit`, those over or idle longest.
+    pub(crate) fn evict(&mut self, now_ns: i64, limit: usize, options: &Options) {
         let linger = options.machines.msl_ns.saturating_mul(2);
-        let idle = options.flows.idle_timeout_ns;
-        if sweep {
-            self.zeek.sweep(now_ns);
-            self.settle_zeek();
-            let mut due = Vec::new();
-            for (slot, conn, t) in self.flows.live() {
-                let quiet = now_ns.saturating_sub(conn.end_ns);
-                let over = t.tcp.is_over();
-                if over && quiet >= linger {
-                    due.push((slot, true));
-                } else if quiet >= idle {
-                    due.push((slot, false));
-                }
+        self.zeek.sweep(now_ns);
+        self.zeek.limit_orphans(limit);
+        self.settle_zeek();
+        while let Some(&Reverse((at, first_frame, slot))) = self.deadlines.peek() {
+            if at > now_ns {
+                break;
             }
-            for (slot, over) in due {
-                // An idle connection ends at its timeout, not at the sweep,
-                // so what it reports does not depend on when sweeps run.
-                let end = if over {
-                    now_ns
-                } else {
-                    self.flows.conn(slot).end_ns.saturating_add(idle)
-                };
-                if let Some(c) = self.finish(slot, end) {
-                    if over {
-                        self.evictions.closed += 1;
-                    } else {
-                        self.evictions.idle += 1;
-                    }
-                    self.finished.push(c);
-                }
+            self.deadlines.pop();
+            if self.flows.get(slot).map(|c| c.first_frame) != Some(first_frame) {
+                continue;
             }
+            if !self.finish_if_due(slot, now_ns, options) {
+                let (due, _) = self.deadline(slot, options);
+                self.deadlines.push(Reverse((due, first_frame, slot)));
+            }
+        }
+        // Entries of connections finished otherwise wait for their time;
+        // drop them when they outnumber the live connections.
+        if self.deadlines.len() > 4 * self.flows.len() + 1024 {
+            let flows = &self.flows;
+            self.deadlines.retain(|&Reverse((_, first, slot))| {
+                flows.get(slot).map(|c| c.first_frame) == Some(first)
+            });
         }
         if self.flows.len() > limit {
             // Down to 7/8 of the limit, so the next few new connections do

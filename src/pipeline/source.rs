@@ -24,6 +24,19 @@ pub trait PacketSource: Send {
     fn offset(&self) -> u64 {
         0
     }
+    /// Packets arrive as they happen (a pipe from a live capture), so what
+    /// was read is analysed when input pauses, not when a batch fills.
+    fn is_live(&self) -> bool {
+        false
+    }
+    /// The next packet can be had without waiting for input.
+    fn ready(&mut self) -> bool {
+        true
+    }
+    /// Waits up to `timeout` for more input; true if some arrived.
+    fn wait_input(&mut self, _timeout: std::time::Duration) -> bool {
+        true
+    }
 }
 
 impl PacketSource for CaptureReader {
@@ -44,6 +57,15 @@ impl PacketSource for CaptureReader {
     }
     fn offset(&self) -> u64 {
         CaptureReader::offset(self)
+    }
+    fn is_live(&self) -> bool {
+        CaptureReader::is_pipe(self)
+    }
+    fn ready(&mut self) -> bool {
+        CaptureReader::ready(self)
+    }
+    fn wait_input(&mut self, timeout: std::time::Duration) -> bool {
+        CaptureReader::wait_input(self, timeout)
     }
 }
 

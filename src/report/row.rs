@@ -21,6 +21,14 @@ pub(crate) struct PerRole<T> {
 }
 
 impl<T> PerRole<T> {
+    /// The value of one side's role.
+    pub(crate) fn of(&self, side: Side) -> &T {
+        match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        }
+    }
+
     /// Both roles' values from one function of the side.
     fn by_side(mut f: impl FnMut(Side) -> T) -> PerRole<T> {
         PerRole {

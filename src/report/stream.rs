@@ -95,10 +95,10 @@ struct Output<'w> {
 
 /// Reports written as the analysis finishes connections, so a report over
 /// a huge capture needs no more memory than its live connections.
-/// Connections arrive in the order they are finished: within each input,
-/// those evicted during the capture first (batch by batch, each in stream
-/// order), then the rest in stream order; the `stream` field says where each
-/// belongs. A batch is rendered in parallel and written in order.
+/// Connections are written in the order they are given: from the
+/// analysis, the order they finish (docs/REFERENCE.md, "Row order"); the
+/// `stream` field says where each belongs. A batch is rendered in parallel,
+/// written in order and flushed, so a live capture's rows are not held back.
 pub struct StreamingReport<'w> {
     outputs: Vec<Output<'w>>,
     totals: Totals,
@@ -156,6 +156,10 @@ impl<'w> StreamingReport<'w> {
                 o.any_rows = true;
                 o.out.write_all(&bytes)?;
             }
+        }
+        // Rows of a live capture reach the reader as they are finished.
+        for o in &mut self.outputs {
+            o.out.flush()?;
         }
         Ok(())
     }

@@ -362,7 +362,7 @@ impl Reassembler {
         if !self.skip_deliveries {
             let mut gap = |len: u64| {
                 gaps.count += 1;
-                gaps.bytes += len;
+                gaps.bytes = gaps.bytes.saturating_add(len);
             };
             let mut i = self
                 .blocks

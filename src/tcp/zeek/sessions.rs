@@ -154,6 +154,63 @@ impl ZeekSessions {
         }
     }
 
+    /// When Zeek's timers would remove connection `session` if no packet
+    /// of it came first (`i64::MAX`: never; `None`: not live).
+    pub fn deadline(&self, session: u32) -> Option<i64> {
+        let live = self.slots.get(session as usize)?.as_ref()?;
+        Some(live.tracker.deadline())
+    }
+
+    /// Takes caller connection `conn` off `session`, which lives on (its
+    /// caller connection ended before Zeek's timers would end it; a later
+    /// one, or none, will hold the rest of its packets), and returns the
+    /// record as it stands. With no caller connection left, the session is
+    /// an orphan: its timers end it ([`ZeekSessions::sweep`]), or
+    /// [`ZeekSessions::limit_orphans`] does.
+    pub fn detach(&mut self, session: u32, conn: u32) -> Option<ZeekRecord> {
+        let live = self.slots.get_mut(session as usize)?.as_mut()?;
+        live.conns.retain(|&c| c != conn);
+        if live.last_conn == Some(conn) {
+            live.last_conn = None;
+        }
+        let snapshot = live.tracker.record();
+        if live.conns.is_empty() {
+            self.orphans.push(session);
+        }
+        Some(snapshot)
+    }
+
+    /// Ends the oldest orphans (by their last packet) while there are more
+    /// than `max`, so detached sessions cannot grow memory without bound.
+    pub fn limit_orphans(&mut self, max: usize) {
+        if self.orphans.len() <= max {
+            return;
+        }
+        let slots = &self.slots;
+        let mut by_age: Vec<(i64, u32)> = self
+            .orphans
+            .iter()
+            .filter_map(|&id| {
+                let live = slots.get(id as usize)?.as_ref()?;
+                live.conns.is_empty().then(|| (live.tracker.last_ns(), id))
+            })
+            .collect();
+        by_age.sort_unstable();
+        by_age.dedup_by_key(|e| e.1);
+        let excess = by_age.len().saturating_sub(max);
+        for &(_, id) in &by_age[..excess] {
+            self.finish(id);
+        }
+        let slots = &self.slots;
+        self.orphans.retain(|&id| {
+            slots
+                .get(id as usize)
+                .is_some_and(|s| s.as_ref().is_some_and(|l| l.conns.is_empty()))
+        });
+        self.orphans.sort_unstable();
+        self.orphans.dedup();
+    }
+
     /// Ends connection `session` now (its record is final as it stands).
     pub fn finish(&mut self, session: u32) {
         let Some(live) = self.slots.get_mut(session as usize).and_then(Option::take) else {

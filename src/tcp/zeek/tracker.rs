@@ -170,6 +170,11 @@ impl ZeekTracker {
         e
     }
 
+    /// The time of the connection's last packet.
+    pub(super) fn last_ns(&self) -> i64 {
+        self.last_ns
+    }
+
     /// The earliest time one of the timers would remove the connection if
     /// no packet of it came first (`i64::MAX`: none would).
     pub(super) fn deadline(&self) -> i64 {
@@ -722,7 +727,9 @@ impl ZeekTracker {
                     self.history.add_endpoint(is_orig, 'G');
                 }
             }
-            self.missed_bytes += gaps.bytes;
+            // Saturating: an ACK below a FIN at relative 0 makes a gap to the
+            // top of the 64-bit space (Zeek's unsigned arithmetic wraps there).
+            self.missed_bytes = self.missed_bytes.saturating_add(gaps.bytes);
         }
         self.check_eof(i, config);
     }
