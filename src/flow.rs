@@ -432,13 +432,31 @@ impl Keyer {
         }
     }
 
-    /// Forgets pairings not seen since `before_ns`: their connections are
-    /// gone (idle eviction comes first), and the map stays bounded.
-    pub fn forget_before(&mut self, before_ns: i64) {
-        self.pairings.retain(|_, list| {
-            list.retain(|p| p.last_ns >= before_ns);
-            !list.is_empty()
-        });
+    /// Forgets pairings not seen since `before_ns` (their connections are
+    /// gone: idle eviction comes first), then, while more than `most`
+    /// endpoint pairs are left, the older half of them, so memory stays
+    /// bounded by the connection limit however many tunnelled connections
+    /// come and go.
+    pub fn forget_before(&mut self, before_ns: i64, most: usize) {
+        let mut cut = before_ns;
+        loop {
+            self.pairings.retain(|_, list| {
+                list.retain(|p| p.last_ns >= cut);
+                !list.is_empty()
+            });
+            if self.pairings.len() <= most {
+                return;
+            }
+            let mut times: Vec<i64> = self
+                .pairings
+                .values()
+                .map(|list| list.iter().map(|p| p.last_ns).max().unwrap_or(i64::MIN))
+                .collect();
+            let mid = times.len() / 2;
+            let (_, &mut median, _) = times.select_nth_unstable(mid);
+            // Past the median, so each round forgets at least half.
+            cut = median.saturating_add(1);
+        }
     }
 
     /// The key of a segment when it needs no interning (no tunnel, or
@@ -1013,8 +1031,23 @@ mod keyer_tests {
         let c = k.key(&tunnelled(false, "192.0.2.2", "192.0.2.1", Some(1003)));
         assert!(c != a && c != b);
         // Forgotten pairings: the next segment starts afresh.
-        k.forget_before(2);
+        k.forget_before(2, 10);
         assert!(k.pairings.is_empty());
+        // Past the limit, the older half goes, whatever their age.
+        for port in 0..8u16 {
+            let mut s = tunnelled(true, "192.0.2.1", "192.0.2.2", None);
+            s.src.port = port;
+            s.ts_ns = i64::from(port);
+            k.key(&s);
+        }
+        k.forget_before(0, 3);
+        assert!(k.pairings.len() <= 3, "{}", k.pairings.len());
+        let kept: Vec<u16> = k
+            .pairings
+            .keys()
+            .map(|key| key.lo.port.min(key.hi.port))
+            .collect();
+        assert!(kept.iter().all(|&p| p >= 5), "{kept:?}");
         // Without the tunnel key, tunnels never matter.
         let mut off = Keyer::new(KeyOptions {
             vlan: true,

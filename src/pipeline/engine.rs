@@ -331,8 +331,10 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         // Twice the idle timeout: a tunnel pairing outlives its connection's
         // idle eviction, so a late segment still finds the tomb's key.
         let idle = options.flows.idle_timeout_ns;
-        self.keyer
-            .forget_before(now.saturating_sub(idle.saturating_mul(2)));
+        self.keyer.forget_before(
+            now.saturating_sub(idle.saturating_mul(2)),
+            options.flows.max_connections,
+        );
         self.check_frame = frame;
         self.hand_out();
     }
