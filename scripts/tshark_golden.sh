@@ -7,6 +7,8 @@
 # tshark runs with an empty, throw-away HOME/XDG_CONFIG_HOME so that no personal
 # Wireshark preferences change the output, and with LC_ALL=C.UTF-8 (tcp.flags.str
 # uses U+00B7 MIDDLE DOT for unset flags).
+# A frame carrying several TCP segments (an 802.11 A-MSDU) gets comma-separated values in each
+# field, one per segment, in frame order.
 # Wireshark's Teredo heuristic (teredo_udp) is off by default; it is switched on for the
 # captures named teredo_ports.* (Teredo away from port 3544) only, so no other output changes.
 # Usage: scripts/tshark_golden.sh [CAPTURE...]   (from anywhere inside the repo; default:
@@ -63,7 +65,7 @@ for f in "${files[@]}"; do
     fi
     mv "$dst.tmp" "$dst"
     printf '%-60s %5d frames %3d streams\n' "$dst" "$(wc -l <"$dst")" \
-        "$(cut -f2 "$dst" | grep -v '^$' | sort -u | wc -l)"
+        "$(cut -f2 "$dst" | tr ',' '\n' | grep -v '^$' | sort -u | wc -l)"
 
     # Sequence analysis: one line per frame that has any tcp.analysis flag:
     # frame.number, then the flags' names (comma-separated, in this order).
@@ -87,7 +89,9 @@ for f in "${files[@]}"; do
         >"$out/$(basename "$f").seq.tsv" || true
 
     # Handshake RTT: tcp.stream and tcp.analysis.initial_rtt, once per stream that has one.
+    # Frames with several TCP segments (802.11 A-MSDUs) list their streams comma-separated
+    # but only the RTTs they have, so the two cannot be paired: such frames are skipped.
     HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
         tshark "${heur[@]}" -r "$f" -T fields -E separator=/t -e tcp.stream -e tcp.analysis.initial_rtt 2>/dev/null |
-        awk -F'\t' '$2 != "" && !seen[$1]++ { print $1 "\t" $2 }' >"$out/$(basename "$f").irtt.tsv" || true
+        awk -F'\t' '$1 !~ /,/ && $2 != "" && !seen[$1]++ { print $1 "\t" $2 }' >"$out/$(basename "$f").irtt.tsv" || true
 done

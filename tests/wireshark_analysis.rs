@@ -88,7 +88,6 @@ const KEYED_APART: &[&str] = &[
     "vxlan.pcapng",
     "geneve.pcap",
     "geneve.pcapng",
-    "zeek_tunnels.pcap",
 ];
 
 /// The options that make tcpstate number a capture as Wireshark does.

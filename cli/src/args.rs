@@ -141,7 +141,9 @@ pub struct AnalysisArgs {
     pub vlan_key: OnOff,
 
     /// Tell connections apart by their tunnel path too (outer addresses, VNI or
-    /// GRE key), so two tenants' identical inner 4-tuples stay two connections.
+    /// GRE key), so two tenants' identical inner 4-tuples stay two connections;
+    /// paired direction by direction, so one connection's uplink and downlink
+    /// may travel in different tunnels.
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
     pub tunnel_key: OnOff,
 

@@ -8,10 +8,16 @@
 //! [`IpNext`]), and the loop hands that to the layer that reads it. So the
 //! layer files never call each other, even though tunnels lead back to
 //! Ethernet or IP: `link` (Ethernet, VLAN, MPLS, PPPoE, cooked, loopback),
-//! `ip` (IPv4/IPv6, fragments) and `tunnel` (GRE, ERSPAN, VXLAN, Geneve,
-//! IP-in-IP, Teredo). They share the walk's vocabulary in `step` and the
+//! `ip` (IPv4/IPv6, fragments), `tunnel` (GRE, PPTP, ERSPAN, VXLAN, Geneve,
+//! GTPv1-U, AYIYA, IP-in-IP, Teredo) and `wlan` (802.11 data frames inside
+//! Aruba's GRE, LLC/SNAP, A-MSDU). They share the walk's vocabulary in `step` and the
 //! results in `outcome`. Every tunnel is entered through `Ctx::enter`, which
 //! refuses more than [`MAX_TUNNELS`], so the walk ends.
+//!
+//! A frame may carry several packets: an 802.11 A-MSDU's subframes are
+//! each one. The walk follows the first and leaves the others pending with
+//! the layers outside them; each is then walked on its own, and the frame
+//! lists them in [`Frame::more`].
 //!
 //! A frame that is an IP fragment comes back as a [`Fragment`]: reassembly
 //! needs the frames in order, so it happens in `defrag`, and the datagram it
@@ -29,6 +35,7 @@ mod link;
 mod outcome;
 mod step;
 mod tunnel;
+mod wlan;
 
 use std::net::IpAddr;
 use std::ops::ControlFlow;
@@ -40,7 +47,7 @@ pub use outcome::{
     Content, DecodeOptions, Decoded, Fragment, FragmentKey, Frame, IpProtocol, Layers, NonIp,
     Undecodable, MAX_TUNNELS,
 };
-use step::{Ctx, Found, IpNext, Meta, Next, Transport};
+use step::{Ctx, Found, IpNext, Meta, Next, Pending, Transport};
 
 use crate::capture::{linktype, RawPacket};
 use crate::model::{
@@ -51,14 +58,30 @@ const TCP: u8 = IpNumber::TCP.0;
 
 /// Reads a frame's layers from `next` on until the walk ends. Tunnels lead
 /// back to Ethernet or IP; every one goes through `Ctx::enter`, which
-/// refuses more than [`MAX_TUNNELS`], so the loop ends.
+/// refuses more than [`MAX_TUNNELS`], so the loop ends. An A-MSDU's
+/// subframes after the first are left in `pending`, each with the layers
+/// outside it, for walks of their own.
 #[inline(always)]
-fn walk<'a>(ctx: &mut Ctx, mut next: Next<'a>) -> Found<'a> {
+fn walk<'a>(ctx: &mut Ctx, mut next: Next<'a>, pending: &mut Vec<Pending<'a>>) -> Found<'a> {
     loop {
         next = match next {
             Next::Link(lt, data) => link::link(lt, data),
             Next::Ethernet(data) => link::ethernet(data),
             Next::EtherPayload(et, data) => link::ether_payload(ctx, et, data),
+            Next::Wlan(data) => wlan::wlan(ctx, data),
+            Next::Amsdu(body) => {
+                let mut subframes = wlan::amsdu(ctx, body).into_iter();
+                let Some(first) = subframes.next() else {
+                    return Found::Stop(step::Stop::Undecodable(Undecodable::TruncatedEncap(
+                        crate::model::Encap::Amsdu,
+                    )));
+                };
+                pending.extend(subframes.map(|next| Pending {
+                    layers: ctx.layers.clone(),
+                    next,
+                }));
+                first
+            }
             Next::Ip(data) => match ip::ip(ctx, data) {
                 IpNext::Payload(t) => match transport(ctx, t) {
                     ControlFlow::Continue(next) => next,
@@ -124,14 +147,50 @@ fn shortcut<'a>(pkt: &RawPacket<'a>) -> Option<Transport<'a>> {
     }
 }
 
+/// Walks a frame from `next` on, then each packet that walk left pending
+/// (A-MSDU subframes after the first), in the order they lie in the frame,
+/// each from the layers outside it. The frame's encapsulations are those of
+/// every walk.
+fn walk_frame(ctx: &mut Ctx, next: Next<'_>) -> Frame {
+    let mut pending = Vec::new();
+    let found = walk(ctx, next, &mut pending);
+    let content = finish(ctx, found);
+    let mut encaps = ctx.layers.encaps;
+    let mut more = Vec::new();
+    // A stack, so a subframe's own subframes (an A-MSDU tunnelled in an
+    // A-MSDU) come before the next subframe.
+    pending.reverse();
+    while let Some(p) = pending.pop() {
+        let mut sub = Ctx {
+            layers: p.layers,
+            meta: ctx.meta,
+        };
+        let mut nested = Vec::new();
+        let found = walk(&mut sub, p.next, &mut nested);
+        more.push(finish(&sub, found));
+        encaps.add_all(sub.layers.encaps);
+        pending.extend(nested.into_iter().rev());
+    }
+    Frame {
+        content,
+        more,
+        encaps,
+    }
+}
+
 /// Decodes one captured frame on its own: IP fragments are reported as such
-/// (a TCP fragment as [`Undecodable::TcpFragment`]), never reassembled.
+/// (a TCP fragment as [`Undecodable::TcpFragment`]), never reassembled; of
+/// an A-MSDU, only the first packet ([`decode_frame`] gives them all).
 pub fn decode(pkt: &RawPacket<'_>) -> Decoded {
     let mut ctx = start(pkt, DecodeOptions::default());
     if let Some(t) = shortcut(pkt) {
         return decode_tcp(&ctx, &t);
     }
-    match walk(&mut ctx, Next::Link(pkt.linktype, pkt.data)) {
+    match walk(
+        &mut ctx,
+        Next::Link(pkt.linktype, pkt.data),
+        &mut Vec::new(),
+    ) {
         Found::Tcp(t) => decode_tcp(&ctx, &t),
         Found::Stop(stop) => stop.into(),
         Found::Fragment(f) if f.key.protocol == TCP => {
@@ -148,14 +207,11 @@ pub fn decode_frame(pkt: &RawPacket<'_>, options: DecodeOptions) -> Frame {
     if let (false, Some(t)) = (options.verify_checksums, shortcut(pkt)) {
         return Frame {
             content: Content::Decoded(decode_tcp(&ctx, &t)),
+            more: Vec::new(),
             encaps: EncapSet::default(),
         };
     }
-    let found = walk(&mut ctx, Next::Link(pkt.linktype, pkt.data));
-    Frame {
-        content: finish(&ctx, found),
-        encaps: ctx.layers.encaps,
-    }
+    walk_frame(&mut ctx, Next::Link(pkt.linktype, pkt.data))
 }
 
 /// Decodes a datagram rebuilt from fragments, as if the last fragment's frame
@@ -188,13 +244,13 @@ pub fn decode_reassembled(last: &Fragment, payload: &[u8]) -> Frame {
             ..WireFacts::default()
         },
     };
-    let found = match transport(&mut ctx, datagram) {
-        ControlFlow::Continue(next) => walk(&mut ctx, next),
-        ControlFlow::Break(found) => found,
-    };
-    Frame {
-        content: finish(&ctx, found),
-        encaps: ctx.layers.encaps,
+    match transport(&mut ctx, datagram) {
+        ControlFlow::Continue(next) => walk_frame(&mut ctx, next),
+        ControlFlow::Break(found) => Frame {
+            content: finish(&ctx, found),
+            more: Vec::new(),
+            encaps: ctx.layers.encaps,
+        },
     }
 }
 
@@ -394,7 +450,11 @@ mod tests {
             };
             while let Ok(Some(pkt)) = r.next_packet() {
                 let mut ctx = start(&pkt, DecodeOptions::default());
-                let found = walk(&mut ctx, Next::Link(pkt.linktype, pkt.data));
+                let found = walk(
+                    &mut ctx,
+                    Next::Link(pkt.linktype, pkt.data),
+                    &mut Vec::new(),
+                );
                 let general = finish(&ctx, found);
                 assert_eq!(
                     decode_frame(&pkt, DecodeOptions::default()).content,

@@ -82,9 +82,11 @@ impl Analyzer {
         self
     }
 
-    /// Whether the tunnel path (kinds, outer addresses, VNI/key) is part of
-    /// the connection key (on by default, so two tenants' identical inner
-    /// 4-tuples stay two connections).
+    /// Whether the tunnels (kinds, outer addresses, VNI/key), paired
+    /// direction by direction, are part of the connection key (on by
+    /// default, so two tenants' identical inner 4-tuples stay two
+    /// connections while one connection's uplink and downlink may take
+    /// different tunnels).
     pub fn tunnel_key(mut self, on: bool) -> Analyzer {
         self.options.keys.tunnel = on;
         self

@@ -48,4 +48,4 @@ pub use frame::{frame, packet_frame, Link, Packet, Special, AF_INET, AF_INET6};
 pub use pcap::{ByteOrder, PcapFormat, PcapWriter, TsPrecision};
 pub use pcapng::{Interface, PcapNgWriter};
 pub use segment::{IpExtras, Segment, TcpFlags};
-pub use tunnel::{gtpu_message, wrapped_frame, Wrap};
+pub use tunnel::{aggregated_frame, ayiya_message, gtpu_message, wrapped_frame, Wrap};
