@@ -12,11 +12,12 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use etherparse::TcpOptionElement;
 use tcpstate_synth::{
     fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, frame, gtpu_message, packet_frame,
-    tcp_transport_bytes, wrapped_frame, ByteOrder, Conv, Interface, IpExtras, Link, Packet,
-    PcapFormat, PcapNgWriter, PcapWriter, Side, Special, TcpFlags, TsPrecision, Wrap,
-    EPOCH_2026_NS,
+    tcp_transport_bytes, typical_syn_options, wrapped_frame, ByteOrder, Conv, Interface, IpExtras,
+    Link, Packet, PcapFormat, PcapNgWriter, PcapWriter, Side, Special, TcpFlags, Translation,
+    TsPrecision, Wrap, EPOCH_2026_NS,
 };
 
 const MS: u64 = 1_000_000;
@@ -1814,6 +1815,125 @@ fn gen_zeek_checksums(out: &mut Out) -> io::Result<()> {
     )
 }
 
+/// Two vantage points of the same traffic for `tcpstate diff`: A at the
+/// client, B behind a NAT that also rewrites the client's ISN and clamps
+/// the MSS, 4 ms further, its clock 2.5 s ahead.
+fn gen_diff(out: &mut Out) -> io::Result<()> {
+    let nat = |port| SocketAddr::new(v4(10, 0, 9, 1), port);
+    let through = |port| Translation {
+        client: nat(port),
+        server: srv4(1, 80),
+        seq_offset: [0x4000_0000, 0],
+        delay_ns: 4 * MS,
+        clock_offset_ns: 2_500 * MS as i64,
+    };
+    // 1: a loss between the points, then its retransmission; two server
+    // segments reordered on the way to A.
+    let mut c1 = Conv::new(cli4(1, 40901), srv4(1, 80), 1_000, 5_000)
+        .starting_at(T0)
+        .with_step(10 * MS)
+        .with_syn_options(C, typical_syn_options())
+        .with_timestamps();
+    c1.handshake();
+    c1.data(C, 100);
+    let lost = c1.data(C, 100).clone();
+    c1.data(C, 100);
+    c1.ack(S);
+    let s1 = c1.data(S, 200).ts_ns;
+    let s2 = c1.data(S, 200).ts_ns;
+    c1.ack(C);
+    let mut again = lost.clone();
+    again.ts_ns = c1.now();
+    c1.wait(10 * MS);
+    c1.segments_mut().push(again);
+    c1.ack(S);
+    c1.fin(C);
+    c1.fin(S);
+    c1.ack(C);
+    let mut far1 = c1.view_through(&through(61001));
+    let lost_far = lost.ts_ns + 4 * MS + 2_500 * MS;
+    far1.retain(|s| s.ts_ns != lost_far);
+    for o in &mut far1[0].options {
+        if let TcpOptionElement::MaximumSegmentSize(m) = o {
+            *m = 1200;
+        }
+    }
+    // The first server segment reaches A 1 ms after the second.
+    let mut near1 = c1.segments().to_vec();
+    for s in &mut near1 {
+        if s.ts_ns == s1 {
+            s.ts_ns = s2 + MS;
+        }
+    }
+    // 2: a RST injected between the points towards the server.
+    let mut c2 = Conv::new(cli4(1, 40902), srv4(1, 80), 2_000, 6_000)
+        .starting_at(T0 + 300 * MS)
+        .with_step(10 * MS);
+    c2.handshake();
+    c2.data(C, 50);
+    c2.data(S, 50);
+    c2.ack(C);
+    let mut far2 = c2.view_through(&through(61002));
+    let rst_ts = far2.last().map_or(0, |s| s.ts_ns) + 5 * MS;
+    far2.push(tcpstate_synth::Segment::new(
+        rst_ts,
+        nat(61002),
+        srv4(1, 80),
+        c2.next_seq(C).wrapping_add(0x4000_0000),
+        0,
+        TcpFlags::RST,
+    ));
+    // 3: blocked by the middlebox: two SYNs seen at A only.
+    let mut c3 = Conv::new(cli4(1, 40903), srv4(1, 81), 3_000, 0).starting_at(T0 + 600 * MS);
+    c3.syn();
+    c3.wait(SEC);
+    c3.retransmit_last(C);
+    // 4: the middlebox's own health check, seen at B only (B's clock).
+    let mut c4 = Conv::new(nat(61500), srv4(1, 80), 4_000, 8_000).starting_at(T0 + 3_200 * MS);
+    c4.handshake();
+    c4.fin(C);
+    c4.fin(S);
+    c4.ack(C);
+    let tcp = |v: Vec<tcpstate_synth::Segment>| v.into_iter().map(Packet::Tcp).collect::<Vec<_>>();
+    let near = merge(vec![tcp(near1), c2.into_packets(), c3.into_packets()]);
+    let far = merge(vec![tcp(far1), tcp(far2), c4.into_packets()]);
+    let at = |ts: u64| move |p: &Packet| p.ts_ns() == ts;
+    let lost_a = frames_where(&near, at(lost.ts_ns));
+    let reordered_a = frames_where(&near, at(s2 + MS));
+    let reordered_b = frames_where(&far, at(s1 - 4 * MS + 2_500 * MS));
+    let rst_b = frames_where(&far, at(rst_ts));
+    out.pcap(
+        "diff_a.pcap",
+        Link::Ethernet,
+        PcapFormat::default(),
+        &near,
+        &format!(
+            "Capture A of a two-vantage-point pair (with diff_b.pcap), at the client: \
+             10.0.1.1:40901 -> 10.0.2.1:80 (timestamps; frame {lost_a}, 100 bytes, never reaches \
+             B and is retransmitted; the server's first 200-byte segment reaches A 1 ms after its second, as \
+             frame {reordered_a}), 10.0.1.1:40902 -> :80 (request and reply), \
+             10.0.1.1:40903 -> :81 (SYN and its retransmission, blocked by the middlebox)."
+        ),
+        "3 connections; `tcpstate diff` against diff_b.pcap: 40901 and 40902 matched \
+         nat+isn_rewrite, 40903 only in A",
+    )?;
+    out.pcap(
+        "diff_b.pcap",
+        Link::Ethernet,
+        PcapFormat::default(),
+        &far,
+        &format!(
+            "Capture B: the same traffic behind a NAT (client seen as 10.0.9.1:61001/61002), \
+             client ISNs + 0x40000000, the SYN's MSS clamped to 1200, 4 ms from A, its clock \
+             2.5 s ahead; a RST towards the server injected between the points (frame {rst_b}); \
+             the middlebox's own health check 10.0.9.1:61500 -> :80. Frame {reordered_b} is the \
+             segment A sees late."
+        ),
+        "3 connections; diff: offset 2.5 s, path delay 4 ms, 1 missing in B, 1 missing in A, \
+         1 reordered, only_a 1, only_b 1",
+    )
+}
+
 fn gen_reuse(out: &mut Out) -> io::Result<()> {
     let (client, server) = (cli4(1, 40701), srv4(1, 80));
     // A: first incarnation, closed by the client.
@@ -2963,6 +3083,7 @@ fn main() -> io::Result<()> {
     gen_multi_if(&mut out)?;
     gen_odd_frames(&mut out)?;
     gen_reuse(&mut out)?;
+    gen_diff(&mut out)?;
     gen_encaps(&mut out)?;
     gen_fragments(&mut out)?;
     gen_checksums(&mut out)?;

@@ -739,6 +739,7 @@ mod tests {
             header_cut: false,
             path: Default::default(),
             bad_checksum: false,
+            wire: Default::default(),
         }
     }
 

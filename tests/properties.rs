@@ -80,6 +80,7 @@ fn segments(raw: &[RawSeg], isn: (u32, u32)) -> Vec<(Segment, Side)> {
                 header_cut: false,
                 path: Default::default(),
                 bad_checksum: false,
+                wire: Default::default(),
             };
             (
                 seg,
@@ -190,7 +191,7 @@ proptest! {
         bytes.extend_from_slice(&noise);
         let p = RawPacket { frame: 1, ts_ns: 0, linktype: linktype::ETHERNET, data: &bytes, orig_len: bytes.len() as u32 };
         let _ = decode(&p);
-        let _ = decode_frame(&p, DecodeOptions { verify_checksums: verify });
+        let _ = decode_frame(&p, DecodeOptions { verify_checksums: verify, ..DecodeOptions::default() });
     }
 
     /// Whatever fragments arrive, reassembly never panics and every fragment

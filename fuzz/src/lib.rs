@@ -264,6 +264,7 @@ pub fn check_decode(data: &[u8]) {
     // fragment (kept for reassembly) or checksums are verified (odd `extra`).
     let options = DecodeOptions {
         verify_checksums: extra & 1 == 1,
+        wire_facts: extra & 2 == 2,
     };
     match decode_frame(&pkt, options).content {
         Content::Decoded(Decoded::Tcp(s)) if options.verify_checksums => {

@@ -43,7 +43,9 @@ pub use outcome::{
 use step::{Ctx, Found, IpNext, Meta, Next, Transport};
 
 use crate::capture::{linktype, RawPacket};
-use crate::model::{EncapSet, Endpoint, Path, Segment, TcpFlags, TcpOptions, TunnelPath};
+use crate::model::{
+    EncapSet, Endpoint, Path, Segment, TcpFlags, TcpOptions, TunnelPath, WireFacts,
+};
 
 const TCP: u8 = IpNumber::TCP.0;
 
@@ -98,6 +100,7 @@ fn start(pkt: &RawPacket<'_>, options: DecodeOptions) -> Ctx {
     Ctx {
         layers: Layers {
             verify_checksums: options.verify_checksums,
+            wire_facts: options.wire_facts,
             ..Layers::default()
         },
         meta: Meta {
@@ -176,6 +179,14 @@ pub fn decode_reassembled(last: &Fragment, payload: &[u8]) -> Frame {
         payload,
         reported: payload.len(),
         header_len: last.header_len,
+        // The fragments' TTL and TOS are not kept; the ID is the datagram's.
+        wire: WireFacts {
+            ip_id: match last.key.src {
+                IpAddr::V4(_) => u16::try_from(last.key.id).ok(),
+                IpAddr::V6(_) => None,
+            },
+            ..WireFacts::default()
+        },
     };
     let found = match transport(&mut ctx, datagram) {
         ControlFlow::Continue(next) => walk(&mut ctx, next),
@@ -203,10 +214,14 @@ fn decode_tcp(ctx: &Ctx, t: &Transport<'_>) -> Decoded {
     let short_segment = reported_len < header_len;
     let header_cut = tcp.len() < header_len;
     let mut options = TcpOptions::default();
+    let mut wire = t.wire;
     if !bad_header_len {
         let end = header_len.min(tcp.len());
         if end > 20 {
             options = parse_options(&tcp[20..end]);
+            if ctx.layers.wire_facts {
+                wire.option_kinds = WireFacts::option_kinds_of(&tcp[20..end]);
+            }
         }
     }
     let payload_len = if short_segment {
@@ -215,6 +230,10 @@ fn decode_tcp(ctx: &Ctx, t: &Transport<'_>) -> Decoded {
         reported_len - header_len
     };
     let captured_payload_len = tcp.len().saturating_sub(header_len).min(payload_len);
+    if ctx.layers.wire_facts && !bad_header_len && captured_payload_len > 0 {
+        wire.payload_digest =
+            WireFacts::digest(&tcp[header_len..header_len + captured_payload_len]);
+    }
     // Only a segment captured whole can be checked; a cut one is given the benefit of the doubt.
     let bad_checksum = ctx.layers.verify_checksums
         && tcp.len() >= reported_len
@@ -251,6 +270,7 @@ fn decode_tcp(ctx: &Ctx, t: &Transport<'_>) -> Decoded {
             tunnel,
         },
         bad_checksum,
+        wire,
     })
 }
 
@@ -391,6 +411,45 @@ mod tests {
         assert!(taken > 500, "{taken}");
     }
 
+    /// The facts `tcpstate diff` compares come from the innermost IP
+    /// header and the TCP header: ID, TTL, TOS, option kinds, digest.
+    #[test]
+    fn wire_facts_are_read_from_the_headers() {
+        // IPv4: TOS 0xb9 (DSCP 46, ECN 1), ID 0x1234, TTL 57; TCP header of
+        // 28 bytes with MSS and two NOPs and SACK-permitted; 3 payload bytes.
+        let mut p = vec![
+            0x45, 0xb9, 0, 51, 0x12, 0x34, 0x40, 0, 57, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p.extend_from_slice(&[0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x70, 0x18, 1, 0]);
+        p.extend_from_slice(&[0, 0, 0, 0, 2, 4, 5, 0xb4, 1, 1, 4, 2]);
+        p.extend_from_slice(b"abc");
+        // Option kinds and the digest only when asked for (`tcpstate diff`).
+        let Decoded::Tcp(plain) = decode(&raw(linktype::RAW, &p)) else {
+            panic!("TCP");
+        };
+        assert_eq!((plain.wire.option_kinds, plain.wire.payload_digest), (0, 0));
+        let asked = DecodeOptions {
+            wire_facts: true,
+            ..DecodeOptions::default()
+        };
+        let Content::Decoded(Decoded::Tcp(s)) =
+            decode_frame(&raw(linktype::RAW, &p), asked).content
+        else {
+            panic!("TCP");
+        };
+        assert_eq!(
+            s.wire,
+            WireFacts {
+                ip_id: Some(0x1234),
+                hop_limit: Some(57),
+                tos: Some(0xb9),
+                option_kinds: (1 << 1) | (1 << 2) | (1 << 4),
+                payload_digest: WireFacts::digest(b"abc"),
+            }
+        );
+        assert_ne!(WireFacts::digest(b"abc"), WireFacts::digest(b"abd"));
+    }
+
     #[test]
     fn unknown_linktype_is_reported_not_fatal() {
         assert_eq!(
@@ -438,6 +497,7 @@ mod tests {
         bad[24] ^= 0xff; // IPv4 header checksum
         let verify = DecodeOptions {
             verify_checksums: true,
+            ..DecodeOptions::default()
         };
         let tcp = |f: &[u8], o| {
             matches!(

@@ -132,6 +132,11 @@ pub struct DecodeOptions {
     /// Verify TCP checksums (capture hosts with checksum offload write bad
     /// ones, so this is off unless asked for).
     pub verify_checksums: bool,
+    /// Read the facts two captures are compared on (`model::WireFacts`'s
+    /// TCP option kinds and payload digest; the IP header's facts are
+    /// always kept): off unless asked for, as they cost a pass over the
+    /// first bytes of every payload.
+    pub wire_facts: bool,
 }
 
 /// One frame decoded as far as it alone allows, and the encapsulations it revealed.
@@ -163,6 +168,7 @@ pub struct Layers {
     /// Encapsulations seen on the way to TCP.
     pub encaps: EncapSet,
     pub(super) verify_checksums: bool,
+    pub(super) wire_facts: bool,
 }
 
 /// Identifies the datagram a fragment belongs to (RFC 791 / RFC 8200), within its layers.

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::outcome::{Decoded, Fragment, IpProtocol, Layers, NonIp, Undecodable, MAX_TUNNELS};
-use crate::model::{Encap, TunnelHop};
+use crate::model::{Encap, TunnelHop, WireFacts};
 
 /// Frame facts the TCP decoder needs.
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +96,8 @@ pub(super) struct Transport<'a> {
     pub(super) reported: usize,
     /// Length of the IP header and its extension headers (for Zeek's ip_bytes).
     pub(super) header_len: usize,
+    /// The IP header's ID, TTL and TOS (the TCP decoder adds the rest).
+    pub(super) wire: WireFacts,
 }
 
 /// Where the walk through a frame's layers ended.

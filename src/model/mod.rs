@@ -13,7 +13,7 @@ mod side;
 mod window;
 
 pub use path::{Encap, EncapSet, Path, TunnelHop, TunnelPath, VlanStack};
-pub use segment::{Endpoint, Segment, TcpFlags, TcpOptions};
+pub use segment::{Endpoint, Segment, TcpFlags, TcpOptions, WireFacts};
 pub use seq::SeqNum;
 pub use side::Side;
 pub use window::{scaled_window, PeerSyn, MAX_WINDOW_SHIFT};

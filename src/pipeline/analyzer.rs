@@ -99,6 +99,15 @@ impl Analyzer {
         self
     }
 
+    /// Read, on every segment, the facts `tcpstate diff` compares two
+    /// captures on (TCP option kinds and a digest of the payload's first
+    /// bytes, besides the IP header's): off by default, as they cost a pass
+    /// over each payload's first 64 bytes.
+    pub fn wire_facts(mut self, on: bool) -> Analyzer {
+        self.options.decode.wire_facts = on;
+        self
+    }
+
     /// Zeek's `tcp_attempt_delay` for the Zeek view (5 s by default): a
     /// connection whose SYN was never answered is removed this long after
     /// it, and a later packet starts a new conn.log record. Zero turns the
@@ -198,6 +207,25 @@ impl Analyzer {
             open_all(inputs),
             &self.options,
             None,
+            sink,
+        )
+    }
+
+    /// [`Analyzer::stream_inputs`] and [`Analyzer::observe_inputs`] at once:
+    /// every TCP segment is shown to `observer` as it is placed and every
+    /// connection handed to `sink` when finished, nothing kept. Comparing
+    /// two captures (`diff`) reads both side by side this way.
+    pub fn observe_stream_inputs(
+        &self,
+        inputs: &[Input],
+        observer: &mut dyn FnMut(&Segment, u64, Side),
+        sink: &mut dyn FnMut(Finished),
+    ) -> Analysis {
+        run(
+            display_name(inputs),
+            open_all(inputs),
+            &self.options,
+            Some(observer),
             sink,
         )
     }

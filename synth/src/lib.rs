@@ -42,7 +42,7 @@ mod tunnel;
 #[cfg(test)]
 mod tests;
 
-pub use conv::{filler, typical_syn_options, workload, Conv, Side, EPOCH_2026_NS};
+pub use conv::{filler, typical_syn_options, workload, Conv, Side, Translation, EPOCH_2026_NS};
 pub use fragment::{fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, tcp_transport_bytes};
 pub use frame::{frame, packet_frame, Link, Packet, Special, AF_INET, AF_INET6};
 pub use pcap::{ByteOrder, PcapFormat, PcapWriter, TsPrecision};
