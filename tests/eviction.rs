@@ -32,7 +32,9 @@ fn stream(bytes: Vec<u8>, analyzer: &Analyzer) -> (Vec<Connection>, Evictions) {
     let path = dir.path().join("c.pcap");
     std::fs::write(&path, bytes).unwrap();
     let mut got = Vec::new();
-    let a = analyzer.stream_inputs(&[Input::Path(path)], &mut |batch| got.extend(batch));
+    let a = analyzer.stream_inputs(&[Input::Path(path)], &mut |batch| {
+        got.extend(batch.connections)
+    });
     assert!(a.errors.is_empty(), "{:?}", a.errors);
     (got, a.evictions)
 }

@@ -9,10 +9,10 @@ use tcpstate::anomaly::catalogue_text;
 use tcpstate::capture::{expand, in_time_order, Input};
 use tcpstate::pipeline::display_name;
 use tcpstate::pipeline::Progress;
-use tcpstate::report::check::{is_policy_path, parse_codes, CheckReport, Policy};
+use tcpstate::report::check::{is_policy_path, parse_codes, CheckReport, CheckTally, Policy};
 use tcpstate::report::filter::Filter;
 use tcpstate::report::show;
-use tcpstate::report::{write_report, Format, Part, Report, StreamingReport, OUT_DIR_FILES};
+use tcpstate::report::{Format, Part, Report, StreamingReport, TableReport, OUT_DIR_FILES};
 use tcpstate::{Analysis, Analyzer};
 
 use crate::args::{
@@ -136,43 +136,12 @@ fn run_report(args: RunArgs) -> Result<i32, String> {
     }
     args.check_combinations()?;
     let filter = args.filter.filter()?;
-    let format = args.format();
     args.table.check_applies(
         args.format.unwrap_or(FormatArg::Table),
         args.history,
         args.out_dir.is_some(),
     )?;
-    if args.out_dir.is_some() || Part::streamable(format) {
-        return run_streaming_report(&args, &filter);
-    }
-    let mut analyses = analyse(&args.files, &args.analysis)?;
-    let mut status = report_errors(&analyses);
-    note_undecodable(&analyses, format);
-    if !filter.is_empty() {
-        let before: usize = analyses.iter().map(|a| a.connections.len()).sum();
-        for a in &mut analyses {
-            a.connections.retain(|c| filter.matches(c));
-        }
-        let after: usize = analyses.iter().map(|a| a.connections.len()).sum();
-        eprintln!("tcpstate: {after} of {before} connections match the filters");
-    }
-    let report = if args.history {
-        Report::History
-    } else {
-        Report::Connections
-    };
-    let style = table_style(&args.table, args.output.is_none());
-    let written = if let Some(path) = &args.output {
-        write_atomically(path, |w| write_report(w, format, report, style, &analyses))
-    } else {
-        let stdout = io::stdout();
-        let mut w = BufWriter::new(stdout.lock());
-        write_report(&mut w, format, report, style, &analyses).and_then(|_| w.flush())
-    };
-    if let Err(e) = written {
-        report_write_error(&args, e, &mut status);
-    }
-    Ok(status)
+    run_streaming_report(&args, &filter)
 }
 
 /// A failed write: a closed pipe (`| head`) is the reader's choice, anything
@@ -220,8 +189,10 @@ fn note_undecodable(analyses: &[Analysis], format: Format) {
     }
 }
 
-/// CSV, JSON lines, Zeek JSON and `--out-dir` are written connection by
-/// connection as the analysis finishes them, so memory follows the live
+/// Every report format is fed connection by connection as the analysis
+/// finishes them: CSV, JSON lines, Zeek's conn.log and `--out-dir` are
+/// written at once, the table keeps a small row per connection and the
+/// histories a block each in a temporary file, so memory follows the live
 /// connections, not the capture's size. Inputs are analysed one after the
 /// other (each on all threads).
 fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> {
@@ -250,20 +221,36 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
     } else {
         Ok(())
     };
-    let mut status = EXIT_OK;
     if let Err(e) = opened {
-        report_write_error(args, e, &mut status);
         files.into_iter().for_each(|(_, f)| f.discard());
+        // The inputs are still read, so their errors are told too (and
+        // their status wins).
+        let analyzer = args.analysis.analyzer();
+        let analyses: Vec<Analysis> = groups
+            .iter()
+            .map(|g| analyzer.stream_inputs(g, &mut |_| {}))
+            .collect();
+        let mut status = report_errors(&analyses);
+        report_write_error(args, e, &mut status);
         return Ok(status);
     }
     let stdout = io::stdout();
     let mut stdout = BufWriter::with_capacity(1 << 20, stdout.lock());
     let mut out = StreamingReport::new();
-    if files.is_empty() {
-        out.add(Part::of(format, report), &mut stdout);
-    }
-    for (part, f) in &mut files {
-        out.add(*part, &mut f.w);
+    let mut table = None;
+    if format == Format::Table && args.out_dir.is_none() {
+        let style = table_style(&args.table, args.output.is_none());
+        table = Some(match files.first_mut() {
+            Some((_, f)) => TableReport::new(report, style, &mut f.w),
+            None => TableReport::new(report, style, &mut stdout),
+        });
+    } else {
+        if files.is_empty() {
+            out.add(Part::of(format, report), &mut stdout);
+        }
+        for (part, f) in &mut files {
+            out.add(*part, &mut f.w);
+        }
     }
     let bar = progress_for(&inputs);
     let analyzer = with_progress(args.analysis.analyzer(), &bar);
@@ -272,15 +259,25 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
     let (mut seen, mut matched) = (0u64, 0u64);
     for (i, group) in groups.iter().enumerate() {
         out.file(i);
+        if let Some(t) = table.as_mut() {
+            t.file(i);
+        }
         let name = display_name(group);
         let a = analyzer.stream_inputs(group, &mut |mut batch| {
-            seen += batch.len() as u64;
+            seen += batch.connections.len() as u64;
             if failed.is_some() {
                 return;
             }
-            batch.retain(|c| filter.matches(c));
-            matched += batch.len() as u64;
-            if let Err(e) = out.connections(i, &name, &batch) {
+            batch.connections.retain(|c| filter.matches(c));
+            matched += batch.connections.len() as u64;
+            let written = match table.as_mut() {
+                Some(t) => t.connections(i, &batch.connections),
+                None => {
+                    out.started_at(batch.first_ts_ns);
+                    out.connections(i, &name, &batch.connections)
+                }
+            };
+            if let Err(e) = written {
                 failed = Some(e);
             }
         });
@@ -289,14 +286,18 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
     if let Some((bar, _)) = bar {
         bar.finish_and_clear();
     }
-    let finished = match failed {
-        Some(e) => {
+    let finished = match (failed, table) {
+        (Some(e), _) => {
             drop(out);
             Err(e)
         }
-        None => out.finish(&analyses),
+        (None, Some(t)) => {
+            drop(out);
+            t.finish(&analyses)
+        }
+        (None, None) => out.finish(&analyses),
     };
-    status = report_errors(&analyses);
+    let mut status = report_errors(&analyses);
     note_undecodable(&analyses, format);
     if !filter.is_empty() {
         eprintln!("tcpstate: {matched} of {seen} connections match the filters");
@@ -408,9 +409,9 @@ fn run_check(args: CheckArgs) -> Result<i32, String> {
     let policy = policy.or_default();
     let filter = args.filter.filter()?;
     let files: Vec<String> = files.into_iter().cloned().collect();
-    let analyses = analyse(&files, &args.analysis)?;
+    let (analyses, tallies) = check_inputs(&files, &args.analysis, &policy, &filter)?;
     report_errors(&analyses);
-    let mut report = CheckReport::new(&policy, &filter, &analyses);
+    let mut report = CheckReport::from_tallies(&policy, &analyses, tallies);
     if !filter.is_empty() {
         eprintln!(
             "tcpstate: {} of {} connections match the filters",
@@ -442,6 +443,41 @@ fn run_check(args: CheckArgs) -> Result<i32, String> {
         _ => {}
     }
     Ok(status)
+}
+
+/// Analyses the inputs as [`analyse`] does, checking each connection as it
+/// is finished rather than keeping it: memory follows the live connections
+/// and the offending ones.
+fn check_inputs(
+    files: &[String],
+    args: &AnalysisArgs,
+    policy: &Policy,
+    filter: &Filter,
+) -> Result<(Vec<Analysis>, Vec<CheckTally>), String> {
+    let inputs = inputs_of(files, args.merge)?;
+    let groups: Vec<Vec<Input>> = if args.merge {
+        vec![inputs.clone()]
+    } else {
+        inputs.iter().map(|i| vec![i.clone()]).collect()
+    };
+    let bar = progress_for(&inputs);
+    let analyzer = with_progress(args.analyzer(), &bar);
+    let checked: Vec<(Analysis, CheckTally)> = groups
+        .par_iter()
+        .map(|group| {
+            let mut tally = CheckTally::default();
+            let a = analyzer.stream_inputs(group, &mut |batch| {
+                for c in &batch.connections {
+                    tally.add(policy, filter, c);
+                }
+            });
+            (a, tally)
+        })
+        .collect();
+    if let Some((bar, _)) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(checked.into_iter().unzip())
 }
 
 fn run_html(args: ReportArgs) -> Result<i32, String> {

@@ -219,6 +219,109 @@ fn a_live_pipe_gets_a_finished_connections_row_before_the_capture_ends() {
     assert!(Path::new(&path).exists());
 }
 
+/// Zeek's TSV is streamed too (issue 17): its rows come in the row order,
+/// the same records in the same order as `--format zeek-json`; the table,
+/// the state histories and `check`, fed as connections finish, still list
+/// connections in stream order, and the same for any thread count.
+#[test]
+fn zeek_tsv_streams_and_the_table_histories_and_check_keep_stream_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.pcap");
+    fs::write(&path, long_capture()).unwrap();
+    let file = path.to_str().unwrap();
+    let want: Vec<u64> = (1..=11).chain([0, 12]).collect();
+    // Client ports give the stream: 2000 for stream 0, 1000 + i for stream i.
+    let stream_of_port = |p: u64| if p == 2000 { 0 } else { p - 1000 };
+    let tsv = run(1, &["--format", "zeek", file]);
+    assert!(tsv.starts_with("#separator"), "{tsv}");
+    assert!(tsv.contains("\n#open\t2026-01-01-00-00-00\n"), "{tsv}");
+    assert!(tsv.ends_with("#close\t2026-01-01-00-05-00\n"), "{tsv}");
+    let rows: Vec<Vec<&str>> = tsv
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let tsv_streams: Vec<u64> = rows
+        .iter()
+        .map(|r| stream_of_port(r[3].parse().unwrap()))
+        .collect();
+    assert_eq!(tsv_streams, want);
+    let json = run(1, &["--format", "zeek-json", file]);
+    let json_uids: Vec<String> = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["uid"].to_string())
+        .collect();
+    let tsv_uids: Vec<String> = rows.iter().map(|r| format!("\"{}\"", r[1])).collect();
+    assert_eq!(tsv_uids, json_uids);
+    assert_eq!(run(2, &["--format", "zeek", file]), tsv);
+    // The table and the histories: stream order.
+    let table = run(1, &["--format", "table", file]);
+    let table_streams: Vec<u64> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("STREAM"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("frames:"))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(table_streams, (0..=12).collect::<Vec<u64>>(), "{table}");
+    assert_eq!(run(2, &["--format", "table", file]), table);
+    let history = run(1, &["--history", file]);
+    let history_streams: Vec<u64> = history
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("stream ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(history_streams, (0..=12).collect::<Vec<u64>>(), "{history}");
+    assert!(history.contains("13 connections"), "{history}");
+    assert_eq!(run(2, &["--history", file]), history);
+    // check: stream 0 is left open (finished at the end), stream 2 reset
+    // (finished 60 s later, first): the offenders come in stream order.
+    let mut open =
+        Conv::new(addr("10.0.0.1:3001"), addr("10.0.0.2:80"), 1, 2).starting_at(EPOCH_2026_NS);
+    open.handshake();
+    let mut reset = Conv::new(addr("10.0.0.1:3003"), addr("10.0.0.2:80"), 3, 4)
+        .starting_at(EPOCH_2026_NS + 20 * SECOND);
+    reset.handshake();
+    reset.rst(Side::Client);
+    let packets = [
+        open.into_packets(),
+        short(3002, 10),
+        reset.into_packets(),
+        short(3004, 200),
+    ]
+    .concat();
+    let gate = dir.path().join("gate.pcap");
+    fs::write(&gate, pcap(packets)).unwrap();
+    let gate = gate.to_str().unwrap();
+    let out = tcpstate(2, &["check", "--require-closed", gate])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let offenders: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" stream "))
+        .map(|l| {
+            l.split(" stream ")
+                .nth(1)
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(offenders, ["0", "2"], "{text}");
+    assert!(
+        text.contains("2 of 4 connections break a connection rule"),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_quiet_pipe_finishes_a_closed_connection_by_wall_time() {
     // One connection that closes, then nothing: no later packet moves the

@@ -219,8 +219,8 @@ fn feed(analyzer: &Analyzer, inputs: &[Input], tx: SyncSender<Vec<Event>>) -> An
             .push(Event::Seg(SegFact::new(seg, stream, side)));
         send(false);
     };
-    let mut sink = |conns: Vec<crate::pipeline::Connection>| {
-        for c in conns {
+    let mut sink = |batch: crate::pipeline::Finished| {
+        for c in batch.connections {
             pending.borrow_mut().push(Event::End(ConnEnd {
                 stream: c.flow.stream,
                 states: Side::BOTH.map(|side| state_history(&c.tcp, side)),

@@ -20,8 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::analysis::Analysis;
-use super::connection::Connection;
-use super::engine::{collect, run};
+use super::engine::{collect, run, Finished};
 use super::options::{Options, Progress};
 use super::source::{Packet, PacketSource, Packets, Sources};
 use crate::capture::{in_time_order, CaptureError, CaptureReader, Input};
@@ -204,11 +203,7 @@ impl Analyzer {
     /// as soon as it is finished instead of keeping them all, so memory
     /// follows the live connections rather than the capture's size. The
     /// returned analysis has no connections.
-    pub fn stream_inputs(
-        &self,
-        inputs: &[Input],
-        sink: &mut dyn FnMut(Vec<Connection>),
-    ) -> Analysis {
+    pub fn stream_inputs(&self, inputs: &[Input], sink: &mut dyn FnMut(Finished)) -> Analysis {
         run(
             display_name(inputs),
             open_all(inputs),
@@ -226,7 +221,7 @@ impl Analyzer {
         &self,
         inputs: &[Input],
         observer: &mut dyn FnMut(&Segment, u64, Side),
-        sink: &mut dyn FnMut(Vec<Connection>),
+        sink: &mut dyn FnMut(Finished),
     ) -> Analysis {
         run(
             display_name(inputs),

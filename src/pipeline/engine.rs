@@ -54,7 +54,18 @@ pub type SegmentObserver<'a> = &'a mut dyn FnMut(&Segment, u64, Side);
 /// those finished at each check during the capture (each batch in stream
 /// order), then the rest in stream order. Batches let the writers render in
 /// parallel.
-pub type ConnectionSink<'a> = &'a mut dyn FnMut(Vec<Connection>);
+pub type ConnectionSink<'a> = &'a mut dyn FnMut(Finished);
+
+/// Connections finished at one check (or at the capture's end).
+#[derive(Debug)]
+pub struct Finished {
+    /// The connections, in stream order (a stream's earlier part first).
+    pub connections: Vec<Connection>,
+    /// The earliest frame time analysed so far: a header written before
+    /// the first rows (Zeek's `#open`) takes it, as it depends only on the
+    /// frames, never on how far the reader has got.
+    pub first_ts_ns: i64,
+}
 
 /// Connections handed out at once at capture end.
 const SINK_BATCH: usize = 4096;
@@ -72,7 +83,7 @@ pub(crate) fn collect(
 ) -> Analysis {
     let mut connections = Vec::new();
     let mut analysis = run(name, sources, options, observer, &mut |batch| {
-        connections.extend(batch)
+        connections.extend(batch.connections)
     });
     connections.sort_by_key(|c| c.flow.stream);
     analysis.connections = connections;
@@ -95,6 +106,8 @@ struct Engine<'o, 'b, 's> {
     next_stream: u64,
     /// The latest capture time of any frame so far: the analysis's clock.
     now: i64,
+    /// The earliest capture time of any frame so far.
+    earliest: i64,
     /// The clock time at which the next check for finished connections is due.
     next_check_ns: i64,
     check_every_ns: i64,
@@ -150,6 +163,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             shard_limit,
             next_stream: 0,
             now: i64::MIN,
+            earliest: i64::MAX,
             next_check_ns: i64::MIN,
             check_every_ns: check_interval_ns(options),
             check_frame: 0,
@@ -184,6 +198,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         for (idx, (kf, record)) in frames.iter().zip(&batch.records).enumerate() {
             let (frame_no, ts) = (record.0, record.1);
             self.now = self.now.max(ts);
+            self.earliest = self.earliest.min(ts);
             self.last_frame = frame_no;
             frame_clocks.push(self.now);
             let by_count = frame_no > 1 && (frame_no - 1) % CHECK_FRAMES == 0;
@@ -380,8 +395,15 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         self.keep_unattached();
         if !done.is_empty() {
             done.sort_unstable_by_key(|c| (c.flow.stream, c.flow.first_frame));
-            (self.sink)(done);
+            self.give(done);
         }
+    }
+
+    fn give(&mut self, connections: Vec<Connection>) {
+        (self.sink)(Finished {
+            connections,
+            first_ts_ns: self.earliest,
+        });
     }
 
     /// Ends the analysis: a last check at the capture's end, then every live
@@ -417,7 +439,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                 .iter()
                 .filter_map(|&(_, _, shard, slot)| self.shards[shard].finish(slot, end))
                 .collect();
-            (self.sink)(batch);
+            self.give(batch);
         }
         let mut evictions = Evictions::default();
         let mut port_reuses = 0;

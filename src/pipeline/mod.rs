@@ -24,7 +24,7 @@ mod warnings;
 pub use analysis::{Analysis, Evictions};
 pub use analyzer::{display_name, Analyzer};
 pub use connection::Connection;
-pub use engine::{ConnectionSink, SegmentObserver};
+pub use engine::{ConnectionSink, Finished, SegmentObserver};
 pub use options::{FlowLimits, Progress};
 pub use source::{Packet, PacketSource};
 pub use summary::{FileSummary, Summary, Totals, SCHEMA_VERSION};

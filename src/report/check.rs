@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::filter::Filter;
 use super::show::display_filters;
 use crate::anomaly::{AnomalyCode, Severity};
+use crate::model::Endpoint;
 use crate::pipeline::{Analysis, Connection, Warning};
 use crate::tcp::machine::Outcome;
 
@@ -199,13 +200,68 @@ impl fmt::Display for Failure {
     }
 }
 
-/// A connection that breaks the policy, and why.
-#[derive(Debug)]
-pub struct Offence<'a> {
-    /// The connection.
-    pub connection: &'a Connection,
+/// A connection that breaks the policy, and why: what the reports say of
+/// it, so the connection itself need not be kept.
+#[derive(Clone, Debug)]
+pub struct Offence {
+    /// Wireshark's `tcp.stream`.
+    pub stream: u64,
+    /// Frame number of the connection's first packet (a stream's parts in order).
+    pub first_frame: u64,
+    /// The client's endpoint.
+    pub client: Endpoint,
+    /// The server's endpoint.
+    pub server: Endpoint,
+    /// How the connection ended.
+    pub outcome: Outcome,
+    /// Wireshark's display filter for the stream (`tcp.stream eq N`).
+    pub filter: String,
     /// Every reason, in frame order, `require_closed` last.
     pub failures: Vec<Failure>,
+}
+
+impl Offence {
+    fn new(c: &Connection, failures: Vec<Failure>) -> Offence {
+        Offence {
+            stream: c.flow.stream,
+            first_frame: c.flow.first_frame,
+            client: c.flow.client(),
+            server: c.flow.server(),
+            outcome: c.tcp.outcome(),
+            filter: display_filters(c).0,
+            failures,
+        }
+    }
+}
+
+/// What a check counts over one capture's connections, one connection at a
+/// time, so they can be checked as the analysis finishes them.
+#[derive(Clone, Debug, Default)]
+pub struct CheckTally {
+    /// Connections the filters kept (all without filters).
+    pub connections: usize,
+    /// Connections the filters left out.
+    pub filtered_out: usize,
+    /// The connections that break a per-connection rule.
+    pub offences: Vec<Offence>,
+    /// Warning- and error-severity anomalies of the kept connections, not allowed.
+    pub counted_anomalies: u64,
+}
+
+impl CheckTally {
+    /// Checks one connection (if `filter` keeps it) against `policy`.
+    pub fn add(&mut self, policy: &Policy, filter: &Filter, c: &Connection) {
+        if !filter.matches(c) {
+            self.filtered_out += 1;
+            return;
+        }
+        self.connections += 1;
+        self.counted_anomalies += policy.counted_anomalies(c);
+        let failures = policy.connection_failures(c);
+        if !failures.is_empty() {
+            self.offences.push(Offence::new(c, failures));
+        }
+    }
 }
 
 /// One capture (one input, or one merged set) under the policy.
@@ -218,7 +274,7 @@ pub struct CaptureCheck<'a> {
     /// Connections the filters left out.
     pub filtered_out: usize,
     /// The connections that break a per-connection rule, in stream order.
-    pub offences: Vec<Offence<'a>>,
+    pub offences: Vec<Offence>,
     /// Warning- and error-severity anomalies of the kept connections, not allowed.
     pub counted_anomalies: u64,
 }
@@ -236,12 +292,12 @@ impl CaptureCheck<'_> {
     }
 
     /// The offences that break `rule`, each with the failures of that rule.
-    fn breaking(&self, rule: Rule) -> Vec<(&Connection, Vec<&Failure>)> {
+    fn breaking(&self, rule: Rule) -> Vec<(&Offence, Vec<&Failure>)> {
         self.offences
             .iter()
             .filter_map(|o| {
                 let f: Vec<&Failure> = o.failures.iter().filter(|f| f.rule == rule).collect();
-                (!f.is_empty()).then_some((o.connection, f))
+                (!f.is_empty()).then_some((o, f))
             })
             .collect()
     }
@@ -293,32 +349,39 @@ pub struct CheckReport<'a> {
 impl<'a> CheckReport<'a> {
     /// Checks the connections that pass `filter` against `policy`.
     pub fn new(policy: &'a Policy, filter: &Filter, analyses: &'a [Analysis]) -> CheckReport<'a> {
+        let tallies = analyses
+            .iter()
+            .map(|a| {
+                let mut tally = CheckTally::default();
+                for c in &a.connections {
+                    tally.add(policy, filter, c);
+                }
+                tally
+            })
+            .collect();
+        CheckReport::from_tallies(policy, analyses, tallies)
+    }
+
+    /// The result from each analysis's tally (in input order), taken while
+    /// the analyses ran; the analyses need not hold their connections.
+    pub fn from_tallies(
+        policy: &'a Policy,
+        analyses: &'a [Analysis],
+        tallies: Vec<CheckTally>,
+    ) -> CheckReport<'a> {
+        let mut tallies = tallies.into_iter();
         let captures = analyses
             .iter()
             .map(|a| {
-                let mut check = CaptureCheck {
+                let mut t = tallies.next().unwrap_or_default();
+                t.offences.sort_by_key(|o| (o.stream, o.first_frame));
+                CaptureCheck {
                     analysis: a,
-                    connections: 0,
-                    filtered_out: 0,
-                    offences: Vec::new(),
-                    counted_anomalies: 0,
-                };
-                for c in &a.connections {
-                    if !filter.matches(c) {
-                        check.filtered_out += 1;
-                        continue;
-                    }
-                    check.connections += 1;
-                    check.counted_anomalies += policy.counted_anomalies(c);
-                    let failures = policy.connection_failures(c);
-                    if !failures.is_empty() {
-                        check.offences.push(Offence {
-                            connection: c,
-                            failures,
-                        });
-                    }
+                    connections: t.connections,
+                    filtered_out: t.filtered_out,
+                    offences: t.offences,
+                    counted_anomalies: t.counted_anomalies,
                 }
-                check
             })
             .collect();
         CheckReport {
@@ -419,11 +482,7 @@ impl<'a> CheckReport<'a> {
     pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
         for capture in &self.captures {
             for o in &capture.offences {
-                writeln!(
-                    out,
-                    "{}",
-                    offence_heading(&capture.analysis.file, o.connection)
-                )?;
+                writeln!(out, "{}", offence_heading(&capture.analysis.file, o))?;
                 for f in &o.failures {
                     writeln!(out, "  {f}")?;
                 }
@@ -503,14 +562,10 @@ impl<'a> CheckReport<'a> {
 }
 
 /// `FILE stream N: CLIENT -> SERVER (OUTCOME): tcp.stream eq N`.
-fn offence_heading(file: &str, c: &Connection) -> String {
-    let (filter, _) = display_filters(c);
+fn offence_heading(file: &str, o: &Offence) -> String {
     format!(
-        "{file} stream {}: {} -> {} ({}): {filter}",
-        c.flow.stream,
-        c.flow.client(),
-        c.flow.server(),
-        c.tcp.outcome()
+        "{file} stream {}: {} -> {} ({}): {}",
+        o.stream, o.client, o.server, o.outcome, o.filter
     )
 }
 
@@ -571,8 +626,8 @@ fn capture_suite(capture: &CaptureCheck<'_>, rules: &[Rule]) -> Suite {
                 ),
                 text: broken
                     .iter()
-                    .map(|(c, failures)| {
-                        let mut s = offence_heading(file, c);
+                    .map(|(o, failures)| {
+                        let mut s = offence_heading(file, o);
                         s.push('\n');
                         for f in failures {
                             s.push_str(&format!("  {f}\n"));
@@ -764,11 +819,11 @@ impl<'a> CheckJson<'a> {
                         .offences
                         .iter()
                         .map(|o| OffenceJson {
-                            stream: o.connection.flow.stream,
-                            client: o.connection.flow.client().to_string(),
-                            server: o.connection.flow.server().to_string(),
-                            outcome: o.connection.tcp.outcome().name(),
-                            filter: display_filters(o.connection).0,
+                            stream: o.stream,
+                            client: o.client.to_string(),
+                            server: o.server.to_string(),
+                            outcome: o.outcome.name(),
+                            filter: o.filter.clone(),
                             failures: o
                                 .failures
                                 .iter()

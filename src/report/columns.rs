@@ -49,20 +49,7 @@ impl Columns {
     pub(crate) fn write(&self, out: &mut dyn Write) -> io::Result<()> {
         let widths = self.widths();
         for r in std::iter::once(&self.header).chain(&self.rows) {
-            let cells: Vec<Vec<&str>> = r.iter().map(|c| c.split('\n').collect()).collect();
-            let height = cells.iter().map(Vec::len).max().unwrap_or(1);
-            for n in 0..height {
-                let mut line = String::new();
-                for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-                    let text = cell.get(n).copied().unwrap_or("");
-                    line.push_str(text);
-                    if i + 1 < cells.len() {
-                        let pad = w - visible_width(text) + 2;
-                        line.extend(std::iter::repeat_n(' ', pad));
-                    }
-                }
-                writeln!(out, "{}", line.trim_end())?;
-            }
+            write_row(out, r, &widths)?;
         }
         Ok(())
     }
@@ -77,6 +64,26 @@ impl Columns {
         }
         widths
     }
+}
+
+/// Writes one row of [`Columns`] given every column's width, so a table
+/// too big to hold can be written a row at a time once its widths are known.
+pub(crate) fn write_row(out: &mut dyn Write, row: &[String], widths: &[usize]) -> io::Result<()> {
+    let cells: Vec<Vec<&str>> = row.iter().map(|c| c.split('\n').collect()).collect();
+    let height = cells.iter().map(Vec::len).max().unwrap_or(1);
+    for n in 0..height {
+        let mut line = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            let text = cell.get(n).copied().unwrap_or("");
+            line.push_str(text);
+            if i + 1 < cells.len() {
+                let pad = w - visible_width(text) + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
 }
 
 /// The widest line of a cell, as a terminal shows it.

@@ -20,6 +20,7 @@ mod json;
 mod layout;
 mod row;
 pub mod show;
+mod spill;
 mod stream;
 mod table;
 mod zeek;
@@ -30,7 +31,7 @@ use crate::pipeline::Analysis;
 
 pub use layout::Column;
 pub use stream::{write_out_dir, Part, StreamingReport, OUT_DIR_FILES};
-pub use table::Style;
+pub use table::{Style, TableReport};
 
 /// The formats of `--format`: what [`write_report`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +69,6 @@ pub fn write_report(
     analyses: &[Analysis],
 ) -> io::Result<()> {
     match (format, report) {
-        (Format::Zeek, _) => zeek::write_conn_log(out, analyses, false),
         (Format::Table, Report::Connections) => table::write_table(out, analyses, &style),
         (Format::Table, Report::History) => table::write_history_table(out, analyses, &style),
         _ => {

@@ -143,8 +143,12 @@ impl<'a> ConnectionRow<'a> {
 /// A side's final state as the terminal shows it: its RFC name, with `*`
 /// when it rests on inference ([`INFERRED_LEGEND`]).
 pub(crate) fn state_cell(ac: &Connection, side: Side) -> String {
-    let state = ac.tcp.state(side);
-    if ac.tcp.state_inferred(side) {
+    state_text(ac.tcp.state(side), ac.tcp.state_inferred(side))
+}
+
+/// A state as [`state_cell`] shows it: marked `*` when inferred.
+pub(crate) fn state_text(state: State, inferred: bool) -> String {
+    if inferred {
         format!("{state}*")
     } else {
         state.to_string()

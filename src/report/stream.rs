@@ -1,5 +1,6 @@
-//! Reports written while the analysis runs: CSV, JSON lines, Zeek's JSON and
-//! the files of `--out-dir`, each connection as soon as it is finished.
+//! Reports written while the analysis runs: CSV, JSON lines, Zeek's conn.log
+//! (TSV and JSON) and the files of `--out-dir`, each connection as soon as it
+//! is finished.
 
 use std::io::{self, Write};
 
@@ -8,7 +9,7 @@ use crate::pipeline::{Analysis, Connection, Summary, Totals};
 use super::csv::{self, AnomalyCsv, ConnectionCsv, TransitionCsv};
 use super::json;
 use super::row::ConnectionRow;
-use super::zeek::{records_of, unattached};
+use super::zeek::{self, records_of, unattached};
 use super::{Format, Report};
 
 /// One output of a streaming report.
@@ -25,6 +26,9 @@ pub enum Part {
     /// Zeek's conn.log as JSON lines: each connection's records, then those
     /// no connection holds.
     ZeekJson,
+    /// Zeek's conn.log as TSV: the header lines (before the first record),
+    /// the records as for [`Part::ZeekJson`], then `#close`.
+    ZeekTsv,
     /// summary.json, pretty-printed, written at the end.
     SummaryJson,
 }
@@ -38,20 +42,22 @@ pub const OUT_DIR_FILES: [(&str, Part); 4] = [
 ];
 
 impl Part {
-    /// The part a streamable format writes. Table and Zeek TSV are not
-    /// streamable: both need every connection before their first line.
+    /// The part a streamable format writes. The table is not streamable:
+    /// it lists connections in stream order, under a heading that counts
+    /// them (see [`super::TableReport`]).
     pub fn of(format: Format, report: Report) -> Part {
         match (format, report) {
             (Format::Csv, Report::History) => Part::TransitionsCsv,
             (Format::Csv, Report::Connections) => Part::ConnectionsCsv,
             (Format::ZeekJson, _) => Part::ZeekJson,
+            (Format::Zeek, _) => Part::ZeekTsv,
             _ => Part::ConnectionsJson,
         }
     }
 
     /// Whether this format can be written as connections finish.
     pub fn streamable(format: Format) -> bool {
-        !matches!(format, Format::Table | Format::Zeek)
+        format != Format::Table
     }
 
     /// Writes the header line if this part is a CSV file; nothing otherwise.
@@ -60,7 +66,7 @@ impl Part {
             Part::ConnectionsCsv => csv::write_header::<ConnectionCsv>(out),
             Part::TransitionsCsv => csv::write_header::<TransitionCsv>(out),
             Part::AnomaliesCsv => csv::write_header::<AnomalyCsv>(out),
-            Part::ConnectionsJson | Part::ZeekJson | Part::SummaryJson => Ok(()),
+            Part::ConnectionsJson | Part::ZeekJson | Part::ZeekTsv | Part::SummaryJson => Ok(()),
         }
     }
 
@@ -78,6 +84,11 @@ impl Part {
             Part::ZeekJson => {
                 for r in records_of(c) {
                     json::write_line(&mut buf, &r)?;
+                }
+            }
+            Part::ZeekTsv => {
+                for r in records_of(c) {
+                    zeek::write_tsv_line(&mut buf, &r)?;
                 }
             }
             Part::SummaryJson => {}
@@ -102,6 +113,10 @@ struct Output<'w> {
 pub struct StreamingReport<'w> {
     outputs: Vec<Output<'w>>,
     totals: Totals,
+    /// Zeek's `#open`: the earliest frame time before the first rows.
+    first_ts_ns: Option<i64>,
+    /// Zeek's `#close`: the latest packet of the connections written.
+    last_ts_ns: Option<i64>,
 }
 
 impl Default for StreamingReport<'_> {
@@ -116,6 +131,8 @@ impl<'w> StreamingReport<'w> {
         StreamingReport {
             outputs: Vec::new(),
             totals: Totals::default(),
+            first_ts_ns: None,
+            last_ts_ns: None,
         }
     }
 
@@ -128,6 +145,26 @@ impl<'w> StreamingReport<'w> {
         });
     }
 
+    /// Notes the earliest frame time analysed so far (the first call
+    /// counts): Zeek's TSV header, written before the first rows, opens at it.
+    pub fn started_at(&mut self, first_ts_ns: i64) {
+        self.first_ts_ns.get_or_insert(first_ts_ns);
+    }
+
+    /// Writes a part's opening lines before its first row.
+    fn open(&mut self, k: usize) -> io::Result<()> {
+        let first = self.first_ts_ns.unwrap_or(0);
+        let o = &mut self.outputs[k];
+        if !o.any_rows {
+            o.any_rows = true;
+            match o.part {
+                Part::ZeekTsv => zeek::write_tsv_header(&mut o.out, first)?,
+                part => part.write_csv_header(&mut o.out)?,
+            }
+        }
+        Ok(())
+    }
+
     /// Writes finished connections of input number `file_index` (named `file`).
     pub fn connections(
         &mut self,
@@ -138,6 +175,8 @@ impl<'w> StreamingReport<'w> {
         use rayon::prelude::*;
         for c in conns {
             self.totals.add(file_index, c);
+            let last = zeek::last_ns_of(c);
+            self.last_ts_ns = Some(self.last_ts_ns.map_or(last, |l| l.max(last)));
         }
         let parts: Vec<Part> = self.outputs.iter().map(|o| o.part).collect();
         let rendered: Vec<io::Result<Vec<Vec<u8>>>> = conns
@@ -146,15 +185,12 @@ impl<'w> StreamingReport<'w> {
             .map(|c| parts.iter().map(|p| p.render(file, c)).collect())
             .collect();
         for r in rendered {
-            for (o, bytes) in self.outputs.iter_mut().zip(r?) {
+            for (k, bytes) in r?.into_iter().enumerate() {
                 if bytes.is_empty() {
                     continue;
                 }
-                if !o.any_rows {
-                    o.part.write_csv_header(&mut o.out)?;
-                }
-                o.any_rows = true;
-                o.out.write_all(&bytes)?;
+                self.open(k)?;
+                self.outputs[k].out.write_all(&bytes)?;
             }
         }
         // Rows of a live capture reach the reader as they are finished.
@@ -175,27 +211,55 @@ impl<'w> StreamingReport<'w> {
     /// flushes; `analyses` are the finished analyses, one per input.
     pub fn finish(mut self, analyses: &[Analysis]) -> io::Result<()> {
         self.file(analyses.len().saturating_sub(1));
+        // An empty log still opens at the capture's first frame.
+        let earliest = analyses.iter().filter_map(|a| a.first_ts_ns).min();
+        if let Some(t) = earliest {
+            self.started_at(t);
+        }
+        let unattached_last = analyses
+            .iter()
+            .flat_map(|a| &a.zeek_unattached)
+            .map(|r| r.last_ns)
+            .max();
+        let last = self
+            .last_ts_ns
+            .into_iter()
+            .chain(unattached_last)
+            .max()
+            .unwrap_or(self.first_ts_ns.unwrap_or(0));
         let summary = Summary::with_totals(analyses, &self.totals);
-        for o in &mut self.outputs {
-            match o.part {
-                Part::ConnectionsJson => json::write_summary_line(&mut o.out, &summary)?,
+        for k in 0..self.outputs.len() {
+            match self.outputs[k].part {
+                Part::ConnectionsJson => {
+                    json::write_summary_line(&mut self.outputs[k].out, &summary)?
+                }
                 Part::ZeekJson => {
                     for r in analyses.iter().flat_map(unattached) {
-                        json::write_line(&mut o.out, &r)?;
+                        json::write_line(&mut self.outputs[k].out, &r)?;
                     }
                 }
-                Part::SummaryJson => json::write_summary_file(&mut o.out, &summary)?,
+                Part::ZeekTsv => {
+                    self.open(k)?;
+                    let o = &mut self.outputs[k];
+                    for r in analyses.iter().flat_map(unattached) {
+                        zeek::write_tsv_line(&mut o.out, &r)?;
+                    }
+                    zeek::write_tsv_close(&mut o.out, last)?;
+                }
+                Part::SummaryJson => json::write_summary_file(&mut self.outputs[k].out, &summary)?,
                 // Still give consumers the header of an empty table.
-                part if !o.any_rows => part.write_csv_header(&mut o.out)?,
-                _ => {}
+                _ => self.open(k)?,
             }
-            o.out.flush()?;
+            self.outputs[k].out.flush()?;
         }
         Ok(())
     }
 
     /// Writes analyses whose connections were kept, then finishes.
     pub fn write_all(mut self, analyses: &[Analysis]) -> io::Result<()> {
+        if let Some(t) = analyses.iter().filter_map(|a| a.first_ts_ns).min() {
+            self.started_at(t);
+        }
         for (i, a) in analyses.iter().enumerate() {
             self.file(i);
             for chunk in a.connections.chunks(4096) {

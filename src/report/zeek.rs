@@ -2,11 +2,14 @@
 //! TSV format with its `#separator`, `#fields` and `#types` header lines, or
 //! Zeek's JSON-lines variant. One row per Zeek record (`tcp::zeek`: Zeek's
 //! own connection boundaries, which may split a stream or join two),
-//! grouped by the stream holding each record's first packet, in stream
-//! order (Zeek itself writes rows as it removes connections).
+//! written as the connection holding each record's first packet is
+//! finished, in the row order of the other streamed reports (Zeek itself
+//! writes rows as it removes connections).
 //!
 //! `#open` and `#close` carry the capture's first and last packet times rather
-//! than the wall clock, so the same capture always gives the same log.
+//! than the wall clock, so the same capture always gives the same log; a
+//! streamed log's `#open` is the earliest frame time analysed before its
+//! first row.
 
 use std::io::{self, Write};
 
@@ -165,55 +168,35 @@ fn zeek_time(ts_ns: i64) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// Writes conn.log for all analyses: TSV with headers, or JSON lines.
-pub(crate) fn write_conn_log(
-    out: &mut dyn Write,
-    analyses: &[Analysis],
-    json: bool,
-) -> io::Result<()> {
-    let rows = analyses.iter().flat_map(|a| {
-        a.connections
-            .iter()
-            .flat_map(records_of)
-            .chain(unattached(a))
-    });
-    if json {
-        for r in rows {
-            serde_json::to_writer(&mut *out, &r)?;
-            out.write_all(b"\n")?;
-        }
-        return Ok(());
-    }
-    let first = analyses
-        .iter()
-        .filter_map(|a| a.first_ts_ns)
-        .min()
-        .unwrap_or(0);
-    let last = analyses
-        .iter()
-        .flat_map(|a| {
-            let records = a.connections.iter().flat_map(|c| c.zeek.owned());
-            records.chain(&a.zeek_unattached).map(|r| r.last_ns)
-        })
-        .chain(
-            analyses
-                .iter()
-                .flat_map(|a| a.connections.iter().map(|c| c.flow.end_ns)),
-        )
-        .max()
-        .unwrap_or(first);
+/// conn.log's TSV header lines, `#open` at `first_ns`.
+pub(crate) fn write_tsv_header(out: &mut dyn Write, first_ns: i64) -> io::Result<()> {
     writeln!(out, "#separator \\x09")?;
     writeln!(out, "#set_separator\t,")?;
     writeln!(out, "#empty_field\t(empty)")?;
     writeln!(out, "#unset_field\t-")?;
     writeln!(out, "#path\tconn")?;
-    writeln!(out, "#open\t{}", zeek_time(first))?;
+    writeln!(out, "#open\t{}", zeek_time(first_ns))?;
     let names: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
     let types: Vec<&str> = FIELDS.iter().map(|f| f.1).collect();
     writeln!(out, "#fields\t{}", names.join("\t"))?;
-    writeln!(out, "#types\t{}", types.join("\t"))?;
-    for r in rows {
-        writeln!(out, "{}", r.tsv())?;
-    }
-    writeln!(out, "#close\t{}", zeek_time(last))
+    writeln!(out, "#types\t{}", types.join("\t"))
+}
+
+/// conn.log's TSV trailer, `#close` at `last_ns`.
+pub(crate) fn write_tsv_close(out: &mut dyn Write, last_ns: i64) -> io::Result<()> {
+    writeln!(out, "#close\t{}", zeek_time(last_ns))
+}
+
+/// The TSV line of one record, newline included.
+pub(crate) fn write_tsv_line(out: &mut dyn Write, r: &ConnRecord) -> io::Result<()> {
+    writeln!(out, "{}", r.tsv())
+}
+
+/// The latest packet time conn.log's `#close` must cover for one
+/// connection: its own last packet's and its records'.
+pub(crate) fn last_ns_of(c: &Connection) -> i64 {
+    c.zeek
+        .owned()
+        .map(|r| r.last_ns)
+        .fold(c.flow.end_ns, i64::max)
 }
