@@ -173,10 +173,12 @@ struct Direction {
     window: u32,
     window_from_syn: bool,
     scale: Scale,
-    /// Duplicate ACKs in a row; -1 marks "an ACKed-unseen segment was just
-    /// reported against this direction", so a stalled peer repeating its ACK
-    /// does not report the same loss again (Wireshark's own device).
+    /// Duplicate ACKs in a row (since the ACK number last changed).
     dup_acks: i32,
+    /// An ACK beyond what this direction sent was reported, and this
+    /// direction has sent nothing but duplicate ACKs since: a further ACK
+    /// of the same loss is not reported again.
+    unseen_reported: bool,
     last_flags: Flags,
 }
 
@@ -195,6 +197,7 @@ impl Default for Direction {
             window_from_syn: false,
             scale: Scale::Unknown,
             dup_acks: 0,
+            unseen_reported: false,
             last_flags: Flags::default(),
         }
     }
@@ -378,15 +381,17 @@ impl SeqAnalyzer {
             }
             if !skip_to_acks && len == 0 && window != 0 && window == fwd.window && same_numbers {
                 let d = &mut self.dirs[i];
-                d.dup_acks = if d.dup_acks == -1 { 1 } else { d.dup_acks + 1 };
+                d.dup_acks += 1;
                 out.flags.set(Flag::DuplicateAck);
                 out.duplicate_ack_count = d.dup_acks;
             }
         }
-        // A new ACK number ends a run of duplicates; so does a jump past a gap
-        // (tshark 4.0 reports an ACKed-unseen segment again after one).
-        if ack != self.dirs[i].last_ack || out.flags.has(Flag::LostSegment) {
+        // A new ACK number ends a run of duplicates.
+        if ack != self.dirs[i].last_ack {
             self.dirs[i].dup_acks = 0;
+        }
+        if !out.flags.has(Flag::DuplicateAck) {
+            self.dirs[i].unseen_reported = false;
         }
         self.check_ack_of_unseen(&mut out, ack, f.ack(), r);
         if len > 0 || f.syn() || f.fin() {
@@ -408,9 +413,14 @@ impl SeqAnalyzer {
         out
     }
 
-    /// An ACK beyond everything the capture saw the peer send continuously.
-    /// Reported once per loss: after a report, the acknowledging side must
-    /// first see the peer move on (a new ACK from it, or a segment past a gap).
+    /// An ACK beyond everything the capture saw the peer send continuously
+    /// (Wireshark's "ACKed segment that wasn't captured"). After each such
+    /// ACK the peer's expected ACK becomes what it has sent so far; the
+    /// report is repeated only once the peer has sent something other than
+    /// a duplicate ACK. Rule pinned on tshark 4.0 frame by frame
+    /// (testdata/synth/seq_perturbed.pcap), which differs from Wireshark's
+    /// later `dupacknum = -1` device (packet-tcp.c,
+    /// `tcp_analyze_sequence_number`, "ACKED LOST PACKET").
     fn check_ack_of_unseen(
         &mut self,
         out: &mut SegmentAnalysis,
@@ -422,17 +432,11 @@ impl SeqAnalyzer {
         if rev.max_seq_to_be_acked == UNKNOWN || rev.max_seq_to_be_acked >= ack || !has_ack {
             return;
         }
-        // A plain comparison of the 32-bit numbers, not serial arithmetic:
-        // Wireshark compares these two with `>`.
-        if rev.max_seq_to_be_acked.0 > rev.next_seq.0 {
-            rev.max_seq_to_be_acked = rev.next_seq;
+        if !rev.unseen_reported {
             out.flags.set(Flag::AckLostSegment);
-        } else {
-            if rev.dup_acks == 0 {
-                out.flags.set(Flag::AckLostSegment);
-            }
-            rev.dup_acks = -1;
         }
+        rev.unseen_reported = true;
+        rev.max_seq_to_be_acked = rev.next_seq;
     }
 
     /// Wireshark's "window full": the segment reaches the right edge of the
