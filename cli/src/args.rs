@@ -79,6 +79,11 @@ pub enum Command {
     /// One connection's full story: the packet ladder with relative sequence
     /// numbers, both sides' states, anomalies, and its Wireshark filter.
     Show(ShowArgs),
+    /// Write the frames of the selected connections (by the filters of the
+    /// default job) as pcapng, with their interfaces, link types and
+    /// timestamps; --annotate adds a comment on every frame that moved a
+    /// state or raised an anomaly, for `wireshark -Y frame.comment`.
+    Extract(ExtractArgs),
     /// CI gate: exit 0 when the captures satisfy the policy, 1 when not, 2
     /// when a capture cannot be read; print the offending connections with
     /// their Wireshark filters (or JSON, or JUnit XML).
@@ -189,6 +194,12 @@ pub struct AnalysisArgs {
     /// before the next one marks the history with X; 0 for no limit.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub zeek_max_tunnel_changes: u32,
+
+    /// Seed of the Community IDs (community_id in JSON, CSV and conn.log):
+    /// 0, the default of the specification and of Zeek, Suricata and
+    /// Wireshark; IDs match another tool's only under the same seed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub community_id_seed: u16,
 }
 
 /// A switch given as `on` or `off`.
@@ -409,6 +420,29 @@ pub struct ShowArgs {
     pub analysis: AnalysisArgs,
 }
 
+#[derive(Debug, ClapArgs)]
+/// Arguments of `tcpstate extract`.
+pub struct ExtractArgs {
+    /// The capture (pcap or pcapng, optionally gzip-compressed). It is read
+    /// twice, so it must be a file: standard input is refused.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the pcapng file (atomically); `-` for standard output.
+    #[arg(short = 'w', long = "write", value_name = "OUT.pcapng")]
+    pub output: PathBuf,
+    /// Add a pcapng comment (Wireshark's frame.comment) to every frame that
+    /// moved a state or raised an anomaly: "client FIN_WAIT_1 -> FIN_WAIT_2;
+    /// server ESTABLISHED -> CLOSE_WAIT", "out_of_window_rst: ...".
+    #[arg(long)]
+    pub annotate: bool,
+    #[command(flatten)]
+    /// Which connections.
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    /// Options of the analysis.
+    pub analysis: AnalysisArgs,
+}
+
 /// `show --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ShowFormat {
@@ -558,6 +592,7 @@ impl AnalysisArgs {
             .zeek_close_delay(seconds(self.zeek_close_delay))
             .zeek_inactivity_timeout(seconds(self.zeek_inactivity_timeout))
             .zeek_max_tunnel_changes(self.zeek_max_tunnel_changes)
+            .community_id_seed(self.community_id_seed)
     }
 }
 impl FilterArgs {

@@ -18,7 +18,7 @@ use crate::tcp::machine::{Outcome, State, Transition};
 use crate::tcp::sequence::Flag;
 
 use super::format::{flag_letters, rfc3339_ns};
-use super::row::{anomaly_codes, flag_count, ConnectionRow};
+use super::row::{anomaly_codes, flag_count, ConnectionRow, TimeInState};
 
 /// A record type of a CSV report.
 pub(super) trait Record: Serialize {
@@ -78,6 +78,23 @@ pub(super) struct ConnectionCsv<'r> {
     /// VLAN IDs, `200.300`, outermost first.
     vlan: String,
     tunnel: &'r str,
+    /// The Community ID v1 of the endpoints.
+    community_id: &'r str,
+    /// Seconds in each state, `STATE=seconds` space-separated, in the order
+    /// first entered.
+    client_time_in_state: String,
+    server_time_in_state: String,
+    /// ACK round-trip times of the client's ACKs, seconds (empty without samples).
+    client_ack_rtt_min: Option<f64>,
+    client_ack_rtt_median: Option<f64>,
+    client_ack_rtt_p95: Option<f64>,
+    client_ack_rtt_max: Option<f64>,
+    client_ack_rtt_samples: u64,
+    server_ack_rtt_min: Option<f64>,
+    server_ack_rtt_median: Option<f64>,
+    server_ack_rtt_p95: Option<f64>,
+    server_ack_rtt_max: Option<f64>,
+    server_ack_rtt_samples: u64,
 }
 
 /// One state transition as a record of transitions.csv; `cause` is in words.
@@ -155,6 +172,19 @@ impl<'r> ConnectionCsv<'r> {
             anomalies: anomaly_codes(ac).join(" "),
             vlan: c.path.vlans.to_string(),
             tunnel: row.tunnel.as_deref().unwrap_or(""),
+            community_id: row.community_id,
+            client_time_in_state: time_in_state_text(&row.time_in_state.client),
+            server_time_in_state: time_in_state_text(&row.time_in_state.server),
+            client_ack_rtt_min: row.ack_rtt.client.min,
+            client_ack_rtt_median: row.ack_rtt.client.median,
+            client_ack_rtt_p95: row.ack_rtt.client.p95,
+            client_ack_rtt_max: row.ack_rtt.client.max,
+            client_ack_rtt_samples: row.ack_rtt.client.samples,
+            server_ack_rtt_min: row.ack_rtt.server.min,
+            server_ack_rtt_median: row.ack_rtt.server.median,
+            server_ack_rtt_p95: row.ack_rtt.server.p95,
+            server_ack_rtt_max: row.ack_rtt.server.max,
+            server_ack_rtt_samples: row.ack_rtt.server.samples,
         }
     }
 }
@@ -203,6 +233,19 @@ impl Record for ConnectionCsv<'_> {
             anomalies: String::new(),
             vlan: String::new(),
             tunnel: "",
+            community_id: "",
+            client_time_in_state: String::new(),
+            server_time_in_state: String::new(),
+            client_ack_rtt_min: None,
+            client_ack_rtt_median: None,
+            client_ack_rtt_p95: None,
+            client_ack_rtt_max: None,
+            client_ack_rtt_samples: 0,
+            server_ack_rtt_min: None,
+            server_ack_rtt_median: None,
+            server_ack_rtt_p95: None,
+            server_ack_rtt_max: None,
+            server_ack_rtt_samples: 0,
         }
     }
 }
@@ -272,6 +315,20 @@ impl Record for AnomalyCsv<'_> {
 /// `CLOSED SYN_SENT ESTABLISHED`.
 fn states_text(v: &[State]) -> String {
     v.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")
+}
+
+/// `CLOSED=0.0 SYN_SENT=0.000015 ESTABLISHED=0.200672`.
+fn time_in_state_text(t: &TimeInState) -> String {
+    let mut s = String::new();
+    for (state, secs) in &t.0 {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(state.name());
+        s.push('=');
+        s.push_str(ryu::Buffer::new().format(*secs));
+    }
+    s
 }
 
 /// `retransmission=3 duplicate_ack=2`: the flags one side's segments got,
@@ -361,6 +418,17 @@ pub(super) fn write_connection(buf: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     w.str(&anomaly_codes(ac).join(" "));
     w.str(&c.path.vlans.to_string());
     w.str(row.tunnel.as_deref().unwrap_or(""));
+    w.str(row.community_id);
+    w.str(&time_in_state_text(&row.time_in_state.client));
+    w.str(&time_in_state_text(&row.time_in_state.server));
+    for side in Side::BOTH {
+        let r = row.ack_rtt.of(side);
+        w.opt_f64(r.min);
+        w.opt_f64(r.median);
+        w.opt_f64(r.p95);
+        w.opt_f64(r.max);
+        w.u64(r.samples);
+    }
     w.buf.push(b'\n');
     Ok(())
 }

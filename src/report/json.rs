@@ -14,7 +14,7 @@ use super::zeek::ConnRecord;
 #[cfg(test)]
 use {
     super::format::rfc3339_ns,
-    super::row::{Irtt, PerRole},
+    super::row::{AckRtt, Irtt, PerRole, TimeInState},
     crate::anomaly::{Anomaly, AnomalyCode, Severity},
     crate::flow::ClientReason,
     crate::tcp::machine::{Cause, Outcome, State, Transition},
@@ -33,6 +33,7 @@ struct ConnectionJson<'r> {
     continues: bool,
     client: &'r str,
     server: &'r str,
+    community_id: &'r str,
     client_reason: ClientReason,
     first_frame: u64,
     last_frame: u64,
@@ -67,6 +68,10 @@ struct ConnectionJson<'r> {
     /// VLAN IDs of the first packet, outermost first.
     vlan: Vec<u16>,
     tunnel: Option<&'r str>,
+    /// Seconds per state, per side.
+    time_in_state: &'r PerRole<TimeInState>,
+    /// ACK round-trip times, per side that sent the ACKs.
+    ack_rtt: &'r PerRole<AckRtt>,
     transitions: Vec<TransitionJson>,
 }
 
@@ -108,6 +113,7 @@ impl<'r> ConnectionJson<'r> {
             continues: row.continues,
             client: &row.client,
             server: &row.server,
+            community_id: row.community_id,
             client_reason: row.client_reason,
             first_frame: row.first_frame,
             last_frame: row.last_frame,
@@ -145,6 +151,8 @@ impl<'r> ConnectionJson<'r> {
                 .collect(),
             vlan: c.path.vlans.ids().collect(),
             tunnel: row.tunnel.as_deref(),
+            time_in_state: &row.time_in_state,
+            ack_rtt: &row.ack_rtt,
             transitions: ac.tcp.transitions().map(TransitionJson::of).collect(),
         }
     }
@@ -199,6 +207,8 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     j.str(&row.client);
     j.key("server");
     j.str(&row.server);
+    j.key("community_id");
+    j.str(row.community_id);
     j.key("client_reason");
     j.str(row.client_reason.name());
     j.key("first_frame");
@@ -297,6 +307,44 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
         Some(t) => j.str(t),
         None => j.raw(b"null"),
     }
+    j.key("time_in_state");
+    for (i, side) in Side::BOTH.into_iter().enumerate() {
+        j.raw(if i == 0 {
+            b"{\"client\":{"
+        } else {
+            b",\"server\":{"
+        });
+        for (i, (state, secs)) in row.time_in_state.of(side).0.iter().enumerate() {
+            if i > 0 {
+                j.raw(b",");
+            }
+            j.str(state.name());
+            j.raw(b":");
+            j.f64(*secs)?;
+        }
+        j.raw(b"}");
+    }
+    j.raw(b"}");
+    j.key("ack_rtt");
+    for (i, side) in Side::BOTH.into_iter().enumerate() {
+        let r = row.ack_rtt.of(side);
+        j.raw(if i == 0 {
+            b"{\"client\":{\"min\":"
+        } else {
+            b",\"server\":{\"min\":"
+        });
+        j.opt_f64(r.min)?;
+        j.key("median");
+        j.opt_f64(r.median)?;
+        j.key("p95");
+        j.opt_f64(r.p95)?;
+        j.key("max");
+        j.opt_f64(r.max)?;
+        j.key("samples");
+        j.u64(r.samples);
+        j.raw(b"}");
+    }
+    j.raw(b"}");
     j.key("transitions");
     j.raw(b"[");
     let mut time = String::with_capacity(30);

@@ -50,6 +50,62 @@ pub(crate) struct Irtt {
     pub(crate) server_side: Option<f64>,
 }
 
+/// One side's ACK round-trip times in seconds (Wireshark's
+/// `tcp.analysis.ack_rtt` on the ACKs that side sent); min, median, p95 and
+/// max `None` (JSON `null`, an empty CSV cell) without samples.
+#[derive(Debug, Serialize)]
+pub(crate) struct AckRtt {
+    pub(crate) min: Option<f64>,
+    pub(crate) median: Option<f64>,
+    pub(crate) p95: Option<f64>,
+    pub(crate) max: Option<f64>,
+    pub(crate) samples: u64,
+}
+
+impl AckRtt {
+    /// The ACKs side `side` of connection `ac` sent.
+    pub(crate) fn of(ac: &Connection, side: Side) -> AckRtt {
+        let s = ac.seq.ack_rtt(side).summary();
+        AckRtt {
+            min: s.map(|s| seconds(s.min_ns)),
+            median: s.map(|s| seconds(s.median_ns)),
+            p95: s.map(|s| seconds(s.p95_ns)),
+            max: s.map(|s| seconds(s.max_ns)),
+            samples: s.map_or(0, |s| s.samples),
+        }
+    }
+}
+
+/// Seconds a side spent in each state, in the order first entered; JSON
+/// writes it as an object `{"CLOSED": 0.0, "SYN_SENT": 0.0002, ...}`, CSV as
+/// `CLOSED=0.0 SYN_SENT=0.0002 ...`.
+#[derive(Debug)]
+pub(crate) struct TimeInState(pub(crate) Vec<(State, f64)>);
+
+impl TimeInState {
+    /// Side `side` of connection `ac`, from its first packet.
+    pub(crate) fn of(ac: &Connection, side: Side) -> TimeInState {
+        TimeInState(
+            ac.tcp
+                .time_in_state(side, ac.flow.start_ns)
+                .into_iter()
+                .map(|(state, ns)| (state, seconds(ns)))
+                .collect(),
+        )
+    }
+}
+
+impl Serialize for TimeInState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (state, secs) in &self.0 {
+            m.serialize_entry(state.name(), secs)?;
+        }
+        m.end()
+    }
+}
+
 /// One connection of input `file`, with the values both CSV and JSON write,
 /// formatted where they are text. Views borrow from it; what only one of the
 /// two formats writes they take from `conn`.
@@ -67,6 +123,8 @@ pub(crate) struct ConnectionRow<'a> {
     pub(crate) client: String,
     /// The server endpoint, `addr:port`.
     pub(crate) server: String,
+    /// The Community ID v1 of the endpoints.
+    pub(crate) community_id: &'a str,
     pub(crate) client_reason: ClientReason,
     pub(crate) first_frame: u64,
     pub(crate) last_frame: u64,
@@ -98,6 +156,10 @@ pub(crate) struct ConnectionRow<'a> {
     /// all the connection's Zeek records).
     pub(crate) missed_bytes: u64,
     pub(crate) irtt: Irtt,
+    /// Seconds each side spent in each state.
+    pub(crate) time_in_state: PerRole<TimeInState>,
+    /// ACK round-trip times of the ACKs each side sent.
+    pub(crate) ack_rtt: PerRole<AckRtt>,
     /// The tunnels of the first packet, outermost first.
     pub(crate) tunnel: Option<String>,
 }
@@ -114,6 +176,7 @@ impl<'a> ConnectionRow<'a> {
             continues: c.continues,
             client: c.client().to_string(),
             server: c.server().to_string(),
+            community_id: &ac.community_id,
             client_reason: c.client_reason,
             first_frame: c.first_frame,
             last_frame: c.last_frame,
@@ -136,6 +199,8 @@ impl<'a> ConnectionRow<'a> {
                 server_side: rtt.server_side_ns.map(seconds),
             },
             tunnel: c.path.tunnel.as_ref().map(|t| t.to_string()),
+            time_in_state: PerRole::by_side(|s| TimeInState::of(ac, s)),
+            ack_rtt: PerRole::by_side(|s| AckRtt::of(ac, s)),
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::tcp::machine::{Cause, Outcome, State, Transition};
 use super::columns::Columns;
 use super::format::{flag_letters, rfc3339_ns, seconds};
 use super::json::write_line;
-use super::row::{state_cell, PerRole, INFERRED_LEGEND};
+use super::row::{state_cell, AckRtt, PerRole, TimeInState, INFERRED_LEGEND};
 
 /// The analysis of the inputs and the segments of the chosen stream, in order.
 pub struct Story {
@@ -288,6 +288,35 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
         )?;
         writeln!(out, "{INFERRED_LEGEND}")?;
     }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "time in each state, seconds (the last until the connection's end):"
+    )?;
+    for side in Side::BOTH {
+        let spent: Vec<String> = TimeInState::of(c, side)
+            .0
+            .iter()
+            .map(|(state, secs)| format!("{state} {secs:.6}"))
+            .collect();
+        writeln!(out, "  {side}  {}", spent.join(", "))?;
+    }
+    writeln!(
+        out,
+        "ACK RTT, seconds (tcp.analysis.ack_rtt of the ACKs each side sent: \
+         the capture point to that side and back):"
+    )?;
+    for side in Side::BOTH {
+        let r = AckRtt::of(c, side);
+        let stats = match (r.min, r.median, r.p95, r.max) {
+            (Some(min), Some(median), Some(p95), Some(max)) => format!(
+                "min {min:.6}, median {median:.6}, p95 {p95:.6}, max {max:.6}, {} samples",
+                r.samples
+            ),
+            _ => "no samples".to_string(),
+        };
+        writeln!(out, "  {side}  {stats}")?;
+    }
     let anomalies = c.anomalies();
     if !anomalies.is_empty() {
         writeln!(out)?;
@@ -323,6 +352,10 @@ struct StoryJson<'a> {
     history: &'a str,
     /// The window scale each side announced on its SYN.
     window_scale: PerRole<Option<u8>>,
+    /// Seconds per state, per side, as in the connection object.
+    time_in_state: PerRole<TimeInState>,
+    /// ACK round-trip times, as in the connection object.
+    ack_rtt: PerRole<AckRtt>,
     segments: Vec<SegmentJson<'a>>,
     timers: Vec<TimerJson>,
     anomalies: Vec<AnomalyJson>,
@@ -404,6 +437,14 @@ pub fn write_story_json(out: &mut dyn Write, story: &Story) -> io::Result<()> {
         window_scale: PerRole {
             client: f.window_scale[Side::Client.idx()],
             server: f.window_scale[Side::Server.idx()],
+        },
+        time_in_state: PerRole {
+            client: TimeInState::of(c, Side::Client),
+            server: TimeInState::of(c, Side::Server),
+        },
+        ack_rtt: PerRole {
+            client: AckRtt::of(c, Side::Client),
+            server: AckRtt::of(c, Side::Server),
         },
         segments: rungs
             .iter()

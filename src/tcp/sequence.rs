@@ -12,6 +12,7 @@
 //! the duplicate-ACK count, and the window scale agreed on the SYNs. Every
 //! comparison is serial-number arithmetic, so 2^32 wraparound works.
 //! Deliberate differences from Wireshark are listed in the README.
+//! Round-trip times from ACKs (`tcp.analysis.ack_rtt`) are in [`ack_rtt`].
 
 use std::fmt;
 
@@ -19,6 +20,10 @@ use serde::Serialize;
 
 use crate::anomaly::{AnomalyCode, AnomalyLog, Detail};
 use crate::model::{Segment, SeqNum, Side, MAX_WINDOW_SHIFT};
+
+mod ack_rtt;
+use ack_rtt::UnackedList;
+pub use ack_rtt::{RttSamples, RttSummary};
 
 /// Wireshark's out-of-order threshold when the handshake RTT is unknown.
 const DEFAULT_OOO_THRESHOLD_NS: i64 = 3_000_000;
@@ -134,6 +139,9 @@ pub struct SegmentAnalysis {
     pub flags: Flags,
     /// For a duplicate ACK, its number (1 for the first duplicate).
     pub duplicate_ack_count: i32,
+    /// Wireshark's `tcp.analysis.ack_rtt`: the time since the segment this
+    /// one acknowledges (see [`ack_rtt`]); `None` where tshark shows none.
+    pub ack_rtt_ns: Option<i64>,
 }
 
 /// Window scaling as Wireshark knows it from the SYNs.
@@ -227,6 +235,10 @@ pub struct SeqAnalyzer {
     rtt: HandshakeRtt,
     /// Every flagged segment, as an anomaly of the connection.
     anomalies: AnomalyLog,
+    /// Per sender, its segments not acknowledged yet.
+    unacked: [UnackedList; 2],
+    /// Per side, the ACK RTTs of the ACKs it sent.
+    ack_rtt: [RttSamples; 2],
 }
 
 /// Wireshark's "not seen yet" for a sequence or acknowledgement number: zero,
@@ -247,6 +259,22 @@ impl SeqAnalyzer {
     /// The handshake round-trip times seen so far.
     pub fn handshake_rtt(&self) -> HandshakeRtt {
         self.rtt
+    }
+
+    /// The `tcp.analysis.ack_rtt` values of the ACKs `side` sent: each the
+    /// time from a segment of its peer to `side`'s ACK of it, so the round
+    /// trip from the capture point to `side` and back (as
+    /// `HandshakeRtt::client_side_ns` is for the client).
+    pub fn ack_rtt(&self, side: Side) -> &RttSamples {
+        &self.ack_rtt[side.idx()]
+    }
+
+    /// Frees what only following more segments needs (the connection is
+    /// finished).
+    pub fn finish(&mut self) {
+        for l in &mut self.unacked {
+            l.clear();
+        }
     }
 
     /// Analyses one segment sent by `from` and records each flag it got as
@@ -370,6 +398,16 @@ impl SeqAnalyzer {
             self.classify_retransmission(&mut out, seg, i, r);
         }
         self.remember(seg, i, &out);
+        if len > 0 || f.syn() || f.fin() {
+            let next = seq + len + u32::from(f.syn() || f.fin());
+            self.unacked[i].push(seq, next, seg.ts_ns);
+        }
+        if let Some(rtt) = self.unacked[r].acknowledge(ack, seg.ts_ns) {
+            if rtt != 0 {
+                self.ack_rtt[i].add(rtt);
+                out.ack_rtt_ns = Some(rtt);
+            }
+        }
         self.count(from, len, &out);
         self.note_handshake_time(seg);
         out
