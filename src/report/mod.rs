@@ -17,6 +17,9 @@ mod format;
 pub mod html;
 mod json;
 mod layout;
+#[cfg(feature = "parquet")]
+pub mod parquet;
+pub mod rollup;
 mod row;
 pub mod show;
 mod stream;
