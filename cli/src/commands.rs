@@ -12,16 +12,15 @@ use tcpstate::pipeline::display_name;
 use tcpstate::pipeline::Progress;
 use tcpstate::report::check::{is_policy_path, parse_codes, CheckReport, Policy};
 use tcpstate::report::filter::Filter;
-use tcpstate::report::show;
 use tcpstate::report::parquet::Table;
 use tcpstate::report::rollup::{self, GroupKey, Rollup};
+use tcpstate::report::show;
 use tcpstate::report::{write_report, Format, Part, Report, StreamingReport, OUT_DIR_FILES};
 use tcpstate::{Analysis, Analyzer};
 
 use crate::args::{
     AnalysisArgs, CheckArgs, CheckFormat, Cli, Command, FormatArg, ManArgs, OutFormat, ReportArgs,
-    RunArgs,
-    ShowArgs, ShowFormat, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK,
+    RunArgs, ShowArgs, ShowFormat, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK,
 };
 use crate::output::{write_atomically, AtomicFile};
 use crate::terminal::{progress_for, table_style};
@@ -363,13 +362,19 @@ fn capture_groups(inputs: &[Input], merge: bool) -> Vec<Vec<Input>> {
 /// the others beside it, named by FILE without its `.parquet`:
 /// `x.parquet`, `x.transitions.parquet`, `x.anomalies.parquet`.
 fn parquet_paths(path: &Path) -> Vec<(Table, PathBuf)> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let stem = name.strip_suffix(".parquet").unwrap_or(&name);
     Table::ALL
         .into_iter()
         .map(|t| match t {
             Table::Connections => (t, path.to_path_buf()),
-            _ => (t, path.with_file_name(format!("{stem}.{}.parquet", t.name()))),
+            _ => (
+                t,
+                path.with_file_name(format!("{stem}.{}.parquet", t.name())),
+            ),
         })
         .collect()
 }
@@ -421,7 +426,10 @@ fn run_parquet_out_dir(args: &RunArgs, filter: &Filter) -> Result<i32, String> {
             for table in Table::ALL {
                 let sub = dir.join(table.name());
                 fs::create_dir_all(&sub)?;
-                tables.push((table, AtomicFile::create(&sub.join(format!("{name}.parquet")))?));
+                tables.push((
+                    table,
+                    AtomicFile::create(&sub.join(format!("{name}.parquet")))?,
+                ));
             }
             let sub = dir.join("summary");
             fs::create_dir_all(&sub)?;
@@ -469,11 +477,7 @@ fn run_parquet_out_dir(args: &RunArgs, filter: &Filter) -> Result<i32, String> {
         };
         status = status.max(report_errors(&analyses));
         note_undecodable(&analyses, false);
-        let all: Vec<AtomicFile> = tables
-            .into_iter()
-            .map(|(_, f)| f)
-            .chain(summary)
-            .collect();
+        let all: Vec<AtomicFile> = tables.into_iter().map(|(_, f)| f).chain(summary).collect();
         if let Err(e) = finished.and_then(|_| commit_all(all)) {
             report_write_error(args, e, &mut status);
             break;

@@ -294,7 +294,10 @@ fn parquet_tables_hold_what_json_holds() {
         DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
     );
     assert_eq!(ty(&conns, "client_packets"), DataType::UInt64);
-    assert!(matches!(ty(&conns, "client_state"), DataType::Dictionary(_, _)));
+    assert!(matches!(
+        ty(&conns, "client_state"),
+        DataType::Dictionary(_, _)
+    ));
     assert!(matches!(ty(&a, "code"), DataType::Dictionary(_, _)));
 }
 
@@ -302,7 +305,10 @@ fn parquet_tables_hold_what_json_holds() {
 fn out_dir_parquet_writes_one_file_per_table_per_capture() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let captures = ["testdata/real/half_close.pcap", "testdata/synth/anomalies.pcap"];
+    let captures = [
+        "testdata/real/half_close.pcap",
+        "testdata/synth/anomalies.pcap",
+    ];
     let mut args = vec!["--out-dir", d, "--out-format", "parquet"];
     args.extend(captures);
     assert_eq!(common::ok(&args), "");
@@ -382,4 +388,56 @@ fn parquet_needs_a_file() {
     let (code, _, err) = run(&["--out-format", "parquet", "testdata/real/refused.pcap"]);
     assert_eq!(code, 2);
     assert!(err.contains("--out-dir"), "{err}");
+}
+
+#[test]
+fn rollup_parquet_holds_what_rollup_json_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("groups.parquet");
+    let inputs = [
+        "testdata/synth/scenarios.pcap",
+        "testdata/real/several_conns.pcap",
+        "testdata/real/lossy_bulk.pcap",
+        "testdata/synth/basic_v6.pcap",
+    ];
+    // Two groups kept, the rest in `other` (null keys).
+    let mut args = vec![
+        "--group-by",
+        "server,server-port",
+        "--max-groups",
+        "2",
+        "--format",
+        "parquet",
+        "-o",
+        file.to_str().unwrap(),
+    ];
+    args.extend(inputs);
+    assert_eq!(common::ok(&args), "");
+    let mut args = vec![
+        "--group-by",
+        "server,server-port",
+        "--max-groups",
+        "2",
+        "--format",
+        "json",
+    ];
+    args.extend(inputs);
+    let expected: Vec<Map<String, Value>> = common::ok(&args)
+        .lines()
+        .map(|l| {
+            let mut m: Map<String, Value> = serde_json::from_str(l).unwrap();
+            assert_eq!(m.remove("schema_version"), Some(json!(1)));
+            m
+        })
+        .collect();
+    assert_eq!(expected.len(), 3);
+    let r = read(&file);
+    compare("rollup", &r.rows, &expected);
+    assert!(r
+        .metadata
+        .contains(&("tcpstate.table".into(), "rollup".into())));
+    assert_eq!(
+        r.schema.field_with_name("server_port").unwrap().data_type(),
+        &DataType::UInt16
+    );
 }
