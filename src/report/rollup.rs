@@ -418,16 +418,23 @@ impl Rollup {
         }
     }
 
-    /// Adds finished connections of input `file`.
-    pub fn add(&mut self, file: &str, conns: &[Connection]) {
-        let fi = match self.files.iter().position(|f| f == file) {
+    /// The index of input `file`, added if new.
+    fn file_index(&mut self, file: &str) -> usize {
+        match self.files.iter().position(|f| f == file) {
             Some(i) => i,
             None => {
                 self.files.push(file.to_string());
                 self.file_end.push(i64::MIN);
                 self.files.len() - 1
             }
-        };
+        }
+    }
+
+    /// Notes how far input `file` goes from finished connections, whether
+    /// or not they are added (a filter may leave them out): stays still
+    /// open at the end last until then.
+    pub fn see(&mut self, file: &str, conns: &[Connection]) {
+        let fi = self.file_index(file);
         for c in conns {
             let end = c
                 .tcp
@@ -435,6 +442,14 @@ impl Rollup {
                 .map(|t| t.ts_ns)
                 .fold(c.flow.end_ns, i64::max);
             self.file_end[fi] = self.file_end[fi].max(end);
+        }
+    }
+
+    /// Adds finished connections of input `file` (and [`Rollup::see`]s them).
+    pub fn add(&mut self, file: &str, conns: &[Connection]) {
+        self.see(file, conns);
+        let fi = self.file_index(file);
+        for c in conns {
             let key: Vec<KeyPart> = self.keys.iter().map(|k| k.of(c)).collect();
             let full = self.groups.len() >= self.max_groups;
             let group = match self.groups.get_mut(&key) {
