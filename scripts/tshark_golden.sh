@@ -90,4 +90,11 @@ for f in "${files[@]}"; do
     HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
         tshark "${heur[@]}" -r "$f" -T fields -E separator=/t -e tcp.stream -e tcp.analysis.initial_rtt 2>/dev/null |
         awk -F'\t' '$2 != "" && !seen[$1]++ { print $1 "\t" $2 }' >"$out/$(basename "$f").irtt.tsv" || true
+
+    # Community ID (seed 0, base64; Wireshark's communityid post-dissector is
+    # off by default): tcp.stream and communityid, once per stream.
+    HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
+        tshark "${heur[@]}" --enable-protocol communityid -r "$f" -T fields -E separator=/t \
+            -e tcp.stream -e communityid 2>/dev/null |
+        awk -F'\t' '$1 != "" && $2 != "" && !seen[$1]++ { print $1 "\t" $2 }' >"$out/$(basename "$f").cid.tsv" || true
 done

@@ -212,3 +212,47 @@ fn handshake_rtt_matches_tsharks_initial_rtt() {
     }
     assert!(compared >= 50, "only {compared} handshakes compared");
 }
+
+/// Every connection's `community_id` equals Wireshark's `communityid` field
+/// (tests/golden/tshark/*.cid.tsv: its Community ID post-dissector, seed 0),
+/// tunnelled connections included (both hash the innermost TCP endpoints).
+/// A stream in several parts (`continues`) has one ID.
+#[test]
+fn community_ids_match_tsharks_communityid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    captures(&root.join("testdata"), &mut files);
+    let mut compared = 0;
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let Ok(golden) = fs::read_to_string(
+            root.join("tests/golden/tshark")
+                .join(format!("{name}.cid.tsv")),
+        ) else {
+            continue;
+        };
+        let want: BTreeMap<u64, String> = golden
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (stream, id) = l.split_once('\t').unwrap();
+                (stream.parse().unwrap(), id.to_string())
+            })
+            .collect();
+        let got: BTreeMap<u64, String> = options_for(f)
+            .analyze_inputs(&[Input::Path(f.clone())])
+            .connections
+            .iter()
+            .map(|c| (c.flow.stream, c.community_id.clone()))
+            .collect();
+        // teredo_ports.*: tshark sees one more stream (tests/wireshark_streams.rs says why).
+        if !name.starts_with("teredo_ports.") {
+            assert_eq!(got.len(), want.len(), "{name}: streams");
+        }
+        for (stream, id) in &got {
+            assert_eq!(want.get(stream), Some(id), "{name}: stream {stream}");
+        }
+        compared += got.len();
+    }
+    assert!(compared >= 200, "only {compared} streams compared");
+}

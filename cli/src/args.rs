@@ -181,6 +181,12 @@ pub struct AnalysisArgs {
     /// before the next one marks the history with X; 0 for no limit.
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub zeek_max_tunnel_changes: u32,
+
+    /// Seed of the Community IDs (community_id in JSON, CSV and conn.log):
+    /// 0, the default of the specification and of Zeek, Suricata and
+    /// Wireshark; IDs match another tool's only under the same seed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub community_id_seed: u16,
 }
 
 /// A switch given as `on` or `off`.
@@ -550,6 +556,7 @@ impl AnalysisArgs {
             .zeek_close_delay(seconds(self.zeek_close_delay))
             .zeek_inactivity_timeout(seconds(self.zeek_inactivity_timeout))
             .zeek_max_tunnel_changes(self.zeek_max_tunnel_changes)
+            .community_id_seed(self.community_id_seed)
     }
 }
 impl FilterArgs {

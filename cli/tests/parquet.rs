@@ -138,8 +138,57 @@ fn split_endpoint(e: &Value) -> (Value, Value) {
     (json!(addr), json!(s[at + 1..].parse::<u16>().unwrap()))
 }
 
+/// The JSON keys the connections table holds, as they are or reshaped
+/// (flattened per role, times as nanoseconds, uids of the Zeek records,
+/// codes of the anomalies); `schema_version` is the files' metadata and
+/// `transitions` the transitions table. A key JSON gains must be added here
+/// and to the table.
+const JSON_KEYS_IN_PARQUET: [&str; 35] = [
+    "schema_version",
+    "file",
+    "stream",
+    "continues",
+    "client",
+    "server",
+    "community_id",
+    "client_reason",
+    "first_frame",
+    "last_frame",
+    "start",
+    "end",
+    "duration",
+    "packets",
+    "bytes",
+    "flags",
+    "client_states",
+    "server_states",
+    "client_state",
+    "server_state",
+    "client_state_inferred",
+    "server_state_inferred",
+    "outcome",
+    "conn_state",
+    "history",
+    "analysis",
+    "retransmitted_bytes",
+    "missed_bytes",
+    "zeek",
+    "irtt",
+    "anomalies",
+    "anomaly_counts",
+    "vlan",
+    "tunnel",
+    "transitions",
+];
+
 /// What the connections table must hold for one JSON connection object.
 fn expected_connection(j: &Value) -> Map<String, Value> {
+    for k in j.as_object().unwrap().keys() {
+        assert!(
+            JSON_KEYS_IN_PARQUET.contains(&k.as_str()),
+            "JSON key {k} is not in the Parquet connections table"
+        );
+    }
     let mut m = Map::new();
     let mut put = |k: &str, v: Value| {
         m.insert(k.to_string(), v);
@@ -150,6 +199,7 @@ fn expected_connection(j: &Value) -> Map<String, Value> {
         "continues",
         "client",
         "server",
+        "community_id",
         "client_reason",
         "first_frame",
         "last_frame",

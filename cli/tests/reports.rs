@@ -120,7 +120,8 @@ fn zeek_conn_log_tsv_and_json() {
             "orig_ip_bytes",
             "resp_pkts",
             "resp_ip_bytes",
-            "tunnel_parents"
+            "tunnel_parents",
+            "community_id"
         ]
     );
     let rows: Vec<Vec<&str>> = lines
@@ -138,12 +139,16 @@ fn zeek_conn_log_tsv_and_json() {
     assert_eq!(rows[0][15], "ShADadFf");
     assert_eq!(rows[0][16], "6");
     assert_eq!(rows[0][18], "5");
+    // Zeek's community-id-logging.zeek field; the value is tshark's
+    // `communityid` for stream 0 (tests/golden/tshark/several_conns.pcap.cid.tsv).
+    assert_eq!(rows[0][21], "1:3TOvhhdaXYoQ7KJgHrOzmdZp+nE=");
     // A refused connection: REJ, Zeek's Sr.
     assert_eq!((rows[7][11], rows[7][15]), ("REJ", "Sr"));
     let json = ok(&["--format", "zeek-json", "testdata/real/refused.pcap"]);
     let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(first["conn_state"], "REJ");
     assert_eq!(first["id.resp_p"], 5005);
+    assert_eq!(first["community_id"], "1:112Y0USkSDwaSroKUXLN78PNHac=");
     assert!(
         first.get("service").is_none(),
         "unset fields are omitted, as Zeek's JSON writer does"
@@ -472,4 +477,29 @@ fn report_html_subcommand_writes_one_self_contained_page() {
     );
     assert!(!page.contains("http://") && !page.contains("https://"));
     assert!(page.contains("tcp.stream eq 17"));
+}
+
+#[test]
+fn community_id_seed_reaches_rows_and_conn_log() {
+    let id = |args: &[&str], key: &str| -> String {
+        let out = ok(args);
+        let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        first[key].as_str().unwrap().to_string()
+    };
+    let file = "testdata/real/refused.pcap";
+    let seed0 = id(&["--format", "json", file], "community_id");
+    let seed1 = id(
+        &["--format", "json", "--community-id-seed", "1", file],
+        "community_id",
+    );
+    // tshark's communityid for stream 0, seed 0 (tests/golden/tshark/refused.pcap.cid.tsv).
+    assert_eq!(seed0, "1:112Y0USkSDwaSroKUXLN78PNHac=");
+    assert_ne!(seed1, seed0);
+    assert_eq!(
+        id(
+            &["--format", "zeek-json", "--community-id-seed", "1", file],
+            "community_id"
+        ),
+        seed1
+    );
 }

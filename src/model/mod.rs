@@ -6,12 +6,14 @@
 //! This module depends on nothing else in the crate; everything else depends
 //! on it. A rule that more than one layer needs lives here, once.
 
+mod community_id;
 mod path;
 mod segment;
 mod seq;
 mod side;
 mod window;
 
+pub use community_id::{community_id_v1, tcp_community_id, PROTO_TCP};
 pub use path::{Encap, EncapSet, Path, TunnelHop, TunnelPath, VlanStack};
 pub use segment::{Endpoint, Segment, TcpFlags, TcpOptions};
 pub use seq::SeqNum;

@@ -131,6 +131,14 @@ impl Analyzer {
         self
     }
 
+    /// The seed of every Community ID (0 by default, as the specification
+    /// and Zeek, Suricata and Wireshark default to): IDs compare only
+    /// between tools using the same seed.
+    pub fn community_id_seed(mut self, seed: u16) -> Analyzer {
+        self.options.community_id_seed = seed;
+        self
+    }
+
     /// Told after each batch how many input bytes were consumed and how many
     /// frames read, for a progress bar.
     pub fn progress(mut self, progress: Progress) -> Analyzer {

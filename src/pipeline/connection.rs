@@ -4,7 +4,7 @@
 use super::options::Options;
 use crate::anomaly::{Anomaly, AnomalyCode};
 use crate::flow::Flow;
-use crate::model::{Segment, Side};
+use crate::model::{tcp_community_id, Segment, Side};
 use crate::tcp::machine::PairedMachines;
 use crate::tcp::sequence::SeqAnalyzer;
 use crate::tcp::zeek::ZeekView;
@@ -21,6 +21,10 @@ pub struct Connection {
     pub seq: SeqAnalyzer,
     /// Zeek's view: the conn.log records its packets belong to.
     pub zeek: ZeekView,
+    /// The Community ID v1 of its endpoints (the flow hash Zeek, Suricata,
+    /// Arkime, Wireshark and Elastic share; the inner endpoints for a
+    /// tunnelled connection, as those tools hash them).
+    pub community_id: String,
 }
 
 impl Connection {
@@ -76,6 +80,8 @@ pub(crate) struct Trackers {
     /// Both sides had closed at the last segment (so the shard has queued
     /// the connection's 2*MSL deadline).
     pub(crate) over: bool,
+    /// Seed of the connection's Community ID.
+    community_id_seed: u16,
 }
 
 impl Trackers {
@@ -86,6 +92,7 @@ impl Trackers {
             zeek: ZeekView::default(),
             zeek_live: Vec::new(),
             over: false,
+            community_id_seed: options.community_id_seed,
         }
     }
 
@@ -101,6 +108,7 @@ impl Trackers {
         self.tcp.finish(end_ns);
         self.zeek.sort();
         Connection {
+            community_id: tcp_community_id(&flow.client(), &flow.server(), self.community_id_seed),
             flow,
             tcp: self.tcp,
             seq: self.seq,

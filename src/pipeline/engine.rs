@@ -141,7 +141,8 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             shards: (0..SHARDS)
                 .map(|_| Shard {
                     flows: FlowTable::remembering(shard_limit),
-                    zeek: ZeekSessions::new(options.zeek),
+                    zeek: ZeekSessions::new(options.zeek)
+                        .with_community_id_seed(options.community_id_seed),
                     ..Shard::default()
                 })
                 .collect(),

@@ -50,6 +50,9 @@ pub struct Options {
     pub flows: FlowLimits,
     /// Zeek's timers, for the Zeek view.
     pub zeek: ZeekConfig,
+    /// Seed of the Community IDs of connections and Zeek records (0, the
+    /// specification's default, unless a deployment chose another).
+    pub community_id_seed: u16,
 }
 
 impl std::fmt::Debug for Options {
@@ -62,6 +65,7 @@ impl std::fmt::Debug for Options {
             .field("defrag", &self.defrag)
             .field("flows", &self.flows)
             .field("zeek", &self.zeek)
+            .field("community_id_seed", &self.community_id_seed)
             .finish()
     }
 }

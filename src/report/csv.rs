@@ -78,6 +78,8 @@ pub(super) struct ConnectionCsv<'r> {
     /// VLAN IDs, `200.300`, outermost first.
     vlan: String,
     tunnel: &'r str,
+    /// The Community ID v1 of the endpoints.
+    community_id: &'r str,
 }
 
 /// One state transition as a record of transitions.csv; `cause` is in words.
@@ -155,6 +157,7 @@ impl<'r> ConnectionCsv<'r> {
             anomalies: anomaly_codes(ac).join(" "),
             vlan: c.path.vlans.to_string(),
             tunnel: row.tunnel.as_deref().unwrap_or(""),
+            community_id: row.community_id,
         }
     }
 }
@@ -203,6 +206,7 @@ impl Record for ConnectionCsv<'_> {
             anomalies: String::new(),
             vlan: String::new(),
             tunnel: "",
+            community_id: "",
         }
     }
 }
@@ -361,6 +365,7 @@ pub(super) fn write_connection(buf: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     w.str(&anomaly_codes(ac).join(" "));
     w.str(&c.path.vlans.to_string());
     w.str(row.tunnel.as_deref().unwrap_or(""));
+    w.str(row.community_id);
     w.buf.push(b'\n');
     Ok(())
 }

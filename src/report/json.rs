@@ -33,6 +33,7 @@ struct ConnectionJson<'r> {
     continues: bool,
     client: &'r str,
     server: &'r str,
+    community_id: &'r str,
     client_reason: ClientReason,
     first_frame: u64,
     last_frame: u64,
@@ -108,6 +109,7 @@ impl<'r> ConnectionJson<'r> {
             continues: row.continues,
             client: &row.client,
             server: &row.server,
+            community_id: row.community_id,
             client_reason: row.client_reason,
             first_frame: row.first_frame,
             last_frame: row.last_frame,
@@ -199,6 +201,8 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     j.str(&row.client);
     j.key("server");
     j.str(&row.server);
+    j.key("community_id");
+    j.str(row.community_id);
     j.key("client_reason");
     j.str(row.client_reason.name());
     j.key("first_frame");

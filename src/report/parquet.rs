@@ -154,6 +154,7 @@ struct ConnectionColumns {
     continues: BooleanBuilder,
     client: StringBuilder,
     server: StringBuilder,
+    community_id: StringBuilder,
     client_addr: StringBuilder,
     client_port: UInt16Builder,
     server_addr: StringBuilder,
@@ -201,6 +202,7 @@ impl Default for ConnectionColumns {
             continues: Default::default(),
             client: Default::default(),
             server: Default::default(),
+            community_id: Default::default(),
             client_addr: Default::default(),
             client_port: Default::default(),
             server_addr: Default::default(),
@@ -264,6 +266,7 @@ impl ConnectionColumns {
         self.continues.append_value(row.continues);
         self.client.append_value(&row.client);
         self.server.append_value(&row.server);
+        self.community_id.append_value(row.community_id);
         let (client, server) = (c.client(), c.server());
         self.client_addr.append_value(client.addr.to_string());
         self.client_port.append_value(client.port);
@@ -345,6 +348,7 @@ impl ConnectionColumns {
             ("continues", false, done(&mut self.continues)),
             ("client", false, done(&mut self.client)),
             ("server", false, done(&mut self.server)),
+            ("community_id", false, done(&mut self.community_id)),
             ("client_addr", false, done(&mut self.client_addr)),
             ("client_port", false, done(&mut self.client_port)),
             ("server_addr", false, done(&mut self.server_addr)),

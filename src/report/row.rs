@@ -67,6 +67,8 @@ pub(crate) struct ConnectionRow<'a> {
     pub(crate) client: String,
     /// The server endpoint, `addr:port`.
     pub(crate) server: String,
+    /// The Community ID v1 of the endpoints.
+    pub(crate) community_id: &'a str,
     pub(crate) client_reason: ClientReason,
     pub(crate) first_frame: u64,
     pub(crate) last_frame: u64,
@@ -114,6 +116,7 @@ impl<'a> ConnectionRow<'a> {
             continues: c.continues,
             client: c.client().to_string(),
             server: c.server().to_string(),
+            community_id: &ac.community_id,
             client_reason: c.client_reason,
             first_frame: c.first_frame,
             last_frame: c.last_frame,

@@ -15,7 +15,11 @@ use serde::Serialize;
 use crate::pipeline::{Analysis, Connection};
 use crate::tcp::zeek::ZeekRecord;
 
-const FIELDS: [(&str, &str); 21] = [
+/// conn.log's fields: Zeek's base `Conn::Info`, then `community_id`, which
+/// Zeek's `policy/protocols/conn/community-id-logging.zeek` adds with a
+/// `redef record Conn::Info += { community_id: string &optional &log; }`
+/// (so after the base fields).
+const FIELDS: [(&str, &str); 22] = [
     ("ts", "time"),
     ("uid", "string"),
     ("id.orig_h", "addr"),
@@ -37,6 +41,7 @@ const FIELDS: [(&str, &str); 21] = [
     ("resp_pkts", "count"),
     ("resp_ip_bytes", "count"),
     ("tunnel_parents", "set[string]"),
+    ("community_id", "string"),
 ];
 
 /// One conn.log record; `None` is Zeek's unset field (`-`, omitted in JSON).
@@ -84,6 +89,8 @@ pub(crate) struct ConnRecord {
     resp_pkts: u64,
     /// IP bytes from the responder.
     resp_ip_bytes: u64,
+    /// The Community ID v1 of the endpoints.
+    community_id: String,
 }
 
 impl ConnRecord {
@@ -110,6 +117,7 @@ impl ConnRecord {
             orig_ip_bytes: r.orig_ip_bytes,
             resp_pkts: r.resp_pkts,
             resp_ip_bytes: r.resp_ip_bytes,
+            community_id: r.community_id.clone(),
         }
     }
 
@@ -139,6 +147,7 @@ impl ConnRecord {
             self.resp_pkts.to_string(),
             self.resp_ip_bytes.to_string(),
             "-".into(),
+            self.community_id.clone(),
         ]
         .join("\t")
     }

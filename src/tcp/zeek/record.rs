@@ -38,6 +38,9 @@ pub struct ZeekRecord {
     pub resp_pkts: u64,
     /// IP bytes from the responder.
     pub resp_ip_bytes: u64,
+    /// The Community ID of its endpoints (`community_id`, as Zeek's
+    /// `policy/protocols/conn/community-id-logging.zeek` logs it).
+    pub community_id: String,
 }
 
 impl ZeekRecord {
@@ -263,6 +266,7 @@ mod tests {
             orig_ip_bytes: 60,
             resp_pkts: 0,
             resp_ip_bytes: 0,
+            community_id: String::new(),
         }
     }
 

@@ -51,6 +51,8 @@ pub struct Touch {
 #[derive(Debug, Default)]
 pub struct ZeekSessions {
     config: ZeekConfig,
+    /// Seed of the records' Community IDs (Zeek's `CommunityID::seed`).
+    community_id_seed: u16,
     index: FxHashMap<FlowKey, u32>,
     /// Inline rather than boxed: a packet's lookup is one memory access less.
     slots: Vec<Option<Live>>,
@@ -69,6 +71,12 @@ impl ZeekSessions {
             config,
             ..ZeekSessions::default()
         }
+    }
+
+    /// The table with records whose Community ID uses `seed` (0 by default).
+    pub fn with_community_id_seed(mut self, seed: u16) -> ZeekSessions {
+        self.community_id_seed = seed;
+        self
     }
 
     /// Live connections.
@@ -173,7 +181,7 @@ impl ZeekSessions {
         if live.last_conn == Some(conn) {
             live.last_conn = None;
         }
-        let snapshot = live.tracker.record();
+        let snapshot = live.tracker.record(self.community_id_seed);
         if live.conns.is_empty() {
             self.orphans.push(session);
         }
@@ -222,7 +230,7 @@ impl ZeekSessions {
         self.free.push(session);
         self.finished.push(Finished {
             session,
-            record: live.tracker.record(),
+            record: live.tracker.record(self.community_id_seed),
             conns: live.conns,
         });
     }

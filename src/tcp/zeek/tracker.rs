@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{Endpoint as Addr, Segment, TcpFlags, TunnelPath};
+use crate::model::{tcp_community_id, Endpoint as Addr, Segment, TcpFlags, TunnelPath};
 
 use super::endpoint::{is_handshake, seq_delta, Endpoint, ZeekState};
 use super::history::{mask, History};
@@ -812,8 +812,9 @@ impl ZeekTracker {
         }
     }
 
-    /// The conn.log record as Zeek writes it when the connection is removed.
-    pub(super) fn record(&self) -> ZeekRecord {
+    /// The conn.log record as Zeek writes it when the connection is removed;
+    /// its Community ID under `community_id_seed`.
+    pub(super) fn record(&self, community_id_seed: u16) -> ZeekRecord {
         let (o, r) = (self.orig, self.resp());
         let (os, rs) = (self.ep[o].state, self.ep[r].state);
         let orig_bytes = self.ep[o].size(rs);
@@ -834,6 +835,7 @@ impl ZeekTracker {
             orig_ip_bytes: self.ip_bytes[o],
             resp_pkts: self.pkts[r],
             resp_ip_bytes: self.ip_bytes[r],
+            community_id: tcp_community_id(&self.addr[o], &self.addr[r], community_id_seed),
         }
     }
 }
