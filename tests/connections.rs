@@ -248,3 +248,34 @@ fn client_reason_without_a_syn_is_marked() {
         "mid-stream scenario has no SYN: {reasons:?}"
     );
 }
+
+/// Time in each state, from the transitions, on several_conns.pcap stream 3
+/// (reset by the server). Frame times from `tshark -T fields -e
+/// frame.number -e frame.time_epoch`: SYN 40 at .892373, SYN-ACK 41 at
+/// .892388, ACK 42 at .892402, RST 47 at 1795570942.093060; the capture's
+/// last frame (77) at 1795570942.867210, where CLOSED ends open-ended.
+#[test]
+fn time_in_state_runs_from_transition_to_transition() {
+    use tcpstate::{Side, State};
+    let a = analysis("testdata/real/several_conns.pcap");
+    let c = a.connections.iter().find(|c| c.flow.stream == 3).unwrap();
+    let start = c.flow.start_ns;
+    assert_eq!(
+        c.tcp.time_in_state(Side::Client, start),
+        [
+            // Before the SYN (0), then after the RST until the capture's end.
+            (State::Closed, 2_867_210_000 - 2_093_060_000),
+            (State::SynSent, 15_000),
+            (State::Established, 2_093_060_000 - 1_892_388_000),
+        ]
+    );
+    assert_eq!(
+        c.tcp.time_in_state(Side::Server, start),
+        [
+            (State::Listen, 0),
+            (State::SynRcvd, 29_000),
+            (State::Established, 2_093_060_000 - 1_892_402_000),
+            (State::Closed, 2_867_210_000 - 2_093_060_000),
+        ]
+    );
+}

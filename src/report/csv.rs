@@ -18,7 +18,7 @@ use crate::tcp::machine::{Outcome, State, Transition};
 use crate::tcp::sequence::Flag;
 
 use super::format::{flag_letters, rfc3339_ns};
-use super::row::{anomaly_codes, flag_count, ConnectionRow};
+use super::row::{anomaly_codes, flag_count, ConnectionRow, TimeInState};
 
 /// A record type of a CSV report.
 pub(super) trait Record: Serialize {
@@ -80,6 +80,10 @@ pub(super) struct ConnectionCsv<'r> {
     tunnel: &'r str,
     /// The Community ID v1 of the endpoints.
     community_id: &'r str,
+    /// Seconds in each state, `STATE=seconds` space-separated, in the order
+    /// first entered.
+    client_time_in_state: String,
+    server_time_in_state: String,
 }
 
 /// One state transition as a record of transitions.csv; `cause` is in words.
@@ -158,6 +162,8 @@ impl<'r> ConnectionCsv<'r> {
             vlan: c.path.vlans.to_string(),
             tunnel: row.tunnel.as_deref().unwrap_or(""),
             community_id: row.community_id,
+            client_time_in_state: time_in_state_text(&row.time_in_state.client),
+            server_time_in_state: time_in_state_text(&row.time_in_state.server),
         }
     }
 }
@@ -207,6 +213,8 @@ impl Record for ConnectionCsv<'_> {
             vlan: String::new(),
             tunnel: "",
             community_id: "",
+            client_time_in_state: String::new(),
+            server_time_in_state: String::new(),
         }
     }
 }
@@ -276,6 +284,20 @@ impl Record for AnomalyCsv<'_> {
 /// `CLOSED SYN_SENT ESTABLISHED`.
 fn states_text(v: &[State]) -> String {
     v.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")
+}
+
+/// `CLOSED=0.0 SYN_SENT=0.000015 ESTABLISHED=0.200672`.
+fn time_in_state_text(t: &TimeInState) -> String {
+    let mut s = String::new();
+    for (state, secs) in &t.0 {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(state.name());
+        s.push('=');
+        s.push_str(ryu::Buffer::new().format(*secs));
+    }
+    s
 }
 
 /// `retransmission=3 duplicate_ack=2`: the flags one side's segments got,
@@ -366,6 +388,8 @@ pub(super) fn write_connection(buf: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     w.str(&c.path.vlans.to_string());
     w.str(row.tunnel.as_deref().unwrap_or(""));
     w.str(row.community_id);
+    w.str(&time_in_state_text(&row.time_in_state.client));
+    w.str(&time_in_state_text(&row.time_in_state.server));
     w.buf.push(b'\n');
     Ok(())
 }

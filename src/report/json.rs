@@ -14,7 +14,7 @@ use super::zeek::ConnRecord;
 #[cfg(test)]
 use {
     super::format::rfc3339_ns,
-    super::row::{Irtt, PerRole},
+    super::row::{Irtt, PerRole, TimeInState},
     crate::anomaly::{Anomaly, AnomalyCode, Severity},
     crate::flow::ClientReason,
     crate::tcp::machine::{Cause, Outcome, State, Transition},
@@ -68,6 +68,8 @@ struct ConnectionJson<'r> {
     /// VLAN IDs of the first packet, outermost first.
     vlan: Vec<u16>,
     tunnel: Option<&'r str>,
+    /// Seconds per state, per side.
+    time_in_state: &'r PerRole<TimeInState>,
     transitions: Vec<TransitionJson>,
 }
 
@@ -147,6 +149,7 @@ impl<'r> ConnectionJson<'r> {
                 .collect(),
             vlan: c.path.vlans.ids().collect(),
             tunnel: row.tunnel.as_deref(),
+            time_in_state: &row.time_in_state,
             transitions: ac.tcp.transitions().map(TransitionJson::of).collect(),
         }
     }
@@ -301,6 +304,24 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
         Some(t) => j.str(t),
         None => j.raw(b"null"),
     }
+    j.key("time_in_state");
+    for (i, side) in Side::BOTH.into_iter().enumerate() {
+        j.raw(if i == 0 {
+            b"{\"client\":{"
+        } else {
+            b",\"server\":{"
+        });
+        for (i, (state, secs)) in row.time_in_state.of(side).0.iter().enumerate() {
+            if i > 0 {
+                j.raw(b",");
+            }
+            j.str(state.name());
+            j.raw(b":");
+            j.f64(*secs)?;
+        }
+        j.raw(b"}");
+    }
+    j.raw(b"}");
     j.key("transitions");
     j.raw(b"[");
     let mut time = String::with_capacity(30);

@@ -50,6 +50,36 @@ pub(crate) struct Irtt {
     pub(crate) server_side: Option<f64>,
 }
 
+/// Seconds a side spent in each state, in the order first entered; JSON
+/// writes it as an object `{"CLOSED": 0.0, "SYN_SENT": 0.0002, ...}`, CSV as
+/// `CLOSED=0.0 SYN_SENT=0.0002 ...`.
+#[derive(Debug)]
+pub(crate) struct TimeInState(pub(crate) Vec<(State, f64)>);
+
+impl TimeInState {
+    /// Side `side` of connection `ac`, from its first packet.
+    pub(crate) fn of(ac: &Connection, side: Side) -> TimeInState {
+        TimeInState(
+            ac.tcp
+                .time_in_state(side, ac.flow.start_ns)
+                .into_iter()
+                .map(|(state, ns)| (state, seconds(ns)))
+                .collect(),
+        )
+    }
+}
+
+impl Serialize for TimeInState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (state, secs) in &self.0 {
+            m.serialize_entry(state.name(), secs)?;
+        }
+        m.end()
+    }
+}
+
 /// One connection of input `file`, with the values both CSV and JSON write,
 /// formatted where they are text. Views borrow from it; what only one of the
 /// two formats writes they take from `conn`.
@@ -100,6 +130,8 @@ pub(crate) struct ConnectionRow<'a> {
     /// all the connection's Zeek records).
     pub(crate) missed_bytes: u64,
     pub(crate) irtt: Irtt,
+    /// Seconds each side spent in each state.
+    pub(crate) time_in_state: PerRole<TimeInState>,
     /// The tunnels of the first packet, outermost first.
     pub(crate) tunnel: Option<String>,
 }
@@ -139,6 +171,7 @@ impl<'a> ConnectionRow<'a> {
                 server_side: rtt.server_side_ns.map(seconds),
             },
             tunnel: c.path.tunnel.as_ref().map(|t| t.to_string()),
+            time_in_state: PerRole::by_side(|s| TimeInState::of(ac, s)),
         }
     }
 }

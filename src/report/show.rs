@@ -22,7 +22,7 @@ use crate::tcp::machine::{Cause, Outcome, State, Transition};
 use super::columns::Columns;
 use super::format::{flag_letters, rfc3339_ns, seconds};
 use super::json::write_line;
-use super::row::{state_cell, PerRole, INFERRED_LEGEND};
+use super::row::{state_cell, PerRole, TimeInState, INFERRED_LEGEND};
 
 /// The analysis of the inputs and the segments of the chosen stream, in order.
 pub struct Story {
@@ -288,6 +288,19 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
         )?;
         writeln!(out, "{INFERRED_LEGEND}")?;
     }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "time in each state, seconds (the last until the connection's end):"
+    )?;
+    for side in Side::BOTH {
+        let spent: Vec<String> = TimeInState::of(c, side)
+            .0
+            .iter()
+            .map(|(state, secs)| format!("{state} {secs:.6}"))
+            .collect();
+        writeln!(out, "  {side}  {}", spent.join(", "))?;
+    }
     let anomalies = c.anomalies();
     if !anomalies.is_empty() {
         writeln!(out)?;
@@ -323,6 +336,8 @@ struct StoryJson<'a> {
     history: &'a str,
     /// The window scale each side announced on its SYN.
     window_scale: PerRole<Option<u8>>,
+    /// Seconds per state, per side, as in the connection object.
+    time_in_state: PerRole<TimeInState>,
     segments: Vec<SegmentJson<'a>>,
     timers: Vec<TimerJson>,
     anomalies: Vec<AnomalyJson>,
@@ -404,6 +419,10 @@ pub fn write_story_json(out: &mut dyn Write, story: &Story) -> io::Result<()> {
         window_scale: PerRole {
             client: f.window_scale[Side::Client.idx()],
             server: f.window_scale[Side::Server.idx()],
+        },
+        time_in_state: PerRole {
+            client: TimeInState::of(c, Side::Client),
+            server: TimeInState::of(c, Side::Server),
         },
         segments: rungs
             .iter()

@@ -183,6 +183,8 @@ pub struct PairedMachines {
     pub(super) half_open: bool,
     /// Only one direction was ever captured: the silent side.
     pub(super) one_sided: Option<Side>,
+    /// Where [`PairedMachines::finish`] ended the machines (capture time).
+    pub(super) finished_ns: Option<i64>,
 }
 
 /// What an inexact RST changed, so a challenge ACK can undo it.
@@ -254,6 +256,7 @@ impl PairedMachines {
             syn_unanswered: false,
             half_open: false,
             one_sided: None,
+            finished_ns: None,
         }
     }
 
@@ -309,6 +312,33 @@ impl PairedMachines {
             }
         }
         v
+    }
+
+    /// How long a side spent in each state it went through, in ns, in the
+    /// order they were first entered (a state entered twice adds up):
+    /// its initial state from `start_ns` (the connection's first packet),
+    /// each later one from the transition into it to the next, and the last
+    /// one open-ended up to where [`PairedMachines::finish`] ended the
+    /// machines (the capture's end, or where the connection was finished
+    /// for idling or memory; without a finish, its last transition).
+    /// Transitions are taken in the order they happened; one stamped before
+    /// the previous one (an inferred transition placed at its evidence)
+    /// counts no time, never a negative one.
+    pub fn time_in_state(&self, side: Side, start_ns: i64) -> Vec<(State, i64)> {
+        let mut spent: Vec<(State, i64)> = Vec::new();
+        let mut add = |state: State, ns: i64| match spent.iter_mut().find(|(s, _)| *s == state) {
+            Some(entry) => entry.1 = entry.1.saturating_add(ns),
+            None => spent.push((state, ns)),
+        };
+        let (mut state, mut since) = (self.initial[side.idx()], start_ns);
+        for t in self.transitions().filter(|t| t.side == side) {
+            add(state, t.ts_ns.saturating_sub(since).max(0));
+            state = t.to;
+            since = since.max(t.ts_ns);
+        }
+        let end = self.finished_ns.unwrap_or(since);
+        add(state, end.saturating_sub(since).max(0));
+        spent
     }
 
     /// Adds an anomaly found outside the machines (e.g. by the flow layer).

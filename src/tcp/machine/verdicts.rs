@@ -84,6 +84,7 @@ impl fmt::Display for Outcome {
 impl PairedMachines {
     /// Ends the connection at capture end: timers, and conditions only the end reveals.
     pub fn finish(&mut self, capture_end_ns: i64) {
+        self.finished_ns = Some(capture_end_ns);
         self.expire_timers(capture_end_ns);
         if !matches!(self.phase, Phase::Live) {
             return;
