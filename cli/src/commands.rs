@@ -506,8 +506,6 @@ fn run_rollup(args: &RunArgs, keys: &[GroupKey], filter: &Filter) -> Result<i32,
         let name = display_name(&group);
         analyses.push(analyzer.stream_inputs(&group, &mut |mut batch| {
             seen += batch.len() as u64;
-            // The input's end counts every connection, matching or not.
-            rollup.see(&name, &batch);
             batch.retain(|c| filter.matches(c));
             matched += batch.len() as u64;
             rollup.add(&name, &batch);

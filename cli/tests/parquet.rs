@@ -143,7 +143,7 @@ fn split_endpoint(e: &Value) -> (Value, Value) {
 /// codes of the anomalies); `schema_version` is the files' metadata and
 /// `transitions` the transitions table. A key JSON gains must be added here
 /// and to the table.
-const JSON_KEYS_IN_PARQUET: [&str; 35] = [
+const JSON_KEYS_IN_PARQUET: [&str; 36] = [
     "schema_version",
     "file",
     "stream",
@@ -178,6 +178,7 @@ const JSON_KEYS_IN_PARQUET: [&str; 35] = [
     "anomaly_counts",
     "vlan",
     "tunnel",
+    "time_in_state",
     "transitions",
 ];
 
@@ -232,6 +233,10 @@ fn expected_connection(j: &Value) -> Map<String, Value> {
         put(&format!("{role}_packets"), j["packets"][role].clone());
         put(&format!("{role}_bytes"), j["bytes"][role].clone());
         put(&format!("{role}_flags"), j["flags"][role].clone());
+        put(
+            &format!("{role}_time_in_state"),
+            j["time_in_state"][role].clone(),
+        );
         let analysis = &j["analysis"][role];
         put(&format!("{role}_analysis"), analysis.clone());
         let count = |code: &str| json!(analysis[code].as_u64().unwrap_or(0));

@@ -83,6 +83,8 @@ impl Table {
 type DictBuilder = StringDictionaryBuilder<Int32Type>;
 /// A map from names to counts (`analysis`, `anomaly_counts`).
 type CountsBuilder = MapBuilder<StringBuilder, UInt64Builder>;
+/// A map from state names to seconds (`time_in_state`).
+type SecondsBuilder = MapBuilder<StringBuilder, Float64Builder>;
 
 fn timestamps() -> TimestampNanosecondBuilder {
     TimestampNanosecondBuilder::new().with_timezone("UTC")
@@ -187,6 +189,7 @@ struct ConnectionColumns {
     anomaly_counts: CountsBuilder,
     vlan: ListBuilder<UInt16Builder>,
     tunnel: StringBuilder,
+    time_in_state: Roles<SecondsBuilder>,
 }
 
 impl Default for ConnectionColumns {
@@ -241,6 +244,10 @@ impl Default for ConnectionColumns {
             anomaly_counts: counts(),
             vlan: ListBuilder::new(UInt16Builder::new()),
             tunnel: Default::default(),
+            time_in_state: Roles {
+                client: MapBuilder::new(None, StringBuilder::new(), Float64Builder::new()),
+                server: MapBuilder::new(None, StringBuilder::new(), Float64Builder::new()),
+            },
         }
     }
 }
@@ -336,6 +343,14 @@ impl ConnectionColumns {
         }
         self.vlan.append(true);
         self.tunnel.append_option(row.tunnel.as_deref());
+        for side in [Side::Client, Side::Server] {
+            let b = self.time_in_state.of(side);
+            for (state, secs) in &row.time_in_state.of(side).0 {
+                b.keys().append_value(state.name());
+                b.values().append_value(*secs);
+            }
+            b.append(true).map_err(io::Error::other)?;
+        }
         Ok(())
     }
 
@@ -406,6 +421,11 @@ impl ConnectionColumns {
             ("vlan", false, done(&mut self.vlan)),
             ("tunnel", true, done(&mut self.tunnel)),
         ]);
+        cols.extend(self.time_in_state.finish(
+            "client_time_in_state",
+            "server_time_in_state",
+            false,
+        ));
         batch_of(cols)
     }
 }

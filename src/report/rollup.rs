@@ -199,104 +199,39 @@ impl Quantiles {
     }
 }
 
-/// Stays in one state (CLOSE_WAIT, TIME_WAIT) of a group's connections.
+/// Time a group's connections spent in one state (CLOSE_WAIT, TIME_WAIT),
+/// from each side's time in state (`PairedMachines::time_in_state`: the
+/// last state lasts to where the analysis finished the connection).
 #[derive(Clone, Debug, Default)]
 struct StateTime {
     /// Connections where a side entered the state.
     connections: u64,
     /// Connections with a side still in it at their end.
     at_end: u64,
-    /// Time of the stays that ended, and the longest of them.
-    ended_ns: u128,
+    /// Time both sides spent in it, and the longest one side did.
+    total_ns: u128,
     max_ns: i64,
-    /// Stays still open at the end, per input: (file, count, sum of their
-    /// entry times, earliest entry); they last until the input's end.
-    open: Vec<(usize, u64, i128, i64)>,
 }
 
 impl StateTime {
-    fn add(&mut self, file: usize, stays: &[Stay]) {
-        if stays.is_empty() {
-            return;
-        }
-        self.connections += 1;
-        let mut open = false;
-        for s in stays {
-            match s.left_ns {
-                Some(left) => {
-                    let d = (left - s.entered_ns).max(0);
-                    self.ended_ns += d as u128;
-                    self.max_ns = self.max_ns.max(d);
-                }
-                None => {
-                    open = true;
-                    match self.open.iter_mut().find(|o| o.0 == file) {
-                        Some(o) => {
-                            o.1 += 1;
-                            o.2 += i128::from(s.entered_ns);
-                            o.3 = o.3.min(s.entered_ns);
-                        }
-                        None => self
-                            .open
-                            .push((file, 1, i128::from(s.entered_ns), s.entered_ns)),
-                    }
-                }
+    fn add(&mut self, c: &Connection, state: State) {
+        let mut entered = false;
+        for side in Side::BOTH {
+            let spent = c.tcp.time_in_state(side, c.flow.start_ns);
+            if let Some(&(_, ns)) = spent.iter().find(|(s, _)| *s == state) {
+                entered = true;
+                self.total_ns += ns.max(0) as u128;
+                self.max_ns = self.max_ns.max(ns);
             }
         }
-        self.at_end += u64::from(open);
+        self.connections += u64::from(entered);
+        self.at_end += u64::from(Side::BOTH.iter().any(|s| c.tcp.state(*s) == state));
     }
 
-    /// (total seconds, longest stay in seconds), the open stays ending at
-    /// their input's end.
-    fn totals(&self, file_end: &[i64]) -> (f64, f64) {
-        let mut total = self.ended_ns as i128;
-        let mut max = self.max_ns;
-        for &(file, n, sum, min) in &self.open {
-            let end = file_end.get(file).copied().unwrap_or(min);
-            total += (i128::from(n) * i128::from(end) - sum).max(0);
-            max = max.max(end - min);
-        }
-        (total as f64 / 1e9, seconds(max))
+    /// (total seconds, longest in seconds).
+    fn totals(&self) -> (f64, f64) {
+        (self.total_ns as f64 / 1e9, seconds(self.max_ns))
     }
-}
-
-/// One stay of a side in a state: entered, and left (`None`: still there
-/// when the connection ended).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stay {
-    /// When the side entered the state.
-    pub entered_ns: i64,
-    /// When it left, or `None`.
-    pub left_ns: Option<i64>,
-}
-
-/// Every stay of either side of `c` in `state`, from its transitions.
-pub fn stays_in(c: &Connection, state: State) -> Vec<Stay> {
-    let mut out = Vec::new();
-    for side in Side::BOTH {
-        let mut entered: Option<i64> = None;
-        for t in c.tcp.transitions().filter(|t| t.side == side) {
-            if let Some(e) = entered {
-                if t.from == state {
-                    out.push(Stay {
-                        entered_ns: e,
-                        left_ns: Some(t.ts_ns),
-                    });
-                    entered = None;
-                }
-            }
-            if t.to == state && entered.is_none() {
-                entered = Some(t.ts_ns);
-            }
-        }
-        if let Some(e) = entered {
-            out.push(Stay {
-                entered_ns: e,
-                left_ns: None,
-            });
-        }
-    }
-    out
 }
 
 /// A stream that stands out in its group.
@@ -375,8 +310,8 @@ impl Group {
         if let Some(ns) = c.seq.handshake_rtt().total_ns {
             self.irtt.add(ns);
         }
-        self.close_wait.add(file, &stays_in(c, State::CloseWait));
-        self.time_wait.add(file, &stays_in(c, State::TimeWait));
+        self.close_wait.add(c, State::CloseWait);
+        self.time_wait.add(c, State::TimeWait);
         let stream = c.flow.stream;
         self.top_anomalies.add(Offender {
             file,
@@ -400,9 +335,6 @@ pub struct Rollup {
     other: Option<Group>,
     /// The inputs' names, in the order first seen.
     files: Vec<String>,
-    /// Each input's end: its last packet or fired timer, where stays still
-    /// open at the end stop.
-    file_end: Vec<i64>,
 }
 
 impl Rollup {
@@ -414,41 +346,18 @@ impl Rollup {
             groups: HashMap::new(),
             other: None,
             files: Vec::new(),
-            file_end: Vec::new(),
         }
     }
 
-    /// The index of input `file`, added if new.
-    fn file_index(&mut self, file: &str) -> usize {
-        match self.files.iter().position(|f| f == file) {
+    /// Adds finished connections of input `file`.
+    pub fn add(&mut self, file: &str, conns: &[Connection]) {
+        let fi = match self.files.iter().position(|f| f == file) {
             Some(i) => i,
             None => {
                 self.files.push(file.to_string());
-                self.file_end.push(i64::MIN);
                 self.files.len() - 1
             }
-        }
-    }
-
-    /// Notes how far input `file` goes from finished connections, whether
-    /// or not they are added (a filter may leave them out): stays still
-    /// open at the end last until then.
-    pub fn see(&mut self, file: &str, conns: &[Connection]) {
-        let fi = self.file_index(file);
-        for c in conns {
-            let end = c
-                .tcp
-                .transitions()
-                .map(|t| t.ts_ns)
-                .fold(c.flow.end_ns, i64::max);
-            self.file_end[fi] = self.file_end[fi].max(end);
-        }
-    }
-
-    /// Adds finished connections of input `file` (and [`Rollup::see`]s them).
-    pub fn add(&mut self, file: &str, conns: &[Connection]) {
-        self.see(file, conns);
-        let fi = self.file_index(file);
+        };
         for c in conns {
             let key: Vec<KeyPart> = self.keys.iter().map(|k| k.of(c)).collect();
             let full = self.groups.len() >= self.max_groups;
@@ -467,10 +376,10 @@ impl Rollup {
         groups.sort_by(|a, b| b.1.connections.cmp(&a.1.connections).then(a.0.cmp(&b.0)));
         let mut rows: Vec<GroupRow> = groups
             .into_iter()
-            .map(|(k, g)| GroupRow::new(Some(k), &g, &self.files, &self.file_end))
+            .map(|(k, g)| GroupRow::new(Some(k), &g, &self.files))
             .collect();
         if let Some(g) = self.other {
-            rows.push(GroupRow::new(None, &g, &self.files, &self.file_end));
+            rows.push(GroupRow::new(None, &g, &self.files));
         }
         Rollups {
             keys: self.keys,
@@ -515,7 +424,7 @@ pub struct GroupRow {
 
 /// The columns of a rollup row after `group` and the key columns, in order.
 pub fn fixed_columns() -> Vec<&'static str> {
-    GroupRow::new(None, &Group::default(), &[], &[])
+    GroupRow::new(None, &Group::default(), &[])
         .fixed
         .iter()
         .map(|(n, _)| *n)
@@ -543,7 +452,7 @@ fn rate(part: u64, whole: u64) -> Option<f64> {
 }
 
 impl GroupRow {
-    fn new(key: Option<Vec<KeyPart>>, g: &Group, files: &[String], file_end: &[i64]) -> GroupRow {
+    fn new(key: Option<Vec<KeyPart>>, g: &Group, files: &[String]) -> GroupRow {
         let mut columns: Vec<(&'static str, Value)> =
             vec![("connections", Value::Count(g.connections))];
         for (name, n) in OUTCOME_COLUMNS.iter().zip(g.outcomes) {
@@ -588,7 +497,7 @@ impl GroupRow {
         let q = &g.irtt;
         let secs = |v: Option<u64>| Value::Number(v.map(|ns| ns as f64 / 1e9));
         columns.push(("irtt_samples", Value::Count(q.samples())));
-        columns.push(("irtt_min", secs(q.percentile(0.0))));
+        columns.push(("irtt_min", secs((q.samples > 0).then_some(q.min))));
         columns.push(("irtt_median", secs(q.percentile(50.0))));
         columns.push(("irtt_p95", secs(q.percentile(95.0))));
         columns.push(("irtt_max", secs((q.samples > 0).then_some(q.max))));
@@ -612,7 +521,7 @@ impl GroupRow {
                 ],
             ),
         ] {
-            let (t, m) = st.totals(file_end);
+            let (t, m) = st.totals();
             let some = st.connections > 0;
             columns.push((conns, Value::Count(st.connections)));
             columns.push((at_end, Value::Count(st.at_end)));
@@ -701,7 +610,7 @@ impl Rollups {
             _ => Value::Text(None),
         }));
         values.extend(
-            GroupRow::new(None, &Group::default(), &[], &[])
+            GroupRow::new(None, &Group::default(), &[])
                 .fixed
                 .into_iter()
                 .map(|(_, v)| v),
