@@ -537,16 +537,16 @@ impl AnomalyColumns {
 /// The builders of one table.
 enum Builders {
     Connections(Box<ConnectionColumns>),
-    Transitions(TransitionColumns),
-    Anomalies(AnomalyColumns),
+    Transitions(Box<TransitionColumns>),
+    Anomalies(Box<AnomalyColumns>),
 }
 
 impl Builders {
     fn new(table: Table) -> Builders {
         match table {
             Table::Connections => Builders::Connections(Box::default()),
-            Table::Transitions => Builders::Transitions(TransitionColumns::default()),
-            Table::Anomalies => Builders::Anomalies(AnomalyColumns::default()),
+            Table::Transitions => Builders::Transitions(Box::default()),
+            Table::Anomalies => Builders::Anomalies(Box::default()),
         }
     }
 
