@@ -29,7 +29,8 @@ fi
 [ -x /usr/bin/time ] || { echo "formats.sh: GNU time (/usr/bin/time) not found" >&2; exit 1; }
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build --release --quiet -p tcpstate-cli --example gen_bench_capture
+cargo build --release --quiet -p tcpstate-cli
+cargo build --release --quiet -p tcpstate --example gen_bench_capture
 bin=$CARGO_TARGET_DIR/release/tcpstate
 cap=$dir/formats_${bytes}_${seed}.pcap
 if [ ! -s "$cap" ]; then

@@ -432,7 +432,7 @@ pub fn fixed_columns() -> Vec<&'static str> {
 }
 
 const OUTCOME_COLUMNS: [&str; Outcome::ALL.len()] = {
-    // Checked against Outcome::ALL by a test.
+    // Checked against Outcome::ALL (outcome_columns_follow_the_outcomes).
     [
         "outcome_closed",
         "outcome_half_closed",
@@ -796,4 +796,102 @@ pub fn write_table(out: &mut dyn Write, r: &Rollups) -> io::Result<()> {
          CLOSE_WAIT, TIME_WAIT = connections with a side in it, CW AT END = still in it at the end",
         r.len()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_columns_follow_the_outcomes() {
+        for (col, o) in OUTCOME_COLUMNS.iter().zip(Outcome::ALL) {
+            assert_eq!(*col, format!("outcome_{}", o.name()));
+        }
+    }
+
+    #[test]
+    fn times_keep_three_significant_digits() {
+        assert_eq!(three_digits(0), 0);
+        assert_eq!(three_digits(999), 999);
+        assert_eq!(three_digits(1_234), 1_230);
+        assert_eq!(three_digits(1_235), 1_240);
+        assert_eq!(three_digits(29_999), 30_000);
+        assert_eq!(three_digits(123_456_789), 123_000_000);
+        assert_eq!(three_digits(u64::MAX / 2), 9_220_000_000_000_000_000);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut q = Quantiles::default();
+        assert_eq!(q.percentile(50.0), None);
+        // 1..=20 µs: median the 10th, p95 the 19th, p100 the 20th.
+        for us in (1..=20).rev() {
+            q.add(us * 1_000);
+        }
+        assert_eq!(q.samples(), 20);
+        assert_eq!(q.percentile(50.0), Some(10_000));
+        assert_eq!(q.percentile(95.0), Some(19_000));
+        assert_eq!(q.percentile(100.0), Some(20_000));
+        assert_eq!(q.percentile(0.0), Some(1_000));
+        // Rounded values never leave the exact range.
+        let mut q = Quantiles::default();
+        q.add(1_234);
+        assert_eq!(q.percentile(50.0), Some(1_234));
+        q.add(-5);
+        assert_eq!(q.percentile(0.0), Some(0));
+    }
+
+    #[test]
+    fn group_keys_parse_and_cut_networks() {
+        assert_eq!(GroupKey::from_name("server"), Ok(GroupKey::Server));
+        assert_eq!(GroupKey::from_name("server-port"), Ok(GroupKey::ServerPort));
+        assert_eq!(
+            GroupKey::from_name("client-net/24"),
+            Ok(GroupKey::ClientNet { v4: 24, v6: 64 })
+        );
+        assert_eq!(
+            GroupKey::from_name("client-net/16/48"),
+            Ok(GroupKey::ClientNet { v4: 16, v6: 48 })
+        );
+        for bad in [
+            "port",
+            "client-net",
+            "client-net/",
+            "client-net/33",
+            "client-net/8/129",
+            "client-net/8/48/1",
+        ] {
+            assert!(GroupKey::from_name(bad).is_err(), "{bad}");
+        }
+        let v4: IpAddr = "10.1.2.3".parse().unwrap();
+        assert_eq!(network(v4, 24).to_string(), "10.1.2.0");
+        assert_eq!(network(v4, 0).to_string(), "0.0.0.0");
+        assert_eq!(network(v4, 32), v4);
+        let v6: IpAddr = "2001:db8:1:2:3::4".parse().unwrap();
+        assert_eq!(network(v6, 48).to_string(), "2001:db8:1::");
+        assert_eq!(network(v6, 128), v6);
+    }
+
+    #[test]
+    fn top_keeps_the_most_first() {
+        let mut t = Top::default();
+        for (stream, count) in [
+            (1, 3),
+            (2, 0),
+            (3, 7),
+            (4, 3),
+            (5, 1),
+            (6, 9),
+            (7, 2),
+            (8, 3),
+        ] {
+            t.add(Offender {
+                file: 0,
+                stream,
+                count,
+            });
+        }
+        let got: Vec<(u64, u64)> = t.0.iter().map(|o| (o.stream, o.count)).collect();
+        assert_eq!(got, [(6, 9), (3, 7), (1, 3), (4, 3), (8, 3)]);
+    }
 }
