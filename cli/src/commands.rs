@@ -451,7 +451,7 @@ fn run_parquet_out_dir(args: &RunArgs, filter: &Filter) -> Result<i32, String> {
             tables.into_iter().for_each(|(_, f)| f.discard());
             summary.into_iter().for_each(AtomicFile::discard);
             report_write_error(args, e, &mut status);
-            return Ok(status);
+            break;
         }
         out.file(0);
         let display = display_name(&group);

@@ -496,3 +496,33 @@ fn rollup_parquet_holds_what_rollup_json_holds() {
         &DataType::UInt16
     );
 }
+
+#[test]
+fn unwritable_targets_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the folder should be.
+    let file = dir.path().join("plain");
+    std::fs::write(&file, "x").unwrap();
+    let (code, _, err) = run(&[
+        "--out-dir",
+        file.to_str().unwrap(),
+        "--out-format",
+        "parquet",
+        "testdata/real/refused.pcap",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot write"), "{err}");
+    // A folder that does not exist: nothing is left behind.
+    let missing = dir.path().join("no/such/x.parquet");
+    let (code, _, err) = run(&[
+        "--format",
+        "parquet",
+        "-o",
+        missing.to_str().unwrap(),
+        "testdata/real/refused.pcap",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot write"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "only the plain file");
+}
