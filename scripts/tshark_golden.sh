@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate tshark golden data for every capture under testdata/:
 #   tests/golden/tshark/<capture-file-name>.streams.tsv (and .analysis.tsv,
-#   .irtt.tsv, .seq.tsv, described in tests/golden/tshark/README.md)
+#   .irtt.tsv, .seq.tsv, .cid.tsv, .ackrtt.tsv, described in tests/golden/tshark/README.md)
 # produced by (exact command, also documented in tests/golden/tshark/README.md):
 #   tshark -r FILE -T fields -E separator=/t -e frame.number -e tcp.stream -e tcp.len -e tcp.flags.str
 # tshark runs with an empty, throw-away HOME/XDG_CONFIG_HOME so that no personal
@@ -97,4 +97,11 @@ for f in "${files[@]}"; do
         tshark "${heur[@]}" --enable-protocol communityid -r "$f" -T fields -E separator=/t \
             -e tcp.stream -e communityid 2>/dev/null |
         awk -F'\t' '$1 != "" && $2 != "" && !seen[$1]++ { print $1 "\t" $2 }' >"$out/$(basename "$f").cid.tsv" || true
+
+    # ACK RTT: frame.number, tcp.stream, tcp.srcport, tcp.dstport and
+    # tcp.analysis.ack_rtt, one line per frame that has one.
+    HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
+        tshark "${heur[@]}" -r "$f" -T fields -E separator=/t -e frame.number -e tcp.stream \
+            -e tcp.srcport -e tcp.dstport -e tcp.analysis.ack_rtt 2>/dev/null |
+        awk -F'\t' '$5 != ""' >"$out/$(basename "$f").ackrtt.tsv" || true
 done

@@ -79,6 +79,11 @@ pub enum Command {
     /// One connection's full story: the packet ladder with relative sequence
     /// numbers, both sides' states, anomalies, and its Wireshark filter.
     Show(ShowArgs),
+    /// Write the frames of the selected connections (by the filters of the
+    /// default job) as pcapng, with their interfaces, link types and
+    /// timestamps; --annotate adds a comment on every frame that moved a
+    /// state or raised an anomaly, for `wireshark -Y frame.comment`.
+    Extract(ExtractArgs),
     /// CI gate: exit 0 when the captures satisfy the policy, 1 when not, 2
     /// when a capture cannot be read; print the offending connections with
     /// their Wireshark filters (or JSON, or JUnit XML).
@@ -382,6 +387,29 @@ pub struct ShowArgs {
     /// that has the stream (docs/REFERENCE.md).
     #[arg(short, long, value_enum, default_value_t = ShowFormat::Text)]
     pub format: ShowFormat,
+    #[command(flatten)]
+    /// Options of the analysis.
+    pub analysis: AnalysisArgs,
+}
+
+#[derive(Debug, ClapArgs)]
+/// Arguments of `tcpstate extract`.
+pub struct ExtractArgs {
+    /// The capture (pcap or pcapng, optionally gzip-compressed). It is read
+    /// twice, so it must be a file: standard input is refused.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the pcapng file (atomically); `-` for standard output.
+    #[arg(short = 'w', long = "write", value_name = "OUT.pcapng")]
+    pub output: PathBuf,
+    /// Add a pcapng comment (Wireshark's frame.comment) to every frame that
+    /// moved a state or raised an anomaly: "client FIN_WAIT_1 -> FIN_WAIT_2;
+    /// server ESTABLISHED -> CLOSE_WAIT", "out_of_window_rst: ...".
+    #[arg(long)]
+    pub annotate: bool,
+    #[command(flatten)]
+    /// Which connections.
+    pub filter: FilterArgs,
     #[command(flatten)]
     /// Options of the analysis.
     pub analysis: AnalysisArgs,

@@ -14,13 +14,13 @@ use tcpstate::report::check::{is_policy_path, parse_codes, CheckReport, Policy};
 use tcpstate::report::filter::Filter;
 use tcpstate::report::parquet::Table;
 use tcpstate::report::rollup::{self, GroupKey, Rollup};
-use tcpstate::report::show;
+use tcpstate::report::{extract, show};
 use tcpstate::report::{write_report, Format, Part, Report, StreamingReport, OUT_DIR_FILES};
 use tcpstate::{Analysis, Analyzer};
 
 use crate::args::{
-    AnalysisArgs, CheckArgs, CheckFormat, Cli, Command, FormatArg, ManArgs, OutFormat, ReportArgs,
-    RunArgs, ShowArgs, ShowFormat, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK,
+    AnalysisArgs, CheckArgs, CheckFormat, Cli, Command, ExtractArgs, FormatArg, ManArgs, OutFormat,
+    ReportArgs, RunArgs, ShowArgs, ShowFormat, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK,
 };
 use crate::output::{write_atomically, AtomicFile};
 use crate::terminal::{progress_for, table_style};
@@ -29,6 +29,7 @@ use crate::terminal::{progress_for, table_style};
 pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Some(Command::Show(a)) => run_show(a),
+        Some(Command::Extract(a)) => run_extract(a),
         Some(Command::Check(a)) => run_check(a),
         Some(Command::Report(a)) => run_html(a),
         Some(Command::Completions { shell }) => {
@@ -593,6 +594,73 @@ fn run_show(args: ShowArgs) -> Result<i32, String> {
         _ if found == 0 && status == EXIT_OK => Ok(EXIT_FAILURE),
         _ => Ok(status),
     }
+}
+
+/// `extract`: the selected connections' frames as pcapng; exit 1 when the
+/// filter selects none, 2 when the input is unreadable or cut short (what
+/// was read is still written).
+fn run_extract(args: ExtractArgs) -> Result<i32, String> {
+    if args.file.as_os_str() == "-" {
+        return Err(
+            "extract reads its input twice (the analysis, then the frames): \
+             save standard input to a file first (e.g. tcpdump -w FILE)"
+                .into(),
+        );
+    }
+    if args.analysis.merge {
+        return Err("extract reads one capture: --merge does not apply".into());
+    }
+    let filter = args.filter.filter()?;
+    let analyzer = args.analysis.analyzer();
+    // The input's failure (not a capture) is told apart from the output's.
+    let mut outcome: Option<Result<extract::Extract, extract::ExtractError>> = None;
+    let mut body = |out: &mut dyn Write| -> io::Result<()> {
+        match extract::extract(&analyzer, &args.file, &filter, args.annotate, out) {
+            Err(extract::ExtractError::Write(e)) => Err(e),
+            r => {
+                let failed = r.is_err();
+                outcome = Some(r);
+                if failed {
+                    Err(io::Error::other("the input is not a capture"))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    };
+    let written = if args.output.as_os_str() == "-" {
+        let stdout = io::stdout();
+        let mut w = BufWriter::new(stdout.lock());
+        body(&mut w).and_then(|_| w.flush())
+    } else {
+        write_atomically(&args.output, body)
+    };
+    let done = match (outcome, written) {
+        (Some(Err(e)), _) => return Err(e.to_string()),
+        (_, Err(e)) => {
+            eprintln!("tcpstate: cannot write {}: {e}", args.output.display());
+            return Ok(EXIT_FAILURE);
+        }
+        (Some(Ok(done)), Ok(())) => done,
+        (None, Ok(())) => return Ok(EXIT_FAILURE),
+    };
+    let mut status = EXIT_OK;
+    for e in &done.errors {
+        eprintln!("tcpstate: {e}");
+        status = EXIT_BAD_INPUT;
+    }
+    eprintln!(
+        "tcpstate: wrote {} frames of {} connections ({} with comments) to {}",
+        done.frames,
+        done.connections,
+        done.comments,
+        args.output.display()
+    );
+    if done.connections == 0 && status == EXIT_OK {
+        eprintln!("tcpstate: no connection matched the filters");
+        return Ok(EXIT_FAILURE);
+    }
+    Ok(status)
 }
 
 fn run_check(args: CheckArgs) -> Result<i32, String> {

@@ -143,7 +143,7 @@ fn split_endpoint(e: &Value) -> (Value, Value) {
 /// codes of the anomalies); `schema_version` is the files' metadata and
 /// `transitions` the transitions table. A key JSON gains must be added here
 /// and to the table.
-const JSON_KEYS_IN_PARQUET: [&str; 36] = [
+const JSON_KEYS_IN_PARQUET: [&str; 37] = [
     "schema_version",
     "file",
     "stream",
@@ -179,6 +179,7 @@ const JSON_KEYS_IN_PARQUET: [&str; 36] = [
     "vlan",
     "tunnel",
     "time_in_state",
+    "ack_rtt",
     "transitions",
 ];
 
@@ -237,6 +238,12 @@ fn expected_connection(j: &Value) -> Map<String, Value> {
             &format!("{role}_time_in_state"),
             j["time_in_state"][role].clone(),
         );
+        for k in ["min", "median", "p95", "max", "samples"] {
+            put(
+                &format!("{role}_ack_rtt_{k}"),
+                j["ack_rtt"][role][k].clone(),
+            );
+        }
         let analysis = &j["analysis"][role];
         put(&format!("{role}_analysis"), analysis.clone());
         let count = |code: &str| json!(analysis[code].as_u64().unwrap_or(0));

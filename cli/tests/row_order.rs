@@ -218,3 +218,55 @@ fn a_live_pipe_gets_a_finished_connections_row_before_the_capture_ends() {
     assert_eq!(piped, from_file.replace(path.to_str().unwrap(), "-"));
     assert!(Path::new(&path).exists());
 }
+
+#[test]
+fn a_quiet_pipe_finishes_a_closed_connection_by_wall_time() {
+    // One connection that closes, then nothing: no later packet moves the
+    // capture clock past its TIME_WAIT (2 s with --msl 1). While the pipe
+    // stays open and quiet, the clock moves on with the wall clock (as a
+    // live Zeek's network time does), so the row comes before the end.
+    let mut child = tcpstate(2, &["--msl", "1", "--format", "csv", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let bytes = pcap(short(1001, 0));
+    stdin.write_all(&bytes).unwrap();
+    stdin.flush().unwrap();
+    let wait = Duration::from_secs(30);
+    let header = rx.recv_timeout(wait).expect("the header before the end");
+    assert!(header.starts_with("stream,file,"), "{header}");
+    let row = rx.recv_timeout(wait).expect("the row before the end");
+    assert!(row.starts_with("0,-,false,10.0.0.1:1001,"), "{row}");
+    // The file of the same bytes ends 7 ms in, with the client still in
+    // TIME_WAIT; through the quiet pipe 2*MSL of (wall) time passed, so the
+    // client's TIME_WAIT ran out: the only difference.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.pcap");
+    fs::write(&path, &bytes).unwrap();
+    let file = path.to_str().unwrap();
+    let from_file = run(1, &["--msl", "1", "--format", "csv", file]);
+    let from_file = from_file.lines().nth(1).unwrap().replace(file, "-");
+    assert!(
+        from_file.contains(" FIN_WAIT_1 TIME_WAIT,LISTEN "),
+        "{from_file}"
+    );
+    assert_eq!(
+        from_file
+            .replace(" FIN_WAIT_1 TIME_WAIT,", " FIN_WAIT_1 TIME_WAIT CLOSED,")
+            .replace(",TIME_WAIT,CLOSED,", ",CLOSED,CLOSED,"),
+        row
+    );
+    drop(stdin);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

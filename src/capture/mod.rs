@@ -21,7 +21,8 @@
 //! the input's name and offset.
 //!
 //! The files depend on each other one way only: `source` (what byte sources
-//! share) <- `gunzip` <- `window` <- `cursor` <- `pcapng` <- this module,
+//! share) <- `gunzip` <- `window` <- `cursor` <- `pcapng` <- this module <- `writer`
+//! (pcapng out, for `extract`),
 //! with `limits`, `linktype`, `error` and `inputs` below whoever uses them.
 
 mod cursor;
@@ -36,6 +37,7 @@ mod source;
 #[cfg(test)]
 mod tests;
 mod window;
+mod writer;
 
 pub use error::{CaptureError, CaptureErrorKind};
 pub use inputs::{
@@ -43,6 +45,7 @@ pub use inputs::{
     Expansion, Input,
 };
 pub use limits::{MAX_RECORD_LEN, MAX_TS_NS, MIN_TS_NS};
+pub use writer::PcapNgWriter;
 
 use std::fmt;
 use std::fs::File;
@@ -70,6 +73,29 @@ pub struct RawPacket<'a> {
     pub data: &'a [u8],
     /// Length of the packet on the wire.
     pub orig_len: u32,
+}
+
+/// The interface a packet was captured on and its timestamp as the file
+/// holds it: what writing the packet again unchanged needs
+/// ([`PcapNgWriter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketOrigin {
+    /// The interface: the pcapng section (from 0) and its id in that
+    /// section; `(0, 0)` for classic pcap.
+    pub interface: (u32, u32),
+    /// The interface's link type.
+    pub linktype: u16,
+    /// The interface's snapshot length (0: none).
+    pub snaplen: u32,
+    /// pcapng's `if_tsresol`: 6 for microseconds, 9 for nanoseconds (as a
+    /// classic pcap file's magic number says), or another power of ten or
+    /// (high bit set) of two.
+    pub tsresol: u8,
+    /// pcapng's `if_tsoffset`, seconds added to every timestamp.
+    pub tsoffset_sec: i64,
+    /// The timestamp in units of `tsresol`, before `tsoffset_sec`; `None`
+    /// for a Simple Packet Block, which has none.
+    pub ticks: Option<u64>,
 }
 
 /// The container format detected from the first bytes.
@@ -109,6 +135,8 @@ pub struct CaptureReader {
     format: Format,
     frames: u64,
     failed: bool,
+    /// The last classic pcap record's timestamp in the file's units.
+    last_pcap_ticks: u64,
 }
 
 impl fmt::Debug for CaptureReader {
@@ -164,6 +192,7 @@ impl CaptureReader {
             },
             frames: 0,
             failed: false,
+            last_pcap_ticks: 0,
         };
         let cur = &mut r.cur;
         if !cur.fill(2)? {
@@ -196,6 +225,30 @@ impl CaptureReader {
         match self.format {
             Format::Pcap { .. } => FormatKind::Pcap,
             Format::PcapNg { .. } => FormatKind::PcapNg,
+        }
+    }
+
+    /// Where the packet [`CaptureReader::next_packet`] returned last came
+    /// from, and its timestamp as written; `None` before the first.
+    pub fn last_origin(&self) -> Option<PacketOrigin> {
+        if self.frames == 0 {
+            return None;
+        }
+        match &self.format {
+            Format::Pcap {
+                nanos,
+                snaplen,
+                linktype,
+                ..
+            } => Some(PacketOrigin {
+                interface: (0, 0),
+                linktype: *linktype,
+                snaplen: *snaplen,
+                tsresol: if *nanos { 9 } else { 6 },
+                tsoffset_sec: 0,
+                ticks: Some(self.last_pcap_ticks),
+            }),
+            Format::PcapNg(ng) => ng.last_origin,
         }
     }
 
@@ -363,6 +416,8 @@ impl CaptureReader {
         }
         // Both fit: 2^32 s is below 2^62 ns, so no clamping is needed.
         let frac = ts_frac as i64;
+        self.last_pcap_ticks =
+            u64::from(ts_sec) * if nanos { 1_000_000_000 } else { 1_000_000 } + u64::from(ts_frac);
         let ts_ns = ts_sec as i64 * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
         let start = self.cur.start() + hdr_len;
         self.cur.consume(total);

@@ -18,6 +18,7 @@ use super::cursor::{u16_at, u32_at, Cursor, Span};
 use super::error::{CaptureError, CaptureErrorKind};
 use super::limits::{MAX_BLOCK_LEN, MAX_TS_NS, MIN_TS_NS};
 use super::linktype;
+use super::PacketOrigin;
 
 /// Block type 2, from early pcapng drafts; pcap-parser has no parser for it.
 const OBSOLETE_PACKET_BLOCK: u32 = 0x0000_0002;
@@ -43,6 +44,8 @@ fn fixed_size(block_type: u32) -> Option<(&'static str, usize)> {
 #[derive(Debug, Clone, Copy)]
 struct Interface {
     linktype: u16,
+    /// if_tsresol as the block gave it (6 when absent).
+    tsresol: u8,
     /// Timestamp units per second (if_tsresol).
     units_per_sec: u64,
     /// Seconds added to every timestamp (if_tsoffset).
@@ -59,6 +62,10 @@ pub(super) struct PcapNg {
     interfaces: Vec<Interface>,
     /// Timestamp given to Simple Packet Blocks, which carry none.
     last_ts_ns: i64,
+    /// Section header blocks read so far.
+    sections: u32,
+    /// Where the last packet came from and its timestamp as written.
+    pub(super) last_origin: Option<PacketOrigin>,
 }
 
 impl PcapNg {
@@ -68,6 +75,8 @@ impl PcapNg {
             big_endian: false,
             interfaces: Vec::new(),
             last_ts_ns: 0,
+            sections: 0,
+            last_origin: None,
         }
     }
 
@@ -163,6 +172,7 @@ impl PcapNg {
             SJE_MAGIC => {
                 // Wireshark shows systemd journal entries as frames of their own;
                 // number them the same way.
+                self.last_origin = None;
                 Ok(Some(Span {
                     start,
                     len: 0,
@@ -230,6 +240,7 @@ impl PcapNg {
         let iface = self.interface(cur, if_id)?;
         let ts_ns = ticks_to_ns(ticks, iface.units_per_sec, iface.offset_sec);
         self.last_ts_ns = ts_ns;
+        self.last_origin = Some(self.origin(if_id, &iface, Some(ticks)));
         Ok(Span {
             start: start + HDR,
             len: caplen,
@@ -250,6 +261,7 @@ impl PcapNg {
         const HDR: usize = 12;
         let orig_len = u32_at(&cur.data()[start..start + len], 8, big_endian);
         let iface = self.interface(cur, 0)?;
+        self.last_origin = Some(self.origin(0, &iface, None));
         let mut caplen = (orig_len as usize).min(len - HDR - 4);
         if iface.snaplen != 0 {
             caplen = caplen.min(iface.snaplen as usize);
@@ -294,6 +306,7 @@ impl PcapNg {
             Block::SectionHeader(_) => {
                 self.big_endian = big_endian;
                 self.interfaces.clear();
+                self.sections += 1;
             }
             Block::InterfaceDescription(idb) => {
                 let mut offset_sec = 0i64;
@@ -316,6 +329,7 @@ impl PcapNg {
                 };
                 let iface = Interface {
                     linktype: (idb.linktype.0 as u32 & 0xffff) as u16,
+                    tsresol: idb.if_tsresol,
                     units_per_sec,
                     offset_sec,
                     snaplen: idb.snaplen,
@@ -325,6 +339,18 @@ impl PcapNg {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A packet's origin on interface `id` of the current section.
+    fn origin(&self, id: u32, iface: &Interface, ticks: Option<u64>) -> PacketOrigin {
+        PacketOrigin {
+            interface: (self.sections.saturating_sub(1), id),
+            linktype: iface.linktype,
+            snaplen: iface.snaplen,
+            tsresol: iface.tsresol,
+            tsoffset_sec: iface.offset_sec,
+            ticks,
+        }
     }
 
     #[inline]

@@ -215,6 +215,24 @@ impl Analyzer {
         )
     }
 
+    /// Both at once: every TCP segment to `observer` as it is placed, and
+    /// each connection to `sink` once finished (after the observer saw all
+    /// its segments). The returned analysis has no connections.
+    pub fn observe_and_stream_inputs(
+        &self,
+        inputs: &[Input],
+        observer: &mut dyn FnMut(&Segment, u64, Side),
+        sink: &mut dyn FnMut(Vec<Connection>),
+    ) -> Analysis {
+        run(
+            display_name(inputs),
+            open_all(inputs),
+            &self.options,
+            Some(observer),
+            sink,
+        )
+    }
+
     /// Analyses a capture read from any byte stream (a pipe, a socket, memory).
     pub fn analyze_reader(
         &self,

@@ -106,6 +106,7 @@ impl Trackers {
     /// Zeek records must all be finished (the shard does that first).
     pub(crate) fn finish(mut self, flow: Flow, end_ns: i64) -> Connection {
         self.tcp.finish(end_ns);
+        self.seq.finish();
         self.zeek.sort();
         Connection {
             community_id: tcp_community_id(&flow.client(), &flow.server(), self.community_id_seed),

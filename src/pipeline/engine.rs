@@ -101,6 +101,8 @@ struct Engine<'o, 'b, 's> {
     /// The frame of the last check: connections started since are not
     /// finished by a later segment of theirs until the next check.
     check_frame: u64,
+    /// The number of the latest frame read.
+    last_frame: u64,
     /// Zeek records with no connection of their own (all their packets had
     /// bad checksums), in the order they ended; at most
     /// `FlowLimits::max_connections`, the others only counted.
@@ -152,6 +154,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             next_check_ns: i64::MIN,
             check_every_ns: check_interval_ns(options),
             check_frame: 0,
+            last_frame: 0,
             zeek_unattached: Vec::new(),
             zeek_unattached_dropped: 0,
             frames: Vec::new(),
@@ -163,6 +166,9 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
     /// checks depend on the frames alone (see [`CHECK_FRAMES`]).
     fn process(&mut self, batch: &mut Batch) {
         if batch.records.is_empty() {
+            if let Some(clock) = batch.quiet_clock.take() {
+                self.quiet_until(clock);
+            }
             return;
         }
         let mut frames = std::mem::take(&mut self.frames);
@@ -178,6 +184,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         for (idx, (kf, record)) in frames.iter().zip(&batch.records).enumerate() {
             let (frame_no, ts) = (record.0, record.1);
             self.now = self.now.max(ts);
+            self.last_frame = frame_no;
             frame_clocks.push(self.now);
             let by_count = frame_no > 1 && (frame_no - 1) % CHECK_FRAMES == 0;
             if by_count || self.now >= self.next_check_ns {
@@ -287,6 +294,19 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         }
         for s in &mut self.shards {
             s.input.clear();
+        }
+    }
+
+    /// A live source has been quiet and the clock has reached `clock`: the
+    /// checks due by then run, as if a packet had come at that time.
+    fn quiet_until(&mut self, clock: i64) {
+        if self.now == i64::MIN || clock <= self.now {
+            return;
+        }
+        self.now = clock;
+        if self.now >= self.next_check_ns {
+            self.next_check_ns = self.now.saturating_add(self.check_every_ns);
+            self.check(self.now, self.last_frame.saturating_add(1));
         }
     }
 

@@ -25,12 +25,22 @@ pub(crate) const FLUSH_AFTER: Duration = Duration::from_millis(500);
 /// A live source without input for this long has paused: its batch goes on.
 const PAUSE: Duration = Duration::from_millis(20);
 
+/// A live source quiet for this long moves the capture clock on by the wall
+/// time since its last packet came (see [`Batch::quiet_clock`]).
+pub(crate) const QUIET_TICK: Duration = Duration::from_secs(1);
+
 /// A batch of records copied out of the reader's buffer so they can be decoded in parallel.
 #[derive(Default)]
 pub(crate) struct Batch {
     pub(crate) bytes: Vec<u8>,
     /// (frame, ts_ns, linktype, start in `bytes`, captured len, orig_len)
     pub(crate) records: Vec<(u64, i64, u16, usize, usize, u32)>,
+    /// With no records: a live source has been quiet, and the capture clock
+    /// has reached this time (its latest packet's time plus the wall time
+    /// since that packet came), as a live Zeek's network time does. So a
+    /// closed connection's TIME_WAIT and idle timeouts run out while nothing
+    /// arrives, and their rows come without waiting for more traffic.
+    pub(crate) quiet_clock: Option<i64>,
 }
 
 impl Batch {
@@ -83,6 +93,7 @@ impl Batch {
     pub(crate) fn clear(&mut self) {
         self.bytes.clear();
         self.records.clear();
+        self.quiet_clock = None;
     }
 }
 
@@ -128,6 +139,8 @@ pub(crate) fn read_batches(
         let live = reader.is_live();
         // When the batch's first packet arrived, for a live source.
         let mut since = Instant::now();
+        // The latest packet time so far and the wall time it came, live only.
+        let mut latest: Option<(i64, Instant)> = None;
         loop {
             if live && !batch.records.is_empty() {
                 // About to wait for a pipe: hand over what there is first,
@@ -137,6 +150,22 @@ pub(crate) fn read_batches(
                     let next = recycled.try_recv().unwrap_or_default();
                     if full.send(std::mem::replace(&mut batch, next)).is_err() {
                         return out;
+                    }
+                }
+            }
+            if live && batch.records.is_empty() {
+                if let Some((ts, came)) = latest {
+                    // Nothing to hand over: while the pipe stays quiet, tell
+                    // the analysis how far the clock has moved.
+                    while !reader.ready() && !reader.wait_input(QUIET_TICK) {
+                        let quiet = i64::try_from(came.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                        let tick = Batch {
+                            quiet_clock: Some(ts.saturating_add(quiet)),
+                            ..recycled.try_recv().unwrap_or_default()
+                        };
+                        if full.send(tick).is_err() {
+                            return out;
+                        }
                     }
                 }
             }
@@ -150,8 +179,13 @@ pub(crate) fn read_batches(
                         }
                         None => span = Some((SourceSpan::new(&name, p.ts_ns), p.ts_ns)),
                     }
-                    if live && batch.records.is_empty() {
-                        since = Instant::now();
+                    if live {
+                        if batch.records.is_empty() {
+                            since = Instant::now();
+                        }
+                        if latest.is_none_or(|(ts, _)| p.ts_ns >= ts) {
+                            latest = Some((p.ts_ns, Instant::now()));
+                        }
                     }
                     batch.push(&p, frame_offset);
                     if batch.records.len() >= BATCH_FRAMES {

@@ -84,6 +84,17 @@ pub(super) struct ConnectionCsv<'r> {
     /// first entered.
     client_time_in_state: String,
     server_time_in_state: String,
+    /// ACK round-trip times of the client's ACKs, seconds (empty without samples).
+    client_ack_rtt_min: Option<f64>,
+    client_ack_rtt_median: Option<f64>,
+    client_ack_rtt_p95: Option<f64>,
+    client_ack_rtt_max: Option<f64>,
+    client_ack_rtt_samples: u64,
+    server_ack_rtt_min: Option<f64>,
+    server_ack_rtt_median: Option<f64>,
+    server_ack_rtt_p95: Option<f64>,
+    server_ack_rtt_max: Option<f64>,
+    server_ack_rtt_samples: u64,
 }
 
 /// One state transition as a record of transitions.csv; `cause` is in words.
@@ -164,6 +175,16 @@ impl<'r> ConnectionCsv<'r> {
             community_id: row.community_id,
             client_time_in_state: time_in_state_text(&row.time_in_state.client),
             server_time_in_state: time_in_state_text(&row.time_in_state.server),
+            client_ack_rtt_min: row.ack_rtt.client.min,
+            client_ack_rtt_median: row.ack_rtt.client.median,
+            client_ack_rtt_p95: row.ack_rtt.client.p95,
+            client_ack_rtt_max: row.ack_rtt.client.max,
+            client_ack_rtt_samples: row.ack_rtt.client.samples,
+            server_ack_rtt_min: row.ack_rtt.server.min,
+            server_ack_rtt_median: row.ack_rtt.server.median,
+            server_ack_rtt_p95: row.ack_rtt.server.p95,
+            server_ack_rtt_max: row.ack_rtt.server.max,
+            server_ack_rtt_samples: row.ack_rtt.server.samples,
         }
     }
 }
@@ -215,6 +236,16 @@ impl Record for ConnectionCsv<'_> {
             community_id: "",
             client_time_in_state: String::new(),
             server_time_in_state: String::new(),
+            client_ack_rtt_min: None,
+            client_ack_rtt_median: None,
+            client_ack_rtt_p95: None,
+            client_ack_rtt_max: None,
+            client_ack_rtt_samples: 0,
+            server_ack_rtt_min: None,
+            server_ack_rtt_median: None,
+            server_ack_rtt_p95: None,
+            server_ack_rtt_max: None,
+            server_ack_rtt_samples: 0,
         }
     }
 }
@@ -390,6 +421,14 @@ pub(super) fn write_connection(buf: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     w.str(row.community_id);
     w.str(&time_in_state_text(&row.time_in_state.client));
     w.str(&time_in_state_text(&row.time_in_state.server));
+    for side in Side::BOTH {
+        let r = row.ack_rtt.of(side);
+        w.opt_f64(r.min);
+        w.opt_f64(r.median);
+        w.opt_f64(r.p95);
+        w.opt_f64(r.max);
+        w.u64(r.samples);
+    }
     w.buf.push(b'\n');
     Ok(())
 }

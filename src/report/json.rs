@@ -14,7 +14,7 @@ use super::zeek::ConnRecord;
 #[cfg(test)]
 use {
     super::format::rfc3339_ns,
-    super::row::{Irtt, PerRole, TimeInState},
+    super::row::{AckRtt, Irtt, PerRole, TimeInState},
     crate::anomaly::{Anomaly, AnomalyCode, Severity},
     crate::flow::ClientReason,
     crate::tcp::machine::{Cause, Outcome, State, Transition},
@@ -70,6 +70,8 @@ struct ConnectionJson<'r> {
     tunnel: Option<&'r str>,
     /// Seconds per state, per side.
     time_in_state: &'r PerRole<TimeInState>,
+    /// ACK round-trip times, per side that sent the ACKs.
+    ack_rtt: &'r PerRole<AckRtt>,
     transitions: Vec<TransitionJson>,
 }
 
@@ -150,6 +152,7 @@ impl<'r> ConnectionJson<'r> {
             vlan: c.path.vlans.ids().collect(),
             tunnel: row.tunnel.as_deref(),
             time_in_state: &row.time_in_state,
+            ack_rtt: &row.ack_rtt,
             transitions: ac.tcp.transitions().map(TransitionJson::of).collect(),
         }
     }
@@ -319,6 +322,26 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
             j.raw(b":");
             j.f64(*secs)?;
         }
+        j.raw(b"}");
+    }
+    j.raw(b"}");
+    j.key("ack_rtt");
+    for (i, side) in Side::BOTH.into_iter().enumerate() {
+        let r = row.ack_rtt.of(side);
+        j.raw(if i == 0 {
+            b"{\"client\":{\"min\":"
+        } else {
+            b",\"server\":{\"min\":"
+        });
+        j.opt_f64(r.min)?;
+        j.key("median");
+        j.opt_f64(r.median)?;
+        j.key("p95");
+        j.opt_f64(r.p95)?;
+        j.key("max");
+        j.opt_f64(r.max)?;
+        j.key("samples");
+        j.u64(r.samples);
         j.raw(b"}");
     }
     j.raw(b"}");

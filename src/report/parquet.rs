@@ -190,6 +190,11 @@ struct ConnectionColumns {
     vlan: ListBuilder<UInt16Builder>,
     tunnel: StringBuilder,
     time_in_state: Roles<SecondsBuilder>,
+    ack_rtt_min: Roles<Float64Builder>,
+    ack_rtt_median: Roles<Float64Builder>,
+    ack_rtt_p95: Roles<Float64Builder>,
+    ack_rtt_max: Roles<Float64Builder>,
+    ack_rtt_samples: Roles<UInt64Builder>,
 }
 
 impl Default for ConnectionColumns {
@@ -248,6 +253,11 @@ impl Default for ConnectionColumns {
                 client: MapBuilder::new(None, StringBuilder::new(), Float64Builder::new()),
                 server: MapBuilder::new(None, StringBuilder::new(), Float64Builder::new()),
             },
+            ack_rtt_min: Default::default(),
+            ack_rtt_median: Default::default(),
+            ack_rtt_p95: Default::default(),
+            ack_rtt_max: Default::default(),
+            ack_rtt_samples: Default::default(),
         }
     }
 }
@@ -350,6 +360,12 @@ impl ConnectionColumns {
                 b.values().append_value(*secs);
             }
             b.append(true).map_err(io::Error::other)?;
+            let rtt = row.ack_rtt.of(side);
+            self.ack_rtt_min.of(side).append_option(rtt.min);
+            self.ack_rtt_median.of(side).append_option(rtt.median);
+            self.ack_rtt_p95.of(side).append_option(rtt.p95);
+            self.ack_rtt_max.of(side).append_option(rtt.max);
+            self.ack_rtt_samples.of(side).append_value(rtt.samples);
         }
         Ok(())
     }
@@ -426,6 +442,47 @@ impl ConnectionColumns {
             "server_time_in_state",
             false,
         ));
+        // Per side, as CSV: client_ack_rtt_min ... client_ack_rtt_samples, then the server's.
+        let mut ack: [Columns; 2] = [Vec::new(), Vec::new()];
+        for (rtt, (client, server), nullable) in [
+            (
+                &mut self.ack_rtt_min,
+                ("client_ack_rtt_min", "server_ack_rtt_min"),
+                true,
+            ),
+            (
+                &mut self.ack_rtt_median,
+                ("client_ack_rtt_median", "server_ack_rtt_median"),
+                true,
+            ),
+            (
+                &mut self.ack_rtt_p95,
+                ("client_ack_rtt_p95", "server_ack_rtt_p95"),
+                true,
+            ),
+            (
+                &mut self.ack_rtt_max,
+                ("client_ack_rtt_max", "server_ack_rtt_max"),
+                true,
+            ),
+        ] {
+            let [c, s]: [_; 2] = rtt
+                .finish(client, server, nullable)
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("two roles"));
+            ack[0].push(c);
+            ack[1].push(s);
+        }
+        let [c, s]: [_; 2] = self
+            .ack_rtt_samples
+            .finish("client_ack_rtt_samples", "server_ack_rtt_samples", false)
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("two roles"));
+        ack[0].push(c);
+        ack[1].push(s);
+        let [client, server] = ack;
+        cols.extend(client);
+        cols.extend(server);
         batch_of(cols)
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! A [`Rollup`] takes connections as the analysis finishes them and keeps
 //! one [`Group`] of counters per key, so memory follows the number of groups,
-//! never the number of connections: round-trip times go into a histogram
-//! of 3 significant digits ([`Quantiles`]), offenders into a top-N list, and
+//! never the number of connections: round-trip times go into the bounded
+//! sample sets the connections use ([`RttSamples`]: 1024 exact values, then a
+//! histogram), offenders into a top-N list, and
 //! groups past `max_groups` into one group `other`. Every format writes the
 //! same columns ([`GroupRow::columns`]), the one list docs/REFERENCE.md
 //! documents.
@@ -21,6 +22,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::model::Side;
 use crate::pipeline::Connection;
 use crate::tcp::machine::{Outcome, State};
+use crate::tcp::sequence::RttSamples;
 
 use super::format::seconds;
 
@@ -141,64 +143,6 @@ impl fmt::Display for KeyPart {
     }
 }
 
-/// Round-trip times (ns) of a group: a histogram of values rounded to 3
-/// significant digits (so within 0.5%), bounded by the spread of values,
-/// not their number; minimum and maximum exact.
-#[derive(Clone, Debug, Default)]
-pub struct Quantiles {
-    counts: BTreeMap<u64, u64>,
-    samples: u64,
-    min: u64,
-    max: u64,
-}
-
-/// `ns` rounded half up to 3 significant digits.
-fn three_digits(ns: u64) -> u64 {
-    let mut unit = 1u64;
-    while ns / unit >= 1000 {
-        unit *= 10;
-    }
-    if unit == 1 {
-        return ns;
-    }
-    (ns + unit / 2) / unit * unit
-}
-
-impl Quantiles {
-    /// Adds one sample; negative times (clock steps) count as 0.
-    pub fn add(&mut self, ns: i64) {
-        let ns = ns.max(0) as u64;
-        if self.samples == 0 || ns < self.min {
-            self.min = ns;
-        }
-        self.max = self.max.max(ns);
-        self.samples += 1;
-        *self.counts.entry(three_digits(ns)).or_insert(0) += 1;
-    }
-
-    /// The nearest-rank `p`-th percentile (the smallest value at least `p`%
-    /// of the samples do not exceed), clamped to the exact min and max.
-    pub fn percentile(&self, p: f64) -> Option<u64> {
-        if self.samples == 0 {
-            return None;
-        }
-        let rank = ((p / 100.0 * self.samples as f64).ceil() as u64).clamp(1, self.samples);
-        let mut seen = 0;
-        for (&v, &n) in &self.counts {
-            seen += n;
-            if seen >= rank {
-                return Some(v.clamp(self.min, self.max));
-            }
-        }
-        Some(self.max)
-    }
-
-    /// Samples added.
-    pub fn samples(&self) -> u64 {
-        self.samples
-    }
-}
-
 /// Time a group's connections spent in one state (CLOSE_WAIT, TIME_WAIT),
 /// from each side's time in state (`PairedMachines::time_in_state`: the
 /// last state lasts to where the analysis finished the connection).
@@ -279,7 +223,10 @@ pub struct Group {
     connections_with_anomalies: u64,
     data_segments: [u64; 2],
     retransmitted_segments: [u64; 2],
-    irtt: Quantiles,
+    /// Handshake RTTs (Wireshark's initial_rtt), one per connection.
+    irtt: RttSamples,
+    /// ACK RTTs of the ACKs each side sent.
+    ack_rtt: [RttSamples; 2],
     close_wait: StateTime,
     time_wait: StateTime,
     top_anomalies: Top,
@@ -306,6 +253,7 @@ impl Group {
             self.data_segments[side.idx()] += s.data_segments;
             self.retransmitted_segments[side.idx()] += s.retransmitted_segments;
             retransmitted += s.retransmitted_segments;
+            self.ack_rtt[side.idx()].merge(c.seq.ack_rtt(side));
         }
         if let Some(ns) = c.seq.handshake_rtt().total_ns {
             self.irtt.add(ns);
@@ -494,13 +442,48 @@ impl GroupRow {
             columns.push((retx, Value::Count(r)));
             columns.push((rate_col, Value::Number(rate(r, d))));
         }
-        let q = &g.irtt;
-        let secs = |v: Option<u64>| Value::Number(v.map(|ns| ns as f64 / 1e9));
-        columns.push(("irtt_samples", Value::Count(q.samples())));
-        columns.push(("irtt_min", secs((q.samples > 0).then_some(q.min))));
-        columns.push(("irtt_median", secs(q.percentile(50.0))));
-        columns.push(("irtt_p95", secs(q.percentile(95.0))));
-        columns.push(("irtt_max", secs((q.samples > 0).then_some(q.max))));
+        for (samples, names) in [
+            (
+                &g.irtt,
+                [
+                    "irtt_samples",
+                    "irtt_min",
+                    "irtt_median",
+                    "irtt_p95",
+                    "irtt_max",
+                ],
+            ),
+            (
+                &g.ack_rtt[Side::Client.idx()],
+                [
+                    "client_ack_rtt_samples",
+                    "client_ack_rtt_min",
+                    "client_ack_rtt_median",
+                    "client_ack_rtt_p95",
+                    "client_ack_rtt_max",
+                ],
+            ),
+            (
+                &g.ack_rtt[Side::Server.idx()],
+                [
+                    "server_ack_rtt_samples",
+                    "server_ack_rtt_min",
+                    "server_ack_rtt_median",
+                    "server_ack_rtt_p95",
+                    "server_ack_rtt_max",
+                ],
+            ),
+        ] {
+            let s = samples.summary();
+            let secs = |ns: fn(&crate::tcp::sequence::RttSummary) -> i64| {
+                Value::Number(s.as_ref().map(|s| seconds(ns(s))))
+            };
+            columns.push((names[0], Value::Count(samples.count())));
+            columns.push((names[1], secs(|s| s.min_ns)));
+            columns.push((names[2], secs(|s| s.median_ns)));
+            columns.push((names[3], secs(|s| s.p95_ns)));
+            columns.push((names[4], secs(|s| s.max_ns)));
+        }
         for (st, [conns, at_end, total, max]) in [
             (
                 &g.close_wait,
@@ -704,7 +687,7 @@ fn table_cell(name: &str, v: &Value, many_files: bool) -> String {
     match v {
         Value::Number(None) | Value::Text(None) | Value::Port(None) => "-".into(),
         Value::Number(Some(x)) if name.ends_with("_rate") => format!("{:.2}%", x * 100.0),
-        Value::Number(Some(x)) if name.starts_with("irtt") => format!("{:.3}ms", x * 1e3),
+        Value::Number(Some(x)) if name.contains("rtt") => format!("{:.3}ms", x * 1e3),
         Value::Number(Some(x)) => format!("{x:.3}s"),
         other => cell(other, many_files),
     }
@@ -725,6 +708,8 @@ pub fn write_table(out: &mut dyn Write, r: &Rollups) -> io::Result<()> {
         "RETX S>C",
         "IRTT P50",
         "IRTT P95",
+        "ACK RTT C",
+        "ACK RTT S",
         "CLOSE_WAIT",
         "CW AT END",
         "CW MAX",
@@ -760,6 +745,8 @@ pub fn write_table(out: &mut dyn Write, r: &Rollups) -> io::Result<()> {
             get("server_retransmission_rate"),
             get("irtt_median"),
             get("irtt_p95"),
+            get("client_ack_rtt_median"),
+            get("server_ack_rtt_median"),
             get("close_wait_connections"),
             get("close_wait_at_end"),
             get("close_wait_max"),
@@ -792,8 +779,9 @@ pub fn write_table(out: &mut dyn Write, r: &Rollups) -> io::Result<()> {
     }
     writeln!(
         out,
-        "{} groups; RETX = retransmitted / data segments per direction; \
-         CLOSE_WAIT, TIME_WAIT = connections with a side in it, CW AT END = still in it at the end",
+        "{} groups; RETX = retransmitted / data segments per direction; ACK RTT C, S = median \
+         ACK RTT of the ACKs clients, servers sent; CLOSE_WAIT, TIME_WAIT = connections with a \
+         side in it, CW AT END = still in it at the end",
         r.len()
     )
 }
@@ -807,38 +795,6 @@ mod tests {
         for (col, o) in OUTCOME_COLUMNS.iter().zip(Outcome::ALL) {
             assert_eq!(*col, format!("outcome_{}", o.name()));
         }
-    }
-
-    #[test]
-    fn times_keep_three_significant_digits() {
-        assert_eq!(three_digits(0), 0);
-        assert_eq!(three_digits(999), 999);
-        assert_eq!(three_digits(1_234), 1_230);
-        assert_eq!(three_digits(1_235), 1_240);
-        assert_eq!(three_digits(29_999), 30_000);
-        assert_eq!(three_digits(123_456_789), 123_000_000);
-        assert_eq!(three_digits(u64::MAX / 2), 9_220_000_000_000_000_000);
-    }
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let mut q = Quantiles::default();
-        assert_eq!(q.percentile(50.0), None);
-        // 1..=20 µs: median the 10th, p95 the 19th, p100 the 20th.
-        for us in (1..=20).rev() {
-            q.add(us * 1_000);
-        }
-        assert_eq!(q.samples(), 20);
-        assert_eq!(q.percentile(50.0), Some(10_000));
-        assert_eq!(q.percentile(95.0), Some(19_000));
-        assert_eq!(q.percentile(100.0), Some(20_000));
-        assert_eq!(q.percentile(0.0), Some(1_000));
-        // Rounded values never leave the exact range.
-        let mut q = Quantiles::default();
-        q.add(1_234);
-        assert_eq!(q.percentile(50.0), Some(1_234));
-        q.add(-5);
-        assert_eq!(q.percentile(0.0), Some(0));
     }
 
     #[test]

@@ -50,6 +50,32 @@ pub(crate) struct Irtt {
     pub(crate) server_side: Option<f64>,
 }
 
+/// One side's ACK round-trip times in seconds (Wireshark's
+/// `tcp.analysis.ack_rtt` on the ACKs that side sent); min, median, p95 and
+/// max `None` (JSON `null`, an empty CSV cell) without samples.
+#[derive(Debug, Serialize)]
+pub(crate) struct AckRtt {
+    pub(crate) min: Option<f64>,
+    pub(crate) median: Option<f64>,
+    pub(crate) p95: Option<f64>,
+    pub(crate) max: Option<f64>,
+    pub(crate) samples: u64,
+}
+
+impl AckRtt {
+    /// The ACKs side `side` of connection `ac` sent.
+    pub(crate) fn of(ac: &Connection, side: Side) -> AckRtt {
+        let s = ac.seq.ack_rtt(side).summary();
+        AckRtt {
+            min: s.map(|s| seconds(s.min_ns)),
+            median: s.map(|s| seconds(s.median_ns)),
+            p95: s.map(|s| seconds(s.p95_ns)),
+            max: s.map(|s| seconds(s.max_ns)),
+            samples: s.map_or(0, |s| s.samples),
+        }
+    }
+}
+
 /// Seconds a side spent in each state, in the order first entered; JSON
 /// writes it as an object `{"CLOSED": 0.0, "SYN_SENT": 0.0002, ...}`, CSV as
 /// `CLOSED=0.0 SYN_SENT=0.0002 ...`.
@@ -132,6 +158,8 @@ pub(crate) struct ConnectionRow<'a> {
     pub(crate) irtt: Irtt,
     /// Seconds each side spent in each state.
     pub(crate) time_in_state: PerRole<TimeInState>,
+    /// ACK round-trip times of the ACKs each side sent.
+    pub(crate) ack_rtt: PerRole<AckRtt>,
     /// The tunnels of the first packet, outermost first.
     pub(crate) tunnel: Option<String>,
 }
@@ -172,6 +200,7 @@ impl<'a> ConnectionRow<'a> {
             },
             tunnel: c.path.tunnel.as_ref().map(|t| t.to_string()),
             time_in_state: PerRole::by_side(|s| TimeInState::of(ac, s)),
+            ack_rtt: PerRole::by_side(|s| AckRtt::of(ac, s)),
         }
     }
 }

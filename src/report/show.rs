@@ -22,7 +22,7 @@ use crate::tcp::machine::{Cause, Outcome, State, Transition};
 use super::columns::Columns;
 use super::format::{flag_letters, rfc3339_ns, seconds};
 use super::json::write_line;
-use super::row::{state_cell, PerRole, TimeInState, INFERRED_LEGEND};
+use super::row::{state_cell, AckRtt, PerRole, TimeInState, INFERRED_LEGEND};
 
 /// The analysis of the inputs and the segments of the chosen stream, in order.
 pub struct Story {
@@ -301,6 +301,22 @@ pub fn write_story(out: &mut dyn Write, story: &Story) -> io::Result<()> {
             .collect();
         writeln!(out, "  {side}  {}", spent.join(", "))?;
     }
+    writeln!(
+        out,
+        "ACK RTT, seconds (tcp.analysis.ack_rtt of the ACKs each side sent: \
+         the capture point to that side and back):"
+    )?;
+    for side in Side::BOTH {
+        let r = AckRtt::of(c, side);
+        let stats = match (r.min, r.median, r.p95, r.max) {
+            (Some(min), Some(median), Some(p95), Some(max)) => format!(
+                "min {min:.6}, median {median:.6}, p95 {p95:.6}, max {max:.6}, {} samples",
+                r.samples
+            ),
+            _ => "no samples".to_string(),
+        };
+        writeln!(out, "  {side}  {stats}")?;
+    }
     let anomalies = c.anomalies();
     if !anomalies.is_empty() {
         writeln!(out)?;
@@ -338,6 +354,8 @@ struct StoryJson<'a> {
     window_scale: PerRole<Option<u8>>,
     /// Seconds per state, per side, as in the connection object.
     time_in_state: PerRole<TimeInState>,
+    /// ACK round-trip times, as in the connection object.
+    ack_rtt: PerRole<AckRtt>,
     segments: Vec<SegmentJson<'a>>,
     timers: Vec<TimerJson>,
     anomalies: Vec<AnomalyJson>,
@@ -423,6 +441,10 @@ pub fn write_story_json(out: &mut dyn Write, story: &Story) -> io::Result<()> {
         time_in_state: PerRole {
             client: TimeInState::of(c, Side::Client),
             server: TimeInState::of(c, Side::Server),
+        },
+        ack_rtt: PerRole {
+            client: AckRtt::of(c, Side::Client),
+            server: AckRtt::of(c, Side::Server),
         },
         segments: rungs
             .iter()

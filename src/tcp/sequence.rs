@@ -12,6 +12,7 @@
 //! the duplicate-ACK count, and the window scale agreed on the SYNs. Every
 //! comparison is serial-number arithmetic, so 2^32 wraparound works.
 //! Deliberate differences from Wireshark are listed in the README.
+//! Round-trip times from ACKs (`tcp.analysis.ack_rtt`) are in [`ack_rtt`].
 
 use std::fmt;
 
@@ -19,6 +20,10 @@ use serde::Serialize;
 
 use crate::anomaly::{AnomalyCode, AnomalyLog, Detail};
 use crate::model::{Segment, SeqNum, Side, MAX_WINDOW_SHIFT};
+
+mod ack_rtt;
+use ack_rtt::UnackedList;
+pub use ack_rtt::{RttSamples, RttSummary};
 
 /// Wireshark's out-of-order threshold when the handshake RTT is unknown.
 const DEFAULT_OOO_THRESHOLD_NS: i64 = 3_000_000;
@@ -134,6 +139,9 @@ pub struct SegmentAnalysis {
     pub flags: Flags,
     /// For a duplicate ACK, its number (1 for the first duplicate).
     pub duplicate_ack_count: i32,
+    /// Wireshark's `tcp.analysis.ack_rtt`: the time since the segment this
+    /// one acknowledges (see [`ack_rtt`]); `None` where tshark shows none.
+    pub ack_rtt_ns: Option<i64>,
 }
 
 /// Window scaling as Wireshark knows it from the SYNs.
@@ -165,10 +173,12 @@ struct Direction {
     window: u32,
     window_from_syn: bool,
     scale: Scale,
-    /// Duplicate ACKs in a row; -1 marks "an ACKed-unseen segment was just
-    /// reported against this direction", so a stalled peer repeating its ACK
-    /// does not report the same loss again (Wireshark's own device).
+    /// Duplicate ACKs in a row (since the ACK number last changed).
     dup_acks: i32,
+    /// An ACK beyond what this direction sent was reported, and this
+    /// direction has sent nothing but duplicate ACKs since: a further ACK
+    /// of the same loss is not reported again.
+    unseen_reported: bool,
     last_flags: Flags,
 }
 
@@ -187,6 +197,7 @@ impl Default for Direction {
             window_from_syn: false,
             scale: Scale::Unknown,
             dup_acks: 0,
+            unseen_reported: false,
             last_flags: Flags::default(),
         }
     }
@@ -230,6 +241,10 @@ pub struct SeqAnalyzer {
     rtt: HandshakeRtt,
     /// Every flagged segment, as an anomaly of the connection.
     anomalies: AnomalyLog,
+    /// Per sender, its segments not acknowledged yet.
+    unacked: [UnackedList; 2],
+    /// Per side, the ACK RTTs of the ACKs it sent.
+    ack_rtt: [RttSamples; 2],
 }
 
 /// Wireshark's "not seen yet" for a sequence or acknowledgement number: zero,
@@ -250,6 +265,22 @@ impl SeqAnalyzer {
     /// The handshake round-trip times seen so far.
     pub fn handshake_rtt(&self) -> HandshakeRtt {
         self.rtt
+    }
+
+    /// The `tcp.analysis.ack_rtt` values of the ACKs `side` sent: each the
+    /// time from a segment of its peer to `side`'s ACK of it, so the round
+    /// trip from the capture point to `side` and back (as
+    /// `HandshakeRtt::client_side_ns` is for the client).
+    pub fn ack_rtt(&self, side: Side) -> &RttSamples {
+        &self.ack_rtt[side.idx()]
+    }
+
+    /// Frees what only following more segments needs (the connection is
+    /// finished).
+    pub fn finish(&mut self) {
+        for l in &mut self.unacked {
+            l.clear();
+        }
     }
 
     /// Analyses one segment sent by `from` and records each flag it got as
@@ -356,15 +387,17 @@ impl SeqAnalyzer {
             }
             if !skip_to_acks && len == 0 && window != 0 && window == fwd.window && same_numbers {
                 let d = &mut self.dirs[i];
-                d.dup_acks = if d.dup_acks == -1 { 1 } else { d.dup_acks + 1 };
+                d.dup_acks += 1;
                 out.flags.set(Flag::DuplicateAck);
                 out.duplicate_ack_count = d.dup_acks;
             }
         }
-        // A new ACK number ends a run of duplicates; so does a jump past a gap
-        // (tshark 4.0 reports an ACKed-unseen segment again after one).
-        if ack != self.dirs[i].last_ack || out.flags.has(Flag::LostSegment) {
+        // A new ACK number ends a run of duplicates.
+        if ack != self.dirs[i].last_ack {
             self.dirs[i].dup_acks = 0;
+        }
+        if !out.flags.has(Flag::DuplicateAck) {
+            self.dirs[i].unseen_reported = false;
         }
         self.check_ack_of_unseen(&mut out, ack, f.ack(), r);
         let sequenced = len > 0 || f.syn() || f.fin();
@@ -372,14 +405,29 @@ impl SeqAnalyzer {
             self.classify_retransmission(&mut out, seg, i, r);
         }
         self.remember(seg, i, &out);
+        if sequenced {
+            let next = seq + len + u32::from(f.syn() || f.fin());
+            self.unacked[i].push(seq, next, seg.ts_ns);
+        }
+        if let Some(rtt) = self.unacked[r].acknowledge(ack, seg.ts_ns) {
+            if rtt != 0 {
+                self.ack_rtt[i].add(rtt);
+                out.ack_rtt_ns = Some(rtt);
+            }
+        }
         self.count(from, len, sequenced, &out);
         self.note_handshake_time(seg);
         out
     }
 
-    /// An ACK beyond everything the capture saw the peer send continuously.
-    /// Reported once per loss: after a report, the acknowledging side must
-    /// first see the peer move on (a new ACK from it, or a segment past a gap).
+    /// An ACK beyond everything the capture saw the peer send continuously
+    /// (Wireshark's "ACKed segment that wasn't captured"). After each such
+    /// ACK the peer's expected ACK becomes what it has sent so far; the
+    /// report is repeated only once the peer has sent something other than
+    /// a duplicate ACK. Rule pinned on tshark 4.0 frame by frame
+    /// (testdata/synth/seq_perturbed.pcap), which differs from Wireshark's
+    /// later `dupacknum = -1` device (packet-tcp.c,
+    /// `tcp_analyze_sequence_number`, "ACKED LOST PACKET").
     fn check_ack_of_unseen(
         &mut self,
         out: &mut SegmentAnalysis,
@@ -391,17 +439,11 @@ impl SeqAnalyzer {
         if rev.max_seq_to_be_acked == UNKNOWN || rev.max_seq_to_be_acked >= ack || !has_ack {
             return;
         }
-        // A plain comparison of the 32-bit numbers, not serial arithmetic:
-        // Wireshark compares these two with `>`.
-        if rev.max_seq_to_be_acked.0 > rev.next_seq.0 {
-            rev.max_seq_to_be_acked = rev.next_seq;
+        if !rev.unseen_reported {
             out.flags.set(Flag::AckLostSegment);
-        } else {
-            if rev.dup_acks == 0 {
-                out.flags.set(Flag::AckLostSegment);
-            }
-            rev.dup_acks = -1;
         }
+        rev.unseen_reported = true;
+        rev.max_seq_to_be_acked = rev.next_seq;
     }
 
     /// Wireshark's "window full": the segment reaches the right edge of the

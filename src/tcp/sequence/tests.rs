@@ -131,6 +131,47 @@ fn rows() -> Vec<(&'static str, Script, Expected)> {
                 (8, vec!["window_update"]),
             ],
         ),
+        (
+            // tshark 4.0 (seq_perturbed.pcap frames 219-220): the ACK is
+            // reported once; the server's next segment, with data and the
+            // same ACK, is not, as the client sent nothing in between.
+            "ACKed unseen segment, repeated before the peer speaks: once",
+            |c| {
+                c.handshake();
+                c.data(S::Client, 100);
+                c.segments_mut().pop();
+                let all = c.next_seq(S::Client);
+                server_ack(c, all, 64240);
+                c.data(S::Server, 50);
+            },
+            vec![(4, vec!["ack_lost_segment"])],
+        ),
+        (
+            // seq_perturbed.pcap frames 13-32: once the client has sent a
+            // segment (not a duplicate ACK), a later ACK past what it sent is
+            // reported again, though the client's ACK number never changed.
+            "ACKed unseen segment, again after the peer spoke",
+            |c| {
+                c.handshake();
+                c.data(S::Client, 100);
+                c.segments_mut().pop();
+                c.data(S::Client, 100);
+                let all = c.next_seq(S::Client);
+                server_ack(c, all, 64240);
+                c.data(S::Client, 100);
+                let all = c.next_seq(S::Client);
+                server_ack(c, all, 64240);
+                c.data(S::Client, 100);
+                c.segments_mut().pop();
+                let all = c.next_seq(S::Client);
+                server_ack(c, all, 64240);
+            },
+            vec![
+                (4, vec!["lost_segment"]),
+                (5, vec!["ack_lost_segment"]),
+                (8, vec!["ack_lost_segment"]),
+            ],
+        ),
     ]
 }
 

@@ -1,0 +1,321 @@
+//! Round-trip times from ACKs, as Wireshark's `tcp.analysis.ack_rtt`.
+//!
+//! Wireshark (epan/dissectors/packet-tcp.c, `tcp_analyze_sequence_number`)
+//! keeps, per direction, a list of the segments not yet acknowledged: every
+//! segment with payload, SYN or FIN is added (at the label
+//! `finished_checking_retransmission_type`, retransmissions included) with
+//! its sequence range and time, up to `TCP_MAX_UNACKED_SEGMENTS` (10000,
+//! packet-tcp.h). Every segment of the other direction then walks that list
+//! with its acknowledgement field (the raw field, ACK flag or not): a
+//! segment whose end equals the ACK number gives the RTT, the ACK's time
+//! minus the segment's (when several do, as a segment and its
+//! retransmission, the list is walked newest first and each overwrites the
+//! last, so the oldest one counts), and is removed; one the ACK covers
+//! partly starts at the ACK number from then on; one it covers wholly is
+//! removed without an RTT; the rest stay. `tcp.analysis.ack_rtt` is shown
+//! only when that RTT is not zero.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::SeqNum;
+
+/// Wireshark's `TCP_MAX_UNACKED_SEGMENTS`: segments kept per direction
+/// waiting for their ACK (16 bytes each, so at most 160 kB per direction,
+/// reached only when ACKs go uncaptured).
+pub(super) const MAX_UNACKED: usize = 10_000;
+
+/// One segment waiting for its ACK.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Unacked {
+    seq: SeqNum,
+    next: SeqNum,
+    ts_ns: i64,
+}
+
+/// The segments one direction sent that are not acknowledged yet.
+#[derive(Clone, Debug, Default)]
+pub(super) struct UnackedList(Vec<Unacked>);
+
+impl UnackedList {
+    /// Adds a segment occupying `seq..next` (Wireshark adds it even when it
+    /// is a retransmission), unless the list is full.
+    pub(super) fn push(&mut self, seq: SeqNum, next: SeqNum, ts_ns: i64) {
+        if self.0.len() < MAX_UNACKED {
+            self.0.push(Unacked { seq, next, ts_ns });
+        }
+    }
+
+    /// Applies the peer's acknowledgement number `ack` at `ts_ns`: the RTT
+    /// it measures, if any (possibly zero, which Wireshark does not show).
+    pub(super) fn acknowledge(&mut self, ack: SeqNum, ts_ns: i64) -> Option<i64> {
+        // Oldest first here, so the first exact match is the one Wireshark's
+        // newest-first walk ends on.
+        let mut sent_ns = None;
+        self.0.retain_mut(|u| {
+            if ack == u.next {
+                sent_ns.get_or_insert(u.ts_ns);
+                false
+            } else if ack > u.seq && ack <= u.next {
+                u.seq = ack;
+                true
+            } else {
+                u.next > ack
+            }
+        });
+        sent_ns.map(|sent| ts_ns.saturating_sub(sent))
+    }
+
+    /// Frees the list (the connection is finished).
+    pub(super) fn clear(&mut self) {
+        self.0 = Vec::new();
+    }
+}
+
+/// Samples kept exactly; past them, a histogram.
+const EXACT_SAMPLES: usize = 1024;
+/// Histogram buckets per power of two: a bucket is at most 1/64 of its
+/// values wide, and the midpoint reported is within 1/128 (0.8 %) of any
+/// value in it.
+const SUB_BUCKETS: i64 = 64;
+
+/// The ACK RTT samples of one direction, in bounded memory: the first 1024
+/// exactly (so quantiles are exact up to there), then a log-linear
+/// histogram of 64 buckets per power of two (a few kB at most: quantiles
+/// within 0.8 % of the true sample); count, min and max always exact.
+#[derive(Clone, Debug, Default)]
+pub struct RttSamples {
+    count: u64,
+    min_ns: i64,
+    max_ns: i64,
+    exact: Vec<i64>,
+    /// Sample count per bucket, once past [`EXACT_SAMPLES`].
+    histogram: Option<BTreeMap<u16, u64>>,
+}
+
+/// What [`RttSamples`] says: quantiles by the nearest-rank method (the
+/// sample at rank ⌈q·n⌉ in increasing order), in ns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RttSummary {
+    /// The smallest sample.
+    pub min_ns: i64,
+    /// The sample at rank ⌈n/2⌉.
+    pub median_ns: i64,
+    /// The sample at rank ⌈0.95·n⌉.
+    pub p95_ns: i64,
+    /// The largest sample.
+    pub max_ns: i64,
+    /// How many ACKs gave an RTT.
+    pub samples: u64,
+}
+
+/// The histogram bucket of a value: values below 64 ns (and negative ones,
+/// from timestamps that go back) exactly, then 64 buckets per power of two.
+fn bucket(v: i64) -> u16 {
+    if v < SUB_BUCKETS {
+        return v.max(0) as u16;
+    }
+    let e = 63 - i64::from(v.leading_zeros()); // floor(log2 v) >= 6
+    let mantissa = (v >> (e - 6)) & (SUB_BUCKETS - 1);
+    (SUB_BUCKETS + (e - 6) * SUB_BUCKETS + mantissa) as u16
+}
+
+/// The middle of a bucket's values.
+fn bucket_mid(b: u16) -> i64 {
+    let b = i64::from(b);
+    if b < SUB_BUCKETS {
+        return b;
+    }
+    let e = (b - SUB_BUCKETS) / SUB_BUCKETS + 6;
+    let mantissa = (b - SUB_BUCKETS) % SUB_BUCKETS;
+    let width = 1i64 << (e - 6);
+    ((SUB_BUCKETS + mantissa) << (e - 6)) + width / 2
+}
+
+impl RttSamples {
+    /// Adds one sample (also used by the rollups, for a group's samples).
+    pub fn add(&mut self, ns: i64) {
+        if self.count == 0 {
+            (self.min_ns, self.max_ns) = (ns, ns);
+        }
+        self.count += 1;
+        self.min_ns = self.min_ns.min(ns);
+        self.max_ns = self.max_ns.max(ns);
+        match &mut self.histogram {
+            Some(h) => *h.entry(bucket(ns)).or_insert(0) += 1,
+            None if self.exact.len() < EXACT_SAMPLES => self.exact.push(ns),
+            None => {
+                let mut h = BTreeMap::new();
+                for v in std::mem::take(&mut self.exact).into_iter().chain([ns]) {
+                    *h.entry(bucket(v)).or_insert(0) += 1;
+                }
+                self.histogram = Some(h);
+            }
+        }
+    }
+
+    /// Adds another set's samples, as if each had been added here: its
+    /// exact values one by one, or its histogram's counts (this set then
+    /// becomes a histogram too). Rollups sum connections' RTTs this way.
+    pub fn merge(&mut self, other: &RttSamples) {
+        let Some(h) = &other.histogram else {
+            for &v in &other.exact {
+                self.add(v);
+            }
+            return;
+        };
+        let mut mine = self.histogram.take().unwrap_or_default();
+        for v in std::mem::take(&mut self.exact) {
+            *mine.entry(bucket(v)).or_insert(0) += 1;
+        }
+        for (&b, &n) in h {
+            *mine.entry(b).or_insert(0) += n;
+        }
+        self.histogram = Some(mine);
+        if self.count == 0 {
+            (self.min_ns, self.max_ns) = (other.min_ns, other.max_ns);
+        }
+        self.count += other.count;
+        self.min_ns = self.min_ns.min(other.min_ns);
+        self.max_ns = self.max_ns.max(other.max_ns);
+    }
+
+    /// How many samples there were.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Min, median, 95th percentile and max; `None` without samples.
+    pub fn summary(&self) -> Option<RttSummary> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = |q: u64| (self.count * q).div_ceil(100).max(1);
+        let at = |q: u64| -> i64 {
+            let r = rank(q);
+            match &self.histogram {
+                None => {
+                    let mut v = self.exact.clone();
+                    v.sort_unstable();
+                    v[(r - 1) as usize]
+                }
+                Some(h) => {
+                    let mut seen = 0;
+                    for (&b, &n) in h {
+                        seen += n;
+                        if seen >= r {
+                            return bucket_mid(b).clamp(self.min_ns, self.max_ns);
+                        }
+                    }
+                    self.max_ns
+                }
+            }
+        };
+        Some(RttSummary {
+            min_ns: self.min_ns,
+            median_ns: at(50),
+            p95_ns: at(95),
+            max_ns: self.max_ns,
+            samples: self.count,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_quantiles_are_nearest_rank() {
+        let mut s = RttSamples::default();
+        assert_eq!(s.summary(), None);
+        for v in [50, 10, 40, 20, 30] {
+            s.add(v);
+        }
+        let sum = s.summary().unwrap();
+        assert_eq!(
+            (sum.min_ns, sum.median_ns, sum.p95_ns, sum.max_ns),
+            (10, 30, 50, 50)
+        );
+        assert_eq!(sum.samples, 5);
+        s.add(60);
+        // Six samples: the median is the 3rd, the 95th percentile the 6th.
+        assert_eq!(s.summary().unwrap().median_ns, 30);
+        assert_eq!(s.summary().unwrap().p95_ns, 60);
+    }
+
+    #[test]
+    fn past_the_exact_samples_quantiles_stay_within_a_bucket() {
+        let mut s = RttSamples::default();
+        // 1 ms .. 10 ms in 10000 even steps: the true median is about 5.5 ms.
+        for i in 0..10_000i64 {
+            s.add(1_000_000 + i * 900);
+        }
+        let sum = s.summary().unwrap();
+        assert_eq!(sum.samples, 10_000);
+        assert_eq!(
+            (sum.min_ns, sum.max_ns),
+            (1_000_000, 1_000_000 + 9_999 * 900)
+        );
+        let true_median = 1_000_000 + 4_999 * 900;
+        let true_p95 = 1_000_000 + 9_499 * 900;
+        for (got, want) in [(sum.median_ns, true_median), (sum.p95_ns, true_p95)] {
+            let err = (got - want).abs() as f64 / want as f64;
+            assert!(err <= 1.0 / 128.0, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn buckets_hold_their_values() {
+        for v in [0, 1, 63, 64, 65, 127, 128, 1000, 123_456_789, i64::MAX / 2] {
+            let mid = bucket_mid(bucket(v));
+            assert!(
+                (mid - v).abs() as f64 <= (v as f64 / 128.0).max(0.5),
+                "{v} -> {mid}"
+            );
+        }
+        assert!(bucket(i64::MAX) > bucket(i64::MAX / 2));
+    }
+
+    #[test]
+    fn acks_measure_against_the_segment_they_end() {
+        let mut l = UnackedList::default();
+        l.push(SeqNum(100), SeqNum(200), 1_000);
+        l.push(SeqNum(200), SeqNum(300), 2_000);
+        // A partial ACK measures nothing and trims the segment.
+        assert_eq!(l.acknowledge(SeqNum(150), 3_000), None);
+        // The retransmission of 200..300: the original (older) one counts.
+        l.push(SeqNum(200), SeqNum(300), 4_000);
+        assert_eq!(l.acknowledge(SeqNum(200), 5_000), Some(4_000));
+        assert_eq!(l.acknowledge(SeqNum(300), 6_000), Some(4_000));
+        assert_eq!(l.acknowledge(SeqNum(300), 7_000), None);
+    }
+
+    #[test]
+    fn merged_sets_are_the_sets_of_all_samples() {
+        let values: Vec<i64> = (0..3000).map(|i| (i * 7919) % 100_000 + 50).collect();
+        let mut whole = RttSamples::default();
+        for &v in &values {
+            whole.add(v);
+        }
+        for cut in [0, 10, 1000, 1024, 1500, 2999, 3000] {
+            let (mut a, mut b) = (RttSamples::default(), RttSamples::default());
+            values[..cut].iter().for_each(|&v| a.add(v));
+            values[cut..].iter().for_each(|&v| b.add(v));
+            a.merge(&b);
+            assert_eq!(a.summary(), whole.summary(), "cut at {cut}");
+        }
+        // Few samples stay exact.
+        let (mut a, mut b) = (RttSamples::default(), RttSamples::default());
+        a.add(30);
+        b.add(10);
+        b.add(20);
+        a.merge(&b);
+        let s = a.summary().unwrap();
+        assert_eq!(
+            (s.min_ns, s.median_ns, s.max_ns, s.samples),
+            (10, 20, 30, 3)
+        );
+    }
+}
