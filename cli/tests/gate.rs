@@ -554,7 +554,10 @@ fn man_ships_every_page_it_refers_to() {
         .skip(1)
         .filter_map(|s| s.split_once("(1)").map(|(name, _)| name.to_string()))
         .collect();
-    assert_eq!(referred, ["show", "check", "report", "completions", "man"]);
+    assert_eq!(
+        referred,
+        ["show", "extract", "check", "report", "completions", "man"]
+    );
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(&["man", "--dir", dir.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
