@@ -12,11 +12,12 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use etherparse::TcpOptionElement;
 use tcpstate_synth::{
-    fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, frame, gtpu_message, packet_frame,
-    tcp_transport_bytes, wrapped_frame, ByteOrder, Conv, Interface, IpExtras, Link, Packet,
-    PcapFormat, PcapNgWriter, PcapWriter, Side, Special, TcpFlags, TsPrecision, Wrap,
-    EPOCH_2026_NS,
+    aggregated_frame, ayiya_message, fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, frame,
+    gtpu_message, packet_frame, tcp_transport_bytes, typical_syn_options, wrapped_frame, ByteOrder,
+    Conv, Interface, IpExtras, Link, Packet, PcapFormat, PcapNgWriter, PcapWriter, Side, Special,
+    TcpFlags, Translation, TsPrecision, Wrap, EPOCH_2026_NS,
 };
 
 const MS: u64 = 1_000_000;
@@ -791,6 +792,9 @@ struct Wrapped {
     /// Send the outermost IPv4 packet as two fragments (split after 64
     /// payload bytes), so only its reassembly reveals the tunnel.
     fragmented: bool,
+    /// Further packets in the same frame, after `packet`: the subframes of
+    /// an 802.11 A-MSDU (the innermost wrap is then Aruba's GRE with QoS).
+    aggregated: Vec<Packet>,
 }
 
 /// A connection's packets, client-to-server ones inside `wraps`, the
@@ -811,6 +815,7 @@ fn through(conn: usize, conv: Conv, wraps: &[Wrap]) -> Vec<Wrapped> {
                 },
                 packet,
                 fragmented: false,
+                aggregated: Vec::new(),
             }
         })
         .collect()
@@ -819,10 +824,19 @@ fn through(conn: usize, conv: Conv, wraps: &[Wrap]) -> Vec<Wrapped> {
 /// The link-layer frames of one wrapped packet: one, or two when its outer
 /// IPv4 packet is fragmented.
 fn link_frames(link: &Link, f: &Wrapped) -> Vec<Vec<u8>> {
+    let whole = |link: &Link| {
+        if f.aggregated.is_empty() {
+            wrapped_frame(link, ByteOrder::Little, &f.packet, &f.wraps)
+        } else {
+            let mut all = vec![f.packet.clone()];
+            all.extend(f.aggregated.iter().cloned());
+            aggregated_frame(link, ByteOrder::Little, &all, &f.wraps)
+        }
+    };
     if !f.fragmented {
-        return vec![wrapped_frame(link, ByteOrder::Little, &f.packet, &f.wraps)];
+        return vec![whole(link)];
     }
-    let ip = wrapped_frame(&Link::Raw, ByteOrder::Little, &f.packet, &f.wraps);
+    let ip = whole(&Link::Raw);
     let (x, y) = fragment_ipv4_packet(&ip, 64, 0x0707);
     [x, y]
         .into_iter()
@@ -973,6 +987,26 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
 
     let mut f = through(
         0,
+        simple_conn(cli4(1, 40951), srv4(1, 80), 100, 200, T0),
+        &[Wrap::MplsPw(vec![100, 16], 1)],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40952), srv6(1, 80), 300, 400, later(1)),
+        &[Wrap::Vlan(60), Wrap::MplsPw(vec![17], 2), Wrap::Vlan(50)],
+    ));
+    write_encap_pair(
+        out,
+        "mpls_pw",
+        f,
+        "Ethernet over MPLS pseudowire (RFC 4448) with a control word (first nibble 0): 40951 \
+         IPv4 under labels 100 and 16; 40952 IPv6 in VLAN 60, label 17, then VLAN 50 inside the \
+         pseudowire's Ethernet frame. Each handshake, data, FIN close.",
+        "2 connections",
+    )?;
+
+    let mut f = through(
+        0,
         simple_conn(cli4(1, 40821), srv4(1, 80), 100, 200, T0),
         &[Wrap::Pppoe(1)],
     );
@@ -1054,6 +1088,7 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
             wraps: w.to_vec(),
             packet,
             fragmented: false,
+            aggregated: Vec::new(),
         }));
     }
     write_encap_pair(
@@ -1191,6 +1226,7 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
             },
         },
         fragmented: false,
+        aggregated: Vec::new(),
     });
     write_encap_pair(
         out,
@@ -1229,7 +1265,80 @@ fn gen_encaps(out: &mut Out) -> io::Result<()> {
         "3 connections (tunnel in the key; tshark: 3 streams with the tenants' frames mixed)",
     )?;
 
+    let pptp = |call_id, reply_call_id| Wrap::Pptp {
+        src: o1,
+        dst: o2,
+        call_id,
+        reply_call_id,
+        full: true,
+    };
+    let mut f = through(
+        0,
+        simple_conn(cli4(1, 40961), srv4(1, 80), 100, 200, T0),
+        &[pptp(0x1001, 0x2001)],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40962), srv6(1, 80), 300, 400, later(1)),
+        &[pptp(0x1002, 0x2002)],
+    ));
+    write_encap_pair(
+        out,
+        "pptp",
+        f,
+        "PPTP enhanced GRE (GRE version 1, RFC 2637) between 172.16.0.1 and 172.16.0.2: 40961 \
+         IPv4 with call IDs 0x1001 (to the server side) and 0x2001 (back); 40962 IPv6 with call \
+         IDs 0x1002 and 0x2002. The client's packets have sequence and acknowledgement numbers \
+         and the full PPP header (FF 03, 2-byte protocol), the server's a sequence number only \
+         and a compressed PPP header (1-byte protocol). Each handshake, data, FIN close.",
+        "2 connections (the call IDs differ per direction and do not split them)",
+    )?;
+
+    let (client, server) = (
+        SocketAddr::new(v4(192, 0, 2, 60), 40000),
+        SocketAddr::new(v4(198, 51, 100, 60), 5072),
+    );
+    let ayiya = [Wrap::Ayiya {
+        src: client,
+        dst: server,
+    }];
+    let mut f = through(
+        0,
+        simple_conn(cli6(1, 40971), srv6(1, 80), 100, 200, T0),
+        &ayiya,
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli4(1, 40972), srv4(1, 80), 300, 400, later(1)),
+        &ayiya,
+    ));
+    f.push(Wrapped {
+        conn: 0,
+        wraps: Vec::new(),
+        packet: Packet::Other {
+            ts_ns: later(2),
+            special: Special::Udp {
+                src: client,
+                dst: server,
+                payload: ayiya_message(0, 59, &[]),
+            },
+        },
+        fragmented: false,
+        aggregated: Vec::new(),
+    });
+    write_encap_pair(
+        out,
+        "ayiya",
+        f,
+        "AYIYA (UDP 5072) between 192.0.2.60:40000 and 198.51.100.60:5072, forward opcode, \
+         16-byte identity, 20-byte SHA-1 signature: 40971 IPv6 (next header 41), 40972 IPv4 \
+         (next header 4). Then an AYIYA heartbeat (opcode 0, no packet inside). Each handshake, \
+         data, FIN close.",
+        "2 connections; 19 frames: 18 TCP, 1 UDP (heartbeat)",
+    )?;
+
     gen_gtpu(out, o1, o2)?;
+    gen_aruba(out, o1, o2)?;
 
     let nested = [
         Wrap::Vlan(100),
@@ -1294,6 +1403,7 @@ fn gen_gtpu(out: &mut Out, enb: IpAddr, sgw: IpAddr) -> io::Result<()> {
             },
         },
         fragmented: false,
+        aggregated: Vec::new(),
     });
     write_encap_pair(
         out,
@@ -1307,6 +1417,97 @@ fn gen_gtpu(out: &mut Out, enb: IpAddr, sgw: IpAddr) -> io::Result<()> {
          close.",
         "2 connections (the TEIDs differ per direction and do not split them); 20 frames: 18 \
          TCP, 1 outer fragment, 1 UDP (echo request)",
+    )
+}
+
+/// Aruba's GRE with 802.11 data frames: QoS and plain data, the four
+/// address layouts, A-MSDUs carrying several segments (of one connection,
+/// and of two), a protected frame.
+fn gen_aruba(out: &mut Out, ap: IpAddr, controller: IpAddr) -> io::Result<()> {
+    let aruba = |protocol, ds, qos, protected| Wrap::Aruba {
+        src: ap,
+        dst: controller,
+        protocol,
+        ds,
+        qos,
+        protected,
+    };
+    let later = |n: u64| T0 + n * SEC;
+    let mut f = through(
+        0,
+        simple_conn(cli4(1, 40981), srv4(1, 80), 100, 200, T0),
+        &[aruba(0x8210, 1, true, false)],
+    );
+    f.extend(through(
+        1,
+        simple_conn(cli6(1, 40982), srv6(1, 80), 300, 400, later(1)),
+        &[aruba(0x8250, 3, false, false)],
+    ));
+    // 40983: three client segments in one A-MSDU; then its last segment and
+    // 40984's SYN in another.
+    let mut c = Conv::new(cli4(1, 40983), srv4(1, 80), 500, 600).starting_at(later(2));
+    c.handshake();
+    c.data(C, 41);
+    c.data(C, 43);
+    c.data(C, 45);
+    c.ack(S);
+    c.data(S, 121);
+    c.data(C, 47);
+    c.ack(S);
+    c.fin(C);
+    c.ack(S);
+    c.fin(S);
+    c.ack(C);
+    let amsdu = [aruba(0x8300, 1, true, false)];
+    let mut third = through(2, c, &amsdu);
+    let mut fourth = through(
+        3,
+        simple_conn(
+            cli4(1, 40984),
+            srv4(1, 80),
+            700,
+            800,
+            third[8].packet.ts_ns(),
+        ),
+        &amsdu,
+    );
+    let syn = fourth.remove(0).packet;
+    third[8].aggregated.push(syn);
+    let (tail, rest) = (third.split_off(6), third.split_off(3));
+    let [a, b, cc] = <[Wrapped; 3]>::try_from(rest).map_err(|_| io::ErrorKind::Other)?;
+    let mut first = a;
+    first.aggregated = vec![b.packet, cc.packet];
+    third.push(first);
+    third.extend(tail);
+    f.extend(third);
+    f.extend(fourth);
+    f.push(Wrapped {
+        conn: 0,
+        wraps: vec![aruba(0x8210, 1, true, true)],
+        packet: Packet::Other {
+            ts_ns: later(4),
+            special: Special::Udp {
+                src: cli4(1, 5353),
+                dst: srv4(1, 5353),
+                payload: vec![0; 12],
+            },
+        },
+        fragmented: false,
+        aggregated: Vec::new(),
+    });
+    write_encap_pair(
+        out,
+        "aruba",
+        f,
+        "Aruba GRE (802.11 data frames without FCS, LLC/SNAP) between the access point \
+         172.16.0.1 and the controller 172.16.0.2: 40981 IPv4 in QoS data frames (GRE type \
+         0x8210; To DS from the client, From DS back); 40982 IPv6 in plain data frames with four \
+         addresses (To DS and From DS, GRE type 0x8250); 40983 IPv4 (GRE type 0x8300, QoS) whose \
+         three client data segments (41, 43, 45 bytes) travel in one A-MSDU frame, and whose \
+         last client data segment (47 bytes) shares an A-MSDU frame with 40984's SYN; then \
+         40984's handshake and close. Last, a protected (encrypted) QoS data frame. Each \
+         connection handshake, data, FIN close.",
+        "4 connections; 39 frames carrying 42 packets: 41 TCP, 1 protected 802.11 frame",
     )
 }
 
@@ -1751,8 +1952,8 @@ fn gen_zeek_tunnels(out: &mut Out) -> io::Result<()> {
          172.16.0.2, the server's in VNI 200 from 172.16.0.3 to 172.16.0.1 (a tunnel per \
          direction); handshake, 4 requests and replies, FIN close. 41022: the same in one \
          tunnel (VNI 300 both ways).",
-        "3 connections with the tunnel key (41021's two directions apart), 2 with \
-         --tunnel-key off (tshark: 2 streams); Zeek (tunnels not in its key): 2 conn.log \
+        "2 connections, with the tunnel key on (its tunnels paired direction by direction) or \
+         off (tshark: 2 streams); Zeek (tunnels not in its key): 2 conn.log \
          rows, 41021's with X (more than 5 tunnel changes)",
     )
 }
@@ -1811,6 +2012,125 @@ fn gen_zeek_checksums(out: &mut Out) -> io::Result<()> {
              41032 as two rows of their own with history C and no packets (the second SYN \
              does not match the never-numbered first: a reuse)"
         ),
+    )
+}
+
+/// Two vantage points of the same traffic for `tcpstate diff`: A at the
+/// client, B behind a NAT that also rewrites the client's ISN and clamps
+/// the MSS, 4 ms further, its clock 2.5 s ahead.
+fn gen_diff(out: &mut Out) -> io::Result<()> {
+    let nat = |port| SocketAddr::new(v4(10, 0, 9, 1), port);
+    let through = |port| Translation {
+        client: nat(port),
+        server: srv4(1, 80),
+        seq_offset: [0x4000_0000, 0],
+        delay_ns: 4 * MS,
+        clock_offset_ns: 2_500 * MS as i64,
+    };
+    // 1: a loss between the points, then its retransmission; two server
+    // segments reordered on the way to A.
+    let mut c1 = Conv::new(cli4(1, 40901), srv4(1, 80), 1_000, 5_000)
+        .starting_at(T0)
+        .with_step(10 * MS)
+        .with_syn_options(C, typical_syn_options())
+        .with_timestamps();
+    c1.handshake();
+    c1.data(C, 100);
+    let lost = c1.data(C, 100).clone();
+    c1.data(C, 100);
+    c1.ack(S);
+    let s1 = c1.data(S, 200).ts_ns;
+    let s2 = c1.data(S, 200).ts_ns;
+    c1.ack(C);
+    let mut again = lost.clone();
+    again.ts_ns = c1.now();
+    c1.wait(10 * MS);
+    c1.segments_mut().push(again);
+    c1.ack(S);
+    c1.fin(C);
+    c1.fin(S);
+    c1.ack(C);
+    let mut far1 = c1.view_through(&through(61001));
+    let lost_far = lost.ts_ns + 4 * MS + 2_500 * MS;
+    far1.retain(|s| s.ts_ns != lost_far);
+    for o in &mut far1[0].options {
+        if let TcpOptionElement::MaximumSegmentSize(m) = o {
+            *m = 1200;
+        }
+    }
+    // The first server segment reaches A 1 ms after the second.
+    let mut near1 = c1.segments().to_vec();
+    for s in &mut near1 {
+        if s.ts_ns == s1 {
+            s.ts_ns = s2 + MS;
+        }
+    }
+    // 2: a RST injected between the points towards the server.
+    let mut c2 = Conv::new(cli4(1, 40902), srv4(1, 80), 2_000, 6_000)
+        .starting_at(T0 + 300 * MS)
+        .with_step(10 * MS);
+    c2.handshake();
+    c2.data(C, 50);
+    c2.data(S, 50);
+    c2.ack(C);
+    let mut far2 = c2.view_through(&through(61002));
+    let rst_ts = far2.last().map_or(0, |s| s.ts_ns) + 5 * MS;
+    far2.push(tcpstate_synth::Segment::new(
+        rst_ts,
+        nat(61002),
+        srv4(1, 80),
+        c2.next_seq(C).wrapping_add(0x4000_0000),
+        0,
+        TcpFlags::RST,
+    ));
+    // 3: blocked by the middlebox: two SYNs seen at A only.
+    let mut c3 = Conv::new(cli4(1, 40903), srv4(1, 81), 3_000, 0).starting_at(T0 + 600 * MS);
+    c3.syn();
+    c3.wait(SEC);
+    c3.retransmit_last(C);
+    // 4: the middlebox's own health check, seen at B only (B's clock).
+    let mut c4 = Conv::new(nat(61500), srv4(1, 80), 4_000, 8_000).starting_at(T0 + 3_200 * MS);
+    c4.handshake();
+    c4.fin(C);
+    c4.fin(S);
+    c4.ack(C);
+    let tcp = |v: Vec<tcpstate_synth::Segment>| v.into_iter().map(Packet::Tcp).collect::<Vec<_>>();
+    let near = merge(vec![tcp(near1), c2.into_packets(), c3.into_packets()]);
+    let far = merge(vec![tcp(far1), tcp(far2), c4.into_packets()]);
+    let at = |ts: u64| move |p: &Packet| p.ts_ns() == ts;
+    let lost_a = frames_where(&near, at(lost.ts_ns));
+    let reordered_a = frames_where(&near, at(s2 + MS));
+    let reordered_b = frames_where(&far, at(s1 - 4 * MS + 2_500 * MS));
+    let rst_b = frames_where(&far, at(rst_ts));
+    out.pcap(
+        "diff_a.pcap",
+        Link::Ethernet,
+        PcapFormat::default(),
+        &near,
+        &format!(
+            "Capture A of a two-vantage-point pair (with diff_b.pcap), at the client: \
+             10.0.1.1:40901 -> 10.0.2.1:80 (timestamps; frame {lost_a}, 100 bytes, never reaches \
+             B and is retransmitted; the server's first 200-byte segment reaches A 1 ms after its second, as \
+             frame {reordered_a}), 10.0.1.1:40902 -> :80 (request and reply), \
+             10.0.1.1:40903 -> :81 (SYN and its retransmission, blocked by the middlebox)."
+        ),
+        "3 connections; `tcpstate diff` against diff_b.pcap: 40901 and 40902 matched \
+         nat+isn_rewrite, 40903 only in A",
+    )?;
+    out.pcap(
+        "diff_b.pcap",
+        Link::Ethernet,
+        PcapFormat::default(),
+        &far,
+        &format!(
+            "Capture B: the same traffic behind a NAT (client seen as 10.0.9.1:61001/61002), \
+             client ISNs + 0x40000000, the SYN's MSS clamped to 1200, 4 ms from A, its clock \
+             2.5 s ahead; a RST towards the server injected between the points (frame {rst_b}); \
+             the middlebox's own health check 10.0.9.1:61500 -> :80. Frame {reordered_b} is the \
+             segment A sees late."
+        ),
+        "3 connections; diff: offset 2.5 s, path delay 4 ms, 1 missing in B, 1 missing in A, \
+         1 reordered, only_a 1, only_b 1",
     )
 }
 
@@ -2374,6 +2694,38 @@ fn seq_analysis_scenarios() -> Vec<Scenario> {
             server_ack(c, all, 64240);
             close(c);
         }),
+        (52009, "retransmission, not out_of_order: the last segment sent again 1 ms later, within the handshake's RTT, ending where the highest sequence number ends", |c| {
+            c.handshake();
+            let seq = c.next_seq(C);
+            c.data(C, 100);
+            let ack = c.rcv_nxt(C).unwrap_or(0);
+            c.raw(C, TcpFlags::PSH | TcpFlags::ACK, seq, ack, 100);
+            c.ack(S);
+            close(c);
+        }),
+        (52010, "retransmission, not out_of_order: two segments captured in swapped order, the late one 50 ms after the other (beyond the handshake's RTT)", |c| {
+            c.handshake();
+            c.data(C, 100);
+            c.data(C, 100);
+            let n = c.segments().len();
+            c.segments_mut().swap(n - 2, n - 1);
+            let t = c.segments()[n - 2].ts_ns;
+            c.segments_mut()[n - 1].ts_ns = t + 50 * MS;
+            c.wait(50 * MS);
+            c.ack(S);
+            close(c);
+        }),
+        (52011, "ack_lost_segment, then lost_segment: the second of three segments is missing from the capture and the server acknowledges it before the third arrives", |c| {
+            c.handshake();
+            c.data(C, 100);
+            c.data(C, 100);
+            c.ack(S);
+            let n = c.segments().len();
+            c.segments_mut().remove(n - 2);
+            c.data(C, 100);
+            c.ack(S);
+            close(c);
+        }),
     ]
 }
 
@@ -2919,9 +3271,15 @@ const TSHARK_NOTES: &[&str] = &[
      the other interfaces); SPB frames have no time. tshark 4.0 shows section-2 frames with \
      section-1 interface names (s1if0 instead of s2if0) but decodes them with the right \
      section-2 link type; the block structure itself is correct.",
-    "encap/*: tshark decodes every encapsulation (VN-Tag outside and inside VLAN tags, 802.1ah PBB, MPLS with the first-nibble guess, PPPoE, GRE \
+    "encap/*: tshark decodes every encapsulation (VN-Tag outside and inside VLAN tags, 802.1ah PBB, MPLS with the first-nibble guess, \
+     the MPLS pseudowire control word (\"PW Ethernet Control Word\"), PPPoE, GRE \
      with checksum/key/sequence and transparent bridging, ERSPAN types I/II/III, VXLAN, Geneve \
-     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, GTPv1-U with \
+     with an option, IPv4/IPv6 in IPv4/IPv6, Teredo with an origin indication, GRE-in-UDP, AYIYA, Aruba GRE with 802.11 QoS and plain data frames in every \
+     address layout and A-MSDUs (one tcp.stream value per subframe, comma-separated, as \
+     tcpstate numbers them; the protected frame is shown as undecrypted data; tshark 4.0 \
+     registers only GRE types 0x8200-0x8370 for 802.11, so it leaves 0x9000, which Zeek \
+     and tcpstate take for Aruba, as data), PPTP's GRE version 1 with \
+     full and compressed PPP headers, GTPv1-U with \
      extension headers and a fragmented outer packet (reassembled by tshark too), the \
      five-layer nested file) on Ethernet and on both Linux cooked link types, and shows TCP on the same \
      frames as tcpstate. Its tcp.stream keys on the inner 4-tuple alone: in vlan_tenants, gre, \
@@ -2963,6 +3321,7 @@ fn main() -> io::Result<()> {
     gen_multi_if(&mut out)?;
     gen_odd_frames(&mut out)?;
     gen_reuse(&mut out)?;
+    gen_diff(&mut out)?;
     gen_encaps(&mut out)?;
     gen_fragments(&mut out)?;
     gen_checksums(&mut out)?;

@@ -7,6 +7,8 @@
 # tshark runs with an empty, throw-away HOME/XDG_CONFIG_HOME so that no personal
 # Wireshark preferences change the output, and with LC_ALL=C.UTF-8 (tcp.flags.str
 # uses U+00B7 MIDDLE DOT for unset flags).
+# A frame carrying several TCP segments (an 802.11 A-MSDU) gets comma-separated values in each
+# field, one per segment, in frame order.
 # Wireshark's Teredo heuristic (teredo_udp) is off by default; it is switched on for the
 # captures named teredo_ports.* (Teredo away from port 3544) only, so no other output changes.
 # Usage: scripts/tshark_golden.sh [CAPTURE...]   (from anywhere inside the repo; default:
@@ -63,7 +65,7 @@ for f in "${files[@]}"; do
     fi
     mv "$dst.tmp" "$dst"
     printf '%-60s %5d frames %3d streams\n' "$dst" "$(wc -l <"$dst")" \
-        "$(cut -f2 "$dst" | grep -v '^$' | sort -u | wc -l)"
+        "$(cut -f2 "$dst" | tr ',' '\n' | grep -v '^$' | sort -u | wc -l)"
 
     # Sequence analysis: one line per frame that has any tcp.analysis flag:
     # frame.number, then the flags' names (comma-separated, in this order).
@@ -87,19 +89,22 @@ for f in "${files[@]}"; do
         >"$out/$(basename "$f").seq.tsv" || true
 
     # Handshake RTT: tcp.stream and tcp.analysis.initial_rtt, once per stream that has one.
+    # Frames with several TCP segments (802.11 A-MSDUs) list their streams comma-separated
+    # but only the RTTs they have, so the two cannot be paired: such frames are skipped.
     HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
         tshark "${heur[@]}" -r "$f" -T fields -E separator=/t -e tcp.stream -e tcp.analysis.initial_rtt 2>/dev/null |
-        awk -F'\t' '$2 != "" && !seen[$1]++ { print $1 "\t" $2 }' >"$out/$(basename "$f").irtt.tsv" || true
+        awk -F'\t' '$1 !~ /,/ && $2 != "" && !seen[$1]++ { print $1 "\t" $2 }' >"$out/$(basename "$f").irtt.tsv" || true
 
     # Community ID (seed 0, base64; Wireshark's communityid post-dissector is
     # off by default): tcp.stream and communityid, once per stream.
     HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
         tshark "${heur[@]}" --enable-protocol communityid -r "$f" -T fields -E separator=/t \
             -e tcp.stream -e communityid 2>/dev/null |
-        awk -F'\t' '$1 != "" && $2 != "" && !seen[$1]++ { print $1 "\t" $2 }' >"$out/$(basename "$f").cid.tsv" || true
+        awk -F'\t' '$1 != "" && $1 !~ /,/ && $2 != "" && !seen[$1]++ { print $1 "\t" $2 }' >"$out/$(basename "$f").cid.tsv" || true
 
     # ACK RTT: frame.number, tcp.stream, tcp.srcport, tcp.dstport and
-    # tcp.analysis.ack_rtt, one line per frame that has one.
+    # tcp.analysis.ack_rtt, one line per frame that has one (several, comma-separated,
+    # for a frame with several TCP segments).
     HOME="$cfg" XDG_CONFIG_HOME="$cfg" LC_ALL=C.UTF-8 \
         tshark "${heur[@]}" -r "$f" -T fields -E separator=/t -e frame.number -e tcp.stream \
             -e tcp.srcport -e tcp.dstport -e tcp.analysis.ack_rtt 2>/dev/null |

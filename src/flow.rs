@@ -20,11 +20,12 @@
 //! Wireshark stream only when the same 4-tuple occurs in two VLANs or tunnels.
 
 use std::fmt;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
 use crate::model::{
-    scaled_window, Endpoint, Path, PeerSyn, Segment, SeqNum, Side, TcpFlags, TunnelHop, VlanStack,
+    scaled_window, Endpoint, Path, PeerSyn, Segment, SeqNum, Side, TcpFlags, TunnelPath, VlanStack,
 };
 
 /// Why one endpoint is called the client.
@@ -395,13 +396,31 @@ impl FlowKey {
     }
 }
 
-/// Turns segments into flow keys. Tunnel paths are interned to small numbers
-/// so keys stay `Copy`; the interner is the one piece of flow state shared by
-/// all shards, so keys are made before segments are sharded.
+/// Turns segments into flow keys. The tunnel part of a key is a small
+/// number, so keys stay `Copy`: the number of a [`Pairing`], the tunnels
+/// one connection was seen in, each way. The keyer is the one piece of flow
+/// state shared by all shards, so keys are made, in frame order, before
+/// segments are sharded.
 #[derive(Default, Debug)]
 pub struct Keyer {
     keys: KeyOptions,
-    tunnels: FxHashMap<Vec<TunnelHop>, u32>,
+    /// Per endpoint pair (and VLANs) seen in tunnels, its pairings, oldest first.
+    pairings: FxHashMap<FlowKey, Vec<Pairing>>,
+    last_number: u32,
+}
+
+/// The tunnels one connection was seen in, each way, under one number.
+/// Tunnels are kept direction by direction, so a connection whose uplink
+/// and downlink travel in different tunnels (other outer hosts, GRE keys
+/// or VNIs per direction) is one connection, as in Wireshark and Zeek,
+/// whose keys ignore tunnels; and two tenants using one 4-tuple at once in
+/// two tunnels are two.
+#[derive(Debug)]
+struct Pairing {
+    number: u32,
+    /// The path of the segments sent by the key's lower endpoint, and by the higher.
+    paths: [Option<Arc<TunnelPath>>; 2],
+    last_ns: i64,
 }
 
 impl Keyer {
@@ -409,7 +428,34 @@ impl Keyer {
     pub fn new(keys: KeyOptions) -> Keyer {
         Keyer {
             keys,
-            tunnels: FxHashMap::default(),
+            ..Keyer::default()
+        }
+    }
+
+    /// Forgets pairings not seen since `before_ns` (their connections are
+    /// gone: idle eviction comes first), then, while more than `most`
+    /// endpoint pairs are left, the older half of them, so memory stays
+    /// bounded by the connection limit however many tunnelled connections
+    /// come and go.
+    pub fn forget_before(&mut self, before_ns: i64, most: usize) {
+        let mut cut = before_ns;
+        loop {
+            self.pairings.retain(|_, list| {
+                list.retain(|p| p.last_ns >= cut);
+                !list.is_empty()
+            });
+            if self.pairings.len() <= most {
+                return;
+            }
+            let mut times: Vec<i64> = self
+                .pairings
+                .values()
+                .map(|list| list.iter().map(|p| p.last_ns).max().unwrap_or(i64::MIN))
+                .collect();
+            let mid = times.len() / 2;
+            let (_, &mut median, _) = times.select_nth_unstable(mid);
+            // Past the median, so each round forgets at least half.
+            cut = median.saturating_add(1);
         }
     }
 
@@ -422,14 +468,44 @@ impl Keyer {
         Some(FlowKey::untunnelled(keys.vlan, seg))
     }
 
-    /// The connection key of a segment.
+    /// The connection key of a segment. In tunnels, the segment joins the
+    /// pairing that has its path in its direction; else one that has no
+    /// path in its direction yet, preferring the one whose other direction
+    /// is the same tunnel seen from the other end (so each tenant's reply
+    /// finds its own tenant), then the oldest; else a new pairing.
     pub fn key(&mut self, seg: &Segment) -> FlowKey {
         let mut key = FlowKey::untunnelled(self.keys.vlan, seg);
-        if let (true, Some(path)) = (self.keys.tunnel, &seg.path.tunnel) {
-            let hops: Vec<TunnelHop> = path.0.iter().map(TunnelHop::unordered).collect();
-            let next = self.tunnels.len() as u32 + 1;
-            key.tunnel = *self.tunnels.entry(hops).or_insert(next);
-        }
+        let (true, Some(path)) = (self.keys.tunnel, &seg.path.tunnel) else {
+            return key;
+        };
+        let way = usize::from(seg.src != key.lo);
+        let list = self.pairings.entry(key).or_default();
+        let open = |p: &Pairing| p.paths[way].is_none();
+        let pick = list
+            .iter()
+            .position(|p| p.paths[way].as_deref() == Some(&**path))
+            .or_else(|| {
+                list.iter().position(|p| {
+                    open(p)
+                        && p.paths[1 - way]
+                            .as_ref()
+                            .is_some_and(|other| other.same_tunnels(path))
+                })
+            })
+            .or_else(|| list.iter().position(open));
+        let at = pick.unwrap_or_else(|| {
+            self.last_number += 1;
+            list.push(Pairing {
+                number: self.last_number,
+                paths: [None, None],
+                last_ns: seg.ts_ns,
+            });
+            list.len() - 1
+        });
+        let p = &mut list[at];
+        p.paths[way].get_or_insert_with(|| Arc::clone(path));
+        p.last_ns = p.last_ns.max(seg.ts_ns);
+        key.tunnel = p.number;
         key
     }
 }
@@ -739,6 +815,7 @@ mod tests {
             header_cut: false,
             path: Default::default(),
             bad_checksum: false,
+            wire: Default::default(),
         }
     }
 
@@ -866,5 +943,121 @@ mod tests {
         t.add(&seg(1, false, 500, 101, A));
         t.add(&seg(2, true, 7, 0, S));
         assert_eq!(t.table.len(), 2, "SYN with new ISN after base from ACK");
+    }
+}
+
+#[cfg(test)]
+mod keyer_tests {
+    use super::*;
+    use crate::model::{Encap, TunnelHop};
+
+    /// A segment of 10.0.0.1:1000 <-> 10.0.0.2:80 (`from_client`) inside
+    /// one GRE hop `src > dst` with key `key`.
+    fn tunnelled(from_client: bool, src: &str, dst: &str, key: Option<u32>) -> Segment {
+        let c = Endpoint {
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 1000,
+        };
+        let s = Endpoint {
+            addr: "10.0.0.2".parse().unwrap(),
+            port: 80,
+        };
+        let (src_ep, dst_ep) = if from_client { (c, s) } else { (s, c) };
+        let hop = TunnelHop {
+            encap: Encap::Gre,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            id: key,
+        };
+        Segment {
+            frame: 1,
+            ts_ns: 1,
+            src: src_ep,
+            dst: dst_ep,
+            seq: 1,
+            ack: 1,
+            flags: TcpFlags(TcpFlags::ACK),
+            window: 100,
+            payload_len: 0,
+            captured_payload_len: 0,
+            ip_len: 40,
+            options: Default::default(),
+            bad_header_len: false,
+            short_segment: false,
+            header_cut: false,
+            path: Path {
+                vlans: VlanStack::default(),
+                tunnel: Some(Arc::new(TunnelPath(vec![hop]))),
+            },
+            bad_checksum: false,
+            wire: Default::default(),
+        }
+    }
+
+    /// Uplink and downlink in different tunnels (per-direction GRE keys, as
+    /// PMIPv6 assigns them; other outer hosts each way) are one connection,
+    /// as Wireshark and Zeek key it; the tunnel key used to split them.
+    #[test]
+    fn per_direction_tunnels_are_one_connection() {
+        let mut k = Keyer::new(KeyOptions::default());
+        let up = k.key(&tunnelled(true, "192.0.2.1", "192.0.2.2", Some(5)));
+        let down = k.key(&tunnelled(false, "192.0.2.2", "192.0.2.1", Some(6)));
+        assert_eq!(up, down, "GRE key 5 up, 6 down");
+        assert_eq!(
+            k.key(&tunnelled(true, "192.0.2.1", "192.0.2.2", Some(5))),
+            up
+        );
+        let mut k = Keyer::new(KeyOptions::default());
+        let up = k.key(&tunnelled(true, "192.0.2.1", "192.0.2.2", None));
+        let down = k.key(&tunnelled(false, "198.51.100.7", "192.0.2.1", None));
+        assert_eq!(up, down, "other outer hosts each way");
+    }
+
+    /// Two tenants on one 4-tuple at once in two tunnels stay two
+    /// connections, and each reply finds its tenant, in whatever order.
+    #[test]
+    fn tenants_stay_apart_and_replies_find_their_tenant() {
+        let mut k = Keyer::new(KeyOptions::default());
+        let a = k.key(&tunnelled(true, "192.0.2.1", "192.0.2.2", Some(1001)));
+        let b = k.key(&tunnelled(true, "192.0.2.1", "192.0.2.2", Some(1002)));
+        assert_ne!(a, b);
+        assert_eq!(
+            k.key(&tunnelled(false, "192.0.2.2", "192.0.2.1", Some(1002))),
+            b
+        );
+        assert_eq!(
+            k.key(&tunnelled(false, "192.0.2.2", "192.0.2.1", Some(1001))),
+            a
+        );
+        // Both directions taken: another tunnel is another tenant.
+        let c = k.key(&tunnelled(false, "192.0.2.2", "192.0.2.1", Some(1003)));
+        assert!(c != a && c != b);
+        // Forgotten pairings: the next segment starts afresh.
+        k.forget_before(2, 10);
+        assert!(k.pairings.is_empty());
+        // Past the limit, the older half goes, whatever their age.
+        for port in 0..8u16 {
+            let mut s = tunnelled(true, "192.0.2.1", "192.0.2.2", None);
+            s.src.port = port;
+            s.ts_ns = i64::from(port);
+            k.key(&s);
+        }
+        k.forget_before(0, 3);
+        assert!(k.pairings.len() <= 3, "{}", k.pairings.len());
+        let kept: Vec<u16> = k
+            .pairings
+            .keys()
+            .map(|key| key.lo.port.min(key.hi.port))
+            .collect();
+        assert!(kept.iter().all(|&p| p >= 5), "{kept:?}");
+        // Without the tunnel key, tunnels never matter.
+        let mut off = Keyer::new(KeyOptions {
+            vlan: true,
+            tunnel: false,
+        });
+        assert_eq!(
+            off.key(&tunnelled(true, "192.0.2.1", "192.0.2.2", Some(1))),
+            off.key(&tunnelled(true, "192.0.2.9", "192.0.2.2", Some(2)))
+        );
     }
 }

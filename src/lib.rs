@@ -28,6 +28,7 @@
 pub mod anomaly;
 pub mod capture;
 pub(crate) mod decode;
+pub mod diff;
 pub mod flow;
 pub mod model;
 pub mod pipeline;

@@ -2,7 +2,7 @@
 //! `use super::...` and inline `crate::...` paths (test code excluded):
 //!
 //! * between the top-level modules, every arrow points down the line
-//!   model -> anomaly -> capture -> decode -> flow -> tcp -> pipeline -> report
+//!   model -> anomaly -> capture -> decode -> flow -> tcp -> pipeline -> diff -> report
 //!   (a module may use the ones before it, never one after it);
 //! * inside a module folder, the files (siblings) form no cycle: shared types
 //!   live in the folder's mod.rs or in a file below the others.
@@ -14,8 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The layers, bottom first.
-const LAYERS: [&str; 8] = [
-    "model", "anomaly", "capture", "decode", "flow", "tcp", "pipeline", "report",
+const LAYERS: [&str; 9] = [
+    "model", "anomaly", "capture", "decode", "flow", "tcp", "pipeline", "diff", "report",
 ];
 
 /// Modules outside the line: test support and the re-exports for tests.

@@ -80,6 +80,7 @@ fn segments(raw: &[RawSeg], isn: (u32, u32)) -> Vec<(Segment, Side)> {
                 header_cut: false,
                 path: Default::default(),
                 bad_checksum: false,
+                wire: Default::default(),
             };
             (
                 seg,
@@ -178,6 +179,13 @@ proptest! {
             &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x11\0\0\xac\x10\0\x01\xac\x10\0\x02\xc0\0\x12\xb5\0\x4c\0\0"[..],
             &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x11\0\0\xac\x10\0\x01\xac\x10\0\x02\xc0\0\x17\xc1\0\x4c\0\0"[..],
             &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x11\0\0\xac\x10\0\x01\xac\x10\0\x02\xc0\0\x0d\xd8\0\x4c\0\0"[..],
+            // ... GRE version 1 (PPTP) with sequence and acknowledgement numbers
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x2f\0\0\xac\x10\0\x01\xac\x10\0\x02\x30\x81\x88\x0b"[..],
+            // ... UDP to 5072 (AYIYA)
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x11\0\0\xac\x10\0\x01\xac\x10\0\x02\xc0\0\x13\xd0\0\x4c\0\0"[..],
+            // ... Aruba GRE (0x8210), 802.11 data, To DS; and QoS data with A-MSDU present
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x2f\0\0\xac\x10\0\x01\xac\x10\0\x02\0\0\x82\x10\x08\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"[..],
+            &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00\x45\0\0\x60\0\0\0\0\x40\x2f\0\0\xac\x10\0\x01\xac\x10\0\x02\0\0\x82\x10\x88\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x80\0"[..],
             // Ethernet MPLS, PPPoE session, IPv4 protocol 41
             &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x88\x47"[..],
             &b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x88\x64\x11\0\0\x01\0\x40\0\x57"[..],
@@ -190,7 +198,7 @@ proptest! {
         bytes.extend_from_slice(&noise);
         let p = RawPacket { frame: 1, ts_ns: 0, linktype: linktype::ETHERNET, data: &bytes, orig_len: bytes.len() as u32 };
         let _ = decode(&p);
-        let _ = decode_frame(&p, DecodeOptions { verify_checksums: verify });
+        let _ = decode_frame(&p, DecodeOptions { verify_checksums: verify, ..DecodeOptions::default() });
     }
 
     /// Whatever fragments arrive, reassembly never panics and every fragment
@@ -221,16 +229,62 @@ proptest! {
             for encaps in got.revealed {
                 acc.count_encaps(encaps);
             }
-            if got.decoded.is_some() {
-                completed += 1;
-            }
+            // No A-MSDU here: at most one packet per fragment.
+            prop_assert!(got.decoded.len() <= 1 && got.extra == 0);
+            completed += got.decoded.len() as u64;
         }
         acc.count_fragments(r.finish());
         // Each frame either completed a datagram (and counts as what it carried) or has a fate.
         prop_assert_eq!(completed + acc.ip_fragments, n);
-        prop_assert_eq!(acc.frames, acc.ip_fragments);
         let total: u64 = acc.ip_fragments_by_fate.values().sum();
         prop_assert_eq!(total, acc.ip_fragments);
+    }
+
+    /// A-MSDUs of noise subframes (some of them TCP SYNs) through the whole
+    /// analyzer: every subframe is one packet, all accounted for.
+    #[test]
+    fn amsdu_subframes_are_all_accounted(
+        frames in proptest::collection::vec(
+            proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..40)), 0..6),
+            1..6,
+        ),
+        cut in 0usize..8,
+    ) {
+        let mut pcap = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 101, 0, 0, 0];
+        for (i, subframes) in frames.iter().enumerate() {
+            let mut body = Vec::new();
+            for (syn, noise) in subframes {
+                body.resize(body.len().next_multiple_of(4), 0);
+                let mut msdu = vec![0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00];
+                if *syn {
+                    msdu.extend_from_slice(&[0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+                    msdu.extend_from_slice(&[0x9c, 0x40 + i as u8, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+                } else {
+                    msdu.extend_from_slice(noise);
+                }
+                body.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+                body.extend_from_slice(&(msdu.len() as u16).to_be_bytes());
+                body.extend_from_slice(&msdu);
+            }
+            body.truncate(body.len().saturating_sub(cut));
+            let mut wlan = vec![0x88, 0x01];
+            wlan.resize(24, 0);
+            wlan.extend_from_slice(&[0x80, 0]);
+            wlan.extend_from_slice(&body);
+            let total = (24 + wlan.len()) as u16;
+            let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 47, 0, 0, 172, 16, 0, 1, 172, 16, 0, 2, 0, 0, 0x82, 0x10];
+            ip.extend_from_slice(&wlan);
+            pcap.extend_from_slice(&[i as u8, 0, 0, 0, 0, 0, 0, 0]);
+            pcap.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+            pcap.extend_from_slice(&(ip.len() as u32).to_le_bytes());
+            pcap.extend_from_slice(&ip);
+        }
+        let reader = CaptureReader::from_reader("amsdu".into(), Box::new(std::io::Cursor::new(pcap))).unwrap();
+        let a = Analyzer::new().analyze_source(Box::new(reader));
+        let acc = &a.accounting;
+        prop_assert!(acc.is_balanced(), "{:?}", acc);
+        prop_assert_eq!(acc.frames, frames.len() as u64);
+        prop_assert_eq!(acc.encapsulations.get(&tcpstate::model::Encap::Amsdu).copied(), Some(frames.len() as u64));
     }
 
     #[test]

@@ -28,8 +28,10 @@ struct Numbers {
 }
 
 /// Frames whose TCP header tshark could not read whole (a bogus header
-/// length, a header cut by the snap length) have no window: left out.
-fn tshark_view(golden: &Path) -> BTreeMap<u64, Numbers> {
+/// length, a header cut by the snap length) have no window: left out. A
+/// frame carrying several segments (an 802.11 A-MSDU) has comma-separated
+/// values, one per segment, in frame order.
+fn tshark_view(golden: &Path) -> BTreeMap<u64, Vec<Numbers>> {
     let text = fs::read_to_string(golden).unwrap();
     let mut m = BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -37,15 +39,20 @@ fn tshark_view(golden: &Path) -> BTreeMap<u64, Numbers> {
         if c.len() < 5 || c[1..].iter().any(|f| f.is_empty()) {
             continue;
         }
-        let number = |i: usize| -> u32 { c[i].parse().unwrap_or_else(|_| panic!("{line}")) };
-        m.insert(
-            c[0].parse().unwrap(),
-            Numbers {
-                seq: number(1),
-                ack: (c[3] == "1").then(|| number(2)),
-                window: number(4),
-            },
-        );
+        let column = |i: usize| -> Vec<u32> {
+            c[i].split(',')
+                .map(|v| v.parse().unwrap_or_else(|_| panic!("{line}")))
+                .collect()
+        };
+        let (seq, ack, has_ack, window) = (column(1), column(2), column(3), column(4));
+        let segments = (0..seq.len())
+            .map(|i| Numbers {
+                seq: seq[i],
+                ack: (has_ack[i] == 1).then(|| ack[i]),
+                window: window[i],
+            })
+            .collect();
+        m.insert(c[0].parse().unwrap(), segments);
     }
     m
 }
@@ -99,7 +106,7 @@ fn relative_numbers_and_windows_match_tshark_frame_by_frame() {
             });
         // Each stream's bases followed segment by segment, as show does.
         let mut bases: BTreeMap<u64, SeqBases> = BTreeMap::new();
-        let mut got = BTreeMap::new();
+        let mut got: BTreeMap<u64, Vec<Numbers>> = BTreeMap::new();
         for (seg, stream, side) in &segments {
             let c = analysis
                 .connections
@@ -109,14 +116,11 @@ fn relative_numbers_and_windows_match_tshark_frame_by_frame() {
             let b = bases.entry(*stream).or_default();
             b.observe(seg, *side);
             let (seq, ack) = b.relative_numbers(seg, *side);
-            got.insert(
-                seg.frame,
-                Numbers {
-                    seq,
-                    ack,
-                    window: c.flow.scaled_window(seg),
-                },
-            );
+            got.entry(seg.frame).or_default().push(Numbers {
+                seq,
+                ack,
+                window: c.flow.scaled_window(seg),
+            });
             if !seg.short_segment {
                 assert_eq!(ack.is_some(), seg.flags.ack());
             }

@@ -36,6 +36,7 @@ Examples:
   tcpstate --host 10.0.0.0/8 --server-port 443 --outcome reset_by_server x.pcap
   tcpdump -i lo -w - | tcpstate -         read a live capture from stdin
   tcpstate --list-anomalies               the catalogue of anomaly codes
+  tcpstate diff client.pcap server.pcap   two vantage points: lost, delayed, changed between them
 
 Stream numbers are Wireshark's tcp.stream: `tcp.stream eq N` in Wireshark shows
 connection N. Frame numbers are Wireshark's frame.number.
@@ -90,6 +91,12 @@ pub enum Command {
     Check(CheckArgs),
     /// Write a self-contained HTML report (totals, state graph, timeline).
     Report(ReportArgs),
+    /// Compare two captures of the same traffic (two vantage points): match
+    /// connections (also through NAT and ISN rewriting), estimate the clock
+    /// offset and drift, and list per connection the segments lost or
+    /// created between the points, one-way delays, reordering, what a
+    /// middlebox changed, and whether the state histories agree.
+    Diff(DiffArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -140,7 +147,9 @@ pub struct AnalysisArgs {
     pub vlan_key: OnOff,
 
     /// Tell connections apart by their tunnel path too (outer addresses, VNI or
-    /// GRE key), so two tenants' identical inner 4-tuples stay two connections.
+    /// GRE key), so two tenants' identical inner 4-tuples stay two connections;
+    /// paired direction by direction, so one connection's uplink and downlink
+    /// may travel in different tunnels.
     #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
     pub tunnel_key: OnOff,
 
@@ -372,6 +381,49 @@ impl TableArgs {
         }
         Ok(())
     }
+}
+
+#[derive(Debug, ClapArgs)]
+/// Arguments of `tcpstate diff`.
+pub struct DiffArgs {
+    /// Capture A (the first vantage point): a file, or a directory or glob
+    /// of rotated files read as one capture (as with --merge).
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// Capture B (the second vantage point), as A.
+    #[arg(value_name = "B")]
+    pub b: String,
+    /// Output format: the table (summary first), JSON lines (one object per
+    /// connection, then the summary) or CSV (one row per connection); see
+    /// docs/REFERENCE.md.
+    #[arg(short, long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+    /// Also write the comparison as a self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Seconds a segment waits for its copy in the other capture (after
+    /// clock correction); later copies count as lost and created. Memory
+    /// holds the segments of this much time.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = seconds_arg)]
+    pub window: f64,
+    /// B's clock minus A's in seconds, when the captures are too far apart
+    /// in time to find it (it is refined from the traffic either way).
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub offset: Option<f64>,
+    #[command(flatten)]
+    /// Options of the analysis (of each capture).
+    pub analysis: AnalysisArgs,
+}
+
+/// `diff --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// The summary, then one line per connection, for people.
+    Table,
+    /// JSON lines.
+    Json,
+    /// CSV.
+    Csv,
 }
 
 #[derive(Debug, ClapArgs)]

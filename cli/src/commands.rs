@@ -19,8 +19,9 @@ use tcpstate::report::{write_report, Format, Part, Report, StreamingReport, OUT_
 use tcpstate::{Analysis, Analyzer};
 
 use crate::args::{
-    AnalysisArgs, CheckArgs, CheckFormat, Cli, Command, ExtractArgs, FormatArg, ManArgs, OutFormat,
-    ReportArgs, RunArgs, ShowArgs, ShowFormat, EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK,
+    AnalysisArgs, CheckArgs, CheckFormat, Cli, Command, DiffArgs, DiffFormat, ExtractArgs,
+    FormatArg, ManArgs, OutFormat, ReportArgs, RunArgs, ShowArgs, ShowFormat, EXIT_BAD_INPUT,
+    EXIT_FAILURE, EXIT_OK,
 };
 use crate::output::{write_atomically, AtomicFile};
 use crate::terminal::{progress_for, table_style};
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> i32 {
         Some(Command::Extract(a)) => run_extract(a),
         Some(Command::Check(a)) => run_check(a),
         Some(Command::Report(a)) => run_html(a),
+        Some(Command::Diff(a)) => run_diff(a),
         Some(Command::Completions { shell }) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "tcpstate", &mut io::stdout());
@@ -753,6 +755,80 @@ fn run_html(args: ReportArgs) -> Result<i32, String> {
         eprintln!("tcpstate: cannot write {}: {e}", args.html.display());
         if status == EXIT_OK {
             status = EXIT_FAILURE;
+        }
+    }
+    Ok(status)
+}
+
+/// `tcpstate diff A B`: JSON and CSV are written as connections finish;
+/// the table and the HTML page need them all (they are small: one row per
+/// connection).
+fn run_diff(args: DiffArgs) -> Result<i32, String> {
+    let side = |arg: &str| -> Result<Vec<Input>, String> {
+        let inputs = inputs_of(std::slice::from_ref(&arg.to_string()), true)?;
+        if inputs.is_empty() {
+            return Err(format!("{arg}: no capture found"));
+        }
+        Ok(inputs)
+    };
+    let (a, b) = (side(&args.a)?, side(&args.b)?);
+    let options = tcpstate::diff::DiffOptions {
+        window: std::time::Duration::from_secs_f64(args.window.max(1e-6)),
+        offset: args
+            .offset
+            .map(|o| std::time::Duration::from_secs_f64(o.abs().min(1e9))),
+        offset_negative: args.offset.is_some_and(|o| o < 0.0),
+    };
+    let analyzer = args.analysis.analyzer();
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let keep = args.format == DiffFormat::Table || args.html.is_some();
+    let mut kept = Vec::new();
+    let mut failed: Option<io::Error> = None;
+    if args.format == DiffFormat::Csv {
+        tcpstate::report::diff::write_csv_header(&mut out).map_err(|e| e.to_string())?;
+    }
+    let outcome = tcpstate::diff::diff(&analyzer, &a, &b, &options, &mut |c| {
+        let written = match args.format {
+            DiffFormat::Json => tcpstate::report::diff::write_json_conn(&mut out, &c),
+            DiffFormat::Csv => tcpstate::report::diff::write_csv_conn(&mut out, &c),
+            DiffFormat::Table => Ok(()),
+        };
+        if let (Err(e), None) = (written, &failed) {
+            failed = Some(e);
+        }
+        if keep {
+            kept.push(c);
+        }
+    })?;
+    let mut status = EXIT_OK;
+    for w in &outcome.warnings {
+        eprintln!("tcpstate: warning: {w}");
+    }
+    for e in &outcome.errors {
+        eprintln!("tcpstate: {e}");
+        status = EXIT_BAD_INPUT;
+    }
+    let written = match args.format {
+        DiffFormat::Json => tcpstate::report::diff::write_json_summary(&mut out, &outcome.summary),
+        DiffFormat::Csv => Ok(()),
+        DiffFormat::Table => tcpstate::report::diff::write_table(&mut out, &outcome.summary, &kept),
+    };
+    if let Some(e) = failed.or(written.err()).or(out.flush().err()) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(format!("cannot write the comparison: {e}"));
+        }
+    }
+    if let Some(path) = &args.html {
+        let names = (display_name(&a), display_name(&b));
+        let written = write_atomically(path, |w| {
+            tcpstate::report::diff::write_html(w, (&names.0, &names.1), &outcome.summary, &kept)
+        });
+        if let Err(e) = written {
+            eprintln!("tcpstate: cannot write {}: {e}", path.display());
+            if status == EXIT_OK {
+                status = EXIT_FAILURE;
+            }
         }
     }
     Ok(status)

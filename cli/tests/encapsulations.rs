@@ -87,6 +87,15 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
             vec![("MPLS", 18)],
         ),
         (
+            "mpls_pw",
+            vec![(c4(40951), S4, "", ""), (c6(40952), S6, "60.50", "")],
+            vec![
+                ("802.1Q/802.1ad VLAN", 9),
+                ("MPLS", 18),
+                ("MPLS pseudowire", 18),
+            ],
+        ),
+        (
             "pppoe",
             vec![(c4(40821), S4, "", ""), (c6(40822), S6, "", "")],
             vec![("PPPoE", 18)],
@@ -123,6 +132,14 @@ fn every_encapsulation_gives_exact_connections_states_and_paths() {
                 (c6(40922), S6, "", "greudp fd00::1>fd00::2"),
             ],
             vec![("GRE-in-UDP", 27)],
+        ),
+        (
+            "pptp",
+            vec![
+                (c4(40961), S4, "", "pptp 172.16.0.1>172.16.0.2"),
+                (c6(40962), S6, "", "pptp 172.16.0.1>172.16.0.2"),
+            ],
+            vec![("GRE", 18), ("PPTP GRE", 18)],
         ),
         (
             "vxlan",
@@ -282,6 +299,117 @@ fn gtpu_sessions_reassemble_outer_fragments_and_ignore_teids() {
             assert_eq!(c.tcp.state(Side::Server).to_string(), "CLOSED", "{file}");
             assert_eq!(c.zeek.conn_state(), "SF", "{file}");
             assert_eq!(c.zeek.history(), "ShADdFaf", "{file}");
+            assert!(c.anomalies().is_empty(), "{file}: {:?}", c.anomalies());
+        }
+    }
+}
+
+/// AYIYA: the forward opcode carries IPv6 or IPv4 by its next header; a
+/// heartbeat is AYIYA without a packet inside, plain UDP.
+#[test]
+fn ayiya_forwards_ipv4_and_ipv6_and_heartbeats_stay_udp() {
+    for ext in ["pcap", "pcapng"] {
+        let file = format!("testdata/synth/encap/ayiya.{ext}");
+        let a = run(&file, &Analyzer::new());
+        let hop = "ayiya 192.0.2.60>198.51.100.60".to_string();
+        assert_eq!(
+            rows(&a),
+            vec![
+                (
+                    "[2001:db8:1::1]:40971".to_string(),
+                    S6.to_string(),
+                    String::new(),
+                    hop.clone()
+                ),
+                (
+                    "10.0.1.1:40972".to_string(),
+                    S4.to_string(),
+                    String::new(),
+                    hop
+                ),
+            ],
+            "{file}"
+        );
+        let acc = &a.accounting;
+        assert_eq!((acc.frames, acc.tcp, acc.other_ip), (19, 18, 1), "{file}");
+        assert_eq!(encaps(&a), vec![("AYIYA".into(), 19)], "{file}");
+        for c in &a.connections {
+            assert_eq!(c.tcp.state(Side::Client).to_string(), "TIME_WAIT", "{file}");
+            assert_eq!(c.tcp.state(Side::Server).to_string(), "CLOSED", "{file}");
+            assert_eq!(c.zeek.history(), "ShADdFaf", "{file}");
+            assert!(c.anomalies().is_empty(), "{file}: {:?}", c.anomalies());
+        }
+    }
+}
+
+/// Aruba's GRE with 802.11 data frames: QoS and plain, To DS, From DS and
+/// four-address layouts; an A-MSDU's subframes are each a segment under the
+/// frame's number (frame 22 carries three of stream 2, frame 25 one of
+/// stream 2 and the SYN that starts stream 3, as tshark numbers them); a
+/// protected frame is counted as such. Every packet is accounted for.
+#[test]
+fn aruba_wlan_frames_and_amsdu_subframes_are_each_a_packet() {
+    for ext in ["pcap", "pcapng"] {
+        let file = format!("testdata/synth/encap/aruba.{ext}");
+        let a = run(&file, &Analyzer::new());
+        let hop = "aruba 172.16.0.1>172.16.0.2";
+        assert_eq!(
+            rows(&a),
+            [
+                ("10.0.1.1:40981", S4),
+                ("[2001:db8:1::1]:40982", S6),
+                ("10.0.1.1:40983", S4),
+                ("10.0.1.1:40984", S4),
+            ]
+            .map(|(c, s)| (
+                c.to_string(),
+                s.to_string(),
+                String::new(),
+                hop.to_string()
+            )),
+            "{file}"
+        );
+        let acc = &a.accounting;
+        assert_eq!(
+            (acc.frames, acc.amsdu_subframes, acc.tcp, acc.undecodable),
+            (39, 3, 41, 1),
+            "{file}"
+        );
+        assert_eq!(
+            acc.undecodable_by_reason
+                .keys()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>(),
+            ["802.11 protected (encrypted) frame"],
+            "{file}"
+        );
+        assert_eq!(
+            encaps(&a),
+            vec![
+                ("GRE".into(), 39),
+                ("Aruba GRE".into(), 39),
+                ("802.11".into(), 39),
+                ("802.11 A-MSDU".into(), 2),
+            ],
+            "{file}"
+        );
+        let mut by_frame: BTreeMap<u64, Vec<(u64, u32)>> = BTreeMap::new();
+        Analyzer::new().observe_inputs(&[Input::Path(path(&file))], &mut |seg, stream, _| {
+            by_frame
+                .entry(seg.frame)
+                .or_default()
+                .push((stream, seg.payload_len));
+        });
+        assert_eq!(by_frame[&22], [(2, 41), (2, 43), (2, 45)], "{file}");
+        assert_eq!(by_frame[&25], [(2, 47), (3, 0)], "{file}");
+        let third = &a.connections[2];
+        assert_eq!(third.flow.packets, [8, 6], "{file}");
+        assert_eq!(third.flow.bytes, [176, 121], "{file}");
+        assert_eq!(a.connections[3].flow.first_frame, 25, "{file}");
+        for c in &a.connections {
+            assert_eq!(c.tcp.state(Side::Client).to_string(), "TIME_WAIT", "{file}");
+            assert_eq!(c.tcp.state(Side::Server).to_string(), "CLOSED", "{file}");
+            assert_eq!(c.zeek.conn_state(), "SF", "{file}");
             assert!(c.anomalies().is_empty(), "{file}: {:?}", c.anomalies());
         }
     }

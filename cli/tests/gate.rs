@@ -556,7 +556,15 @@ fn man_ships_every_page_it_refers_to() {
         .collect();
     assert_eq!(
         referred,
-        ["show", "extract", "check", "report", "completions", "man"]
+        [
+            "show",
+            "extract",
+            "check",
+            "report",
+            "diff",
+            "completions",
+            "man"
+        ]
     );
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(&["man", "--dir", dir.path().to_str().unwrap()]);
@@ -575,7 +583,9 @@ fn man_ships_every_page_it_refers_to() {
     }
     let (code, _, err) = run(&["man", "nope"]);
     assert_eq!(code, 2);
-    assert!(err.contains("the subcommands are show, check, report, completions, man"));
+    assert!(
+        err.contains("the subcommands are show, extract, check, report, diff, completions, man")
+    );
 }
 
 #[test]

@@ -270,6 +270,60 @@ fn show_json_keys_are_documented_in_order() {
     assert_eq!(keys(&v["segments"][0]), per_segment);
 }
 
+/// `tcpstate diff --format json`: the connection keys, then those of a
+/// delay, a reordered entry and a change, then the summary's, as listed.
+#[test]
+fn diff_json_keys_are_documented_in_order() {
+    let out = stdout(&[
+        "diff",
+        "--format",
+        "json",
+        "testdata/synth/diff_a.pcap",
+        "testdata/synth/diff_b.pcap",
+    ]);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    // The connection with a reordered segment and a change.
+    let conn = lines
+        .iter()
+        .find(|l| {
+            l["reordered"]["s2c"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        })
+        .expect("diff_b.pcap reorders a segment");
+    let mut actual = keys(conn);
+    actual.extend(keys(&conn["delay"]["c2s"]));
+    actual.extend(keys(&conn["reordered"]["s2c"][0]));
+    actual.extend(keys(&conn["changes"][0]));
+    assert_eq!(actual, listed("## JSON: diff connection object"));
+    assert_eq!(keys(&conn["delay"]), ["c2s", "s2c"]);
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!(keys(summary), listed("## JSON: diff summary object"));
+}
+
+#[test]
+fn diff_csv_columns_are_documented_in_order() {
+    let out = stdout(&[
+        "diff",
+        "--format",
+        "csv",
+        "testdata/synth/diff_a.pcap",
+        "testdata/synth/diff_b.pcap",
+    ]);
+    let header: Vec<String> = out
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    assert_eq!(header, listed("## CSV: diff"));
+}
+
 /// The cells of the table rows under a heading, backticks removed.
 fn table_rows(heading: &str) -> Vec<Vec<String>> {
     let text = page();

@@ -256,6 +256,7 @@ pub fn check_decode(data: &[u8]) {
         }
     }
     let mut a = FrameAccounting::default();
+    a.count_frame(0);
     a.count(&d);
     assert!(a.is_balanced());
     assert_eq!(a.frames, 1);
@@ -264,8 +265,16 @@ pub fn check_decode(data: &[u8]) {
     // fragment (kept for reassembly) or checksums are verified (odd `extra`).
     let options = DecodeOptions {
         verify_checksums: extra & 1 == 1,
+        wire_facts: extra & 2 == 2,
     };
-    match decode_frame(&pkt, options).content {
+    let whole = decode_frame(&pkt, options);
+    // An A-MSDU's further packets: each a packet of its own, never empty of meaning.
+    for more in &whole.more {
+        if let Content::Decoded(m) = more {
+            let _ = format!("{m:?}");
+        }
+    }
+    match whole.content {
         Content::Decoded(Decoded::Tcp(s)) if options.verify_checksums => {
             let Decoded::Tcp(plain) = &d else {
                 panic!("TCP only when checking checksums: {d:?}");

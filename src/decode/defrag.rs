@@ -119,11 +119,16 @@ struct Pending {
 /// The IP payload can be at most this long (16-bit length fields).
 const MAX_DATAGRAM: usize = 65535;
 
-/// What feeding one fragment frame gave.
+/// What feeding one fragment gave.
 #[derive(Debug, Default)]
 pub struct Reassembled {
-    /// What the frame stands for, once its datagram is whole.
-    pub decoded: Option<Decoded>,
+    /// What the fragment stands for once its datagram is whole (empty while
+    /// it waits): one packet, or several when the datagram held an 802.11
+    /// A-MSDU.
+    pub decoded: Vec<Decoded>,
+    /// Packets the rebuilt datagrams held beyond the one the fragment stands
+    /// for (A-MSDU subframes), whether decoded now or fragments fed on.
+    pub extra: u64,
     /// The encapsulations of each datagram rebuilt on the way, outermost first.
     pub revealed: Vec<EncapSet>,
 }
@@ -151,23 +156,29 @@ impl Reassembler {
     }
 
     /// Feeds a fragment frame to reassembly: what the frame stands for once
-    /// its datagram is whole (`decoded` is None while it waits), and the
+    /// its datagram is whole (`decoded` is empty while it waits), and the
     /// encapsulations each rebuilt datagram revealed, for the caller to
     /// count. A datagram may itself hold a fragment of an inner one, hence
     /// the loop.
     pub fn resolve(&mut self, fragment: Box<Fragment>) -> Reassembled {
         let mut out = Reassembled::default();
-        let mut fragment = fragment;
-        while let Some((last, payload)) = self.push(fragment) {
+        let mut waiting = vec![fragment];
+        while let Some(fragment) = waiting.pop() {
+            let Some((last, payload)) = self.push(fragment) else {
+                continue;
+            };
             let frame = decode_reassembled(&last, &payload);
             out.revealed.push(frame.encaps);
-            match frame.content {
-                Content::Decoded(d) => {
-                    out.decoded = Some(d);
-                    break;
+            out.extra += frame.more.len() as u64;
+            let mut inner = Vec::new();
+            for content in std::iter::once(frame.content).chain(frame.more) {
+                match content {
+                    Content::Decoded(d) => out.decoded.push(d),
+                    Content::Fragment(f) => inner.push(f),
                 }
-                Content::Fragment(inner) => fragment = inner,
             }
+            // A stack: the first inner fragment is fed first.
+            waiting.extend(inner.into_iter().rev());
         }
         out
     }

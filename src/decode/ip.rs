@@ -7,6 +7,7 @@ use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
 
 use super::outcome::{Fragment, FragmentKey, Undecodable};
 use super::step::{Ctx, IpNext, Stop, Transport};
+use crate::model::WireFacts;
 
 const TCP: u8 = 6;
 
@@ -99,6 +100,16 @@ pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> IpNext<'a> {
             n => (n as usize).checked_sub(s.extensions().slice().len()),
         },
     };
+    let wire = match &slice {
+        LaxIpSlice::Ipv4(s) => {
+            let h = s.header();
+            ip_facts(Some(h.identification()), h.ttl(), h.slice()[1])
+        }
+        LaxIpSlice::Ipv6(s) => {
+            let h = s.header();
+            ip_facts(None, h.hop_limit(), h.traffic_class())
+        }
+    };
     IpNext::Payload(Transport {
         protocol: payload.ip_number.0,
         src,
@@ -106,7 +117,17 @@ pub(super) fn ip<'a>(ctx: &mut Ctx, bytes: &'a [u8]) -> IpNext<'a> {
         payload: payload.payload,
         reported: from_header.unwrap_or(payload.payload.len()),
         header_len: ip_header_len(&slice),
+        wire,
     })
+}
+
+fn ip_facts(ip_id: Option<u16>, hop_limit: u8, tos: u8) -> WireFacts {
+    WireFacts {
+        ip_id,
+        hop_limit: Some(hop_limit),
+        tos: Some(tos),
+        ..WireFacts::default()
+    }
 }
 
 fn undecodable<'a>(u: Undecodable) -> IpNext<'a> {
@@ -159,6 +180,7 @@ pub(super) fn plain_ethernet_tcp(data: &[u8]) -> Option<Transport<'_>> {
                 payload: data.get(34..end)?,
                 reported,
                 header_len: 20,
+                wire: ip_facts(Some(be16(18)), data[22], data[15]),
             })
         }
         0x86dd if data[14] >> 4 == 6 && data[20] == TCP => {
@@ -179,6 +201,7 @@ pub(super) fn plain_ethernet_tcp(data: &[u8]) -> Option<Transport<'_>> {
                 payload: &data[54..end],
                 reported,
                 header_len: 40,
+                wire: ip_facts(None, data[21], (be16(14) >> 4) as u8),
             })
         }
         _ => None,

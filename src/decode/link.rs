@@ -1,10 +1,11 @@
 //! Link layers and the layer-2 encapsulations below them: Ethernet with VLAN
-//! stacks, VN-Tags, 802.1ah I-TAGs, MPLS label stacks, PPPoE sessions, Linux cooked captures, BSD loopback.
+//! stacks, VN-Tags, 802.1ah I-TAGs, MPLS label stacks (and the Ethernet
+//! pseudowires after them), PPPoE sessions, Linux cooked captures, BSD loopback.
 
 use etherparse::EtherType;
 
 use super::outcome::{NonIp, Undecodable};
-use super::step::{non_ip, undecodable, Ctx, Next};
+use super::step::{non_ip, undecodable, Ctx, Next, PPP_IPV4, PPP_IPV6};
 use crate::capture::linktype;
 use crate::model::Encap;
 
@@ -13,8 +14,6 @@ const MPLS_MULTICAST: u16 = 0x8848;
 const PPPOE_SESSION: u16 = 0x8864;
 const VN_TAG: u16 = 0x8926;
 const PBB_I_TAG: u16 = 0x88e7;
-const PPP_IPV4: u16 = 0x0021;
-const PPP_IPV6: u16 = 0x0057;
 
 /// The link-layer header of a frame of link type `lt`.
 #[inline(always)]
@@ -118,7 +117,24 @@ pub(super) fn ether_payload<'a>(ctx: &mut Ctx, mut et: u16, mut rest: &'a [u8]) 
 }
 
 /// An MPLS label stack: labels up to the bottom-of-stack bit, then the
-/// payload's type guessed from its first nibble, as Wireshark does.
+/// payload's type from its first nibble (RFC 4385, RFC 4928): 4 is IPv4, 6 is
+/// IPv6, 0 is a pseudowire control word (4 bytes: nibble 0, flags, length,
+/// sequence number) and the Ethernet frame it carries (Ethernet over MPLS,
+/// RFC 4448).
+///
+/// Where the tools differ: Wireshark (epan/dissectors/packet-mpls.c,
+/// `dissect_mpls`) takes 4 or 6 as IP only when the IP length field fits the
+/// rest of the frame, and hands everything else to its pseudowire heuristic
+/// (packet-pw-eth.c, `dissect_pw_eth_heuristic`), which reads nibble 0 as a
+/// control word unless both MAC addresses after it have a registered vendor
+/// prefix (then an Ethernet frame without control word); it needs a
+/// manufacturer database tcpstate does not carry, so nibble 0 is always the
+/// control word here, the usual case (RFC 4448 asks for the control word so
+/// that a MAC address starting with 4 or 6 is not taken for IP). Zeek
+/// (src/packet_analysis/protocol/mpls/MPLS.cc, `MPLSAnalyzer::AnalyzePacket`)
+/// skips the labels and always hands the rest to its IP analyzer, which reads
+/// 4 and 6 and reports anything else as a weird: Zeek does not open
+/// pseudowires at all.
 fn mpls<'a>(ctx: &mut Ctx, mut rest: &'a [u8]) -> Next<'a> {
     ctx.saw(Encap::Mpls);
     loop {
@@ -132,6 +148,13 @@ fn mpls<'a>(ctx: &mut Ctx, mut rest: &'a [u8]) -> Next<'a> {
     }
     match rest.first().map(|b| b >> 4) {
         Some(4) | Some(6) => Next::Ip(rest),
+        Some(0) => {
+            let Some(frame) = rest.get(4..) else {
+                return undecodable(Undecodable::TruncatedEncap(Encap::MplsPw));
+            };
+            ctx.saw(Encap::MplsPw);
+            Next::Ethernet(frame)
+        }
         Some(n) => non_ip(NonIp::MplsPayload(n)),
         None => undecodable(Undecodable::TruncatedEncap(Encap::Mpls)),
     }
@@ -171,5 +194,63 @@ fn bsd_loopback(lt: u16, data: &[u8]) -> Next<'_> {
         // AF_INET; AF_INET6 differs by OS: Linux 10, BSDs 24, FreeBSD 28, macOS 30.
         2 | 10 | 24 | 28 | 30 => Next::Ip(&data[4..]),
         f => non_ip(NonIp::LoopbackFamily(f)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::capture::{linktype, RawPacket};
+    use crate::decode::{decode, Decoded, NonIp, Undecodable};
+    use crate::model::Encap;
+
+    fn ethernet(et: u16, rest: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        f.extend_from_slice(&et.to_be_bytes());
+        f.extend_from_slice(rest);
+        f
+    }
+
+    fn decoded(frame: &[u8]) -> Decoded {
+        decode(&RawPacket {
+            frame: 1,
+            ts_ns: 0,
+            linktype: linktype::ETHERNET,
+            data: frame,
+            orig_len: frame.len() as u32,
+        })
+    }
+
+    /// One label (bottom of stack), then what follows it.
+    fn mpls(payload: &[u8]) -> Vec<u8> {
+        let mut m = vec![0x00, 0x06, 0x41, 64];
+        m.extend_from_slice(payload);
+        ethernet(0x8847, &m)
+    }
+
+    #[test]
+    fn mpls_pseudowire_control_word_leads_to_ethernet() {
+        // Control word, then an Ethernet frame carrying ARP: the walk went through.
+        let arp = ethernet(0x0806, &[0; 28]);
+        let mut pw = vec![0, 0, 0, 7];
+        pw.extend_from_slice(&arp);
+        assert_eq!(decoded(&mpls(&pw)), Decoded::NonIp(NonIp::Arp));
+        // Cut inside the control word, or inside the inner Ethernet header.
+        assert_eq!(
+            decoded(&mpls(&[0, 0])),
+            Decoded::Undecodable(Undecodable::TruncatedEncap(Encap::MplsPw))
+        );
+        assert_eq!(
+            decoded(&mpls(&pw[..10])),
+            Decoded::Undecodable(Undecodable::TruncatedLink)
+        );
+        // Nibble 1 (an associated channel) is neither IP nor a pseudowire.
+        assert_eq!(
+            decoded(&mpls(&[0x10, 0, 0, 0])),
+            Decoded::NonIp(NonIp::MplsPayload(1))
+        );
+        assert_eq!(
+            decoded(&mpls(&[])),
+            Decoded::Undecodable(Undecodable::TruncatedEncap(Encap::Mpls))
+        );
     }
 }

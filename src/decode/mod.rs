@@ -8,10 +8,16 @@
 //! [`IpNext`]), and the loop hands that to the layer that reads it. So the
 //! layer files never call each other, even though tunnels lead back to
 //! Ethernet or IP: `link` (Ethernet, VLAN, MPLS, PPPoE, cooked, loopback),
-//! `ip` (IPv4/IPv6, fragments) and `tunnel` (GRE, ERSPAN, VXLAN, Geneve,
-//! IP-in-IP, Teredo). They share the walk's vocabulary in `step` and the
+//! `ip` (IPv4/IPv6, fragments), `tunnel` (GRE, PPTP, ERSPAN, VXLAN, Geneve,
+//! GTPv1-U, AYIYA, IP-in-IP, Teredo) and `wlan` (802.11 data frames inside
+//! Aruba's GRE, LLC/SNAP, A-MSDU). They share the walk's vocabulary in `step` and the
 //! results in `outcome`. Every tunnel is entered through `Ctx::enter`, which
 //! refuses more than [`MAX_TUNNELS`], so the walk ends.
+//!
+//! A frame may carry several packets: an 802.11 A-MSDU's subframes are
+//! each one. The walk follows the first and leaves the others pending with
+//! the layers outside them; each is then walked on its own, and the frame
+//! lists them in [`Frame::more`].
 //!
 //! A frame that is an IP fragment comes back as a [`Fragment`]: reassembly
 //! needs the frames in order, so it happens in `defrag`, and the datagram it
@@ -29,6 +35,7 @@ mod link;
 mod outcome;
 mod step;
 mod tunnel;
+mod wlan;
 
 use std::net::IpAddr;
 use std::ops::ControlFlow;
@@ -40,23 +47,41 @@ pub use outcome::{
     Content, DecodeOptions, Decoded, Fragment, FragmentKey, Frame, IpProtocol, Layers, NonIp,
     Undecodable, MAX_TUNNELS,
 };
-use step::{Ctx, Found, IpNext, Meta, Next, Transport};
+use step::{Ctx, Found, IpNext, Meta, Next, Pending, Transport};
 
 use crate::capture::{linktype, RawPacket};
-use crate::model::{EncapSet, Endpoint, Path, Segment, TcpFlags, TcpOptions, TunnelPath};
+use crate::model::{
+    EncapSet, Endpoint, Path, Segment, TcpFlags, TcpOptions, TunnelPath, WireFacts,
+};
 
 const TCP: u8 = IpNumber::TCP.0;
 
 /// Reads a frame's layers from `next` on until the walk ends. Tunnels lead
 /// back to Ethernet or IP; every one goes through `Ctx::enter`, which
-/// refuses more than [`MAX_TUNNELS`], so the loop ends.
+/// refuses more than [`MAX_TUNNELS`], so the loop ends. An A-MSDU's
+/// subframes after the first are left in `pending`, each with the layers
+/// outside it, for walks of their own.
 #[inline(always)]
-fn walk<'a>(ctx: &mut Ctx, mut next: Next<'a>) -> Found<'a> {
+fn walk<'a>(ctx: &mut Ctx, mut next: Next<'a>, pending: &mut Vec<Pending<'a>>) -> Found<'a> {
     loop {
         next = match next {
             Next::Link(lt, data) => link::link(lt, data),
             Next::Ethernet(data) => link::ethernet(data),
             Next::EtherPayload(et, data) => link::ether_payload(ctx, et, data),
+            Next::Wlan(data) => wlan::wlan(ctx, data),
+            Next::Amsdu(body) => {
+                let mut subframes = wlan::amsdu(ctx, body).into_iter();
+                let Some(first) = subframes.next() else {
+                    return Found::Stop(step::Stop::Undecodable(Undecodable::TruncatedEncap(
+                        crate::model::Encap::Amsdu,
+                    )));
+                };
+                pending.extend(subframes.map(|next| Pending {
+                    layers: ctx.layers.clone(),
+                    next,
+                }));
+                first
+            }
             Next::Ip(data) => match ip::ip(ctx, data) {
                 IpNext::Payload(t) => match transport(ctx, t) {
                     ControlFlow::Continue(next) => next,
@@ -98,6 +123,7 @@ fn start(pkt: &RawPacket<'_>, options: DecodeOptions) -> Ctx {
     Ctx {
         layers: Layers {
             verify_checksums: options.verify_checksums,
+            wire_facts: options.wire_facts,
             ..Layers::default()
         },
         meta: Meta {
@@ -121,14 +147,50 @@ fn shortcut<'a>(pkt: &RawPacket<'a>) -> Option<Transport<'a>> {
     }
 }
 
+/// Walks a frame from `next` on, then each packet that walk left pending
+/// (A-MSDU subframes after the first), in the order they lie in the frame,
+/// each from the layers outside it. The frame's encapsulations are those of
+/// every walk.
+fn walk_frame(ctx: &mut Ctx, next: Next<'_>) -> Frame {
+    let mut pending = Vec::new();
+    let found = walk(ctx, next, &mut pending);
+    let content = finish(ctx, found);
+    let mut encaps = ctx.layers.encaps;
+    let mut more = Vec::new();
+    // A stack, so a subframe's own subframes (an A-MSDU tunnelled in an
+    // A-MSDU) come before the next subframe.
+    pending.reverse();
+    while let Some(p) = pending.pop() {
+        let mut sub = Ctx {
+            layers: p.layers,
+            meta: ctx.meta,
+        };
+        let mut nested = Vec::new();
+        let found = walk(&mut sub, p.next, &mut nested);
+        more.push(finish(&sub, found));
+        encaps.add_all(sub.layers.encaps);
+        pending.extend(nested.into_iter().rev());
+    }
+    Frame {
+        content,
+        more,
+        encaps,
+    }
+}
+
 /// Decodes one captured frame on its own: IP fragments are reported as such
-/// (a TCP fragment as [`Undecodable::TcpFragment`]), never reassembled.
+/// (a TCP fragment as [`Undecodable::TcpFragment`]), never reassembled; of
+/// an A-MSDU, only the first packet ([`decode_frame`] gives them all).
 pub fn decode(pkt: &RawPacket<'_>) -> Decoded {
     let mut ctx = start(pkt, DecodeOptions::default());
     if let Some(t) = shortcut(pkt) {
         return decode_tcp(&ctx, &t);
     }
-    match walk(&mut ctx, Next::Link(pkt.linktype, pkt.data)) {
+    match walk(
+        &mut ctx,
+        Next::Link(pkt.linktype, pkt.data),
+        &mut Vec::new(),
+    ) {
         Found::Tcp(t) => decode_tcp(&ctx, &t),
         Found::Stop(stop) => stop.into(),
         Found::Fragment(f) if f.key.protocol == TCP => {
@@ -145,14 +207,11 @@ pub fn decode_frame(pkt: &RawPacket<'_>, options: DecodeOptions) -> Frame {
     if let (false, Some(t)) = (options.verify_checksums, shortcut(pkt)) {
         return Frame {
             content: Content::Decoded(decode_tcp(&ctx, &t)),
+            more: Vec::new(),
             encaps: EncapSet::default(),
         };
     }
-    let found = walk(&mut ctx, Next::Link(pkt.linktype, pkt.data));
-    Frame {
-        content: finish(&ctx, found),
-        encaps: ctx.layers.encaps,
-    }
+    walk_frame(&mut ctx, Next::Link(pkt.linktype, pkt.data))
 }
 
 /// Decodes a datagram rebuilt from fragments, as if the last fragment's frame
@@ -176,14 +235,22 @@ pub fn decode_reassembled(last: &Fragment, payload: &[u8]) -> Frame {
         payload,
         reported: payload.len(),
         header_len: last.header_len,
+        // The fragments' TTL and TOS are not kept; the ID is the datagram's.
+        wire: WireFacts {
+            ip_id: match last.key.src {
+                IpAddr::V4(_) => u16::try_from(last.key.id).ok(),
+                IpAddr::V6(_) => None,
+            },
+            ..WireFacts::default()
+        },
     };
-    let found = match transport(&mut ctx, datagram) {
-        ControlFlow::Continue(next) => walk(&mut ctx, next),
-        ControlFlow::Break(found) => found,
-    };
-    Frame {
-        content: finish(&ctx, found),
-        encaps: ctx.layers.encaps,
+    match transport(&mut ctx, datagram) {
+        ControlFlow::Continue(next) => walk_frame(&mut ctx, next),
+        ControlFlow::Break(found) => Frame {
+            content: finish(&ctx, found),
+            more: Vec::new(),
+            encaps: ctx.layers.encaps,
+        },
     }
 }
 
@@ -203,10 +270,14 @@ fn decode_tcp(ctx: &Ctx, t: &Transport<'_>) -> Decoded {
     let short_segment = reported_len < header_len;
     let header_cut = tcp.len() < header_len;
     let mut options = TcpOptions::default();
+    let mut wire = t.wire;
     if !bad_header_len {
         let end = header_len.min(tcp.len());
         if end > 20 {
             options = parse_options(&tcp[20..end]);
+            if ctx.layers.wire_facts {
+                wire.option_kinds = WireFacts::option_kinds_of(&tcp[20..end]);
+            }
         }
     }
     let payload_len = if short_segment {
@@ -215,6 +286,10 @@ fn decode_tcp(ctx: &Ctx, t: &Transport<'_>) -> Decoded {
         reported_len - header_len
     };
     let captured_payload_len = tcp.len().saturating_sub(header_len).min(payload_len);
+    if ctx.layers.wire_facts && !bad_header_len && captured_payload_len > 0 {
+        wire.payload_digest =
+            WireFacts::digest(&tcp[header_len..header_len + captured_payload_len]);
+    }
     // Only a segment captured whole can be checked; a cut one is given the benefit of the doubt.
     let bad_checksum = ctx.layers.verify_checksums
         && tcp.len() >= reported_len
@@ -251,6 +326,7 @@ fn decode_tcp(ctx: &Ctx, t: &Transport<'_>) -> Decoded {
             tunnel,
         },
         bad_checksum,
+        wire,
     })
 }
 
@@ -374,7 +450,11 @@ mod tests {
             };
             while let Ok(Some(pkt)) = r.next_packet() {
                 let mut ctx = start(&pkt, DecodeOptions::default());
-                let found = walk(&mut ctx, Next::Link(pkt.linktype, pkt.data));
+                let found = walk(
+                    &mut ctx,
+                    Next::Link(pkt.linktype, pkt.data),
+                    &mut Vec::new(),
+                );
                 let general = finish(&ctx, found);
                 assert_eq!(
                     decode_frame(&pkt, DecodeOptions::default()).content,
@@ -389,6 +469,45 @@ mod tests {
             }
         }
         assert!(taken > 500, "{taken}");
+    }
+
+    /// The facts `tcpstate diff` compares come from the innermost IP
+    /// header and the TCP header: ID, TTL, TOS, option kinds, digest.
+    #[test]
+    fn wire_facts_are_read_from_the_headers() {
+        // IPv4: TOS 0xb9 (DSCP 46, ECN 1), ID 0x1234, TTL 57; TCP header of
+        // 28 bytes with MSS and two NOPs and SACK-permitted; 3 payload bytes.
+        let mut p = vec![
+            0x45, 0xb9, 0, 51, 0x12, 0x34, 0x40, 0, 57, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        p.extend_from_slice(&[0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x70, 0x18, 1, 0]);
+        p.extend_from_slice(&[0, 0, 0, 0, 2, 4, 5, 0xb4, 1, 1, 4, 2]);
+        p.extend_from_slice(b"abc");
+        // Option kinds and the digest only when asked for (`tcpstate diff`).
+        let Decoded::Tcp(plain) = decode(&raw(linktype::RAW, &p)) else {
+            panic!("TCP");
+        };
+        assert_eq!((plain.wire.option_kinds, plain.wire.payload_digest), (0, 0));
+        let asked = DecodeOptions {
+            wire_facts: true,
+            ..DecodeOptions::default()
+        };
+        let Content::Decoded(Decoded::Tcp(s)) =
+            decode_frame(&raw(linktype::RAW, &p), asked).content
+        else {
+            panic!("TCP");
+        };
+        assert_eq!(
+            s.wire,
+            WireFacts {
+                ip_id: Some(0x1234),
+                hop_limit: Some(57),
+                tos: Some(0xb9),
+                option_kinds: (1 << 1) | (1 << 2) | (1 << 4),
+                payload_digest: WireFacts::digest(b"abc"),
+            }
+        );
+        assert_ne!(WireFacts::digest(b"abc"), WireFacts::digest(b"abd"));
     }
 
     #[test]
@@ -438,6 +557,7 @@ mod tests {
         bad[24] ^= 0xff; // IPv4 header checksum
         let verify = DecodeOptions {
             verify_checksums: true,
+            ..DecodeOptions::default()
         };
         let tcp = |f: &[u8], o| {
             matches!(

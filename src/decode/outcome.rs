@@ -35,6 +35,9 @@ pub enum Undecodable {
     /// wrong: Zeek without `-C` drops such packets before any transport
     /// analysis (`IPAnalyzer::AnalyzePacket`, weird `bad_IP_checksum`).
     BadIpChecksum,
+    /// An 802.11 data frame with the Protected Frame bit: its body is
+    /// encrypted, so what it carries cannot be told.
+    WlanProtected,
 }
 
 impl fmt::Display for Undecodable {
@@ -53,6 +56,7 @@ impl fmt::Display for Undecodable {
             Undecodable::TruncatedEncap(e) => write!(f, "{e} header cut short"),
             Undecodable::TooDeep => write!(f, "more than {MAX_TUNNELS} nested tunnels"),
             Undecodable::BadIpChecksum => f.write_str("bad IPv4 header checksum"),
+            Undecodable::WlanProtected => f.write_str("802.11 protected (encrypted) frame"),
         }
     }
 }
@@ -76,8 +80,14 @@ pub enum NonIp {
     JournalEntry,
     /// An MPLS payload whose first nibble is neither 4 nor 6.
     MplsPayload(u8),
-    /// A PPP (over PPPoE) protocol other than IPv4 and IPv6 (LCP, IPCP...).
+    /// A PPP (over PPPoE or PPTP) protocol other than IPv4 and IPv6 (LCP, IPCP...).
     Ppp(u16),
+    /// An 802.11 frame that is not a data frame: its type (0 management,
+    /// 1 control, 3 extension).
+    WlanFrame(u8),
+    /// An 802.11 data frame of a subtype without a body (null function,
+    /// CF-Ack, CF-Poll...): the subtype.
+    WlanNoData(u8),
 }
 
 impl fmt::Display for NonIp {
@@ -92,6 +102,10 @@ impl fmt::Display for NonIp {
             NonIp::JournalEntry => f.write_str("pcapng systemd journal entry"),
             NonIp::MplsPayload(n) => write!(f, "MPLS payload starting with nibble {n}"),
             NonIp::Ppp(p) => write!(f, "PPP protocol 0x{p:04x}"),
+            NonIp::WlanFrame(0) => f.write_str("802.11 management frame"),
+            NonIp::WlanFrame(1) => f.write_str("802.11 control frame"),
+            NonIp::WlanFrame(t) => write!(f, "802.11 frame of type {t}"),
+            NonIp::WlanNoData(s) => write!(f, "802.11 data frame without data (subtype {s})"),
         }
     }
 }
@@ -132,6 +146,11 @@ pub struct DecodeOptions {
     /// Verify TCP checksums (capture hosts with checksum offload write bad
     /// ones, so this is off unless asked for).
     pub verify_checksums: bool,
+    /// Read the facts two captures are compared on (`model::WireFacts`'s
+    /// TCP option kinds and payload digest; the IP header's facts are
+    /// always kept): off unless asked for, as they cost a pass over the
+    /// first bytes of every payload.
+    pub wire_facts: bool,
 }
 
 /// One frame decoded as far as it alone allows, and the encapsulations it revealed.
@@ -139,7 +158,11 @@ pub struct DecodeOptions {
 pub struct Frame {
     /// What the frame is: decoded, or a fragment waiting for the others.
     pub content: Content,
-    /// Encapsulations seen on the way to TCP.
+    /// The frame's further packets, when it carries several: the subframes
+    /// of an 802.11 A-MSDU after the first, in order. Each is a packet of
+    /// its own (as in Zeek and Wireshark), under the frame's number.
+    pub more: Vec<Content>,
+    /// Encapsulations seen on the way to TCP, by any of the frame's packets.
     pub encaps: EncapSet,
 }
 
@@ -163,6 +186,7 @@ pub struct Layers {
     /// Encapsulations seen on the way to TCP.
     pub encaps: EncapSet,
     pub(super) verify_checksums: bool,
+    pub(super) wire_facts: bool,
 }
 
 /// Identifies the datagram a fragment belongs to (RFC 791 / RFC 8200), within its layers.

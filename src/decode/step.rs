@@ -5,7 +5,11 @@
 use std::net::IpAddr;
 
 use super::outcome::{Decoded, Fragment, IpProtocol, Layers, NonIp, Undecodable, MAX_TUNNELS};
-use crate::model::{Encap, TunnelHop};
+use crate::model::{Encap, TunnelHop, WireFacts};
+
+/// PPP protocol numbers of IPv4 and IPv6 (RFC 1332, RFC 5072), in PPPoE and PPTP.
+pub(super) const PPP_IPV4: u16 = 0x0021;
+pub(super) const PPP_IPV6: u16 = 0x0057;
 
 /// Frame facts the TCP decoder needs.
 #[derive(Clone, Copy, Debug)]
@@ -67,6 +71,10 @@ pub(super) enum Next<'a> {
     EtherPayload(u16, &'a [u8]),
     /// An IPv4 or IPv6 packet.
     Ip(&'a [u8]),
+    /// An IEEE 802.11 frame without FCS, from its frame control on.
+    Wlan(&'a [u8]),
+    /// The body of an 802.11 frame that is an A-MSDU: several packets.
+    Amsdu(&'a [u8]),
     /// The walk ends: the frame does not lead to TCP.
     Done(Stop),
 }
@@ -96,6 +104,15 @@ pub(super) struct Transport<'a> {
     pub(super) reported: usize,
     /// Length of the IP header and its extension headers (for Zeek's ip_bytes).
     pub(super) header_len: usize,
+    /// The IP header's ID, TTL and TOS (the TCP decoder adds the rest).
+    pub(super) wire: WireFacts,
+}
+
+/// A packet of the frame still to be walked (an A-MSDU subframe after the
+/// first): the layers outside it, and where its own layers start.
+pub(super) struct Pending<'a> {
+    pub(super) layers: Layers,
+    pub(super) next: Next<'a>,
 }
 
 /// Where the walk through a frame's layers ended.

@@ -1,12 +1,13 @@
 //! What an IP payload other than TCP may carry: a tunnel the decoder
-//! follows, GRE (with key and sequence number, ERSPAN types I, II and III),
-//! GRE-in-UDP, VXLAN, Geneve, GTPv1-U, IP-in-IP (IPv4 and IPv6 in either) and Teredo. Each tunnel
+//! follows, GRE (with key and sequence number, ERSPAN types I, II and III;
+//! version 1, PPTP's enhanced GRE carrying PPP),
+//! GRE-in-UDP, VXLAN, Geneve, GTPv1-U, AYIYA, IP-in-IP (IPv4 and IPv6 in either) and Teredo. Each tunnel
 //! is recorded as a hop of the segment's [`Path`](crate::model::Path), which
 //! the connection key may include so two tenants' identical inner 4-tuples
 //! stay two connections.
 
-use super::outcome::Undecodable;
-use super::step::{other_ip, undecodable, Ctx, Next, Transport};
+use super::outcome::{NonIp, Undecodable};
+use super::step::{non_ip, other_ip, undecodable, Ctx, Next, Transport, PPP_IPV4, PPP_IPV6};
 use crate::model::Encap;
 
 const UDP: u8 = 17;
@@ -19,6 +20,7 @@ const GENEVE_PORT: u16 = 6081;
 const TEREDO_PORT: u16 = 3544;
 const GTPV1_U_PORT: u16 = 2152;
 const GRE_IN_UDP_PORT: u16 = 4754;
+const AYIYA_PORT: u16 = 5072;
 const ETH_BRIDGING: u16 = 0x6558;
 const ERSPAN_I_II: u16 = 0x88be;
 const ERSPAN_III: u16 = 0x22eb;
@@ -70,9 +72,15 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8], encap: Encap) -> Next<
         return undecodable(Undecodable::TruncatedEncap(encap));
     }
     let flags = be16(g, 0);
-    // Version 1 is PPTP's enhanced GRE; routing (RFC 1701) is long obsolete.
-    if flags & 0x0007 != 0 || flags & 0x4000 != 0 {
+    // Routing (RFC 1701) is long obsolete; Zeek gives up on it too (weird `gre_routing`).
+    if flags & 0x4000 != 0 {
         return other_ip(t.protocol);
+    }
+    match flags & 0x0007 {
+        0 => {}
+        1 => return pptp(ctx, t, g, flags, encap),
+        // Zeek: weird `unknown_gre_version`; Wireshark shows the header only.
+        _ => return other_ip(t.protocol),
     }
     let proto = be16(g, 2);
     let (has_csum, has_key, has_seq) = (
@@ -134,6 +142,12 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8], encap: Encap) -> Next<
                 _ => Next::Ip(frame),
             }
         }
+        _ if is_aruba(proto) => {
+            if let Err(u) = ctx.enter(t, Encap::Aruba, key) {
+                return undecodable(u);
+            }
+            Next::Wlan(inner)
+        }
         _ => {
             if let Err(u) = ctx.enter(t, encap, key) {
                 return undecodable(u);
@@ -147,7 +161,67 @@ fn gre<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8], encap: Encap) -> Next<
     }
 }
 
-/// UDP: GTPv1-U, GRE-in-UDP, VXLAN, Geneve or Teredo by port (the lower port is tried first, as
+/// GRE protocol types of Aruba access points tunnelling 802.11 frames to
+/// their controller: Zeek's test (src/packet_analysis/protocol/gre/GRE.cc,
+/// `GREAnalyzer::AnalyzePacket`), which takes 0x9000 and any type with bits
+/// 0x8200 set and a zero low nibble (its second clause, 0x8300 to 0x8370, is
+/// inside the first). Wireshark (packet-gre.h, `GRE_ARUBA_8200`...,
+/// registered by packet-ieee80211.c) takes only 0x8200 to 0x8370 in steps of
+/// 0x10 and 0x9000, so types such as 0x8600 or 0xA200 are Aruba to Zeek and
+/// here, data to Wireshark.
+fn is_aruba(proto: u16) -> bool {
+    (proto & 0x8200 == 0x8200 && proto & 0x000f == 0) || proto == 0x9000
+}
+
+/// PPTP's enhanced GRE (GRE version 1, RFC 2637 section 4.1): protocol
+/// 0x880B (PPP), the key field always there (payload length and the peer's
+/// call ID), a sequence number when S is set, an acknowledgement number when
+/// A (0x0080) is set; then a PPP frame: address and control (FF 03) unless
+/// compressed away (ACFC), a protocol field of 2 bytes or, compressed (PFC,
+/// RFC 1661 section 6.5), of 1 byte when its first byte is odd. IPv4 (0x21)
+/// and IPv6 (0x57) lead on; other PPP protocols (LCP, CCP, compressed data)
+/// end the walk as PPP; a packet with no payload is an acknowledgement only,
+/// counted as GRE and PPTP and ending there. Zeek
+/// (src/packet_analysis/protocol/gre/GRE.cc, `GREAnalyzer::AnalyzePacket`)
+/// reads the same header but wants the 4-byte uncompressed PPP header
+/// (weird `non_ip_packet_in_encap` otherwise); Wireshark's packet-gre.c and
+/// packet-ppp.c take both forms. The call ID is not the hop's id: each side
+/// names the call by the other's call ID, so it differs per direction.
+fn pptp<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8], flags: u16, encap: Encap) -> Next<'a> {
+    const PPP: u16 = 0x880b;
+    // Zeek: weird `egre_protocol_type`; RFC 2637 requires the key.
+    if be16(g, 2) != PPP || flags & 0x2000 == 0 {
+        return other_ip(t.protocol);
+    }
+    ctx.saw(encap);
+    ctx.saw(Encap::Pptp);
+    let truncated = || undecodable(Undecodable::TruncatedEncap(Encap::Pptp));
+    let optional = |bit: u16| if flags & bit != 0 { 4 } else { 0 };
+    let at = 8 + optional(0x8000) + optional(0x1000) + optional(0x0080);
+    let Some(ppp) = g.get(at..) else {
+        return truncated();
+    };
+    if ppp.is_empty() {
+        return other_ip(t.protocol);
+    }
+    let ppp = ppp.strip_prefix(&[0xff, 0x03]).unwrap_or(ppp);
+    let (protocol, inner) = match *ppp {
+        [p, ref rest @ ..] if p & 1 == 1 => (u16::from(p), rest),
+        [p0, p1, ref rest @ ..] => (u16::from_be_bytes([p0, p1]), rest),
+        _ => return truncated(),
+    };
+    match protocol {
+        PPP_IPV4 | PPP_IPV6 => {
+            if let Err(u) = ctx.enter(t, Encap::Pptp, None) {
+                return undecodable(u);
+            }
+            Next::Ip(inner)
+        }
+        other => non_ip(NonIp::Ppp(other)),
+    }
+}
+
+/// UDP: GTPv1-U, GRE-in-UDP, VXLAN, AYIYA, Geneve or Teredo by port (the lower port is tried first, as
 /// Wireshark does), otherwise plain UDP.
 fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
     let u = t.payload;
@@ -166,6 +240,7 @@ fn udp<'a>(ctx: &mut Ctx, t: &Transport<'a>) -> Next<'a> {
             // RFC 8086; Wireshark's packet-gre.c registers the same port (GRE_IN_UDP_PORT).
             GRE_IN_UDP_PORT => return gre(ctx, t, body, Encap::GreInUdp),
             VXLAN_PORT => return vxlan(ctx, t, body),
+            AYIYA_PORT => return ayiya(ctx, t, body),
             GENEVE_PORT => return geneve(ctx, t, body),
             TEREDO_PORT => {
                 if let Some(o) = teredo(ctx, t, body, false) {
@@ -241,6 +316,41 @@ fn gtpv1_u<'a>(ctx: &mut Ctx, t: &Transport<'a>, g: &'a [u8]) -> Option<Next<'a>
     Some(Next::Ip(inner))
 }
 
+/// AYIYA ("anything in anything", draft-massar-v6ops-ayiya; UDP 5072): 8
+/// bytes (identity length and type, signature length and hash method,
+/// authentication method and opcode, next header, epoch time), then the
+/// identity (2^n bytes for a length nibble n) and the signature (4 bytes per
+/// unit of its nibble). Only opcode 1 (forward) carries a packet, IPv4 or
+/// IPv6 as the next header says (4 or 41); other opcodes (heartbeats,
+/// echo) and other next headers are counted as AYIYA and end as UDP. As
+/// Zeek's src/packet_analysis/protocol/ayiya/AYIYA.cc
+/// (`AYIYAAnalyzer::AnalyzePacket`, weird `ayiya_empty_packet` for a
+/// forward without a packet, here a cut header) and Wireshark's
+/// packet-ayiya.c (`dissect_ayiya`). Zeek's port is the same; its
+/// detection by content (bytes 0x52 0x11) is not used here.
+fn ayiya<'a>(ctx: &mut Ctx, t: &Transport<'a>, a: &'a [u8]) -> Next<'a> {
+    const FORWARD: u8 = 1;
+    let truncated = || undecodable(Undecodable::TruncatedEncap(Encap::Ayiya));
+    ctx.saw(Encap::Ayiya);
+    let [id, sig, op, next_header, _, _, _, _, ..] = *a else {
+        return truncated();
+    };
+    let header = 8 + (1usize << (id >> 4)) + usize::from(sig >> 4) * 4;
+    let Some(inner) = a.get(header..) else {
+        return truncated();
+    };
+    if op & 0x0f != FORWARD || !matches!(next_header, IPV4_IN_IP | IPV6_IN_IP) {
+        return other_ip(t.protocol);
+    }
+    if inner.is_empty() {
+        return truncated();
+    }
+    if let Err(u) = ctx.enter(t, Encap::Ayiya, None) {
+        return undecodable(u);
+    }
+    Next::Ip(inner)
+}
+
 /// VXLAN (RFC 7348): 8 bytes with a 24-bit VNI, then an Ethernet frame.
 fn vxlan<'a>(ctx: &mut Ctx, t: &Transport<'a>, v: &'a [u8]) -> Next<'a> {
     if v.len() < 8 {
@@ -307,4 +417,145 @@ fn teredo<'a>(
         return Some(undecodable(u));
     }
     Some(Next::Ip(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::capture::{linktype, RawPacket};
+    use crate::decode::{decode, Decoded, IpProtocol, NonIp, Undecodable};
+    use crate::model::Encap;
+
+    /// A raw IPv4 packet 172.16.0.1 -> 172.16.0.2 of `protocol` around `payload`.
+    fn ipv4(protocol: u8, payload: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(20 + payload.len()).unwrap().to_be_bytes();
+        let mut p = vec![0x45, 0, len[0], len[1], 0, 0, 0x40, 0, 64, protocol, 0, 0];
+        p.extend_from_slice(&[172, 16, 0, 1, 172, 16, 0, 2]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    fn decoded(packet: &[u8]) -> Decoded {
+        decode(&RawPacket {
+            frame: 1,
+            ts_ns: 0,
+            linktype: linktype::RAW,
+            data: packet,
+            orig_len: packet.len() as u32,
+        })
+    }
+
+    /// A TCP SYN 10.0.0.1:1000 -> 10.0.0.2:80 in IPv4.
+    fn syn() -> Vec<u8> {
+        let mut t = vec![
+            0x03, 0xe8, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff,
+        ];
+        t.extend_from_slice(&[0, 0, 0, 0]);
+        let mut p = ipv4(6, &t);
+        p[12..20].copy_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        p
+    }
+
+    fn tcp_port(d: &Decoded) -> Option<u16> {
+        match d {
+            Decoded::Tcp(s) => Some(s.src.port),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn ayiya_forwards_by_next_header_and_stops_cleanly() {
+        let udp = |a: &[u8]| {
+            let len = u16::try_from(8 + a.len()).unwrap().to_be_bytes();
+            let mut u = vec![0x9c, 0x40, 0x13, 0xd0, len[0], len[1], 0, 0];
+            u.extend_from_slice(a);
+            ipv4(17, &u)
+        };
+        // Identity 2 bytes (nibble 1), signature 4 bytes (nibble 1), forward.
+        let ayiya = |op: u8, next: u8, inner: &[u8]| {
+            let mut a = vec![
+                0x11,
+                0x12,
+                0x10 | op,
+                next,
+                0,
+                0,
+                0,
+                0,
+                0xaa,
+                0xbb,
+                1,
+                2,
+                3,
+                4,
+            ];
+            a.extend_from_slice(inner);
+            udp(&a)
+        };
+        assert_eq!(tcp_port(&decoded(&ayiya(1, 4, &syn()))), Some(1000));
+        // A heartbeat, or a next header other than IP, is AYIYA ending as UDP.
+        let udp17 = Decoded::OtherIp(IpProtocol(17));
+        assert_eq!(decoded(&ayiya(0, 59, &[])), udp17);
+        assert_eq!(decoded(&ayiya(1, 17, &syn())), udp17);
+        // Cut in the fixed header, in the signature, or a forward with nothing.
+        let cut = Decoded::Undecodable(Undecodable::TruncatedEncap(Encap::Ayiya));
+        assert_eq!(decoded(&udp(&[0x11, 0x12, 0x11])), cut);
+        assert_eq!(
+            decoded(&udp(&[0x11, 0x12, 0x11, 4, 0, 0, 0, 0, 0, 0, 1])),
+            cut
+        );
+        assert_eq!(decoded(&ayiya(1, 4, &[])), cut);
+        // The largest identity nibble (2^15 bytes) is only a length to check.
+        assert_eq!(decoded(&udp(&[0xf1, 0xf2, 0x11, 4, 0, 0, 0, 0])), cut);
+    }
+
+    #[test]
+    fn pptp_reads_both_ppp_header_forms_and_stops_cleanly() {
+        let gre = |flags: u16, extra: &[u8], ppp: &[u8]| {
+            let mut g = flags.to_be_bytes().to_vec();
+            g.extend_from_slice(&[0x88, 0x0b, 0, 0, 0x12, 0x34]); // protocol, length, call ID
+            g.extend_from_slice(extra);
+            g.extend_from_slice(ppp);
+            ipv4(47, &g)
+        };
+        let full: Vec<u8> = [&[0xff, 0x03, 0x00, 0x21][..], &syn()].concat();
+        let short: Vec<u8> = [&[0x21][..], &syn()].concat();
+        // S and A: sequence and acknowledgement numbers, full PPP header.
+        assert_eq!(tcp_port(&decoded(&gre(0x3081, &[0; 8], &full))), Some(1000));
+        // S only, address/control and protocol compressed.
+        assert_eq!(
+            tcp_port(&decoded(&gre(0x3001, &[0; 4], &short))),
+            Some(1000)
+        );
+        // An acknowledgement alone carries nothing.
+        assert_eq!(
+            decoded(&gre(0x2081, &[0; 4], &[])),
+            Decoded::OtherIp(IpProtocol(47))
+        );
+        // LCP is PPP, not IP.
+        assert_eq!(
+            decoded(&gre(0x3001, &[0; 4], &[0xff, 0x03, 0xc0, 0x21, 1])),
+            Decoded::NonIp(NonIp::Ppp(0xc021))
+        );
+        // Cut in the sequence number, or after the address and control bytes.
+        let cut = Decoded::Undecodable(Undecodable::TruncatedEncap(Encap::Pptp));
+        assert_eq!(decoded(&gre(0x3081, &[0; 6], &[])), cut);
+        assert_eq!(decoded(&gre(0x3001, &[0; 4], &[0xff, 0x03, 0x00])), cut);
+        // Without the key, or with another protocol, it is not PPTP.
+        assert_eq!(
+            decoded(&gre(0x1001, &[0; 4], &full)),
+            Decoded::OtherIp(IpProtocol(47))
+        );
+        let mut not_ppp = gre(0x3001, &[0; 4], &short);
+        not_ppp[23] = 0x00;
+        assert_eq!(decoded(&not_ppp), Decoded::OtherIp(IpProtocol(47)));
+        // Version 2 is unknown; only three bytes of GRE are cut.
+        assert_eq!(
+            decoded(&gre(0x3002, &[0; 4], &short)),
+            Decoded::OtherIp(IpProtocol(47))
+        );
+        assert_eq!(
+            decoded(&ipv4(47, &[0x30, 0x01, 0x88])),
+            Decoded::Undecodable(Undecodable::TruncatedEncap(Encap::Gre))
+        );
+    }
 }

@@ -15,7 +15,7 @@ mod window;
 
 pub use community_id::{community_id_v1, tcp_community_id, PROTO_TCP};
 pub use path::{Encap, EncapSet, Path, TunnelHop, TunnelPath, VlanStack};
-pub use segment::{Endpoint, Segment, TcpFlags, TcpOptions};
+pub use segment::{Endpoint, Segment, TcpFlags, TcpOptions, WireFacts};
 pub use seq::SeqNum;
 pub use side::Side;
 pub use window::{scaled_window, PeerSyn, MAX_WINDOW_SHIFT};

@@ -51,10 +51,24 @@ pub enum Encap {
     /// Provider backbone bridging (802.1ah, ethertype 0x88E7): an I-TAG,
     /// then the customer's Ethernet frame.
     Pbb,
+    /// An Ethernet pseudowire over MPLS (RFC 4448): after the label stack,
+    /// a control word (first nibble 0), then an Ethernet frame.
+    MplsPw,
+    /// PPTP's enhanced GRE (GRE version 1, RFC 2637) carrying PPP.
+    Pptp,
+    /// AYIYA (UDP port 5072): IPv4 or IPv6 forwarded in UDP.
+    Ayiya,
+    /// Aruba's GRE (protocol types 0x8200 to 0x8370 and 0x9000) carrying
+    /// 802.11 frames from access points to their controller.
+    Aruba,
+    /// An IEEE 802.11 frame (inside Aruba's GRE).
+    Ieee80211,
+    /// An 802.11 A-MSDU: several packets in one 802.11 data frame.
+    Amsdu,
 }
 
 impl Encap {
-    const ALL: [Encap; 18] = [
+    const ALL: [Encap; 24] = [
         Encap::Vlan,
         Encap::Mpls,
         Encap::Pppoe,
@@ -73,6 +87,12 @@ impl Encap {
         Encap::GreInUdp,
         Encap::VnTag,
         Encap::Pbb,
+        Encap::MplsPw,
+        Encap::Pptp,
+        Encap::Ayiya,
+        Encap::Aruba,
+        Encap::Ieee80211,
+        Encap::Amsdu,
     ];
 
     /// Short lower-case name, as in the `tunnel` output field.
@@ -96,6 +116,12 @@ impl Encap {
             Encap::GreInUdp => "greudp",
             Encap::VnTag => "vntag",
             Encap::Pbb => "pbb",
+            Encap::MplsPw => "mplspw",
+            Encap::Pptp => "pptp",
+            Encap::Ayiya => "ayiya",
+            Encap::Aruba => "aruba",
+            Encap::Ieee80211 => "wlan",
+            Encap::Amsdu => "amsdu",
         }
     }
 }
@@ -121,6 +147,12 @@ impl fmt::Display for Encap {
             Encap::GreInUdp => "GRE-in-UDP",
             Encap::VnTag => "VN-Tag",
             Encap::Pbb => "PBB 802.1ah",
+            Encap::MplsPw => "MPLS pseudowire",
+            Encap::Pptp => "PPTP GRE",
+            Encap::Ayiya => "AYIYA",
+            Encap::Aruba => "Aruba GRE",
+            Encap::Ieee80211 => "802.11",
+            Encap::Amsdu => "802.11 A-MSDU",
         })
     }
 }
@@ -134,6 +166,10 @@ impl EncapSet {
     /// Adds an encapsulation.
     pub fn insert(&mut self, e: Encap) {
         self.0 |= 1 << e as u32;
+    }
+    /// Adds every member of `other`.
+    pub fn add_all(&mut self, other: EncapSet) {
+        self.0 |= other.0;
     }
     /// Whether the frame went through `e`.
     pub fn contains(self, e: Encap) -> bool {
@@ -245,6 +281,21 @@ impl fmt::Display for TunnelHop {
 /// The tunnels of a segment, outermost first.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TunnelPath(pub Vec<TunnelHop>);
+
+impl TunnelPath {
+    /// Whether two paths are one encapsulation seen from either end: the
+    /// same hops, each the same kind between the same two outer hosts
+    /// (either way round) with the same identifier (Zeek's
+    /// `EncapsulationStack` equality).
+    pub fn same_tunnels(&self, other: &TunnelPath) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(&other.0)
+                .all(|(x, y)| x.unordered() == y.unordered())
+    }
+}
 
 impl fmt::Display for TunnelPath {
     /// Hops joined by ` / `, outermost first.

@@ -121,6 +121,66 @@ impl TcpOptions {
     }
 }
 
+/// What the IP header and the bytes of a segment said beyond what the TCP
+/// analysis needs: the facts a middlebox may change or that tell two
+/// captures' copies of one packet apart, for comparing two vantage points
+/// (`tcpstate diff`). Read by the same decoder, from the innermost IP header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WireFacts {
+    /// IPv4 identification (IPv6 has none outside fragments).
+    pub ip_id: Option<u16>,
+    /// IPv4 TTL or IPv6 hop limit; None for a datagram rebuilt from
+    /// fragments (the fragments' headers are not kept).
+    pub hop_limit: Option<u8>,
+    /// IPv4 TOS or IPv6 traffic class: DSCP in the high six bits, ECN in the
+    /// low two; None as for `hop_limit`.
+    pub tos: Option<u8>,
+    /// Which TCP option kinds the header carried: bit k for kind k below
+    /// 31, bit 31 for any kind from 31 up (NOP and EOL included).
+    pub option_kinds: u32,
+    /// FNV-1a over the first [`WireFacts::DIGEST_BYTES`] captured payload
+    /// bytes, 0 without payload: tells apart segments of equal length
+    /// without hashing whole payloads on every frame.
+    pub payload_digest: u32,
+}
+
+impl WireFacts {
+    /// Payload bytes the digest covers.
+    pub const DIGEST_BYTES: usize = 64;
+
+    /// The digest of a payload's first [`WireFacts::DIGEST_BYTES`] bytes.
+    pub fn digest(payload: &[u8]) -> u32 {
+        if payload.is_empty() {
+            return 0;
+        }
+        let mut h: u32 = 0x811c_9dc5;
+        for &b in &payload[..payload.len().min(Self::DIGEST_BYTES)] {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        h
+    }
+
+    /// The option kind bits of a raw TCP options area (kind and length
+    /// bytes; a bad length ends the walk, as it ends the decoder's).
+    pub fn option_kinds_of(options: &[u8]) -> u32 {
+        let mut bits = 0u32;
+        let mut at = 0;
+        while let Some(&kind) = options.get(at) {
+            bits |= 1 << u32::from(kind).min(31);
+            match kind {
+                0 => break,
+                1 => at += 1,
+                _ => match options.get(at + 1) {
+                    Some(&len) if len >= 2 => at += usize::from(len),
+                    _ => break,
+                },
+            }
+        }
+        bits
+    }
+}
+
 /// An IP address and port.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct Endpoint {
@@ -179,4 +239,6 @@ pub struct Segment {
     pub path: Path,
     /// The TCP checksum was verified (only on request) and is wrong.
     pub bad_checksum: bool,
+    /// IP header facts and a payload digest, for comparing captures.
+    pub wire: WireFacts,
 }

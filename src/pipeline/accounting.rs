@@ -1,7 +1,8 @@
-//! Frame accounting: every frame read is counted exactly once, as analysed TCP,
+//! Frame accounting: every packet read is counted exactly once, as analysed TCP,
 //! other IP, non-IP, undecodable with a reason, or an IP fragment whose content
 //! is counted at another frame (or never arrived whole), so the totals always
-//! add up to the frames read and nothing in a capture goes unnoticed. Frames
+//! add up to the packets read and nothing in a capture goes unnoticed. A
+//! frame is one packet, except an 802.11 A-MSDU, whose subframes are each one. Frames
 //! are also counted per encapsulation they went through.
 
 use std::collections::BTreeMap;
@@ -12,11 +13,17 @@ use crate::decode::defrag::{FragmentFate, FragmentStats};
 use crate::decode::{Decoded, IpProtocol, NonIp, Undecodable};
 use crate::model::{Encap, EncapSet};
 
-/// Per-capture frame counts; `frames == tcp + other_ip + non_ip + undecodable + ip_fragments`.
+/// Per-capture frame counts; `frames + amsdu_subframes == tcp + other_ip +
+/// non_ip + undecodable + ip_fragments`: each packet is counted once, and a
+/// frame is one packet unless it is an 802.11 A-MSDU.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FrameAccounting {
     /// Frames read.
     pub frames: u64,
+    /// Packets that 802.11 A-MSDU frames carried beyond their first (each
+    /// subframe is a packet, under its frame's number), counted in the
+    /// classes below like the frames' own packets.
+    pub amsdu_subframes: u64,
     /// TCP segments placed in a connection.
     pub tcp: u64,
     /// IP packets of other protocols, by protocol name.
@@ -56,9 +63,14 @@ pub struct FrameAccounting {
 }
 
 impl FrameAccounting {
-    /// Counts one decoded frame.
-    pub fn count(&mut self, d: &Decoded) {
+    /// Counts one frame read and the packets it carried beyond its first.
+    pub fn count_frame(&mut self, more_packets: u64) {
         self.frames += 1;
+        self.amsdu_subframes += more_packets;
+    }
+
+    /// Counts one packet (a frame's, or an A-MSDU subframe) by what it is.
+    pub fn count(&mut self, d: &Decoded) {
         match d {
             Decoded::Tcp(s) => {
                 self.tcp += 1;
@@ -94,10 +106,10 @@ impl FrameAccounting {
         }
     }
 
-    /// Counts the fragment frames the reassembler settled.
+    /// Counts the fragments the reassembler settled (their frames were
+    /// counted when read).
     pub fn count_fragments(&mut self, stats: FragmentStats) {
         for (fate, n) in stats.frames_by_fate {
-            self.frames += n;
             self.ip_fragments += n;
             *self.ip_fragments_by_fate.entry(fate).or_default() += n;
         }
@@ -105,9 +117,10 @@ impl FrameAccounting {
         self.overlapping_datagrams += stats.datagrams_overlapping;
     }
 
-    /// True when the five classes add up to the frames read.
+    /// True when the five classes add up to the packets read.
     pub fn is_balanced(&self) -> bool {
-        self.tcp + self.other_ip + self.non_ip + self.undecodable + self.ip_fragments == self.frames
+        self.tcp + self.other_ip + self.non_ip + self.undecodable + self.ip_fragments
+            == self.frames + self.amsdu_subframes
     }
 }
 

@@ -82,9 +82,11 @@ impl Analyzer {
         self
     }
 
-    /// Whether the tunnel path (kinds, outer addresses, VNI/key) is part of
-    /// the connection key (on by default, so two tenants' identical inner
-    /// 4-tuples stay two connections).
+    /// Whether the tunnels (kinds, outer addresses, VNI/key), paired
+    /// direction by direction, are part of the connection key (on by
+    /// default, so two tenants' identical inner 4-tuples stay two
+    /// connections while one connection's uplink and downlink may take
+    /// different tunnels).
     pub fn tunnel_key(mut self, on: bool) -> Analyzer {
         self.options.keys.tunnel = on;
         self
@@ -97,6 +99,15 @@ impl Analyzer {
     /// ones).
     pub fn verify_checksums(mut self, on: bool) -> Analyzer {
         self.options.decode.verify_checksums = on;
+        self
+    }
+
+    /// Read, on every segment, the facts `tcpstate diff` compares two
+    /// captures on (TCP option kinds and a digest of the payload's first
+    /// bytes, besides the IP header's): off by default, as they cost a pass
+    /// over each payload's first 64 bytes.
+    pub fn wire_facts(mut self, on: bool) -> Analyzer {
+        self.options.decode.wire_facts = on;
         self
     }
 
@@ -215,10 +226,11 @@ impl Analyzer {
         )
     }
 
-    /// Both at once: every TCP segment to `observer` as it is placed, and
-    /// each connection to `sink` once finished (after the observer saw all
-    /// its segments). The returned analysis has no connections.
-    pub fn observe_and_stream_inputs(
+    /// [`Analyzer::stream_inputs`] and [`Analyzer::observe_inputs`] at once:
+    /// every TCP segment is shown to `observer` as it is placed and every
+    /// connection handed to `sink` when finished, nothing kept. Comparing
+    /// two captures (`diff`) reads both side by side this way.
+    pub fn observe_stream_inputs(
         &self,
         inputs: &[Input],
         observer: &mut dyn FnMut(&Segment, u64, Side),

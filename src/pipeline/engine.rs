@@ -176,7 +176,8 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         // In frame order: the clock and its checks, reassembly, accounting, keys.
         // The clock at each frame is Zeek's network time, which runs its timers.
         let mut frame_clocks: Vec<i64> = Vec::with_capacity(frames.len());
-        // Each with the index of the frame that completed it.
+        // Segments not held in `frames` (reassembled, or an A-MSDU's after
+        // its first), each with the index of the frame that carried it.
         let mut reassembled: Vec<(Segment, usize)> = Vec::new();
         // Where each TCP segment is: Ok(index into frames) or Err(index into reassembled).
         let mut order: Vec<Result<u32, u32>> = Vec::with_capacity(frames.len());
@@ -198,31 +199,41 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                 });
             }
             let frame = &kf.frame;
+            self.accounting.count_frame(frame.more.len() as u64);
             self.accounting.count_encaps(frame.encaps);
-            match &frame.content {
-                Content::Decoded(d) => {
-                    self.accounting.count(d);
-                    if let Decoded::Tcp(seg) = d {
-                        if let Some(c) = &mut self.checksums {
-                            c.count(seg);
-                        }
-                        order.push(Ok(idx as u32));
-                    }
-                }
-                // Fragments wait here, in frame order, until their datagram is whole.
-                Content::Fragment(f) => {
-                    let r = self.defrag.resolve(f.clone());
-                    for encaps in r.revealed {
-                        self.accounting.count_encaps(encaps);
-                    }
-                    if let Some(d) = r.decoded {
-                        self.accounting.count(&d);
+            let packets = std::iter::once(&frame.content).chain(&frame.more);
+            for (nth, content) in packets.enumerate() {
+                match content {
+                    Content::Decoded(d) => {
+                        self.accounting.count(d);
                         if let Decoded::Tcp(seg) = d {
                             if let Some(c) = &mut self.checksums {
-                                c.count(&seg);
+                                c.count(seg);
                             }
-                            order.push(Err(reassembled.len() as u32));
-                            reassembled.push((seg, idx));
+                            if nth == 0 {
+                                order.push(Ok(idx as u32));
+                            } else {
+                                order.push(Err(reassembled.len() as u32));
+                                reassembled.push((seg.clone(), idx));
+                            }
+                        }
+                    }
+                    // Fragments wait here, in frame order, until their datagram is whole.
+                    Content::Fragment(f) => {
+                        let r = self.defrag.resolve(f.clone());
+                        for encaps in r.revealed {
+                            self.accounting.count_encaps(encaps);
+                        }
+                        self.accounting.amsdu_subframes += r.extra;
+                        for d in r.decoded {
+                            self.accounting.count(&d);
+                            if let Decoded::Tcp(seg) = d {
+                                if let Some(c) = &mut self.checksums {
+                                    c.count(&seg);
+                                }
+                                order.push(Err(reassembled.len() as u32));
+                                reassembled.push((seg, idx));
+                            }
                         }
                     }
                 }
@@ -318,6 +329,13 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         self.shards
             .par_iter_mut()
             .for_each(|s| s.evict(now, limit, options));
+        // Twice the idle timeout: a tunnel pairing outlives its connection's
+        // idle eviction, so a late segment still finds the tomb's key.
+        let idle = options.flows.idle_timeout_ns;
+        self.keyer.forget_before(
+            now.saturating_sub(idle.saturating_mul(2)),
+            options.flows.max_connections,
+        );
         self.check_frame = frame;
         self.hand_out();
     }

@@ -50,6 +50,8 @@ pub struct Summary<'a> {
     pub files: Vec<FileSummary<'a>>,
     /// Frames read.
     pub frames: u64,
+    /// Packets that 802.11 A-MSDU frames carried beyond their first.
+    pub amsdu_subframes: u64,
     /// TCP segments placed in connections.
     pub tcp: u64,
     /// IP packets of other protocols.
@@ -96,6 +98,7 @@ impl<'a> Summary<'a> {
         Summary {
             schema_version: SCHEMA_VERSION,
             frames: sum(|a| a.frames),
+            amsdu_subframes: sum(|a| a.amsdu_subframes),
             tcp: sum(|a| a.tcp),
             other_ip: sum(|a| a.other_ip),
             non_ip: sum(|a| a.non_ip),

@@ -84,7 +84,7 @@ pub fn extract(
     let mut selected: Vec<u64> = Vec::new();
     let mut comments: HashMap<u64, String> = HashMap::new();
     let mut connections = 0;
-    let analysis = analyzer.observe_and_stream_inputs(
+    let analysis = analyzer.observe_stream_inputs(
         std::slice::from_ref(&input),
         &mut |seg, stream, _| live.borrow_mut().entry(stream).or_default().push(seg.frame),
         &mut |finished| {

@@ -450,6 +450,12 @@ fn write_capture_table(out: &mut dyn Write, analyses: &[Analysis]) -> io::Result
                 acc.tcp_bad_header_len
             ));
         }
+        if acc.amsdu_subframes > 0 {
+            parts.push(format!(
+                "packets beyond the first in 802.11 A-MSDU frames: {}",
+                acc.amsdu_subframes
+            ));
+        }
         let breakdown = if parts.is_empty() {
             String::new()
         } else {

@@ -12,6 +12,7 @@
 pub mod check;
 mod columns;
 mod csv;
+pub mod diff;
 pub mod extract;
 pub mod filter;
 mod format;

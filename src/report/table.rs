@@ -306,10 +306,15 @@ fn write_overview(out: &mut dyn Write, analyses: &[Analysis], style: &Style) -> 
         out,
         width,
         &format!(
-            "{} capture{}, {} frames (tcp {}, other IP {}, non-IP {}, undecodable {}), {} connections",
+            "{} capture{}, {} frames{} (tcp {}, other IP {}, non-IP {}, undecodable {}), {} connections",
             s.files.len(),
             if s.files.len() == 1 { "" } else { "s" },
             s.frames,
+            if s.amsdu_subframes > 0 {
+                format!(" + {} A-MSDU subframes", s.amsdu_subframes)
+            } else {
+                String::new()
+            },
             s.tcp,
             s.other_ip,
             s.non_ip,
@@ -405,14 +410,21 @@ fn write_file_footer(out: &mut dyn Write, a: &Analysis, width: Option<usize>) ->
 }
 
 /// Where every frame went: `frames: N = tcp + other IP + non-IP +
-/// undecodable`, then one indented line per non-empty breakdown.
+/// undecodable` (`frames: N + A-MSDU subframes M = ...` when 802.11
+/// aggregates carried more packets than frames), then one indented line per
+/// non-empty breakdown.
 fn write_accounting(
     out: &mut dyn Write,
     a: &FrameAccounting,
     width: Option<usize>,
 ) -> io::Result<()> {
+    let subframes = if a.amsdu_subframes > 0 {
+        format!(" + A-MSDU subframes {}", a.amsdu_subframes)
+    } else {
+        String::new()
+    };
     let mut total = format!(
-        "frames: {} = tcp {} + other IP {} + non-IP {} + undecodable {}",
+        "frames: {}{subframes} = tcp {} + other IP {} + non-IP {} + undecodable {}",
         a.frames, a.tcp, a.other_ip, a.non_ip, a.undecodable
     );
     if a.ip_fragments > 0 {

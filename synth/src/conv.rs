@@ -61,6 +61,23 @@ pub fn typical_syn_options() -> Vec<TcpOptionElement> {
     ]
 }
 
+/// What a middlebox between two capture points did to a conversation
+/// ([`Conv::view_through`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Translation {
+    /// The client's address and port beyond the middlebox (NAT).
+    pub client: SocketAddr,
+    /// The server's address and port beyond it (a load balancer's backend).
+    pub server: SocketAddr,
+    /// Added to the client's and to the server's sequence numbers beyond it
+    /// (ISN rewriting; acknowledgement numbers follow).
+    pub seq_offset: [u32; 2],
+    /// One-way delay between the two points, ns.
+    pub delay_ns: u64,
+    /// The far point's clock minus the near one's, ns.
+    pub clock_offset_ns: i64,
+}
+
 /// Scripted TCP conversation that tracks both ends' sequence numbers, so
 /// scenario code says *what* happens and the numbers come out right.
 ///
@@ -201,6 +218,39 @@ impl Conv {
     /// The segments so far, for tests that drop or reorder some (capture loss).
     pub fn segments_mut(&mut self) -> &mut Vec<Segment> {
         &mut self.segments
+    }
+
+    /// The same conversation as a second capture point sees it, behind a
+    /// middlebox that rewrote it as `t` says: for comparing two vantage
+    /// points (`tcpstate diff`). This conversation is the near point (the
+    /// client's side); the segments come back in the far point's time order.
+    pub fn view_through(&self, t: &Translation) -> Vec<Segment> {
+        let mut out: Vec<Segment> = self
+            .segments
+            .iter()
+            .map(|s| {
+                let from_client = s.src == self.addr[0];
+                let (sender, peer) = if from_client { (0, 1) } else { (1, 0) };
+                let mut v = s.clone();
+                let far = [t.client, t.server];
+                v.src = far[sender];
+                v.dst = far[peer];
+                v.seq = s.seq.wrapping_add(t.seq_offset[sender]);
+                if s.flags.0 & TcpFlags::ACK.0 != 0 {
+                    v.ack = s.ack.wrapping_add(t.seq_offset[peer]);
+                }
+                // The client's segments reach the far point later, the server's earlier.
+                let at = if from_client {
+                    s.ts_ns + t.delay_ns
+                } else {
+                    s.ts_ns - t.delay_ns
+                };
+                v.ts_ns = at.wrapping_add_signed(t.clock_offset_ns);
+                v
+            })
+            .collect();
+        out.sort_by_key(|s| s.ts_ns);
+        out
     }
 
     /// The segments as capture packets.

@@ -42,10 +42,10 @@ mod tunnel;
 #[cfg(test)]
 mod tests;
 
-pub use conv::{filler, typical_syn_options, workload, Conv, Side, EPOCH_2026_NS};
+pub use conv::{filler, typical_syn_options, workload, Conv, Side, Translation, EPOCH_2026_NS};
 pub use fragment::{fragment_ipv4_packet, fragment_tcp, fragment_tcp_v6, tcp_transport_bytes};
 pub use frame::{frame, packet_frame, Link, Packet, Special, AF_INET, AF_INET6};
 pub use pcap::{ByteOrder, PcapFormat, PcapWriter, TsPrecision};
 pub use pcapng::{Interface, PcapNgWriter};
 pub use segment::{IpExtras, Segment, TcpFlags};
-pub use tunnel::{gtpu_message, wrapped_frame, Wrap};
+pub use tunnel::{aggregated_frame, ayiya_message, gtpu_message, wrapped_frame, Wrap};

@@ -29,6 +29,9 @@ pub enum Wrap {
     Pbb(u32),
     /// An MPLS label stack (outermost first; bottom-of-stack set on the last).
     Mpls(Vec<u32>),
+    /// An Ethernet pseudowire (RFC 4448): the MPLS label stack, a control
+    /// word with this sequence number, then the packet's own Ethernet frame.
+    MplsPw(Vec<u32>, u16),
     /// A PPPoE session (RFC 2516) with PPP protocol IPv4 or IPv6.
     Pppoe(u16),
     /// GRE (RFC 2784/2890) carrying the IP packet directly, with the
@@ -110,6 +113,50 @@ pub enum Wrap {
         /// GRE key.
         key: Option<u32>,
     },
+    /// AYIYA (anything in anything, UDP 5072) forwarding the packet: a
+    /// 16-byte IPv6 identity and a 20-byte SHA-1 signature (zeros).
+    Ayiya {
+        /// Outer source (address and port).
+        src: SocketAddr,
+        /// Outer destination (address and port).
+        dst: SocketAddr,
+    },
+    /// Aruba's GRE (no key) carrying the packet in an 802.11 data frame
+    /// (no FCS) with LLC/SNAP, as an access point sends it to its
+    /// controller. [`aggregated_frame`] puts several packets in one A-MSDU.
+    Aruba {
+        /// Outer source (the access point or the controller).
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// GRE protocol type (0x8200 to 0x8370, 0x9000).
+        protocol: u16,
+        /// The frame control's To DS (1) and From DS (2) bits: 1 from a
+        /// station, 2 to one, 3 the four-address (WDS) layout, 0 neither.
+        ds: u8,
+        /// A QoS data frame (QoS control, TID 0) instead of plain data.
+        qos: bool,
+        /// Set the Protected Frame bit (the body stays plain: a stand-in
+        /// for ciphertext, which no decoder here can read either way).
+        protected: bool,
+    },
+    /// PPTP's enhanced GRE (GRE version 1, RFC 2637) carrying the packet
+    /// in PPP, with a sequence number. `full`: an acknowledgement number and
+    /// the uncompressed PPP header (FF 03, 2-byte protocol); otherwise no
+    /// acknowledgement and both compressions (ACFC, 1-byte protocol). The
+    /// other end uses its own call ID and the other form.
+    Pptp {
+        /// Outer source.
+        src: IpAddr,
+        /// Outer destination.
+        dst: IpAddr,
+        /// The call ID this direction carries (the receiver's).
+        call_id: u16,
+        /// The call ID of the other direction (for [`Wrap::reversed`]).
+        reply_call_id: u16,
+        /// Acknowledgement number and uncompressed PPP header.
+        full: bool,
+    },
     /// GTPv1-U (3GPP TS 29.281) G-PDU on UDP 2152, carrying IPv4 or IPv6.
     /// Each direction has its own TEID, as a mobile core assigns them.
     GtpU {
@@ -145,6 +192,20 @@ pub fn gtpu_message(msg_type: u8, teid: u32, long: bool, payload: &[u8]) -> Vec<
     g.extend_from_slice(&teid.to_be_bytes());
     g.extend_from_slice(&tail);
     g
+}
+
+/// An AYIYA message with opcode `opcode` and next header `next_header`
+/// around `payload`: identity length 2^4 (type 1, an IPv6 address), 5
+/// words of SHA-1 signature (hash method 2), shared-secret authentication
+/// (method 1), epoch time 0, identity 2001:db8::1, signature zeros.
+pub fn ayiya_message(opcode: u8, next_header: u8, payload: &[u8]) -> Vec<u8> {
+    let mut a = vec![0x41, 0x52, 0x10 | (opcode & 0x0f), next_header, 0, 0, 0, 0];
+    a.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    a.extend_from_slice(&[0; 11]);
+    a.push(1);
+    a.extend_from_slice(&[0; 20]);
+    a.extend_from_slice(payload);
+    a
 }
 
 /// Raw IP packet `src -> dst` of protocol `protocol` around `payload`.
@@ -203,6 +264,16 @@ fn ethernet_bytes(net: &NetPacket) -> Vec<u8> {
     out
 }
 
+/// An MPLS label stack, outermost first, bottom-of-stack set on the last, TTL 64.
+fn mpls_labels(labels: &[u32]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (i, label) in labels.iter().enumerate() {
+        let bottom = u32::from(i + 1 == labels.len());
+        bytes.extend_from_slice(&((label << 12) | (bottom << 8) | 64).to_be_bytes());
+    }
+    bytes
+}
+
 /// Entropy source port of a UDP tunnel, fixed per outer address pair so
 /// generated files are stable.
 fn tunnel_port(src: IpAddr) -> u16 {
@@ -253,12 +324,19 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             }
         }
         Wrap::Mpls(labels) => {
-            let mut bytes = Vec::new();
-            for (i, label) in labels.iter().enumerate() {
-                let bottom = u32::from(i + 1 == labels.len());
-                bytes.extend_from_slice(&((label << 12) | (bottom << 8) | 64).to_be_bytes());
-            }
+            let mut bytes = mpls_labels(labels);
             bytes.extend_from_slice(&net.bytes);
+            NetPacket {
+                ether_type: 0x8847,
+                bytes,
+                ..net
+            }
+        }
+        Wrap::MplsPw(labels, seq) => {
+            let mut bytes = mpls_labels(labels);
+            bytes.extend_from_slice(&[0, 0]); // nibble 0, flags, fragment bits, length 0
+            bytes.extend_from_slice(&seq.to_be_bytes());
+            bytes.extend_from_slice(&ethernet_bytes(&net));
             NetPacket {
                 ether_type: 0x8847,
                 bytes,
@@ -395,6 +473,49 @@ fn wrap_once(net: NetPacket, wrap: &Wrap) -> NetPacket {
             );
             outer(*src, *dst, udp_ip(s, d, &gre))
         }
+        Wrap::Aruba { .. } => aruba(&[net], wrap, false),
+        Wrap::Ayiya { src, dst } => {
+            let next = if net.ether_type == ETHERTYPE_IPV6 {
+                41
+            } else {
+                4
+            };
+            let a = ayiya_message(1, next, &net.bytes);
+            outer(src.ip(), dst.ip(), udp_ip(*src, *dst, &a))
+        }
+        Wrap::Pptp {
+            src,
+            dst,
+            call_id,
+            full,
+            ..
+        } => {
+            let (protocol, compressed) = match net.ether_type {
+                ETHERTYPE_IPV4 => (0x0021u16, 0x21u8),
+                ETHERTYPE_IPV6 => (0x0057, 0x57),
+                other => panic!("PPTP here carries IP only, not {other:#06x}"),
+            };
+            let mut ppp = Vec::new();
+            if *full {
+                ppp.extend_from_slice(&[0xff, 0x03]);
+                ppp.extend_from_slice(&protocol.to_be_bytes());
+            } else {
+                ppp.push(compressed);
+            }
+            ppp.extend_from_slice(&net.bytes);
+            // Version 1, K and S; A with the acknowledgement number.
+            let flags: u16 = if *full { 0x3081 } else { 0x3001 };
+            let mut gre = flags.to_be_bytes().to_vec();
+            gre.extend_from_slice(&0x880bu16.to_be_bytes());
+            gre.extend_from_slice(&u16::try_from(ppp.len()).expect("fits").to_be_bytes());
+            gre.extend_from_slice(&call_id.to_be_bytes());
+            gre.extend_from_slice(&1u32.to_be_bytes()); // sequence number
+            if *full {
+                gre.extend_from_slice(&1u32.to_be_bytes()); // acknowledgement number
+            }
+            gre.extend_from_slice(&ppp);
+            outer(*src, *dst, raw_ip(*src, *dst, 47, &gre))
+        }
         Wrap::GtpU {
             src,
             dst,
@@ -468,6 +589,40 @@ impl Wrap {
                 dst: src,
                 origin: !origin,
             },
+            Wrap::Ayiya { src, dst } => Wrap::Ayiya { src: dst, dst: src },
+            Wrap::Aruba {
+                src,
+                dst,
+                protocol,
+                ds,
+                qos,
+                protected,
+            } => Wrap::Aruba {
+                src: dst,
+                dst: src,
+                protocol,
+                protected,
+                // A station's frames go to the distribution system, the replies come from it.
+                ds: match ds {
+                    1 => 2,
+                    2 => 1,
+                    other => other,
+                },
+                qos,
+            },
+            Wrap::Pptp {
+                src,
+                dst,
+                call_id,
+                reply_call_id,
+                full,
+            } => Wrap::Pptp {
+                src: dst,
+                dst: src,
+                call_id: reply_call_id,
+                reply_call_id: call_id,
+                full: !full,
+            },
             Wrap::GtpU {
                 src,
                 dst,
@@ -486,13 +641,106 @@ impl Wrap {
     }
 }
 
-/// Full link-layer frame for `packet` inside `wraps` (outermost first).
-pub fn wrapped_frame(link: &Link, order: ByteOrder, packet: &Packet, wraps: &[Wrap]) -> Vec<u8> {
-    let mut net = match packet {
+/// The BSSID of the generated 802.11 frames.
+const BSSID: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x0b, 0x55];
+
+/// An LLC/SNAP header (RFC 1042) and the packet after it: an MSDU.
+fn msdu(net: &NetPacket) -> Vec<u8> {
+    let mut m = vec![0xaa, 0xaa, 0x03, 0, 0, 0];
+    m.extend_from_slice(&net.ether_type.to_be_bytes());
+    m.extend_from_slice(&net.bytes);
+    m
+}
+
+/// `nets` in an 802.11 data frame inside Aruba's GRE (`wrap` is a
+/// [`Wrap::Aruba`]): one MSDU, or with `amsdu` an A-MSDU of one subframe
+/// per packet (each padded to 4 bytes but the last).
+fn aruba(nets: &[NetPacket], wrap: &Wrap, amsdu: bool) -> NetPacket {
+    let Wrap::Aruba {
+        src,
+        dst,
+        protocol,
+        ds,
+        qos,
+        protected,
+    } = *wrap
+    else {
+        panic!("not an Aruba wrap: {wrap:?}");
+    };
+    assert!(qos || !amsdu, "an A-MSDU is flagged in QoS control");
+    let (sa, da) = (nets[0].src_mac, nets[0].dst_mac);
+    // Address 1 to 3 by To DS / From DS (802.11-2020 table 9-30); the fourth (WDS) is the source.
+    let (a1, a2, a3) = match ds & 3 {
+        0 => (da, sa, BSSID),
+        1 => (BSSID, sa, da),
+        2 => (da, BSSID, sa),
+        _ => (BSSID, BSSID, da),
+    };
+    let flags = (ds & 3) | if protected { 0x40 } else { 0 };
+    let mut w = vec![if qos { 0x88 } else { 0x08 }, flags, 0, 0];
+    for a in [a1, a2, a3] {
+        w.extend_from_slice(&a);
+    }
+    w.extend_from_slice(&[0x10, 0x00]); // sequence control: sequence number 1
+    if ds & 3 == 3 {
+        w.extend_from_slice(&sa);
+    }
+    if qos {
+        w.extend_from_slice(&[if amsdu { 0x80 } else { 0 }, 0]);
+    }
+    if amsdu {
+        for (i, net) in nets.iter().enumerate() {
+            let m = msdu(net);
+            let start = w.len();
+            w.extend_from_slice(&net.dst_mac);
+            w.extend_from_slice(&net.src_mac);
+            w.extend_from_slice(&u16::try_from(m.len()).expect("fits").to_be_bytes());
+            w.extend_from_slice(&m);
+            if i + 1 < nets.len() {
+                let padded = (w.len() - start).next_multiple_of(4);
+                w.resize(start + padded, 0);
+            }
+        }
+    } else {
+        assert_eq!(nets.len(), 1, "one packet per frame without A-MSDU");
+        w.extend_from_slice(&msdu(&nets[0]));
+    }
+    let mut gre = vec![0, 0];
+    gre.extend_from_slice(&protocol.to_be_bytes());
+    gre.extend_from_slice(&w);
+    outer(src, dst, raw_ip(src, dst, 47, &gre))
+}
+
+/// The network packet of `packet`, before any wrapping.
+fn net_packet(packet: &Packet) -> NetPacket {
+    match packet {
         Packet::Tcp(seg) => tcp_ip_packet(seg).0,
         Packet::Other { special, .. } => special_packet(special),
-    };
+    }
+}
+
+/// Full link-layer frame for `packet` inside `wraps` (outermost first).
+pub fn wrapped_frame(link: &Link, order: ByteOrder, packet: &Packet, wraps: &[Wrap]) -> Vec<u8> {
+    let mut net = net_packet(packet);
     for w in wraps.iter().rev() {
+        net = wrap_once(net, w);
+    }
+    encapsulate(link, order, net)
+}
+
+/// One link-layer frame carrying all of `packets` as the subframes of an
+/// 802.11 A-MSDU, in order: the innermost of `wraps` (outermost first)
+/// must be a [`Wrap::Aruba`] with `qos`.
+pub fn aggregated_frame(
+    link: &Link,
+    order: ByteOrder,
+    packets: &[Packet],
+    wraps: &[Wrap],
+) -> Vec<u8> {
+    let (inner, outside) = wraps.split_last().expect("an Aruba wrap");
+    let nets: Vec<NetPacket> = packets.iter().map(net_packet).collect();
+    let mut net = aruba(&nets, inner, true);
+    for w in outside.iter().rev() {
         net = wrap_once(net, w);
     }
     encapsulate(link, order, net)

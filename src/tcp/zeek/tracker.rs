@@ -98,17 +98,6 @@ fn segment_len(len: u64, f: TcpFlags) -> u64 {
     n
 }
 
-/// Whether two tunnel paths are one encapsulation (`EncapsulationStack`
-/// equality): same hops, each the same kind between the same two outer
-/// hosts (either way round) with the same identifier.
-fn same_tunnels(a: &TunnelPath, b: &TunnelPath) -> bool {
-    a.0.len() == b.0.len()
-        && a.0
-            .iter()
-            .zip(&b.0)
-            .all(|(x, y)| x.unordered() == y.unordered())
-}
-
 impl ZeekTracker {
     /// A connection created by `seg` (`IPBasedAnalyzer::NewConn`); `clock`
     /// is Zeek's network time. Its first packet is not yet processed.
@@ -305,7 +294,7 @@ impl ZeekTracker {
     pub(super) fn check_encapsulation(&mut self, seg: &Segment, config: &ZeekConfig) {
         match (&self.tunnel, &seg.path.tunnel) {
             (Some(old), Some(new)) => {
-                if Arc::ptr_eq(old, new) || same_tunnels(old, new) {
+                if Arc::ptr_eq(old, new) || old.same_tunnels(new) {
                     return;
                 }
                 let max = config.max_tunnel_changes;
