@@ -329,13 +329,23 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
         .map(|(_, f)| f)
         .chain(tables.into_iter().map(|(_, f)| f))
         .collect();
-    let committed = finished
-        .and_then(|_| commit_all(all))
-        .and_then(|_| stdout.flush());
+    let committed = commit_or_discard(finished, all).and_then(|_| stdout.flush());
     if let Err(e) = committed {
         report_write_error(args, e, &mut status);
     }
     Ok(status)
+}
+
+/// After a report that was written (`Ok`), commits its files; after one that
+/// failed, discards them, so no temporary is left behind.
+fn commit_or_discard(written: io::Result<()>, files: Vec<AtomicFile>) -> io::Result<()> {
+    match written {
+        Ok(()) => commit_all(files),
+        Err(e) => {
+            files.into_iter().for_each(AtomicFile::discard);
+            Err(e)
+        }
+    }
 }
 
 /// Commits every file, or none past the first failure (the rest discarded).
@@ -481,7 +491,7 @@ fn run_parquet_out_dir(args: &RunArgs, filter: &Filter) -> Result<i32, String> {
         status = status.max(report_errors(&analyses));
         note_undecodable(&analyses, false);
         let all: Vec<AtomicFile> = tables.into_iter().map(|(_, f)| f).chain(summary).collect();
-        if let Err(e) = finished.and_then(|_| commit_all(all)) {
+        if let Err(e) = commit_or_discard(finished, all) {
             report_write_error(args, e, &mut status);
             break;
         }
