@@ -329,4 +329,12 @@ fn the_library_carries_no_command_line_crates() {
     ] {
         assert!(!names.contains(cli), "the library depends on {cli}");
     }
+    // Parquet is a feature (`parquet`, which the CLI enables): a program that
+    // only wants the analysis compiles no arrow.
+    for heavy in ["parquet", "arrow-array", "arrow-schema", "arrow-buffer"] {
+        assert!(
+            !names.contains(heavy),
+            "the library depends on {heavy} without its parquet feature"
+        );
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 use tcpstate::report::check::parse_codes;
 use tcpstate::report::filter::{Filter, Prefix};
+use tcpstate::report::rollup::{GroupKey, DEFAULT_MAX_GROUPS};
 use tcpstate::report::{Column, Format};
 use tcpstate::{Analyzer, Outcome, State};
 
@@ -270,9 +271,32 @@ pub struct RunArgs {
 
     /// Write connections.csv, transitions.csv, anomalies.csv and summary.json
     /// into this directory (created if needed) instead of the report; takes
-    /// no --format.
+    /// no --format. With --out-format parquet, one file per table per
+    /// capture instead: DIR/connections/CAPTURE.parquet,
+    /// DIR/transitions/CAPTURE.parquet, DIR/anomalies/CAPTURE.parquet and
+    /// DIR/summary/CAPTURE.json.
     #[arg(long, value_name = "DIR", conflicts_with = "output")]
     pub out_dir: Option<PathBuf>,
+
+    /// The files --out-dir writes: csv (one set for all inputs) or parquet
+    /// (one file per table per capture, for a folder that accumulates runs).
+    #[arg(long, value_enum, value_name = "FORMAT", requires = "out_dir")]
+    pub out_format: Option<OutFormat>,
+
+    /// Roll connections up per group instead of listing them: server or
+    /// client address, server port, or client network (client-net/24,
+    /// client-net/64 for IPv6); comma-separated keys combine (server,server-port
+    /// is one group per service). Per group: connections, outcomes,
+    /// anomalies, retransmission rates, handshake and ACK RTT percentiles,
+    /// time in CLOSE_WAIT and TIME_WAIT, top offenders. Written as a table,
+    /// or with --format csv, json or parquet.
+    #[arg(long, value_name = "KEY[,KEY]", value_delimiter = ',', value_parser = parse_group_key)]
+    pub group_by: Option<Vec<GroupKey>>,
+
+    /// With --group-by: at most N groups; connections of further groups are
+    /// counted in one group named `other`, so memory stays bounded.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_GROUPS, value_parser = at_least_one)]
+    pub max_groups: usize,
 
     /// Print each connection's state history (frame, time, side, FROM -> TO,
     /// cause) instead of the connection table; with CSV, transitions.csv.
@@ -517,6 +541,19 @@ pub struct ReportArgs {
     pub filter: FilterArgs,
 }
 
+/// `--out-format`: what `--out-dir` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutFormat {
+    /// connections.csv, transitions.csv, anomalies.csv and summary.json.
+    Csv,
+    /// One Parquet file per table per capture, and its summary.
+    Parquet,
+}
+
+fn parse_group_key(s: &str) -> Result<GroupKey, String> {
+    GroupKey::from_name(s)
+}
+
 /// `--format`: the report formats, as the command line spells them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
@@ -530,6 +567,10 @@ pub enum FormatArg {
     Zeek,
     /// Zeek's conn.log as JSON lines.
     ZeekJson,
+    /// Parquet: the connections table to -o FILE, the transitions and
+    /// anomalies tables beside it (FILE.transitions.parquet,
+    /// FILE.anomalies.parquet, .parquet of FILE replaced).
+    Parquet,
 }
 
 impl FormatArg {
@@ -541,14 +582,17 @@ impl FormatArg {
     }
 }
 
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Format {
-        match f {
-            FormatArg::Table => Format::Table,
-            FormatArg::Csv => Format::Csv,
-            FormatArg::Json => Format::Json,
-            FormatArg::Zeek => Format::Zeek,
-            FormatArg::ZeekJson => Format::ZeekJson,
+impl FormatArg {
+    /// The report format of the library's writers; `None` for Parquet,
+    /// which has its own (three files, [`tcpstate::report::parquet`]).
+    pub fn report_format(self) -> Option<Format> {
+        match self {
+            FormatArg::Table => Some(Format::Table),
+            FormatArg::Csv => Some(Format::Csv),
+            FormatArg::Json => Some(Format::Json),
+            FormatArg::Zeek => Some(Format::Zeek),
+            FormatArg::ZeekJson => Some(Format::ZeekJson),
+            FormatArg::Parquet => None,
         }
     }
 }
@@ -630,9 +674,9 @@ impl FilterArgs {
 }
 
 impl RunArgs {
-    /// The output format asked for (table when none).
-    pub fn format(&self) -> Format {
-        Format::from(self.format.unwrap_or(FormatArg::Table))
+    /// The output format asked for (table when none); `None` for Parquet.
+    pub fn format(&self) -> Option<Format> {
+        self.format.unwrap_or(FormatArg::Table).report_format()
     }
 
     /// Rejects options that would be silently ignored together.
@@ -645,6 +689,33 @@ impl RunArgs {
                 f.to_possible_value()
                     .map_or_else(String::new, |v| v.get_name().to_string())
             ));
+        }
+        if self.group_by.is_some() {
+            if self.out_dir.is_some() {
+                return Err(
+                    "--group-by writes one table of groups, not the --out-dir files: \
+                            drop one (-o FILE writes the groups to a file)"
+                        .into(),
+                );
+            }
+            if self.history {
+                return Err("--group-by rolls connections up; --history lists each \
+                            connection's transitions: drop one"
+                    .into());
+            }
+            if let Some(f @ (FormatArg::Zeek | FormatArg::ZeekJson)) = self.format {
+                return Err(format!(
+                    "--group-by writes a table, csv, json or parquet, not --format {}",
+                    f.name()
+                ));
+            }
+        }
+        if self.format == Some(FormatArg::Parquet) && self.output.is_none() {
+            return Err(
+                "--format parquet writes files, not standard output: give -o FILE \
+                        (or --out-dir DIR --out-format parquet)"
+                    .into(),
+            );
         }
         if self.history && matches!(self.format, Some(FormatArg::Zeek | FormatArg::ZeekJson)) {
             return Err(

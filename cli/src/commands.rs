@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use tcpstate::anomaly::catalogue_text;
@@ -11,14 +12,16 @@ use tcpstate::pipeline::display_name;
 use tcpstate::pipeline::Progress;
 use tcpstate::report::check::{is_policy_path, parse_codes, CheckReport, CheckTally, Policy};
 use tcpstate::report::filter::Filter;
+use tcpstate::report::parquet::Table;
+use tcpstate::report::rollup::{self, GroupKey, Rollup};
 use tcpstate::report::{extract, show};
 use tcpstate::report::{Format, Part, Report, StreamingReport, TableReport, OUT_DIR_FILES};
 use tcpstate::{Analysis, Analyzer};
 
 use crate::args::{
     AnalysisArgs, CheckArgs, CheckFormat, Cli, Command, DiffArgs, DiffFormat, ExtractArgs,
-    FormatArg, ManArgs, ReportArgs, RunArgs, ShowArgs, ShowFormat, EXIT_BAD_INPUT, EXIT_FAILURE,
-    EXIT_OK,
+    FormatArg, ManArgs, OutFormat, ReportArgs, RunArgs, ShowArgs, ShowFormat, EXIT_BAD_INPUT,
+    EXIT_FAILURE, EXIT_OK,
 };
 use crate::output::{write_atomically, AtomicFile};
 use crate::terminal::{progress_for, table_style};
@@ -143,6 +146,12 @@ fn run_report(args: RunArgs) -> Result<i32, String> {
         args.history,
         args.out_dir.is_some(),
     )?;
+    if let Some(keys) = &args.group_by {
+        return run_rollup(&args, keys, &filter);
+    }
+    if args.out_format == Some(OutFormat::Parquet) {
+        return run_parquet_out_dir(&args, &filter);
+    }
     run_streaming_report(&args, &filter)
 }
 
@@ -164,10 +173,10 @@ fn report_write_error(args: &RunArgs, e: io::Error, status: &mut i32) {
 }
 
 /// Machine-readable output keeps stdout clean, so people watching stderr
-/// still learn of undecodable frames (the table shows them itself).
-fn note_undecodable(analyses: &[Analysis], format: Format) {
+/// still learn of undecodable frames (the connection table shows them itself).
+fn note_undecodable(analyses: &[Analysis], table: bool) {
     for a in analyses {
-        if format != Format::Table && a.accounting.undecodable > 0 {
+        if !table && a.accounting.undecodable > 0 {
             let reasons: Vec<String> = a
                 .accounting
                 .undecodable_by_reason
@@ -200,31 +209,62 @@ fn note_undecodable(analyses: &[Analysis], format: Format) {
 fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> {
     let inputs = inputs_of(&args.files, args.analysis.merge)?;
     let format = args.format();
-    let groups: Vec<Vec<Input>> = if args.analysis.merge {
-        vec![inputs.clone()]
-    } else {
-        inputs.iter().map(|i| vec![i.clone()]).collect()
-    };
+    let groups = capture_groups(&inputs, args.analysis.merge);
     let report = if args.history {
         Report::History
     } else {
         Report::Connections
     };
     let mut files: Vec<(Part, AtomicFile)> = Vec::new();
-    let opened = if let Some(dir) = &args.out_dir {
+    let mut tables: Vec<(Table, AtomicFile)> = Vec::new();
+    let opened = if let (None, Some(path)) = (format, &args.output) {
+        parquet_paths(path).into_iter().try_for_each(|(table, p)| {
+            tables.push((table, AtomicFile::create(&p)?));
+            Ok(())
+        })
+    } else if let Some(dir) = &args.out_dir {
         fs::create_dir_all(dir).and_then(|_| {
             for (name, part) in OUT_DIR_FILES {
                 files.push((part, AtomicFile::create(&dir.join(name))?));
             }
             Ok(())
         })
-    } else if let Some(path) = &args.output {
+    } else if let (Some(format), Some(path)) = (format, &args.output) {
         AtomicFile::create(path).map(|f| files.push((Part::of(format, report), f)))
     } else {
         Ok(())
     };
+    let stdout = io::stdout();
+    let mut stdout = BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut out = StreamingReport::new();
+    let mut table = None;
+    let opened = if format == Some(Format::Table) && args.out_dir.is_none() {
+        opened.map(|_| {
+            let style = table_style(&args.table, args.output.is_none());
+            table = Some(match files.first_mut() {
+                Some((_, f)) => TableReport::new(report, style, &mut f.w),
+                None => TableReport::new(report, style, &mut stdout),
+            });
+        })
+    } else {
+        opened.and_then(|_| {
+            if let (Some(format), true) = (format, files.is_empty()) {
+                out.add(Part::of(format, report), &mut stdout);
+            }
+            for (part, f) in &mut files {
+                out.add(*part, &mut f.w);
+            }
+            for (table, f) in &mut tables {
+                out.add_parquet(*table, &mut f.w)?;
+            }
+            Ok(())
+        })
+    };
     if let Err(e) = opened {
+        drop(out);
+        drop(table);
         files.into_iter().for_each(|(_, f)| f.discard());
+        tables.into_iter().for_each(|(_, f)| f.discard());
         // The inputs are still read, so their errors are told too (and
         // their status wins).
         let analyzer = args.analysis.analyzer();
@@ -235,24 +275,6 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
         let mut status = report_errors(&analyses);
         report_write_error(args, e, &mut status);
         return Ok(status);
-    }
-    let stdout = io::stdout();
-    let mut stdout = BufWriter::with_capacity(1 << 20, stdout.lock());
-    let mut out = StreamingReport::new();
-    let mut table = None;
-    if format == Format::Table && args.out_dir.is_none() {
-        let style = table_style(&args.table, args.output.is_none());
-        table = Some(match files.first_mut() {
-            Some((_, f)) => TableReport::new(report, style, &mut f.w),
-            None => TableReport::new(report, style, &mut stdout),
-        });
-    } else {
-        if files.is_empty() {
-            out.add(Part::of(format, report), &mut stdout);
-        }
-        for (part, f) in &mut files {
-            out.add(*part, &mut f.w);
-        }
     }
     let bar = progress_for(&inputs);
     let analyzer = with_progress(args.analysis.analyzer(), &bar);
@@ -300,24 +322,237 @@ fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> 
         (None, None) => out.finish(&analyses),
     };
     let mut status = report_errors(&analyses);
-    note_undecodable(&analyses, format);
+    note_undecodable(&analyses, format == Some(Format::Table));
     if !filter.is_empty() {
         eprintln!("tcpstate: {matched} of {seen} connections match the filters");
     }
-    let committed = finished.and_then(|_| {
-        let mut result = Ok(());
-        for (_, f) in files.drain(..) {
-            if result.is_ok() {
-                result = f.commit();
-            } else {
-                f.discard();
-            }
-        }
-        result
-    });
-    let committed = committed.and_then(|_| stdout.flush());
+    let all: Vec<AtomicFile> = files
+        .into_iter()
+        .map(|(_, f)| f)
+        .chain(tables.into_iter().map(|(_, f)| f))
+        .collect();
+    let committed = commit_or_discard(finished, all).and_then(|_| stdout.flush());
     if let Err(e) = committed {
-        files.into_iter().for_each(|(_, f)| f.discard());
+        report_write_error(args, e, &mut status);
+    }
+    Ok(status)
+}
+
+/// After a report that was written (`Ok`), commits its files; after one that
+/// failed, discards them, so no temporary is left behind.
+fn commit_or_discard(written: io::Result<()>, files: Vec<AtomicFile>) -> io::Result<()> {
+    match written {
+        Ok(()) => commit_all(files),
+        Err(e) => {
+            files.into_iter().for_each(AtomicFile::discard);
+            Err(e)
+        }
+    }
+}
+
+/// Commits every file, or none past the first failure (the rest discarded).
+fn commit_all(files: Vec<AtomicFile>) -> io::Result<()> {
+    let mut result = Ok(());
+    for f in files {
+        if result.is_ok() {
+            result = f.commit();
+        } else {
+            f.discard();
+        }
+    }
+    result
+}
+
+/// The captures to analyse one by one: each input, or all of them as one
+/// with `--merge`.
+fn capture_groups(inputs: &[Input], merge: bool) -> Vec<Vec<Input>> {
+    if merge {
+        vec![inputs.to_vec()]
+    } else {
+        inputs.iter().map(|i| vec![i.clone()]).collect()
+    }
+}
+
+/// The files of `--format parquet -o FILE`: the connections table at FILE,
+/// the others beside it, named by FILE without its `.parquet`:
+/// `x.parquet`, `x.transitions.parquet`, `x.anomalies.parquet`.
+fn parquet_paths(path: &Path) -> Vec<(Table, PathBuf)> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".parquet").unwrap_or(&name);
+    Table::ALL
+        .into_iter()
+        .map(|t| match t {
+            Table::Connections => (t, path.to_path_buf()),
+            _ => (
+                t,
+                path.with_file_name(format!("{stem}.{}.parquet", t.name())),
+            ),
+        })
+        .collect()
+}
+
+/// The name a capture's files get under `--out-dir DIR --out-format
+/// parquet`: its file name (`x.pcap`), `stdin` for `-`, with `--merge` the
+/// names joined by `+`; a name already used in this run gets `~2`, `~3`...
+fn capture_file_name(group: &[Input], used: &mut Vec<String>) -> String {
+    let names: Vec<String> = group
+        .iter()
+        .map(|i| match i {
+            Input::Stdin => "stdin".to_string(),
+            Input::Path(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.display().to_string()),
+        })
+        .collect();
+    let base = names.join("+");
+    let mut name = base.clone();
+    let mut n = 1;
+    while used.contains(&name) {
+        n += 1;
+        name = format!("{base}~{n}");
+    }
+    used.push(name.clone());
+    name
+}
+
+/// `--out-dir DIR --out-format parquet`: per capture, one file per table
+/// (DIR/TABLE/CAPTURE.parquet) and its summary (DIR/summary/CAPTURE.json),
+/// so a folder that collects many runs is read with one glob per table. A
+/// capture's files are committed when it is done.
+fn run_parquet_out_dir(args: &RunArgs, filter: &Filter) -> Result<i32, String> {
+    let Some(dir) = &args.out_dir else {
+        return Err("--out-format needs --out-dir".into());
+    };
+    let inputs = inputs_of(&args.files, args.analysis.merge)?;
+    let bar = progress_for(&inputs);
+    let analyzer = with_progress(args.analysis.analyzer(), &bar);
+    let mut status = EXIT_OK;
+    let mut used = Vec::new();
+    let (mut seen, mut matched) = (0u64, 0u64);
+    for group in capture_groups(&inputs, args.analysis.merge) {
+        let name = capture_file_name(&group, &mut used);
+        let mut tables: Vec<(Table, AtomicFile)> = Vec::new();
+        let mut summary: Option<AtomicFile> = None;
+        let opened = (|| -> io::Result<()> {
+            for table in Table::ALL {
+                let sub = dir.join(table.name());
+                fs::create_dir_all(&sub)?;
+                tables.push((
+                    table,
+                    AtomicFile::create(&sub.join(format!("{name}.parquet")))?,
+                ));
+            }
+            let sub = dir.join("summary");
+            fs::create_dir_all(&sub)?;
+            summary = Some(AtomicFile::create(&sub.join(format!("{name}.json")))?);
+            Ok(())
+        })();
+        let mut out = StreamingReport::new();
+        let opened = opened.and_then(|_| {
+            for (table, f) in &mut tables {
+                out.add_parquet(*table, &mut f.w)?;
+            }
+            if let Some(f) = &mut summary {
+                out.add(Part::SummaryJson, &mut f.w);
+            }
+            Ok(())
+        });
+        if let Err(e) = opened {
+            drop(out);
+            tables.into_iter().for_each(|(_, f)| f.discard());
+            summary.into_iter().for_each(AtomicFile::discard);
+            report_write_error(args, e, &mut status);
+            break;
+        }
+        out.file(0);
+        let display = display_name(&group);
+        let mut failed: Option<io::Error> = None;
+        let a = analyzer.stream_inputs(&group, &mut |mut batch| {
+            seen += batch.connections.len() as u64;
+            if failed.is_some() {
+                return;
+            }
+            batch.connections.retain(|c| filter.matches(c));
+            matched += batch.connections.len() as u64;
+            out.started_at(batch.first_ts_ns);
+            if let Err(e) = out.connections(0, &display, &batch.connections) {
+                failed = Some(e);
+            }
+        });
+        let analyses = [a];
+        let finished = match failed {
+            Some(e) => {
+                drop(out);
+                Err(e)
+            }
+            None => out.finish(&analyses),
+        };
+        status = status.max(report_errors(&analyses));
+        note_undecodable(&analyses, false);
+        let all: Vec<AtomicFile> = tables.into_iter().map(|(_, f)| f).chain(summary).collect();
+        if let Err(e) = commit_or_discard(finished, all) {
+            report_write_error(args, e, &mut status);
+            break;
+        }
+    }
+    if let Some((bar, _)) = bar {
+        bar.finish_and_clear();
+    }
+    if !filter.is_empty() {
+        eprintln!("tcpstate: {matched} of {seen} connections match the filters");
+    }
+    Ok(status)
+}
+
+/// `--group-by`: the connections rolled up per group as they finish (memory
+/// follows the groups, not the connections), then written in the format
+/// asked for: the table, CSV, JSON lines or Parquet.
+fn run_rollup(args: &RunArgs, keys: &[GroupKey], filter: &Filter) -> Result<i32, String> {
+    let inputs = inputs_of(&args.files, args.analysis.merge)?;
+    let bar = progress_for(&inputs);
+    let analyzer = with_progress(args.analysis.analyzer(), &bar);
+    let mut rollup = Rollup::new(keys.to_vec(), args.max_groups);
+    let mut analyses = Vec::new();
+    let (mut seen, mut matched) = (0u64, 0u64);
+    for group in capture_groups(&inputs, args.analysis.merge) {
+        let name = display_name(&group);
+        analyses.push(analyzer.stream_inputs(&group, &mut |mut batch| {
+            seen += batch.connections.len() as u64;
+            batch.connections.retain(|c| filter.matches(c));
+            matched += batch.connections.len() as u64;
+            rollup.add(&name, &batch.connections);
+        }));
+    }
+    if let Some((bar, _)) = bar {
+        bar.finish_and_clear();
+    }
+    let mut status = report_errors(&analyses);
+    note_undecodable(&analyses, false);
+    if !filter.is_empty() {
+        eprintln!("tcpstate: {matched} of {seen} connections match the filters");
+    }
+    let rollups = rollup.finish();
+    let format = args.format.unwrap_or(FormatArg::Table);
+    let write = |w: &mut dyn Write| -> io::Result<()> {
+        match format {
+            FormatArg::Csv => rollup::write_csv(w, &rollups),
+            FormatArg::Json => rollup::write_json(w, &rollups),
+            FormatArg::Parquet => tcpstate::report::parquet::write_rollup(w, &rollups),
+            _ => rollup::write_table(w, &rollups),
+        }
+    };
+    let written = if let Some(path) = &args.output {
+        write_atomically(path, write)
+    } else {
+        let stdout = io::stdout();
+        let mut w = BufWriter::new(stdout.lock());
+        write(&mut w).and_then(|_| w.flush())
+    };
+    if let Err(e) = written {
         report_write_error(args, e, &mut status);
     }
     Ok(status)

@@ -323,3 +323,159 @@ fn diff_csv_columns_are_documented_in_order() {
         .collect();
     assert_eq!(header, listed("## CSV: diff"));
 }
+
+/// The cells of the table rows under a heading, backticks removed.
+fn table_rows(heading: &str) -> Vec<Vec<String>> {
+    let text = page();
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no heading {heading}"));
+    let rest = &text[start + heading.len()..];
+    let end = rest.find("\n## ").unwrap_or(rest.len());
+    rest[..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            l.split('|')
+                .skip(1)
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// An Arrow type as the page names it.
+fn type_name(t: &arrow_schema::DataType) -> String {
+    use arrow_schema::DataType as T;
+    match t {
+        T::UInt64 => "uint64".into(),
+        T::UInt16 => "uint16".into(),
+        T::Float64 => "float64".into(),
+        T::Boolean => "bool".into(),
+        T::Utf8 => "string".into(),
+        T::Timestamp(arrow_schema::TimeUnit::Nanosecond, Some(tz)) => {
+            format!("timestamp[ns, {tz}]")
+        }
+        T::Dictionary(k, v) => {
+            assert_eq!(**k, T::Int32);
+            format!("dictionary<int32, {}>", type_name(v))
+        }
+        T::List(f) => format!("list<{}>", type_name(f.data_type())),
+        T::Map(entries, _) => match entries.data_type() {
+            T::Struct(kv) => format!(
+                "map<{}, {}>",
+                type_name(kv[0].data_type()),
+                type_name(kv[1].data_type())
+            ),
+            other => panic!("map of {other}"),
+        },
+        T::Struct(fields) => format!(
+            "struct<{}>",
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), type_name(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => panic!("undocumented type {other}"),
+    }
+}
+
+/// (column, type, null) of a Parquet file, as the page writes them.
+fn parquet_columns(path: &Path) -> Vec<Vec<String>> {
+    let file = fs::File::open(path).unwrap();
+    let builder =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            vec![
+                f.name().clone(),
+                type_name(f.data_type()),
+                if f.is_nullable() { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect()
+}
+
+#[test]
+fn parquet_columns_are_documented_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.parquet");
+    stdout(&[
+        "--format",
+        "parquet",
+        "-o",
+        file.to_str().unwrap(),
+        "testdata/real/refused.pcap",
+    ]);
+    for (heading, path) in [
+        ("## Parquet: connections", "r.parquet"),
+        ("## Parquet: transitions", "r.transitions.parquet"),
+        ("## Parquet: anomalies", "r.anomalies.parquet"),
+    ] {
+        let documented: Vec<Vec<String>> = table_rows(heading)
+            .into_iter()
+            .map(|r| r[..3].to_vec())
+            .collect();
+        assert_eq!(
+            parquet_columns(&dir.path().join(path)),
+            documented,
+            "{heading}"
+        );
+    }
+}
+
+#[test]
+fn rollup_columns_are_documented_in_order() {
+    let documented = table_rows("## Rollups");
+    let out = stdout(&[
+        "--group-by",
+        "server,server-port",
+        "--format",
+        "json",
+        "testdata/real/several_conns.pcap",
+    ]);
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let keys: Vec<String> = first.as_object().unwrap().keys().cloned().collect();
+    let mut expected: Vec<String> = ["schema_version", "group", "server", "server_port"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    expected.extend(documented.iter().map(|r| r[0].clone()));
+    assert_eq!(keys, expected);
+    let csv = stdout(&[
+        "--group-by",
+        "client-net/24",
+        "--format",
+        "csv",
+        "testdata/real/several_conns.pcap",
+    ]);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(&header[..2], ["group", "client_net"]);
+    assert_eq!(header[2..], expected[4..]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("g.parquet");
+    stdout(&[
+        "--group-by",
+        "server,server-port",
+        "--format",
+        "parquet",
+        "-o",
+        file.to_str().unwrap(),
+        "testdata/real/several_conns.pcap",
+    ]);
+    let columns = parquet_columns(&file);
+    assert_eq!(
+        columns[..3],
+        [
+            vec!["group".to_string(), "string".into(), "no".into()],
+            vec!["server".to_string(), "string".into(), "yes".into()],
+            vec!["server_port".to_string(), "uint16".into(), "yes".into()],
+        ]
+    );
+    let documented: Vec<Vec<String>> = documented.into_iter().map(|r| r[..3].to_vec()).collect();
+    assert_eq!(columns[3..], documented[..]);
+}

@@ -19,6 +19,9 @@ mod format;
 pub mod html;
 mod json;
 mod layout;
+#[cfg(feature = "parquet")]
+pub mod parquet;
+pub mod rollup;
 mod row;
 pub mod show;
 mod spill;

@@ -112,6 +112,9 @@ struct Output<'w> {
 /// written in order and flushed, so a live capture's rows are not held back.
 pub struct StreamingReport<'w> {
     outputs: Vec<Output<'w>>,
+    /// Parquet files, one table each.
+    #[cfg(feature = "parquet")]
+    parquet: Vec<super::parquet::ParquetWriter<'w>>,
     totals: Totals,
     /// Zeek's `#open`: the earliest frame time before the first rows.
     first_ts_ns: Option<i64>,
@@ -130,10 +133,24 @@ impl<'w> StreamingReport<'w> {
     pub fn new() -> StreamingReport<'w> {
         StreamingReport {
             outputs: Vec::new(),
+            #[cfg(feature = "parquet")]
+            parquet: Vec::new(),
             totals: Totals::default(),
             first_ts_ns: None,
             last_ts_ns: None,
         }
+    }
+
+    /// Adds a Parquet output: `table` will be written to `out`.
+    #[cfg(feature = "parquet")]
+    pub fn add_parquet(
+        &mut self,
+        table: super::parquet::Table,
+        out: impl Write + Send + 'w,
+    ) -> io::Result<()> {
+        self.parquet
+            .push(super::parquet::ParquetWriter::new(table, out)?);
+        Ok(())
     }
 
     /// Adds an output: `part` will be written to `out`.
@@ -193,6 +210,12 @@ impl<'w> StreamingReport<'w> {
                 self.outputs[k].out.write_all(&bytes)?;
             }
         }
+        // The Parquet tables, each on its own thread.
+        #[cfg(feature = "parquet")]
+        self.parquet
+            .par_iter_mut()
+            .map(|w| w.connections(file, conns))
+            .collect::<io::Result<()>>()?;
         // Rows of a live capture reach the reader as they are finished.
         for o in &mut self.outputs {
             o.out.flush()?;
@@ -251,6 +274,10 @@ impl<'w> StreamingReport<'w> {
                 _ => self.open(k)?,
             }
             self.outputs[k].out.flush()?;
+        }
+        #[cfg(feature = "parquet")]
+        for w in self.parquet {
+            w.finish()?;
         }
         Ok(())
     }

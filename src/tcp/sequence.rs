@@ -210,6 +210,12 @@ pub struct DirectionStats {
     pub flags: std::collections::BTreeMap<&'static str, u64>,
     /// Payload bytes in segments flagged as any kind of retransmission.
     pub retransmitted_bytes: u64,
+    /// Segments that occupy sequence space (payload, SYN or FIN): the ones
+    /// Wireshark checks for retransmission.
+    pub data_segments: u64,
+    /// Of those, the segments flagged as any kind of retransmission
+    /// (retransmission, fast or spurious).
+    pub retransmitted_segments: u64,
 }
 
 /// The handshake round-trip time as the capture point sees it.
@@ -394,11 +400,12 @@ impl SeqAnalyzer {
             self.dirs[i].unseen_reported = false;
         }
         self.check_ack_of_unseen(&mut out, ack, f.ack(), r);
-        if len > 0 || f.syn() || f.fin() {
+        let sequenced = len > 0 || f.syn() || f.fin();
+        if sequenced {
             self.classify_retransmission(&mut out, seg, i, r);
         }
         self.remember(seg, i, &out);
-        if len > 0 || f.syn() || f.fin() {
+        if sequenced {
             let next = seq + len + u32::from(f.syn() || f.fin());
             self.unacked[i].push(seq, next, seg.ts_ns);
         }
@@ -408,7 +415,7 @@ impl SeqAnalyzer {
                 out.ack_rtt_ns = Some(rtt);
             }
         }
-        self.count(from, len, &out);
+        self.count(from, len, sequenced, &out);
         self.note_handshake_time(seg);
         out
     }
@@ -578,12 +585,14 @@ impl SeqAnalyzer {
         }
     }
 
-    fn count(&mut self, from: Side, len: u32, out: &SegmentAnalysis) {
+    fn count(&mut self, from: Side, len: u32, sequenced: bool, out: &SegmentAnalysis) {
         let stats = &mut self.stats[from.idx()];
         for flag in out.flags.iter() {
             *stats.flags.entry(flag.code()).or_insert(0) += 1;
         }
+        stats.data_segments += u64::from(sequenced);
         if out.flags.is_retransmission() {
+            stats.retransmitted_segments += 1;
             stats.retransmitted_bytes += len as u64;
         }
     }

@@ -134,8 +134,8 @@ fn bucket_mid(b: u16) -> i64 {
 }
 
 impl RttSamples {
-    /// Adds one sample.
-    pub(super) fn add(&mut self, ns: i64) {
+    /// Adds one sample (also used by the rollups, for a group's samples).
+    pub fn add(&mut self, ns: i64) {
         if self.count == 0 {
             (self.min_ns, self.max_ns) = (ns, ns);
         }
@@ -153,6 +153,32 @@ impl RttSamples {
                 self.histogram = Some(h);
             }
         }
+    }
+
+    /// Adds another set's samples, as if each had been added here: its
+    /// exact values one by one, or its histogram's counts (this set then
+    /// becomes a histogram too). Rollups sum connections' RTTs this way.
+    pub fn merge(&mut self, other: &RttSamples) {
+        let Some(h) = &other.histogram else {
+            for &v in &other.exact {
+                self.add(v);
+            }
+            return;
+        };
+        let mut mine = self.histogram.take().unwrap_or_default();
+        for v in std::mem::take(&mut self.exact) {
+            *mine.entry(bucket(v)).or_insert(0) += 1;
+        }
+        for (&b, &n) in h {
+            *mine.entry(b).or_insert(0) += n;
+        }
+        self.histogram = Some(mine);
+        if self.count == 0 {
+            (self.min_ns, self.max_ns) = (other.min_ns, other.max_ns);
+        }
+        self.count += other.count;
+        self.min_ns = self.min_ns.min(other.min_ns);
+        self.max_ns = self.max_ns.max(other.max_ns);
     }
 
     /// How many samples there were.
@@ -264,5 +290,32 @@ mod tests {
         assert_eq!(l.acknowledge(SeqNum(200), 5_000), Some(4_000));
         assert_eq!(l.acknowledge(SeqNum(300), 6_000), Some(4_000));
         assert_eq!(l.acknowledge(SeqNum(300), 7_000), None);
+    }
+
+    #[test]
+    fn merged_sets_are_the_sets_of_all_samples() {
+        let values: Vec<i64> = (0..3000).map(|i| (i * 7919) % 100_000 + 50).collect();
+        let mut whole = RttSamples::default();
+        for &v in &values {
+            whole.add(v);
+        }
+        for cut in [0, 10, 1000, 1024, 1500, 2999, 3000] {
+            let (mut a, mut b) = (RttSamples::default(), RttSamples::default());
+            values[..cut].iter().for_each(|&v| a.add(v));
+            values[cut..].iter().for_each(|&v| b.add(v));
+            a.merge(&b);
+            assert_eq!(a.summary(), whole.summary(), "cut at {cut}");
+        }
+        // Few samples stay exact.
+        let (mut a, mut b) = (RttSamples::default(), RttSamples::default());
+        a.add(30);
+        b.add(10);
+        b.add(20);
+        a.merge(&b);
+        let s = a.summary().unwrap();
+        assert_eq!(
+            (s.min_ns, s.median_ns, s.max_ns, s.samples),
+            (10, 20, 30, 3)
+        );
     }
 }
