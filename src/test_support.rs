@@ -39,3 +39,19 @@ pub(crate) fn decoded_segments(conv: &Conv) -> Vec<(Segment, Side)> {
         })
         .collect()
 }
+
+/// The shipped captures (testdata/real and testdata/synth, not the bad
+/// ones in subfolders), sorted: what the writers' byte-for-byte checks run on.
+pub(crate) fn shipped_captures() -> Vec<String> {
+    let mut captures: Vec<String> = Vec::new();
+    for dir in ["testdata/real", "testdata/synth"] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                captures.push(p.display().to_string());
+            }
+        }
+    }
+    captures.sort();
+    captures
+}

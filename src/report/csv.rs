@@ -537,16 +537,7 @@ mod tests {
 
     #[test]
     fn direct_records_are_the_csv_crates_records() {
-        let mut captures: Vec<String> = Vec::new();
-        for dir in ["testdata/real", "testdata/synth"] {
-            for e in std::fs::read_dir(dir).unwrap() {
-                let p = e.unwrap().path();
-                if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
-                    captures.push(p.display().to_string());
-                }
-            }
-        }
-        captures.sort();
+        let captures = crate::test_support::shipped_captures();
         let mut rows = 0;
         for path in &captures {
             let Ok(a) = Analyzer::new().analyze_path(path) else {
