@@ -46,6 +46,8 @@ import sys
 import threading
 import time
 
+from ss_timeline import SsTimeline
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "real")
 CNS, SNS = "t14c", "t14s"
 CIF, SIF = "v14c", "v14s"
@@ -283,55 +285,19 @@ class Tcpdump:
         return [line.strip() for line in self.err if "packets" in line]
 
 
-class SSPoller(threading.Thread):
+class SSPoller(SsTimeline):
     """ss -tanH in both namespaces, recording each change of each socket."""
 
     def __init__(self, ports, t0):
-        super().__init__(daemon=True)
-        filt = "( " + " or ".join("sport = :%d or dport = :%d" % (p, p) for p in ports) + " )"
-        self.filter = filt
-        self.t0 = t0
-        self.stop_ev = threading.Event()
-        self.order, self.events, self.timeline, self.current = [], {}, [], {}
-        self.polls, self.max_gap = 0, 0.0
+        super().__init__(t0, SS_PERIOD)
+        self.filter = "( " + " or ".join("sport = :%d or dport = :%d" % (p, p) for p in ports) + " )"
 
-    def poll_once(self):
-        seen = {}
+    def snapshot(self):
+        lines = []
         for name in (CNS, SNS):
             out = ns(name, "ss", "-tanH", "state", "all", self.filter, check=False).stdout
-            for line in out.splitlines():
-                f = line.split()
-                if len(f) >= 5:
-                    seen[(f[3], f[4])] = f[0]
-        t = time.monotonic() - self.t0
-        for key, st in seen.items():
-            if self.current.get(key) != st:
-                if key not in self.events:
-                    self.order.append(key)
-                    self.events[key] = []
-                self.events[key].append((t, st))
-                self.timeline.append((t, key, st))
-                self.current[key] = st
-        for key in list(self.current):
-            if key not in seen and self.current[key] is not None:
-                self.events[key].append((t, None))
-                self.timeline.append((t, key, None))
-                self.current[key] = None
-        self.polls += 1
-
-    def run(self):
-        last = time.monotonic()
-        while not self.stop_ev.is_set():
-            start = time.monotonic()
-            self.max_gap = max(self.max_gap, start - last)
-            last = start
-            self.poll_once()
-            time.sleep(max(0.0, SS_PERIOD - (time.monotonic() - start)))
-
-    def stop(self):
-        self.stop_ev.set()
-        self.join()
-        self.poll_once()
+            lines.extend(out.splitlines())
+        return lines
 
 
 def write_ss(path, td, poller, stats, describe, notes):

@@ -45,6 +45,8 @@ import sys
 import threading
 import time
 
+from ss_timeline import SsTimeline
+
 STEP = 0.1          # pause between protocol steps so that ss can see each state
 SS_PERIOD = 0.005   # target period of the ss poller
 SOCK_TIMEOUT = 5.0  # no blocking socket call may hang longer than this
@@ -504,56 +506,15 @@ class Tcpdump:
         return stats
 
 
-class SSPoller(threading.Thread):
+class SSPoller(SsTimeline):
+    """ss -tanH on the host, recording each change of each socket."""
+
     def __init__(self, ss_filter, t0):
-        super().__init__(daemon=True)
+        super().__init__(t0, SS_PERIOD)
         self.cmd = ["ss", "-tanH", "state", "all", ss_filter]
-        self.t0 = t0
-        self.stop_ev = threading.Event()
-        self.order = []        # socket keys in order of first appearance
-        self.events = {}       # key -> [(t, state)]; state None = socket vanished
-        self.timeline = []     # (t, key, state)
-        self.current = {}      # key -> state
-        self.polls = 0
-        self.max_gap = 0.0
 
-    def poll_once(self):
-        out = subprocess.run(self.cmd, capture_output=True, text=True).stdout
-        t = time.monotonic() - self.t0
-        seen = {}
-        for line in out.splitlines():
-            f = line.split()
-            if len(f) < 5:
-                continue
-            seen[(f[3], f[4])] = f[0]
-        for key, st in seen.items():
-            if self.current.get(key) != st:
-                if key not in self.events:
-                    self.order.append(key)
-                    self.events[key] = []
-                self.events[key].append((t, st))
-                self.timeline.append((t, key, st))
-                self.current[key] = st
-        for key in list(self.current):
-            if key not in seen and self.current[key] is not None:
-                self.events[key].append((t, None))
-                self.timeline.append((t, key, None))
-                self.current[key] = None
-        self.polls += 1
-
-    def run(self):
-        last = time.monotonic()
-        while not self.stop_ev.is_set():
-            start = time.monotonic()
-            self.max_gap = max(self.max_gap, start - last)
-            last = start
-            self.poll_once()
-            time.sleep(max(0.0, SS_PERIOD - (time.monotonic() - start)))
-
-    def stop(self):
-        self.stop_ev.set()
-        self.join()
-        self.poll_once()  # final picture
+    def snapshot(self):
+        return subprocess.run(self.cmd, capture_output=True, text=True).stdout.splitlines()
 
 
 def sockets_on(ports):
