@@ -575,6 +575,10 @@ pub struct FlowTable<T> {
     tombs: FxHashMap<FlowKey, Tomb>,
     tomb_order: std::collections::VecDeque<(FlowKey, u64)>,
     tomb_limit: usize,
+    /// Slots given a provisional stream number since the last
+    /// [`FlowTable::resolve_streams`], and tombstones made with one.
+    provisional_slots: Vec<u32>,
+    provisional_tombs: usize,
 }
 
 impl<T> Default for FlowTable<T> {
@@ -588,12 +592,38 @@ impl<T> Default for FlowTable<T> {
             tombs: FxHashMap::default(),
             tomb_order: std::collections::VecDeque::new(),
             tomb_limit: 0,
+            provisional_slots: Vec::new(),
+            provisional_tombs: 0,
         }
     }
 }
 
 /// Stream number of a connection whose number is not given yet.
 pub const UNNUMBERED: u64 = u64::MAX;
+
+/// Marks a provisional stream number: `PROVISIONAL | i` stands for the
+/// number the caller will give the `i`-th new connection of its current
+/// batch (see [`FlowTable::set_provisional_stream`]).
+pub const PROVISIONAL: u64 = 1 << 62;
+
+/// Whether `stream` is a provisional number (not a real one, not
+/// [`UNNUMBERED`]).
+pub fn is_provisional(stream: u64) -> bool {
+    stream != UNNUMBERED && stream & PROVISIONAL != 0
+}
+
+/// The real number for `stream` once the batch's new connections have
+/// `numbers` (in the order of their provisional numbers).
+pub fn resolve_stream(stream: u64, numbers: &[u64]) -> u64 {
+    if is_provisional(stream) {
+        numbers
+            .get((stream & !PROVISIONAL) as usize)
+            .copied()
+            .unwrap_or(UNNUMBERED)
+    } else {
+        stream
+    }
+}
 
 impl<T> FlowTable<T> {
     /// An empty table.
@@ -671,6 +701,10 @@ impl<T> FlowTable<T> {
                 };
                 self.live += 1;
                 self.current.insert(key, s);
+                if is_provisional(self.entry(s).conn.stream) {
+                    // The continuation of a connection numbered provisionally.
+                    self.provisional_slots.push(s);
+                }
                 s
             }
         };
@@ -731,6 +765,45 @@ impl<T> FlowTable<T> {
         self.entry_mut(slot).conn.stream = stream;
     }
 
+    /// Gives a new connection a provisional stream number ([`PROVISIONAL`]
+    /// `| i`), so it can be finished, remembered in a tombstone and
+    /// continued before the global numbers of its batch are known; one
+    /// [`FlowTable::resolve_streams`] call then gives every holder of a
+    /// provisional number (live connections, continuations, tombstones)
+    /// the real one. Ordering by stream keeps its meaning meanwhile: a
+    /// provisional number sorts after every real one, and provisional
+    /// numbers in the order they were given.
+    pub fn set_provisional_stream(&mut self, slot: u32, stream: u64) {
+        self.set_stream(slot, stream);
+        self.provisional_slots.push(slot);
+    }
+
+    /// Replaces every provisional stream number by its real one from
+    /// `numbers` (see [`resolve_stream`]).
+    pub fn resolve_streams(&mut self, numbers: &[u64]) {
+        for slot in std::mem::take(&mut self.provisional_slots) {
+            if let Some(Some(e)) = self.slots.get_mut(slot as usize) {
+                e.conn.stream = resolve_stream(e.conn.stream, numbers);
+            }
+        }
+        let recent = self.provisional_tombs.min(self.tomb_order.len());
+        let from = self.tomb_order.len() - recent;
+        for i in from..self.tomb_order.len() {
+            let (key, stream) = self.tomb_order[i];
+            if !is_provisional(stream) {
+                continue;
+            }
+            let real = resolve_stream(stream, numbers);
+            self.tomb_order[i].1 = real;
+            if let Some(t) = self.tombs.get_mut(&key) {
+                if t.stream == stream {
+                    t.stream = real;
+                }
+            }
+        }
+        self.provisional_tombs = 0;
+    }
+
     /// Takes a connection out of the table. If it was the current
     /// connection of its endpoint pair, a tombstone remembers it: a later
     /// segment of the pair starts a connection that [`Flow::continues`]
@@ -743,6 +816,10 @@ impl<T> FlowTable<T> {
             if self.tomb_limit > 0 && entry.conn.stream != UNNUMBERED {
                 self.tombs.insert(entry.key, Tomb::of(&entry.conn));
                 self.tomb_order.push_back((entry.key, entry.conn.stream));
+                if self.provisional_tombs > 0 || is_provisional(entry.conn.stream) {
+                    // The tombstones from the first provisional one on.
+                    self.provisional_tombs += 1;
+                }
                 while self.tomb_order.len() > self.tomb_limit {
                     if let Some((key, stream)) = self.tomb_order.pop_front() {
                         if self.tombs.get(&key).is_some_and(|t| t.stream == stream) {

@@ -19,13 +19,19 @@
 //! and quiet for 2*MSL so TIME_WAIT has passed and late retransmissions have
 //! come) or idle past [`FlowLimits::idle_timeout_ns`] (found through a queue
 //! of deadlines, not a scan), then, when a shard holds more than its share
-//! of [`FlowLimits::max_connections`], the ones over or idle longest; and it
-//! hands everything finished since the last check to the sink, in stream
-//! order. Besides, a segment whose connection has been idle past the timeout
+//! of [`FlowLimits::max_connections`], the ones over or idle longest.
+//! Besides, a segment whose connection has been idle past the timeout
 //! finishes it before starting the next part of its stream. Checks depend
 //! only on the frames (never on batch boundaries, shards are a fixed number),
 //! so the output is the same whatever the thread count and however a pipe
 //! delivers the capture.
+//!
+//! A shard runs a whole batch in one go, its checks included, so the
+//! threads meet once per batch, not once per check (a slow capture has a
+//! check every second of capture time, many per batch). Until the batch's
+//! new connections are numbered they carry provisional numbers, which sort
+//! as the real ones will. Then everything the batch's checks finished goes
+//! to the sink: check by check, each check's connections in stream order.
 //!
 //! [`FlowLimits::idle_timeout_ns`]: super::FlowLimits::idle_timeout_ns
 //! [`FlowLimits::max_connections`]: super::FlowLimits::max_connections
@@ -37,7 +43,7 @@ use super::analysis::{Analysis, Evictions};
 use super::connection::Connection;
 use super::options::Options;
 use super::reader::{read_batches, Batch};
-use super::shard::{KeyedFrame, Shard, Step, SHARDS};
+use super::shard::{Check, KeyedFrame, Shard, Step, SHARDS};
 use super::source::Sources;
 use super::warnings::{merge_warnings, ChecksumSenders};
 use crate::decode::defrag::Reassembler;
@@ -114,6 +120,8 @@ struct Engine<'o, 'b, 's> {
     /// The frame of the last check: connections started since are not
     /// finished by a later segment of theirs until the next check.
     check_frame: u64,
+    /// Checks run so far (the number the next one gets).
+    checks_run: u64,
     /// The number of the latest frame read.
     last_frame: u64,
     /// Zeek records with no connection of their own (all their packets had
@@ -123,16 +131,6 @@ struct Engine<'o, 'b, 's> {
     zeek_unattached_dropped: u64,
     /// The decoded frames of the batch being analysed (kept for its buffer).
     frames: Vec<KeyedFrame>,
-}
-
-/// A place in a batch's segments where the analysis checks for finished
-/// connections: before segment `at`, with the clock at `now`, as frame
-/// `frame` arrived.
-#[derive(Clone, Copy, Debug)]
-struct Check {
-    at: usize,
-    now: i64,
-    frame: u64,
 }
 
 impl<'o, 'b, 's> Engine<'o, 'b, 's> {
@@ -168,6 +166,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             next_check_ns: i64::MIN,
             check_every_ns: check_interval_ns(options),
             check_frame: 0,
+            checks_run: 0,
             last_frame: 0,
             zeek_unattached: Vec::new(),
             zeek_unattached_dropped: 0,
@@ -211,6 +210,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                     at: order.len(),
                     now: self.now,
                     frame: frame_no,
+                    seq: self.checks_run + checks.len() as u64,
                 });
             }
             let frame = &kf.frame;
@@ -283,22 +283,23 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             }));
             segs.push(seg);
         }
-        let mut start = 0;
-        for check in checks {
-            let part = start..check.at;
-            self.place_and_follow(&segs[part.clone()], &keys[part.clone()], &clocks[part]);
-            start = check.at;
-            self.check(check.now, check.frame);
-        }
-        self.place_and_follow(&segs[start..], &keys[start..], &clocks[start..]);
+        self.run_shards(&segs, &keys, &clocks, &checks);
         drop(segs);
         self.frames = frames;
     }
 
-    /// Runs segments (in frame order) through their connections, shards in
-    /// parallel, and numbers the connections they started.
-    fn place_and_follow(&mut self, segs: &[&Segment], keys: &[(FlowKey, u32)], clocks: &[i64]) {
-        if segs.is_empty() {
+    /// Runs a batch's segments (in frame order) through their connections
+    /// and its checks among them, each shard the whole batch in one go, in
+    /// parallel; then numbers the connections the batch started and hands
+    /// out what its checks finished.
+    fn run_shards(
+        &mut self,
+        segs: &[&Segment],
+        keys: &[(FlowKey, u32)],
+        clocks: &[i64],
+        checks: &[Check],
+    ) {
+        if segs.is_empty() && checks.is_empty() {
             return;
         }
         for (i, &(key, shard)) in keys.iter().enumerate() {
@@ -306,20 +307,32 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         }
         let options = self.options;
         let since = self.check_frame;
-        // Placing and following need no stream numbers, so each shard runs
-        // its segments in one go; the numbers are given afterwards.
+        let next_check = self.checks_run;
+        let limit = self.shard_limit;
         self.shards
             .par_iter_mut()
-            .for_each(|s| s.run(segs, clocks, since, options));
+            .for_each(|s| s.run(segs, clocks, checks, since, next_check, limit, options));
         self.number_new_connections();
-        for s in &mut self.shards {
-            s.write_pending_details();
-        }
         if let Some(observer) = self.observer.as_mut() {
             show_segments(&self.shards, segs, observer);
         }
         for s in &mut self.shards {
             s.input.clear();
+        }
+        for check in checks {
+            // Twice the idle timeout: a tunnel pairing outlives its
+            // connection's idle eviction, so a late segment still finds the
+            // tomb's key.
+            let idle = options.flows.idle_timeout_ns;
+            self.keyer.forget_before(
+                check.now.saturating_sub(idle.saturating_mul(2)),
+                options.flows.max_connections,
+            );
+        }
+        if let Some(last) = checks.last() {
+            self.check_frame = last.frame;
+            self.checks_run = last.seq + 1;
+            self.hand_out();
         }
     }
 
@@ -339,20 +352,13 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
     /// Finishes the connections that are over, idle or too many at `now`
     /// and hands out everything finished since the last check.
     fn check(&mut self, now: i64, frame: u64) {
-        let limit = self.shard_limit;
-        let options = self.options;
-        self.shards
-            .par_iter_mut()
-            .for_each(|s| s.evict(now, limit, options));
-        // Twice the idle timeout: a tunnel pairing outlives its connection's
-        // idle eviction, so a late segment still finds the tomb's key.
-        let idle = options.flows.idle_timeout_ns;
-        self.keyer.forget_before(
-            now.saturating_sub(idle.saturating_mul(2)),
-            options.flows.max_connections,
-        );
-        self.check_frame = frame;
-        self.hand_out();
+        let check = Check {
+            at: 0,
+            now,
+            frame,
+            seq: self.checks_run,
+        };
+        self.run_shards(&[], &[], &[], &[check]);
     }
 
     /// Takes the shards' Zeek records that no connection holds, keeping at
@@ -372,31 +378,55 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
     }
 
     /// Gives this batch's new connections their `tcp.stream` numbers, in
-    /// order of their first frame across all shards.
+    /// order of their first frame across all shards, in place of their
+    /// provisional ones.
     fn number_new_connections(&mut self) {
-        let mut new: Vec<(u64, usize, u32)> = Vec::new();
+        let mut new: Vec<(u64, usize, u32, u32)> = Vec::new();
         for (i, s) in self.shards.iter().enumerate() {
-            new.extend(s.new.iter().map(|&(frame, slot)| (frame, i, slot)));
+            new.extend(
+                s.new
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &(frame, slot))| (frame, i, slot, k as u32)),
+            );
+        }
+        if new.is_empty() {
+            return;
         }
         new.sort_unstable();
-        for (_, shard, slot) in new {
-            self.shards[shard].flows.set_stream(slot, self.next_stream);
+        let mut numbers: Vec<Vec<u64>> = self.shards.iter().map(|s| vec![0; s.new.len()]).collect();
+        for (_, shard, _, k) in new {
+            numbers[shard][k as usize] = self.next_stream;
             self.next_stream += 1;
+        }
+        for (s, numbers) in self.shards.iter_mut().zip(&numbers) {
+            if !numbers.is_empty() || !s.finished.is_empty() {
+                s.resolve_streams(numbers);
+            }
         }
     }
 
-    /// Passes the connections finished since the last check to the sink:
-    /// those finished at one check in stream order (a stream's earlier part
-    /// first).
+    /// Passes the connections finished up to the last check to the sink:
+    /// check by check, those of one check in stream order (a stream's
+    /// earlier part first).
     fn hand_out(&mut self) {
-        let mut done: Vec<Connection> = Vec::new();
+        let due = self.checks_run;
+        let mut done: Vec<(u64, Connection)> = Vec::new();
         for s in &mut self.shards {
-            done.append(&mut s.finished);
+            if s.finished.iter().all(|&(check, _)| check < due) {
+                done.append(&mut s.finished);
+            } else {
+                let (now, later) = std::mem::take(&mut s.finished)
+                    .into_iter()
+                    .partition(|&(check, _)| check < due);
+                done.extend::<Vec<_>>(now);
+                s.finished = later;
+            }
         }
         self.keep_unattached();
         if !done.is_empty() {
-            done.sort_unstable_by_key(|c| (c.flow.stream, c.flow.first_frame));
-            self.give(done);
+            done.sort_unstable_by_key(|(check, c)| (*check, c.flow.stream, c.flow.first_frame));
+            self.give(done.into_iter().map(|(_, c)| c).collect());
         }
     }
 
@@ -479,8 +509,8 @@ fn show_segments(shards: &[Shard], segs: &[&Segment], observer: &mut SegmentObse
     let mut placed: Vec<Option<(u64, Side)>> = vec![None; segs.len()];
     for s in shards {
         for (k, &(i, _)) in s.input.iter().enumerate() {
-            if let Step::Placed(p) = s.steps[k] {
-                placed[i as usize] = Some((s.flows.conn(p.slot).stream, p.side));
+            if let Step::Placed(p, stream) = s.steps[k] {
+                placed[i as usize] = Some((stream, p.side));
             }
         }
     }

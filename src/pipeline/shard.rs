@@ -9,7 +9,7 @@ use super::connection::{Connection, Trackers};
 use super::options::Options;
 use crate::anomaly::{Anomaly, AnomalyCode};
 use crate::decode::Frame;
-use crate::flow::{FlowKey, FlowTable, Placement, UNNUMBERED};
+use crate::flow::{resolve_stream, FlowKey, FlowTable, Placement, PROVISIONAL, UNNUMBERED};
 use crate::model::{Segment, Side};
 use crate::tcp::zeek::{ZeekRecord, ZeekSessions};
 
@@ -25,10 +25,23 @@ pub(crate) struct KeyedFrame {
     pub(crate) key: Option<(FlowKey, u32)>,
 }
 
+/// A place in a batch's segments where the analysis checks for finished
+/// connections: before segment `at`, with the clock at `now`, as frame
+/// `frame` arrived. `seq` numbers the checks from the capture's start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Check {
+    pub(crate) at: usize,
+    pub(crate) now: i64,
+    pub(crate) frame: u64,
+    pub(crate) seq: u64,
+}
+
 /// What placing one segment did.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Step {
-    Placed(Placement),
+    /// Placed in a connection with this stream number (provisional until
+    /// the batch is numbered).
+    Placed(Placement, u64),
     /// A segment with a bad checksum: only Zeek's view hears of it.
     BadChecksum,
 }
@@ -41,13 +54,21 @@ pub(crate) struct Shard {
     pub(crate) input: Vec<(u32, FlowKey)>,
     /// What placing each input segment did.
     pub(crate) steps: Vec<Step>,
-    /// Connections this batch started: (first frame, slot).
+    /// Connections this batch started: (first frame, slot); the `i`-th has
+    /// the provisional stream number `PROVISIONAL | i` until the batch is
+    /// numbered.
     pub(crate) new: Vec<(u64, u32)>,
-    /// Connections finished in this batch.
-    pub(crate) finished: Vec<Connection>,
+    /// Finished connections, each with the number of the check that hands
+    /// it out (the first check at or after its finishing).
+    pub(crate) finished: Vec<(u64, Connection)>,
+    /// The number of the next check: what a connection finished now is
+    /// tagged with.
+    pub(crate) next_check: u64,
     /// Port reuse anomalies whose detail needs the stream number of a
-    /// connection started in this batch: (new slot, frame, side, old slot).
-    pub(crate) pending_details: Vec<(u32, u64, Side, u32)>,
+    /// connection started in this batch: the new connection's slot and
+    /// first frame, the anomaly's frame, the side, and the old
+    /// connection's provisional stream number.
+    pub(crate) pending_details: Vec<(u32, u64, u64, Side, u64)>,
     pub(crate) evictions: Evictions,
     /// When live connections may next be due to finish: (capture time,
     /// first frame, slot), soonest first. A connection has an entry from its
@@ -67,23 +88,46 @@ pub(crate) struct Shard {
 impl Shard {
     /// Places this batch's segments into connections and runs each through
     /// its connection's analysers, one segment at a time (so a connection is
-    /// finished only after every earlier segment of it was followed). A
-    /// segment whose connection started before the last check (frame
+    /// finished only after every earlier segment of it was followed), and
+    /// runs the batch's `checks` where they fall among the segments. Each
+    /// shard does the whole batch in one go: the checks depend only on the
+    /// frames, so a shard needs nothing from the others until the batch's
+    /// new connections are numbered ([`Shard::resolve_streams`]); until
+    /// then they carry provisional numbers.
+    ///
+    /// A segment whose connection started before the last check (frame
     /// `since`) and has since been idle past the timeout, or over and quiet
     /// for 2*MSL, finishes it first, as a check would have: the segment then
-    /// starts the stream's next part. New connections get fresh analysers
-    /// and are numbered later. Every segment, bad checksums included, also
-    /// goes through Zeek's view; `clocks[i]` is the latest timestamp read up
-    /// to segment `i` (Zeek's network time).
-    pub(crate) fn run(&mut self, segs: &[&Segment], clocks: &[i64], since: u64, options: &Options) {
+    /// starts the stream's next part. New connections get fresh analysers.
+    /// Every segment, bad checksums included, also goes through Zeek's view;
+    /// `clocks[i]` is the latest timestamp read up to segment `i` (Zeek's
+    /// network time). `next_check` is the number the batch's first check
+    /// has (or the next one, if the batch has none).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run(
+        &mut self,
+        segs: &[&Segment],
+        clocks: &[i64],
+        checks: &[Check],
+        mut since: u64,
+        next_check: u64,
+        limit: usize,
+        options: &Options,
+    ) {
         self.steps.clear();
         self.new.clear();
+        self.next_check = next_check;
         let idle = options.flows.idle_timeout_ns;
         let linger = options.machines.msl_ns.saturating_mul(2);
         // No connection is due sooner than this after its last packet.
         let soonest = idle.min(linger);
         let input = std::mem::take(&mut self.input);
+        let mut checks = checks.iter().peekable();
         for &(i, key) in &input {
+            while let Some(check) = checks.next_if(|c| c.at <= i as usize) {
+                self.check(check, limit, options);
+                since = check.frame;
+            }
             let seg = segs[i as usize];
             if seg.bad_checksum {
                 // Zeek hears of it in the connection it would have joined.
@@ -101,6 +145,8 @@ impl Shard {
             let p = self.flows.add(key, seg, || Trackers::new(options));
             if p.new {
                 if self.flows.conn(p.slot).stream == UNNUMBERED {
+                    let provisional = PROVISIONAL | self.new.len() as u64;
+                    self.flows.set_provisional_stream(p.slot, provisional);
                     self.new.push((seg.frame, p.slot));
                 }
                 let deadline = seg.ts_ns.saturating_add(idle);
@@ -120,10 +166,53 @@ impl Shard {
                 self.deadlines
                     .push(Reverse((deadline, c.first_frame, p.slot)));
             }
-            self.steps.push(Step::Placed(p));
+            self.steps
+                .push(Step::Placed(p, self.flows.conn(p.slot).stream));
             self.zeek_packet(key, seg, clocks[i as usize], Some(p.slot));
         }
+        for check in checks {
+            self.check(check, limit, options);
+        }
         self.input = input;
+    }
+
+    /// Runs one check: what it finishes is handed out with its number.
+    fn check(&mut self, check: &Check, limit: usize, options: &Options) {
+        self.next_check = check.seq;
+        self.evict(check.now, limit, options);
+        self.next_check = check.seq + 1;
+    }
+
+    /// Gives the batch's new connections their real stream numbers
+    /// (`numbers[i]` for the `i`-th of [`Shard::new`]) wherever a
+    /// provisional one went: live connections and their continuations,
+    /// tombstones, finished connections, the steps, and the port reuse
+    /// details that name an earlier stream.
+    pub(crate) fn resolve_streams(&mut self, numbers: &[u64]) {
+        self.flows.resolve_streams(numbers);
+        for (_, c) in &mut self.finished {
+            c.flow.stream = resolve_stream(c.flow.stream, numbers);
+        }
+        for step in &mut self.steps {
+            if let Step::Placed(_, stream) = step {
+                *stream = resolve_stream(*stream, numbers);
+            }
+        }
+        for (slot, first_frame, frame, side, old) in std::mem::take(&mut self.pending_details) {
+            let detail = port_reuse_detail(side, resolve_stream(old, numbers));
+            let code = AnomalyCode::PortReuseInTimeWait;
+            if self.flows.get(slot).map(|c| c.first_frame) == Some(first_frame) {
+                let tcp = &mut self.flows.data_mut(slot).tcp;
+                tcp.set_anomaly_detail(code, frame, detail);
+            } else if let Some((_, c)) = self
+                .finished
+                .iter_mut()
+                .find(|(_, c)| c.flow.first_frame == first_frame)
+            {
+                // Finished in the batch that started it.
+                c.tcp.set_anomaly_detail(code, frame, detail);
+            }
+        }
     }
 
     /// Runs a segment through Zeek's view (which keys connections as Zeek
@@ -175,9 +264,11 @@ impl Shard {
             return;
         };
         let old_stream = self.flows.conn(old).stream;
-        let detail = if old_stream == UNNUMBERED {
+        let detail = if crate::flow::is_provisional(old_stream) {
             // `old` started in this batch: numbered once the batch is placed.
-            self.pending_details.push((new, seg.frame, side, old));
+            let first_frame = self.flows.conn(new).first_frame;
+            self.pending_details
+                .push((new, first_frame, seg.frame, side, old_stream));
             String::new()
         } else {
             port_reuse_detail(side, old_stream)
@@ -189,18 +280,6 @@ impl Shard {
             detail,
             seq_numbers: Vec::new(),
         });
-    }
-
-    /// Writes the details that waited for this batch's stream numbers.
-    pub(crate) fn write_pending_details(&mut self) {
-        for (new, frame, side, old) in std::mem::take(&mut self.pending_details) {
-            let detail = port_reuse_detail(side, self.flows.conn(old).stream);
-            self.flows.data_mut(new).tcp.set_anomaly_detail(
-                AnomalyCode::PortReuseInTimeWait,
-                frame,
-                detail,
-            );
-        }
     }
 
     /// Before an idle connection finishes at `end_ns`: the Zeek connections
@@ -272,7 +351,7 @@ impl Shard {
             } else {
                 self.evictions.idle += 1;
             }
-            self.finished.push(c);
+            self.finished.push((self.next_check, c));
         }
         true
     }
@@ -327,7 +406,7 @@ impl Shard {
                 };
                 if let Some(c) = self.finish(slot, end) {
                     self.evictions.limit += 1;
-                    self.finished.push(c);
+                    self.finished.push((self.next_check, c));
                 }
             }
         }
