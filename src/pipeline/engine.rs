@@ -465,11 +465,23 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             );
         }
         live.sort_unstable();
+        // Shards finish their part of each batch in parallel.
+        let mut slots: Vec<Vec<u32>> = vec![Vec::new(); self.shards.len()];
         for chunk in live.chunks(SINK_BATCH) {
-            let batch: Vec<Connection> = chunk
-                .iter()
-                .filter_map(|&(_, _, shard, slot)| self.shards[shard].finish(slot, end))
+            for &(_, _, shard, slot) in chunk {
+                slots[shard].push(slot);
+            }
+            let mut batch: Vec<Connection> = self
+                .shards
+                .par_iter_mut()
+                .zip(&mut slots)
+                .flat_map_iter(|(s, slots)| {
+                    let done: Vec<Connection> =
+                        slots.drain(..).filter_map(|slot| s.finish(slot, end)).collect();
+                    done
+                })
                 .collect();
+            batch.sort_unstable_by_key(|c| (c.flow.stream, c.flow.first_frame));
             self.give(batch);
         }
         let mut evictions = Evictions::default();
