@@ -23,6 +23,9 @@
 #   SKIP_MEMORY=1     leave the memory section out
 #   SYNS=N            SYN flood size of the memory section (default 1000000; --quick 100000)
 #   SEGMENTS=N        segments of the one long connection (default 10000000; --quick 1000000)
+#   CHRT=1            run every timed command under `chrt -f 50` (real-time
+#                     priority, needs root): on a machine shared with builds
+#                     the figures then hold still (the other jobs wait)
 #
 # Every tcpstate run is the full job (both machines, sequence analysis, Zeek's
 # view) with its report written to /dev/null: `--format json` unless the row
@@ -123,11 +126,15 @@ cmds=(
   "floor" "$floor $pcap"
   "cat" "cat $pcap"
   "tcpstate csv, 2 threads" "RAYON_NUM_THREADS=2 $bin --format csv $pcap"
+  "tcpstate csv, 1 core" "taskset -c 0 $bin --format csv $pcap"
   "tcpstate, 1 thread" "RAYON_NUM_THREADS=1 $bin $json $pcap"
   "tcpstate, 2 threads" "RAYON_NUM_THREADS=2 $bin $json $pcap"
   "tcpstate, stdin" "RAYON_NUM_THREADS=2 $bin $json - < $pcap"
   "tcpstate, pcapng" "RAYON_NUM_THREADS=2 $bin $json $pcapng"
   "tcpstate, pcap.gz" "RAYON_NUM_THREADS=2 $bin $json $gz"
+  "tcpstate zeek" "$bin --format zeek $pcap"
+  "tcpstate table" "$bin $pcap"
+  "tcpstate check" "$bin check $pcap"
 )
 if [ -z "${SKIP_TCPTRACE:-}" ]; then
   cmds+=("tcptrace -n" "tcptrace -n $pcap")
@@ -149,7 +156,8 @@ cmds = list(zip(args[0::2], args[1::2]))
 def once(cmd):
     out = os.path.join(res, "time.txt")
     t0 = time.monotonic()
-    subprocess.run(["/usr/bin/time", "-v", "-o", out, "bash", "-c", cmd + " > /dev/null 2>&1"],
+    prefix = ["chrt", "-f", "50"] if os.environ.get("CHRT") else []
+    subprocess.run(prefix + ["/usr/bin/time", "-v", "-o", out, "bash", "-c", cmd + " > /dev/null 2>&1"],
                    check=False)
     wall = time.monotonic() - t0
     text = open(out).read()
@@ -194,17 +202,21 @@ print(f"capture: {size / 1e9:.2f} GB pcap, {packets / 1e6:.2f} M packets, {conne
       f"(tshark: {tshark_runs}); 'vs floor': wall time as a multiple of the floor's; "
       "'faster than': how many times faster than tcptrace / tshark")
 print()
-print("| command | median wall s | CPU s | MB/s | Mpackets/s | peak RSS MB | vs floor | faster than tcptrace | faster than tshark |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| command | median wall s | CPU s | busy cores | MB/s | Mpackets/s | peak RSS MB | vs floor | faster than tcptrace | faster than tshark |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for n, _ in cmds:
     if n not in med:
         continue
     m = med[n]
-    print(f"| {n} | {m:.3f} | {cpu[n]:.2f} | {size / 1e6 / m:.0f} | {packets / 1e6 / m:.2f} | {rss[n]:.0f} | "
+    print(f"| {n} | {m:.3f} | {cpu[n]:.2f} | {cpu[n] / m:.2f} | {size / 1e6 / m:.0f} | {packets / 1e6 / m:.2f} | {rss[n]:.0f} | "
           f"{times('floor', n)} | {faster(n, 'tcptrace -n')} | {faster(n, 'tshark -q -z conv,tcp')} |")
 print()
 if "tcpstate, 1 thread" in med and "tcpstate, 2 threads" in med:
     print(f"2 threads / 1 thread speedup: {med['tcpstate, 1 thread'] / med['tcpstate, 2 threads']:.2f}x")
+if "tcpstate csv, 1 core" in med and "tcpstate csv, 2 threads" in med:
+    # RAYON_NUM_THREADS=1 still reads and writes on threads of their own;
+    # a process held to one core is the true single-core figure.
+    print(f"2 cores / 1 core speedup (csv): {med['tcpstate csv, 1 core'] / med['tcpstate csv, 2 threads']:.2f}x")
 for n, what in (("tcpstate, pcapng", "pcapng / pcap"), ("tcpstate, stdin", "stdin / mapped file")):
     if n in med and "tcpstate, 2 threads" in med:
         print(f"{what} wall-time ratio (2 threads): {med[n] / med['tcpstate, 2 threads']:.2f}")
