@@ -664,13 +664,29 @@ impl<T> FlowTable<T> {
     /// as its data) when Wireshark would. A new connection is [`UNNUMBERED`]
     /// until `set_stream`.
     pub fn add(&mut self, key: FlowKey, seg: &Segment, make: impl FnOnce() -> T) -> Placement {
+        let current = self.current(&key);
+        self.place(key, current, seg, make)
+    }
+
+    /// [`FlowTable::add`] for a caller that has just looked up
+    /// `current = self.current(&key)` (and changed nothing since but,
+    /// perhaps, removing that connection, which makes it `None`): the
+    /// segment's one lookup in the table.
+    pub fn place(
+        &mut self,
+        key: FlowKey,
+        current: Option<u32>,
+        seg: &Segment,
+        make: impl FnOnce() -> T,
+    ) -> Placement {
+        debug_assert_eq!(current, self.current(&key));
         let mut replaced = None;
         let mut new = false;
         let mut reused = false;
-        let slot = match self.current.get(&key) {
-            Some(&s) if !self.conn(s).syn_starts_new_stream(seg) => s,
+        let slot = match current {
+            Some(s) if !self.conn(s).syn_starts_new_stream(seg) => s,
             existing => {
-                if let Some(&old) = existing {
+                if let Some(old) = existing {
                     self.port_reuses += 1;
                     replaced = Some(old);
                 }

@@ -136,13 +136,19 @@ impl Shard {
                 self.zeek_packet(key, seg, clocks[i as usize], would_join);
                 continue;
             }
-            if let Some(slot) = self.flows.current(&key) {
+            let mut current = self.flows.current(&key);
+            if let Some(slot) = current {
                 let c = self.flows.conn(slot);
-                if c.first_frame < since && c.end_ns.saturating_add(soonest) <= seg.ts_ns {
-                    self.finish_if_due(slot, seg.ts_ns, options);
+                if c.first_frame < since
+                    && c.end_ns.saturating_add(soonest) <= seg.ts_ns
+                    && self.finish_if_due(slot, seg.ts_ns, options)
+                {
+                    current = None;
                 }
             }
-            let p = self.flows.add(key, seg, || Trackers::new(options));
+            let p = self
+                .flows
+                .place(key, current, seg, || Trackers::new(options));
             if p.new {
                 if self.flows.conn(p.slot).stream == UNNUMBERED {
                     let provisional = PROVISIONAL | self.new.len() as u64;
