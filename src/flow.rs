@@ -513,35 +513,47 @@ impl Keyer {
 /// What is remembered of an evicted connection so a later segment of its
 /// endpoint pair lands in the same Wireshark stream: its number, its
 /// endpoints' roles, and the base sequence numbers that decide, for a SYN,
-/// whether Wireshark would start a new stream instead.
+/// whether Wireshark would start a new stream instead. A table keeps up to
+/// its limit of these (100,000 by default), so the endpoints are not
+/// repeated: the key under which the tomb is kept has them.
 #[derive(Clone, Debug)]
 struct Tomb {
     stream: u64,
-    endpoints: [Endpoint; 2],
-    client_reason: ClientReason,
     bases: SeqBases,
+    client_reason: ClientReason,
+    /// The client is the key's lower endpoint.
+    client_is_lo: bool,
 }
 
 impl Tomb {
-    fn of(c: &Flow) -> Tomb {
+    fn of(key: &FlowKey, c: &Flow) -> Tomb {
         Tomb {
             stream: c.stream,
-            endpoints: c.endpoints,
-            client_reason: c.client_reason,
             bases: c.bases,
+            client_reason: c.client_reason,
+            client_is_lo: c.client() == key.lo,
+        }
+    }
+
+    /// The endpoints, client first, of the connection kept under `key`.
+    fn endpoints(&self, key: &FlowKey) -> [Endpoint; 2] {
+        if self.client_is_lo {
+            [key.lo, key.hi]
+        } else {
+            [key.hi, key.lo]
         }
     }
 
     /// Wireshark's rule, as [`Flow::syn_starts_new_stream`].
-    fn syn_starts_new_stream(&self, seg: &Segment) -> bool {
+    fn syn_starts_new_stream(&self, key: &FlowKey, seg: &Segment) -> bool {
         self.bases
-            .syn_leaves_base(side_of(&self.endpoints, seg), seg)
+            .syn_leaves_base(side_of(&self.endpoints(key), seg), seg)
     }
 
     /// The continuation of the evicted connection, starting at `seg`.
-    fn revive(self, seg: &Segment) -> Flow {
+    fn revive(self, key: &FlowKey, seg: &Segment) -> Flow {
         let mut c = Flow::new(self.stream, seg);
-        c.endpoints = self.endpoints;
+        c.endpoints = self.endpoints(key);
         c.client_reason = self.client_reason;
         c.bases = self.bases;
         c.continues = true;
@@ -692,12 +704,12 @@ impl<T> FlowTable<T> {
                 }
                 new = true;
                 let conn = match self.tombs.remove(&key) {
-                    Some(t) if t.syn_starts_new_stream(seg) => {
+                    Some(t) if t.syn_starts_new_stream(&key, seg) => {
                         self.port_reuses += 1;
                         reused = true;
                         Flow::new(UNNUMBERED, seg)
                     }
-                    Some(t) => t.revive(seg),
+                    Some(t) => t.revive(&key, seg),
                     None => Flow::new(UNNUMBERED, seg),
                 };
                 let entry = Box::new(Entry {
@@ -830,7 +842,8 @@ impl<T> FlowTable<T> {
         if self.current.get(&entry.key) == Some(&slot) {
             self.current.remove(&entry.key);
             if self.tomb_limit > 0 && entry.conn.stream != UNNUMBERED {
-                self.tombs.insert(entry.key, Tomb::of(&entry.conn));
+                self.tombs
+                    .insert(entry.key, Tomb::of(&entry.key, &entry.conn));
                 self.tomb_order.push_back((entry.key, entry.conn.stream));
                 if self.provisional_tombs > 0 || is_provisional(entry.conn.stream) {
                     // The tombstones from the first provisional one on.
