@@ -925,6 +925,48 @@ mod tests {
         }
     }
 
+    /// A connection numbered provisionally can be removed, remembered,
+    /// continued and removed again before its batch is numbered: one
+    /// `resolve_streams` gives the continuation and every tombstone the
+    /// real number, so a later part still continues the same stream.
+    #[test]
+    fn provisional_numbers_reach_continuations_and_tombstones() {
+        let mut keyer = Keyer::default();
+        let mut t: FlowTable<()> = FlowTable::remembering(8);
+        let first = seg(1, true, 100, 0, S);
+        let key = keyer.key(&first);
+        let p = t.add(key, &first, || ());
+        assert!(p.new && t.conn(p.slot).stream == UNNUMBERED);
+        t.set_provisional_stream(p.slot, PROVISIONAL);
+        t.remove(p.slot);
+        // A later segment of the pair continues the provisional stream.
+        let later = seg(2, false, 500, 101, A);
+        let q = t.add(key, &later, || ());
+        assert!(q.new);
+        assert_eq!(t.conn(q.slot).stream, PROVISIONAL);
+        assert!(t.conn(q.slot).continues);
+        assert_eq!(
+            t.conn(q.slot).client(),
+            first.src,
+            "roles come back from the tombstone"
+        );
+        // Another connection of the batch, on another pair.
+        let mut other = seg(3, true, 7, 0, S);
+        other.src.port = 2000;
+        let other_key = keyer.key(&other);
+        let r = t.add(other_key, &other, || ());
+        t.set_provisional_stream(r.slot, PROVISIONAL | 1);
+        t.remove(q.slot);
+        t.resolve_streams(&[41, 42]);
+        assert_eq!(t.conn(r.slot).stream, 42);
+        // The tombstone made from the continuation holds the real number.
+        let again = seg(4, true, 101, 501, A);
+        let a = t.add(key, &again, || ());
+        assert_eq!(t.conn(a.slot).stream, 41);
+        assert!(t.conn(a.slot).continues);
+        assert!(!is_provisional(t.conn(a.slot).stream));
+    }
+
     /// A table that numbers streams as they come, as the analysis does.
     #[derive(Default)]
     struct Numbered {

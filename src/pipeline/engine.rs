@@ -476,8 +476,10 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                 .par_iter_mut()
                 .zip(&mut slots)
                 .flat_map_iter(|(s, slots)| {
-                    let done: Vec<Connection> =
-                        slots.drain(..).filter_map(|slot| s.finish(slot, end)).collect();
+                    let done: Vec<Connection> = slots
+                        .drain(..)
+                        .filter_map(|slot| s.finish(slot, end))
+                        .collect();
                     done
                 })
                 .collect();
