@@ -62,6 +62,43 @@ pub struct FrameAccounting {
     pub encapsulations: BTreeMap<Encap, u64>,
 }
 
+/// Frames per set of encapsulations, counted while reading and moved into
+/// [`FrameAccounting::encapsulations`] at the end: a frame's sets are few
+/// and mostly the last one seen, where a map entry per encapsulation per
+/// frame cost more than the rest of the frame's accounting.
+#[derive(Debug, Default)]
+pub(crate) struct EncapTally(Vec<(EncapSet, u64)>);
+
+impl EncapTally {
+    /// Counts one frame (or reassembled datagram) that went through `encaps`.
+    pub(crate) fn count(&mut self, encaps: EncapSet) {
+        if encaps.is_empty() {
+            return;
+        }
+        if let Some(last) = self.0.last_mut().filter(|(set, _)| *set == encaps) {
+            last.1 += 1;
+            return;
+        }
+        match self.0.iter().position(|&(set, _)| set == encaps) {
+            Some(i) => {
+                let mut hit = self.0.swap_remove(i);
+                hit.1 += 1;
+                self.0.push(hit);
+            }
+            None => self.0.push((encaps, 1)),
+        }
+    }
+
+    /// Adds the counts to `accounting`.
+    pub(crate) fn settle(self, accounting: &mut FrameAccounting) {
+        for (set, n) in self.0 {
+            for e in set.iter() {
+                *accounting.encapsulations.entry(e).or_default() += n;
+            }
+        }
+    }
+}
+
 impl FrameAccounting {
     /// Counts one frame read and the packets it carried beyond its first.
     pub fn count_frame(&mut self, more_packets: u64) {
@@ -130,4 +167,34 @@ fn by_name<K: std::fmt::Display, S: serde::Serializer>(
     ser: S,
 ) -> Result<S::Ok, S::Error> {
     ser.collect_map(map.iter().map(|(k, v)| (k.to_string(), v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(encaps: &[Encap]) -> EncapSet {
+        let mut s = EncapSet::default();
+        for &e in encaps {
+            s.insert(e);
+        }
+        s
+    }
+
+    /// Interleaved sets count every encapsulation of every frame, however
+    /// the tally reorders its sets.
+    #[test]
+    fn the_encapsulation_tally_adds_up_per_encapsulation() {
+        let vlan = set(&[Encap::Vlan]);
+        let vlan_mpls = set(&[Encap::Vlan, Encap::Mpls]);
+        let mut tally = EncapTally::default();
+        for set in [vlan, vlan, vlan_mpls, vlan, EncapSet::default(), vlan_mpls] {
+            tally.count(set);
+        }
+        let mut a = FrameAccounting::default();
+        a.count_encaps(set(&[Encap::Mpls]));
+        tally.settle(&mut a);
+        let got: Vec<(Encap, u64)> = a.encapsulations.into_iter().collect();
+        assert_eq!(got, vec![(Encap::Vlan, 5), (Encap::Mpls, 3)]);
+    }
 }

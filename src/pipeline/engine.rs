@@ -38,7 +38,7 @@
 
 use rayon::prelude::*;
 
-use super::accounting::FrameAccounting;
+use super::accounting::{EncapTally, FrameAccounting};
 use super::analysis::{Analysis, Evictions};
 use super::connection::Connection;
 use super::options::Options;
@@ -102,6 +102,7 @@ struct Engine<'o, 'b, 's> {
     observer: Option<SegmentObserver<'b>>,
     sink: ConnectionSink<'s>,
     accounting: FrameAccounting,
+    encaps: EncapTally,
     /// Verified segments per sender, with `--verify-checksums`.
     checksums: Option<ChecksumSenders>,
     keyer: Keyer,
@@ -145,6 +146,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             observer,
             sink,
             accounting: FrameAccounting::default(),
+            encaps: EncapTally::default(),
             checksums: options
                 .decode
                 .verify_checksums
@@ -215,7 +217,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             }
             let frame = &kf.frame;
             self.accounting.count_frame(frame.more.len() as u64);
-            self.accounting.count_encaps(frame.encaps);
+            self.encaps.count(frame.encaps);
             let packets = std::iter::once(&frame.content).chain(&frame.more);
             for (nth, content) in packets.enumerate() {
                 match content {
@@ -237,7 +239,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                     Content::Fragment(f) => {
                         let r = self.defrag.resolve(f.clone());
                         for encaps in r.revealed {
-                            self.accounting.count_encaps(encaps);
+                            self.encaps.count(encaps);
                         }
                         self.accounting.amsdu_subframes += r.extra;
                         for d in r.decoded {
@@ -450,6 +452,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
     ) {
         let defrag = std::mem::replace(&mut self.defrag, Reassembler::new(self.options.defrag));
         self.accounting.count_fragments(defrag.finish());
+        std::mem::take(&mut self.encaps).settle(&mut self.accounting);
         let end = self.now;
         if end != i64::MIN {
             self.check(end, u64::MAX);
