@@ -209,9 +209,13 @@ enum RstVerdict {
     Unacceptable(Detail),
 }
 
+/// Room for the transitions of a handshake that got no further (a SYN
+/// flood's connections: SYN_SENT and SYN_RCVD), reserved at the first.
+const FIRST_TRANSITIONS: usize = 4;
 /// Room for a whole ordinary connection's transitions (the client's six
-/// from CLOSED to CLOSED, the server's five from LISTEN), reserved at the
-/// first: one allocation instead of three growing ones.
+/// from CLOSED to CLOSED, the server's five from LISTEN), reserved when the
+/// first room is full: two allocations instead of three growing ones, and
+/// no more memory than before for the many connections that stop early.
 const TYPICAL_TRANSITIONS: usize = 12;
 
 /// States a side usually goes through (its lists are built with room for them).
@@ -450,8 +454,16 @@ impl PairedMachines {
             State::TimeWait => e.timer_ns = ts_ns,
             _ => {}
         }
-        if self.transitions.capacity() == 0 {
-            self.transitions.reserve_exact(TYPICAL_TRANSITIONS);
+        let (len, room) = (self.transitions.len(), self.transitions.capacity());
+        if len == room {
+            let next = if room < FIRST_TRANSITIONS {
+                FIRST_TRANSITIONS
+            } else if room < TYPICAL_TRANSITIONS {
+                TYPICAL_TRANSITIONS
+            } else {
+                2 * room
+            };
+            self.transitions.reserve_exact(next - len);
         }
         self.transitions.push(Transition {
             frame,
