@@ -119,9 +119,16 @@ impl Flags {
         self.0 == 0
     }
 
-    /// The flags set, in catalogue order.
+    /// The flags set, in catalogue order (which is bit order: a segment
+    /// costs one step per flag it has, none when it has none).
     pub fn iter(self) -> impl Iterator<Item = Flag> {
-        Flag::ALL.iter().copied().filter(move |f| self.has(*f))
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            let i = bits.trailing_zeros() as usize;
+            let flag = Flag::ALL.get(i).copied()?;
+            bits &= bits - 1;
+            Some(flag)
+        })
     }
 
     /// True for the three kinds of retransmission.

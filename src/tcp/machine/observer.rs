@@ -174,8 +174,9 @@ pub struct PairedMachines {
     /// A probe was answered with RST: nothing listened there.
     pub(super) probe_refused: bool,
     pub(super) handshake_reset: bool,
-    /// A RST inside the window but not exact, obeyed until the receiver speaks.
-    pending_inexact_rst: Option<InexactRst>,
+    /// A RST inside the window but not exact, obeyed until the receiver
+    /// speaks (boxed: rare, and every connection would carry its room).
+    pending_inexact_rst: Option<Box<InexactRst>>,
     /// Index of the first transition of the current incarnation (a new SYN
     /// after both sides closed, kept in the same stream as Wireshark does).
     pub(super) incarnation_start: usize,
@@ -207,6 +208,18 @@ enum RstVerdict {
     /// Not acceptable, and why: ignored.
     Unacceptable(Detail),
 }
+
+/// Room for the transitions of a handshake that got no further (a SYN
+/// flood's connections: SYN_SENT and SYN_RCVD), reserved at the first.
+const FIRST_TRANSITIONS: usize = 4;
+/// Room for a whole ordinary connection's transitions (the client's six
+/// from CLOSED to CLOSED, the server's five from LISTEN), reserved when the
+/// first room is full: two allocations instead of three growing ones, and
+/// no more memory than before for the many connections that stop early.
+const TYPICAL_TRANSITIONS: usize = 12;
+
+/// States a side usually goes through (its lists are built with room for them).
+const TYPICAL_STATES: usize = 8;
 
 /// Whether a segment's flags are a combination no correct stack sends.
 fn invalid_flags(f: TcpFlags) -> Option<&'static str> {
@@ -305,7 +318,8 @@ impl PairedMachines {
 
     /// The distinct states a side went through, initial state first.
     pub fn states(&self, side: Side) -> Vec<State> {
-        let mut v = vec![self.initial[side.idx()]];
+        let mut v = Vec::with_capacity(TYPICAL_STATES);
+        v.push(self.initial[side.idx()]);
         for t in self.transitions().filter(|t| t.side == side) {
             if v.last() != Some(&t.to) {
                 v.push(t.to);
@@ -325,7 +339,7 @@ impl PairedMachines {
     /// the previous one (an inferred transition placed at its evidence)
     /// counts no time, never a negative one.
     pub fn time_in_state(&self, side: Side, start_ns: i64) -> Vec<(State, i64)> {
-        let mut spent: Vec<(State, i64)> = Vec::new();
+        let mut spent: Vec<(State, i64)> = Vec::with_capacity(TYPICAL_STATES);
         let mut add = |state: State, ns: i64| match spent.iter_mut().find(|(s, _)| *s == state) {
             Some(entry) => entry.1 = entry.1.saturating_add(ns),
             None => spent.push((state, ns)),
@@ -439,6 +453,17 @@ impl PairedMachines {
             State::Closed => e.closed_after_open = true,
             State::TimeWait => e.timer_ns = ts_ns,
             _ => {}
+        }
+        let (len, room) = (self.transitions.len(), self.transitions.capacity());
+        if len == room {
+            let next = if room < FIRST_TRANSITIONS {
+                FIRST_TRANSITIONS
+            } else if room < TYPICAL_TRANSITIONS {
+                TYPICAL_TRANSITIONS
+            } else {
+                2 * room
+            };
+            self.transitions.reserve_exact(next - len);
         }
         self.transitions.push(Transition {
             frame,
@@ -568,7 +593,7 @@ impl PairedMachines {
         // from its receiver undoes it, anything else confirms it.
         if let Some(pending) = self.pending_inexact_rst.take() {
             if pending.receiver == from && !f.rst() {
-                self.undo_challenged_rst(pending);
+                self.undo_challenged_rst(*pending);
             }
         }
         let take = match self.phase {
@@ -1448,14 +1473,14 @@ impl PairedMachines {
         }
         if !exact {
             // Obeyed for now; a challenge ACK from the receiver will undo it.
-            self.pending_inexact_rst = Some(InexactRst {
+            self.pending_inexact_rst = Some(Box::new(InexactRst {
                 receiver: to,
                 frame: seg.frame,
                 seq: SeqNum(seg.seq),
                 transitions_before,
                 anomalies_before,
                 reset_by_before,
-            });
+            }));
         }
     }
 

@@ -1670,3 +1670,28 @@ fn a_new_attempt_after_giving_up_is_judged_afresh() {
     );
     assert_eq!(codes(&m), [A::SynUnanswered]);
 }
+
+/// Transitions are stored in two steps: a handshake that stops early (a
+/// SYN flood's connections) keeps the small first room, an ordinary
+/// connection fits the second without growing again.
+#[test]
+fn transition_storage_fits_what_connections_need() {
+    let mut c = conv();
+    c.syn();
+    let m = run(&c);
+    // SYN_SENT, and SYN_RCVD (withdrawn at the end: nobody answered).
+    assert_eq!(m.transitions.len(), 2);
+    assert_eq!(m.transitions.capacity(), 4);
+    let mut c = conv();
+    handshake(&mut c);
+    c.data(C, 100);
+    c.data(SV, 100);
+    c.fin(C);
+    c.fin(SV);
+    c.send(C, F::ACK, 0);
+    let m = run_with(&c, Config::default(), 120 * SEC as i64);
+    let n = m.transitions.len();
+    assert!((5..=12).contains(&n), "{:#?}", m.transitions);
+    assert_eq!(m.outcome(), Outcome::Closed);
+    assert_eq!(m.transitions.capacity(), 12);
+}

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::model::SeqNum;
+use crate::tcp::inline_vec::InlineVec;
 
 /// Wireshark's `TCP_MAX_UNACKED_SEGMENTS`: segments kept per direction
 /// waiting for their ACK (16 bytes each, so at most 160 kB per direction,
@@ -27,16 +28,20 @@ use crate::model::SeqNum;
 pub(super) const MAX_UNACKED: usize = 10_000;
 
 /// One segment waiting for its ACK.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Unacked {
     seq: SeqNum,
     next: SeqNum,
     ts_ns: i64,
 }
 
+/// Segments in flight kept inline: a request/response exchange has a few
+/// at a time, so only a long flight allocates.
+const INLINE_UNACKED: usize = 4;
+
 /// The segments one direction sent that are not acknowledged yet.
 #[derive(Clone, Debug, Default)]
-pub(super) struct UnackedList(Vec<Unacked>);
+pub(super) struct UnackedList(InlineVec<Unacked, INLINE_UNACKED>);
 
 impl UnackedList {
     /// Adds a segment occupying `seq..next` (Wireshark adds it even when it
@@ -69,12 +74,16 @@ impl UnackedList {
 
     /// Frees the list (the connection is finished).
     pub(super) fn clear(&mut self) {
-        self.0 = Vec::new();
+        self.0.clear();
     }
 }
 
 /// Samples kept exactly; past them, a histogram.
 const EXACT_SAMPLES: usize = 1024;
+/// Exact samples kept inline: most sides of most connections have no more,
+/// so they allocate nothing (a longer list moves to the heap with room for
+/// four times as many, then doubles).
+const INLINE_SAMPLES: usize = 8;
 /// Histogram buckets per power of two: a bucket is at most 1/64 of its
 /// values wide, and the midpoint reported is within 1/128 (0.8 %) of any
 /// value in it.
@@ -89,9 +98,12 @@ pub struct RttSamples {
     count: u64,
     min_ns: i64,
     max_ns: i64,
-    exact: Vec<i64>,
-    /// Sample count per bucket, once past [`EXACT_SAMPLES`].
-    histogram: Option<BTreeMap<u16, u64>>,
+    exact: InlineVec<i64, INLINE_SAMPLES>,
+    /// Sample count per bucket, once past [`EXACT_SAMPLES`]. Boxed: few
+    /// sides get there, and the box costs every connection 8 bytes where
+    /// the map would cost 32.
+    #[allow(clippy::box_collection)]
+    histogram: Option<Box<BTreeMap<u16, u64>>>,
 }
 
 /// What [`RttSamples`] says: quantiles by the nearest-rank method (the
@@ -146,8 +158,8 @@ impl RttSamples {
             Some(h) => *h.entry(bucket(ns)).or_insert(0) += 1,
             None if self.exact.len() < EXACT_SAMPLES => self.exact.push(ns),
             None => {
-                let mut h = BTreeMap::new();
-                for v in std::mem::take(&mut self.exact).into_iter().chain([ns]) {
+                let mut h: Box<BTreeMap<u16, u64>> = Box::default();
+                for &v in std::mem::take(&mut self.exact).iter().chain(&[ns]) {
                     *h.entry(bucket(v)).or_insert(0) += 1;
                 }
                 self.histogram = Some(h);
@@ -160,16 +172,16 @@ impl RttSamples {
     /// becomes a histogram too). Rollups sum connections' RTTs this way.
     pub fn merge(&mut self, other: &RttSamples) {
         let Some(h) = &other.histogram else {
-            for &v in &other.exact {
+            for &v in other.exact.iter() {
                 self.add(v);
             }
             return;
         };
         let mut mine = self.histogram.take().unwrap_or_default();
-        for v in std::mem::take(&mut self.exact) {
+        for &v in std::mem::take(&mut self.exact).iter() {
             *mine.entry(bucket(v)).or_insert(0) += 1;
         }
-        for (&b, &n) in h {
+        for (&b, &n) in h.iter() {
             *mine.entry(b).or_insert(0) += n;
         }
         self.histogram = Some(mine);
@@ -192,30 +204,44 @@ impl RttSamples {
             return None;
         }
         let rank = |q: u64| (self.count * q).div_ceil(100).max(1);
-        let at = |q: u64| -> i64 {
-            let r = rank(q);
-            match &self.histogram {
-                None => {
-                    let mut v = self.exact.clone();
-                    v.sort_unstable();
-                    v[(r - 1) as usize]
-                }
-                Some(h) => {
+        let (median_ns, p95_ns) = match &self.histogram {
+            None => {
+                // Sorted once for both quantiles; a few samples on the stack.
+                let mut small = [0; INLINE_SAMPLES];
+                let mut large = Vec::new();
+                let sorted: &mut [i64] = match self.exact.len() {
+                    n if n <= INLINE_SAMPLES => {
+                        small[..n].copy_from_slice(&self.exact);
+                        &mut small[..n]
+                    }
+                    _ => {
+                        large.extend_from_slice(&self.exact);
+                        &mut large
+                    }
+                };
+                sorted.sort_unstable();
+                let at = |q: u64| sorted[(rank(q) - 1) as usize];
+                (at(50), at(95))
+            }
+            Some(h) => {
+                let at = |q: u64| {
+                    let r = rank(q);
                     let mut seen = 0;
-                    for (&b, &n) in h {
+                    for (&b, &n) in h.iter() {
                         seen += n;
                         if seen >= r {
                             return bucket_mid(b).clamp(self.min_ns, self.max_ns);
                         }
                     }
                     self.max_ns
-                }
+                };
+                (at(50), at(95))
             }
         };
         Some(RttSummary {
             min_ns: self.min_ns,
-            median_ns: at(50),
-            p95_ns: at(95),
+            median_ns,
+            p95_ns,
             max_ns: self.max_ns,
             samples: self.count,
         })
@@ -243,6 +269,32 @@ mod tests {
         // Six samples: the median is the 3rd, the 95th percentile the 6th.
         assert_eq!(s.summary().unwrap().median_ns, 30);
         assert_eq!(s.summary().unwrap().p95_ns, 60);
+    }
+
+    /// Inline or spilled to the heap, the exact samples give the
+    /// nearest-rank quantiles of all of them.
+    #[test]
+    fn exact_quantiles_hold_across_the_inline_limit() {
+        for n in 1..=100i64 {
+            let values: Vec<i64> = (0..n).map(|i| (i * 7_919) % 1_000 + 1).collect();
+            let mut s = RttSamples::default();
+            values.iter().for_each(|&v| s.add(v));
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            let at = |q: i64| sorted[((n * q + 99) / 100).max(1) as usize - 1];
+            let sum = s.summary().unwrap();
+            assert_eq!(
+                (
+                    sum.min_ns,
+                    sum.median_ns,
+                    sum.p95_ns,
+                    sum.max_ns,
+                    sum.samples
+                ),
+                (sorted[0], at(50), at(95), sorted[n as usize - 1], n as u64),
+                "{n} samples"
+            );
+        }
     }
 
     #[test]

@@ -207,3 +207,22 @@ fn handshake_rtt_halves_and_total() {
     assert_eq!(rtt.client_side_ns, Some(3_000_000));
     assert_eq!(rtt.total_ns, Some(6_000_000));
 }
+
+#[test]
+fn flags_list_in_catalogue_order() {
+    // `Flags::iter` walks bits: catalogue order must be bit order.
+    for (i, f) in Flag::ALL.iter().enumerate() {
+        assert_eq!(f.bit(), 1 << i, "{f}");
+    }
+    let mut all = Flags::default();
+    Flag::ALL.iter().for_each(|&f| all.set(f));
+    assert_eq!(all.iter().collect::<Vec<_>>(), Flag::ALL);
+    let mut some = Flags::default();
+    some.set(Flag::KeepAlive);
+    some.set(Flag::Retransmission);
+    assert_eq!(
+        some.iter().collect::<Vec<_>>(),
+        [Flag::Retransmission, Flag::KeepAlive]
+    );
+    assert_eq!(Flags::default().iter().count(), 0);
+}

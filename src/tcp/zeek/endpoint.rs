@@ -5,6 +5,7 @@
 //! reassembler knows, which decides content gaps and when a close counts.
 
 use super::history::Scaled;
+use crate::tcp::inline_vec::InlineVec;
 
 /// Zeek's endpoint states (`TCP_ENDPOINT_INACTIVE` ... `TCP_ENDPOINT_RESET`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -55,6 +56,8 @@ const EXCESSIVE_DATA_WITHOUT_FURTHER_ACKS: u64 = 10 * 1024 * 1024;
 /// as Zeek gives them up past its byte limits, so a pathological capture
 /// cannot grow the list without bound.
 const MAX_BLOCKS: usize = 256;
+/// Blocks held inline, without allocating.
+const INLINE_BLOCKS: usize = 2;
 
 /// One side of a Zeek connection.
 #[derive(Clone, Debug, Default)]
@@ -219,8 +222,9 @@ pub(super) struct Reassembler {
     pub(super) last_reassem: u64,
     /// Relative sequence number up to which data is acknowledged and dropped.
     trim_seq: u64,
-    /// Held ranges [lo, hi), sorted and disjoint, touching ones joined.
-    blocks: Vec<(u64, u64)>,
+    /// Held ranges [lo, hi), sorted and disjoint, touching ones joined
+    /// (nearly always one: in-order data, until acknowledged).
+    blocks: InlineVec<(u64, u64), INLINE_BLOCKS>,
     /// Zeek gave up on this side's contents (`skip_deliveries`).
     pub(super) skip_deliveries: bool,
     /// This side's end of data was reported (`did_EOF`).
@@ -233,7 +237,7 @@ impl Default for Reassembler {
         Reassembler {
             last_reassem: 1,
             trim_seq: 1,
-            blocks: Vec::new(),
+            blocks: InlineVec::default(),
             skip_deliveries: false,
             did_eof: false,
         }
@@ -306,7 +310,7 @@ impl Reassembler {
             hi = hi.max(self.blocks[end].1);
             end += 1;
         }
-        self.blocks.splice(first..end, std::iter::once((lo, hi)));
+        self.blocks.splice_one(first..end, (lo, hi));
         self.limit();
     }
 
@@ -342,7 +346,7 @@ impl Reassembler {
         }
         // Blocks wholly acknowledged go; one straddling `seq` keeps its rest.
         let keep = self.blocks.partition_point(|&(_, hi)| hi <= seq);
-        self.blocks.drain(..keep);
+        self.blocks.remove_range(0..keep);
         if let Some(first) = self.blocks.first_mut() {
             first.0 = first.0.max(seq);
             if first.0 == self.last_reassem {
@@ -394,10 +398,7 @@ mod tests {
         assert!(!r.new_block(201, 100), "above a hole: held, not delivered");
         assert_eq!((r.last_reassem, r.blocks.len()), (101, 2));
         assert!(r.new_block(101, 100), "the hole filled: both delivered");
-        assert_eq!(
-            (r.last_reassem, r.blocks.as_slice()),
-            (301, &[(1, 301)][..])
-        );
+        assert_eq!((r.last_reassem, &r.blocks[..]), (301, &[(1, 301)][..]));
     }
 
     #[test]

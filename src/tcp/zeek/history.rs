@@ -16,10 +16,58 @@ pub(super) mod mask {
     pub const UNKNOWN: u32 = 0x400;
 }
 
+/// Letters held inline: nearly every history is shorter ("ShADadFf").
+const INLINE_LETTERS: usize = 22;
+
+/// The letters of a history: inline while they are few and ASCII (every
+/// letter Zeek logs is), in a `String` past that.
+#[derive(Clone, Debug)]
+enum Letters {
+    Inline { len: u8, buf: [u8; INLINE_LETTERS] },
+    Heap(String),
+}
+
+impl Default for Letters {
+    fn default() -> Letters {
+        Letters::Inline {
+            len: 0,
+            buf: [0; INLINE_LETTERS],
+        }
+    }
+}
+
+impl Letters {
+    fn push(&mut self, c: char) {
+        match self {
+            Letters::Inline { len, buf } if c.is_ascii() && usize::from(*len) < INLINE_LETTERS => {
+                buf[usize::from(*len)] = c as u8;
+                *len += 1;
+            }
+            Letters::Inline { .. } => {
+                let mut s = String::with_capacity(2 * INLINE_LETTERS);
+                s.push_str(self.as_str());
+                s.push(c);
+                *self = Letters::Heap(s);
+            }
+            Letters::Heap(s) => s.push(c),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Only ASCII is ever stored inline, so this never fails.
+            Letters::Inline { len, buf } => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            }
+            Letters::Heap(s) => s,
+        }
+    }
+}
+
 /// The history string and which once-only letters it already holds.
 #[derive(Clone, Debug, Default)]
 pub(super) struct History {
-    letters: String,
+    letters: Letters,
     seen: u32,
 }
 
@@ -60,7 +108,7 @@ impl History {
     }
 
     pub(super) fn as_str(&self) -> &str {
-        &self.letters
+        self.letters.as_str()
     }
 }
 
@@ -106,6 +154,26 @@ mod tests {
         let mut s = Scaled::default();
         let at: Vec<u32> = (1..=1000).filter(|_| s.hit()).collect();
         assert_eq!(at, [1, 10, 100, 1000]);
+    }
+
+    #[test]
+    fn long_histories_move_to_the_heap_intact() {
+        let mut h = History::default();
+        let mut want = String::new();
+        for i in 0..60u8 {
+            let c = if i == 30 {
+                'é'
+            } else {
+                char::from(b'A' + i % 26)
+            };
+            h.add(c);
+            want.push(c);
+            assert_eq!(h.as_str(), want);
+        }
+        let mut h = History::default();
+        h.add('é');
+        h.add('S');
+        assert_eq!(h.as_str(), "éS");
     }
 
     #[test]

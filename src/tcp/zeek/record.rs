@@ -2,6 +2,7 @@
 //! in `base/protocols/conn/main.zeek`): one conn.log record.
 
 use crate::model::Endpoint;
+use crate::tcp::inline_vec::InlineVec;
 
 use super::endpoint::ZeekState;
 
@@ -164,12 +165,16 @@ pub struct ZeekView {
     records: Vec<ZeekRecord>,
     /// Per record: this connection holds its first packet, so conn.log
     /// writes it with this connection (each record is written once).
-    owned: Vec<bool>,
+    owned: InlineVec<bool, 16>,
 }
 
 impl ZeekView {
     /// Adds a finished record; `owned` when this connection writes it.
     pub(crate) fn push(&mut self, record: ZeekRecord, owned: bool) {
+        if self.records.capacity() == 0 {
+            // Nearly every connection is one record: no room for four.
+            self.records.reserve_exact(1);
+        }
         self.records.push(record);
         self.owned.push(owned);
     }
@@ -185,10 +190,12 @@ impl ZeekView {
         }
         let mut pairs: Vec<(ZeekRecord, bool)> = std::mem::take(&mut self.records)
             .into_iter()
-            .zip(std::mem::take(&mut self.owned))
+            .zip(std::mem::take(&mut self.owned).iter().copied())
             .collect();
         pairs.sort_by_key(|(r, _)| r.first_frame);
-        (self.records, self.owned) = pairs.into_iter().unzip();
+        for (record, owned) in pairs {
+            self.push(record, owned);
+        }
     }
 
     /// All records the connection's packets belong to.
@@ -200,7 +207,7 @@ impl ZeekView {
     pub fn owned(&self) -> impl Iterator<Item = &ZeekRecord> {
         self.records
             .iter()
-            .zip(&self.owned)
+            .zip(self.owned.iter())
             .filter(|(_, &o)| o)
             .map(|(r, _)| r)
     }
