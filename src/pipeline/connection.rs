@@ -108,8 +108,18 @@ impl Trackers {
         self.tcp.finish(end_ns);
         self.seq.finish();
         self.zeek.sort();
+        // Zeek's records of the connection hashed the same endpoints under
+        // the same seed (the hash ignores their order): one SHA-1 is enough.
+        let (client, server) = (flow.client(), flow.server());
+        let community_id = self
+            .zeek
+            .records()
+            .iter()
+            .find(|r| (r.orig, r.resp) == (client, server) || (r.orig, r.resp) == (server, client))
+            .map(|r| r.community_id.clone())
+            .unwrap_or_else(|| tcp_community_id(&client, &server, self.community_id_seed));
         Connection {
-            community_id: tcp_community_id(&flow.client(), &flow.server(), self.community_id_seed),
+            community_id,
             flow,
             tcp: self.tcp,
             seq: self.seq,
