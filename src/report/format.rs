@@ -1,6 +1,7 @@
 //! How single values are written in every report: capture times, flags and
 //! durations.
 
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv6Addr};
 
 use crate::model::{Endpoint, TcpFlags};
@@ -16,24 +17,22 @@ pub(crate) fn rfc3339_ns(ts_ns: i64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Appends [`rfc3339_ns`] of `ts_ns` to `out`. Written digit by digit (the
-/// calendar from the day number): every row has two or more times, and the
-/// general-purpose formatter cost more than the rest of a CSV row.
+/// Appends [`rfc3339_ns`] of `ts_ns` to `out`. Written digit by digit:
+/// every row has two or more times, and the general-purpose formatter cost
+/// more than the rest of a CSV row. The date part comes from the last day
+/// this thread wrote (the calendar worked out again only when it changes).
 pub(crate) fn push_rfc3339_ns(out: &mut Vec<u8>, ts_ns: i64) {
     const NS_PER_DAY: i64 = 86_400_000_000_000;
     let days = ts_ns.div_euclid(NS_PER_DAY);
     let in_day = ts_ns.rem_euclid(NS_PER_DAY);
-    let (year, month, day) = civil_from_days(days);
-    if !(0..=9999).contains(&year) {
+    let Some(date) = date_text(days) else {
         out.extend_from_slice(rfc3339_ns_general(ts_ns).as_bytes());
         return;
-    }
+    };
     let secs = in_day / 1_000_000_000;
     let frac = in_day % 1_000_000_000;
     let mut buf = *b"0000-00-00T00:00:00.000000000Z";
-    put_digits(&mut buf[0..4], year as u64);
-    put_digits(&mut buf[5..7], month as u64);
-    put_digits(&mut buf[8..10], day as u64);
+    buf[..10].copy_from_slice(&date);
     put_digits(&mut buf[11..13], (secs / 3600) as u64);
     put_digits(&mut buf[14..16], (secs / 60 % 60) as u64);
     put_digits(&mut buf[17..19], (secs % 60) as u64);
@@ -41,18 +40,44 @@ pub(crate) fn push_rfc3339_ns(out: &mut Vec<u8>, ts_ns: i64) {
     out.extend_from_slice(&buf);
 }
 
+thread_local! {
+    /// The day [`date_text`] gave last on this thread, and its text.
+    static LAST_DATE: Cell<(i64, [u8; 10])> = const { Cell::new((i64::MIN, [0; 10])) };
+}
+
+/// `YYYY-MM-DD` of a day counted from 1970-01-01; `None` outside years
+/// 0-9999 (which [`rfc3339_ns_general`] writes).
+fn date_text(days: i64) -> Option<[u8; 10]> {
+    let (last, text) = LAST_DATE.get();
+    if last == days {
+        return Some(text);
+    }
+    let (year, month, day) = civil_from_days(days);
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let mut text = *b"0000-00-00";
+    put_digits(&mut text[0..4], year as u64);
+    put_digits(&mut text[5..7], u64::from(month));
+    put_digits(&mut text[8..10], u64::from(day));
+    LAST_DATE.set((days, text));
+    Some(text)
+}
+
+/// `00` to `99`, two bytes each.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+                                  2021222324252627282930313233343536373839\
+                                  4041424344454647484950515253545556575859\
+                                  6061626364656667686970717273747576777879\
+                                  8081828384858687888990919293949596979899";
+
 /// Writes `v` as decimal digits filling `dst`, zero-padded on the left
 /// (digits beyond `dst` are dropped), two at a time.
 fn put_digits(dst: &mut [u8], mut v: u64) {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-                                2021222324252627282930313233343536373839\
-                                4041424344454647484950515253545556575859\
-                                6061626364656667686970717273747576777879\
-                                8081828384858687888990919293949596979899";
     let mut end = dst.len();
     while end >= 2 {
         let p = (v % 100) as usize * 2;
-        dst[end - 2..end].copy_from_slice(&PAIRS[p..p + 2]);
+        dst[end - 2..end].copy_from_slice(&DIGIT_PAIRS[p..p + 2]);
         v /= 100;
         end -= 2;
     }
@@ -175,7 +200,11 @@ pub(crate) fn push_exact_seconds(out: &mut Vec<u8>, ns: i64) -> bool {
     while end > whole_len + 2 && text[end - 1] == b'0' {
         end -= 1;
     }
-    out.extend_from_slice(&text[..end]);
+    // All 16 bytes then the surplus cut: a fixed-size copy is a few moves,
+    // a variable one a call to memcpy.
+    let start = out.len();
+    out.extend_from_slice(&text);
+    out.truncate(start + end);
     true
 }
 
@@ -195,9 +224,17 @@ fn push_tiny_seconds(out: &mut Vec<u8>, ns: u64) {
     push_u64(out, first as u64 + 1);
 }
 
-/// Appends `v` in decimal.
+/// Appends `v` in decimal. Most counts in a row are under 100: those
+/// are one or two fixed-size pushes, the rest itoa's.
 pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    if v < 10 {
+        out.push(b'0' + v as u8);
+    } else if v < 100 {
+        let p = v as usize * 2;
+        out.extend_from_slice(&DIGIT_PAIRS[p..p + 2]);
+    } else {
+        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
 }
 
 /// Appends an endpoint as its `Display` writes it (`192.0.2.1:80`,
@@ -219,12 +256,25 @@ pub(crate) fn push_endpoint(out: &mut Vec<u8>, e: &Endpoint) {
 pub(crate) fn push_ip(out: &mut Vec<u8>, a: IpAddr) {
     match a {
         IpAddr::V4(a) => {
+            // On the stack, then one fixed-size copy with the surplus cut.
+            let mut text = [0u8; 16];
+            let mut len = 0;
             for (i, o) in a.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    text[len] = b'.';
+                    len += 1;
                 }
-                push_u64(out, u64::from(o));
+                let digits = match o {
+                    0..=9 => 1,
+                    10..=99 => 2,
+                    _ => 3,
+                };
+                put_digits(&mut text[len..len + digits], u64::from(o));
+                len += digits;
             }
+            let start = out.len();
+            out.extend_from_slice(&text);
+            out.truncate(start + len);
         }
         IpAddr::V6(a) => push_ipv6(out, a),
     }
@@ -272,6 +322,51 @@ fn push_hex(out: &mut Vec<u8>, v: u16) {
     for k in (0..digits).rev() {
         out.push(HEX[usize::from((v >> (4 * k)) & 0xf)]);
     }
+}
+
+/// Appends `x` as `format!("{x:.6}")` writes it (the exact binary value
+/// rounded to six decimals, ties to even), with integers: `x` is m·2^e,
+/// so x·10^6 is m·10^6 shifted right by -e, and the bits shifted out
+/// decide the rounding. Zeek's TSV writes every time so; the general
+/// formatter is left for what is not a finite number in [0, 2^53).
+pub(crate) fn push_fixed6(out: &mut Vec<u8>, x: f64) {
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    let (mantissa, exp) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), biased - 1075)
+    };
+    if x.is_sign_negative() || biased == 0x7ff || exp > 0 {
+        use std::io::Write;
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{x:.6}");
+        return;
+    }
+    let scaled = u128::from(mantissa) * 1_000_000; // < 2^73
+    let shift = exp.unsigned_abs();
+    let micros = if shift == 0 {
+        scaled
+    } else if shift > 100 {
+        0 // under 2^-27: far below half a millionth
+    } else {
+        let (q, rest, half) = (
+            scaled >> shift,
+            scaled & ((1 << shift) - 1),
+            1 << (shift - 1),
+        );
+        if rest > half || (rest == half && q & 1 == 1) {
+            q + 1
+        } else {
+            q
+        }
+    };
+    // At most 2^53 · 10^6 < 2^73: the whole part fits a u64.
+    push_u64(out, (micros / 1_000_000) as u64);
+    let mut frac = *b".000000";
+    put_digits(&mut frac[1..], (micros % 1_000_000) as u64);
+    out.extend_from_slice(&frac);
 }
 
 /// Seconds since the capture's first frame with six decimals, as
@@ -365,6 +460,45 @@ mod tests {
             exact += 1;
         }
         assert!(exact > 150_000, "{exact}");
+    }
+
+    #[test]
+    fn fixed6_is_formats_text() {
+        let mut samples: Vec<f64> = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            0.0000005,
+            0.0000015,
+            0.0000025,
+            1.0 / 128.0,
+            3.0 / 128.0,
+            5e-324,
+            1e-7,
+            9_007_199_254_740_991.0,
+            9_007_199_254_740_993.0,
+            1e300,
+            -1.5,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        for ns in nanosecond_samples() {
+            samples.push(seconds(ns));
+            // Capture times since the epoch, as Zeek's ts.
+            samples.push(seconds(ns.wrapping_add(1_767_225_600_000_000_000)));
+        }
+        // Exact ties at the sixth decimal (k/128 with k odd: 0.0078125), and
+        // binary fractions a little finer.
+        for k in 0..10_000u32 {
+            samples.push(f64::from(2 * k + 1) / 128.0);
+            samples.push(f64::from(2 * k + 1) / 1_048_576.0);
+        }
+        for x in samples {
+            let mut out = Vec::new();
+            push_fixed6(&mut out, x);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{x:.6}"), "{x:e}");
+        }
     }
 
     #[test]

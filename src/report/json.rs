@@ -422,6 +422,16 @@ impl Json<'_> {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.buf.push(b'"');
         let bytes = s.as_bytes();
+        // Mostly nothing to escape: a test without early exit (the compiler
+        // makes it a few vector compares), then one copy.
+        let plain = !bytes.iter().fold(false, |esc, &b| {
+            esc | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+        if plain {
+            self.buf.extend_from_slice(bytes);
+            self.buf.push(b'"');
+            return;
+        }
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
             if !ESCAPED[usize::from(b)] {

@@ -9,7 +9,7 @@ use crate::pipeline::{Analysis, Connection, Summary, Totals};
 use super::csv::{self, AnomalyCsv, ConnectionCsv, TransitionCsv};
 use super::json;
 use super::row::ConnectionRow;
-use super::zeek::{self, records_of, unattached};
+use super::zeek::{self, unattached};
 use super::{Format, Report};
 
 /// One output of a streaming report.
@@ -84,8 +84,8 @@ impl Part {
                 }
             }
             Part::ZeekTsv => {
-                for r in records_of(c) {
-                    zeek::write_tsv_line(buf, &r)?;
+                for r in c.zeek.owned() {
+                    zeek::write_tsv_record(buf, r);
                 }
             }
             Part::SummaryJson => {}
@@ -294,9 +294,11 @@ impl<'w> StreamingReport<'w> {
                 Part::ZeekTsv => {
                     self.open(k)?;
                     let o = &mut self.outputs[k];
-                    for r in analyses.iter().flat_map(unattached) {
-                        zeek::write_tsv_line(&mut o.out, &r)?;
+                    let mut buf = Vec::new();
+                    for r in analyses.iter().flat_map(|a| &a.zeek_unattached) {
+                        zeek::write_tsv_record(&mut buf, r);
                     }
+                    o.out.write_all(&buf)?;
                     zeek::write_tsv_close(&mut o.out, last)?;
                 }
                 Part::SummaryJson => json::write_summary_file(&mut self.outputs[k].out, &summary)?,
