@@ -1,6 +1,7 @@
 //! JSON lines: one object per connection in the schema of docs/REFERENCE.md
 //! (field order included), then one `{"summary": ...}` object.
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -10,6 +11,7 @@ use crate::pipeline::{Summary, SCHEMA_VERSION};
 
 use super::format::{push_endpoint, push_exact_seconds, push_ip, push_rfc3339_ns, seconds};
 use super::row::ConnectionRow;
+use crate::tcp::machine::Cause;
 use crate::tcp::zeek::ZeekRecord;
 #[cfg(test)]
 use {
@@ -18,7 +20,7 @@ use {
     super::zeek::ConnRecord,
     crate::anomaly::{Anomaly, AnomalyCode, Severity},
     crate::flow::ClientReason,
-    crate::tcp::machine::{Cause, Outcome, State, Transition},
+    crate::tcp::machine::{Outcome, State, Transition},
     std::collections::BTreeMap,
 };
 
@@ -343,8 +345,7 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
         j.key("to");
         j.name(t.to.name());
         j.key("cause");
-        // A unit variant's name: writing it to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *j.buf, &t.cause);
+        push_cause(j.buf, t.cause);
         j.key("inferred");
         j.bool(t.inferred);
         j.key("evidence_frame");
@@ -353,6 +354,28 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     });
     j.raw(b"}\n");
     Ok(())
+}
+
+/// Appends a transition's cause as serde_json writes it (`"sent_syn"`:
+/// serde's `rename_all` names the causes). Each cause is serialised once
+/// per thread and its text kept: serialising cost as much as the rest of
+/// the transition.
+fn push_cause(out: &mut Vec<u8>, cause: Cause) {
+    thread_local! {
+        static KNOWN: RefCell<Vec<(Cause, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
+    }
+    KNOWN.with_borrow_mut(|known| {
+        let text = match known.iter().position(|(c, _)| *c == cause) {
+            Some(i) => &known[i].1,
+            None => {
+                // A unit variant's name: serialising it cannot fail.
+                let text = serde_json::to_vec(&cause).unwrap_or_default();
+                known.push((cause, text));
+                &known[known.len() - 1].1
+            }
+        };
+        out.extend_from_slice(text);
+    });
 }
 
 /// Appends one Zeek record's conn.log JSON line (Zeek's JSON-lines
