@@ -37,53 +37,81 @@ pub fn community_id_v1(
     seed: u16,
 ) -> String {
     let (sport, dport) = ports.unwrap_or((0, 0));
-    let src_bytes = addr_bytes(src);
-    let dst_bytes = addr_bytes(dst);
-    let (first, second) = if (src_bytes.as_slice(), sport) <= (dst_bytes.as_slice(), dport) {
+    let (src_bytes, dst_bytes) = (Addr::of(src), Addr::of(dst));
+    let (first, second) = if (src_bytes.bytes(), sport) <= (dst_bytes.bytes(), dport) {
         ((src_bytes, sport), (dst_bytes, dport))
     } else {
         ((dst_bytes, dport), (src_bytes, sport))
     };
-    let mut h = Sha1::new();
-    h.update(seed.to_be_bytes());
-    h.update(&first.0);
-    h.update(&second.0);
-    h.update([proto, 0]);
+    // The whole input (44 bytes at most) on the stack, hashed in one call:
+    // every connection is hashed twice, and building it piece by piece in
+    // the hasher cost as much as the hashing.
+    let mut input = [0u8; 2 + 16 + 16 + 2 + 4];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        input[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
+    };
+    put(&seed.to_be_bytes());
+    put(first.0.bytes());
+    put(second.0.bytes());
+    put(&[proto, 0]);
     if ports.is_some() {
-        h.update(first.1.to_be_bytes());
-        h.update(second.1.to_be_bytes());
+        put(&first.1.to_be_bytes());
+        put(&second.1.to_be_bytes());
     }
-    let digest = h.finalize();
-    let mut id = String::with_capacity(30);
-    id.push_str("1:");
-    push_base64(&mut id, &digest);
-    id
+    let digest: [u8; 20] = Sha1::digest(&input[..len]).into();
+    let mut id = [0u8; 2 + 28];
+    id[..2].copy_from_slice(b"1:");
+    put_base64(&mut id[2..], &digest);
+    // Only ASCII was written.
+    String::from_utf8(id.to_vec()).unwrap_or_default()
 }
 
-/// 4 bytes for IPv4, 16 for IPv6, in network order.
-fn addr_bytes(a: IpAddr) -> Vec<u8> {
-    match a {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets().to_vec(),
+/// An address's bytes in network order: 4 for IPv4, 16 for IPv6.
+#[derive(Clone, Copy)]
+struct Addr {
+    octets: [u8; 16],
+    len: usize,
+}
+
+impl Addr {
+    fn of(a: IpAddr) -> Addr {
+        let mut octets = [0; 16];
+        match a {
+            IpAddr::V4(v4) => {
+                octets[..4].copy_from_slice(&v4.octets());
+                Addr { octets, len: 4 }
+            }
+            IpAddr::V6(v6) => Addr {
+                octets: v6.octets(),
+                len: 16,
+            },
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.octets[..self.len]
     }
 }
 
-/// Appends standard base64 (RFC 4648 section 4, with `=` padding).
-fn push_base64(out: &mut String, bytes: &[u8]) {
+/// Standard base64 (RFC 4648 section 4, with `=` padding) of `bytes` into
+/// `out`, which holds exactly 4 characters for every 3 bytes begun.
+fn put_base64(out: &mut [u8], bytes: &[u8]) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in bytes.chunks(3) {
+    for (chunk, quad) in bytes.chunks(3).zip(out.chunks_mut(4)) {
         let b = [
             chunk[0],
             chunk.get(1).copied().unwrap_or(0),
             chunk.get(2).copied().unwrap_or(0),
         ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        for (i, c) in quad.iter_mut().enumerate() {
+            *c = if i <= chunk.len() {
+                ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]
             } else {
-                out.push('=');
-            }
+                b'='
+            };
         }
     }
 }
@@ -197,9 +225,9 @@ mod tests {
             ("fooba", "Zm9vYmE="),
             ("foobar", "Zm9vYmFy"),
         ] {
-            let mut s = String::new();
-            push_base64(&mut s, input.as_bytes());
-            assert_eq!(s, want);
+            let mut out = vec![0; input.len().div_ceil(3) * 4];
+            put_base64(&mut out, input.as_bytes());
+            assert_eq!(String::from_utf8(out).unwrap(), want);
         }
     }
 }

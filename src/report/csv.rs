@@ -17,8 +17,16 @@ use crate::pipeline::Connection;
 use crate::tcp::machine::{Outcome, State, Transition};
 use crate::tcp::sequence::Flag;
 
-use super::format::{flag_letters, rfc3339_ns};
-use super::row::{anomaly_codes, flag_count, ConnectionRow, TimeInState};
+use super::format::{
+    push_endpoint, push_exact_seconds, push_flag_letters, push_rfc3339_ns, push_u64, rfc3339_ns,
+    seconds,
+};
+use super::row::{anomaly_codes, flag_count, ConnectionRow};
+#[cfg(test)]
+use super::{
+    format::flag_letters,
+    row::{AckRtt, Irtt, RowText, TimeInState},
+};
 
 /// A record type of a CSV report.
 pub(super) trait Record: Serialize {
@@ -127,21 +135,24 @@ pub(super) struct AnomalyCsv<'a> {
 impl<'r> ConnectionCsv<'r> {
     /// The record of a row, as serde sees it (the reference of the direct writer).
     #[cfg(test)]
-    fn new(row: &'r ConnectionRow<'r>) -> ConnectionCsv<'r> {
+    fn new(row: &'r ConnectionRow<'r>, text: &'r RowText) -> ConnectionCsv<'r> {
         let ac = row.conn;
         let c = &ac.flow;
+        let irtt = Irtt::of(ac);
+        let rtt = |side| AckRtt::of(ac, side);
+        let (crtt, srtt) = (rtt(Side::Client), rtt(Side::Server));
         ConnectionCsv {
             file: row.file,
             stream: row.stream,
             continues: row.continues,
-            client: &row.client,
-            server: &row.server,
+            client: &text.client,
+            server: &text.server,
             client_reason: row.client_reason,
             first_frame: row.first_frame,
             last_frame: row.last_frame,
-            start: &row.start,
-            end: &row.end,
-            duration: row.duration,
+            start: &text.start,
+            end: &text.end,
+            duration: seconds(row.duration_ns),
             client_packets: row.packets.client,
             server_packets: row.packets.server,
             client_bytes: row.bytes.client,
@@ -164,27 +175,27 @@ impl<'r> ConnectionCsv<'r> {
             client_duplicate_acks: flag_count(ac, Side::Client, "duplicate_ack"),
             server_duplicate_acks: flag_count(ac, Side::Server, "duplicate_ack"),
             missed_bytes: row.missed_bytes,
-            irtt: row.irtt.total,
-            irtt_client_side: row.irtt.client_side,
-            irtt_server_side: row.irtt.server_side,
+            irtt: irtt.total,
+            irtt_client_side: irtt.client_side,
+            irtt_server_side: irtt.server_side,
             client_analysis: analysis_text(ac, Side::Client),
             server_analysis: analysis_text(ac, Side::Server),
             anomalies: anomaly_codes(ac).join(" "),
             vlan: c.path.vlans.to_string(),
-            tunnel: row.tunnel.as_deref().unwrap_or(""),
+            tunnel: text.tunnel.as_deref().unwrap_or(""),
             community_id: row.community_id,
-            client_time_in_state: time_in_state_text(&row.time_in_state.client),
-            server_time_in_state: time_in_state_text(&row.time_in_state.server),
-            client_ack_rtt_min: row.ack_rtt.client.min,
-            client_ack_rtt_median: row.ack_rtt.client.median,
-            client_ack_rtt_p95: row.ack_rtt.client.p95,
-            client_ack_rtt_max: row.ack_rtt.client.max,
-            client_ack_rtt_samples: row.ack_rtt.client.samples,
-            server_ack_rtt_min: row.ack_rtt.server.min,
-            server_ack_rtt_median: row.ack_rtt.server.median,
-            server_ack_rtt_p95: row.ack_rtt.server.p95,
-            server_ack_rtt_max: row.ack_rtt.server.max,
-            server_ack_rtt_samples: row.ack_rtt.server.samples,
+            client_time_in_state: time_in_state_text(&TimeInState::of(ac, Side::Client)),
+            server_time_in_state: time_in_state_text(&TimeInState::of(ac, Side::Server)),
+            client_ack_rtt_min: crtt.min,
+            client_ack_rtt_median: crtt.median,
+            client_ack_rtt_p95: crtt.p95,
+            client_ack_rtt_max: crtt.max,
+            client_ack_rtt_samples: crtt.samples,
+            server_ack_rtt_min: srtt.min,
+            server_ack_rtt_median: srtt.median,
+            server_ack_rtt_p95: srtt.p95,
+            server_ack_rtt_max: srtt.max,
+            server_ack_rtt_samples: srtt.samples,
         }
     }
 }
@@ -313,11 +324,13 @@ impl Record for AnomalyCsv<'_> {
 }
 
 /// `CLOSED SYN_SENT ESTABLISHED`.
+#[cfg(test)]
 fn states_text(v: &[State]) -> String {
     v.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")
 }
 
 /// `CLOSED=0.0 SYN_SENT=0.000015 ESTABLISHED=0.200672`.
+#[cfg(test)]
 fn time_in_state_text(t: &TimeInState) -> String {
     let mut s = String::new();
     for (state, secs) in &t.0 {
@@ -333,6 +346,7 @@ fn time_in_state_text(t: &TimeInState) -> String {
 
 /// `retransmission=3 duplicate_ack=2`: the flags one side's segments got,
 /// in catalogue order.
+#[cfg(test)]
 fn analysis_text(ac: &Connection, side: Side) -> String {
     let m = &ac.seq.stats(side).flags;
     Flag::ALL
@@ -370,39 +384,51 @@ fn append<R: Serialize>(buf: &mut Vec<u8>, records: impl IntoIterator<Item = R>)
 
 /// Appends a connection's record of connections.csv to `buf`: the fields
 /// of [`ConnectionCsv`] in its order, written directly rather than through
-/// serde and the csv crate (a quarter of a CSV run's time went there), with
-/// the same bytes (`direct_records_are_the_csv_crates_records` checks it).
+/// serde and the csv crate (a quarter of a CSV run's time went there), each
+/// value's text straight into `buf`, with the same bytes
+/// (`direct_records_are_the_csv_crates_records` checks it).
 pub(super) fn write_connection(buf: &mut Vec<u8>, row: &ConnectionRow) -> io::Result<()> {
     let ac = row.conn;
     let c = &ac.flow;
-    let (client, server) = (Side::Client, Side::Server);
     let mut w = Line { buf, first: true };
     w.u64(row.stream);
     w.str(row.file);
     w.bool(row.continues);
-    w.str(&row.client);
-    w.str(&row.server);
-    w.str(row.client_reason.name());
+    // Endpoints, times, names and flag letters hold nothing CSV quotes.
+    w.sep();
+    push_endpoint(w.buf, &row.client);
+    w.sep();
+    push_endpoint(w.buf, &row.server);
+    w.plain(row.client_reason.name());
     w.u64(row.first_frame);
     w.u64(row.last_frame);
-    w.str(&row.start);
-    w.str(&row.end);
-    w.f64(row.duration);
+    w.sep();
+    push_rfc3339_ns(w.buf, row.start_ns);
+    w.sep();
+    push_rfc3339_ns(w.buf, row.end_ns);
+    w.seconds(row.duration_ns);
     w.u64(row.packets.client);
     w.u64(row.packets.server);
     w.u64(row.bytes.client);
     w.u64(row.bytes.server);
-    w.str(&flag_letters(c.flags[client.idx()]));
-    w.str(&flag_letters(c.flags[server.idx()]));
-    w.str(&states_text(&row.states.client));
-    w.str(&states_text(&row.states.server));
-    w.str(row.state.client.name());
-    w.str(row.state.server.name());
+    for side in Side::BOTH {
+        w.sep();
+        push_flag_letters(w.buf, c.flags[side.idx()]);
+    }
+    for side in Side::BOTH {
+        w.sep();
+        w.joined(b' ', row.states.of(side).iter(), |buf, st| {
+            buf.extend_from_slice(st.name().as_bytes())
+        });
+    }
+    w.plain(row.state.client.name());
+    w.plain(row.state.server.name());
     w.bool(row.state_inferred.client);
     w.bool(row.state_inferred.server);
-    w.str(row.outcome.name());
+    w.plain(row.outcome.name());
     w.str(row.conn_state);
     w.str(row.history);
+    let (client, server) = (Side::Client, Side::Server);
     w.u64(flag_count(ac, client, "retransmission"));
     w.u64(flag_count(ac, server, "retransmission"));
     w.u64(row.retransmitted_bytes.client);
@@ -410,27 +436,65 @@ pub(super) fn write_connection(buf: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     w.u64(flag_count(ac, client, "duplicate_ack"));
     w.u64(flag_count(ac, server, "duplicate_ack"));
     w.u64(row.missed_bytes);
-    w.opt_f64(row.irtt.total);
-    w.opt_f64(row.irtt.client_side);
-    w.opt_f64(row.irtt.server_side);
-    w.str(&analysis_text(ac, client));
-    w.str(&analysis_text(ac, server));
-    w.str(&anomaly_codes(ac).join(" "));
-    w.str(&c.path.vlans.to_string());
-    w.str(row.tunnel.as_deref().unwrap_or(""));
+    w.opt_seconds(row.irtt.total_ns);
+    w.opt_seconds(row.irtt.client_side_ns);
+    w.opt_seconds(row.irtt.server_side_ns);
+    // `retransmission=3 duplicate_ack=2`: the flags one side's segments
+    // got, in catalogue order.
+    for side in Side::BOTH {
+        let m = &ac.seq.stats(side).flags;
+        w.sep();
+        let counted = Flag::ALL
+            .iter()
+            .filter_map(|f| m.get(f.code()).map(|&n| (f.code(), n)));
+        w.joined(b' ', counted, |buf, (code, n)| {
+            buf.extend_from_slice(code.as_bytes());
+            buf.push(b'=');
+            push_u64(buf, n);
+        });
+    }
+    // The distinct anomaly codes, in order of first occurrence.
+    w.sep();
+    w.joined(b' ', anomaly_codes(ac).into_iter(), |buf, code| {
+        buf.extend_from_slice(code.as_bytes())
+    });
+    // VLAN IDs, `200.300`, outermost first.
+    w.sep();
+    w.joined(b'.', c.path.vlans.ids(), |buf, id| {
+        push_u64(buf, u64::from(id))
+    });
+    match row.tunnel {
+        Some(t) => w.str(&t.to_string()),
+        None => w.sep(),
+    }
     w.str(row.community_id);
-    w.str(&time_in_state_text(&row.time_in_state.client));
-    w.str(&time_in_state_text(&row.time_in_state.server));
+    // `CLOSED=0.0 SYN_SENT=0.000015 ESTABLISHED=0.200672`.
+    for side in Side::BOTH {
+        w.sep();
+        w.joined(b' ', row.time_in_state.of(side).iter(), |buf, &(st, ns)| {
+            buf.extend_from_slice(st.name().as_bytes());
+            buf.push(b'=');
+            push_seconds(buf, ns);
+        });
+    }
     for side in Side::BOTH {
         let r = row.ack_rtt.of(side);
-        w.opt_f64(r.min);
-        w.opt_f64(r.median);
-        w.opt_f64(r.p95);
-        w.opt_f64(r.max);
-        w.u64(r.samples);
+        w.opt_seconds(r.map(|r| r.min_ns));
+        w.opt_seconds(r.map(|r| r.median_ns));
+        w.opt_seconds(r.map(|r| r.p95_ns));
+        w.opt_seconds(r.map(|r| r.max_ns));
+        w.u64(r.map_or(0, |r| r.samples));
     }
     w.buf.push(b'\n');
     Ok(())
+}
+
+/// Appends seconds as the csv crate writes the f64 [`seconds`] of `ns`
+/// (ryu's shortest text), with integers where they settle it.
+fn push_seconds(buf: &mut Vec<u8>, ns: i64) {
+    if !push_exact_seconds(buf, ns) {
+        buf.extend_from_slice(ryu::Buffer::new().format(seconds(ns)).as_bytes());
+    }
 }
 
 /// One CSV record being appended, as the csv crate writes it by default:
@@ -442,6 +506,7 @@ struct Line<'b> {
 }
 
 impl Line<'_> {
+    /// Starts a field: the comma before all but the first.
     fn sep(&mut self) {
         if !self.first {
             self.buf.push(b',');
@@ -465,10 +530,32 @@ impl Line<'_> {
         self.buf.push(b'"');
     }
 
+    /// A field known to hold nothing CSV quotes (a fixed name).
+    fn plain(&mut self, s: &'static str) {
+        debug_assert!(!s.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')));
+        self.sep();
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+
+    /// The items of one field, separated by `sep`, each appended by `item`
+    /// (which writes nothing CSV quotes).
+    fn joined<T>(
+        &mut self,
+        sep: u8,
+        items: impl Iterator<Item = T>,
+        mut item: impl FnMut(&mut Vec<u8>, T),
+    ) {
+        for (i, x) in items.enumerate() {
+            if i > 0 {
+                self.buf.push(sep);
+            }
+            item(self.buf, x);
+        }
+    }
+
     fn u64(&mut self, v: u64) {
         self.sep();
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        push_u64(self.buf, v);
     }
 
     fn bool(&mut self, v: bool) {
@@ -477,15 +564,15 @@ impl Line<'_> {
             .extend_from_slice(if v { b"true" as &[u8] } else { b"false" });
     }
 
-    fn f64(&mut self, v: f64) {
+    fn seconds(&mut self, ns: i64) {
         self.sep();
-        self.buf
-            .extend_from_slice(ryu::Buffer::new().format(v).as_bytes());
+        push_seconds(self.buf, ns);
     }
 
-    fn opt_f64(&mut self, v: Option<f64>) {
-        match v {
-            Some(v) => self.f64(v),
+    /// Seconds, or an empty field for `None`.
+    fn opt_seconds(&mut self, ns: Option<i64>) {
+        match ns {
+            Some(ns) => self.seconds(ns),
             None => self.sep(),
         }
     }
@@ -547,10 +634,11 @@ mod tests {
             for file in [path.as_str(), "a,\"b\"\nc"] {
                 for c in &a.connections {
                     let row = ConnectionRow::new(file, c);
+                    let text = RowText::of(&row);
                     let mut direct = Vec::new();
                     write_connection(&mut direct, &row).unwrap();
                     let mut serde = Vec::new();
-                    append(&mut serde, [ConnectionCsv::new(&row)]).unwrap();
+                    append(&mut serde, [ConnectionCsv::new(&row, &text)]).unwrap();
                     assert_eq!(
                         String::from_utf8(direct).unwrap(),
                         String::from_utf8(serde).unwrap()
@@ -569,9 +657,10 @@ mod tests {
             .unwrap();
         let c = &a.connections[0];
         let row = ConnectionRow::new(&a.file, c);
+        let text = RowText::of(&row);
         assert_eq!(
             header::<ConnectionCsv>(),
-            header_before([ConnectionCsv::new(&row)])
+            header_before([ConnectionCsv::new(&row, &text)])
         );
         let transitions = c.tcp.transitions();
         assert_eq!(

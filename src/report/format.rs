@@ -1,49 +1,88 @@
 //! How single values are written in every report: capture times, flags and
 //! durations.
 
-use crate::model::TcpFlags;
+use std::cell::Cell;
+use std::net::{IpAddr, Ipv6Addr};
+
+use crate::model::{Endpoint, TcpFlags};
 use crate::pipeline::Analysis;
 
 /// Capture time as RFC 3339 UTC with nanoseconds,
 /// `2026-01-01T00:00:00.000000000Z`; a time `time` cannot represent is
 /// written as the raw count, `1234ns`.
 pub(crate) fn rfc3339_ns(ts_ns: i64) -> String {
-    let mut out = String::with_capacity(30);
+    let mut out = Vec::with_capacity(30);
     push_rfc3339_ns(&mut out, ts_ns);
-    out
+    // Only ASCII digits and punctuation, or the general formatter's text.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-/// Appends [`rfc3339_ns`] of `ts_ns` to `out`. Written digit by digit (the
-/// calendar from the day number): every row has two or more times, and the
-/// general-purpose formatter cost more than the rest of a CSV row.
-pub(crate) fn push_rfc3339_ns(out: &mut String, ts_ns: i64) {
+/// Appends [`rfc3339_ns`] of `ts_ns` to `out`. Written digit by digit:
+/// every row has two or more times, and the general-purpose formatter cost
+/// more than the rest of a CSV row. The date part comes from the last day
+/// this thread wrote (the calendar worked out again only when it changes).
+pub(crate) fn push_rfc3339_ns(out: &mut Vec<u8>, ts_ns: i64) {
     const NS_PER_DAY: i64 = 86_400_000_000_000;
     let days = ts_ns.div_euclid(NS_PER_DAY);
     let in_day = ts_ns.rem_euclid(NS_PER_DAY);
-    let (year, month, day) = civil_from_days(days);
-    if !(0..=9999).contains(&year) {
-        out.push_str(&rfc3339_ns_general(ts_ns));
+    let Some(date) = date_text(days) else {
+        out.extend_from_slice(rfc3339_ns_general(ts_ns).as_bytes());
         return;
-    }
+    };
     let secs = in_day / 1_000_000_000;
     let frac = in_day % 1_000_000_000;
     let mut buf = *b"0000-00-00T00:00:00.000000000Z";
-    put_digits(&mut buf[0..4], year as u64);
-    put_digits(&mut buf[5..7], month as u64);
-    put_digits(&mut buf[8..10], day as u64);
+    buf[..10].copy_from_slice(&date);
     put_digits(&mut buf[11..13], (secs / 3600) as u64);
     put_digits(&mut buf[14..16], (secs / 60 % 60) as u64);
     put_digits(&mut buf[17..19], (secs % 60) as u64);
     put_digits(&mut buf[20..29], frac as u64);
-    // Only ASCII digits and punctuation were written.
-    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+    out.extend_from_slice(&buf);
 }
 
-/// Writes `v` as decimal digits filling `dst`, zero-padded on the left.
+thread_local! {
+    /// The day [`date_text`] gave last on this thread, and its text.
+    static LAST_DATE: Cell<(i64, [u8; 10])> = const { Cell::new((i64::MIN, [0; 10])) };
+}
+
+/// `YYYY-MM-DD` of a day counted from 1970-01-01; `None` outside years
+/// 0-9999 (which [`rfc3339_ns_general`] writes).
+fn date_text(days: i64) -> Option<[u8; 10]> {
+    let (last, text) = LAST_DATE.get();
+    if last == days {
+        return Some(text);
+    }
+    let (year, month, day) = civil_from_days(days);
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let mut text = *b"0000-00-00";
+    put_digits(&mut text[0..4], year as u64);
+    put_digits(&mut text[5..7], u64::from(month));
+    put_digits(&mut text[8..10], u64::from(day));
+    LAST_DATE.set((days, text));
+    Some(text)
+}
+
+/// `00` to `99`, two bytes each.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+                                  2021222324252627282930313233343536373839\
+                                  4041424344454647484950515253545556575859\
+                                  6061626364656667686970717273747576777879\
+                                  8081828384858687888990919293949596979899";
+
+/// Writes `v` as decimal digits filling `dst`, zero-padded on the left
+/// (digits beyond `dst` are dropped), two at a time.
 fn put_digits(dst: &mut [u8], mut v: u64) {
-    for d in dst.iter_mut().rev() {
-        *d = b'0' + (v % 10) as u8;
-        v /= 10;
+    let mut end = dst.len();
+    while end >= 2 {
+        let p = (v % 100) as usize * 2;
+        dst[end - 2..end].copy_from_slice(&DIGIT_PAIRS[p..p + 2]);
+        v /= 100;
+        end -= 2;
+    }
+    if end == 1 {
+        dst[0] = b'0' + (v % 10) as u8;
     }
 }
 
@@ -77,32 +116,257 @@ fn rfc3339_ns_general(ts_ns: i64) -> String {
 /// Flags as Wireshark's one-letter codes in its order (N C E U A P R S F),
 /// e.g. `APSF`; `-` when no flag is set.
 pub(crate) fn flag_letters(f: TcpFlags) -> String {
-    const LETTERS: [(u16, char); 9] = [
-        (TcpFlags::NS, 'N'),
-        (TcpFlags::CWR, 'C'),
-        (TcpFlags::ECE, 'E'),
-        (TcpFlags::URG, 'U'),
-        (TcpFlags::ACK, 'A'),
-        (TcpFlags::PSH, 'P'),
-        (TcpFlags::RST, 'R'),
-        (TcpFlags::SYN, 'S'),
-        (TcpFlags::FIN, 'F'),
+    let mut out = Vec::with_capacity(9);
+    push_flag_letters(&mut out, f);
+    // Only ASCII letters.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends [`flag_letters`] of `f` to `out`.
+pub(crate) fn push_flag_letters(out: &mut Vec<u8>, f: TcpFlags) {
+    const LETTERS: [(u16, u8); 9] = [
+        (TcpFlags::NS, b'N'),
+        (TcpFlags::CWR, b'C'),
+        (TcpFlags::ECE, b'E'),
+        (TcpFlags::URG, b'U'),
+        (TcpFlags::ACK, b'A'),
+        (TcpFlags::PSH, b'P'),
+        (TcpFlags::RST, b'R'),
+        (TcpFlags::SYN, b'S'),
+        (TcpFlags::FIN, b'F'),
     ];
-    let s: String = LETTERS
-        .iter()
-        .filter(|(b, _)| f.0 & b != 0)
-        .map(|&(_, c)| c)
-        .collect();
-    if s.is_empty() {
-        "-".into()
-    } else {
-        s
+    let start = out.len();
+    out.extend(
+        LETTERS
+            .iter()
+            .filter(|(b, _)| f.0 & b != 0)
+            .map(|&(_, c)| c),
+    );
+    if out.len() == start {
+        out.push(b'-');
     }
 }
 
 /// Nanoseconds as (fractional) seconds.
 pub(crate) fn seconds(ns: i64) -> f64 {
     ns as f64 / 1e9
+}
+
+/// Appends `ns` nanoseconds as seconds, as the shortest decimal that reads
+/// back as the f64 [`seconds`] of it: the text ryu (CSV) and serde_json
+/// (JSON) print for that f64, worked out with integers instead. Returns
+/// `false`, appending nothing, where the integers do not settle it (negative
+/// or from 10^15 ns, ~11.6 days, on): the caller then prints the f64 with
+/// its own formatter.
+///
+/// Why this is exact: below 10^15 the decimal `ns`/10^9 has at most 15
+/// significant digits, so it is the only decimal of that many digits or
+/// fewer that rounds to the f64 nearest to it (every such decimal has its
+/// own f64), which `ns as f64 / 1e9` is (exact dividend and divisor, one
+/// correctly rounded division); the shortest round-trip text is therefore
+/// its digits with trailing zeros dropped. Both formatters lay the digits
+/// out alike for 10^-5 <= x < 10^16 (`0.00001`, `12.5`, `3.0`) and below as
+/// `1e-9`, `1.5e-6` (`exact_seconds_are_ryus_and_serde_jsons` checks it).
+pub(crate) fn push_exact_seconds(out: &mut Vec<u8>, ns: i64) -> bool {
+    if !(0..1_000_000_000_000_000).contains(&ns) {
+        return false;
+    }
+    let (whole, frac) = ((ns / 1_000_000_000) as u64, (ns % 1_000_000_000) as u64);
+    if frac == 0 {
+        push_u64(out, whole);
+        out.extend_from_slice(b".0");
+        return true;
+    }
+    if whole == 0 && frac < 10_000 {
+        push_tiny_seconds(out, frac);
+        return true;
+    }
+    // Whole seconds (under 10^6: six digits at most), the point, then the
+    // nine fraction digits without their trailing zeros (one at least):
+    // built on the stack, appended at once.
+    let mut text = [b'0'; 16];
+    let whole_len = match whole {
+        0..=9 => 1,
+        10..=99 => 2,
+        100..=999 => 3,
+        1_000..=9_999 => 4,
+        10_000..=99_999 => 5,
+        _ => 6,
+    };
+    put_digits(&mut text[..whole_len], whole);
+    text[whole_len] = b'.';
+    let mut end = whole_len + 1 + 9;
+    put_digits(&mut text[whole_len + 1..end], frac);
+    while end > whole_len + 2 && text[end - 1] == b'0' {
+        end -= 1;
+    }
+    // All 16 bytes then the surplus cut: a fixed-size copy is a few moves,
+    // a variable one a call to memcpy.
+    let start = out.len();
+    out.extend_from_slice(&text);
+    out.truncate(start + end);
+    true
+}
+
+/// Appends `ns` (1 to 9,999) as seconds the way both float formatters
+/// write numbers under 10^-5: `d.ddde-N` or `de-N`.
+fn push_tiny_seconds(out: &mut Vec<u8>, ns: u64) {
+    let mut digits = [b'0'; 9];
+    put_digits(&mut digits, ns);
+    let first = digits.iter().position(|&d| d != b'0').unwrap_or(8);
+    let last = digits.iter().rposition(|&d| d != b'0').unwrap_or(8);
+    out.push(digits[first]);
+    if first < last {
+        out.push(b'.');
+        out.extend_from_slice(&digits[first + 1..=last]);
+    }
+    out.extend_from_slice(b"e-");
+    push_u64(out, first as u64 + 1);
+}
+
+/// Appends `v` in decimal. Most counts in a row are under 100: those
+/// are one or two fixed-size pushes, the rest itoa's.
+pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
+    if v < 10 {
+        out.push(b'0' + v as u8);
+    } else if v < 100 {
+        let p = v as usize * 2;
+        out.extend_from_slice(&DIGIT_PAIRS[p..p + 2]);
+    } else {
+        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+}
+
+/// Appends an endpoint as its `Display` writes it (`192.0.2.1:80`,
+/// `[2001:db8::1]:443`), IPv4 digit by digit: two per row, and the `fmt`
+/// machinery cost more than the rest of the row's integers.
+pub(crate) fn push_endpoint(out: &mut Vec<u8>, e: &Endpoint) {
+    if e.addr.is_ipv6() {
+        out.push(b'[');
+        push_ip(out, e.addr);
+        out.push(b']');
+    } else {
+        push_ip(out, e.addr);
+    }
+    out.push(b':');
+    push_u64(out, u64::from(e.port));
+}
+
+/// Appends an address as `IpAddr`'s `Display` writes it.
+pub(crate) fn push_ip(out: &mut Vec<u8>, a: IpAddr) {
+    match a {
+        IpAddr::V4(a) => {
+            // On the stack, then one fixed-size copy with the surplus cut.
+            let mut text = [0u8; 16];
+            let mut len = 0;
+            for (i, o) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text[len] = b'.';
+                    len += 1;
+                }
+                let digits = match o {
+                    0..=9 => 1,
+                    10..=99 => 2,
+                    _ => 3,
+                };
+                put_digits(&mut text[len..len + digits], u64::from(o));
+                len += digits;
+            }
+            let start = out.len();
+            out.extend_from_slice(&text);
+            out.truncate(start + len);
+        }
+        IpAddr::V6(a) => push_ipv6(out, a),
+    }
+}
+
+/// Appends `a` as `Ipv6Addr`'s `Display` writes it (RFC 5952): an
+/// IPv4-mapped address as `::ffff:a.b.c.d`; otherwise lowercase hex groups
+/// without leading zeros, the longest run of two or more zero groups (the
+/// first of equals) as `::`.
+fn push_ipv6(out: &mut Vec<u8>, a: Ipv6Addr) {
+    if let Some(v4) = a.to_ipv4_mapped() {
+        out.extend_from_slice(b"::ffff:");
+        push_ip(out, IpAddr::V4(v4));
+        return;
+    }
+    let groups = a.segments();
+    let (mut zeros_at, mut zeros_len, mut run) = (0, 0, 0);
+    for (i, &g) in groups.iter().enumerate() {
+        run = if g == 0 { run + 1 } else { 0 };
+        if run > zeros_len {
+            (zeros_at, zeros_len) = (i + 1 - run, run);
+        }
+    }
+    let push_groups = |out: &mut Vec<u8>, groups: &[u16]| {
+        for (i, &g) in groups.iter().enumerate() {
+            if i > 0 {
+                out.push(b':');
+            }
+            push_hex(out, g);
+        }
+    };
+    if zeros_len > 1 {
+        push_groups(out, &groups[..zeros_at]);
+        out.extend_from_slice(b"::");
+        push_groups(out, &groups[zeros_at + zeros_len..]);
+    } else {
+        push_groups(out, &groups);
+    }
+}
+
+/// Appends `v` in lowercase hex without leading zeros.
+fn push_hex(out: &mut Vec<u8>, v: u16) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits = (16 - v.leading_zeros()).div_ceil(4).max(1);
+    for k in (0..digits).rev() {
+        out.push(HEX[usize::from((v >> (4 * k)) & 0xf)]);
+    }
+}
+
+/// Appends `x` as `format!("{x:.6}")` writes it (the exact binary value
+/// rounded to six decimals, ties to even), with integers: `x` is m·2^e,
+/// so x·10^6 is m·10^6 shifted right by -e, and the bits shifted out
+/// decide the rounding. Zeek's TSV writes every time so; the general
+/// formatter is left for what is not a finite number in [0, 2^53).
+pub(crate) fn push_fixed6(out: &mut Vec<u8>, x: f64) {
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i32;
+    let fraction = bits & ((1 << 52) - 1);
+    let (mantissa, exp) = if biased == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), biased - 1075)
+    };
+    if x.is_sign_negative() || biased == 0x7ff || exp > 0 {
+        use std::io::Write;
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{x:.6}");
+        return;
+    }
+    let scaled = u128::from(mantissa) * 1_000_000; // < 2^73
+    let shift = exp.unsigned_abs();
+    let micros = if shift == 0 {
+        scaled
+    } else if shift > 100 {
+        0 // under 2^-27: far below half a millionth
+    } else {
+        let (q, rest, half) = (
+            scaled >> shift,
+            scaled & ((1 << shift) - 1),
+            1 << (shift - 1),
+        );
+        if rest > half || (rest == half && q & 1 == 1) {
+            q + 1
+        } else {
+            q
+        }
+    };
+    // At most 2^53 · 10^6 < 2^73: the whole part fits a u64.
+    push_u64(out, (micros / 1_000_000) as u64);
+    let mut frac = *b".000000";
+    put_digits(&mut frac[1..], (micros % 1_000_000) as u64);
+    out.extend_from_slice(&frac);
 }
 
 /// Seconds since the capture's first frame with six decimals, as
@@ -154,6 +418,128 @@ mod tests {
         }
         for ts in samples {
             assert_eq!(rfc3339_ns(ts), rfc3339_ns_general(ts), "{ts}");
+        }
+    }
+
+    /// Nanosecond counts across every layout and digit count: all of the
+    /// first 100,000, each power of ten and its neighbours, and a spread of
+    /// others with 0 to 9 trailing zeros, up to and past 10^15.
+    fn nanosecond_samples() -> Vec<i64> {
+        let mut v: Vec<i64> = (0..100_000).collect();
+        let mut p = 1i64;
+        for _ in 0..18 {
+            v.extend([p - 1, p, p + 1, 5 * p, 15 * p, p * 9 + p / 2]);
+            p *= 10;
+        }
+        v.extend([-1, -1_000_000_000, i64::MAX, i64::MIN, 999_999_999_999_999]);
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for i in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ns = (x % 2_000_000_000_000_000) as i64;
+            let zeros = 10i64.pow((i % 10) as u32);
+            v.push(ns / zeros * zeros);
+        }
+        v
+    }
+
+    #[test]
+    fn exact_seconds_are_ryus_and_serde_jsons() {
+        let mut exact = 0;
+        for ns in nanosecond_samples() {
+            let mut out = Vec::new();
+            if !push_exact_seconds(&mut out, ns) {
+                assert!(out.is_empty(), "{ns}");
+                assert!(!(0..1_000_000_000_000_000).contains(&ns), "{ns}");
+                continue;
+            }
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text, ryu::Buffer::new().format(seconds(ns)), "{ns}");
+            assert_eq!(text, serde_json::to_string(&seconds(ns)).unwrap(), "{ns}");
+            exact += 1;
+        }
+        assert!(exact > 150_000, "{exact}");
+    }
+
+    #[test]
+    fn fixed6_is_formats_text() {
+        let mut samples: Vec<f64> = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            0.0000005,
+            0.0000015,
+            0.0000025,
+            1.0 / 128.0,
+            3.0 / 128.0,
+            5e-324,
+            1e-7,
+            9_007_199_254_740_991.0,
+            9_007_199_254_740_993.0,
+            1e300,
+            -1.5,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        for ns in nanosecond_samples() {
+            samples.push(seconds(ns));
+            // Capture times since the epoch, as Zeek's ts.
+            samples.push(seconds(ns.wrapping_add(1_767_225_600_000_000_000)));
+        }
+        // Exact ties at the sixth decimal (k/128 with k odd: 0.0078125), and
+        // binary fractions a little finer.
+        for k in 0..10_000u32 {
+            samples.push(f64::from(2 * k + 1) / 128.0);
+            samples.push(f64::from(2 * k + 1) / 1_048_576.0);
+        }
+        for x in samples {
+            let mut out = Vec::new();
+            push_fixed6(&mut out, x);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{x:.6}"), "{x:e}");
+        }
+    }
+
+    #[test]
+    fn endpoints_are_displays_text() {
+        let mut addrs: Vec<IpAddr> = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.0.1",
+            "192.168.100.20",
+            "::",
+            "::1",
+            "::ffff:10.1.2.3",
+            "2001:db8::1",
+            "fe80::200:86ff:fe05:80da",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            addrs.push(IpAddr::from((x as u32).to_be_bytes()));
+            // IPv6 with zero groups here and there, so runs of every length.
+            let mut g = [0u16; 8];
+            for (k, slot) in g.iter_mut().enumerate() {
+                if (x >> (k + 40)) & 1 == 1 {
+                    *slot = (x >> (4 * k)) as u16 >> (x as u32 % 13);
+                }
+            }
+            addrs.push(IpAddr::from(g));
+        }
+        for (i, addr) in addrs.into_iter().enumerate() {
+            let e = Endpoint {
+                addr,
+                port: (i * 7919 % 65_536) as u16,
+            };
+            let mut out = Vec::new();
+            push_endpoint(&mut out, &e);
+            assert_eq!(String::from_utf8(out).unwrap(), e.to_string());
         }
     }
 

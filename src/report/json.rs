@@ -1,6 +1,7 @@
 //! JSON lines: one object per connection in the schema of docs/REFERENCE.md
 //! (field order included), then one `{"summary": ...}` object.
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -8,16 +9,18 @@ use serde::Serialize;
 use crate::model::Side;
 use crate::pipeline::{Summary, SCHEMA_VERSION};
 
-use super::format::push_rfc3339_ns;
+use super::format::{push_endpoint, push_exact_seconds, push_ip, push_rfc3339_ns, seconds};
 use super::row::ConnectionRow;
-use super::zeek::ConnRecord;
+use crate::tcp::machine::Cause;
+use crate::tcp::zeek::ZeekRecord;
 #[cfg(test)]
 use {
     super::format::rfc3339_ns,
-    super::row::{AckRtt, Irtt, PerRole, TimeInState},
+    super::row::{AckRtt, Irtt, PerRole, RowText, TimeInState},
+    super::zeek::ConnRecord,
     crate::anomaly::{Anomaly, AnomalyCode, Severity},
     crate::flow::ClientReason,
-    crate::tcp::machine::{Cause, Outcome, State, Transition},
+    crate::tcp::machine::{Outcome, State, Transition},
     std::collections::BTreeMap,
 };
 
@@ -60,7 +63,7 @@ struct ConnectionJson<'r> {
     missed_bytes: u64,
     /// The Zeek records (conn.log rows) holding this connection's packets.
     zeek: Vec<ConnRecord>,
-    irtt: &'r Irtt,
+    irtt: Irtt,
     /// Anomaly occurrences: the first 100 of each code.
     anomalies: Vec<AnomalyJson<'r>>,
     /// Occurrences of each code, listed or not.
@@ -69,9 +72,9 @@ struct ConnectionJson<'r> {
     vlan: Vec<u16>,
     tunnel: Option<&'r str>,
     /// Seconds per state, per side.
-    time_in_state: &'r PerRole<TimeInState>,
+    time_in_state: PerRole<TimeInState>,
     /// ACK round-trip times, per side that sent the ACKs.
-    ack_rtt: &'r PerRole<AckRtt>,
+    ack_rtt: PerRole<AckRtt>,
     transitions: Vec<TransitionJson>,
 }
 
@@ -103,7 +106,7 @@ struct TransitionJson {
 
 #[cfg(test)]
 impl<'r> ConnectionJson<'r> {
-    fn new(row: &'r ConnectionRow<'r>) -> ConnectionJson<'r> {
+    fn new(row: &'r ConnectionRow<'r>, text: &'r RowText) -> ConnectionJson<'r> {
         let ac = row.conn;
         let c = &ac.flow;
         ConnectionJson {
@@ -111,15 +114,15 @@ impl<'r> ConnectionJson<'r> {
             file: row.file,
             stream: row.stream,
             continues: row.continues,
-            client: &row.client,
-            server: &row.server,
+            client: &text.client,
+            server: &text.server,
             community_id: row.community_id,
             client_reason: row.client_reason,
             first_frame: row.first_frame,
             last_frame: row.last_frame,
-            start: &row.start,
-            end: &row.end,
-            duration: row.duration,
+            start: &text.start,
+            end: &text.end,
+            duration: seconds(row.duration_ns),
             packets: &row.packets,
             bytes: &row.bytes,
             flags: PerRole {
@@ -142,7 +145,7 @@ impl<'r> ConnectionJson<'r> {
             retransmitted_bytes: &row.retransmitted_bytes,
             missed_bytes: row.missed_bytes,
             zeek: ac.zeek.records().iter().map(ConnRecord::new).collect(),
-            irtt: &row.irtt,
+            irtt: Irtt::of(ac),
             anomalies: ac.anomalies().into_iter().map(AnomalyJson::of).collect(),
             anomaly_counts: ac
                 .anomaly_counts()
@@ -150,9 +153,15 @@ impl<'r> ConnectionJson<'r> {
                 .map(|(code, n)| (code.code(), n))
                 .collect(),
             vlan: c.path.vlans.ids().collect(),
-            tunnel: row.tunnel.as_deref(),
-            time_in_state: &row.time_in_state,
-            ack_rtt: &row.ack_rtt,
+            tunnel: text.tunnel.as_deref(),
+            time_in_state: PerRole {
+                client: TimeInState::of(ac, Side::Client),
+                server: TimeInState::of(ac, Side::Server),
+            },
+            ack_rtt: PerRole {
+                client: AckRtt::of(ac, Side::Client),
+                server: AckRtt::of(ac, Side::Server),
+            },
             transitions: ac.tcp.transitions().map(TransitionJson::of).collect(),
         }
     }
@@ -188,9 +197,9 @@ impl TransitionJson {
 }
 
 /// Appends a connection's JSON line to `out`: [`ConnectionJson`] written
-/// directly, key by key, instead of through serde (which cost a third of a
-/// JSON run), with the same bytes (`direct_lines_are_serde_jsons_lines`
-/// checks it on every test capture).
+/// directly, key by key, each value's text straight into `out`, instead of
+/// through serde (which cost a third of a JSON run), with the same bytes
+/// (`direct_lines_are_serde_jsons_lines` checks it on every test capture).
 pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Result<()> {
     let ac = row.conn;
     let c = &ac.flow;
@@ -203,44 +212,45 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     j.u64(row.stream);
     j.key("continues");
     j.bool(row.continues);
+    // Endpoints and times hold nothing JSON escapes.
     j.key("client");
-    j.str(&row.client);
+    j.quoted(|buf| push_endpoint(buf, &row.client));
     j.key("server");
-    j.str(&row.server);
+    j.quoted(|buf| push_endpoint(buf, &row.server));
     j.key("community_id");
     j.str(row.community_id);
     j.key("client_reason");
-    j.str(row.client_reason.name());
+    j.name(row.client_reason.name());
     j.key("first_frame");
     j.u64(row.first_frame);
     j.key("last_frame");
     j.u64(row.last_frame);
     j.key("start");
-    j.str(&row.start);
+    j.quoted(|buf| push_rfc3339_ns(buf, row.start_ns));
     j.key("end");
-    j.str(&row.end);
+    j.quoted(|buf| push_rfc3339_ns(buf, row.end_ns));
     j.key("duration");
-    j.f64(row.duration)?;
+    j.seconds(row.duration_ns);
     j.key("packets");
     j.per_role(|j, s| j.u64(*row.packets.of(s)));
     j.key("bytes");
     j.per_role(|j, s| j.u64(*row.bytes.of(s)));
     j.key("flags");
-    j.per_role(|j, s| j.list(c.flags[s.idx()].names(), |j, n| j.str(n)));
+    j.per_role(|j, s| j.list(c.flags[s.idx()].names(), |j, n| j.name(n)));
     j.key("client_states");
-    j.list(row.states.client.iter(), |j, st| j.str(st.name()));
+    j.list(row.states.client.iter(), |j, st| j.name(st.name()));
     j.key("server_states");
-    j.list(row.states.server.iter(), |j, st| j.str(st.name()));
+    j.list(row.states.server.iter(), |j, st| j.name(st.name()));
     j.key("client_state");
-    j.str(row.state.client.name());
+    j.name(row.state.client.name());
     j.key("server_state");
-    j.str(row.state.server.name());
+    j.name(row.state.server.name());
     j.key("client_state_inferred");
     j.bool(row.state_inferred.client);
     j.key("server_state_inferred");
     j.bool(row.state_inferred.server);
     j.key("outcome");
-    j.str(row.outcome.name());
+    j.name(row.outcome.name());
     j.key("conn_state");
     j.str(row.conn_state);
     j.key("history");
@@ -252,45 +262,32 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     j.key("missed_bytes");
     j.u64(row.missed_bytes);
     j.key("zeek");
-    j.raw(b"[");
-    for (i, r) in ac.zeek.records().iter().enumerate() {
-        if i > 0 {
-            j.raw(b",");
-        }
-        // Rare (one record per connection, usually): serde is fine here.
-        serde_json::to_writer(&mut *j.buf, &ConnRecord::new(r))?;
-    }
-    j.raw(b"]");
+    j.list(ac.zeek.records().iter(), Json::zeek_record);
     j.key("irtt");
     j.raw(b"{\"total\":");
-    j.opt_f64(row.irtt.total)?;
+    j.opt_seconds(row.irtt.total_ns);
     j.key("client_side");
-    j.opt_f64(row.irtt.client_side)?;
+    j.opt_seconds(row.irtt.client_side_ns);
     j.key("server_side");
-    j.opt_f64(row.irtt.server_side)?;
+    j.opt_seconds(row.irtt.server_side_ns);
     j.raw(b"}");
     j.key("anomalies");
-    j.raw(b"[");
-    for (i, a) in ac.anomalies().into_iter().enumerate() {
-        if i > 0 {
-            j.raw(b",");
-        }
+    j.list(ac.anomalies().into_iter(), |j, a| {
         j.raw(b"{\"code\":");
-        j.str(a.code.code());
+        j.name(a.code.code());
         j.key("severity");
-        j.str(severity_name(a.code.severity()));
+        j.name(severity_name(a.code.severity()));
         j.key("frame");
         j.opt_u64(a.frame);
         j.key("side");
         match a.side {
-            Some(s) => j.str(side_name(s)),
+            Some(s) => j.name(side_name(s)),
             None => j.raw(b"null"),
         }
         j.key("detail");
         j.str(&a.detail);
         j.raw(b"}");
-    }
-    j.raw(b"]");
+    });
     j.key("anomaly_counts");
     // Keyed by code name, in name order, as the BTreeMap of ConnectionJson.
     let mut counts: Vec<(&'static str, u64)> = ac
@@ -303,77 +300,89 @@ pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Re
     j.key("vlan");
     j.list(c.path.vlans.ids(), |j, id| j.u64(u64::from(id)));
     j.key("tunnel");
-    match row.tunnel.as_deref() {
-        Some(t) => j.str(t),
+    match row.tunnel {
+        Some(t) => j.str(&t.to_string()),
         None => j.raw(b"null"),
     }
     j.key("time_in_state");
-    for (i, side) in Side::BOTH.into_iter().enumerate() {
-        j.raw(if i == 0 {
-            b"{\"client\":{"
-        } else {
-            b",\"server\":{"
-        });
-        for (i, (state, secs)) in row.time_in_state.of(side).0.iter().enumerate() {
+    j.per_role(|j, side| {
+        j.raw(b"{");
+        for (i, &(state, ns)) in row.time_in_state.of(side).iter().enumerate() {
             if i > 0 {
                 j.raw(b",");
             }
-            j.str(state.name());
+            j.name(state.name());
             j.raw(b":");
-            j.f64(*secs)?;
+            j.seconds(ns);
         }
         j.raw(b"}");
-    }
-    j.raw(b"}");
+    });
     j.key("ack_rtt");
-    for (i, side) in Side::BOTH.into_iter().enumerate() {
+    j.per_role(|j, side| {
         let r = row.ack_rtt.of(side);
-        j.raw(if i == 0 {
-            b"{\"client\":{\"min\":"
-        } else {
-            b",\"server\":{\"min\":"
-        });
-        j.opt_f64(r.min)?;
+        j.raw(b"{\"min\":");
+        j.opt_seconds(r.map(|r| r.min_ns));
         j.key("median");
-        j.opt_f64(r.median)?;
+        j.opt_seconds(r.map(|r| r.median_ns));
         j.key("p95");
-        j.opt_f64(r.p95)?;
+        j.opt_seconds(r.map(|r| r.p95_ns));
         j.key("max");
-        j.opt_f64(r.max)?;
+        j.opt_seconds(r.map(|r| r.max_ns));
         j.key("samples");
-        j.u64(r.samples);
+        j.u64(r.map_or(0, |r| r.samples));
         j.raw(b"}");
-    }
-    j.raw(b"}");
+    });
     j.key("transitions");
-    j.raw(b"[");
-    let mut time = String::with_capacity(30);
-    for (i, t) in ac.tcp.transitions().enumerate() {
-        if i > 0 {
-            j.raw(b",");
-        }
+    j.list(ac.tcp.transitions(), |j, t| {
         j.raw(b"{\"frame\":");
         j.opt_u64(t.frame);
         j.key("time");
-        time.clear();
-        push_rfc3339_ns(&mut time, t.ts_ns);
-        j.str(&time);
+        j.quoted(|buf| push_rfc3339_ns(buf, t.ts_ns));
         j.key("side");
-        j.str(side_name(t.side));
+        j.name(side_name(t.side));
         j.key("from");
-        j.str(t.from.name());
+        j.name(t.from.name());
         j.key("to");
-        j.str(t.to.name());
+        j.name(t.to.name());
         j.key("cause");
-        serde_json::to_writer(&mut *j.buf, &t.cause)?;
+        push_cause(j.buf, t.cause);
         j.key("inferred");
         j.bool(t.inferred);
         j.key("evidence_frame");
         j.opt_u64(t.evidence_frame);
         j.raw(b"}");
-    }
-    j.raw(b"]}\n");
+    });
+    j.raw(b"}\n");
     Ok(())
+}
+
+/// Appends a transition's cause as serde_json writes it (`"sent_syn"`:
+/// serde's `rename_all` names the causes). Each cause is serialised once
+/// per thread and its text kept: serialising cost as much as the rest of
+/// the transition.
+fn push_cause(out: &mut Vec<u8>, cause: Cause) {
+    thread_local! {
+        static KNOWN: RefCell<Vec<(Cause, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
+    }
+    KNOWN.with_borrow_mut(|known| {
+        let text = match known.iter().position(|(c, _)| *c == cause) {
+            Some(i) => &known[i].1,
+            None => {
+                // A unit variant's name: serialising it cannot fail.
+                let text = serde_json::to_vec(&cause).unwrap_or_default();
+                known.push((cause, text));
+                &known[known.len() - 1].1
+            }
+        };
+        out.extend_from_slice(text);
+    });
+}
+
+/// Appends one Zeek record's conn.log JSON line (Zeek's JSON-lines
+/// conn.log), as serde_json writes [`ConnRecord`](super::zeek::ConnRecord).
+pub(super) fn write_zeek_line(out: &mut Vec<u8>, r: &ZeekRecord) {
+    Json { buf: out }.zeek_record(r);
+    out.push(b'\n');
 }
 
 /// The bytes a JSON string escapes: control characters, `"` and `\\`.
@@ -413,12 +422,16 @@ struct Json<'b> {
 }
 
 impl Json<'_> {
+    #[inline(always)]
     fn raw(&mut self, b: &[u8]) {
         self.buf.extend_from_slice(b);
     }
 
     /// `,"name":` (the object's first key is written with its brace); key
-    /// names are plain ASCII identifiers, so nothing in them is escaped.
+    /// names are plain ASCII, so nothing in them is escaped. Always inlined,
+    /// as [`Json::raw`] and [`Json::name`]: the lengths are then constants
+    /// and the copies a few moves rather than calls to `memcpy`.
+    #[inline(always)]
     fn key(&mut self, name: &'static str) {
         debug_assert!(!name.bytes().any(|b| ESCAPED[usize::from(b)]));
         self.buf.extend_from_slice(b",\"");
@@ -432,6 +445,16 @@ impl Json<'_> {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.buf.push(b'"');
         let bytes = s.as_bytes();
+        // Mostly nothing to escape: a test without early exit (the compiler
+        // makes it a few vector compares), then one copy.
+        let plain = !bytes.iter().fold(false, |esc, &b| {
+            esc | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+        if plain {
+            self.buf.extend_from_slice(bytes);
+            self.buf.push(b'"');
+            return;
+        }
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
             if !ESCAPED[usize::from(b)] {
@@ -478,20 +501,91 @@ impl Json<'_> {
         self.raw(if v { b"true" } else { b"false" });
     }
 
-    /// Through serde_json itself: its shortest round-trip digits.
-    fn f64(&mut self, v: f64) -> io::Result<()> {
-        serde_json::to_writer(&mut *self.buf, &v)?;
-        Ok(())
+    /// A name known to hold nothing JSON escapes (a fixed identifier).
+    #[inline(always)]
+    fn name(&mut self, s: &'static str) {
+        debug_assert!(!s.bytes().any(|b| ESCAPED[usize::from(b)]));
+        self.quoted(|buf| buf.extend_from_slice(s.as_bytes()));
     }
 
-    fn opt_f64(&mut self, v: Option<f64>) -> io::Result<()> {
-        match v {
-            Some(v) => self.f64(v),
-            None => {
-                self.raw(b"null");
-                Ok(())
-            }
+    /// A string `text` appends, which holds nothing JSON escapes.
+    fn quoted(&mut self, text: impl FnOnce(&mut Vec<u8>)) {
+        self.buf.push(b'"');
+        text(self.buf);
+        self.buf.push(b'"');
+    }
+
+    /// A float as serde_json writes it: its shortest round-trip digits.
+    fn f64(&mut self, v: f64) {
+        use serde_json::ser::{CompactFormatter, Formatter};
+        if v.is_finite() {
+            // Writing to a Vec cannot fail.
+            let _ = CompactFormatter.write_f64(&mut *self.buf, v);
+        } else {
+            self.raw(b"null");
         }
+    }
+
+    /// Seconds as serde_json writes the f64 [`seconds`] of `ns`, with
+    /// integers where they settle it.
+    fn seconds(&mut self, ns: i64) {
+        if !push_exact_seconds(self.buf, ns) {
+            self.f64(seconds(ns));
+        }
+    }
+
+    fn opt_seconds(&mut self, ns: Option<i64>) {
+        match ns {
+            Some(ns) => self.seconds(ns),
+            None => self.raw(b"null"),
+        }
+    }
+
+    /// One Zeek record as an object, the fields of [`ConnRecord`](super::zeek::ConnRecord) in its
+    /// order; Zeek leaves duration and sizes unset (here: out) for a record
+    /// of no duration, and history unset when it has no letters.
+    fn zeek_record(&mut self, r: &ZeekRecord) {
+        self.raw(b"{\"ts\":");
+        self.f64(r.start_ns as f64 / 1e9);
+        self.key("uid");
+        self.str(&r.uid());
+        self.key("id.orig_h");
+        self.quoted(|buf| push_ip(buf, r.orig.addr));
+        self.key("id.orig_p");
+        self.u64(u64::from(r.orig.port));
+        self.key("id.resp_h");
+        self.quoted(|buf| push_ip(buf, r.resp.addr));
+        self.key("id.resp_p");
+        self.u64(u64::from(r.resp.port));
+        self.raw(b",\"proto\":\"tcp\"");
+        let duration = r.duration_ns();
+        if duration > 0 {
+            self.key("duration");
+            self.seconds(duration);
+            self.key("orig_bytes");
+            self.u64(r.orig_bytes);
+            self.key("resp_bytes");
+            self.u64(r.resp_bytes);
+        }
+        self.key("conn_state");
+        self.str(r.conn_state);
+        self.key("missed_bytes");
+        self.u64(r.missed_bytes);
+        if !r.history.is_empty() {
+            self.key("history");
+            self.str(&r.history);
+        }
+        self.key("orig_pkts");
+        self.u64(r.orig_pkts);
+        self.key("orig_ip_bytes");
+        self.u64(r.orig_ip_bytes);
+        self.key("resp_pkts");
+        self.u64(r.resp_pkts);
+        self.key("resp_ip_bytes");
+        self.u64(r.resp_ip_bytes);
+        self.key("community_id");
+        self.str(&r.community_id);
+        self.raw(b"}");
     }
 
     /// `{"client":..,"server":..}`.
@@ -580,10 +674,11 @@ mod tests {
             for file in [path.as_str(), "a,\"b\"\n\u{1}c"] {
                 for c in &a.connections {
                     let row = ConnectionRow::new(file, c);
+                    let text = RowText::of(&row);
                     let mut direct = Vec::new();
                     write_connection(&mut direct, &row).unwrap();
                     let mut serde = Vec::new();
-                    write_line(&mut serde, &ConnectionJson::new(&row)).unwrap();
+                    write_line(&mut serde, &ConnectionJson::new(&row, &text)).unwrap();
                     assert_eq!(
                         String::from_utf8(direct).unwrap(),
                         String::from_utf8(serde).unwrap()

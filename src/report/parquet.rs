@@ -33,8 +33,9 @@ use crate::anomaly::Severity;
 use crate::model::Side;
 use crate::pipeline::Connection;
 
+use super::format::seconds;
 use super::rollup::{Rollups, Value, ROLLUP_SCHEMA_VERSION};
-use super::row::{anomaly_codes, flag_count, ConnectionRow};
+use super::row::{anomaly_codes, flag_count, AckRtt, ConnectionRow};
 
 /// The version of the Parquet schemas (docs/REFERENCE.md, "Parquet"), in
 /// each file's key-value metadata as `tcpstate.schema_version`; bumped when
@@ -281,8 +282,8 @@ impl ConnectionColumns {
         self.stream.append_value(row.stream);
         self.file.append_value(row.file);
         self.continues.append_value(row.continues);
-        self.client.append_value(&row.client);
-        self.server.append_value(&row.server);
+        self.client.append_value(row.client.to_string());
+        self.server.append_value(row.server.to_string());
         self.community_id.append_value(row.community_id);
         let (client, server) = (c.client(), c.server());
         self.client_addr.append_value(client.addr.to_string());
@@ -294,7 +295,7 @@ impl ConnectionColumns {
         self.last_frame.append_value(row.last_frame);
         self.start.append_value(c.start_ns);
         self.end.append_value(c.end_ns);
-        self.duration.append_value(row.duration);
+        self.duration.append_value(seconds(row.duration_ns));
         for side in [Side::Client, Side::Server] {
             self.packets.of(side).append_value(*row.packets.of(side));
             self.bytes.of(side).append_value(*row.bytes.of(side));
@@ -334,9 +335,11 @@ impl ConnectionColumns {
             self.zeek_uids.values().append_value(r.uid());
         }
         self.zeek_uids.append(true);
-        self.irtt.append_option(row.irtt.total);
-        self.irtt_client_side.append_option(row.irtt.client_side);
-        self.irtt_server_side.append_option(row.irtt.server_side);
+        self.irtt.append_option(row.irtt.total_ns.map(seconds));
+        self.irtt_client_side
+            .append_option(row.irtt.client_side_ns.map(seconds));
+        self.irtt_server_side
+            .append_option(row.irtt.server_side_ns.map(seconds));
         for code in anomaly_codes(ac) {
             self.anomalies.values().append_value(code);
         }
@@ -352,15 +355,15 @@ impl ConnectionColumns {
             self.vlan.values().append_value(id);
         }
         self.vlan.append(true);
-        self.tunnel.append_option(row.tunnel.as_deref());
+        self.tunnel.append_option(row.tunnel.map(|t| t.to_string()));
         for side in [Side::Client, Side::Server] {
             let b = self.time_in_state.of(side);
-            for (state, secs) in &row.time_in_state.of(side).0 {
+            for &(state, ns) in row.time_in_state.of(side) {
                 b.keys().append_value(state.name());
-                b.values().append_value(*secs);
+                b.values().append_value(seconds(ns));
             }
             b.append(true).map_err(io::Error::other)?;
-            let rtt = row.ack_rtt.of(side);
+            let rtt = AckRtt::of_summary(*row.ack_rtt.of(side));
             self.ack_rtt_min.of(side).append_option(rtt.min);
             self.ack_rtt_median.of(side).append_option(rtt.median);
             self.ack_rtt_p95.of(side).append_option(rtt.p95);

@@ -6,11 +6,12 @@
 use serde::Serialize;
 
 use crate::flow::ClientReason;
-use crate::model::Side;
+use crate::model::{Endpoint, Side, TunnelPath};
 use crate::pipeline::Connection;
 use crate::tcp::machine::{Outcome, State};
+use crate::tcp::sequence::{HandshakeRtt, RttSummary};
 
-use super::format::{rfc3339_ns, seconds};
+use super::format::seconds;
 
 /// One value for each end of a connection; JSON writes it as
 /// `{"client": x, "server": y}`, CSV as two columns `client_*` and `server_*`.
@@ -39,7 +40,9 @@ impl<T> PerRole<T> {
 }
 
 /// The handshake round-trip times in seconds; `None` (JSON `null`, an empty
-/// CSV cell) where the handshake was not seen.
+/// CSV cell) where the handshake was not seen. (The writers' serde
+/// references; the writers take [`HandshakeRtt`] in ns.)
+#[cfg(test)]
 #[derive(Debug, Serialize)]
 pub(crate) struct Irtt {
     /// Wireshark's `tcp.analysis.initial_rtt`.
@@ -62,10 +65,27 @@ pub(crate) struct AckRtt {
     pub(crate) samples: u64,
 }
 
+#[cfg(test)]
+impl Irtt {
+    /// The handshake of connection `ac`.
+    pub(crate) fn of(ac: &Connection) -> Irtt {
+        let rtt = ac.seq.handshake_rtt();
+        Irtt {
+            total: rtt.total_ns.map(seconds),
+            client_side: rtt.client_side_ns.map(seconds),
+            server_side: rtt.server_side_ns.map(seconds),
+        }
+    }
+}
+
 impl AckRtt {
     /// The ACKs side `side` of connection `ac` sent.
     pub(crate) fn of(ac: &Connection, side: Side) -> AckRtt {
-        let s = ac.seq.ack_rtt(side).summary();
+        AckRtt::of_summary(ac.seq.ack_rtt(side).summary())
+    }
+
+    /// The summary `s` in seconds.
+    pub(crate) fn of_summary(s: Option<RttSummary>) -> AckRtt {
         AckRtt {
             min: s.map(|s| seconds(s.min_ns)),
             median: s.map(|s| seconds(s.median_ns)),
@@ -106,9 +126,11 @@ impl Serialize for TimeInState {
     }
 }
 
-/// One connection of input `file`, with the values both CSV and JSON write,
-/// formatted where they are text. Views borrow from it; what only one of the
-/// two formats writes they take from `conn`.
+/// One connection of input `file`, with the values CSV, JSON and Parquet
+/// write, worked out once. Times stay integer nanoseconds and endpoints
+/// stay addresses: each writer appends their text straight to its output
+/// (a String per value cost more than the rest of the row). What only one
+/// of the formats writes it takes from `conn`.
 pub(crate) struct ConnectionRow<'a> {
     /// The input's name as given (`-` for stdin).
     pub(crate) file: &'a str,
@@ -119,21 +141,21 @@ pub(crate) struct ConnectionRow<'a> {
     /// A later part of a stream reported before: it went idle past the idle
     /// timeout (or was evicted for memory) and then carried on.
     pub(crate) continues: bool,
-    /// The client endpoint, `addr:port`.
-    pub(crate) client: String,
-    /// The server endpoint, `addr:port`.
-    pub(crate) server: String,
+    /// The client endpoint.
+    pub(crate) client: Endpoint,
+    /// The server endpoint.
+    pub(crate) server: Endpoint,
     /// The Community ID v1 of the endpoints.
     pub(crate) community_id: &'a str,
     pub(crate) client_reason: ClientReason,
     pub(crate) first_frame: u64,
     pub(crate) last_frame: u64,
-    /// First packet's time, RFC 3339.
-    pub(crate) start: String,
-    /// Last packet's time, RFC 3339.
-    pub(crate) end: String,
-    /// Seconds from the first to the last packet.
-    pub(crate) duration: f64,
+    /// First packet's time.
+    pub(crate) start_ns: i64,
+    /// Last packet's time.
+    pub(crate) end_ns: i64,
+    /// From the first to the last packet.
+    pub(crate) duration_ns: i64,
     /// Packets each side sent.
     pub(crate) packets: PerRole<u64>,
     /// Payload bytes each side sent.
@@ -155,34 +177,36 @@ pub(crate) struct ConnectionRow<'a> {
     /// Bytes of the two streams the capture missed (Zeek's `missed_bytes`,
     /// all the connection's Zeek records).
     pub(crate) missed_bytes: u64,
-    pub(crate) irtt: Irtt,
-    /// Seconds each side spent in each state.
-    pub(crate) time_in_state: PerRole<TimeInState>,
-    /// ACK round-trip times of the ACKs each side sent.
-    pub(crate) ack_rtt: PerRole<AckRtt>,
+    /// The handshake round-trip times ([`Irtt`] in seconds).
+    pub(crate) irtt: HandshakeRtt,
+    /// Nanoseconds each side spent in each state, in the order first
+    /// entered ([`TimeInState`] in seconds).
+    pub(crate) time_in_state: PerRole<Vec<(State, i64)>>,
+    /// ACK round-trip times of the ACKs each side sent; `None` without
+    /// samples ([`AckRtt`] in seconds).
+    pub(crate) ack_rtt: PerRole<Option<RttSummary>>,
     /// The tunnels of the first packet, outermost first.
-    pub(crate) tunnel: Option<String>,
+    pub(crate) tunnel: Option<&'a TunnelPath>,
 }
 
 impl<'a> ConnectionRow<'a> {
     /// The row of connection `ac` of input `file`.
     pub(crate) fn new(file: &'a str, ac: &'a Connection) -> ConnectionRow<'a> {
         let c = &ac.flow;
-        let rtt = ac.seq.handshake_rtt();
         ConnectionRow {
             file,
             conn: ac,
             stream: c.stream,
             continues: c.continues,
-            client: c.client().to_string(),
-            server: c.server().to_string(),
+            client: c.client(),
+            server: c.server(),
             community_id: &ac.community_id,
             client_reason: c.client_reason,
             first_frame: c.first_frame,
             last_frame: c.last_frame,
-            start: rfc3339_ns(c.start_ns),
-            end: rfc3339_ns(c.end_ns),
-            duration: seconds(c.duration_ns()),
+            start_ns: c.start_ns,
+            end_ns: c.end_ns,
+            duration_ns: c.duration_ns(),
             packets: PerRole::by_side(|s| c.packets[s.idx()]),
             bytes: PerRole::by_side(|s| c.bytes[s.idx()]),
             states: PerRole::by_side(|s| ac.tcp.states(s)),
@@ -193,14 +217,35 @@ impl<'a> ConnectionRow<'a> {
             history: ac.zeek.history(),
             retransmitted_bytes: PerRole::by_side(|s| ac.seq.stats(s).retransmitted_bytes),
             missed_bytes: ac.zeek.missed_bytes(),
-            irtt: Irtt {
-                total: rtt.total_ns.map(seconds),
-                client_side: rtt.client_side_ns.map(seconds),
-                server_side: rtt.server_side_ns.map(seconds),
-            },
-            tunnel: c.path.tunnel.as_ref().map(|t| t.to_string()),
-            time_in_state: PerRole::by_side(|s| TimeInState::of(ac, s)),
-            ack_rtt: PerRole::by_side(|s| AckRtt::of(ac, s)),
+            irtt: ac.seq.handshake_rtt(),
+            tunnel: c.path.tunnel.as_deref(),
+            time_in_state: PerRole::by_side(|s| ac.tcp.time_in_state(s, c.start_ns)),
+            ack_rtt: PerRole::by_side(|s| ac.seq.ack_rtt(s).summary()),
+        }
+    }
+}
+
+/// The values of a row the writers append as text, as `to_string` gives
+/// them: what the serde references of the writers' tests serialise.
+#[cfg(test)]
+pub(crate) struct RowText {
+    pub(crate) client: String,
+    pub(crate) server: String,
+    pub(crate) start: String,
+    pub(crate) end: String,
+    pub(crate) tunnel: Option<String>,
+}
+
+#[cfg(test)]
+impl RowText {
+    pub(crate) fn of(row: &ConnectionRow) -> RowText {
+        use super::format::rfc3339_ns;
+        RowText {
+            client: row.client.to_string(),
+            server: row.server.to_string(),
+            start: rfc3339_ns(row.start_ns),
+            end: rfc3339_ns(row.end_ns),
+            tunnel: row.tunnel.map(|t| t.to_string()),
         }
     }
 }

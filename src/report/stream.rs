@@ -9,7 +9,7 @@ use crate::pipeline::{Analysis, Connection, Summary, Totals};
 use super::csv::{self, AnomalyCsv, ConnectionCsv, TransitionCsv};
 use super::json;
 use super::row::ConnectionRow;
-use super::zeek::{self, records_of, unattached};
+use super::zeek::{self, unattached};
 use super::{Format, Report};
 
 /// One output of a streaming report.
@@ -70,38 +70,44 @@ impl Part {
         }
     }
 
-    /// The lines of one connection in this part, as bytes (CSV without its
-    /// header); empty if the part has none for it.
-    fn render(self, file: &str, c: &Connection) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::with_capacity(1024);
+    /// Appends the lines of one connection in this part to `buf` (CSV
+    /// without its header); nothing if the part has none for it.
+    fn render(self, buf: &mut Vec<u8>, file: &str, c: &Connection) -> io::Result<()> {
         match self {
-            Part::ConnectionsJson => {
-                json::write_connection(&mut buf, &ConnectionRow::new(file, c))?
-            }
-            Part::ConnectionsCsv => csv::write_connection(&mut buf, &ConnectionRow::new(file, c))?,
-            Part::TransitionsCsv => csv::write_transitions(&mut buf, file, c)?,
-            Part::AnomaliesCsv => csv::write_anomalies(&mut buf, file, c)?,
+            Part::ConnectionsJson => json::write_connection(buf, &ConnectionRow::new(file, c))?,
+            Part::ConnectionsCsv => csv::write_connection(buf, &ConnectionRow::new(file, c))?,
+            Part::TransitionsCsv => csv::write_transitions(buf, file, c)?,
+            Part::AnomaliesCsv => csv::write_anomalies(buf, file, c)?,
             Part::ZeekJson => {
-                for r in records_of(c) {
-                    json::write_line(&mut buf, &r)?;
+                for r in c.zeek.owned() {
+                    json::write_zeek_line(buf, r);
                 }
             }
             Part::ZeekTsv => {
-                for r in records_of(c) {
-                    zeek::write_tsv_line(&mut buf, &r)?;
+                for r in c.zeek.owned() {
+                    zeek::write_tsv_record(buf, r);
                 }
             }
             Part::SummaryJson => {}
         }
-        Ok(buf)
+        Ok(())
     }
 }
+
+/// Connections one rayon task renders into one buffer per part: enough to
+/// spread a batch over the threads, few enough buffers that allocating and
+/// writing them costs little per connection.
+const RENDER_CHUNK: usize = 32;
 
 /// An output and what has been written to it.
 struct Output<'w> {
     part: Part,
     out: Box<dyn Write + 'w>,
     any_rows: bool,
+    /// Bytes a connection took in the last batch, on average: what a
+    /// chunk's buffer starts with room for, so it seldom grows (growing
+    /// copied each row several times).
+    bytes_per_conn: usize,
 }
 
 /// Reports written as the analysis finishes connections, so a report over
@@ -159,6 +165,8 @@ impl<'w> StreamingReport<'w> {
             part,
             out: Box::new(out),
             any_rows: false,
+            // Until a batch tells: JSON lines take ~4 kB, CSV records ~700 B.
+            bytes_per_conn: 2048,
         });
     }
 
@@ -195,19 +203,41 @@ impl<'w> StreamingReport<'w> {
             let last = zeek::last_ns_of(c);
             self.last_ts_ns = Some(self.last_ts_ns.map_or(last, |l| l.max(last)));
         }
-        let parts: Vec<Part> = self.outputs.iter().map(|o| o.part).collect();
-        let rendered: Vec<io::Result<Vec<Vec<u8>>>> = conns
-            .par_iter()
-            .with_min_len(32)
-            .map(|c| parts.iter().map(|p| p.render(file, c)).collect())
+        let parts: Vec<(Part, usize)> = self
+            .outputs
+            .iter()
+            .map(|o| (o.part, o.bytes_per_conn))
             .collect();
+        let rendered: Vec<io::Result<Vec<Vec<u8>>>> = conns
+            .par_chunks(RENDER_CHUNK)
+            .map(|chunk| {
+                // A quarter more than the average, for the chunk's variety.
+                let mut bufs: Vec<Vec<u8>> = parts
+                    .iter()
+                    .map(|&(_, n)| Vec::with_capacity(chunk.len() * (n + n / 4)))
+                    .collect();
+                for c in chunk {
+                    for ((p, _), buf) in parts.iter().zip(&mut bufs) {
+                        p.render(buf, file, c)?;
+                    }
+                }
+                Ok(bufs)
+            })
+            .collect();
+        let mut written = vec![0; parts.len()];
         for r in rendered {
             for (k, bytes) in r?.into_iter().enumerate() {
                 if bytes.is_empty() {
                     continue;
                 }
+                written[k] += bytes.len();
                 self.open(k)?;
                 self.outputs[k].out.write_all(&bytes)?;
+            }
+        }
+        if !conns.is_empty() {
+            for (o, n) in self.outputs.iter_mut().zip(written) {
+                o.bytes_per_conn = n / conns.len();
             }
         }
         // The Parquet tables, each on its own thread.
@@ -264,9 +294,11 @@ impl<'w> StreamingReport<'w> {
                 Part::ZeekTsv => {
                     self.open(k)?;
                     let o = &mut self.outputs[k];
-                    for r in analyses.iter().flat_map(unattached) {
-                        zeek::write_tsv_line(&mut o.out, &r)?;
+                    let mut buf = Vec::new();
+                    for r in analyses.iter().flat_map(|a| &a.zeek_unattached) {
+                        zeek::write_tsv_record(&mut buf, r);
                     }
+                    o.out.write_all(&buf)?;
                     zeek::write_tsv_close(&mut o.out, last)?;
                 }
                 Part::SummaryJson => json::write_summary_file(&mut self.outputs[k].out, &summary)?,
