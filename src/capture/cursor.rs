@@ -3,7 +3,7 @@
 //! that offset. The pcap and pcapng record readers both work through it.
 
 use super::error::{CaptureError, CaptureErrorKind};
-use super::source::FeedError;
+use super::source::{FeedError, SharedMap};
 use super::window::Window;
 
 /// Where a packet's bytes are in the window's storage, and what else it has.
@@ -47,6 +47,11 @@ impl Cursor {
     /// Bytes consumed so far (decompressed bytes for gzip input).
     pub(super) fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// The mapped file, when the input is one (see [`Window::shared_map`]).
+    pub(super) fn shared_map(&mut self) -> Option<SharedMap> {
+        self.win.shared_map()
     }
 
     /// The input is a pipe read as it arrives (see [`Window::pipe`]).

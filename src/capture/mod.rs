@@ -45,6 +45,8 @@ pub use inputs::{
     Expansion, Input,
 };
 pub use limits::{MAX_RECORD_LEN, MAX_TS_NS, MIN_TS_NS};
+#[doc(hidden)]
+pub use source::SharedMap;
 pub use writer::PcapNgWriter;
 
 use std::fmt;
@@ -250,6 +252,15 @@ impl CaptureReader {
             }),
             Format::PcapNg(ng) => ng.last_origin,
         }
+    }
+
+    /// The mapped file the records lie in (None for a stream or gzip
+    /// input), so they can be decoded where they lie; from this call on the
+    /// caller releases the pages behind the records it is done with
+    /// ([`SharedMap::release_before`]), the reader no longer does.
+    #[doc(hidden)]
+    pub fn shared_map(&mut self) -> Option<SharedMap> {
+        self.cur.shared_map()
     }
 
     /// Number of frames returned so far.
