@@ -359,6 +359,16 @@ impl CaptureReader {
         if self.failed {
             return Ok(None);
         }
+        if let Some(s) = self.buffered_pcap() {
+            self.frames += 1;
+            return Ok(Some(RawPacket {
+                frame: self.frames,
+                ts_ns: s.ts_ns,
+                linktype: s.linktype,
+                data: &self.cur.data()[s.start..s.start + s.len],
+                orig_len: s.orig_len,
+            }));
+        }
         let r = match &mut self.format {
             Format::Pcap { .. } => self.next_pcap(),
             Format::PcapNg(ng) => ng.next_packet(&mut self.cur),
@@ -380,6 +390,41 @@ impl CaptureReader {
                 Err(e)
             }
         }
+    }
+
+    /// The common case of [`CaptureReader::next_pcap`], checked once: a
+    /// classic pcap record with 16-byte header, within its limits and whole
+    /// in the window. None leaves everything else (the end, more input to
+    /// read, a record to refuse, pcapng) to the general path.
+    #[inline(always)]
+    fn buffered_pcap(&mut self) -> Option<Span> {
+        let Format::Pcap {
+            big_endian,
+            nanos,
+            modified: false,
+            snaplen,
+            linktype,
+        } = self.format
+        else {
+            return None;
+        };
+        let (h, rest) = self.cur.window().split_first_chunk::<16>()?;
+        let [ts_sec, ts_frac, caplen, orig_len] = [0, 4, 8, 12].map(|o| u32_at(h, o, big_endian));
+        let len = caplen as usize;
+        if caplen > MAX_RECORD_LEN || (snaplen != 0 && caplen > snaplen) || rest.len() < len {
+            return None;
+        }
+        let (ticks, ts_ns) = pcap_time(ts_sec, ts_frac, nanos);
+        self.last_pcap_ticks = ticks;
+        let start = self.cur.start() + 16;
+        self.cur.consume(16 + len);
+        Some(Span {
+            start,
+            len,
+            ts_ns,
+            linktype,
+            orig_len,
+        })
     }
 
     /// Reads one classic pcap record.
@@ -425,11 +470,8 @@ impl CaptureReader {
         if !self.cur.fill(total)? {
             return Err(self.cur.truncated("a record"));
         }
-        // Both fit: 2^32 s is below 2^62 ns, so no clamping is needed.
-        let frac = ts_frac as i64;
-        self.last_pcap_ticks =
-            u64::from(ts_sec) * if nanos { 1_000_000_000 } else { 1_000_000 } + u64::from(ts_frac);
-        let ts_ns = ts_sec as i64 * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+        let (ticks, ts_ns) = pcap_time(ts_sec, ts_frac, nanos);
+        self.last_pcap_ticks = ticks;
         let start = self.cur.start() + hdr_len;
         self.cur.consume(total);
         Ok(Some(Span {
@@ -440,6 +482,18 @@ impl CaptureReader {
             orig_len,
         }))
     }
+}
+
+/// A classic pcap record's time: in the file's units (for writing it again)
+/// and in nanoseconds. Both fit: 2^32 s is below 2^62 ns, so no clamping is
+/// needed.
+#[inline(always)]
+fn pcap_time(ts_sec: u32, ts_frac: u32, nanos: bool) -> (u64, i64) {
+    let ticks =
+        u64::from(ts_sec) * if nanos { 1_000_000_000 } else { 1_000_000 } + u64::from(ts_frac);
+    let frac = i64::from(ts_frac);
+    let ts_ns = i64::from(ts_sec) * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+    (ticks, ts_ns)
 }
 
 fn open_file(p: &Path) -> io::Result<File> {
