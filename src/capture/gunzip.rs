@@ -17,9 +17,8 @@
 use std::io::{self, Read};
 
 use flate2::{Crc, Decompress, FlushDecompress, Status};
-use memmap2::Mmap;
 
-use super::source::{Behind, FeedError};
+use super::source::{Behind, FeedError, SharedMap};
 
 /// Size of deflate's window, and of the ring buffer miniz_oxide inflates into
 /// before copying out. miniz_oxide loses the bytes still in that ring buffer
@@ -40,7 +39,7 @@ const FCOMMENT: u8 = 0x10;
 pub(super) enum GzInput {
     /// A mapped file; `pos` is the next unread byte.
     Mapped {
-        map: Mmap,
+        map: SharedMap,
         pos: usize,
         behind: Behind,
     },
@@ -57,7 +56,7 @@ pub(super) enum GzInput {
 impl GzInput {
     fn available(&self) -> &[u8] {
         match self {
-            GzInput::Mapped { map, pos, .. } => &map[*pos..],
+            GzInput::Mapped { map, pos, .. } => &map.bytes()[*pos..],
             GzInput::Stream {
                 buf, start, end, ..
             } => &buf[*start..*end],
@@ -68,7 +67,7 @@ impl GzInput {
         match self {
             GzInput::Mapped { map, pos, behind } => {
                 *pos += n;
-                behind.release(map, *pos);
+                behind.release(map.mmap(), *pos);
             }
             GzInput::Stream { start, .. } => *start += n,
         }

@@ -45,6 +45,8 @@ pub use inputs::{
     Expansion, Input,
 };
 pub use limits::{MAX_RECORD_LEN, MAX_TS_NS, MIN_TS_NS};
+#[doc(hidden)]
+pub use source::SharedMap;
 pub use writer::PcapNgWriter;
 
 use std::fmt;
@@ -252,6 +254,15 @@ impl CaptureReader {
         }
     }
 
+    /// The mapped file the records lie in (None for a stream or gzip
+    /// input), so they can be decoded where they lie; from this call on the
+    /// caller releases the pages behind the records it is done with
+    /// ([`SharedMap::release_before`]), the reader no longer does.
+    #[doc(hidden)]
+    pub fn shared_map(&mut self) -> Option<SharedMap> {
+        self.cur.shared_map()
+    }
+
     /// Number of frames returned so far.
     pub fn frames_read(&self) -> u64 {
         self.frames
@@ -348,6 +359,16 @@ impl CaptureReader {
         if self.failed {
             return Ok(None);
         }
+        if let Some(s) = self.buffered_pcap() {
+            self.frames += 1;
+            return Ok(Some(RawPacket {
+                frame: self.frames,
+                ts_ns: s.ts_ns,
+                linktype: s.linktype,
+                data: &self.cur.data()[s.start..s.start + s.len],
+                orig_len: s.orig_len,
+            }));
+        }
         let r = match &mut self.format {
             Format::Pcap { .. } => self.next_pcap(),
             Format::PcapNg(ng) => ng.next_packet(&mut self.cur),
@@ -371,6 +392,41 @@ impl CaptureReader {
         }
     }
 
+    /// The common case of [`CaptureReader::next_pcap`], checked once: a
+    /// classic pcap record with 16-byte header, within its limits and whole
+    /// in the window. None leaves everything else (the end, more input to
+    /// read, a record to refuse, pcapng) to the general path.
+    #[inline(always)]
+    fn buffered_pcap(&mut self) -> Option<Span> {
+        let Format::Pcap {
+            big_endian,
+            nanos,
+            modified: false,
+            snaplen,
+            linktype,
+        } = self.format
+        else {
+            return None;
+        };
+        let (h, rest) = self.cur.window().split_first_chunk::<16>()?;
+        let [ts_sec, ts_frac, caplen, orig_len] = [0, 4, 8, 12].map(|o| u32_at(h, o, big_endian));
+        let len = caplen as usize;
+        if caplen > MAX_RECORD_LEN || (snaplen != 0 && caplen > snaplen) || rest.len() < len {
+            return None;
+        }
+        let (ticks, ts_ns) = pcap_time(ts_sec, ts_frac, nanos);
+        self.last_pcap_ticks = ticks;
+        let start = self.cur.start() + 16;
+        self.cur.consume(16 + len);
+        Some(Span {
+            start,
+            len,
+            ts_ns,
+            linktype,
+            orig_len,
+        })
+    }
+
     /// Reads one classic pcap record.
     #[inline]
     fn next_pcap(&mut self) -> Result<Option<Span>, CaptureError> {
@@ -391,11 +447,11 @@ impl CaptureReader {
             }
             return Err(self.cur.truncated("a record header"));
         }
-        let h = self.cur.window();
-        let ts_sec = u32_at(h, 0, big_endian);
-        let ts_frac = u32_at(h, 4, big_endian);
-        let caplen = u32_at(h, 8, big_endian);
-        let orig_len = u32_at(h, 12, big_endian);
+        // The four fields at fixed places in one array: no bounds check each.
+        let Some(&h) = self.cur.window().first_chunk::<16>() else {
+            return Err(self.cur.truncated("a record header"));
+        };
+        let [ts_sec, ts_frac, caplen, orig_len] = [0, 4, 8, 12].map(|o| u32_at(&h, o, big_endian));
         if caplen > MAX_RECORD_LEN {
             return Err(self.cur.error(CaptureErrorKind::RecordTooLong {
                 caplen,
@@ -414,11 +470,8 @@ impl CaptureReader {
         if !self.cur.fill(total)? {
             return Err(self.cur.truncated("a record"));
         }
-        // Both fit: 2^32 s is below 2^62 ns, so no clamping is needed.
-        let frac = ts_frac as i64;
-        self.last_pcap_ticks =
-            u64::from(ts_sec) * if nanos { 1_000_000_000 } else { 1_000_000 } + u64::from(ts_frac);
-        let ts_ns = ts_sec as i64 * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+        let (ticks, ts_ns) = pcap_time(ts_sec, ts_frac, nanos);
+        self.last_pcap_ticks = ticks;
         let start = self.cur.start() + hdr_len;
         self.cur.consume(total);
         Ok(Some(Span {
@@ -429,6 +482,18 @@ impl CaptureReader {
             orig_len,
         }))
     }
+}
+
+/// A classic pcap record's time: in the file's units (for writing it again)
+/// and in nanoseconds. Both fit: 2^32 s is below 2^62 ns, so no clamping is
+/// needed.
+#[inline(always)]
+fn pcap_time(ts_sec: u32, ts_frac: u32, nanos: bool) -> (u64, i64) {
+    let ticks =
+        u64::from(ts_sec) * if nanos { 1_000_000_000 } else { 1_000_000 } + u64::from(ts_frac);
+    let frac = i64::from(ts_frac);
+    let ts_ns = i64::from(ts_sec) * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+    (ticks, ts_ns)
 }
 
 fn open_file(p: &Path) -> io::Result<File> {

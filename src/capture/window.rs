@@ -19,7 +19,7 @@ use memmap2::Mmap;
 
 use super::gunzip::{Gunzip, GzInput};
 use super::pump::Pump;
-use super::source::{Behind, FeedError};
+use super::source::{Behind, FeedError, SharedMap};
 
 /// How far ahead of the reader a map's cache lines are prefetched.
 const PREFETCH: usize = 8 * 1024;
@@ -30,7 +30,7 @@ pub(super) const INITIAL_BUF: usize = 64 * 1024;
 pub(super) const READ_CHUNK: usize = 1 << 20;
 
 enum Bytes {
-    Mapped(Mmap),
+    Mapped(SharedMap),
     Owned(Vec<u8>),
 }
 
@@ -52,6 +52,9 @@ pub(super) struct Window {
     next_hint: usize,
     prefetched: usize,
     behind: Behind,
+    /// The map was handed out ([`Window::shared_map`]): the holders of its
+    /// records release the pages behind them, not the window.
+    shared: bool,
 }
 
 impl Window {
@@ -59,13 +62,14 @@ impl Window {
     pub(super) fn mapped(map: Mmap) -> Window {
         let end = map.len();
         let mut w = Window {
-            bytes: Bytes::Mapped(map),
+            bytes: Bytes::Mapped(SharedMap::new(map)),
             start: 0,
             end,
             feed: Feed::Done,
             next_hint: 0,
             prefetched: 0,
             behind: Behind::default(),
+            shared: false,
         };
         w.map_hints();
         w
@@ -81,6 +85,7 @@ impl Window {
             next_hint: usize::MAX,
             prefetched: 0,
             behind: Behind::default(),
+            shared: false,
         }
     }
 
@@ -91,6 +96,19 @@ impl Window {
             w.feed = Feed::Pump(Box::new(Pump::start(src)));
         }
         w
+    }
+
+    /// The mapped file, for records to be read where they lie; from now on
+    /// whoever holds them releases the pages behind them
+    /// ([`SharedMap::release_before`]). None for a stream or gzip input.
+    pub(super) fn shared_map(&mut self) -> Option<SharedMap> {
+        match &self.bytes {
+            Bytes::Mapped(map) => {
+                self.shared = true;
+                Some(map.clone())
+            }
+            Bytes::Owned(_) => None,
+        }
     }
 
     /// Input is read from a pipe as it arrives.
@@ -151,7 +169,7 @@ impl Window {
     #[inline]
     pub(super) fn data(&self) -> &[u8] {
         match &self.bytes {
-            Bytes::Mapped(m) => m,
+            Bytes::Mapped(m) => m.bytes(),
             Bytes::Owned(v) => v,
         }
     }
@@ -190,13 +208,15 @@ impl Window {
             return;
         };
         let from = self.prefetched.max(self.start);
-        let to = (self.start + PREFETCH).min(map.len());
+        let to = (self.start + PREFETCH).min(map.bytes().len());
         if from < to {
-            prefetch(&map[from..to]);
+            prefetch(&map.bytes()[from..to]);
         }
         self.prefetched = to;
         self.next_hint = self.start + PREFETCH / 2;
-        self.behind.release(map, self.start);
+        if !self.shared {
+            self.behind.release(map.mmap(), self.start);
+        }
     }
 
     /// Makes at least `want` unconsumed bytes available; false if the input

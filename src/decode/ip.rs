@@ -7,7 +7,7 @@ use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
 
 use super::outcome::{Fragment, FragmentKey, Undecodable};
 use super::step::{Ctx, IpNext, Stop, Transport};
-use crate::model::WireFacts;
+use crate::model::{VlanStack, WireFacts};
 
 const TCP: u8 = 6;
 
@@ -156,52 +156,84 @@ fn ip_header_len(slice: &LaxIpSlice<'_>) -> usize {
     }
 }
 
-/// The common case read straight from the bytes: untagged Ethernet, IPv4
-/// without options or IPv6 without extension headers, unfragmented TCP. None
-/// sends the frame through the general path, which gives the same answer for
-/// these frames (checked by a test) but pays for the layers it understands.
+/// The common case read straight from the bytes: Ethernet with up to two
+/// VLAN tags (802.1Q, 802.1ad, the old 0x9100), IPv4 without options or IPv6
+/// without extension headers, unfragmented TCP; with the VLAN IDs, outermost
+/// first. None sends the frame through the general path, which gives the same
+/// answer for these frames (checked by a test) but pays for the layers it
+/// understands.
 #[inline]
-pub(super) fn plain_ethernet_tcp(data: &[u8]) -> Option<Transport<'_>> {
+pub(super) fn plain_ethernet_tcp(data: &[u8]) -> Option<(Transport<'_>, VlanStack)> {
     let be16 = |at: usize| u16::from_be_bytes([data[at], data[at + 1]]);
+    // Room for the Ethernet header, two tags and an IPv6 header: every
+    // fixed offset read below is inside it.
+    if data.len() < 62 {
+        return plain_untagged(data);
+    }
+    let mut vlans = VlanStack::default();
+    let mut et = be16(12);
+    let mut at = 14;
+    while matches!(et, 0x8100 | 0x88a8 | 0x9100) {
+        if at == 22 {
+            return None;
+        }
+        vlans.push(be16(at) & 0x0fff);
+        et = be16(at + 2);
+        at += 4;
+    }
+    Some((plain_ip_tcp(data, et, at)?, vlans))
+}
+
+/// A short untagged frame: the IP header must still be whole.
+#[cold]
+fn plain_untagged(data: &[u8]) -> Option<(Transport<'_>, VlanStack)> {
     if data.len() < 54 {
         return None;
     }
-    match be16(12) {
-        0x0800 if data[14] == 0x45 && data[23] == TCP && be16(20) & 0x3fff == 0 => {
-            let total = usize::from(be16(16));
+    let et = u16::from_be_bytes([data[12], data[13]]);
+    Some((plain_ip_tcp(data, et, 14)?, VlanStack::default()))
+}
+
+/// The IP header of ethertype `et` at `at`, when it is the common case
+/// (`data` holds at least `at + 40` bytes).
+#[inline(always)]
+fn plain_ip_tcp(data: &[u8], et: u16, at: usize) -> Option<Transport<'_>> {
+    let be16 = |at: usize| u16::from_be_bytes([data[at], data[at + 1]]);
+    let ip = &data[at..at + 40];
+    match et {
+        0x0800 if ip[0] == 0x45 && ip[9] == TCP && be16(at + 6) & 0x3fff == 0 => {
+            let total = usize::from(be16(at + 2));
             let reported = total.checked_sub(20)?;
-            let end = data.len().min(14 + total);
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&data[26..34]);
+            let end = data.len().min(at + total);
             Some(Transport {
                 protocol: TCP,
-                src: IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3])),
-                dst: IpAddr::V4(Ipv4Addr::new(a[4], a[5], a[6], a[7])),
-                payload: data.get(34..end)?,
+                src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
+                dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
+                payload: data.get(at + 20..end)?,
                 reported,
                 header_len: 20,
-                wire: ip_facts(Some(be16(18)), data[22], data[15]),
+                wire: ip_facts(Some(be16(at + 4)), ip[8], ip[1]),
             })
         }
-        0x86dd if data[14] >> 4 == 6 && data[20] == TCP => {
-            let reported = usize::from(be16(18));
+        0x86dd if ip[0] >> 4 == 6 && ip[6] == TCP => {
+            let reported = usize::from(be16(at + 4));
             if reported == 0 {
                 return None;
             }
-            let end = data.len().min(54 + reported);
-            let addr = |at: usize| {
+            let end = data.len().min(at + 40 + reported);
+            let addr = |from: usize| {
                 let mut o = [0u8; 16];
-                o.copy_from_slice(&data[at..at + 16]);
+                o.copy_from_slice(&ip[from..from + 16]);
                 IpAddr::V6(Ipv6Addr::from(o))
             };
             Some(Transport {
                 protocol: TCP,
-                src: addr(22),
-                dst: addr(38),
-                payload: &data[54..end],
+                src: addr(8),
+                dst: addr(24),
+                payload: &data[at + 40..end],
                 reported,
                 header_len: 40,
-                wire: ip_facts(None, data[21], (be16(14) >> 4) as u8),
+                wire: ip_facts(None, ip[7], (be16(at) >> 4) as u8),
             })
         }
         _ => None,

@@ -24,7 +24,11 @@
 //! completes is decoded with [`decode_reassembled`].
 //!
 //! Header parsing is etherparse's (lax slices, so packets cut by the snaplen still
-//! decode). The TCP fixed header is read by hand because it must work with as
+//! decode), except on the hot path: Ethernet with at most two VLAN tags and a
+//! plain IPv4 or IPv6 header is read straight from the bytes first (a test
+//! checks it against the walk on every shipped capture), and TCP options are
+//! read by a loop of our own that answers as etherparse's iterator did. The
+//! TCP fixed header is read by hand because it must work with as
 //! few bytes as Wireshark needs to place a packet in a stream (16), and a
 //! segment's payload length comes from the IP header, never from the captured
 //! length.
@@ -41,7 +45,7 @@ use std::net::IpAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use etherparse::{IpNumber, TcpOptionElement, TcpOptionsIterator};
+use etherparse::IpNumber;
 
 pub use outcome::{
     Content, DecodeOptions, Decoded, Fragment, FragmentKey, Frame, IpProtocol, Layers, NonIp,
@@ -134,17 +138,22 @@ fn start(pkt: &RawPacket<'_>, options: DecodeOptions) -> Ctx {
     }
 }
 
-/// The shortcut for the common case, plain Ethernet TCP (see
-/// `ip::plain_ethernet_tcp`); None sends the frame on the walk. Each caller
-/// builds the shortcut's segment on a path of its own: merged with the
-/// walk's, the segment went through memory, which costs the plain frame.
+/// The shortcut for the common case, Ethernet TCP with at most two VLAN
+/// tags (see `ip::plain_ethernet_tcp`), which records the tags in `ctx` as
+/// the walk would; None sends the frame on the walk. Each caller builds the
+/// shortcut's segment on a path of its own: merged with the walk's, the
+/// segment went through memory, which costs the plain frame.
 #[inline(always)]
-fn shortcut<'a>(pkt: &RawPacket<'a>) -> Option<Transport<'a>> {
-    if pkt.linktype == linktype::ETHERNET {
-        ip::plain_ethernet_tcp(pkt.data)
-    } else {
-        None
+fn shortcut<'a>(ctx: &mut Ctx, pkt: &RawPacket<'a>) -> Option<Transport<'a>> {
+    if pkt.linktype != linktype::ETHERNET {
+        return None;
     }
+    let (t, vlans) = ip::plain_ethernet_tcp(pkt.data)?;
+    if !vlans.is_empty() {
+        ctx.layers.vlans = vlans;
+        ctx.saw(crate::model::Encap::Vlan);
+    }
+    Some(t)
 }
 
 /// Walks a frame from `next` on, then each packet that walk left pending
@@ -183,7 +192,7 @@ fn walk_frame(ctx: &mut Ctx, next: Next<'_>) -> Frame {
 /// an A-MSDU, only the first packet ([`decode_frame`] gives them all).
 pub fn decode(pkt: &RawPacket<'_>) -> Decoded {
     let mut ctx = start(pkt, DecodeOptions::default());
-    if let Some(t) = shortcut(pkt) {
+    if let Some(t) = shortcut(&mut ctx, pkt) {
         return decode_tcp(&ctx, &t);
     }
     match walk(
@@ -201,16 +210,28 @@ pub fn decode(pkt: &RawPacket<'_>) -> Decoded {
 }
 
 /// Decodes one captured frame down to its innermost TCP segment or fragment.
+/// Inlined, so the common frame's segment is built where the caller keeps
+/// it rather than moved there; the general path stays out of line.
+#[inline]
 pub fn decode_frame(pkt: &RawPacket<'_>, options: DecodeOptions) -> Frame {
     let mut ctx = start(pkt, options);
     // The shortcut reads no checksum, so verification takes the general path.
-    if let (false, Some(t)) = (options.verify_checksums, shortcut(pkt)) {
-        return Frame {
-            content: Content::Decoded(decode_tcp(&ctx, &t)),
-            more: Vec::new(),
-            encaps: EncapSet::default(),
-        };
+    if !options.verify_checksums {
+        if let Some(t) = shortcut(&mut ctx, pkt) {
+            return Frame {
+                content: Content::Decoded(decode_tcp(&ctx, &t)),
+                more: Vec::new(),
+                encaps: ctx.layers.encaps,
+            };
+        }
     }
+    decode_frame_walk(pkt, options)
+}
+
+/// [`decode_frame`]'s general path: the walk through every layer.
+#[inline(never)]
+fn decode_frame_walk(pkt: &RawPacket<'_>, options: DecodeOptions) -> Frame {
+    let mut ctx = start(pkt, options);
     walk_frame(&mut ctx, Next::Link(pkt.linktype, pkt.data))
 }
 
@@ -365,28 +386,80 @@ fn checksum_ok(src: IpAddr, dst: IpAddr, segment: &[u8]) -> bool {
     sum == 0xffff
 }
 
+/// Reads the options the analysis needs, by hand: a loop over kind and
+/// length bytes costs a fraction of a general iterator's per-option results.
+/// It answers as etherparse's `TcpOptionsIterator` did (a test compares them
+/// on random option bytes), and so as tcpstate always has: the walk stops at
+/// the end-of-list option, at an option cut short or of a length its kind
+/// does not allow (MSS 4, window scale 3, SACK-permitted 2, timestamps 10,
+/// SACK 10, 18, 26 or 34), and at any other kind, whose options are then
+/// not read (Wireshark reads on by the length byte).
+#[inline]
 fn parse_options(bytes: &[u8]) -> TcpOptions {
+    // What Linux and most stacks put on every segment after the handshake:
+    // two NOPs and the timestamps.
+    if let [NOP, NOP, TIMESTAMP, 10, v0, v1, v2, v3, e0, e1, e2, e3] = *bytes {
+        return TcpOptions {
+            timestamp: Some((
+                u32::from_be_bytes([v0, v1, v2, v3]),
+                u32::from_be_bytes([e0, e1, e2, e3]),
+            )),
+            ..TcpOptions::default()
+        };
+    }
+    parse_options_walk(bytes)
+}
+
+/// The general case of [`parse_options`].
+fn parse_options_walk(mut bytes: &[u8]) -> TcpOptions {
+    let be32 = |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
     let mut o = TcpOptions::default();
-    for opt in TcpOptionsIterator::from_slice(bytes) {
-        let Ok(opt) = opt else { break };
-        match opt {
-            TcpOptionElement::MaximumSegmentSize(m) => o.mss = Some(m),
-            TcpOptionElement::WindowScale(s) => o.window_scale = Some(s),
-            TcpOptionElement::SelectiveAcknowledgementPermitted => o.sack_permitted = true,
-            TcpOptionElement::SelectiveAcknowledgement(first, rest) => {
-                o.sack[0] = first;
-                o.sack_count = 1;
-                for b in rest.into_iter().flatten() {
-                    o.sack[o.sack_count as usize] = b;
-                    o.sack_count += 1;
-                }
+    while let Some(&kind) = bytes.first() {
+        let len = match kind {
+            NOP => {
+                bytes = &bytes[1..];
+                continue;
             }
-            TcpOptionElement::Timestamp(v, e) => o.timestamp = Some((v, e)),
-            TcpOptionElement::Noop => {}
+            MSS => 4,
+            WINDOW_SCALE => 3,
+            SACK_PERMITTED => 2,
+            TIMESTAMP => 10,
+            SACK => match bytes.get(1) {
+                Some(&l @ (10 | 18 | 26 | 34)) => usize::from(l),
+                _ => break,
+            },
+            // End of the list, or a kind etherparse does not know.
+            _ => break,
+        };
+        let Some(opt) = bytes.get(..len) else { break };
+        if usize::from(opt[1]) != len {
+            break;
         }
+        match kind {
+            MSS => o.mss = Some(u16::from_be_bytes([opt[2], opt[3]])),
+            WINDOW_SCALE => o.window_scale = Some(opt[2]),
+            SACK_PERMITTED => o.sack_permitted = true,
+            TIMESTAMP => o.timestamp = Some((be32(opt, 2), be32(opt, 6))),
+            _ => {
+                let blocks = (len - 2) / 8;
+                for (i, block) in o.sack.iter_mut().take(blocks).enumerate() {
+                    *block = (be32(opt, 2 + 8 * i), be32(opt, 6 + 8 * i));
+                }
+                o.sack_count = blocks as u8;
+            }
+        }
+        bytes = &bytes[len..];
     }
     o
 }
+
+/// TCP option kinds (RFC 9293, RFC 7323, RFC 2018).
+const NOP: u8 = 1;
+const MSS: u8 = 2;
+const WINDOW_SCALE: u8 = 3;
+const SACK_PERMITTED: u8 = 4;
+const SACK: u8 = 5;
+const TIMESTAMP: u8 = 8;
 
 #[cfg(test)]
 mod tests {
@@ -423,8 +496,9 @@ mod tests {
         }
     }
 
-    /// The plain-Ethernet shortcut must answer exactly as the general path,
-    /// on every frame of every capture in testdata/.
+    /// The plain-Ethernet shortcut must answer exactly as the general path
+    /// (segment and encapsulations), on every frame of every capture in
+    /// testdata/, VLAN-tagged ones included.
     #[test]
     fn shortcut_agrees_with_the_general_path() {
         use crate::capture::{CaptureReader, Input};
@@ -443,31 +517,35 @@ mod tests {
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata"),
             &mut files,
         );
-        let mut taken = 0;
+        let (mut taken, mut tagged) = (0, 0);
+        let with_facts = DecodeOptions {
+            wire_facts: true,
+            ..DecodeOptions::default()
+        };
         for f in files {
             let Ok(mut r) = CaptureReader::open(&Input::Path(f.clone())) else {
                 continue;
             };
             while let Ok(Some(pkt)) = r.next_packet() {
+                for options in [DecodeOptions::default(), with_facts] {
+                    let mut ctx = start(&pkt, options);
+                    let general = walk_frame(&mut ctx, Next::Link(pkt.linktype, pkt.data));
+                    assert_eq!(
+                        decode_frame(&pkt, options),
+                        general,
+                        "{} frame {}",
+                        f.display(),
+                        pkt.frame
+                    );
+                }
                 let mut ctx = start(&pkt, DecodeOptions::default());
-                let found = walk(
-                    &mut ctx,
-                    Next::Link(pkt.linktype, pkt.data),
-                    &mut Vec::new(),
-                );
-                let general = finish(&ctx, found);
-                assert_eq!(
-                    decode_frame(&pkt, DecodeOptions::default()).content,
-                    general,
-                    "{} frame {}",
-                    f.display(),
-                    pkt.frame
-                );
-                if shortcut(&pkt).is_some() {
+                if shortcut(&mut ctx, &pkt).is_some() {
                     taken += 1;
+                    tagged += usize::from(!ctx.layers.vlans.is_empty());
                 }
             }
         }
+        assert!(tagged >= 12, "{tagged}");
         assert!(taken > 500, "{taken}");
     }
 
@@ -508,6 +586,91 @@ mod tests {
             }
         );
         assert_ne!(WireFacts::digest(b"abc"), WireFacts::digest(b"abd"));
+    }
+
+    /// etherparse's option iterator, as the decoder used it before the
+    /// hand-written loop: the reference the loop must agree with.
+    fn options_by_etherparse(bytes: &[u8]) -> TcpOptions {
+        use etherparse::{TcpOptionElement, TcpOptionsIterator};
+        let mut o = TcpOptions::default();
+        for opt in TcpOptionsIterator::from_slice(bytes) {
+            let Ok(opt) = opt else { break };
+            match opt {
+                TcpOptionElement::MaximumSegmentSize(m) => o.mss = Some(m),
+                TcpOptionElement::WindowScale(s) => o.window_scale = Some(s),
+                TcpOptionElement::SelectiveAcknowledgementPermitted => o.sack_permitted = true,
+                TcpOptionElement::SelectiveAcknowledgement(first, rest) => {
+                    o.sack[0] = first;
+                    o.sack_count = 1;
+                    for b in rest.into_iter().flatten() {
+                        o.sack[o.sack_count as usize] = b;
+                        o.sack_count += 1;
+                    }
+                }
+                TcpOptionElement::Timestamp(v, e) => o.timestamp = Some((v, e)),
+                TcpOptionElement::Noop => {}
+            }
+        }
+        o
+    }
+
+    #[test]
+    fn options_loop_agrees_with_etherparse() {
+        // Options built from plausible pieces (right and wrong lengths, cut
+        // ends, unknown kinds), and plain random bytes, from a fixed seed.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let pieces: [&[u8]; 15] = [
+            &[1],
+            &[0],
+            &[2, 4, 5, 0xb4],
+            &[2, 3, 5],
+            &[3, 3, 7],
+            &[3, 4, 7, 0],
+            &[4, 2],
+            &[4, 3, 0],
+            &[8, 10, 1, 2, 3, 4, 5, 6, 7, 8],
+            &[8, 9, 1, 2, 3, 4, 5, 6, 7],
+            &[5, 10, 0, 0, 0, 1, 0, 0, 0, 2],
+            &[5, 18, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4],
+            &[5, 12, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0],
+            &[30, 4, 0, 0],
+            &[1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 8],
+        ];
+        let mut checked = 0;
+        for round in 0..20_000 {
+            let mut bytes = Vec::new();
+            if round % 4 == 0 {
+                let n = next() % 41;
+                bytes.extend((0..n).map(|_| (next() % 11) as u8));
+            } else {
+                for _ in 0..next() % 6 {
+                    bytes.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+                }
+                if round % 3 == 0 {
+                    bytes.truncate((next() % (bytes.len() as u64 + 1)) as usize);
+                }
+            }
+            if round % 7 == 0 {
+                // A full four-block SACK.
+                let mut sack = vec![5, 34];
+                sack.extend((0..32).map(|_| next() as u8));
+                bytes.extend(sack);
+            }
+            bytes.truncate(40);
+            assert_eq!(
+                parse_options(&bytes),
+                options_by_etherparse(&bytes),
+                "{bytes:?}"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 20_000);
     }
 
     #[test]

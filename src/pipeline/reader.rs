@@ -1,5 +1,9 @@
-//! The reading thread: records copied out of the source into batches, so
-//! the next batch is read while the last is analysed. A batch goes on when
+//! The reading thread: records gathered into batches, so the next batch is
+//! read while the last is analysed. Records of a mapped file are not copied:
+//! a batch holds the map and where each record lies in it, and releases the
+//! pages behind its records once it is cleared (after decoding); records of
+//! a stream (a pipe, gzip, packets from an iterator) are copied out of the
+//! reader's buffer, which moves on. A batch goes on when
 //! it is full or, from a live source (a pipe), when input pauses or the
 //! batch has waited [`FLUSH_AFTER`]: rows of a live capture then come within
 //! about a second, and batch boundaries never change what is reported.
@@ -12,7 +16,7 @@ use super::options::Progress;
 use super::shard::{KeyedFrame, SHARDS};
 use super::source::Sources;
 use super::warnings::SourceSpan;
-use crate::capture::{CaptureError, FormatKind, RawPacket};
+use crate::capture::{CaptureError, FormatKind, RawPacket, SharedMap};
 use crate::decode::{decode_frame, Content, DecodeOptions, Decoded};
 use crate::flow::{KeyOptions, Keyer};
 
@@ -29,11 +33,13 @@ const PAUSE: Duration = Duration::from_millis(20);
 /// time since its last packet came (see [`Batch::quiet_clock`]).
 pub(crate) const QUIET_TICK: Duration = Duration::from_secs(1);
 
-/// A batch of records copied out of the reader's buffer so they can be decoded in parallel.
+/// A batch of records, in a mapped file or copied out of the reader's
+/// buffer, so they can be decoded in parallel.
 #[derive(Default)]
 pub(crate) struct Batch {
+    /// The copied records' bytes (empty when the records lie in `map`).
     pub(crate) bytes: Vec<u8>,
-    /// (frame, ts_ns, linktype, start in `bytes`, captured len, orig_len)
+    /// (frame, ts_ns, linktype, start in `map` or else in `bytes`, captured len, orig_len)
     pub(crate) records: Vec<(u64, i64, u16, usize, usize, u32)>,
     /// With no records: a live source has been quiet, and the capture clock
     /// has reached this time (its latest packet's time plus the wall time
@@ -41,13 +47,32 @@ pub(crate) struct Batch {
     /// closed connection's TIME_WAIT and idle timeouts run out while nothing
     /// arrives, and their rows come without waiting for more traffic.
     pub(crate) quiet_clock: Option<i64>,
+    /// The mapped file all the records lie in, if they are not copied.
+    map: Option<SharedMap>,
+    /// Where the last record ends in `map`.
+    map_end: usize,
 }
 
 impl Batch {
     /// Copies a packet in; `frame_offset` continues numbering across merged files.
     pub(crate) fn push(&mut self, p: &RawPacket<'_>, frame_offset: u64) {
+        debug_assert!(self.map.is_none());
         let start = self.bytes.len();
         self.bytes.extend_from_slice(p.data);
+        self.push_record(p, frame_offset, start);
+    }
+
+    /// Takes a packet of `map` that starts at `at` in it, without copying.
+    fn push_mapped(&mut self, p: &RawPacket<'_>, frame_offset: u64, map: &SharedMap, at: usize) {
+        if self.map.is_none() {
+            self.map = Some(map.clone());
+        }
+        self.map_end = at + p.data.len();
+        self.push_record(p, frame_offset, at);
+    }
+
+    #[inline]
+    fn push_record(&mut self, p: &RawPacket<'_>, frame_offset: u64, start: usize) {
         self.records.push((
             p.frame + frame_offset,
             p.ts_ns,
@@ -56,6 +81,17 @@ impl Batch {
             p.data.len(),
             p.orig_len,
         ));
+    }
+
+    /// Whether records of `map` (None: copied records) can join this batch:
+    /// a batch's records all lie in one map, or are all copied.
+    fn takes(&self, map: Option<&SharedMap>) -> bool {
+        self.records.is_empty()
+            || match (&self.map, map) {
+                (None, None) => true,
+                (Some(a), Some(b)) => a.same(b),
+                _ => false,
+            }
     }
 
     /// Decodes every record into `frames` (cleared first; its buffer is
@@ -68,13 +104,17 @@ impl Batch {
         frames: &mut Vec<KeyedFrame>,
     ) {
         frames.clear();
+        let data: &[u8] = match &self.map {
+            Some(map) => map.bytes(),
+            None => &self.bytes,
+        };
         let decoded = self.records.par_iter().with_min_len(512).map(
             |&(frame, ts_ns, linktype, start, len, orig_len)| {
                 let pkt = RawPacket {
                     frame,
                     ts_ns,
                     linktype,
-                    data: &self.bytes[start..start + len],
+                    data: &data[start..start + len],
                     orig_len,
                 };
                 let frame = decode_frame(&pkt, options);
@@ -90,7 +130,13 @@ impl Batch {
         frames.par_extend(decoded);
     }
 
+    /// Empties the batch for reuse; the pages of a mapped file before its
+    /// last record's end are released (earlier batches are done too).
     pub(crate) fn clear(&mut self) {
+        if let Some(map) = self.map.take() {
+            map.release_before(self.map_end);
+        }
+        self.map_end = 0;
         self.bytes.clear();
         self.records.clear();
         self.quiet_clock = None;
@@ -137,6 +183,8 @@ pub(crate) fn read_batches(
         let name = reader.name().to_string();
         let mut span: Option<(SourceSpan, i64)> = None;
         let live = reader.is_live();
+        // A mapped file's records are not copied.
+        let mut map = reader.shared_map();
         // When the batch's first packet arrived, for a live source.
         let mut since = Instant::now();
         // The latest packet time so far and the wall time it came, live only.
@@ -187,7 +235,21 @@ pub(crate) fn read_batches(
                             latest = Some((p.ts_ns, Instant::now()));
                         }
                     }
-                    batch.push(&p, frame_offset);
+                    let at = map.as_ref().and_then(|m| m.offset_of(p.data));
+                    if at.is_none() {
+                        // Never so for a map; copied from here on if it were.
+                        map = None;
+                    }
+                    if !batch.takes(map.as_ref()) {
+                        let next = recycled.try_recv().unwrap_or_default();
+                        if full.send(std::mem::replace(&mut batch, next)).is_err() {
+                            return out;
+                        }
+                    }
+                    match (&map, at) {
+                        (Some(m), Some(at)) => batch.push_mapped(&p, frame_offset, m, at),
+                        _ => batch.push(&p, frame_offset),
+                    }
                     if batch.records.len() >= BATCH_FRAMES {
                         let next = recycled.try_recv().unwrap_or_default();
                         if full.send(std::mem::replace(&mut batch, next)).is_err() {
@@ -216,4 +278,51 @@ pub(crate) fn read_batches(
         let _ = full.send(batch);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{CaptureReader, Input};
+    use crate::pipeline::source::PacketSource;
+
+    /// Every batch `read_batches` hands on for one input, decoded.
+    fn batches(path: &str) -> Vec<(bool, Vec<KeyedFrame>)> {
+        let input = Input::Path(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path));
+        let sources: Sources<'static> = Box::new(std::iter::once(
+            CaptureReader::open(&input).map(|r| Box::new(r) as Box<dyn PacketSource>),
+        ));
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel(1);
+        let (_empty_tx, empty_rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || read_batches(sources, None, full_tx, empty_rx));
+        let mut out = Vec::new();
+        for mut batch in full_rx {
+            let mut frames = Vec::new();
+            batch.decode_into(DecodeOptions::default(), KeyOptions::default(), &mut frames);
+            out.push((batch.map.is_some() && batch.bytes.is_empty(), frames));
+            batch.clear();
+            assert!(batch.map.is_none());
+        }
+        let read = reader.join().unwrap();
+        assert!(read.errors.is_empty());
+        out
+    }
+
+    /// A mapped file's records are decoded where they lie; a gzip stream's
+    /// are copied; both decode to the same frames and keys.
+    #[test]
+    fn mapped_records_are_not_copied_and_decode_as_copied_ones() {
+        let mapped = batches("testdata/real/normal_close_client.pcap");
+        let copied = batches("testdata/real/normal_close_client.pcap.gz");
+        assert!(mapped.iter().all(|(in_map, _)| *in_map));
+        assert!(copied.iter().all(|(in_map, _)| !*in_map));
+        let frames = |b: &[(bool, Vec<KeyedFrame>)]| -> Vec<_> {
+            b.iter()
+                .flat_map(|(_, f)| f.iter().map(|k| (k.frame.clone(), k.key)))
+                .collect()
+        };
+        let (m, c) = (frames(&mapped), frames(&copied));
+        assert!(m.len() > 5);
+        assert_eq!(m, c);
+    }
 }

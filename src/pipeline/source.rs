@@ -2,7 +2,9 @@
 //! plain iterator of packets (a live capture library, a replay tool, a test)
 //! is another, taken as it is rather than encoded into a capture file first.
 
-use crate::capture::{CaptureError, CaptureReader, FormatKind, RawPacket, MAX_TS_NS, MIN_TS_NS};
+use crate::capture::{
+    CaptureError, CaptureReader, FormatKind, RawPacket, SharedMap, MAX_TS_NS, MIN_TS_NS,
+};
 
 /// A stream of numbered, timestamped link-layer packets.
 pub trait PacketSource: Send {
@@ -37,6 +39,14 @@ pub trait PacketSource: Send {
     fn wait_input(&mut self, _timeout: std::time::Duration) -> bool {
         true
     }
+    /// The mapped file every packet's bytes lie in, if so: the reader then
+    /// hands on where they lie instead of copying them (and releases the
+    /// file's pages once they are decoded). Only tcpstate's own capture
+    /// reader has one.
+    #[doc(hidden)]
+    fn shared_map(&mut self) -> Option<SharedMap> {
+        None
+    }
 }
 
 impl PacketSource for CaptureReader {
@@ -66,6 +76,9 @@ impl PacketSource for CaptureReader {
     }
     fn wait_input(&mut self, timeout: std::time::Duration) -> bool {
         CaptureReader::wait_input(self, timeout)
+    }
+    fn shared_map(&mut self) -> Option<SharedMap> {
+        CaptureReader::shared_map(self)
     }
 }
 
