@@ -428,8 +428,19 @@ fn parse_options_walk(mut bytes: &[u8]) -> TcpOptions {
                 Some(&l @ (10 | 18 | 26 | 34)) => usize::from(l),
                 _ => break,
             },
-            // End of the list, or a kind etherparse does not know.
-            _ => break,
+            END_OF_LIST => break,
+            // A kind we do not read (MPTCP, TCP Fast Open, user timeout...)
+            // is skipped by its length, as Linux (`tcp_parse_options`) and
+            // Wireshark (`dissect_ip_tcp_options`) skip it, so the options
+            // after it still count; a length below 2 or past the end ends
+            // the list there, as in both.
+            _ => match bytes.get(1).map(|&l| usize::from(l)) {
+                Some(l) if l >= 2 && l <= bytes.len() => {
+                    bytes = &bytes[l..];
+                    continue;
+                }
+                _ => break,
+            },
         };
         let Some(opt) = bytes.get(..len) else { break };
         if usize::from(opt[1]) != len {
@@ -454,6 +465,7 @@ fn parse_options_walk(mut bytes: &[u8]) -> TcpOptions {
 }
 
 /// TCP option kinds (RFC 9293, RFC 7323, RFC 2018).
+const END_OF_LIST: u8 = 0;
 const NOP: u8 = 1;
 const MSS: u8 = 2;
 const WINDOW_SCALE: u8 = 3;
@@ -614,6 +626,48 @@ mod tests {
         o
     }
 
+    /// The options as etherparse reads them once each option of a kind it
+    /// does not know (and has a sane length) is turned into NOPs: what
+    /// skipping such an option by its length must give.
+    fn options_skipping_unknown_kinds(bytes: &[u8]) -> TcpOptions {
+        let mut b = bytes.to_vec();
+        let mut i = 0;
+        while i < b.len() {
+            let len = b.get(i + 1).map(|&l| usize::from(l));
+            match b[i] {
+                0 => break,
+                1 => i += 1,
+                2 | 3 | 4 | 5 | 8 => match len {
+                    Some(l) if l >= 2 => i += l,
+                    _ => break,
+                },
+                _ => match len {
+                    Some(l) if l >= 2 && i + l <= b.len() => {
+                        b[i..i + l].fill(1);
+                        i += l;
+                    }
+                    _ => break,
+                },
+            }
+        }
+        options_by_etherparse(&b)
+    }
+
+    /// A timestamp after an MPTCP option (kind 30) is read: the unknown
+    /// kind is skipped by its length, as Linux and Wireshark skip it.
+    #[test]
+    fn an_unknown_option_is_skipped_by_its_length() {
+        let mptcp_then_ts = [30, 4, 0x21, 0x81, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9];
+        assert_eq!(parse_options(&mptcp_then_ts).timestamp, Some((7, 9)));
+        let tfo_then_mss = [34, 2, 2, 4, 5, 0xb4];
+        assert_eq!(parse_options(&tfo_then_mss).mss, Some(1460));
+        // A bogus length ends the list, as in both.
+        assert_eq!(parse_options(&[28, 1, 2, 4, 5, 0xb4]).mss, None);
+        assert_eq!(parse_options(&[28, 9, 2, 4, 5, 0xb4]).mss, None);
+        // The end-of-list kind ends it.
+        assert_eq!(parse_options(&[0, 0, 2, 4, 5, 0xb4]).mss, None);
+    }
+
     #[test]
     fn options_loop_agrees_with_etherparse() {
         // Options built from plausible pieces (right and wrong lengths, cut
@@ -665,7 +719,7 @@ mod tests {
             bytes.truncate(40);
             assert_eq!(
                 parse_options(&bytes),
-                options_by_etherparse(&bytes),
+                options_skipping_unknown_kinds(&bytes),
                 "{bytes:?}"
             );
             checked += 1;
