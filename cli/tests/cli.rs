@@ -7,23 +7,13 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
+mod common;
+use common::golden;
+
 fn tcpstate() -> Command {
     let mut c = Command::cargo_bin("tcpstate").unwrap();
     c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     c
-}
-
-fn golden(name: &str, actual: &str) {
-    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .join("tests/golden/report")
-        .join(name);
-    if std::env::var_os("TCPSTATE_BLESS").is_some() {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, actual).unwrap();
-    }
-    let want = fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing golden file {} (TCPSTATE_BLESS=1)", path.display()));
-    assert_eq!(actual, want, "output differs from {}", path.display());
 }
 
 fn stdout_of(args: &[&str]) -> String {

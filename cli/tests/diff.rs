@@ -7,20 +7,10 @@ mod common;
 
 use std::fs;
 
-use common::{ok, root, run};
+use common::{golden, ok, run};
 
 const A: &str = "testdata/synth/diff_a.pcap";
 const B: &str = "testdata/synth/diff_b.pcap";
-
-fn golden(name: &str, actual: &str) {
-    let path = root().join("tests/golden/report").join(name);
-    if std::env::var_os("TCPSTATE_BLESS").is_some() {
-        fs::write(&path, actual).unwrap();
-    }
-    let want = fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing {} (TCPSTATE_BLESS=1)", path.display()));
-    assert_eq!(actual, want, "output differs from {}", path.display());
-}
 
 #[test]
 fn the_table_starts_with_the_summary() {

@@ -8,17 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{root, run};
-
-fn golden(name: &str, actual: &str) {
-    let path = root().join("tests/golden/report").join(name);
-    if std::env::var_os("TCPSTATE_BLESS").is_some() {
-        fs::write(&path, actual).unwrap();
-    }
-    let want = fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing {} (TCPSTATE_BLESS=1)", path.display()));
-    assert_eq!(actual, want, "output differs from {}", path.display());
-}
+use common::{golden, root, run};
 
 fn last_line(s: &str) -> &str {
     s.lines().last().unwrap_or("")

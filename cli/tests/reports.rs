@@ -8,24 +8,13 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
-fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
+mod common;
+use common::{golden, root};
 
 fn tcpstate() -> Command {
     let mut c = Command::cargo_bin("tcpstate").unwrap();
     c.current_dir(root());
     c
-}
-
-fn golden(name: &str, actual: &str) {
-    let path = root().join("tests/golden/report").join(name);
-    if std::env::var_os("TCPSTATE_BLESS").is_some() {
-        fs::write(&path, actual).unwrap();
-    }
-    let want = fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing {} (TCPSTATE_BLESS=1)", path.display()));
-    assert_eq!(actual, want, "output differs from {}", path.display());
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {

@@ -6,21 +6,9 @@
 
 mod common;
 
-use std::fs;
-
 use serde_json::{json, Value};
 
-use common::{ok, root, run};
-
-fn golden(name: &str, actual: &str) {
-    let path = root().join("tests/golden/report").join(name);
-    if std::env::var_os("TCPSTATE_BLESS").is_some() {
-        fs::write(&path, actual).unwrap();
-    }
-    let want = fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing {} (TCPSTATE_BLESS=1)", path.display()));
-    assert_eq!(actual, want, "output differs from {}", path.display());
-}
+use common::{golden, ok, run};
 
 fn groups(args: &[&str]) -> Vec<Value> {
     let mut all = vec!["--format", "json"];

@@ -32,3 +32,18 @@ pub fn ok(args: &[&str]) -> String {
     assert_eq!(code, 0, "{args:?}: {err}");
     out
 }
+
+/// Compares a report with its golden file in tests/golden/report;
+/// `TCPSTATE_BLESS=1` rewrites the file instead (after a deliberate change).
+pub fn golden(name: &str, actual: &str) {
+    let path = root().join("tests/golden/report").join(name);
+    if std::env::var_os("TCPSTATE_BLESS").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(&path, actual).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden file {} (TCPSTATE_BLESS=1)", path.display()));
+    assert_eq!(actual, want, "output differs from {}", path.display());
+}
