@@ -64,13 +64,14 @@ const INLINE_BLOCKS: usize = 2;
 pub(super) struct Endpoint {
     pub(super) state: ZeekState,
     pub(super) prev_state: ZeekState,
-    /// `start_seq`: an int64 holding a 32-bit number, as Zeek's does.
-    start: i64,
+    /// `start_seq` (Zeek's is an int64, but only ever holds a 32-bit number).
+    start: u32,
     last: u32,
     ack: u32,
     seq_wraps: u32,
     ack_wraps: u32,
-    pub(super) fin_cnt: u32,
+    /// A FIN was seen (Zeek's `FIN_cnt > 0`, the only use of the count).
+    pub(super) fin_seen: bool,
     /// Relative sequence number just past this side's FIN.
     pub(super) fin_seq: u64,
     /// Zeek has reported this side closing (`did_close`).
@@ -79,17 +80,16 @@ pub(super) struct Endpoint {
     pub(super) hist_last_syn: u64,
     pub(super) hist_last_fin: u64,
     pub(super) hist_last_rst: u64,
+    /// The scaled count of T (the W, G and C ones are with the
+    /// connection's rare part).
     pub(super) rxmit: Scaled,
-    pub(super) zero_window: Scaled,
-    pub(super) gap: Scaled,
-    pub(super) bad_checksum: Scaled,
     pub(super) reasm: Reassembler,
 }
 
 impl Endpoint {
     /// `StartSeq()`.
     pub(super) fn start_seq(&self) -> u32 {
-        self.start as u32
+        self.start
     }
 
     /// `LastSeq()`: one past the highest sequence number seen.
@@ -112,7 +112,7 @@ impl Endpoint {
 
     /// `InitStartSeq`, `InitAckSeq`, `InitLastSeq` all at once.
     pub(super) fn init_all(&mut self, start: u32, ack: u32, last: u32) {
-        self.start = i64::from(start);
+        self.start = start;
         self.ack = ack;
         self.last = last;
     }
@@ -157,13 +157,13 @@ impl Endpoint {
             let d = seq_delta(cur, self.start_seq());
             return (i64::from(d) as u64, d < 0);
         }
-        (full(cur, wraps).wrapping_sub(self.start as u64), false)
+        (full(cur, wraps).wrapping_sub(u64::from(self.start)), false)
     }
 
     /// `NoDataAcked`: at most the SYN's octet acknowledged.
     pub(super) fn no_data_acked(&self) -> bool {
         let ack = full(self.ack, self.ack_wraps);
-        let start = self.start as u64;
+        let start = u64::from(self.start);
         ack == start || ack == start.wrapping_add(1)
     }
 
@@ -179,8 +179,8 @@ impl Endpoint {
         }
         let top = self.last_full().max(full(self.ack, self.ack_wraps));
         // The SYN's octet, then the FIN's, are not data.
-        let mut size = top.wrapping_sub(self.start as u64).saturating_sub(1);
-        if self.fin_cnt > 0 {
+        let mut size = top.wrapping_sub(u64::from(self.start)).saturating_sub(1);
+        if self.fin_seen {
             size = size.saturating_sub(1);
         }
         size
@@ -194,12 +194,13 @@ impl Endpoint {
         }
         // BlockInserted trims delivered data straight away when the peer
         // seems never to acknowledge anything (`tcp_max_initial_window`).
-        let trim_delivered = self.no_data_acked() && self.size(peer_state) > MAX_INITIAL_WINDOW;
+        // (The reassembler changes no acknowledgement: one answer serves.)
+        let no_acks = self.no_data_acked();
+        let trim_delivered = no_acks && self.size(peer_state) > MAX_INITIAL_WINDOW;
         if self.reasm.new_block(seq, len) && trim_delivered {
             let at = self.reasm.last_reassem;
             self.reasm.trim(at, false);
         }
-        let no_acks = self.no_data_acked();
         let r = &mut self.reasm;
         if (no_acks && r.num_undelivered() > MAX_ABOVE_HOLE_WITHOUT_ANY_ACKS)
             || r.data_size() > EXCESSIVE_DATA_WITHOUT_FURTHER_ACKS
@@ -277,6 +278,7 @@ impl Reassembler {
     /// `Reassembler::NewBlock`, then `BlockInserted`: keeps what is not yet
     /// acknowledged and delivers from the delivery point on. True if
     /// something was delivered.
+    #[inline]
     fn new_block(&mut self, seq: u64, len: u64) -> bool {
         let (mut lo, hi) = (seq, seq.saturating_add(len));
         if len == 0 || hi <= self.trim_seq {
@@ -441,7 +443,7 @@ mod tests {
         e.init_all(1000, 1000, 1001);
         e.update_last(1101);
         assert_eq!(e.size(ZeekState::Established), 100);
-        e.fin_cnt = 1;
+        e.fin_seen = true;
         e.update_last(1102);
         assert_eq!(e.size(ZeekState::Established), 100);
         // A wrap: the count goes up, the size keeps growing.

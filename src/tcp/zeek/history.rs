@@ -20,11 +20,17 @@ pub(super) mod mask {
 const INLINE_LETTERS: usize = 22;
 
 /// The letters of a history: inline while they are few and ASCII (every
-/// letter Zeek logs is), in a `String` past that.
+/// letter Zeek logs is), in a boxed `String` past that (a box keeps the
+/// inline form's size).
 #[derive(Clone, Debug)]
 enum Letters {
-    Inline { len: u8, buf: [u8; INLINE_LETTERS] },
-    Heap(String),
+    Inline {
+        len: u8,
+        buf: [u8; INLINE_LETTERS],
+    },
+    // The box keeps the enum at 24 bytes (a bare String would make it 32).
+    #[allow(clippy::box_collection)]
+    Heap(Box<String>),
 }
 
 impl Default for Letters {
@@ -47,7 +53,7 @@ impl Letters {
                 let mut s = String::with_capacity(2 * INLINE_LETTERS);
                 s.push_str(self.as_str());
                 s.push(c);
-                *self = Letters::Heap(s);
+                *self = Letters::Heap(Box::new(s));
             }
             Letters::Heap(s) => s.push(c),
         }
@@ -113,36 +119,52 @@ impl History {
 }
 
 /// A letter logged at the 1st, 10th, 100th... occurrence
-/// (`Connection::ScaledHistoryEntry` with its default base of 10).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Scaled {
-    count: u32,
-    threshold: u32,
-}
-
-impl Default for Scaled {
-    fn default() -> Scaled {
-        Scaled {
-            count: 0,
-            threshold: 1,
-        }
-    }
-}
+/// (`Connection::ScaledHistoryEntry` with its default base of 10), in one
+/// word: the count, and [`Scaled::RESTARTED`] once it has passed the
+/// largest power of ten and restarted (the next threshold is then that
+/// power again, not the next one after the count).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Scaled(u32);
 
 impl Scaled {
+    const RESTARTED: u32 = 1 << 31;
+    /// The largest power of ten a `u32` threshold reaches.
+    const TOP: u32 = 1_000_000_000;
+
     /// Counts one occurrence; true when the letter is to be logged. Past
     /// the largest power of ten the counter restarts, as Zeek's does.
     pub(super) fn hit(&mut self) -> bool {
-        self.count = self.count.wrapping_add(1);
-        if self.count != self.threshold {
-            return false;
-        }
-        match self.threshold.checked_mul(10) {
-            Some(t) => self.threshold = t,
-            None => self.count = 0,
-        }
-        true
+        let restarted = self.0 & Self::RESTARTED;
+        let count = (self.0 & !Self::RESTARTED) + 1;
+        // The threshold is the first power of ten above the last logged
+        // count: before a restart every power of ten is one.
+        let logged = if restarted == 0 {
+            is_power_of_ten(count)
+        } else {
+            count == Self::TOP
+        };
+        self.0 = if count == Self::TOP {
+            Self::RESTARTED
+        } else {
+            restarted | count
+        };
+        logged
     }
+}
+
+fn is_power_of_ten(n: u32) -> bool {
+    matches!(
+        n,
+        1 | 10
+            | 100
+            | 1_000
+            | 10_000
+            | 100_000
+            | 1_000_000
+            | 10_000_000
+            | 100_000_000
+            | 1_000_000_000
+    )
 }
 
 #[cfg(test)]
@@ -154,6 +176,67 @@ mod tests {
         let mut s = Scaled::default();
         let at: Vec<u32> = (1..=1000).filter(|_| s.hit()).collect();
         assert_eq!(at, [1, 10, 100, 1000]);
+    }
+
+    /// Zeek's counter and threshold, as the scaled letters were kept before
+    /// they were packed in one word.
+    struct TwoWords {
+        count: u32,
+        threshold: u32,
+    }
+
+    impl TwoWords {
+        fn hit(&mut self) -> bool {
+            self.count = self.count.wrapping_add(1);
+            if self.count != self.threshold {
+                return false;
+            }
+            match self.threshold.checked_mul(10) {
+                Some(t) => self.threshold = t,
+                None => self.count = 0,
+            }
+            true
+        }
+    }
+
+    #[test]
+    fn one_word_counts_as_counter_and_threshold_do() {
+        // From the start, and from just below every power of ten (the
+        // largest one twice, across the restart).
+        let mut starts = vec![(0, 1)];
+        let mut p = 1u32;
+        while let Some(next) = p.checked_mul(10) {
+            starts.push((next - 5, next));
+            p = next;
+        }
+        starts.push((p - 5, p));
+        for (count, threshold) in starts {
+            let mut two = TwoWords { count, threshold };
+            let mut one = Scaled(count);
+            for _ in 0..20 {
+                assert_eq!(one.hit(), two.hit(), "from {count}");
+            }
+        }
+        // Across the restart and on to the next logged hit.
+        let mut two = TwoWords {
+            count: Scaled::TOP - 1,
+            threshold: Scaled::TOP,
+        };
+        let mut one = Scaled(Scaled::TOP - 1);
+        assert!(one.hit() && two.hit());
+        let mut two_restarted = TwoWords {
+            count: Scaled::TOP - 3,
+            threshold: Scaled::TOP,
+        };
+        let mut one_restarted = Scaled(Scaled::RESTARTED | (Scaled::TOP - 3));
+        for _ in 0..10 {
+            assert_eq!(one_restarted.hit(), two_restarted.hit());
+        }
+        assert_eq!((one.0, two.count), (Scaled::RESTARTED, 0));
+        assert!(
+            !one.hit() && !two.hit(),
+            "after a restart, 1 is no threshold"
+        );
     }
 
     #[test]

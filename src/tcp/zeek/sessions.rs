@@ -4,7 +4,9 @@
 //! same ports where Wireshark sees one stream, and one may span two
 //! streams that tcpstate's tunnel key keeps apart.
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::flow::{FlowKey, KeyOptions, Keyer};
 use crate::model::Segment;
@@ -17,12 +19,212 @@ use super::ZeekConfig;
 /// by the caller's ids) its packets went to, first first.
 #[derive(Debug)]
 struct Live {
+    /// The only copy of the key: the index holds its hash.
     key: FlowKey,
+    conns: Conns,
     tracker: ZeekTracker,
-    /// The caller connection of the last packet, to skip `conns` for the
-    /// next one (nearly always the same).
-    last_conn: Option<u32>,
-    conns: Vec<u32>,
+}
+
+/// No caller connection (caller ids are slots, never this high).
+const NO_CONN: u32 = u32::MAX;
+
+/// The callers' connections of a live connection, first first: nearly
+/// always one, so the first is inline and only later ones allocate.
+#[derive(Debug)]
+struct Conns {
+    /// The caller connection of the last packet, to skip the list for the
+    /// next one (nearly always the same); [`NO_CONN`] if none.
+    last: u32,
+    /// The first caller connection, [`NO_CONN`] while there is none.
+    first: u32,
+    /// The others, in order (boxed: one word, not three, in every live
+    /// connection, for a list nearly all never need).
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<u32>>>,
+}
+
+impl Conns {
+    fn new() -> Conns {
+        Conns {
+            last: NO_CONN,
+            first: NO_CONN,
+            more: None,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first == NO_CONN
+    }
+
+    /// Notes that a packet went to caller connection `conn`; true the first
+    /// time it goes there.
+    #[inline]
+    fn touch(&mut self, conn: Option<u32>) -> bool {
+        let c = conn.unwrap_or(NO_CONN);
+        if c == self.last {
+            return false;
+        }
+        self.note(c, conn)
+    }
+
+    /// [`Conns::touch`] for a packet in another caller connection than the last.
+    #[inline(never)]
+    fn note(&mut self, c: u32, conn: Option<u32>) -> bool {
+        self.last = c;
+        debug_assert!(conn != Some(NO_CONN));
+        if c == NO_CONN || c == self.first {
+            return false;
+        }
+        if self.first == NO_CONN {
+            self.first = c;
+            return true;
+        }
+        let more = self.more.get_or_insert_with(Default::default);
+        if more.contains(&c) {
+            return false;
+        }
+        more.push(c);
+        true
+    }
+
+    /// Takes `conn` off the list, which keeps its order.
+    fn remove(&mut self, conn: u32) {
+        if self.last == conn {
+            self.last = NO_CONN;
+        }
+        if let Some(more) = self.more.as_mut() {
+            more.retain(|&c| c != conn);
+        }
+        if self.first == conn {
+            self.first = match self.more.as_mut() {
+                Some(more) if !more.is_empty() => more.remove(0),
+                _ => NO_CONN,
+            };
+        }
+        if self.more.as_ref().is_some_and(|m| m.is_empty()) {
+            self.more = None;
+        }
+    }
+
+    fn into_vec(self) -> Vec<u32> {
+        if self.first == NO_CONN {
+            return Vec::new();
+        }
+        let more = self.more.map_or_else(Vec::new, |m| *m);
+        let mut all = Vec::with_capacity(1 + more.len());
+        all.push(self.first);
+        all.extend(more);
+        all
+    }
+}
+
+/// Slots per page of the slab.
+const PAGE: usize = 512;
+
+/// The live connections by id, in fixed pages: the slab grows a page at a
+/// time, never by doubling and copying itself, so its memory follows the
+/// most connections live at once.
+#[derive(Debug, Default)]
+struct Slab {
+    pages: Vec<Box<[Option<Live>]>>,
+    /// Ids handed out so far (every id below is in a page).
+    used: u32,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    #[inline]
+    fn get(&self, id: u32) -> Option<&Live> {
+        let id = id as usize;
+        self.pages.get(id / PAGE)?[id % PAGE].as_ref()
+    }
+
+    #[inline]
+    fn get_mut(&mut self, id: u32) -> Option<&mut Live> {
+        let id = id as usize;
+        self.pages.get_mut(id / PAGE)?[id % PAGE].as_mut()
+    }
+
+    fn take(&mut self, id: u32) -> Option<Live> {
+        let i = id as usize;
+        let live = self.pages.get_mut(i / PAGE)?[i % PAGE].take()?;
+        self.free.push(id);
+        Some(live)
+    }
+
+    /// Stores `live` in a free slot (the last freed first) and returns its id.
+    fn insert(&mut self, live: Live) -> u32 {
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                let id = self.used;
+                self.used += 1;
+                if id as usize / PAGE == self.pages.len() {
+                    self.pages.push((0..PAGE).map(|_| None).collect());
+                }
+                id
+            }
+        };
+        let i = id as usize;
+        self.pages[i / PAGE][i % PAGE] = Some(live);
+        id
+    }
+}
+
+/// The live connections by key, without a copy of the key: the hash of a
+/// key leads to the id of the connection holding it, which the slab
+/// checks. The rare live key whose hash another key already took is in
+/// `collided`, under its whole key.
+#[derive(Debug, Default)]
+struct KeyIndex {
+    by_hash: FxHashMap<u64, u32>,
+    collided: FxHashMap<FlowKey, u32>,
+}
+
+/// The hash [`KeyIndex`] files a key under.
+fn key_hash(key: &FlowKey) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
+impl KeyIndex {
+    fn len(&self) -> usize {
+        self.by_hash.len() + self.collided.len()
+    }
+
+    fn get(&self, hash: u64, key: &FlowKey, slab: &Slab) -> Option<u32> {
+        if let Some(&id) = self.by_hash.get(&hash) {
+            if slab.get(id).is_some_and(|l| l.key == *key) {
+                return Some(id);
+            }
+        }
+        if self.collided.is_empty() {
+            return None;
+        }
+        self.collided.get(key).copied()
+    }
+
+    /// Files `key` (hash `hash`) under `id`, in place of any other
+    /// connection of that key.
+    fn insert(&mut self, hash: u64, key: FlowKey, id: u32, slab: &Slab) {
+        match self.by_hash.get_mut(&hash) {
+            Some(held) if slab.get(*held).is_some_and(|l| l.key != key) => {
+                self.collided.insert(key, id);
+            }
+            Some(held) => *held = id,
+            None => {
+                self.by_hash.insert(hash, id);
+            }
+        }
+    }
+
+    /// Forgets `key` if it is filed under `id`.
+    fn remove(&mut self, hash: u64, key: &FlowKey, id: u32) {
+        if self.by_hash.get(&hash) == Some(&id) {
+            self.by_hash.remove(&hash);
+        } else if self.collided.get(key) == Some(&id) {
+            self.collided.remove(key);
+        }
+    }
 }
 
 /// A connection Zeek removed: its record, and the callers' connections it
@@ -53,10 +255,8 @@ pub struct ZeekSessions {
     config: ZeekConfig,
     /// Seed of the records' Community IDs (Zeek's `CommunityID::seed`).
     community_id_seed: u16,
-    index: FxHashMap<FlowKey, u32>,
-    /// Inline rather than boxed: a packet's lookup is one memory access less.
-    slots: Vec<Option<Live>>,
-    free: Vec<u32>,
+    index: KeyIndex,
+    slab: Slab,
     finished: Vec<Finished>,
     /// Connections created with no caller connection (a bad-checksum
     /// packet): the only ones [`ZeekSessions::sweep`] looks at, as the
@@ -86,7 +286,7 @@ impl ZeekSessions {
 
     /// No live connection.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len() == 0
     }
 
     /// One packet, in capture order: `key` is its Zeek key
@@ -105,54 +305,72 @@ impl ZeekSessions {
         conn: Option<u32>,
         hint: Option<u32>,
     ) -> Touch {
-        let config = self.config;
         // A hint names a live connection of this key (the caller drops it
         // when that connection is finished), so it needs no checking
         // beyond being live.
-        let hinted = hint.filter(|&id| matches!(self.slots.get(id as usize), Some(Some(_))));
-        debug_assert!(hinted.is_none_or(|id| {
-            matches!(&self.slots[id as usize], Some(live) if live.key == key)
-        }));
-        if let Some(id) = hinted.or_else(|| self.index.get(&key).copied()) {
-            let keep = match self.slots[id as usize].as_mut() {
-                Some(live) => !live.tracker.expired_by(clock) && !live.tracker.is_reuse(seg),
-                None => false,
-            };
-            if keep {
-                if let Some(live) = self.slots[id as usize].as_mut() {
-                    live.tracker.check_encapsulation(seg, &config);
-                    live.tracker.packet(seg, &config);
-                    let first_in_conn = conn != live.last_conn && touch(&mut live.conns, conn);
-                    live.last_conn = conn;
-                    return Touch {
-                        session: id,
-                        first_in_conn,
-                    };
+        if let Some(id) = hint {
+            if let Some(live) = self.slab.get_mut(id) {
+                debug_assert!(live.key == key);
+                if let Some(touch) = Self::follow(live, id, seg, clock, conn, &self.config) {
+                    return touch;
+                }
+                self.finish(id);
+                return self.create(key_hash(&key), key, seg, clock, conn);
+            }
+        }
+        let hash = key_hash(&key);
+        if let Some(id) = self.index.get(hash, &key, &self.slab) {
+            if let Some(live) = self.slab.get_mut(id) {
+                if let Some(touch) = Self::follow(live, id, seg, clock, conn, &self.config) {
+                    return touch;
                 }
             }
             self.finish(id);
         }
+        self.create(hash, key, seg, clock, conn)
+    }
+
+    /// A packet of live connection `id`, unless a timer removed it first
+    /// or the packet reuses its ports (`None`: it is to end).
+    #[inline]
+    fn follow(
+        live: &mut Live,
+        id: u32,
+        seg: &Segment,
+        clock: i64,
+        conn: Option<u32>,
+        config: &ZeekConfig,
+    ) -> Option<Touch> {
+        if live.tracker.expired_by(clock) || live.tracker.is_reuse(seg) {
+            return None;
+        }
+        live.tracker.check_encapsulation(seg, config);
+        live.tracker.packet(seg, config);
+        Some(Touch {
+            session: id,
+            first_in_conn: live.conns.touch(conn),
+        })
+    }
+
+    /// A new connection created by `seg`.
+    fn create(
+        &mut self,
+        hash: u64,
+        key: FlowKey,
+        seg: &Segment,
+        clock: i64,
+        conn: Option<u32>,
+    ) -> Touch {
         let mut tracker = ZeekTracker::new(seg, clock);
-        tracker.packet(seg, &config);
-        let mut conns = Vec::new();
-        let first_in_conn = touch(&mut conns, conn);
-        let live = Live {
+        tracker.packet(seg, &self.config);
+        let mut conns = Conns::new();
+        let first_in_conn = conns.touch(conn);
+        let id = self.slab.insert(Live {
             key,
-            tracker,
-            last_conn: conn,
             conns,
-        };
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.slots[id as usize] = Some(live);
-                id
-            }
-            None => {
-                self.slots.push(Some(live));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.index.insert(key, id);
+            tracker,
+        });
+        self.index.insert(hash, key, id, &self.slab);
         if conn.is_none() {
             self.orphans.push(id);
         }
@@ -165,7 +383,7 @@ impl ZeekSessions {
     /// When Zeek's timers would remove connection `session` if no packet
     /// of it came first (`i64::MAX`: never; `None`: not live).
     pub fn deadline(&self, session: u32) -> Option<i64> {
-        let live = self.slots.get(session as usize)?.as_ref()?;
+        let live = self.slab.get(session)?;
         Some(live.tracker.deadline())
     }
 
@@ -176,11 +394,8 @@ impl ZeekSessions {
     /// an orphan: its timers end it ([`ZeekSessions::sweep`]), or
     /// [`ZeekSessions::limit_orphans`] does.
     pub fn detach(&mut self, session: u32, conn: u32) -> Option<ZeekRecord> {
-        let live = self.slots.get_mut(session as usize)?.as_mut()?;
-        live.conns.retain(|&c| c != conn);
-        if live.last_conn == Some(conn) {
-            live.last_conn = None;
-        }
+        let live = self.slab.get_mut(session)?;
+        live.conns.remove(conn);
         let snapshot = live.tracker.record(self.community_id_seed);
         if live.conns.is_empty() {
             self.orphans.push(session);
@@ -194,12 +409,12 @@ impl ZeekSessions {
         if self.orphans.len() <= max {
             return;
         }
-        let slots = &self.slots;
+        let slab = &self.slab;
         let mut by_age: Vec<(i64, u32)> = self
             .orphans
             .iter()
             .filter_map(|&id| {
-                let live = slots.get(id as usize)?.as_ref()?;
+                let live = slab.get(id)?;
                 live.conns.is_empty().then(|| (live.tracker.last_ns(), id))
             })
             .collect();
@@ -209,29 +424,23 @@ impl ZeekSessions {
         for &(_, id) in &by_age[..excess] {
             self.finish(id);
         }
-        let slots = &self.slots;
-        self.orphans.retain(|&id| {
-            slots
-                .get(id as usize)
-                .is_some_and(|s| s.as_ref().is_some_and(|l| l.conns.is_empty()))
-        });
+        let slab = &self.slab;
+        self.orphans
+            .retain(|&id| slab.get(id).is_some_and(|l| l.conns.is_empty()));
         self.orphans.sort_unstable();
         self.orphans.dedup();
     }
 
     /// Ends connection `session` now (its record is final as it stands).
     pub fn finish(&mut self, session: u32) {
-        let Some(live) = self.slots.get_mut(session as usize).and_then(Option::take) else {
+        let Some(live) = self.slab.take(session) else {
             return;
         };
-        if self.index.get(&live.key) == Some(&session) {
-            self.index.remove(&live.key);
-        }
-        self.free.push(session);
+        self.index.remove(key_hash(&live.key), &live.key, session);
         self.finished.push(Finished {
             session,
             record: live.tracker.record(self.community_id_seed),
-            conns: live.conns,
+            conns: live.conns.into_vec(),
         });
     }
 
@@ -241,7 +450,7 @@ impl ZeekSessions {
     pub fn sweep(&mut self, clock: i64) {
         let mut orphans = std::mem::take(&mut self.orphans);
         orphans.retain(|&id| {
-            let due = match self.slots[id as usize].as_mut() {
+            let due = match self.slab.get_mut(id) {
                 Some(live) if live.conns.is_empty() => live.tracker.expired_by(clock),
                 _ => return false,
             };
@@ -258,7 +467,7 @@ impl ZeekSessions {
 
     /// Ends every live connection (the capture is over).
     pub fn finish_all(&mut self) {
-        for id in 0..self.slots.len() as u32 {
+        for id in 0..self.slab.used {
             self.finish(id);
         }
     }
@@ -292,14 +501,125 @@ impl ZeekSessions {
     }
 }
 
-/// Notes that a connection's packet went to caller connection `conn`; true
-/// the first time it goes there.
-fn touch(conns: &mut Vec<u32>, conn: Option<u32>) -> bool {
-    match conn {
-        Some(c) if !conns.contains(&c) => {
-            conns.push(c);
-            true
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::decoded_segments;
+    use tcpstate_synth::{Conv, Side, TcpFlags};
+
+    /// The first segment of a connection from client port `port`.
+    fn syn(port: u16) -> Segment {
+        let mut c = Conv::new(
+            format!("10.0.0.1:{port}").parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+            1000,
+            5000,
+        );
+        c.send(Side::Client, TcpFlags::SYN, 0);
+        decoded_segments(&c).remove(0).0
+    }
+
+    fn live(seg: &Segment) -> Live {
+        Live {
+            key: Keyer::new(KeyOptions::default()).key(seg).without_tunnel(),
+            conns: Conns::new(),
+            tracker: ZeekTracker::new(seg, seg.ts_ns),
         }
-        _ => false,
+    }
+
+    #[test]
+    fn keys_whose_hashes_collide_are_told_apart() {
+        let (a, b) = (syn(40000), syn(40001));
+        let mut slab = Slab::default();
+        let (la, lb) = (live(&a), live(&b));
+        let (ka, kb) = (la.key, lb.key);
+        assert_ne!(ka, kb);
+        let (ia, ib) = (slab.insert(la), slab.insert(lb));
+        // Both filed under one hash: the second goes aside, under its key.
+        let mut index = KeyIndex::default();
+        index.insert(7, ka, ia, &slab);
+        index.insert(7, kb, ib, &slab);
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.get(7, &ka, &slab), Some(ia));
+        assert_eq!(index.get(7, &kb, &slab), Some(ib));
+        // Removing the first leaves the second found, and the other way round.
+        index.remove(7, &ka, ia);
+        assert_eq!(index.get(7, &ka, &slab), None);
+        assert_eq!(index.get(7, &kb, &slab), Some(ib));
+        index.insert(7, ka, ia, &slab);
+        index.remove(7, &kb, ib);
+        assert_eq!(index.get(7, &kb, &slab), None);
+        assert_eq!(index.get(7, &ka, &slab), Some(ia));
+        // A removal names the id: a key filed again under a newer id stays.
+        index.remove(7, &ka, 99);
+        assert_eq!(index.get(7, &ka, &slab), Some(ia));
+        index.remove(7, &ka, ia);
+        assert_eq!(index.len(), 0);
+    }
+
+    #[test]
+    fn a_new_connection_of_a_live_key_takes_its_place_in_the_index() {
+        let a = syn(40000);
+        let mut slab = Slab::default();
+        let (old, new) = (slab.insert(live(&a)), slab.insert(live(&a)));
+        let key = slab.get(old).unwrap().key;
+        let mut index = KeyIndex::default();
+        index.insert(3, key, old, &slab);
+        index.insert(3, key, new, &slab);
+        assert_eq!(index.get(3, &key, &slab), Some(new));
+        // The old one ending leaves the new one filed.
+        index.remove(3, &key, old);
+        assert_eq!(index.get(3, &key, &slab), Some(new));
+    }
+
+    #[test]
+    fn slab_ids_are_reused_last_freed_first_across_pages() {
+        let a = syn(40000);
+        let mut slab = Slab::default();
+        let ids: Vec<u32> = (0..PAGE + 3).map(|_| slab.insert(live(&a))).collect();
+        assert_eq!(ids, (0..(PAGE + 3) as u32).collect::<Vec<_>>());
+        assert_eq!(slab.pages.len(), 2);
+        assert!(slab.take(5).is_some() && slab.take(PAGE as u32 + 1).is_some());
+        assert!(slab.take(5).is_none(), "taken once");
+        assert!(slab.get(5).is_none() && slab.get(6).is_some());
+        assert_eq!(slab.insert(live(&a)), PAGE as u32 + 1);
+        assert_eq!(slab.insert(live(&a)), 5);
+        assert_eq!(slab.insert(live(&a)), PAGE as u32 + 3);
+        assert!(slab.get(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn conns_are_noted_once_in_order() {
+        let mut c = Conns::new();
+        assert!(!c.touch(None) && c.is_empty());
+        assert!(c.touch(Some(4)));
+        assert!(!c.touch(Some(4)));
+        assert!(c.touch(Some(9)));
+        assert!(!c.touch(Some(4)), "known, though not the last");
+        assert!(!c.touch(None));
+        assert!(c.touch(Some(2)));
+        assert_eq!(c.into_vec(), [4, 9, 2]);
+        let mut c = Conns::new();
+        for conn in [4, 9, 2] {
+            c.touch(Some(conn));
+        }
+        c.remove(4);
+        assert!(c.touch(Some(4)), "a removed connection is new again");
+        c.remove(9);
+        c.remove(2);
+        assert_eq!((c.first, c.more.is_none()), (4, true));
+        c.remove(4);
+        assert!(c.is_empty() && c.into_vec().is_empty());
+    }
+
+    /// A live connection's memory (the slab holds one per live Zeek
+    /// connection): it was 632 bytes before the key left the index, the
+    /// callers' connections went inline and the tracker was packed.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_live_connection_stays_small() {
+        use std::mem::size_of;
+        assert!(size_of::<Conns>() <= 16);
+        assert!(size_of::<Live>() <= 536, "{}", size_of::<Live>());
     }
 }

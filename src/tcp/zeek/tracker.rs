@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::model::{tcp_community_id, Endpoint as Addr, Segment, TcpFlags, TunnelPath};
 
 use super::endpoint::{is_handshake, seq_delta, Endpoint, ZeekState};
-use super::history::{mask, History};
+use super::history::{mask, History, Scaled};
 use super::ports::likely_server_port;
 use super::record::{conn_state, ZeekRecord};
 use super::ZeekConfig;
@@ -61,6 +61,25 @@ struct Timers {
     expire: [i64; 3],
     /// The connection's inactivity timeout (0: none).
     inactivity_ns: i64,
+    /// The earliest of the timers above but inactivity, kept by
+    /// [`Timers::refresh`] after every change, so a packet learns that no
+    /// timer is due by two comparisons.
+    due: i64,
+}
+
+impl Timers {
+    /// The earliest fixed timer, worked out again.
+    fn earliest_fixed(&self) -> i64 {
+        let e = self.attempt.min(self.delete).min(self.reset);
+        e.min(self.expire[0])
+            .min(self.expire[1])
+            .min(self.expire[2])
+    }
+
+    /// Called after any timer but inactivity changed.
+    fn refresh(&mut self) {
+        self.due = self.earliest_fixed();
+    }
 }
 
 /// One Zeek connection. Endpoints are kept by slot (0: the sender of the
@@ -69,7 +88,8 @@ struct Timers {
 #[derive(Clone, Debug)]
 pub struct ZeekTracker {
     addr: [Addr; 2],
-    orig: usize,
+    /// The originator's slot (0 or 1).
+    orig: u8,
     ep: [Endpoint; 2],
     history: History,
     start_ns: i64,
@@ -78,14 +98,26 @@ pub struct ZeekTracker {
     /// ConnSize's packet and IP byte counts, by slot.
     pkts: [u64; 2],
     ip_bytes: [u64; 2],
-    missed_bytes: u64,
     timers: Timers,
     is_active: bool,
     is_partial: bool,
     first_packet_seen: u8,
     close_deferred: bool,
+    /// What few connections need, allocated at its first use.
+    rare: Option<Box<Rare>>,
+}
+
+/// The part of a connection few connections need (tunnels, zero windows,
+/// content gaps, bad checksums), out of line so the others do not carry it.
+#[derive(Clone, Debug, Default)]
+struct Rare {
     tunnel: Option<Arc<TunnelPath>>,
     tunnel_changes: u32,
+    missed_bytes: u64,
+    /// The scaled counts of W, G and C, by slot.
+    zero_window: [Scaled; 2],
+    gap: [Scaled; 2],
+    bad_checksum: [Scaled; 2],
 }
 
 /// Segment length in sequence space (`get_segment_len`): SYN and FIN take
@@ -127,43 +159,77 @@ impl ZeekTracker {
             first_frame: seg.frame,
             pkts: [0; 2],
             ip_bytes: [0; 2],
-            missed_bytes: 0,
-            timers: Timers {
-                attempt: NEVER,
-                delete: NEVER,
-                reset: NEVER,
-                // TCPSessionAdapter's constructor: ExpireTimer at tcp_SYN_timeout.
-                expire: [clock.saturating_add(SYN_TIMEOUT_NS), NEVER, NEVER],
-                inactivity_ns: HANDSHAKE_INACTIVITY_NS,
+            timers: {
+                let mut t = Timers {
+                    attempt: NEVER,
+                    delete: NEVER,
+                    reset: NEVER,
+                    // TCPSessionAdapter's constructor: ExpireTimer at tcp_SYN_timeout.
+                    expire: [clock.saturating_add(SYN_TIMEOUT_NS), NEVER, NEVER],
+                    inactivity_ns: HANDSHAKE_INACTIVITY_NS,
+                    due: NEVER,
+                };
+                t.refresh();
+                t
             },
             is_active: true,
             is_partial: false,
             first_packet_seen: 0,
             close_deferred: false,
-            tunnel: seg.path.tunnel.clone(),
-            tunnel_changes: 0,
+            rare: seg.path.tunnel.as_ref().map(|t| {
+                Box::new(Rare {
+                    tunnel: Some(t.clone()),
+                    ..Rare::default()
+                })
+            }),
         }
     }
 
+    /// The rare part, allocated now if it was not.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn orig(&self) -> usize {
+        usize::from(self.orig)
+    }
+
     fn resp(&self) -> usize {
-        1 - self.orig
+        1 - self.orig()
     }
 
     fn is_orig(&self, slot: usize) -> bool {
-        slot == self.orig
+        slot == self.orig()
     }
 
-    /// The slot that sent `seg`.
+    /// The slot that sent `seg`, one of this connection's packets (so its
+    /// endpoints are this connection's, one way round or the other, and
+    /// its source alone tells; its ports nearly always do).
+    #[inline]
     fn slot_of(&self, seg: &Segment) -> usize {
-        usize::from(!(seg.src == self.addr[0] && seg.dst == self.addr[1]))
+        debug_assert!(
+            (seg.src == self.addr[0] && seg.dst == self.addr[1])
+                || (seg.src == self.addr[1] && seg.dst == self.addr[0])
+        );
+        let slot = if seg.src.port != seg.dst.port {
+            usize::from(seg.src.port != self.addr[0].port)
+        } else {
+            usize::from(seg.src != self.addr[0])
+        };
+        debug_assert_eq!(
+            slot,
+            usize::from(!(seg.src == self.addr[0] && seg.dst == self.addr[1]))
+        );
+        slot
     }
 
     /// The earliest time any timer is due, whether or not it would remove
     /// the connection then: before it, nothing can happen.
+    #[inline]
     fn earliest_timer(&self) -> i64 {
         let t = &self.timers;
-        let mut e = t.attempt.min(t.delete).min(t.reset);
-        e = e.min(t.expire[0]).min(t.expire[1]).min(t.expire[2]);
+        debug_assert_eq!(t.due, t.earliest_fixed());
+        let mut e = t.due;
         if t.inactivity_ns > 0 {
             e = e.min(self.last_ns.saturating_add(t.inactivity_ns));
         }
@@ -188,7 +254,7 @@ impl ZeekTracker {
             // TCPSessionAdapter::ResetTimer.
             d = d.min(t.reset);
         }
-        let (o, r) = (&self.ep[self.orig], &self.ep[self.resp()]);
+        let (o, r) = (&self.ep[self.orig()], &self.ep[self.resp()]);
         // TCPSessionAdapter::AttemptTimer: the SYN was never answered.
         let attempting = matches!(o.state, ZeekState::SynSent | ZeekState::SynAckSent)
             && r.state == ZeekState::Inactive;
@@ -223,11 +289,18 @@ impl ZeekTracker {
     /// not, the timers that fired without removing it are spent: the
     /// attempt and reset timers are gone, each expire chain moves past
     /// `clock` (or ends, once the connection is no longer active).
+    #[inline]
     pub(super) fn expired_by(&mut self, clock: i64) -> bool {
         if clock < self.earliest_timer() {
             // No timer due yet: nothing fires, nothing to spend.
             return false;
         }
+        self.fire_timers(clock)
+    }
+
+    /// [`ZeekTracker::expired_by`] once a timer is due.
+    #[inline(never)]
+    fn fire_timers(&mut self, clock: i64) -> bool {
         if self.deadline() <= clock {
             return true;
         }
@@ -249,6 +322,7 @@ impl ZeekTracker {
                 };
             }
         }
+        t.refresh();
         false
     }
 
@@ -261,7 +335,7 @@ impl ZeekTracker {
         if seg.bad_header_len || !f.syn() {
             return false;
         }
-        let (o, r) = (self.orig, self.resp());
+        let (o, r) = (self.orig(), self.resp());
         let mut conn_orig = o;
         if f.ack() {
             if self.ep[o].state != ZeekState::Inactive {
@@ -291,22 +365,33 @@ impl ZeekTracker {
     /// as Zeek marks every configurable limit it reaches
     /// (`CheckHistory(HIST_UNKNOWN_PKT, 'X')`, zeek PRs #5699 and #5759).
     /// Appearing or vanishing tunnels are changes Zeek does not count.
+    #[inline]
     pub(super) fn check_encapsulation(&mut self, seg: &Segment, config: &ZeekConfig) {
-        match (&self.tunnel, &seg.path.tunnel) {
+        if seg.path.tunnel.is_none() && self.rare.as_ref().is_none_or(|r| r.tunnel.is_none()) {
+            return;
+        }
+        self.check_tunnels(seg, config);
+    }
+
+    /// [`ZeekTracker::check_encapsulation`] when a tunnel is involved.
+    #[inline(never)]
+    fn check_tunnels(&mut self, seg: &Segment, config: &ZeekConfig) {
+        let rare = self.rare.get_or_insert_with(Box::default);
+        match (&rare.tunnel, &seg.path.tunnel) {
             (Some(old), Some(new)) => {
                 if Arc::ptr_eq(old, new) || old.same_tunnels(new) {
                     return;
                 }
                 let max = config.max_tunnel_changes;
-                if max == 0 || self.tunnel_changes < max {
-                    self.tunnel_changes += 1;
+                if max == 0 || rare.tunnel_changes < max {
+                    rare.tunnel_changes += 1;
                 } else {
                     self.history.check(mask::UNKNOWN, 'X');
                 }
-                self.tunnel = Some(new.clone());
+                rare.tunnel = Some(new.clone());
             }
-            (Some(_), None) => self.tunnel = None,
-            (None, Some(new)) => self.tunnel = Some(new.clone()),
+            (Some(_), None) => rare.tunnel = None,
+            (None, Some(new)) => rare.tunnel = Some(new.clone()),
             (None, None) => {}
         }
     }
@@ -324,7 +409,7 @@ impl ZeekTracker {
         }
         // ValidateChecksum: a bad checksum logs the scaled C and drops it.
         if seg.bad_checksum {
-            if self.ep[slot].bad_checksum.hit() {
+            if self.rare().bad_checksum[slot].hit() {
                 self.history.add_endpoint(is_orig, 'C');
             }
             return;
@@ -332,7 +417,7 @@ impl ZeekTracker {
         self.process(seg, slot, is_orig, config);
         // ConnSize counts by the role the packet arrived with; after a flip
         // during this packet that is the other slot, as in Zeek.
-        let counted = if is_orig { self.orig } else { self.resp() };
+        let counted = if is_orig { self.orig() } else { self.resp() };
         self.pkts[counted] += 1;
         self.ip_bytes[counted] += u64::from(seg.ip_len);
     }
@@ -356,7 +441,7 @@ impl ZeekTracker {
             && !f.rst()
             && self.ep[p].state != ZeekState::Closed
             && self.ep[e].state != ZeekState::Reset
-            && self.ep[e].zero_window.hit()
+            && self.rare().zero_window[e].hit()
         {
             self.history.add_endpoint(is_orig, 'W');
         }
@@ -364,7 +449,7 @@ impl ZeekTracker {
             self.last_ns = seg.ts_ns;
         }
         if f.fin() {
-            self.ep[e].fin_cnt += 1;
+            self.ep[e].fin_seen = true;
             self.ep[e].fin_seq = rel_seq.wrapping_add(seg_len);
         }
         let mut rel_ack = 0;
@@ -501,6 +586,7 @@ impl ZeekTracker {
 
     /// `update_last_seq`: the highest sequence number, and the scaled T for
     /// a payload that does not advance it.
+    #[inline]
     fn update_last_seq(
         &mut self,
         e: usize,
@@ -557,9 +643,28 @@ impl ZeekTracker {
         self.is_partial = false;
     }
 
-    /// `TCPSessionAdapter::UpdateStateMachine` and its per-state parts;
-    /// true when the packet closes its sender (`do_close`).
+    /// `TCPSessionAdapter::UpdateStateMachine`; true when the packet closes
+    /// its sender (`do_close`). Past the first packet of a side, only a
+    /// SYN, FIN or RST changes anything (most packets carry none).
+    #[inline]
     fn update_state_machine(
+        &mut self,
+        seg: &Segment,
+        e: usize,
+        is_orig: bool,
+        delta_last: i32,
+        config: &ZeekConfig,
+    ) -> bool {
+        let controls = TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST;
+        if seg.flags.0 & controls == 0 && self.ep[e].state != ZeekState::Inactive {
+            return false;
+        }
+        self.change_state(seg, e, is_orig, delta_last, config)
+    }
+
+    /// The per-state parts of [`ZeekTracker::update_state_machine`].
+    #[inline(never)]
+    fn change_state(
         &mut self,
         seg: &Segment,
         e: usize,
@@ -581,6 +686,7 @@ impl ZeekTracker {
                         self.set_state(e, if f.ack() { SynAckSent } else { SynSent }, config);
                         if config.attempt_delay_ns > 0 {
                             self.timers.attempt = seg.ts_ns.saturating_add(config.attempt_delay_ns);
+                            self.timers.refresh();
                         }
                     } else {
                         if !f.ack()
@@ -610,7 +716,7 @@ impl ZeekTracker {
                 }
                 if self.ep[e].state == Inactive {
                     let len = seg.payload_len;
-                    if !is_orig && len == 0 && self.ep[self.orig].state == SynSent {
+                    if !is_orig && len == 0 && self.ep[self.orig()].state == SynSent {
                         // An ACK of the SYN before the SYN-ACK: no partial connection.
                     } else if f.ack() && self.ep[p].state == Established {
                         // The SYN was missed but the SYN-ACK seen: established.
@@ -674,6 +780,7 @@ impl ZeekTracker {
                         close = true;
                     }
                     self.timers.reset = seg.ts_ns.saturating_add(RESET_DELAY_NS);
+                    self.timers.refresh();
                 }
             }
             Reset => {}
@@ -685,9 +792,9 @@ impl ZeekTracker {
     /// base/protocols/conn/inactivity.zeek: interactive services (by port)
     /// get a longer inactivity timeout.
     fn connection_established(&mut self) {
-        let (op, rp) = (self.addr[self.orig].port, self.addr[self.resp()].port);
+        let (op, rp) = (self.addr[self.orig()].port, self.addr[self.resp()].port);
         let mut service = rp;
-        if self.ep[self.orig].state == ZeekState::Inactive
+        if self.ep[self.orig()].state == ZeekState::Inactive
             && !likely_server_port(rp)
             && likely_server_port(op)
         {
@@ -706,7 +813,7 @@ impl ZeekTracker {
     fn ack_received(&mut self, i: usize, rel_ack: u64, config: &ZeekConfig) {
         let ep = &self.ep[i];
         let mut seq = rel_ack;
-        if ep.fin_cnt > 0 && seq >= ep.fin_seq {
+        if ep.fin_seen && seq >= ep.fin_seq {
             // The FIN's octet is no data.
             seq = ep.fin_seq.wrapping_sub(1);
         }
@@ -722,14 +829,15 @@ impl ZeekTracker {
         let gaps = self.ep[i].reasm.trim(seq, partial);
         if report && gaps.count > 0 {
             let is_orig = self.is_orig(i);
+            let rare = self.rare.get_or_insert_with(Box::default);
             for _ in 0..gaps.count {
-                if self.ep[i].gap.hit() {
+                if rare.gap[i].hit() {
                     self.history.add_endpoint(is_orig, 'G');
                 }
             }
             // Saturating: an ACK below a FIN at relative 0 makes a gap to the
             // top of the 64-bit space (Zeek's unsigned arithmetic wraps there).
-            self.missed_bytes = self.missed_bytes.saturating_add(gaps.bytes);
+            rare.missed_bytes = rare.missed_bytes.saturating_add(gaps.bytes);
         }
         self.check_eof(i, config);
     }
@@ -757,7 +865,7 @@ impl ZeekTracker {
     /// data happens.
     fn check_eof(&mut self, i: usize, config: &ZeekConfig) {
         let ep = &self.ep[i];
-        let ended = ep.fin_cnt > 0 || matches!(ep.state, ZeekState::Closed | ZeekState::Reset);
+        let ended = ep.fin_seen || matches!(ep.state, ZeekState::Closed | ZeekState::Reset);
         if ep.reasm.did_eof || !ended || self.data_pending(i) {
             return;
         }
@@ -799,12 +907,13 @@ impl ZeekTracker {
                 *free = at;
             }
         }
+        self.timers.refresh();
     }
 
     /// The conn.log record as Zeek writes it when the connection is removed;
     /// its Community ID under `community_id_seed`.
     pub(super) fn record(&self, community_id_seed: u16) -> ZeekRecord {
-        let (o, r) = (self.orig, self.resp());
+        let (o, r) = (self.orig(), self.resp());
         let (os, rs) = (self.ep[o].state, self.ep[r].state);
         let orig_bytes = self.ep[o].size(rs);
         let resp_bytes = self.ep[r].size(os);
@@ -819,7 +928,7 @@ impl ZeekTracker {
             history: history.to_string(),
             orig_bytes,
             resp_bytes,
-            missed_bytes: self.missed_bytes,
+            missed_bytes: self.rare.as_ref().map_or(0, |r| r.missed_bytes),
             orig_pkts: self.pkts[o],
             orig_ip_bytes: self.ip_bytes[o],
             resp_pkts: self.pkts[r],
