@@ -188,6 +188,7 @@ impl Endpoint {
 
     /// `TCP_Reassembler::DataSent` for `len` bytes at relative `seq`;
     /// `peer_state` for [`Endpoint::size`].
+    #[inline]
     pub(super) fn data_sent(&mut self, seq: u64, len: u64, peer_state: ZeekState) {
         if self.reasm.skip_deliveries {
             return;
@@ -341,6 +342,7 @@ impl Reassembler {
     /// content gaps, one per missing range (`TCP_Reassembler::Undelivered`);
     /// `partial` is Zeek's `IsPartial()`, under which the faked first octets
     /// of a connection seen without its SYN are never a gap.
+    #[inline]
     pub(super) fn trim(&mut self, seq: u64, partial: bool) -> Gaps {
         let mut gaps = Gaps::default();
         if seq > self.last_reassem {

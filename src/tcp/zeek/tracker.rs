@@ -824,10 +824,10 @@ impl ZeekTracker {
             e.state == ZeekState::Established
                 || (e.state == ZeekState::Closed && e.prev_state == ZeekState::Established)
         };
-        let report = clean(&self.ep[0]) && clean(&self.ep[1]);
         let partial = self.is_partial;
         let gaps = self.ep[i].reasm.trim(seq, partial);
-        if report && gaps.count > 0 {
+        // (The trim changes no state: judged after it, the same.)
+        if gaps.count > 0 && clean(&self.ep[0]) && clean(&self.ep[1]) {
             let is_orig = self.is_orig(i);
             let rare = self.rare.get_or_insert_with(Box::default);
             for _ in 0..gaps.count {
