@@ -616,3 +616,74 @@ fn a_reset_after_a_fin_ends_the_connection_5_s_later() {
         ]
     );
 }
+
+/// A closed connection is ended by a sweep once its close delay has
+/// passed (not kept until its caller connection ends), with the record a
+/// later packet or the capture's end would have given it.
+#[test]
+fn a_sweep_ends_a_closed_connection_when_zeek_would() {
+    let mut c = conv();
+    c.handshake();
+    c.send(S::Client, F::ACK | F::PSH, 100);
+    c.fin(S::Client);
+    c.fin(S::Server);
+    c.ack(S::Client);
+    c.wait(4 * SEC);
+    c.retransmit_last(S::Client);
+    c.wait(2 * SEC);
+    c.raw(S::Server, F::ACK, 5002, 1102, 0);
+    let segs = segments(&[&c]);
+    let want = records(&segs);
+    assert_eq!(want.len(), 2);
+
+    // As the shard runs it: a sweep before each packet, the caller's
+    // connection 0, the hint its last Zeek connection.
+    let mut table = ZeekSessions::new(ZeekConfig::default());
+    let mut keyer = crate::flow::Keyer::new(KeyOptions::default());
+    let (mut got, mut hint) = (Vec::new(), None);
+    let mut ended_by_sweep = Vec::new();
+    for seg in &segs {
+        table.sweep(seg.ts_ns);
+        while let Some(f) = table.pop_finished() {
+            ended_by_sweep.push(f.record.first_frame);
+            if hint == Some(f.session) {
+                hint = None;
+            }
+            got.push(f.record);
+        }
+        let key = keyer.key(seg).without_tunnel();
+        let touch = table.packet(key, seg, seg.ts_ns, Some(0), hint);
+        hint = Some(touch.session);
+        got.extend(std::iter::from_fn(|| table.pop_finished()).map(|f| f.record));
+    }
+    // Just before its deadline a sweep leaves it.
+    assert_eq!(
+        ended_by_sweep,
+        [1],
+        "the first record, before the last packet"
+    );
+    table.finish_all();
+    got.extend(std::iter::from_fn(|| table.pop_finished()).map(|f| f.record));
+    got.sort_by_key(|r| r.first_frame);
+    assert_eq!(got, want);
+
+    // A sweep before the close delay is over ends nothing.
+    let mut table = ZeekSessions::new(ZeekConfig::default());
+    let mut keyer = crate::flow::Keyer::new(KeyOptions::default());
+    let mut hint = None;
+    let closed = segs.len() - 1;
+    for seg in &segs[..closed] {
+        let key = keyer.key(seg).without_tunnel();
+        hint = Some(table.packet(key, seg, seg.ts_ns, Some(0), hint).session);
+    }
+    // The delete timer runs from the last packet that counted (the second FIN).
+    let last = want[0].last_ns;
+    table.sweep(last + 5 * SEC as i64 - 1);
+    assert!(table.pop_finished().is_none());
+    assert_eq!(table.len(), 1);
+    table.sweep(last + 5 * SEC as i64);
+    let f = table.pop_finished().expect("ended by the sweep");
+    assert_eq!(f.conns, [0]);
+    assert_eq!(f.record, want[0]);
+    assert!(table.is_empty());
+}

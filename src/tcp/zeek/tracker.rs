@@ -103,6 +103,9 @@ pub struct ZeekTracker {
     is_partial: bool,
     first_packet_seen: u8,
     close_deferred: bool,
+    /// A close set timers that may end the connection soon (the delete,
+    /// expire or reset timer), not yet taken by [`ZeekTracker::take_closing`].
+    closing: bool,
     /// What few connections need, allocated at its first use.
     rare: Option<Box<Rare>>,
 }
@@ -176,6 +179,7 @@ impl ZeekTracker {
             is_partial: false,
             first_packet_seen: 0,
             close_deferred: false,
+            closing: false,
             rare: seg.path.tunnel.as_ref().map(|t| {
                 Box::new(Rare {
                     tunnel: Some(t.clone()),
@@ -234,6 +238,13 @@ impl ZeekTracker {
             e = e.min(self.last_ns.saturating_add(t.inactivity_ns));
         }
         e
+    }
+
+    /// Whether a close set timers since the last call (so the table may
+    /// look at the connection again at its deadline).
+    #[inline]
+    pub(super) fn take_closing(&mut self) -> bool {
+        std::mem::take(&mut self.closing)
     }
 
     /// The time of the connection's last packet.
@@ -781,6 +792,7 @@ impl ZeekTracker {
                     }
                     self.timers.reset = seg.ts_ns.saturating_add(RESET_DELAY_NS);
                     self.timers.refresh();
+                    self.closing = true;
                 }
             }
             Reset => {}
@@ -891,6 +903,7 @@ impl ZeekTracker {
             return;
         }
         self.ep[e].did_close = true;
+        self.closing = true;
         let p = 1 - e;
         let complete = self.ep[e].state == ZeekState::Reset
             || self.ep[p].did_close
