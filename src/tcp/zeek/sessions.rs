@@ -324,8 +324,9 @@ impl ZeekSessions {
         if let Some(id) = hint {
             if let Some(live) = self.slab.get_mut(id) {
                 debug_assert!(live.key == key);
-                if let Some(touch) = Self::follow(live, id, seg, clock, conn, &self.config) {
-                    self.note_closing(id);
+                let closing = &mut self.closing;
+                if let Some(touch) = Self::follow(live, id, seg, clock, conn, &self.config, closing)
+                {
                     return touch;
                 }
             }
@@ -351,8 +352,9 @@ impl ZeekSessions {
         }
         if let Some(id) = self.index.get(hash, &key, &self.slab) {
             if let Some(live) = self.slab.get_mut(id) {
-                if let Some(touch) = Self::follow(live, id, seg, clock, conn, &self.config) {
-                    self.note_closing(id);
+                let closing = &mut self.closing;
+                if let Some(touch) = Self::follow(live, id, seg, clock, conn, &self.config, closing)
+                {
                     return touch;
                 }
             }
@@ -371,12 +373,14 @@ impl ZeekSessions {
         clock: i64,
         conn: Option<u32>,
         config: &ZeekConfig,
+        closing: &mut BinaryHeap<Reverse<(i64, u32)>>,
     ) -> Option<Touch> {
         if live.tracker.expired_by(clock) || live.tracker.is_reuse(seg) {
             return None;
         }
         live.tracker.check_encapsulation(seg, config);
         live.tracker.packet(seg, config);
+        note_closing(live, id, closing);
         Some(Touch {
             session: id,
             first_in_conn: live.conns.touch(conn),
@@ -405,22 +409,12 @@ impl ZeekSessions {
         if conn.is_none() {
             self.orphans.push(id);
         }
-        self.note_closing(id);
+        if let Some(live) = self.slab.get_mut(id) {
+            note_closing(live, id, &mut self.closing);
+        }
         Touch {
             session: id,
             first_in_conn,
-        }
-    }
-
-    /// Queues connection `id` for a sweep at its deadline if its last
-    /// packet closed it.
-    #[inline]
-    fn note_closing(&mut self, id: u32) {
-        if let Some(live) = self.slab.get_mut(id) {
-            if live.tracker.take_closing() {
-                let at = live.tracker.deadline();
-                self.closing.push(Reverse((at, id)));
-            }
         }
     }
 
@@ -564,6 +558,15 @@ impl ZeekSessions {
         records.extend(std::iter::from_fn(|| table.pop_finished()).map(|f| f.record));
         records.sort_by_key(|r| r.first_frame);
         records
+    }
+}
+
+/// Queues live connection `id` for a sweep at its deadline if its last
+/// packet closed it.
+#[inline(always)]
+fn note_closing(live: &mut Live, id: u32, closing: &mut BinaryHeap<Reverse<(i64, u32)>>) {
+    if live.tracker.take_closing() {
+        closing.push(Reverse((live.tracker.deadline(), id)));
     }
 }
 

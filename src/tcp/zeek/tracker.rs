@@ -244,7 +244,12 @@ impl ZeekTracker {
     /// look at the connection again at its deadline).
     #[inline]
     pub(super) fn take_closing(&mut self) -> bool {
-        std::mem::take(&mut self.closing)
+        // Read first: nearly always false, and then nothing is written.
+        if !self.closing {
+            return false;
+        }
+        self.closing = false;
+        true
     }
 
     /// The time of the connection's last packet.
