@@ -666,6 +666,32 @@ struct FileRows {
 
 /// Connections one rayon task encodes into one buffer.
 const ENCODE_CHUNK: usize = 32;
+/// Connections encoded before their records are written to the spill.
+const ENCODE_SLICE: usize = 1024;
+
+/// The records of a chunk of connections: rows, or history blocks after
+/// their first frame.
+fn encode_chunk(report: Report, chunk: &[Connection]) -> Encoded {
+    let mut e = Encoded {
+        records: Vec::with_capacity(chunk.len() * 256),
+        ..Encoded::default()
+    };
+    for c in chunk {
+        e.starts.push((c.flow.stream, e.records.len()));
+        match report {
+            Report::Connections => {
+                frame(&mut e.records, |buf| encode_row(c, buf));
+                e.has_path |= !c.flow.path.is_empty();
+                e.inferred |= Side::BOTH.iter().any(|&s| c.tcp.state_inferred(s));
+            }
+            Report::History => frame(&mut e.records, |buf| {
+                buf.extend_from_slice(&c.flow.first_frame.to_le_bytes());
+                HistoryBlock::new(c).encode(buf);
+            }),
+        }
+    }
+    e
+}
 
 /// A chunk of connections encoded as records.
 #[derive(Default)]
@@ -712,41 +738,25 @@ impl<'w> TableReport<'w> {
             self.totals.add(file_index, c);
         }
         let report = self.report;
-        let chunks: Vec<Encoded> = conns
-            .par_chunks(ENCODE_CHUNK)
-            .map(|chunk| {
-                let mut e = Encoded {
-                    records: Vec::with_capacity(chunk.len() * 256),
-                    ..Encoded::default()
-                };
-                for c in chunk {
-                    e.starts.push((c.flow.stream, e.records.len()));
-                    match report {
-                        Report::Connections => {
-                            frame(&mut e.records, |buf| encode_row(c, buf));
-                            e.has_path |= !c.flow.path.is_empty();
-                            e.inferred |= Side::BOTH.iter().any(|&s| c.tcp.state_inferred(s));
-                        }
-                        Report::History => frame(&mut e.records, |buf| {
-                            buf.extend_from_slice(&c.flow.first_frame.to_le_bytes());
-                            HistoryBlock::new(c).encode(buf);
-                        }),
-                    }
-                }
-                e
-            })
-            .collect();
         let spill = self.spill.get_or_insert_with(Spill::new);
         let rows = &mut self.files[file_index];
-        for e in chunks {
-            let at = spill.push(&e.records)?;
-            rows.index.extend(
-                e.starts
-                    .iter()
-                    .map(|&(stream, start)| (stream, at + start as u64)),
-            );
-            rows.has_path |= e.has_path;
-            rows.inferred |= e.inferred;
+        // A slice at a time, so that the records waiting to be written
+        // stay few even when a capture's end finishes every connection.
+        for slice in conns.chunks(ENCODE_SLICE) {
+            let chunks: Vec<Encoded> = slice
+                .par_chunks(ENCODE_CHUNK)
+                .map(|chunk| encode_chunk(report, chunk))
+                .collect();
+            for e in chunks {
+                let at = spill.push(&e.records)?;
+                rows.index.extend(
+                    e.starts
+                        .iter()
+                        .map(|&(stream, start)| (stream, at + start as u64)),
+                );
+                rows.has_path |= e.has_path;
+                rows.inferred |= e.inferred;
+            }
         }
         Ok(())
     }
