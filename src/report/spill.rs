@@ -1,6 +1,6 @@
 //! Records set aside until the end of a report: a temporary file (removed
 //! once opened, where the system allows), or memory when no temporary file
-//! can be made. The terminal reports keep each connection's row or state
+//! can be made or its disk fills up. The terminal reports keep each connection's row or state
 //! history here, so they need memory for an index only (an offset per
 //! connection), and still list connections in stream order.
 
@@ -62,14 +62,42 @@ impl Spill {
 
     /// Appends framed records (see [`frame`]); returns the offset of the
     /// first byte, from which the records' offsets follow.
+    /// If the temporary file cannot take them (its disk is full), what it
+    /// holds moves to memory and the report goes on there.
     pub(crate) fn push(&mut self, records: &[u8]) -> io::Result<u64> {
         let at = self.len;
-        match &mut self.store {
-            Store::File(f) => f.write_all(records).map_err(temp_error)?,
-            Store::Memory(v) => v.extend_from_slice(records),
+        if let Store::File(f) = &mut self.store {
+            if f.write_all(records).is_err() {
+                self.store = Store::Memory(self.take_back()?);
+            }
+        }
+        if let Store::Memory(v) = &mut self.store {
+            v.extend_from_slice(records);
         }
         self.len += records.len() as u64;
         Ok(at)
+    }
+
+    /// The bytes pushed so far, from a file store that failed a write: what
+    /// reached the file, then what its buffer still holds, as far as the
+    /// pushes that succeeded go (a failed write leaves any part of itself
+    /// after them).
+    fn take_back(&mut self) -> io::Result<Vec<u8>> {
+        let Store::File(f) = std::mem::replace(&mut self.store, Store::Memory(Vec::new())) else {
+            return Ok(Vec::new());
+        };
+        let (file, buffered) = f.into_parts();
+        let len = usize::try_from(self.len)
+            .map_err(|_| temp_error(io::Error::other("too large for memory")))?;
+        let on_disk = file.metadata().map_err(temp_error)?.len();
+        let mut bytes = vec![0; on_disk.min(self.len) as usize];
+        read_at(&file, &mut bytes, 0).map_err(temp_error)?;
+        bytes.extend_from_slice(&buffered.unwrap_or_else(|e| e.into_inner()));
+        if bytes.len() < len {
+            return Err(temp_error(io::Error::other("pushed records were lost")));
+        }
+        bytes.truncate(len);
+        Ok(bytes)
     }
 
     /// The record at `offset` (without its length). On a miss the window is
@@ -78,7 +106,9 @@ impl Spill {
     /// for records read out of order.
     pub(crate) fn record(&mut self, offset: u64, ahead: usize) -> io::Result<&[u8]> {
         if let Store::File(f) = &mut self.store {
-            f.flush().map_err(temp_error)?;
+            if f.flush().is_err() {
+                self.store = Store::Memory(self.take_back()?);
+            }
         }
         let len = u32::from_le_bytes(
             self.bytes(offset, 4, 4 + ahead)?
@@ -209,6 +239,37 @@ mod tests {
         let s = Spill::new();
         assert!(matches!(s.store, Store::File(_)), "no temporary file");
         records_come_back_in_any_order(s);
+    }
+
+    /// A disk that fills up: the records move to memory and still come back.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn records_come_back_when_the_disk_is_full() {
+        let full = OpenOptions::new().read(true).write(true).open("/dev/full");
+        let mut s = Spill {
+            store: Store::File(BufWriter::with_capacity(64, full.unwrap())),
+            ..Spill::in_memory()
+        };
+        let pieces: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; usize::from(i)]).collect();
+        let mut offsets = Vec::new();
+        for p in &pieces {
+            let (buf, _) = records(&[p]);
+            offsets.push(s.push(&buf).unwrap());
+        }
+        assert!(matches!(s.store, Store::Memory(_)));
+        for (p, &at) in pieces.iter().zip(&offsets).rev() {
+            assert_eq!(s.record(at, 0).unwrap(), &p[..]);
+        }
+        // Records still in the buffer when the first read flushes it.
+        let full = OpenOptions::new().read(true).write(true).open("/dev/full");
+        let mut s = Spill {
+            store: Store::File(BufWriter::with_capacity(1 << 16, full.unwrap())),
+            ..Spill::in_memory()
+        };
+        let (buf, offsets) = records(&[b"one", b"two"]);
+        let at = s.push(&buf).unwrap();
+        assert_eq!(s.record(at + offsets[1], 0).unwrap(), b"two");
+        assert!(matches!(s.store, Store::Memory(_)));
     }
 
     #[test]
