@@ -317,13 +317,6 @@ fn table_shape(a: &Analysis, spill: &mut Spill, rows: &FileRows) -> io::Result<T
         .map(|&c| shapes.map(|shape| cell_width(c.header(shape))))
         .collect();
     let mut longest_code = 0;
-    // Only captures with VLANs or tunnels get PATH unless it is asked for;
-    // it is essential when two connections have the same endpoints but
-    // different paths, so that only PATH tells them apart. The first path
-    // of each pair of endpoints is kept while the rows are read: only for
-    // such captures, only for this moment.
-    let mut paths: HashMap<(String, String), String> = HashMap::new();
-    let mut paths_tell_apart = false;
     each_row(spill, &rows.index, |r| {
         for (i, &c) in Column::ALL.iter().enumerate() {
             for (k, &shape) in shapes.iter().enumerate() {
@@ -332,16 +325,11 @@ fn table_shape(a: &Analysis, spill: &mut Spill, rows: &FileRows) -> io::Result<T
             }
         }
         longest_code = r.codes().map(str::len).fold(longest_code, usize::max);
-        if rows.has_path && !paths_tell_apart {
-            let first = paths
-                .entry((r.client.to_string(), r.server.to_string()))
-                .or_insert_with(|| r.path.to_string());
-            paths_tell_apart = *first != r.path;
-        }
     })?;
+    // Only captures with VLANs or tunnels get PATH unless it is asked for.
     let path = if !rows.has_path {
         PathNeed::None
-    } else if paths_tell_apart {
+    } else if paths_tell_apart(spill, &rows.index, endpoints_hash)? {
         PathNeed::Essential
     } else {
         PathNeed::Useful
@@ -351,6 +339,63 @@ fn table_shape(a: &Analysis, spill: &mut Spill, rows: &FileRows) -> io::Result<T
         natural,
         longest_code,
     })
+}
+
+/// Whether two connections have the same endpoints but different paths,
+/// so that only PATH tells them apart. Per pair of endpoints (by `hash`)
+/// the first row's path (by number: paths are few) and place in `index`
+/// are kept, 16 bytes, only for this moment. A path unlike the first is
+/// checked against the first row itself; two pairs of one hash send the
+/// question to [`paths_tell_apart_exactly`].
+fn paths_tell_apart(
+    spill: &mut Spill,
+    index: &[(u64, u64)],
+    hash: fn(&str, &str) -> u64,
+) -> io::Result<bool> {
+    let mut path_numbers: HashMap<String, u32> = HashMap::new();
+    let mut first: HashMap<u64, (u32, u32)> = HashMap::new();
+    for (k, &(_, offset)) in index.iter().enumerate() {
+        let r =
+            TableRow::decode(spill.record(offset, SEQUENTIAL_AHEAD)?).ok_or_else(unreadable_row)?;
+        let next = path_numbers.len() as u32;
+        let path = *path_numbers.entry(r.path.to_string()).or_insert(next);
+        let slot = hash(r.client, r.server);
+        let (first_path, at) = *first.entry(slot).or_insert((path, k as u32));
+        if first_path == path {
+            continue;
+        }
+        let ends = (r.client.to_string(), r.server.to_string());
+        let f = TableRow::decode(spill.record(index[at as usize].1, RANDOM_AHEAD)?)
+            .ok_or_else(unreadable_row)?;
+        return if (f.client, f.server) == (ends.0.as_str(), ends.1.as_str()) {
+            Ok(true)
+        } else {
+            paths_tell_apart_exactly(spill, index)
+        };
+    }
+    Ok(false)
+}
+
+/// [`paths_tell_apart`] with every pair of endpoints and its first path
+/// kept in full.
+fn paths_tell_apart_exactly(spill: &mut Spill, index: &[(u64, u64)]) -> io::Result<bool> {
+    let mut paths: HashMap<(String, String), String> = HashMap::new();
+    let mut apart = false;
+    each_row(spill, index, |r| {
+        if !apart {
+            let first = paths
+                .entry((r.client.to_string(), r.server.to_string()))
+                .or_insert_with(|| r.path.to_string());
+            apart = *first != r.path;
+        }
+    })?;
+    Ok(apart)
+}
+
+/// A pair of endpoints' hash, the same throughout a run.
+fn endpoints_hash(client: &str, server: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one((client, server))
 }
 
 fn column_index(c: Column) -> usize {
@@ -1167,6 +1212,28 @@ mod tests {
                 .map(|c| text.find(&c.flow.client().to_string()).unwrap())
                 .collect();
             assert!(at[0] < at[1] && at[1] < at[2], "{report:?}: {text}");
+        }
+    }
+
+    /// PATH is essential where two connections differ by their paths only,
+    /// whatever the endpoints hash to (here every pair to one value).
+    #[test]
+    fn paths_tell_apart_with_any_hash() {
+        let tenants = analysis("testdata/synth/encap/vlan_tenants.pcap");
+        let vlans = analysis("testdata/synth/vlan.pcap");
+        let one_hash: fn(&str, &str) -> u64 = |_, _| 7;
+        for (conns, apart) in [(&tenants.connections, true), (&vlans.connections, false)] {
+            let mut spill = Spill::new();
+            let mut index = Vec::new();
+            for c in conns.iter() {
+                let mut buf = Vec::new();
+                frame(&mut buf, |b| encode_row(c, b));
+                index.push((c.flow.stream, spill.push(&buf).unwrap()));
+            }
+            for hash in [endpoints_hash, one_hash] {
+                assert_eq!(paths_tell_apart(&mut spill, &index, hash).unwrap(), apart);
+            }
+            assert_eq!(paths_tell_apart_exactly(&mut spill, &index).unwrap(), apart);
         }
     }
 }
