@@ -202,8 +202,8 @@ fn note_undecodable(analyses: &[Analysis], table: bool) {
 
 /// Every report format is fed connection by connection as the analysis
 /// finishes them: CSV, JSON lines, Zeek's conn.log and `--out-dir` are
-/// written at once, the table keeps a small row per connection and the
-/// histories a block each in a temporary file, so memory follows the live
+/// written at once, the table and the histories keep a row or a block per
+/// connection in a temporary file (and 16 bytes of index), so memory follows the live
 /// connections, not the capture's size. Inputs are analysed one after the
 /// other (each on all threads).
 fn run_streaming_report(args: &RunArgs, filter: &Filter) -> Result<i32, String> {

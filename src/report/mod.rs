@@ -5,9 +5,11 @@
 //!
 //! CSV and JSON arrange one shared row per connection, so the two can never
 //! disagree, and each CSV header is the field names of its record type. CSV,
-//! JSON lines and Zeek's JSON lines can be written while the analysis runs
-//! ([`StreamingReport`]); the table and Zeek's TSV need every connection
-//! first. [`write_report`] writes any format from finished analyses.
+//! JSON lines and Zeek's conn.log (TSV and JSON) are written while the
+//! analysis runs ([`StreamingReport`]); the table, in stream order under a
+//! heading that counts its rows, sets each row aside in a temporary file
+//! until every connection is in ([`TableReport`]). [`write_report`] writes
+//! any format from finished analyses.
 
 pub mod check;
 mod columns;
