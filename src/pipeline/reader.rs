@@ -103,7 +103,6 @@ impl Batch {
         keys: KeyOptions,
         frames: &mut Vec<KeyedFrame>,
     ) {
-        frames.clear();
         let data: &[u8] = match &self.map {
             Some(map) => map.bytes(),
             None => &self.bytes,
@@ -127,7 +126,10 @@ impl Batch {
                 KeyedFrame { frame, key }
             },
         );
-        frames.par_extend(decoded);
+        // Indexed, so each frame is written in place (par_extend would
+        // gather them in per-thread lists and copy them over: 2.6 % of
+        // the CPU of a CSV run, in memmove).
+        decoded.collect_into_vec(frames);
     }
 
     /// Empties the batch for reuse; the pages of a mapped file before its
