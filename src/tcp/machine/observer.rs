@@ -5,6 +5,8 @@
 //! inference of what the capture missed, and moving or withdrawing a
 //! receiver's transition on evidence of loss.
 
+use std::sync::OnceLock;
+
 use serde::Serialize;
 
 use super::rules::{step, Cause, Event, Open, State};
@@ -34,6 +36,72 @@ pub struct Transition {
     /// Withdrawn by later evidence of loss; kept so indices stay stable.
     #[serde(skip)]
     pub(super) withdrawn: bool,
+}
+
+/// A transition as the machines keep it while they follow a connection:
+/// the same facts as [`Transition`] in 32 bytes instead of 48 (the frames
+/// without an `Option`'s padding), since a connection's dozen transitions
+/// are a good part of what it holds while it is live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Step {
+    pub(super) frame: MaybeFrame,
+    pub(super) ts_ns: i64,
+    pub(super) evidence_frame: MaybeFrame,
+    pub(super) side: Side,
+    pub(super) from: State,
+    pub(super) to: State,
+    pub(super) cause: Cause,
+    pub(super) inferred: bool,
+    pub(super) withdrawn: bool,
+}
+
+impl Step {
+    /// The transition as the library shows it.
+    fn transition(&self) -> Transition {
+        Transition {
+            frame: self.frame.get(),
+            ts_ns: self.ts_ns,
+            side: self.side,
+            from: self.from,
+            to: self.to,
+            cause: self.cause,
+            inferred: self.inferred,
+            evidence_frame: self.evidence_frame.get(),
+            withdrawn: self.withdrawn,
+        }
+    }
+}
+
+// A connection keeps a dozen of these while it is live (issue 17).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Step>() == 32);
+
+/// A frame number or none, in 8 bytes: no capture reaches frame `u64::MAX`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct MaybeFrame(u64);
+
+impl Default for MaybeFrame {
+    fn default() -> MaybeFrame {
+        MaybeFrame::NONE
+    }
+}
+
+impl MaybeFrame {
+    pub(super) const NONE: MaybeFrame = MaybeFrame(u64::MAX);
+
+    pub(super) fn new(frame: Option<u64>) -> MaybeFrame {
+        frame.map_or(MaybeFrame::NONE, MaybeFrame)
+    }
+
+    pub(super) fn get(self) -> Option<u64> {
+        (self != MaybeFrame::NONE).then_some(self.0)
+    }
+}
+
+impl std::fmt::Debug for MaybeFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
 }
 
 /// Thresholds and timers, in capture time.
@@ -68,7 +136,7 @@ pub(super) struct SideState {
     pub(super) open: Open,
     pub(super) entered_ns: i64,
     /// Frame of the segment that moved it into its current state.
-    pub(super) entered_frame: Option<u64>,
+    pub(super) entered_frame: MaybeFrame,
     /// When TIME_WAIT's 2*MSL timer (re)started: on entering it, and at each
     /// FIN received in it (RFC 9293 3.10.7.4, eighth).
     pub(super) timer_ns: i64,
@@ -159,15 +227,21 @@ pub struct PairedMachines {
     pub(super) cfg: Config,
     pub(super) ends: [SideState; 2],
     pub(super) initial: [State; 2],
-    pub(super) transitions: Vec<Transition>,
+    /// Every transition, withdrawn ones included (indices stay stable).
+    pub(super) steps: Vec<Step>,
+    /// The standing transitions as [`PairedMachines::transitions`] shows
+    /// them, built at its first call (a report's, once the connection is
+    /// finished) and dropped at any change.
+    shown: OnceLock<Box<[Transition]>>,
     pub(super) anomalies: AnomalyLog,
     pub(super) phase: Phase,
     /// The first invalid segment, while no connection is seen.
-    pub(super) probe: Option<Probe>,
+    /// Boxed: rare, and every connection would carry its room.
+    pub(super) probe: Option<Box<Probe>>,
     /// Frame of the client's first SYN.
-    pub(super) first_syn_frame: Option<u64>,
+    pub(super) first_syn_frame: MaybeFrame,
     /// Frame of the server's first SYN-ACK.
-    pub(super) first_syn_ack_frame: Option<u64>,
+    pub(super) first_syn_ack_frame: MaybeFrame,
     /// The first accepted RST that aborted the connection: who sent it.
     pub(super) reset_by: Option<Side>,
     pub(super) refused: bool,
@@ -254,12 +328,13 @@ impl PairedMachines {
             cfg,
             ends,
             initial: [State::Closed, State::Listen],
-            transitions: Vec::new(),
+            steps: Vec::new(),
+            shown: OnceLock::new(),
             anomalies: AnomalyLog::new(),
             phase: Phase::Fresh,
             probe: None,
-            first_syn_frame: None,
-            first_syn_ack_frame: None,
+            first_syn_frame: MaybeFrame::NONE,
+            first_syn_ack_frame: MaybeFrame::NONE,
             reset_by: None,
             refused: false,
             probe_refused: false,
@@ -288,7 +363,20 @@ impl PairedMachines {
 
     /// Every transition still standing, in the order they happened.
     pub fn transitions(&self) -> impl Iterator<Item = &Transition> {
-        self.transitions.iter().filter(|t| !t.withdrawn)
+        self.shown
+            .get_or_init(|| self.standing().map(Step::transition).collect())
+            .iter()
+    }
+
+    /// The standing transitions as kept.
+    pub(super) fn standing(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|t| !t.withdrawn)
+    }
+
+    /// The transitions, to change: what `transitions` showed is stale.
+    pub(super) fn steps_mut(&mut self) -> &mut Vec<Step> {
+        self.shown.take();
+        &mut self.steps
     }
 
     /// Does the side's current state rest on inference: a transition of its
@@ -296,7 +384,7 @@ impl PairedMachines {
     /// started mid-connection or missed the SYN or SYN-ACK), or a side never
     /// seen at all (one-sided capture)?
     pub fn state_inferred(&self, side: Side) -> bool {
-        self.transitions[self.incarnation_start..]
+        self.steps[self.incarnation_start..]
             .iter()
             .any(|t| !t.withdrawn && t.side == side && t.inferred)
     }
@@ -320,7 +408,7 @@ impl PairedMachines {
     pub fn states(&self, side: Side) -> Vec<State> {
         let mut v = Vec::with_capacity(TYPICAL_STATES);
         v.push(self.initial[side.idx()]);
-        for t in self.transitions().filter(|t| t.side == side) {
+        for t in self.standing().filter(|t| t.side == side) {
             if v.last() != Some(&t.to) {
                 v.push(t.to);
             }
@@ -345,7 +433,7 @@ impl PairedMachines {
             None => spent.push((state, ns)),
         };
         let (mut state, mut since) = (self.initial[side.idx()], start_ns);
-        for t in self.transitions().filter(|t| t.side == side) {
+        for t in self.standing().filter(|t| t.side == side) {
             add(state, t.ts_ns.saturating_sub(since).max(0));
             state = t.to;
             since = since.max(t.ts_ns);
@@ -363,8 +451,9 @@ impl PairedMachines {
     /// Sanity check used by tests: every standing transition is an edge of
     /// the RFC table, and every inferred one names its evidence.
     pub fn all_transitions_are_rfc_edges(&self) -> bool {
-        self.transitions().all(|t| {
-            super::rules::is_rfc_edge(t.from, t.to) && (!t.inferred || t.evidence_frame.is_some())
+        self.standing().all(|t| {
+            super::rules::is_rfc_edge(t.from, t.to)
+                && (!t.inferred || t.evidence_frame.get().is_some())
         })
     }
 
@@ -440,7 +529,7 @@ impl PairedMachines {
         let from = e.state;
         e.state = to;
         e.entered_ns = ts_ns;
-        e.entered_frame = frame;
+        e.entered_frame = MaybeFrame::new(frame);
         match to {
             State::SynRcvd => {
                 e.open = if from == State::Listen {
@@ -454,7 +543,8 @@ impl PairedMachines {
             State::TimeWait => e.timer_ns = ts_ns,
             _ => {}
         }
-        let (len, room) = (self.transitions.len(), self.transitions.capacity());
+        let steps = self.steps_mut();
+        let (len, room) = (steps.len(), steps.capacity());
         if len == room {
             let next = if room < FIRST_TRANSITIONS {
                 FIRST_TRANSITIONS
@@ -463,39 +553,39 @@ impl PairedMachines {
             } else {
                 2 * room
             };
-            self.transitions.reserve_exact(next - len);
+            steps.reserve_exact(next - len);
         }
-        self.transitions.push(Transition {
-            frame,
+        steps.push(Step {
+            frame: MaybeFrame::new(frame),
             ts_ns,
             side,
             from,
             to,
             cause,
             inferred: evidence.is_some(),
-            evidence_frame: evidence,
+            evidence_frame: MaybeFrame::new(evidence),
             withdrawn: false,
         });
-        self.transitions.len() - 1
+        steps.len() - 1
     }
 
     /// Withdraws transition `idx` (later evidence says it did not happen) and
     /// puts its side back in the state it left.
     pub(super) fn withdraw(&mut self, idx: usize) {
-        let t = &mut self.transitions[idx];
+        let t = &mut self.steps_mut()[idx];
         t.withdrawn = true;
         let (side, from) = (t.side, t.from);
         let entered = self
-            .transitions
+            .steps
             .iter()
             .rev()
             .find(|t| !t.withdrawn && t.side == side)
-            .map(|t| (t.ts_ns, t.frame));
+            .map(|t| (t.ts_ns, t.frame.get()));
         let e = self.end_mut(side);
         e.state = from;
         if let Some((ts, frame)) = entered {
             e.entered_ns = ts;
-            e.entered_frame = frame;
+            e.entered_frame = MaybeFrame::new(frame);
             if from == State::TimeWait {
                 e.timer_ns = e.timer_ns.max(ts);
             }
@@ -506,8 +596,8 @@ impl PairedMachines {
     /// incarnation (a server that never answered); its return to LISTEN at a
     /// reincarnation is kept unless `including_listen`.
     pub(super) fn withdraw_incarnation(&mut self, side: Side, including_listen: bool) {
-        for i in (self.incarnation_start..self.transitions.len()).rev() {
-            let t = &self.transitions[i];
+        for i in (self.incarnation_start..self.steps.len()).rev() {
+            let t = &self.steps[i];
             if t.side == side && !t.withdrawn && (including_listen || t.cause != Cause::PortReused)
             {
                 self.withdraw(i);
@@ -518,7 +608,7 @@ impl PairedMachines {
 
     /// Index of a side's latest standing transition.
     fn last_transition_of(&self, side: Side) -> Option<usize> {
-        self.transitions
+        self.steps
             .iter()
             .rposition(|t| !t.withdrawn && t.side == side)
     }
@@ -576,11 +666,11 @@ impl PairedMachines {
                 || format!("{from} sent {what}"),
             );
             if matches!(self.phase, Phase::Fresh) && self.probe.is_none() {
-                self.probe = Some(Probe {
+                self.probe = Some(Box::new(Probe {
                     frame: seg.frame,
                     from,
                     what,
-                });
+                }));
             }
             self.end_mut(from).sent_any = true;
             return;
@@ -654,7 +744,7 @@ impl PairedMachines {
     /// closed port answers with RST, 3.10.7.1), or a stray RST that implies
     /// nothing.
     fn answer_to_probe(&mut self, seg: &Segment, from: Side) {
-        let Some(probe) = self.probe else {
+        let Some(&probe) = self.probe.as_deref() else {
             return;
         };
         if probe.from != from.peer() || self.probe_refused {
@@ -846,12 +936,12 @@ impl PairedMachines {
         if let Some((idx, after)) = self.end(to).received_control {
             let acked = matches!(self.end(to).ack_sent, Some(a) if after <= a);
             if after == seg_end && !acked && self.last_transition_of(to) == Some(idx) {
-                let t = &mut self.transitions[idx];
-                t.frame = Some(seg.frame);
+                let t = &mut self.steps_mut()[idx];
+                t.frame = MaybeFrame::new(Some(seg.frame));
                 t.ts_ns = seg.ts_ns;
                 let e = self.end_mut(to);
                 e.entered_ns = seg.ts_ns;
-                e.entered_frame = Some(seg.frame);
+                e.entered_frame = MaybeFrame::new(Some(seg.frame));
                 if e.state == State::TimeWait {
                     e.timer_ns = seg.ts_ns;
                 }
@@ -900,7 +990,7 @@ impl PairedMachines {
                 self.apply(side, Event::Reuse, seg);
             }
         }
-        self.incarnation_start = self.transitions.len();
+        self.incarnation_start = self.steps.len();
         self.apply(from.peer(), Event::Reuse, seg);
         for e in &mut self.ends {
             *e = SideState {
@@ -914,8 +1004,8 @@ impl PairedMachines {
         self.handshake_reset = false;
         self.syn_unanswered = false;
         self.reset_by = None;
-        self.first_syn_frame = None;
-        self.first_syn_ack_frame = None;
+        self.first_syn_frame = MaybeFrame::NONE;
+        self.first_syn_ack_frame = MaybeFrame::NONE;
         if let Some(side) = in_time_wait {
             self.anomaly(
                 AnomalyCode::PortReuseInTimeWait,
@@ -976,7 +1066,7 @@ impl PairedMachines {
                 self.end_mut(from).received_control = None;
             }
             // An active opener, not a listener: it was CLOSED before its SYN.
-            if self.transitions().all(|t| t.side != from) {
+            if self.standing().all(|t| t.side != from) {
                 self.initial[from.idx()] = State::Closed;
                 self.end_mut(from).state = State::Closed;
             }
@@ -1002,8 +1092,8 @@ impl PairedMachines {
                 );
             }
         }
-        if from == Side::Client && self.first_syn_frame.is_none() {
-            self.first_syn_frame = Some(seg.frame);
+        if from == Side::Client && self.first_syn_frame.get().is_none() {
+            self.first_syn_frame = MaybeFrame::new(Some(seg.frame));
         }
         if crossed {
             // Our SYN now meets the peer's, which was waiting on the wire.
@@ -1086,8 +1176,8 @@ impl PairedMachines {
             );
         }
         self.end_mut(from).iss = Some(SeqNum(seg.seq));
-        if from == Side::Server && self.first_syn_ack_frame.is_none() {
-            self.first_syn_ack_frame = Some(seg.frame);
+        if from == Side::Server && self.first_syn_ack_frame.get().is_none() {
+            self.first_syn_ack_frame = MaybeFrame::new(Some(seg.frame));
         }
         match self.state(to) {
             State::SynSent => {
@@ -1384,7 +1474,7 @@ impl PairedMachines {
             self.withdraw_incarnation(s, false);
             self.apply(from, Event::SendRst, seg);
             self.syn_unanswered = true;
-            let syn = self.first_syn_frame;
+            let syn = self.first_syn_frame.get();
             self.anomaly(AnomalyCode::SynUnanswered, syn, Some(c), || {
                 format!(
                     "the client's SYN got no answer; the client gave up with RST at frame {}",
@@ -1448,7 +1538,7 @@ impl PairedMachines {
         if from_state == State::Closed && to_state == State::Closed {
             return;
         }
-        let transitions_before = self.transitions.len();
+        let transitions_before = self.steps.len();
         let anomalies_before = self.anomalies.mark();
         let reset_by_before = self.reset_by;
         self.end_mut(from).sent_rst = true;
@@ -1506,8 +1596,8 @@ impl PairedMachines {
     /// are undone.
     fn undo_challenged_rst(&mut self, p: InexactRst) {
         let from = p.receiver;
-        for i in (p.transitions_before..self.transitions.len()).rev() {
-            if !self.transitions[i].withdrawn {
+        for i in (p.transitions_before..self.steps.len()).rev() {
+            if !self.steps[i].withdrawn {
                 self.withdraw(i);
             }
         }
