@@ -147,12 +147,12 @@ mod tests {
         use crate::anomaly::AnomalyLog;
         use crate::tcp::machine::PairedMachines;
         use crate::tcp::sequence::{RttSamples, SeqAnalyzer};
-        assert_eq!(size_of::<super::Trackers>(), 1120);
-        assert_eq!(size_of::<PairedMachines>(), 520);
-        assert_eq!(size_of::<SeqAnalyzer>(), 504);
+        assert_eq!(size_of::<super::Trackers>(), 992);
+        assert_eq!(size_of::<PairedMachines>(), 424);
+        assert_eq!(size_of::<SeqAnalyzer>(), 472);
         assert_eq!(size_of::<AnomalyLog>(), 8);
         assert_eq!(size_of::<RttSamples>(), 40);
         assert_eq!(size_of::<super::ZeekLive>(), 32);
-        assert_eq!(size_of::<super::Connection>(), 1280);
+        assert_eq!(size_of::<super::Connection>(), 1152);
     }
 }
