@@ -468,7 +468,13 @@ impl PairedMachines {
     /// Every transition still standing, in the order they happened.
     pub fn transitions(&self) -> impl Iterator<Item = &Transition> {
         self.shown
-            .get_or_init(|| self.standing().map(Step::transition).collect())
+            .get_or_init(|| {
+                // One allocation of the exact size (a filtered iterator
+                // would grow a vector, then shrink it).
+                let mut v = Vec::with_capacity(self.standing().count());
+                v.extend(self.standing().map(Step::transition));
+                v.into_boxed_slice()
+            })
             .iter()
     }
 
