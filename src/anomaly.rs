@@ -304,13 +304,29 @@ impl From<&str> for Detail {
 pub const LISTED_PER_CODE: u64 = 100;
 
 /// A connection's anomalies: the first [`LISTED_PER_CODE`] occurrences of
-/// each code in full, and how many of each there were in all.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AnomalyLog {
+/// each code in full, and how many of each there were in all. Boxed, and
+/// only once something is recorded: most connections have no anomaly, and
+/// each carries two logs (machines and sequence analysis), so an empty log
+/// costs a pointer rather than two vectors.
+#[derive(Clone, Debug, Default)]
+pub struct AnomalyLog(Option<Box<Entries>>);
+
+/// What a log holds once it holds anything.
+#[derive(Clone, Debug, Default)]
+struct Entries {
     listed: Vec<Anomaly>,
     /// (code, occurrences), in order of first occurrence; few codes per connection.
     counts: Vec<(AnomalyCode, u64)>,
 }
+
+/// Equal when they list and count the same, boxed or not.
+impl PartialEq for AnomalyLog {
+    fn eq(&self, other: &AnomalyLog) -> bool {
+        self.listed() == other.listed() && self.counts() == other.counts()
+    }
+}
+
+impl Eq for AnomalyLog {}
 
 impl AnomalyLog {
     /// An empty log.
@@ -326,19 +342,20 @@ impl AnomalyLog {
         side: Option<Side>,
         detail: impl FnOnce() -> D,
     ) {
-        let n = match self.counts.iter_mut().find(|(c, _)| *c == code) {
+        let log = self.0.get_or_insert_with(Box::default);
+        let n = match log.counts.iter_mut().find(|(c, _)| *c == code) {
             Some((_, n)) => {
                 *n += 1;
                 *n
             }
             None => {
-                self.counts.push((code, 1));
+                log.counts.push((code, 1));
                 1
             }
         };
         if n <= LISTED_PER_CODE {
             let Detail { text, seq_numbers } = detail().into();
-            self.listed.push(Anomaly {
+            log.listed.push(Anomaly {
                 code,
                 frame,
                 side,
@@ -365,32 +382,37 @@ impl AnomalyLog {
 
     /// The listed occurrences, in the order they were recorded.
     pub fn listed(&self) -> &[Anomaly] {
-        &self.listed
+        self.0.as_deref().map_or(&[], |log| &log.listed)
     }
 
     /// Occurrences per code, listed or not, in order of first occurrence.
     pub fn counts(&self) -> &[(AnomalyCode, u64)] {
-        &self.counts
+        self.0.as_deref().map_or(&[], |log| &log.counts)
     }
 
     /// Where the log stands, to undo what follows with [`AnomalyLog::rewind`].
     pub fn mark(&self) -> LogMark {
         LogMark {
-            listed: self.listed.len(),
-            counts: self.counts.clone(),
+            listed: self.listed().len(),
+            counts: self.counts().to_vec(),
         }
     }
 
     /// Forgets everything recorded since `mark`.
     pub fn rewind(&mut self, mark: &LogMark) {
-        self.listed.truncate(mark.listed);
-        self.counts.clone_from(&mark.counts);
+        if let Some(log) = &mut self.0 {
+            log.listed.truncate(mark.listed);
+            log.counts.clone_from(&mark.counts);
+        }
     }
 
     /// Replaces the detail of the listed occurrence of `code` at `frame`, for
     /// details that could only be written once later facts were known.
     pub fn set_detail(&mut self, code: AnomalyCode, frame: u64, detail: String) {
-        if let Some(a) = self
+        let Some(log) = &mut self.0 else {
+            return;
+        };
+        if let Some(a) = log
             .listed
             .iter_mut()
             .find(|a| a.code == code && a.frame == Some(frame))
@@ -402,12 +424,12 @@ impl AnomalyLog {
 
     /// Whether any occurrence of `code` was recorded.
     pub fn contains(&self, code: AnomalyCode) -> bool {
-        self.counts.iter().any(|&(c, _)| c == code)
+        self.counts().iter().any(|&(c, _)| c == code)
     }
 
     /// Occurrences recorded but not listed.
     pub fn unlisted(&self) -> u64 {
-        self.counts
+        self.counts()
             .iter()
             .map(|&(_, n)| n.saturating_sub(LISTED_PER_CODE))
             .sum()

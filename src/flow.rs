@@ -516,13 +516,16 @@ impl Keyer {
 /// whether Wireshark would start a new stream instead. A table keeps up to
 /// its limit of these (100,000 by default), so the endpoints are not
 /// repeated: the key under which the tomb is kept has them.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Tomb {
     stream: u64,
     bases: SeqBases,
     client_reason: ClientReason,
     /// The client is the key's lower endpoint.
     client_is_lo: bool,
+    /// Still to be found by its key (not revived, replaced or forgotten);
+    /// a tomb that no longer stands keeps its place in [`Tombs`]' order.
+    standing: bool,
 }
 
 impl Tomb {
@@ -532,6 +535,7 @@ impl Tomb {
             bases: c.bases,
             client_reason: c.client_reason,
             client_is_lo: c.client() == key.lo,
+            standing: true,
         }
     }
 
@@ -561,6 +565,110 @@ impl Tomb {
     }
 }
 
+/// A table's tombstones: the last `limit` made, oldest first forgotten, in
+/// a ring that holds each key once and an index of ring places by key (a
+/// map of keys plus a queue of keys in order would hold each key twice,
+/// and round both up to powers of two: this is half the memory, and a
+/// table keeps up to its limit of tombstones all the time).
+///
+/// Forgetting follows the order the tombstones were made in, standing or
+/// not: the tombstone made a `limit` of tombstones ago is forgotten, and
+/// the standing one of its key too if it has that one's stream number.
+#[derive(Debug, Default)]
+struct Tombs {
+    ring: Vec<(FlowKey, Tomb)>,
+    /// The ring place of the next tombstone: once the ring is full, the oldest.
+    next: usize,
+    /// Ring places of the standing tombstones, by key.
+    index: hashbrown::HashTable<usize>,
+    limit: usize,
+}
+
+fn key_hash(key: &FlowKey) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(key)
+}
+
+impl Tombs {
+    /// Takes the standing tombstone of `key` away, if there is one.
+    fn take(&mut self, key: &FlowKey) -> Option<Tomb> {
+        let ring = &mut self.ring;
+        let (at, _) = self
+            .index
+            .find_entry(key_hash(key), |&i| ring[i].0 == *key)
+            .ok()?
+            .remove();
+        ring[at].1.standing = false;
+        Some(ring[at].1)
+    }
+
+    /// Forgets the standing tombstone of `key` if it has `stream`.
+    fn forget(&mut self, key: &FlowKey, stream: u64) {
+        let ring = &mut self.ring;
+        if let Ok(found) = self.index.find_entry(key_hash(key), |&i| {
+            ring[i].0 == *key && ring[i].1.stream == stream
+        }) {
+            let (at, _) = found.remove();
+            ring[at].1.standing = false;
+        }
+    }
+
+    /// Adds the newest tombstone, which replaces any standing one of its
+    /// key; past the limit the oldest is forgotten.
+    fn add(&mut self, key: FlowKey, tomb: Tomb) {
+        if self.limit == 0 {
+            return;
+        }
+        let ring = &mut self.ring;
+        if let Ok(found) = self.index.find_entry(key_hash(&key), |&i| ring[i].0 == key) {
+            let (at, _) = found.remove();
+            ring[at].1.standing = false;
+        }
+        let at = self.next;
+        let mut tomb = tomb;
+        if self.ring.len() < self.limit {
+            if self.ring.len() == self.ring.capacity() {
+                // Doubling, but never past the limit.
+                let more = self.ring.len().max(16).min(self.limit - self.ring.len());
+                self.ring.reserve_exact(more);
+            }
+            self.ring.push((key, tomb));
+        } else {
+            let (old_key, old_stream) = (self.ring[at].0, self.ring[at].1.stream);
+            if old_key == key {
+                // The oldest is of the same key: it takes the new one with
+                // it if their numbers are the same.
+                tomb.standing = old_stream != tomb.stream;
+            } else {
+                self.forget(&old_key, old_stream);
+            }
+            self.ring[at] = (key, tomb);
+        }
+        self.next = (at + 1) % self.limit;
+        if tomb.standing {
+            let ring = &self.ring;
+            self.index
+                .insert_unique(key_hash(&key), at, |&i| key_hash(&ring[i].0));
+        }
+    }
+
+    /// The `n` newest tombstones, standing or not.
+    fn newest_mut(&mut self, n: usize) -> impl Iterator<Item = &mut Tomb> {
+        let len = self.ring.len();
+        let n = n.min(len);
+        let (older, newer) = self.ring.split_at_mut(self.next % len.max(1));
+        // Newest last: the end of `older`, then, once the ring has wrapped
+        // around, the end of `newer`.
+        let (older_len, newer_len) = (older.len(), newer.len());
+        let from_older = n.min(older_len);
+        let from_newer = n - from_older;
+        newer[newer_len - from_newer..]
+            .iter_mut()
+            .chain(older[older_len - from_older..].iter_mut())
+            .map(|(_, t)| t)
+    }
+}
+
 /// A live connection, the key it was found under, and what the caller keeps with it.
 #[derive(Debug)]
 struct Entry<T> {
@@ -583,10 +691,8 @@ pub struct FlowTable<T> {
     free: Vec<u32>,
     live: usize,
     port_reuses: u64,
-    /// Evicted connections by key, the oldest forgotten first past `tomb_limit`.
-    tombs: FxHashMap<FlowKey, Tomb>,
-    tomb_order: std::collections::VecDeque<(FlowKey, u64)>,
-    tomb_limit: usize,
+    /// Evicted connections by key, the oldest forgotten first past the limit.
+    tombs: Tombs,
     /// Slots given a provisional stream number since the last
     /// [`FlowTable::resolve_streams`], and tombstones made with one.
     provisional_slots: Vec<u32>,
@@ -601,9 +707,7 @@ impl<T> Default for FlowTable<T> {
             free: Vec::new(),
             live: 0,
             port_reuses: 0,
-            tombs: FxHashMap::default(),
-            tomb_order: std::collections::VecDeque::new(),
-            tomb_limit: 0,
+            tombs: Tombs::default(),
             provisional_slots: Vec::new(),
             provisional_tombs: 0,
         }
@@ -647,7 +751,10 @@ impl<T> FlowTable<T> {
     /// a later segment of one continues its stream (see [`FlowTable::remove`]).
     pub fn remembering(tombs: usize) -> FlowTable<T> {
         FlowTable {
-            tomb_limit: tombs,
+            tombs: Tombs {
+                limit: tombs,
+                ..Tombs::default()
+            },
             ..FlowTable::default()
         }
     }
@@ -703,7 +810,7 @@ impl<T> FlowTable<T> {
                     replaced = Some(old);
                 }
                 new = true;
-                let conn = match self.tombs.remove(&key) {
+                let conn = match self.tombs.take(&key) {
                     Some(t) if t.syn_starts_new_stream(&key, seg) => {
                         self.port_reuses += 1;
                         reused = true;
@@ -814,20 +921,8 @@ impl<T> FlowTable<T> {
                 e.conn.stream = resolve_stream(e.conn.stream, numbers);
             }
         }
-        let recent = self.provisional_tombs.min(self.tomb_order.len());
-        let from = self.tomb_order.len() - recent;
-        for i in from..self.tomb_order.len() {
-            let (key, stream) = self.tomb_order[i];
-            if !is_provisional(stream) {
-                continue;
-            }
-            let real = resolve_stream(stream, numbers);
-            self.tomb_order[i].1 = real;
-            if let Some(t) = self.tombs.get_mut(&key) {
-                if t.stream == stream {
-                    t.stream = real;
-                }
-            }
+        for t in self.tombs.newest_mut(self.provisional_tombs) {
+            t.stream = resolve_stream(t.stream, numbers);
         }
         self.provisional_tombs = 0;
     }
@@ -841,20 +936,11 @@ impl<T> FlowTable<T> {
         let entry = self.slots.get_mut(slot as usize)?.take()?;
         if self.current.get(&entry.key) == Some(&slot) {
             self.current.remove(&entry.key);
-            if self.tomb_limit > 0 && entry.conn.stream != UNNUMBERED {
-                self.tombs
-                    .insert(entry.key, Tomb::of(&entry.key, &entry.conn));
-                self.tomb_order.push_back((entry.key, entry.conn.stream));
+            if self.tombs.limit > 0 && entry.conn.stream != UNNUMBERED {
+                self.tombs.add(entry.key, Tomb::of(&entry.key, &entry.conn));
                 if self.provisional_tombs > 0 || is_provisional(entry.conn.stream) {
                     // The tombstones from the first provisional one on.
                     self.provisional_tombs += 1;
-                }
-                while self.tomb_order.len() > self.tomb_limit {
-                    if let Some((key, stream)) = self.tomb_order.pop_front() {
-                        if self.tombs.get(&key).is_some_and(|t| t.stream == stream) {
-                            self.tombs.remove(&key);
-                        }
-                    }
                 }
             }
         }
@@ -965,6 +1051,89 @@ mod tests {
         assert_eq!(t.conn(a.slot).stream, 41);
         assert!(t.conn(a.slot).continues);
         assert!(!is_provisional(t.conn(a.slot).stream));
+    }
+
+    /// The tombstones' ring forgets and finds exactly what a map of keys
+    /// plus a queue of (key, number) in order (the layout it replaced)
+    /// did, over a long random run of adds, takes and provisional numbers
+    /// resolved, with few keys and a small limit so every case comes up:
+    /// a key's tombstone replaced, revived, wrapped around, and the oldest
+    /// entry taking a newer tombstone of its key with it.
+    #[test]
+    fn tomb_ring_forgets_as_a_map_and_queue_do() {
+        use std::collections::{HashMap, VecDeque};
+        let keys: Vec<FlowKey> = (0..6)
+            .map(|i| {
+                let mut s = seg(1, true, 1, 0, S);
+                s.src.port = 3000 + i;
+                FlowKey::untunnelled(true, &s)
+            })
+            .collect();
+        let tomb = |stream: u64| Tomb {
+            stream,
+            bases: SeqBases::default(),
+            client_reason: ClientReason::Syn,
+            client_is_lo: stream.is_multiple_of(2),
+            standing: true,
+        };
+        for limit in [1, 2, 3, 5] {
+            let mut ring = Tombs {
+                limit,
+                ..Tombs::default()
+            };
+            let mut map: HashMap<FlowKey, u64> = HashMap::new();
+            let mut queue: VecDeque<(FlowKey, u64)> = VecDeque::new();
+            let mut provisional = 0usize;
+            let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+            for step in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let key = keys[(x % 6) as usize];
+                match (x >> 8) % 8 {
+                    0..=3 => {
+                        // Few numbers, so a key often gets the same one again.
+                        let stream = match (x >> 16) % 4 {
+                            0 => PROVISIONAL | ((x >> 24) % 2),
+                            n => n,
+                        };
+                        ring.add(key, tomb(stream));
+                        map.insert(key, stream);
+                        queue.push_back((key, stream));
+                        while queue.len() > limit {
+                            let (k, s) = queue.pop_front().unwrap();
+                            if map.get(&k) == Some(&s) {
+                                map.remove(&k);
+                            }
+                        }
+                        if provisional > 0 || is_provisional(stream) {
+                            provisional += 1;
+                        }
+                    }
+                    4..=6 => {
+                        let got = ring.take(&key).map(|t| t.stream);
+                        assert_eq!(got, map.remove(&key), "limit {limit}, step {step}");
+                    }
+                    _ => {
+                        let numbers = [10 + step, 11 + step];
+                        for t in ring.newest_mut(provisional) {
+                            t.stream = resolve_stream(t.stream, &numbers);
+                        }
+                        let from = queue.len() - provisional.min(queue.len());
+                        for (k, s) in queue.iter_mut().skip(from) {
+                            if is_provisional(*s) {
+                                let real = resolve_stream(*s, &numbers);
+                                if map.get(k) == Some(s) {
+                                    map.insert(*k, real);
+                                }
+                                *s = real;
+                            }
+                        }
+                        provisional = 0;
+                    }
+                }
+            }
+        }
     }
 
     /// A table that numbers streams as they come, as the analysis does.

@@ -5,6 +5,7 @@ use super::options::Options;
 use crate::anomaly::{Anomaly, AnomalyCode};
 use crate::flow::Flow;
 use crate::model::{tcp_community_id, Segment, Side};
+use crate::tcp::inline_vec::InlineVec;
 use crate::tcp::machine::PairedMachines;
 use crate::tcp::sequence::SeqAnalyzer;
 use crate::tcp::zeek::ZeekView;
@@ -68,6 +69,10 @@ impl Connection {
     }
 }
 
+/// Ids of the live Zeek connections holding a connection's packets: six
+/// fit in the room a `Vec` header takes.
+pub(crate) type ZeekLive = InlineVec<u32, 6>;
+
 /// The per-connection analysers while the capture is being read.
 #[derive(Debug)]
 pub(crate) struct Trackers {
@@ -75,8 +80,9 @@ pub(crate) struct Trackers {
     pub(crate) seq: SeqAnalyzer,
     /// Zeek records finished so far that hold packets of this connection.
     pub(crate) zeek: ZeekView,
-    /// Live Zeek connections (ids in the shard's table) holding some.
-    pub(crate) zeek_live: Vec<u32>,
+    /// Live Zeek connections (ids in the shard's table) holding some:
+    /// nearly always one, so kept inline (no allocation per connection).
+    pub(crate) zeek_live: ZeekLive,
     /// Both sides had closed at the last segment (so the shard has queued
     /// the connection's 2*MSL deadline).
     pub(crate) over: bool,
@@ -90,7 +96,7 @@ impl Trackers {
             tcp: PairedMachines::new(options.machines),
             seq: SeqAnalyzer::new(),
             zeek: ZeekView::default(),
-            zeek_live: Vec::new(),
+            zeek_live: ZeekLive::default(),
             over: false,
             community_id_seed: options.community_id_seed,
         }
@@ -125,5 +131,28 @@ impl Trackers {
             seq: self.seq,
             zeek: self.zeek,
         }
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use std::mem::size_of;
+
+    /// What a live connection holds inline, so a field added or widened
+    /// shows here (issue 17: ~50k connections are live at a time on a
+    /// large capture, so every 100 bytes here is ~5 MB of peak memory).
+    /// Before session 4 these were 1,352 / 592 / 672 / 48 / 104 / 1,520.
+    #[test]
+    fn live_connection_state_stays_small() {
+        use crate::anomaly::AnomalyLog;
+        use crate::tcp::machine::PairedMachines;
+        use crate::tcp::sequence::{RttSamples, SeqAnalyzer};
+        assert_eq!(size_of::<super::Trackers>(), 992);
+        assert_eq!(size_of::<PairedMachines>(), 424);
+        assert_eq!(size_of::<SeqAnalyzer>(), 472);
+        assert_eq!(size_of::<AnomalyLog>(), 8);
+        assert_eq!(size_of::<RttSamples>(), 40);
+        assert_eq!(size_of::<super::ZeekLive>(), 32);
+        assert_eq!(size_of::<super::Connection>(), 1152);
     }
 }

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::analysis::Evictions;
-use super::connection::{Connection, Trackers};
+use super::connection::{Connection, Trackers, ZeekLive};
 use super::options::Options;
 use crate::anomaly::{Anomaly, AnomalyCode};
 use crate::decode::Frame;
@@ -258,7 +258,7 @@ impl Shard {
 
     fn attach(&mut self, slot: u32, session: u32, record: ZeekRecord, owned: bool) {
         if let Some(t) = self.flows.get_data_mut(slot) {
-            t.zeek_live.retain(|&s| s != session);
+            t.zeek_live.retain_mut(|s| *s != session);
             t.zeek.push(record, owned);
         }
     }
@@ -298,8 +298,8 @@ impl Shard {
             return;
         };
         let live = std::mem::take(&mut t.zeek_live);
-        let mut kept = Vec::new();
-        for session in live {
+        let mut kept = ZeekLive::default();
+        for &session in live.iter() {
             if self.zeek.deadline(session).is_some_and(|d| d > end_ns) {
                 if let Some(snapshot) = self.zeek.detach(session, slot) {
                     self.flows.data_mut(slot).zeek.push(snapshot, false);
@@ -317,7 +317,7 @@ impl Shard {
     /// records are the same).
     pub(crate) fn finish(&mut self, slot: u32, end_ns: i64) -> Option<Connection> {
         let live = std::mem::take(&mut self.flows.get_data_mut(slot)?.zeek_live);
-        for session in live {
+        for &session in live.iter() {
             self.zeek.finish(session);
         }
         self.settle_zeek();

@@ -4,7 +4,7 @@
 //! [`zeek`] (Zeek's endpoint states, conn_state and history). Each raises its
 //! own anomalies from the catalogue.
 
-mod inline_vec;
+pub(crate) mod inline_vec;
 pub mod machine;
 pub mod sequence;
 pub mod zeek;

@@ -237,15 +237,41 @@ pub struct HandshakeRtt {
     pub total_ns: Option<i64>,
 }
 
+/// The times of the most recent bare SYN and of the first SYN-ACK after
+/// it, and the three handshake RTTs, each perhaps unknown: the values and
+/// one bit each saying it is known, without an `Option`'s padding each.
+#[derive(Clone, Copy, Debug, Default)]
+struct HandshakeTimes {
+    ns: [i64; 5],
+    known: u8,
+}
+
+/// The places in [`HandshakeTimes`].
+const SYN: usize = 0;
+const SYN_ACK: usize = 1;
+const SERVER_SIDE: usize = 2;
+const CLIENT_SIDE: usize = 3;
+const TOTAL: usize = 4;
+
+impl HandshakeTimes {
+    fn get(&self, i: usize) -> Option<i64> {
+        (self.known & (1 << i) != 0).then_some(self.ns[i])
+    }
+
+    fn set(&mut self, i: usize, ns: i64) {
+        self.ns[i] = ns;
+        self.known |= 1 << i;
+    }
+}
+
 /// The sequence analysis of one connection.
 #[derive(Clone, Debug, Default)]
 pub struct SeqAnalyzer {
     dirs: [Direction; 2],
     stats: [DirectionStats; 2],
-    /// Most recent bare SYN, and the first SYN-ACK after it.
-    syn_time: Option<i64>,
-    syn_ack_time: Option<i64>,
-    rtt: HandshakeRtt,
+    /// Most recent bare SYN, the first SYN-ACK after it, and the
+    /// handshake RTTs measured from them.
+    handshake: HandshakeTimes,
     /// Every flagged segment, as an anomaly of the connection.
     anomalies: AnomalyLog,
     /// Per sender, its segments not acknowledged yet.
@@ -271,7 +297,12 @@ impl SeqAnalyzer {
 
     /// The handshake round-trip times seen so far.
     pub fn handshake_rtt(&self) -> HandshakeRtt {
-        self.rtt
+        let h = &self.handshake;
+        HandshakeRtt {
+            server_side_ns: h.get(SERVER_SIDE),
+            client_side_ns: h.get(CLIENT_SIDE),
+            total_ns: h.get(TOTAL),
+        }
     }
 
     /// The `tcp.analysis.ack_rtt` values of the ACKs `side` sent: each the
@@ -500,7 +531,10 @@ impl SeqAnalyzer {
             out.flags.set(Flag::Retransmission);
             return;
         }
-        let threshold = self.rtt.total_ns.unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
+        let threshold = self
+            .handshake
+            .get(TOTAL)
+            .unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
         let end = seq + len + (f.syn() || f.fin()) as u32;
         if not_advanced && seg.ts_ns - fwd.next_seq_time < threshold && fwd.next_seq != end {
             out.flags.set(Flag::OutOfOrder);
@@ -572,20 +606,21 @@ impl SeqAnalyzer {
     /// classification, as Wireshark does (its out-of-order threshold uses it).
     fn note_handshake_time(&mut self, seg: &Segment) {
         let f = seg.flags;
+        let h = &mut self.handshake;
         match (f.syn(), f.ack()) {
-            (true, false) => self.syn_time = Some(seg.ts_ns),
+            (true, false) => h.set(SYN, seg.ts_ns),
             (true, true) => {
-                if let (Some(syn), None) = (self.syn_time, self.syn_ack_time) {
-                    self.syn_ack_time = Some(seg.ts_ns);
-                    self.rtt.server_side_ns = Some(seg.ts_ns - syn);
+                if let (Some(syn), None) = (h.get(SYN), h.get(SYN_ACK)) {
+                    h.set(SYN_ACK, seg.ts_ns);
+                    h.set(SERVER_SIDE, seg.ts_ns - syn);
                 }
             }
             (false, true) => {
-                if let (Some(syn), None) = (self.syn_time, self.rtt.total_ns) {
-                    self.rtt.total_ns = Some(seg.ts_ns - syn);
+                if let (Some(syn), None) = (h.get(SYN), h.get(TOTAL)) {
+                    h.set(TOTAL, seg.ts_ns - syn);
                 }
-                if let (Some(sa), None) = (self.syn_ack_time, self.rtt.client_side_ns) {
-                    self.rtt.client_side_ns = Some(seg.ts_ns - sa);
+                if let (Some(sa), None) = (h.get(SYN_ACK), h.get(CLIENT_SIDE)) {
+                    h.set(CLIENT_SIDE, seg.ts_ns - sa);
                 }
             }
             (false, false) => {}

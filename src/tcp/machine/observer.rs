@@ -5,6 +5,8 @@
 //! inference of what the capture missed, and moving or withdrawing a
 //! receiver's transition on evidence of loss.
 
+use std::sync::OnceLock;
+
 use serde::Serialize;
 
 use super::rules::{step, Cause, Event, Open, State};
@@ -34,6 +36,72 @@ pub struct Transition {
     /// Withdrawn by later evidence of loss; kept so indices stay stable.
     #[serde(skip)]
     pub(super) withdrawn: bool,
+}
+
+/// A transition as the machines keep it while they follow a connection:
+/// the same facts as [`Transition`] in 32 bytes instead of 48 (the frames
+/// without an `Option`'s padding), since a connection's dozen transitions
+/// are a good part of what it holds while it is live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Step {
+    pub(super) frame: MaybeFrame,
+    pub(super) ts_ns: i64,
+    pub(super) evidence_frame: MaybeFrame,
+    pub(super) side: Side,
+    pub(super) from: State,
+    pub(super) to: State,
+    pub(super) cause: Cause,
+    pub(super) inferred: bool,
+    pub(super) withdrawn: bool,
+}
+
+impl Step {
+    /// The transition as the library shows it.
+    fn transition(&self) -> Transition {
+        Transition {
+            frame: self.frame.get(),
+            ts_ns: self.ts_ns,
+            side: self.side,
+            from: self.from,
+            to: self.to,
+            cause: self.cause,
+            inferred: self.inferred,
+            evidence_frame: self.evidence_frame.get(),
+            withdrawn: self.withdrawn,
+        }
+    }
+}
+
+// A connection keeps a dozen of these while it is live (issue 17).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Step>() == 32);
+
+/// A frame number or none, in 8 bytes: no capture reaches frame `u64::MAX`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct MaybeFrame(u64);
+
+impl Default for MaybeFrame {
+    fn default() -> MaybeFrame {
+        MaybeFrame::NONE
+    }
+}
+
+impl MaybeFrame {
+    pub(super) const NONE: MaybeFrame = MaybeFrame(u64::MAX);
+
+    pub(super) fn new(frame: Option<u64>) -> MaybeFrame {
+        frame.map_or(MaybeFrame::NONE, MaybeFrame)
+    }
+
+    pub(super) fn get(self) -> Option<u64> {
+        (self != MaybeFrame::NONE).then_some(self.0)
+    }
+}
+
+impl std::fmt::Debug for MaybeFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
 }
 
 /// Thresholds and timers, in capture time.
@@ -68,28 +136,16 @@ pub(super) struct SideState {
     pub(super) open: Open,
     pub(super) entered_ns: i64,
     /// Frame of the segment that moved it into its current state.
-    pub(super) entered_frame: Option<u64>,
+    pub(super) entered_frame: MaybeFrame,
     /// When TIME_WAIT's 2*MSL timer (re)started: on entering it, and at each
     /// FIN received in it (RFC 9293 3.10.7.4, eighth).
     pub(super) timer_ns: i64,
-    /// Initial sequence number (of its SYN).
-    iss: Option<SeqNum>,
-    /// Sequence number after everything it sent, SYN and FIN included.
-    snd_nxt: Option<SeqNum>,
-    /// Sequence number its FIN occupies.
-    fin_seq: Option<SeqNum>,
-    /// Highest acknowledgement number it sent.
-    ack_sent: Option<SeqNum>,
-    /// Right edge of the receive window it advertised (the highest ACK plus
-    /// window): nothing may be sent to it beyond this.
-    wnd_edge: Option<SeqNum>,
+    /// Its sequence numbers and timestamps, each perhaps unknown (see
+    /// the accessors below).
+    numbers: Numbers,
     /// Last advertised window in bytes (scaled where scaling is known).
     window: u32,
     window_scale: Option<u8>,
-    /// TSval of its first SYN and the latest TSval it sent (RFC 7323): what
-    /// a SYN-ACK or RST may echo to it in SYN_SENT.
-    syn_tsval: Option<u32>,
-    max_tsval: Option<u32>,
     /// Has sent at least one segment the machines took.
     pub(super) sent_any: bool,
     /// Has sent something other than a bare SYN.
@@ -104,15 +160,131 @@ pub(super) struct SideState {
     pub(super) reached_established: bool,
     /// Its latest transition caused by receiving the peer's SYN or FIN:
     /// (transition index, sequence number just after that SYN or FIN).
-    received_control: Option<(usize, SeqNum)>,
+    received_control: Pair,
     /// Its latest transition caused by the ACK of its own SYN or FIN:
     /// (transition index, sequence number of that SYN or FIN).
-    acked_control: Option<(usize, SeqNum)>,
+    acked_control: Pair,
+    /// Its SYN carried data: (frame of that SYN, bytes).
+    syn_data: Pair,
+}
+
+/// An optional (index or frame, 32-bit number) in 16 bytes instead of an
+/// `Option`'s 24: none is `u64::MAX` first, which no transition index or
+/// frame number reaches.
+#[derive(Clone, Copy, Debug)]
+struct Pair(u64, u32);
+
+impl Default for Pair {
+    fn default() -> Pair {
+        Pair(u64::MAX, 0)
+    }
+}
+
+impl Pair {
+    fn get(self) -> Option<(u64, u32)> {
+        (self.0 != u64::MAX).then_some((self.0, self.1))
+    }
+
+    fn of(v: Option<(u64, u32)>) -> Pair {
+        v.map_or(Pair::default(), |(a, b)| Pair(a, b))
+    }
+}
+
+impl SideState {
+    fn received_control(&self) -> Option<(usize, SeqNum)> {
+        let (idx, seq) = self.received_control.get()?;
+        Some((idx as usize, SeqNum(seq)))
+    }
+
+    fn set_received_control(&mut self, v: Option<(usize, SeqNum)>) {
+        self.received_control = Pair::of(v.map(|(idx, seq)| (idx as u64, seq.0)));
+    }
+
+    fn acked_control(&self) -> Option<(usize, SeqNum)> {
+        let (idx, seq) = self.acked_control.get()?;
+        Some((idx as usize, SeqNum(seq)))
+    }
+
+    fn set_acked_control(&mut self, v: Option<(usize, SeqNum)>) {
+        self.acked_control = Pair::of(v.map(|(idx, seq)| (idx as u64, seq.0)));
+    }
+
+    pub(super) fn syn_data(&self) -> Option<(u64, u32)> {
+        self.syn_data.get()
+    }
+
+    fn set_syn_data(&mut self, v: Option<(u64, u32)>) {
+        self.syn_data = Pair::of(v);
+    }
+}
+
+/// A side's optional 32-bit numbers, without an `Option`'s padding each:
+/// the values and one bit each saying the value is known (a side is kept
+/// for every live connection, twice).
+#[derive(Clone, Copy, Debug, Default)]
+struct Numbers {
+    values: [u32; 8],
+    known: u8,
+}
+
+impl Numbers {
+    fn get(&self, i: usize) -> Option<u32> {
+        (self.known & (1 << i) != 0).then_some(self.values[i])
+    }
+
+    fn set(&mut self, i: usize, v: Option<u32>) {
+        match v {
+            Some(v) => {
+                self.values[i] = v;
+                self.known |= 1 << i;
+            }
+            None => self.known &= !(1 << i),
+        }
+    }
+}
+
+/// Accessors of a side's [`Numbers`], one pair per number.
+macro_rules! numbers {
+    ($($(#[$doc:meta])* $get:ident, $set:ident: $t:ident = $i:literal;)*) => {
+        impl SideState {
+            $(
+                $(#[$doc])*
+                fn $get(&self) -> Option<$t> {
+                    self.numbers.get($i).map(numbers!(@from $t))
+                }
+
+                fn $set(&mut self, v: Option<$t>) {
+                    self.numbers.set($i, v.map(numbers!(@into $t)));
+                }
+            )*
+        }
+    };
+    (@from SeqNum) => { SeqNum };
+    (@from u32) => { |v| v };
+    (@into SeqNum) => { |s: SeqNum| s.0 };
+    (@into u32) => { |v| v };
+}
+
+numbers! {
+    /// Initial sequence number (of its SYN).
+    iss, set_iss: SeqNum = 0;
+    /// Sequence number after everything it sent, SYN and FIN included.
+    snd_nxt, set_snd_nxt: SeqNum = 1;
+    /// Sequence number its FIN occupies.
+    fin_seq, set_fin_seq: SeqNum = 2;
+    /// Highest acknowledgement number it sent.
+    ack_sent, set_ack_sent: SeqNum = 3;
+    /// Right edge of the receive window it advertised (the highest ACK plus
+    /// window): nothing may be sent to it beyond this.
+    wnd_edge, set_wnd_edge: SeqNum = 4;
     /// The ACK number of an unacceptable SYN-ACK it received in SYN_SENT:
     /// its RST with that sequence number is the RFC's answer, not an abort.
-    bad_syn_ack: Option<SeqNum>,
-    /// Its SYN carried data: (frame of that SYN, bytes).
-    pub(super) syn_data: Option<(u64, u32)>,
+    bad_syn_ack, set_bad_syn_ack: SeqNum = 5;
+    /// TSval of its first SYN (RFC 7323): what a SYN-ACK or RST may echo
+    /// to it in SYN_SENT.
+    syn_tsval, set_syn_tsval: u32 = 6;
+    /// The latest TSval it sent.
+    max_tsval, set_max_tsval: u32 = 7;
 }
 
 /// Whether the capture has shown a connection yet.
@@ -159,15 +331,21 @@ pub struct PairedMachines {
     pub(super) cfg: Config,
     pub(super) ends: [SideState; 2],
     pub(super) initial: [State; 2],
-    pub(super) transitions: Vec<Transition>,
+    /// Every transition, withdrawn ones included (indices stay stable).
+    pub(super) steps: Vec<Step>,
+    /// The standing transitions as [`PairedMachines::transitions`] shows
+    /// them, built at its first call (a report's, once the connection is
+    /// finished) and dropped at any change.
+    shown: OnceLock<Box<[Transition]>>,
     pub(super) anomalies: AnomalyLog,
     pub(super) phase: Phase,
     /// The first invalid segment, while no connection is seen.
-    pub(super) probe: Option<Probe>,
+    /// Boxed: rare, and every connection would carry its room.
+    pub(super) probe: Option<Box<Probe>>,
     /// Frame of the client's first SYN.
-    pub(super) first_syn_frame: Option<u64>,
+    pub(super) first_syn_frame: MaybeFrame,
     /// Frame of the server's first SYN-ACK.
-    pub(super) first_syn_ack_frame: Option<u64>,
+    pub(super) first_syn_ack_frame: MaybeFrame,
     /// The first accepted RST that aborted the connection: who sent it.
     pub(super) reset_by: Option<Side>,
     pub(super) refused: bool,
@@ -254,12 +432,13 @@ impl PairedMachines {
             cfg,
             ends,
             initial: [State::Closed, State::Listen],
-            transitions: Vec::new(),
+            steps: Vec::new(),
+            shown: OnceLock::new(),
             anomalies: AnomalyLog::new(),
             phase: Phase::Fresh,
             probe: None,
-            first_syn_frame: None,
-            first_syn_ack_frame: None,
+            first_syn_frame: MaybeFrame::NONE,
+            first_syn_ack_frame: MaybeFrame::NONE,
             reset_by: None,
             refused: false,
             probe_refused: false,
@@ -288,7 +467,26 @@ impl PairedMachines {
 
     /// Every transition still standing, in the order they happened.
     pub fn transitions(&self) -> impl Iterator<Item = &Transition> {
-        self.transitions.iter().filter(|t| !t.withdrawn)
+        self.shown
+            .get_or_init(|| {
+                // One allocation of the exact size (a filtered iterator
+                // would grow a vector, then shrink it).
+                let mut v = Vec::with_capacity(self.standing().count());
+                v.extend(self.standing().map(Step::transition));
+                v.into_boxed_slice()
+            })
+            .iter()
+    }
+
+    /// The standing transitions as kept.
+    pub(super) fn standing(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|t| !t.withdrawn)
+    }
+
+    /// The transitions, to change: what `transitions` showed is stale.
+    pub(super) fn steps_mut(&mut self) -> &mut Vec<Step> {
+        self.shown.take();
+        &mut self.steps
     }
 
     /// Does the side's current state rest on inference: a transition of its
@@ -296,7 +494,7 @@ impl PairedMachines {
     /// started mid-connection or missed the SYN or SYN-ACK), or a side never
     /// seen at all (one-sided capture)?
     pub fn state_inferred(&self, side: Side) -> bool {
-        self.transitions[self.incarnation_start..]
+        self.steps[self.incarnation_start..]
             .iter()
             .any(|t| !t.withdrawn && t.side == side && t.inferred)
     }
@@ -320,7 +518,7 @@ impl PairedMachines {
     pub fn states(&self, side: Side) -> Vec<State> {
         let mut v = Vec::with_capacity(TYPICAL_STATES);
         v.push(self.initial[side.idx()]);
-        for t in self.transitions().filter(|t| t.side == side) {
+        for t in self.standing().filter(|t| t.side == side) {
             if v.last() != Some(&t.to) {
                 v.push(t.to);
             }
@@ -345,7 +543,7 @@ impl PairedMachines {
             None => spent.push((state, ns)),
         };
         let (mut state, mut since) = (self.initial[side.idx()], start_ns);
-        for t in self.transitions().filter(|t| t.side == side) {
+        for t in self.standing().filter(|t| t.side == side) {
             add(state, t.ts_ns.saturating_sub(since).max(0));
             state = t.to;
             since = since.max(t.ts_ns);
@@ -363,8 +561,9 @@ impl PairedMachines {
     /// Sanity check used by tests: every standing transition is an edge of
     /// the RFC table, and every inferred one names its evidence.
     pub fn all_transitions_are_rfc_edges(&self) -> bool {
-        self.transitions().all(|t| {
-            super::rules::is_rfc_edge(t.from, t.to) && (!t.inferred || t.evidence_frame.is_some())
+        self.standing().all(|t| {
+            super::rules::is_rfc_edge(t.from, t.to)
+                && (!t.inferred || t.evidence_frame.get().is_some())
         })
     }
 
@@ -440,7 +639,7 @@ impl PairedMachines {
         let from = e.state;
         e.state = to;
         e.entered_ns = ts_ns;
-        e.entered_frame = frame;
+        e.entered_frame = MaybeFrame::new(frame);
         match to {
             State::SynRcvd => {
                 e.open = if from == State::Listen {
@@ -454,7 +653,8 @@ impl PairedMachines {
             State::TimeWait => e.timer_ns = ts_ns,
             _ => {}
         }
-        let (len, room) = (self.transitions.len(), self.transitions.capacity());
+        let steps = self.steps_mut();
+        let (len, room) = (steps.len(), steps.capacity());
         if len == room {
             let next = if room < FIRST_TRANSITIONS {
                 FIRST_TRANSITIONS
@@ -463,39 +663,39 @@ impl PairedMachines {
             } else {
                 2 * room
             };
-            self.transitions.reserve_exact(next - len);
+            steps.reserve_exact(next - len);
         }
-        self.transitions.push(Transition {
-            frame,
+        steps.push(Step {
+            frame: MaybeFrame::new(frame),
             ts_ns,
             side,
             from,
             to,
             cause,
             inferred: evidence.is_some(),
-            evidence_frame: evidence,
+            evidence_frame: MaybeFrame::new(evidence),
             withdrawn: false,
         });
-        self.transitions.len() - 1
+        steps.len() - 1
     }
 
     /// Withdraws transition `idx` (later evidence says it did not happen) and
     /// puts its side back in the state it left.
     pub(super) fn withdraw(&mut self, idx: usize) {
-        let t = &mut self.transitions[idx];
+        let t = &mut self.steps_mut()[idx];
         t.withdrawn = true;
         let (side, from) = (t.side, t.from);
         let entered = self
-            .transitions
+            .steps
             .iter()
             .rev()
             .find(|t| !t.withdrawn && t.side == side)
-            .map(|t| (t.ts_ns, t.frame));
+            .map(|t| (t.ts_ns, t.frame.get()));
         let e = self.end_mut(side);
         e.state = from;
         if let Some((ts, frame)) = entered {
             e.entered_ns = ts;
-            e.entered_frame = frame;
+            e.entered_frame = MaybeFrame::new(frame);
             if from == State::TimeWait {
                 e.timer_ns = e.timer_ns.max(ts);
             }
@@ -506,19 +706,19 @@ impl PairedMachines {
     /// incarnation (a server that never answered); its return to LISTEN at a
     /// reincarnation is kept unless `including_listen`.
     pub(super) fn withdraw_incarnation(&mut self, side: Side, including_listen: bool) {
-        for i in (self.incarnation_start..self.transitions.len()).rev() {
-            let t = &self.transitions[i];
+        for i in (self.incarnation_start..self.steps.len()).rev() {
+            let t = &self.steps[i];
             if t.side == side && !t.withdrawn && (including_listen || t.cause != Cause::PortReused)
             {
                 self.withdraw(i);
             }
         }
-        self.end_mut(side).received_control = None;
+        self.end_mut(side).set_received_control(None);
     }
 
     /// Index of a side's latest standing transition.
     fn last_transition_of(&self, side: Side) -> Option<usize> {
-        self.transitions
+        self.steps
             .iter()
             .rposition(|t| !t.withdrawn && t.side == side)
     }
@@ -550,8 +750,8 @@ impl PairedMachines {
     /// What `side` has received: RCV.NXT, from everything the capture saw
     /// delivered to it and everything it acknowledged (not only its last ACK).
     fn rcv_nxt(&self, side: Side) -> Option<SeqNum> {
-        let delivered = self.end(side.peer()).snd_nxt;
-        match (delivered, self.end(side).ack_sent) {
+        let delivered = self.end(side.peer()).snd_nxt();
+        match (delivered, self.end(side).ack_sent()) {
             (Some(d), Some(a)) => Some(d.max(a)),
             (d, a) => d.or(a),
         }
@@ -576,11 +776,11 @@ impl PairedMachines {
                 || format!("{from} sent {what}"),
             );
             if matches!(self.phase, Phase::Fresh) && self.probe.is_none() {
-                self.probe = Some(Probe {
+                self.probe = Some(Box::new(Probe {
                     frame: seg.frame,
                     from,
                     what,
-                });
+                }));
             }
             self.end_mut(from).sent_any = true;
             return;
@@ -622,8 +822,8 @@ impl PairedMachines {
             self.infer(c, Event::SendSyn, at, cause, seg.frame);
             self.infer(s, Event::RecvSyn, at, cause, seg.frame);
             let client = self.end_mut(c);
-            client.iss = Some(SeqNum(seg.ack) - 1);
-            client.snd_nxt = Some(SeqNum(seg.ack));
+            client.set_iss(Some(SeqNum(seg.ack) - 1));
+            client.set_snd_nxt(Some(SeqNum(seg.ack)));
             self.anomaly(AnomalyCode::Midstream, Some(seg.frame), None, || {
                 "capture starts with the SYN-ACK; the SYN was not captured"
             });
@@ -654,7 +854,7 @@ impl PairedMachines {
     /// closed port answers with RST, 3.10.7.1), or a stray RST that implies
     /// nothing.
     fn answer_to_probe(&mut self, seg: &Segment, from: Side) {
-        let Some(probe) = self.probe else {
+        let Some(&probe) = self.probe.as_deref() else {
             return;
         };
         if probe.from != from.peer() || self.probe_refused {
@@ -698,10 +898,10 @@ impl PairedMachines {
         let (frame, ts, first_from, first_flags) = (u.first_frame, u.first_ts_ns, u.from, u.flags);
         let (first_seq, first_ack, fin) = (u.first_seq, u.first_ack, u.fin.take());
         self.prove_open(frame, ts, seg, first_from, first_flags);
-        self.end_mut(first_from).snd_nxt = Some(first_seq);
+        self.end_mut(first_from).set_snd_nxt(Some(first_seq));
         if let Some(a) = first_ack {
             let peer = self.end_mut(first_from.peer());
-            peer.snd_nxt = Some(peer.snd_nxt.map_or(a, |n| n.max(a)));
+            peer.set_snd_nxt(Some(peer.snd_nxt().map_or(a, |n| n.max(a))));
         }
         if let Some(fin) = fin {
             self.process(&fin, first_from);
@@ -735,9 +935,9 @@ impl PairedMachines {
         if evidence.frame == frame {
             let from = first_from;
             let (seq, ack) = (SeqNum(evidence.seq), SeqNum(evidence.ack));
-            self.end_mut(from).snd_nxt = Some(seq);
+            self.end_mut(from).set_snd_nxt(Some(seq));
             if flags.ack() {
-                self.end_mut(from.peer()).snd_nxt = Some(ack);
+                self.end_mut(from.peer()).set_snd_nxt(Some(ack));
             }
         }
         self.anomaly(AnomalyCode::Midstream, Some(frame), None, || {
@@ -780,7 +980,7 @@ impl PairedMachines {
             _ => true,
         };
         let retransmission =
-            seg_len > 0 && same_kind && matches!(sender.snd_nxt, Some(n) if seg_end <= n);
+            seg_len > 0 && same_kind && matches!(sender.snd_nxt(), Some(n) if seg_end <= n);
         if retransmission && (f.syn() || f.fin()) {
             self.on_retransmitted_control(seg, from, seg_end);
         }
@@ -811,7 +1011,7 @@ impl PairedMachines {
         if !(r.state == State::SynRcvd || r.state.is_synchronized()) {
             return false;
         }
-        let Some(edge) = r.wnd_edge else {
+        let Some(edge) = r.wnd_edge() else {
             return false;
         };
         let seq = SeqNum(seg.seq);
@@ -843,25 +1043,25 @@ impl PairedMachines {
         let to = from.peer();
         // The receiver's transition waits for the copy that got through, unless
         // the receiver already acknowledged the earlier one.
-        if let Some((idx, after)) = self.end(to).received_control {
-            let acked = matches!(self.end(to).ack_sent, Some(a) if after <= a);
+        if let Some((idx, after)) = self.end(to).received_control() {
+            let acked = matches!(self.end(to).ack_sent(), Some(a) if after <= a);
             if after == seg_end && !acked && self.last_transition_of(to) == Some(idx) {
-                let t = &mut self.transitions[idx];
-                t.frame = Some(seg.frame);
+                let t = &mut self.steps_mut()[idx];
+                t.frame = MaybeFrame::new(Some(seg.frame));
                 t.ts_ns = seg.ts_ns;
                 let e = self.end_mut(to);
                 e.entered_ns = seg.ts_ns;
-                e.entered_frame = Some(seg.frame);
+                e.entered_frame = MaybeFrame::new(Some(seg.frame));
                 if e.state == State::TimeWait {
                     e.timer_ns = seg.ts_ns;
                 }
             }
         }
         // The sender retransmits what the peer acknowledged: that ACK never arrived.
-        if let Some((idx, ctrl)) = self.end(from).acked_control {
+        if let Some((idx, ctrl)) = self.end(from).acked_control() {
             if ctrl + 1 == seg_end && self.last_transition_of(from) == Some(idx) {
                 self.withdraw(idx);
-                self.end_mut(from).acked_control = None;
+                self.end_mut(from).set_acked_control(None);
             }
         }
         if seg.flags.fin() && self.state(to) == State::TimeWait {
@@ -900,7 +1100,7 @@ impl PairedMachines {
                 self.apply(side, Event::Reuse, seg);
             }
         }
-        self.incarnation_start = self.transitions.len();
+        self.incarnation_start = self.steps.len();
         self.apply(from.peer(), Event::Reuse, seg);
         for e in &mut self.ends {
             *e = SideState {
@@ -914,8 +1114,8 @@ impl PairedMachines {
         self.handshake_reset = false;
         self.syn_unanswered = false;
         self.reset_by = None;
-        self.first_syn_frame = None;
-        self.first_syn_ack_frame = None;
+        self.first_syn_frame = MaybeFrame::NONE;
+        self.first_syn_ack_frame = MaybeFrame::NONE;
         if let Some(side) = in_time_wait {
             self.anomaly(
                 AnomalyCode::PortReuseInTimeWait,
@@ -962,7 +1162,7 @@ impl PairedMachines {
             // bogus SYN-ACK, by a new SYN, or never happened) receives this copy.
             if self.state(to) == State::Listen {
                 if let Some(idx) = self.apply(to, Event::RecvSyn, seg) {
-                    self.end_mut(to).received_control = Some((idx, syn_end));
+                    self.end_mut(to).set_received_control(Some((idx, syn_end)));
                 }
             }
             return;
@@ -971,12 +1171,12 @@ impl PairedMachines {
         // the SYNs crossed, so that reception had not happened yet.
         let crossed = self.state(from) == State::SynRcvd && !self.end(from).sent_any;
         if crossed {
-            if let Some((idx, _)) = self.end(from).received_control {
+            if let Some((idx, _)) = self.end(from).received_control() {
                 self.withdraw(idx);
-                self.end_mut(from).received_control = None;
+                self.end_mut(from).set_received_control(None);
             }
             // An active opener, not a listener: it was CLOSED before its SYN.
-            if self.transitions().all(|t| t.side != from) {
+            if self.standing().all(|t| t.side != from) {
                 self.initial[from.idx()] = State::Closed;
                 self.end_mut(from).state = State::Closed;
             }
@@ -986,13 +1186,14 @@ impl PairedMachines {
             // A new attempt: whether it gets an answer is judged afresh.
             self.syn_unanswered = false;
         }
-        if opened || self.end(from).iss.is_none() {
-            self.end_mut(from).iss = Some(SeqNum(seg.seq));
+        if opened || self.end(from).iss().is_none() {
+            self.end_mut(from).set_iss(Some(SeqNum(seg.seq)));
             if let Some((tsval, _)) = seg.options.timestamp {
-                self.end_mut(from).syn_tsval = Some(tsval);
+                self.end_mut(from).set_syn_tsval(Some(tsval));
             }
-            if seg.payload_len > 0 && self.end(from).syn_data.is_none() {
-                self.end_mut(from).syn_data = Some((seg.frame, seg.payload_len));
+            if seg.payload_len > 0 && self.end(from).syn_data().is_none() {
+                self.end_mut(from)
+                    .set_syn_data(Some((seg.frame, seg.payload_len)));
                 let n = seg.payload_len;
                 self.anomaly(
                     AnomalyCode::SynWithData,
@@ -1002,27 +1203,27 @@ impl PairedMachines {
                 );
             }
         }
-        if from == Side::Client && self.first_syn_frame.is_none() {
-            self.first_syn_frame = Some(seg.frame);
+        if from == Side::Client && self.first_syn_frame.get().is_none() {
+            self.first_syn_frame = MaybeFrame::new(Some(seg.frame));
         }
         if crossed {
             // Our SYN now meets the peer's, which was waiting on the wire.
-            let peer_syn_end = self.end(to).iss.map(|i| i + 1);
+            let peer_syn_end = self.end(to).iss().map(|i| i + 1);
             if let Some(idx) = self.apply(from, Event::RecvSyn, seg) {
                 if let Some(end) = peer_syn_end {
-                    self.end_mut(from).received_control = Some((idx, end));
+                    self.end_mut(from).set_received_control(Some((idx, end)));
                 }
             }
         }
         match self.state(to) {
             State::Listen => {
                 if let Some(idx) = self.apply(to, Event::RecvSyn, seg) {
-                    self.end_mut(to).received_control = Some((idx, syn_end));
+                    self.end_mut(to).set_received_control(Some((idx, syn_end)));
                 }
             }
             State::SynSent => {
                 if let Some(idx) = self.apply(to, Event::RecvSyn, seg) {
-                    self.end_mut(to).received_control = Some((idx, syn_end));
+                    self.end_mut(to).set_received_control(Some((idx, syn_end)));
                 }
                 self.anomaly(AnomalyCode::SimultaneousOpen, Some(seg.frame), None, || {
                     "both sides sent SYN; the SYNs crossed"
@@ -1034,7 +1235,7 @@ impl PairedMachines {
             State::SynRcvd => {
                 let back_to_listen = self.apply(to, Event::RecvSyn, seg).is_some();
                 if back_to_listen {
-                    self.end_mut(to).received_control = None;
+                    self.end_mut(to).set_received_control(None);
                 }
             }
             _ => {}
@@ -1047,7 +1248,7 @@ impl PairedMachines {
     fn synsent_acceptable(&self, seg: &Segment, to: Side) -> Result<(), Detail> {
         let e = self.end(to);
         let ack = SeqNum(seg.ack);
-        if let (Some(iss), Some(nxt)) = (e.iss, e.snd_nxt) {
+        if let (Some(iss), Some(nxt)) = (e.iss(), e.snd_nxt()) {
             if !(ack > iss && ack <= nxt) {
                 // All three numbers are in the SYN sender's numbering.
                 return Err(Detail::new()
@@ -1061,7 +1262,7 @@ impl PairedMachines {
             }
         }
         if let (Some((_, tsecr)), Some(first), Some(last)) =
-            (seg.options.timestamp, e.syn_tsval, e.max_tsval)
+            (seg.options.timestamp, e.syn_tsval(), e.max_tsval())
         {
             if tsecr != 0 && !between(first, tsecr, last) {
                 return Err(format!(
@@ -1085,14 +1286,14 @@ impl PairedMachines {
                 seg.frame,
             );
         }
-        self.end_mut(from).iss = Some(SeqNum(seg.seq));
-        if from == Side::Server && self.first_syn_ack_frame.is_none() {
-            self.first_syn_ack_frame = Some(seg.frame);
+        self.end_mut(from).set_iss(Some(SeqNum(seg.seq)));
+        if from == Side::Server && self.first_syn_ack_frame.get().is_none() {
+            self.first_syn_ack_frame = MaybeFrame::new(Some(seg.frame));
         }
         match self.state(to) {
             State::SynSent => {
                 if let Err(why) = self.synsent_acceptable(seg, to) {
-                    self.end_mut(to).bad_syn_ack = Some(SeqNum(seg.ack));
+                    self.end_mut(to).set_bad_syn_ack(Some(SeqNum(seg.ack)));
                     self.anomaly(
                         AnomalyCode::SynAckBadAck,
                         Some(seg.frame),
@@ -1109,12 +1310,12 @@ impl PairedMachines {
             State::SynRcvd => {
                 // Simultaneous open: the SYN-ACK acknowledges its SYN.
                 let e = self.end(to);
-                let ok = match (e.iss, e.snd_nxt) {
+                let ok = match (e.iss(), e.snd_nxt()) {
                     (Some(iss), Some(nxt)) => SeqNum(seg.ack) > iss && SeqNum(seg.ack) <= nxt,
                     _ => true,
                 };
                 if !ok {
-                    let iss = e.iss.unwrap_or_default();
+                    let iss = e.iss().unwrap_or_default();
                     self.anomaly(
                         AnomalyCode::SynAckBadAck,
                         Some(seg.frame),
@@ -1134,12 +1335,12 @@ impl PairedMachines {
         }
         if let Some(idx) = self.apply(to, Event::RecvSynAck, seg) {
             let end = SeqNum(seg.seq) + 1;
-            self.end_mut(to).received_control = Some((idx, end));
+            self.end_mut(to).set_received_control(Some((idx, end)));
         }
-        if let Some((syn_frame, n)) = self.end(to).syn_data {
+        if let Some((syn_frame, n)) = self.end(to).syn_data() {
             let covered = self
                 .end(to)
-                .iss
+                .iss()
                 .map(|iss| SeqNum(seg.ack).offset_from(iss + 1));
             let detail = match covered {
                 Some(c) if c >= n => format!(
@@ -1170,30 +1371,30 @@ impl PairedMachines {
                 Cause::SynAckNotCaptured,
                 seg.frame,
             );
-            if self.end(to).iss.is_none() {
-                self.end_mut(to).iss = Some(ack - 1);
-                self.end_mut(to).snd_nxt = Some(ack);
+            if self.end(to).iss().is_none() {
+                self.end_mut(to).set_iss(Some(ack - 1));
+                self.end_mut(to).set_snd_nxt(Some(ack));
             }
         }
         // An ACK past what the capture saw the peer send: the capture missed
         // it (sequence analysis reports it as `ack_lost_segment`).
-        if let Some(nxt) = self.end(to).snd_nxt {
+        if let Some(nxt) = self.end(to).snd_nxt() {
             if ack > nxt {
-                self.end_mut(to).snd_nxt = Some(ack);
+                self.end_mut(to).set_snd_nxt(Some(ack));
             }
         }
         let e = self.end(to);
         // The ACK covers the SYN (FIN) when `end <= ack`; not `iss < ack`,
         // which differs when `ack` is exactly 2^31 past `end`.
-        let acks_syn = e.iss.map(|iss| iss + 1).is_none_or(|end| end <= ack);
-        let acks_fin = e.fin_seq.map(|fs| fs + 1).is_some_and(|end| end <= ack);
+        let acks_syn = e.iss().map(|iss| iss + 1).is_none_or(|end| end <= ack);
+        let acks_fin = e.fin_seq().map(|fs| fs + 1).is_some_and(|end| end <= ack);
         let (event, control) = match e.state {
-            State::SynRcvd if acks_syn => (Event::RecvAckOfSyn, e.iss),
+            State::SynRcvd if acks_syn => (Event::RecvAckOfSyn, e.iss()),
             State::FinWait1 if acks_fin && seg.flags.fin() => {
-                (Event::RecvFinWithAckOfFin, e.fin_seq)
+                (Event::RecvFinWithAckOfFin, e.fin_seq())
             }
             State::FinWait1 | State::Closing | State::LastAck if acks_fin => {
-                (Event::RecvAckOfFin, e.fin_seq)
+                (Event::RecvAckOfFin, e.fin_seq())
             }
             _ => return false,
         };
@@ -1201,11 +1402,11 @@ impl PairedMachines {
             return false;
         };
         if let Some(c) = control {
-            self.end_mut(to).acked_control = Some((idx, c));
+            self.end_mut(to).set_acked_control(Some((idx, c)));
         }
         if event == Event::RecvFinWithAckOfFin {
             let fin_end = SeqNum(seg.seq) + (seg.payload_len + 1);
-            self.end_mut(to).received_control = Some((idx, fin_end));
+            self.end_mut(to).set_received_control(Some((idx, fin_end)));
             return true;
         }
         false
@@ -1229,7 +1430,7 @@ impl PairedMachines {
             );
         }
         let e = self.end(from);
-        if let Some(fs) = e.fin_seq {
+        if let Some(fs) = e.fin_seq() {
             let end = SeqNum(seg.seq) + seg.payload_len;
             if !retransmission && end > fs {
                 self.anomaly(
@@ -1252,30 +1453,30 @@ impl PairedMachines {
         let fin_seq = SeqNum(seg.seq) + (seg.payload_len + seg.flags.syn() as u32);
         {
             let e = self.end_mut(from);
-            if e.fin_seq.is_none() {
-                e.fin_seq = Some(fin_seq);
+            if e.fin_seq().is_none() {
+                e.set_fin_seq(Some(fin_seq));
             }
         }
         // A FIN that does not acknowledge the peer's FIN, from a side we thought
         // had received it: the FINs crossed, so that reception comes after.
-        let peer_fin_end = self.end(to).fin_seq.map(|f| f + 1);
+        let peer_fin_end = self.end(to).fin_seq().map(|f| f + 1);
         let acks_peer_fin = seg.flags.ack() && peer_fin_end.is_some_and(|e| e <= SeqNum(seg.ack));
         let mut crossed = false;
-        if let (Some((idx, end)), Some(pfe)) = (self.end(from).received_control, peer_fin_end) {
+        if let (Some((idx, end)), Some(pfe)) = (self.end(from).received_control(), peer_fin_end) {
             if self.state(from) == State::CloseWait
                 && end == pfe
                 && !acks_peer_fin
                 && self.last_transition_of(from) == Some(idx)
             {
                 self.withdraw(idx);
-                self.end_mut(from).received_control = None;
+                self.end_mut(from).set_received_control(None);
                 crossed = true;
             }
         }
         if self.apply(from, Event::SendFin, seg).is_some() && crossed {
             if let Some(idx) = self.apply(from, Event::RecvFin, seg) {
                 if let Some(pfe) = peer_fin_end {
-                    self.end_mut(from).received_control = Some((idx, pfe));
+                    self.end_mut(from).set_received_control(Some((idx, pfe)));
                 }
             }
         }
@@ -1298,7 +1499,7 @@ impl PairedMachines {
             );
         }
         if let Some(idx) = self.apply(to, Event::RecvFin, seg) {
-            self.end_mut(to).received_control = Some((idx, fin_end));
+            self.end_mut(to).set_received_control(Some((idx, fin_end)));
         }
     }
 
@@ -1368,9 +1569,9 @@ impl PairedMachines {
         // sender, whose RCV.NXT that number is, accepts it.
         if from_state == State::SynSent
             && !seg.flags.ack()
-            && self.end(from).bad_syn_ack == Some(SeqNum(seg.seq))
+            && self.end(from).bad_syn_ack() == Some(SeqNum(seg.seq))
         {
-            self.end_mut(from).bad_syn_ack = None;
+            self.end_mut(from).set_bad_syn_ack(None);
             self.end_mut(from).sent_any = true;
             self.apply(to, Event::RecvRst, seg);
             self.forget_answer(to);
@@ -1384,7 +1585,7 @@ impl PairedMachines {
             self.withdraw_incarnation(s, false);
             self.apply(from, Event::SendRst, seg);
             self.syn_unanswered = true;
-            let syn = self.first_syn_frame;
+            let syn = self.first_syn_frame.get();
             self.anomaly(AnomalyCode::SynUnanswered, syn, Some(c), || {
                 format!(
                     "the client's SYN got no answer; the client gave up with RST at frame {}",
@@ -1448,7 +1649,7 @@ impl PairedMachines {
         if from_state == State::Closed && to_state == State::Closed {
             return;
         }
-        let transitions_before = self.transitions.len();
+        let transitions_before = self.steps.len();
         let anomalies_before = self.anomalies.mark();
         let reset_by_before = self.reset_by;
         self.end_mut(from).sent_rst = true;
@@ -1506,8 +1707,8 @@ impl PairedMachines {
     /// are undone.
     fn undo_challenged_rst(&mut self, p: InexactRst) {
         let from = p.receiver;
-        for i in (p.transitions_before..self.transitions.len()).rev() {
-            if !self.transitions[i].withdrawn {
+        for i in (p.transitions_before..self.steps.len()).rev() {
+            if !self.steps[i].withdrawn {
                 self.withdraw(i);
             }
         }
@@ -1552,12 +1753,13 @@ impl PairedMachines {
             }
         }
         if let Some((tsval, _)) = seg.options.timestamp {
-            e.max_tsval = Some(match e.max_tsval {
+            let max = match e.max_tsval() {
                 Some(m) if SeqNum(m) >= SeqNum(tsval) => m,
                 _ => tsval,
-            });
+            };
+            e.set_max_tsval(Some(max));
         }
-        e.snd_nxt = Some(e.snd_nxt.map_or(seg_end, |n| seg_end.max(n)));
+        e.set_snd_nxt(Some(e.snd_nxt().map_or(seg_end, |n| seg_end.max(n))));
         e.window = if known_scale || f.syn() {
             scaled_window(seg.window, f.syn(), e.window_scale, peer_syn)
         } else {
@@ -1565,9 +1767,9 @@ impl PairedMachines {
         };
         if f.ack() {
             let ack = SeqNum(seg.ack);
-            e.ack_sent = Some(e.ack_sent.map_or(ack, |a| ack.max(a)));
+            e.set_ack_sent(Some(e.ack_sent().map_or(ack, |a| ack.max(a))));
             let edge = ack + e.window;
-            e.wnd_edge = Some(e.wnd_edge.map_or(edge, |w| edge.max(w)));
+            e.set_wnd_edge(Some(e.wnd_edge().map_or(edge, |w| edge.max(w))));
         }
     }
 }

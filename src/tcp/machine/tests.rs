@@ -39,7 +39,7 @@ fn run_with(c: &Conv, cfg: Config, extra_ns: i64) -> PairedMachines {
     }
     let end = segs.last().map_or(0, |(s, _)| s.ts_ns) + extra_ns;
     m.finish(end);
-    assert!(m.all_transitions_are_rfc_edges(), "{:#?}", m.transitions);
+    assert!(m.all_transitions_are_rfc_edges(), "{:#?}", m.steps);
     m
 }
 
@@ -777,12 +777,7 @@ fn in_states(client: State, server: State) -> Scene {
         fed: 0,
     };
     scene.feed();
-    assert_eq!(
-        scene.states(),
-        (client, server),
-        "{:#?}",
-        scene.m.transitions
-    );
+    assert_eq!(scene.states(), (client, server), "{:#?}", scene.m.steps);
     assert!(scene.m.all_transitions_are_rfc_edges());
     scene
 }
@@ -871,7 +866,7 @@ impl Scene {
     /// `ev` happens to `side`; returns the standing transitions it added, as
     /// (side moved, state entered, cause).
     fn apply(&mut self, side: S, ev: Ev) -> Vec<(S, State, Cause)> {
-        let before = self.m.transitions.len();
+        let before = self.m.steps.len();
         let peer = side.peer();
         let c = &mut self.c;
         match ev {
@@ -919,7 +914,7 @@ impl Scene {
             }
         }
         self.feed();
-        self.m.transitions[before..]
+        self.m.steps[before..]
             .iter()
             .filter(|t| !t.withdrawn)
             .map(|t| (synth(t.side), t.to, t.cause))
@@ -1219,7 +1214,7 @@ fn every_state_and_event() {
         assert!(
             scene.m.all_transitions_are_rfc_edges(),
             "{row:?}: {:#?}",
-            scene.m.transitions
+            scene.m.steps
         );
     }
     assert_eq!(covered.into_iter().collect::<Vec<_>>(), State::ALL);
@@ -1568,7 +1563,7 @@ fn a_fin_retransmitted_into_time_wait_restarts_its_timer() {
         m.on_segment(seg, *side);
     }
     m.finish(entered + 61 * SEC as i64);
-    assert_eq!(m.state(Side::Client), TimeWait, "{:#?}", m.transitions);
+    assert_eq!(m.state(Side::Client), TimeWait, "{:#?}", m.steps);
     let mut m = PairedMachines::new(cfg);
     for (seg, side) in &segs {
         m.on_segment(seg, *side);
@@ -1680,8 +1675,8 @@ fn transition_storage_fits_what_connections_need() {
     c.syn();
     let m = run(&c);
     // SYN_SENT, and SYN_RCVD (withdrawn at the end: nobody answered).
-    assert_eq!(m.transitions.len(), 2);
-    assert_eq!(m.transitions.capacity(), 4);
+    assert_eq!(m.steps.len(), 2);
+    assert_eq!(m.steps.capacity(), 4);
     let mut c = conv();
     handshake(&mut c);
     c.data(C, 100);
@@ -1690,8 +1685,43 @@ fn transition_storage_fits_what_connections_need() {
     c.fin(SV);
     c.send(C, F::ACK, 0);
     let m = run_with(&c, Config::default(), 120 * SEC as i64);
-    let n = m.transitions.len();
-    assert!((5..=12).contains(&n), "{:#?}", m.transitions);
+    let n = m.steps.len();
+    assert!((5..=12).contains(&n), "{:#?}", m.steps);
     assert_eq!(m.outcome(), Outcome::Closed);
-    assert_eq!(m.transitions.capacity(), 12);
+    assert_eq!(m.steps.capacity(), 12);
+}
+
+/// The transitions shown are those kept at the time of asking: asking
+/// after every segment (as transitions are added, moved by a
+/// retransmission, withdrawn at a RST) gives what machines that saw the
+/// same segments and were asked once give.
+#[test]
+fn transitions_shown_follow_every_change() {
+    let mut c = conv();
+    c.syn();
+    c.syn_ack();
+    c.syn_ack();
+    c.send(C, F::ACK, 0);
+    c.data(C, 100);
+    c.fin(C);
+    c.fin(C);
+    c.rst(SV);
+    let segs = segments(&c);
+    let mut m = PairedMachines::new(Config::default());
+    for (k, (seg, side)) in segs.iter().enumerate() {
+        m.on_segment(seg, *side);
+        let mut fresh = PairedMachines::new(Config::default());
+        for (seg, side) in &segs[..=k] {
+            fresh.on_segment(seg, *side);
+        }
+        assert_eq!(edges(&m), edges(&fresh), "after segment {k}");
+    }
+    let end = segs.last().map_or(0, |(s, _)| s.ts_ns) + 1;
+    m.finish(end);
+    let mut fresh = PairedMachines::new(Config::default());
+    for (seg, side) in &segs {
+        fresh.on_segment(seg, *side);
+    }
+    fresh.finish(end);
+    assert_eq!(edges(&m), edges(&fresh));
 }

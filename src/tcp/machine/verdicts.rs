@@ -100,7 +100,7 @@ impl PairedMachines {
             self.syn_unanswered = true;
             self.anomaly(
                 AnomalyCode::SynUnanswered,
-                self.first_syn_frame,
+                self.first_syn_frame.get(),
                 Some(c),
                 || "the client's SYN got no answer",
             );
@@ -109,12 +109,12 @@ impl PairedMachines {
         let one_sided = self.one_sided.is_some();
         for side in [c, s] {
             let e = self.end(side);
-            let (state, entered_frame, sent_any) = (e.state, e.entered_frame, e.sent_any);
+            let (state, entered_frame, sent_any) = (e.state, e.entered_frame.get(), e.sent_any);
             let stuck_for = capture_end_ns - e.entered_ns;
             match state {
                 State::SynRcvd if sent_any && !one_sided => {
                     self.half_open = true;
-                    let frame = self.first_syn_ack_frame.or(entered_frame);
+                    let frame = self.first_syn_ack_frame.get().or(entered_frame);
                     self.anomaly(AnomalyCode::HalfOpen, frame, Some(side), || {
                         format!("the {side} is still in SYN_RCVD at capture end")
                     });
@@ -175,12 +175,10 @@ impl PairedMachines {
         }
         self.one_sided = Some(silent);
         let start = self.incarnation_start;
-        for t in &mut self.transitions[start..] {
-            if t.side == silent && !t.withdrawn && !t.inferred {
-                if let Some(frame) = t.frame {
-                    t.inferred = true;
-                    t.evidence_frame = Some(frame);
-                }
+        for t in &mut self.steps_mut()[start..] {
+            if t.side == silent && !t.withdrawn && !t.inferred && t.frame.get().is_some() {
+                t.inferred = true;
+                t.evidence_frame = t.frame;
             }
         }
         self.anomaly(AnomalyCode::OneSided, None, Some(silent), || {
@@ -211,7 +209,7 @@ impl PairedMachines {
             Outcome::Closed
         } else if fins.0 || fins.1 {
             Outcome::HalfClosed
-        } else if self.transitions().next().is_none() {
+        } else if self.standing().next().is_none() {
             Outcome::NoConnection
         } else if self.state(Side::Client) == State::SynSent {
             // Its SYN was answered, but not acceptably (`syn_ack_bad_ack`).

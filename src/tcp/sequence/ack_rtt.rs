@@ -80,10 +80,12 @@ impl UnackedList {
 
 /// Samples kept exactly; past them, a histogram.
 const EXACT_SAMPLES: usize = 1024;
-/// Exact samples kept inline: most sides of most connections have no more,
-/// so they allocate nothing (a longer list moves to the heap with room for
-/// four times as many, then doubles).
-const INLINE_SAMPLES: usize = 8;
+/// Exact samples kept inline: six 32-bit ones fit in the room of a `Vec`
+/// header (a longer list moves to the heap with room for four times as
+/// many, then doubles).
+const INLINE_SAMPLES: usize = 6;
+/// Sorted on the stack when summarised; more go to a vector.
+const STACK_SAMPLES: usize = 16;
 /// Histogram buckets per power of two: a bucket is at most 1/64 of its
 /// values wide, and the midpoint reported is within 1/128 (0.8 %) of any
 /// value in it.
@@ -93,17 +95,50 @@ const SUB_BUCKETS: i64 = 64;
 /// exactly (so quantiles are exact up to there), then a log-linear
 /// histogram of 64 buckets per power of two (a few kB at most: quantiles
 /// within 0.8 % of the true sample); count, min and max always exact.
+/// Kept small for the many live connections: an exact sample in 32 bits
+/// when it fits (0 to 4.29 s: nearly all), the first few inline; count,
+/// min and max of exact samples are computed from them when asked; the
+/// rest (samples that do not fit, the histogram) in a box few sides need.
 #[derive(Clone, Debug, Default)]
 pub struct RttSamples {
+    narrow: InlineVec<u32, INLINE_SAMPLES>,
+    rare: Option<Box<Rare>>,
+}
+
+/// What few sides' samples need.
+#[derive(Clone, Debug, Default)]
+struct Rare {
+    /// Exact samples that do not fit in 32 bits (longer than 4.29 s, or
+    /// negative from timestamps that go back).
+    wide: Vec<i64>,
+    /// Once past [`EXACT_SAMPLES`]: every sample, in buckets.
+    histogram: Option<Histogram>,
+}
+
+/// Samples by bucket, with their exact count, min and max.
+#[derive(Clone, Debug, Default)]
+struct Histogram {
+    buckets: BTreeMap<u16, u64>,
     count: u64,
     min_ns: i64,
     max_ns: i64,
-    exact: InlineVec<i64, INLINE_SAMPLES>,
-    /// Sample count per bucket, once past [`EXACT_SAMPLES`]. Boxed: few
-    /// sides get there, and the box costs every connection 8 bytes where
-    /// the map would cost 32.
-    #[allow(clippy::box_collection)]
-    histogram: Option<Box<BTreeMap<u16, u64>>>,
+}
+
+impl Histogram {
+    /// `n` samples in bucket `b`, the least `min_ns`, the greatest `max_ns`.
+    fn add_bucket(&mut self, b: u16, n: u64, min_ns: i64, max_ns: i64) {
+        if self.count == 0 {
+            (self.min_ns, self.max_ns) = (min_ns, max_ns);
+        }
+        self.count += n;
+        self.min_ns = self.min_ns.min(min_ns);
+        self.max_ns = self.max_ns.max(max_ns);
+        *self.buckets.entry(b).or_insert(0) += n;
+    }
+
+    fn add(&mut self, ns: i64) {
+        self.add_bucket(bucket(ns), 1, ns, ns);
+    }
 }
 
 /// What [`RttSamples`] says: quantiles by the nearest-rank method (the
@@ -148,102 +183,135 @@ fn bucket_mid(b: u16) -> i64 {
 impl RttSamples {
     /// Adds one sample (also used by the rollups, for a group's samples).
     pub fn add(&mut self, ns: i64) {
-        if self.count == 0 {
-            (self.min_ns, self.max_ns) = (ns, ns);
-        }
-        self.count += 1;
-        self.min_ns = self.min_ns.min(ns);
-        self.max_ns = self.max_ns.max(ns);
-        match &mut self.histogram {
-            Some(h) => *h.entry(bucket(ns)).or_insert(0) += 1,
-            None if self.exact.len() < EXACT_SAMPLES => self.exact.push(ns),
-            None => {
-                let mut h: Box<BTreeMap<u16, u64>> = Box::default();
-                for &v in std::mem::take(&mut self.exact).iter().chain(&[ns]) {
-                    *h.entry(bucket(v)).or_insert(0) += 1;
-                }
-                self.histogram = Some(h);
+        if let Some(h) = self.histogram_mut() {
+            h.add(ns);
+        } else if self.exact_len() < EXACT_SAMPLES {
+            match u32::try_from(ns) {
+                Ok(v) => self.narrow.push(v),
+                Err(_) => self.rare.get_or_insert_with(Box::default).wide.push(ns),
             }
+        } else {
+            let mut h = self.take_histogram();
+            h.add(ns);
+            self.rare = Some(Box::new(Rare {
+                wide: Vec::new(),
+                histogram: Some(h),
+            }));
         }
+    }
+
+    fn histogram(&self) -> Option<&Histogram> {
+        self.rare.as_deref()?.histogram.as_ref()
+    }
+
+    fn histogram_mut(&mut self) -> Option<&mut Histogram> {
+        self.rare.as_deref_mut()?.histogram.as_mut()
+    }
+
+    /// Empties the set into a histogram (its own, or one of its exact samples).
+    fn take_histogram(&mut self) -> Histogram {
+        let mut h = Histogram::default();
+        for v in self.exact() {
+            h.add(v);
+        }
+        self.narrow = InlineVec::default();
+        match self.rare.take() {
+            Some(rare) => rare.histogram.unwrap_or(h),
+            None => h,
+        }
+    }
+
+    /// How many samples are kept exactly.
+    fn exact_len(&self) -> usize {
+        self.narrow.len() + self.rare.as_ref().map_or(0, |r| r.wide.len())
+    }
+
+    /// The samples kept exactly, in no particular order.
+    fn exact(&self) -> impl Iterator<Item = i64> + '_ {
+        let wide = self.rare.as_deref().map_or(&[][..], |r| &r.wide[..]);
+        self.narrow
+            .iter()
+            .map(|&v| i64::from(v))
+            .chain(wide.iter().copied())
     }
 
     /// Adds another set's samples, as if each had been added here: its
     /// exact values one by one, or its histogram's counts (this set then
     /// becomes a histogram too). Rollups sum connections' RTTs this way.
     pub fn merge(&mut self, other: &RttSamples) {
-        let Some(h) = &other.histogram else {
-            for &v in other.exact.iter() {
+        let Some(theirs) = other.histogram() else {
+            for v in other.exact() {
                 self.add(v);
             }
             return;
         };
-        let mut mine = self.histogram.take().unwrap_or_default();
-        for &v in std::mem::take(&mut self.exact).iter() {
-            *mine.entry(bucket(v)).or_insert(0) += 1;
+        let mut mine = self.take_histogram();
+        for (&b, &n) in theirs.buckets.iter() {
+            mine.add_bucket(b, n, theirs.min_ns, theirs.max_ns);
         }
-        for (&b, &n) in h.iter() {
-            *mine.entry(b).or_insert(0) += n;
-        }
-        self.histogram = Some(mine);
-        if self.count == 0 {
-            (self.min_ns, self.max_ns) = (other.min_ns, other.max_ns);
-        }
-        self.count += other.count;
-        self.min_ns = self.min_ns.min(other.min_ns);
-        self.max_ns = self.max_ns.max(other.max_ns);
+        self.rare = Some(Box::new(Rare {
+            wide: Vec::new(),
+            histogram: Some(mine),
+        }));
     }
 
     /// How many samples there were.
     pub fn count(&self) -> u64 {
-        self.count
+        match self.histogram() {
+            Some(h) => h.count,
+            None => self.exact_len() as u64,
+        }
     }
 
     /// Min, median, 95th percentile and max; `None` without samples.
     pub fn summary(&self) -> Option<RttSummary> {
-        if self.count == 0 {
+        let count = self.count();
+        if count == 0 {
             return None;
         }
-        let rank = |q: u64| (self.count * q).div_ceil(100).max(1);
-        let (median_ns, p95_ns) = match &self.histogram {
+        let rank = |q: u64| (count * q).div_ceil(100).max(1);
+        let (min_ns, median_ns, p95_ns, max_ns) = match self.histogram() {
             None => {
                 // Sorted once for both quantiles; a few samples on the stack.
-                let mut small = [0; INLINE_SAMPLES];
+                let mut small = [0; STACK_SAMPLES];
                 let mut large = Vec::new();
-                let sorted: &mut [i64] = match self.exact.len() {
-                    n if n <= INLINE_SAMPLES => {
-                        small[..n].copy_from_slice(&self.exact);
+                let sorted: &mut [i64] = match self.exact_len() {
+                    n if n <= STACK_SAMPLES => {
+                        for (slot, v) in small.iter_mut().zip(self.exact()) {
+                            *slot = v;
+                        }
                         &mut small[..n]
                     }
                     _ => {
-                        large.extend_from_slice(&self.exact);
+                        large.extend(self.exact());
                         &mut large
                     }
                 };
                 sorted.sort_unstable();
                 let at = |q: u64| sorted[(rank(q) - 1) as usize];
-                (at(50), at(95))
+                (sorted[0], at(50), at(95), sorted[sorted.len() - 1])
             }
             Some(h) => {
                 let at = |q: u64| {
                     let r = rank(q);
                     let mut seen = 0;
-                    for (&b, &n) in h.iter() {
+                    for (&b, &n) in h.buckets.iter() {
                         seen += n;
                         if seen >= r {
-                            return bucket_mid(b).clamp(self.min_ns, self.max_ns);
+                            return bucket_mid(b).clamp(h.min_ns, h.max_ns);
                         }
                     }
-                    self.max_ns
+                    h.max_ns
                 };
-                (at(50), at(95))
+                (h.min_ns, at(50), at(95), h.max_ns)
             }
         };
         Some(RttSummary {
-            min_ns: self.min_ns,
+            min_ns,
             median_ns,
             p95_ns,
-            max_ns: self.max_ns,
-            samples: self.count,
+            max_ns,
+            samples: count,
         })
     }
 }
@@ -294,6 +362,36 @@ mod tests {
                 (sorted[0], at(50), at(95), sorted[n as usize - 1], n as u64),
                 "{n} samples"
             );
+        }
+    }
+
+    /// Samples that do not fit in 32 bits (negative, or past 4.29 s) are
+    /// kept exactly too, mixed with the narrow ones, up to the histogram.
+    #[test]
+    fn wide_samples_are_exact_and_counted() {
+        let wide = [-5, 5_000_000_000, -1, i64::from(u32::MAX) + 1];
+        for n in [1usize, 7, 40, 1023, 1024, 1025] {
+            let values: Vec<i64> = (0..n)
+                .map(|i| match i % 3 {
+                    0 => wide[i % wide.len()],
+                    _ => (i as i64 * 7_919) % 1_000_000 + 1,
+                })
+                .collect();
+            let mut s = RttSamples::default();
+            values.iter().for_each(|&v| s.add(v));
+            let mut sorted = values.clone();
+            sorted.sort_unstable();
+            let sum = s.summary().unwrap();
+            assert_eq!((sum.min_ns, sum.max_ns), (sorted[0], sorted[n - 1]));
+            assert_eq!(sum.samples, n as u64);
+            if n <= EXACT_SAMPLES {
+                assert_eq!(s.exact_len(), n);
+                let at = |q: usize| sorted[(n * q).div_ceil(100).max(1) - 1];
+                assert_eq!((sum.median_ns, sum.p95_ns), (at(50), at(95)), "{n}");
+            } else {
+                assert_eq!(s.exact_len(), 0);
+                assert!(s.histogram().is_some());
+            }
         }
     }
 
