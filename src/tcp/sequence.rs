@@ -19,7 +19,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::anomaly::{AnomalyCode, AnomalyLog, Detail};
-use crate::model::{Segment, SeqNum, Side, MAX_WINDOW_SHIFT};
+use crate::model::{Segment, SeqNum, Side, TcpFlags, MAX_WINDOW_SHIFT};
 
 mod ack_rtt;
 use ack_rtt::UnackedList;
@@ -350,6 +350,93 @@ impl SeqAnalyzer {
     /// Analyses one segment sent by `from`; `reused_ports` comes from the flow
     /// layer, which knows when a SYN reused an endpoint pair.
     pub fn on_segment(&mut self, seg: &Segment, from: Side, reused_ports: bool) -> SegmentAnalysis {
+        if !reused_ports {
+            if let Some(out) = self.in_order(seg, from) {
+                return out;
+            }
+        }
+        self.analyse(seg, from, reused_ports)
+    }
+
+    /// The common case with only the checks that can fire (most segments of
+    /// a capture): no SYN, FIN or RST, exactly at the next expected sequence
+    /// number, into an open window both ways, and carrying data or a new ACK
+    /// number. Every other rule of [`SeqAnalyzer::analyse`] needs a closed
+    /// window (zero window and its probes), a gap or an older sequence
+    /// number (lost segment, keep-alive, retransmission, out-of-order), a
+    /// control bit, or a repeated ACK number without data (window update,
+    /// duplicate ACK, keep-alive ACK), so only window full, a spurious
+    /// retransmission and an ACK of unseen data remain to check; the state
+    /// then moves exactly as `analyse` moves it. `None` (nothing changed)
+    /// leaves the segment to `analyse`; the test
+    /// `sequence::tests::in_order_path_equals_the_full_rules` checks both
+    /// agree on every shipped capture and on random segment streams.
+    #[inline]
+    fn in_order(&mut self, seg: &Segment, from: Side) -> Option<SegmentAnalysis> {
+        const CONTROL: u16 = TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST;
+        let (f, i, r) = (seg.flags, from.idx(), from.peer().idx());
+        let (seq, ack) = (SeqNum(seg.seq), SeqNum(seg.ack));
+        let (len, window) = (seg.payload_len, seg.window as u32);
+        let fwd = &self.dirs[i];
+        if seg.short_segment
+            || f.0 & CONTROL != 0
+            || seq != fwd.next_seq
+            || fwd.next_seq == UNKNOWN
+            || window == 0
+            || self.dirs[r].window == 0
+            || (len == 0 && ack == fwd.last_ack)
+        {
+            return None;
+        }
+        let mut out = SegmentAnalysis::default();
+        if len > 0 && self.window_full(seq, len, r) {
+            out.flags.set(Flag::WindowFull);
+        }
+        let d = &mut self.dirs[i];
+        if ack != d.last_ack {
+            d.dup_acks = 0;
+        }
+        d.unseen_reported = false;
+        self.check_ack_of_unseen(&mut out, ack, f.ack(), r);
+        let next = seq + len;
+        let rev_ack = self.dirs[r].last_ack;
+        if len > 0 && rev_ack != UNKNOWN && rev_ack >= next {
+            out.flags.set(Flag::SpuriousRetransmission);
+            out.flags.set(Flag::Retransmission);
+        }
+        // `remember` for a segment without SYN or FIN and no probe.
+        let d = &mut self.dirs[i];
+        if d.next_seq < next {
+            d.next_seq = next;
+            d.next_seq_time = seg.ts_ns;
+        }
+        if len > 0 && (d.space_end < next || d.space_end == UNKNOWN) {
+            d.space_end = next;
+        }
+        if seq == d.max_seq_to_be_acked || d.max_seq_to_be_acked == UNKNOWN {
+            d.max_seq_to_be_acked = d.next_seq;
+        }
+        d.window = window;
+        d.window_from_syn = false;
+        d.last_ack = ack;
+        d.last_ack_time = seg.ts_ns;
+        d.last_flags = out.flags;
+        if len > 0 {
+            self.unacked[i].push(seq, next, seg.ts_ns);
+        }
+        if let Some(rtt) = self.unacked[r].acknowledge(ack, seg.ts_ns) {
+            if rtt != 0 {
+                self.ack_rtt[i].add(rtt);
+                out.ack_rtt_ns = Some(rtt);
+            }
+        }
+        self.count(from, len, len > 0, &out);
+        self.note_handshake_time(seg);
+        Some(out)
+    }
+
+    /// Every rule, in Wireshark's order, for any segment.
+    fn analyse(&mut self, seg: &Segment, from: Side, reused_ports: bool) -> SegmentAnalysis {
         let mut out = SegmentAnalysis::default();
         if reused_ports {
             out.flags.set(Flag::ReusedPorts);

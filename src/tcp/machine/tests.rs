@@ -1725,3 +1725,54 @@ fn transitions_shown_follow_every_change() {
     fresh.finish(end);
     assert_eq!(edges(&m), edges(&fresh));
 }
+
+/// The steady path (both sides ESTABLISHED, an ACK or data segment without
+/// SYN, FIN or RST) changes the machines exactly as the full rules do: on
+/// every connection of every shipped capture and on random segment streams,
+/// every field is compared after every segment, and the finished machines'
+/// states, transitions and anomalies at the end.
+#[test]
+fn steady_path_equals_the_full_path() {
+    use crate::test_support::{capture_streams, random_streams};
+    let mut streams = Vec::new();
+    for path in crate::test_support::shipped_captures() {
+        streams.extend(capture_streams(&path));
+    }
+    let from_captures = streams.len();
+    streams.extend(random_streams(1500, 60, 0x5eed));
+    let (mut steady, mut total) = ([0usize; 2], [0usize; 2]);
+    for (n, stream) in streams.iter().enumerate() {
+        let kind = usize::from(n >= from_captures);
+        let mut fast = PairedMachines::new(Config::default());
+        let mut full = PairedMachines::new(Config::default());
+        for (k, (seg, side, _)) in stream.iter().enumerate() {
+            total[kind] += 1;
+            if fast.steady(seg, *side) {
+                steady[kind] += 1;
+            } else {
+                fast.take_segment(seg, *side);
+            }
+            full.take_segment(seg, *side);
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{full:?}"),
+                "stream {n}, segment {k} (frame {})",
+                seg.frame
+            );
+        }
+        let end = stream.last().map_or(0, |(s, _, _)| s.ts_ns + 1);
+        fast.finish(end);
+        full.finish(end);
+        assert_eq!(
+            format!("{fast:?}"),
+            format!("{full:?}"),
+            "stream {n} finished"
+        );
+        assert!(fast.transitions().eq(full.transitions()), "stream {n}");
+    }
+    // Both kinds of input exercise both paths.
+    for kind in 0..2 {
+        assert!(steady[kind] > total[kind] / 10, "{steady:?} of {total:?}");
+        assert!(steady[kind] < total[kind], "{steady:?} of {total:?}");
+    }
+}

@@ -182,7 +182,21 @@ fn bucket_mid(b: u16) -> i64 {
 
 impl RttSamples {
     /// Adds one sample (also used by the rollups, for a group's samples).
+    #[inline]
     pub fn add(&mut self, ns: i64) {
+        // The usual case, decided first: a sample of 32 bits while nothing
+        // wide or summed was kept, so the exact count is the narrow one's.
+        if self.rare.is_none() && self.narrow.len() < EXACT_SAMPLES {
+            if let Ok(v) = u32::try_from(ns) {
+                self.narrow.push(v);
+                return;
+            }
+        }
+        self.add_any(ns);
+    }
+
+    /// [`RttSamples::add`] for every case.
+    fn add_any(&mut self, ns: i64) {
         if let Some(h) = self.histogram_mut() {
             h.add(ns);
         } else if self.exact_len() < EXACT_SAMPLES {

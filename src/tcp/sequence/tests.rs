@@ -226,3 +226,53 @@ fn flags_list_in_catalogue_order() {
     );
     assert_eq!(Flags::default().iter().count(), 0);
 }
+
+/// The in-order path gives every segment the same analysis (flags,
+/// duplicate-ACK number, ACK RTT) and leaves the analyser in the same state
+/// (every field, compared after every segment: RTT samples, unacknowledged
+/// segments, counters, anomalies) as the full rules, on every connection of
+/// every shipped capture and on random segment streams.
+#[test]
+fn in_order_path_equals_the_full_rules() {
+    use crate::test_support::{capture_streams, random_streams};
+    let mut streams = Vec::new();
+    for path in crate::test_support::shipped_captures() {
+        streams.extend(capture_streams(&path));
+    }
+    let from_captures = streams.len();
+    streams.extend(random_streams(1500, 60, 0x5eed));
+    let (mut fast_taken, mut total) = ([0usize; 2], [0usize; 2]);
+    for (n, stream) in streams.iter().enumerate() {
+        let kind = usize::from(n >= from_captures);
+        let mut fast = SeqAnalyzer::new();
+        let mut full = SeqAnalyzer::new();
+        for (k, (seg, side, reused)) in stream.iter().enumerate() {
+            total[kind] += 1;
+            let got = match (!reused).then(|| fast.in_order(seg, *side)).flatten() {
+                Some(out) => {
+                    fast_taken[kind] += 1;
+                    out
+                }
+                None => fast.analyse(seg, *side, *reused),
+            };
+            let want = full.analyse(seg, *side, *reused);
+            assert_eq!(got, want, "stream {n}, segment {k} (frame {})", seg.frame);
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{full:?}"),
+                "stream {n}, segment {k} (frame {})",
+                seg.frame
+            );
+        }
+    }
+    for kind in 0..2 {
+        assert!(
+            fast_taken[kind] > total[kind] / 10,
+            "{fast_taken:?} of {total:?}"
+        );
+        assert!(
+            fast_taken[kind] < total[kind],
+            "{fast_taken:?} of {total:?}"
+        );
+    }
+}
