@@ -436,6 +436,7 @@ impl SeqAnalyzer {
     }
 
     /// Every rule, in Wireshark's order, for any segment.
+    #[inline(never)]
     fn analyse(&mut self, seg: &Segment, from: Side, reused_ports: bool) -> SegmentAnalysis {
         let mut out = SegmentAnalysis::default();
         if reused_ports {
@@ -714,16 +715,25 @@ impl SeqAnalyzer {
         }
     }
 
+    #[inline]
     fn count(&mut self, from: Side, len: u32, sequenced: bool, out: &SegmentAnalysis) {
         let stats = &mut self.stats[from.idx()];
-        for flag in out.flags.iter() {
-            *stats.flags.entry(flag.code()).or_insert(0) += 1;
-        }
         stats.data_segments += u64::from(sequenced);
-        if out.flags.is_retransmission() {
-            stats.retransmitted_segments += 1;
-            stats.retransmitted_bytes += len as u64;
+        if !out.flags.is_empty() {
+            count_flags(stats, len, out.flags);
         }
+    }
+}
+
+/// The counters of a segment that got flags (most get none).
+#[cold]
+fn count_flags(stats: &mut DirectionStats, len: u32, flags: Flags) {
+    for flag in flags.iter() {
+        *stats.flags.entry(flag.code()).or_insert(0) += 1;
+    }
+    if flags.is_retransmission() {
+        stats.retransmitted_segments += 1;
+        stats.retransmitted_bytes += len as u64;
     }
 }
 

@@ -818,6 +818,7 @@ impl PairedMachines {
     }
 
     /// Feeds one segment, by every rule.
+    #[inline(never)]
     pub(super) fn take_segment(&mut self, seg: &Segment, from: Side) {
         self.expire_timers(seg.ts_ns);
         let f = seg.flags;
@@ -1784,6 +1785,7 @@ impl PairedMachines {
     }
 
     /// Remembers what the sender has now sent and acknowledged.
+    #[inline(always)]
     fn note_sent(&mut self, seg: &Segment, from: Side, seg_end: SeqNum) {
         let f = seg.flags;
         let peer = self.end(from.peer());

@@ -46,6 +46,7 @@ pub(super) struct UnackedList(InlineVec<Unacked, INLINE_UNACKED>);
 impl UnackedList {
     /// Adds a segment occupying `seq..next` (Wireshark adds it even when it
     /// is a retransmission), unless the list is full.
+    #[inline(always)]
     pub(super) fn push(&mut self, seq: SeqNum, next: SeqNum, ts_ns: i64) {
         if self.0.len() < MAX_UNACKED {
             self.0.push(Unacked { seq, next, ts_ns });
@@ -54,7 +55,11 @@ impl UnackedList {
 
     /// Applies the peer's acknowledgement number `ack` at `ts_ns`: the RTT
     /// it measures, if any (possibly zero, which Wireshark does not show).
+    #[inline(always)]
     pub(super) fn acknowledge(&mut self, ack: SeqNum, ts_ns: i64) -> Option<i64> {
+        if self.0.is_empty() {
+            return None;
+        }
         // Oldest first here, so the first exact match is the one Wireshark's
         // newest-first walk ends on.
         let mut sent_ns = None;
