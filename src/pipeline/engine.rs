@@ -47,8 +47,8 @@ use super::shard::{Check, KeyedFrame, Shard, Step, SHARDS};
 use super::source::Sources;
 use super::warnings::{merge_warnings, ChecksumSenders};
 use crate::decode::defrag::Reassembler;
-use crate::decode::{Content, Decoded, Frame};
-use crate::flow::{FlowKey, FlowTable, Keyer};
+use crate::decode::{Content, Decoded};
+use crate::flow::{FlowTable, Keyer};
 use crate::model::{Segment, Side};
 use crate::tcp::zeek::{ZeekRecord, ZeekSessions};
 
@@ -188,21 +188,23 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         }
         let mut frames = std::mem::take(&mut self.frames);
         batch.decode_into(self.options.decode, self.options.keys, &mut frames);
-        // In frame order: the clock and its checks, reassembly, accounting, keys.
-        // The clock at each frame is Zeek's network time, which runs its timers.
-        let mut frame_clocks: Vec<i64> = Vec::with_capacity(frames.len());
+        // In frame order: the clock and its checks, reassembly, accounting,
+        // keys; each TCP segment goes to its shard's input as it comes, so
+        // one pass does it all. The clock at each segment is Zeek's network
+        // time, which runs its timers.
         // Segments not held in `frames` (reassembled, or an A-MSDU's after
-        // its first), each with the index of the frame that carried it.
-        let mut reassembled: Vec<(Segment, usize)> = Vec::new();
-        // Where each TCP segment is: Ok(index into frames) or Err(index into reassembled).
-        let mut order: Vec<Result<u32, u32>> = Vec::with_capacity(frames.len());
+        // its first).
+        let mut reassembled: Vec<Segment> = Vec::new();
+        // Where each TCP segment is, in frame order (its index there is its
+        // index in the shards' inputs): Ok(index into frames) or Err(index
+        // into reassembled); and the clock when it came.
+        let mut order: Vec<(Result<u32, u32>, i64)> = Vec::with_capacity(frames.len());
         let mut checks: Vec<Check> = Vec::new();
         for (idx, (kf, record)) in frames.iter().zip(&batch.records).enumerate() {
             let (frame_no, ts) = (record.0, record.1);
             self.now = self.now.max(ts);
             self.earliest = self.earliest.min(ts);
             self.last_frame = frame_no;
-            frame_clocks.push(self.now);
             let by_count = frame_no > 1 && (frame_no - 1) % CHECK_FRAMES == 0;
             if by_count || self.now >= self.next_check_ns {
                 if self.now >= self.next_check_ns {
@@ -218,6 +220,20 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             let frame = &kf.frame;
             self.accounting.count_frame(frame.more.len() as u64);
             self.encaps.count(frame.encaps);
+            if let (Content::Decoded(d @ Decoded::Tcp(seg)), Some((key, shard)), true) =
+                (&frame.content, kf.key, frame.more.is_empty())
+            {
+                // The common case: one TCP segment, keyed while decoding.
+                self.accounting.count(d);
+                if let Some(c) = &mut self.checksums {
+                    c.count(seg);
+                }
+                self.shards[shard as usize]
+                    .input
+                    .push((order.len() as u32, key));
+                order.push((Ok(idx as u32), self.now));
+                continue;
+            }
             let packets = std::iter::once(&frame.content).chain(&frame.more);
             for (nth, content) in packets.enumerate() {
                 match content {
@@ -227,11 +243,21 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                             if let Some(c) = &mut self.checksums {
                                 c.count(seg);
                             }
+                            let (key, shard) = match (nth, kf.key) {
+                                (0, Some(keyed)) => keyed,
+                                _ => {
+                                    let k = self.keyer.key(seg);
+                                    (k, k.shard(SHARDS) as u32)
+                                }
+                            };
+                            self.shards[shard as usize]
+                                .input
+                                .push((order.len() as u32, key));
                             if nth == 0 {
-                                order.push(Ok(idx as u32));
+                                order.push((Ok(idx as u32), self.now));
                             } else {
-                                order.push(Err(reassembled.len() as u32));
-                                reassembled.push((seg.clone(), idx));
+                                order.push((Err(reassembled.len() as u32), self.now));
+                                reassembled.push(seg.clone());
                             }
                         }
                     }
@@ -248,8 +274,11 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                                 if let Some(c) = &mut self.checksums {
                                     c.count(&seg);
                                 }
-                                order.push(Err(reassembled.len() as u32));
-                                reassembled.push((seg, idx));
+                                let key = self.keyer.key(&seg);
+                                let shard = key.shard(SHARDS);
+                                self.shards[shard].input.push((order.len() as u32, key));
+                                order.push((Err(reassembled.len() as u32), self.now));
+                                reassembled.push(seg);
                             }
                         }
                     }
@@ -258,34 +287,19 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         }
         batch.clear();
         let mut segs: Vec<&Segment> = Vec::with_capacity(order.len());
-        let mut keys: Vec<(FlowKey, u32)> = Vec::with_capacity(order.len());
         let mut clocks: Vec<i64> = Vec::with_capacity(order.len());
-        for o in &order {
-            let (seg, key, at) = match *o {
-                Ok(i) => match &frames[i as usize] {
-                    KeyedFrame {
-                        frame:
-                            Frame {
-                                content: Content::Decoded(Decoded::Tcp(seg)),
-                                ..
-                            },
-                        key,
-                    } => (seg, *key, i as usize),
-                    _ => continue,
+        for &(at, clock) in &order {
+            let seg = match at {
+                Ok(i) => match &frames[i as usize].frame.content {
+                    Content::Decoded(Decoded::Tcp(seg)) => seg,
+                    _ => unreachable!("only TCP segments are in the order"),
                 },
-                Err(i) => match reassembled.get(i as usize) {
-                    Some((seg, at)) => (seg, None, *at),
-                    None => continue,
-                },
+                Err(i) => &reassembled[i as usize],
             };
-            clocks.push(frame_clocks.get(at).copied().unwrap_or(self.now));
-            keys.push(key.unwrap_or_else(|| {
-                let k = self.keyer.key(seg);
-                (k, k.shard(SHARDS) as u32)
-            }));
             segs.push(seg);
+            clocks.push(clock);
         }
-        self.run_shards(&segs, &keys, &clocks, &checks);
+        self.run_shards(&segs, &clocks, &checks);
         drop(segs);
         self.frames = frames;
     }
@@ -294,18 +308,9 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
     /// and its checks among them, each shard the whole batch in one go, in
     /// parallel; then numbers the connections the batch started and hands
     /// out what its checks finished.
-    fn run_shards(
-        &mut self,
-        segs: &[&Segment],
-        keys: &[(FlowKey, u32)],
-        clocks: &[i64],
-        checks: &[Check],
-    ) {
+    fn run_shards(&mut self, segs: &[&Segment], clocks: &[i64], checks: &[Check]) {
         if segs.is_empty() && checks.is_empty() {
             return;
-        }
-        for (i, &(key, shard)) in keys.iter().enumerate() {
-            self.shards[shard as usize].input.push((i as u32, key));
         }
         let options = self.options;
         let since = self.check_frame;
@@ -360,7 +365,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             frame,
             seq: self.checks_run,
         };
-        self.run_shards(&[], &[], &[], &[check]);
+        self.run_shards(&[], &[], &[check]);
     }
 
     /// Takes the shards' Zeek records that no connection holds, keeping at

@@ -8,9 +8,9 @@ use super::analysis::Evictions;
 use super::connection::{Connection, Trackers, ZeekLive};
 use super::options::Options;
 use crate::anomaly::{Anomaly, AnomalyCode};
-use crate::decode::Frame;
+use crate::decode::{Content, Decoded, Frame, NonIp};
 use crate::flow::{resolve_stream, FlowKey, FlowTable, Placement, PROVISIONAL, UNNUMBERED};
-use crate::model::{Segment, Side};
+use crate::model::{EncapSet, Segment, Side};
 use crate::tcp::zeek::{ZeekRecord, ZeekSessions};
 
 /// Flow tables working in parallel. A constant, not the thread count, so
@@ -23,6 +23,20 @@ pub(crate) const SHARDS: usize = 64;
 pub(crate) struct KeyedFrame {
     pub(crate) frame: Frame,
     pub(crate) key: Option<(FlowKey, u32)>,
+}
+
+impl KeyedFrame {
+    /// A slot to decode into, owning nothing.
+    pub(crate) fn placeholder() -> KeyedFrame {
+        KeyedFrame {
+            frame: Frame {
+                content: Content::Decoded(Decoded::NonIp(NonIp::JournalEntry)),
+                more: Vec::new(),
+                encaps: EncapSet::default(),
+            },
+            key: None,
+        }
+    }
 }
 
 /// A place in a batch's segments where the analysis checks for finished
