@@ -49,7 +49,7 @@ use super::warnings::{merge_warnings, ChecksumSenders};
 use crate::decode::defrag::Reassembler;
 use crate::decode::{Content, Decoded};
 use crate::flow::{FlowTable, Keyer};
-use crate::model::{Segment, Side};
+use crate::model::{Endpoint, Path, Segment, Side, TcpFlags, TcpOptions, WireFacts};
 use crate::tcp::zeek::{ZeekRecord, ZeekSessions};
 
 /// Called for every TCP segment in frame order, with its stream index and
@@ -192,15 +192,17 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         // keys; each TCP segment goes to its shard's input as it comes, so
         // one pass does it all. The clock at each segment is Zeek's network
         // time, which runs its timers.
-        // Segments not held in `frames` (reassembled, or an A-MSDU's after
-        // its first).
-        let mut reassembled: Vec<Segment> = Vec::new();
-        // Where each TCP segment is, in frame order (its index there is its
-        // index in the shards' inputs): Ok(index into frames) or Err(index
-        // into reassembled); and the clock when it came.
-        let mut order: Vec<(Result<u32, u32>, i64)> = Vec::with_capacity(frames.len());
+        // Stands in for a segment not held in `frames` (reassembled, or an
+        // A-MSDU's after its first) until the pass is over.
+        let spare = spare_segment();
+        // The batch's TCP segments in frame order (a segment's index here is
+        // its index in the shards' inputs) and the clock when each came.
+        let mut segs: Vec<&Segment> = Vec::with_capacity(frames.len());
+        let mut clocks: Vec<i64> = Vec::with_capacity(frames.len());
+        // The segments not held in `frames`, with their index in `segs`.
+        let mut reassembled: Vec<(usize, Segment)> = Vec::new();
         let mut checks: Vec<Check> = Vec::new();
-        for (idx, (kf, record)) in frames.iter().zip(&batch.records).enumerate() {
+        for (kf, record) in frames.iter().zip(&batch.records) {
             let (frame_no, ts) = (record.0, record.1);
             self.now = self.now.max(ts);
             self.earliest = self.earliest.min(ts);
@@ -211,7 +213,7 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                     self.next_check_ns = self.now.saturating_add(self.check_every_ns);
                 }
                 checks.push(Check {
-                    at: order.len(),
+                    at: segs.len(),
                     now: self.now,
                     frame: frame_no,
                     seq: self.checks_run + checks.len() as u64,
@@ -230,8 +232,9 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                 }
                 self.shards[shard as usize]
                     .input
-                    .push((order.len() as u32, key));
-                order.push((Ok(idx as u32), self.now));
+                    .push((segs.len() as u32, key));
+                segs.push(seg);
+                clocks.push(self.now);
                 continue;
             }
             let packets = std::iter::once(&frame.content).chain(&frame.more);
@@ -252,13 +255,14 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                             };
                             self.shards[shard as usize]
                                 .input
-                                .push((order.len() as u32, key));
+                                .push((segs.len() as u32, key));
                             if nth == 0 {
-                                order.push((Ok(idx as u32), self.now));
+                                segs.push(seg);
                             } else {
-                                order.push((Err(reassembled.len() as u32), self.now));
-                                reassembled.push(seg.clone());
+                                reassembled.push((segs.len(), seg.clone()));
+                                segs.push(&spare);
                             }
+                            clocks.push(self.now);
                         }
                     }
                     // Fragments wait here, in frame order, until their datagram is whole.
@@ -276,9 +280,10 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                                 }
                                 let key = self.keyer.key(&seg);
                                 let shard = key.shard(SHARDS);
-                                self.shards[shard].input.push((order.len() as u32, key));
-                                order.push((Err(reassembled.len() as u32), self.now));
-                                reassembled.push(seg);
+                                self.shards[shard].input.push((segs.len() as u32, key));
+                                reassembled.push((segs.len(), seg));
+                                segs.push(&spare);
+                                clocks.push(self.now);
                             }
                         }
                     }
@@ -286,18 +291,8 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             }
         }
         batch.clear();
-        let mut segs: Vec<&Segment> = Vec::with_capacity(order.len());
-        let mut clocks: Vec<i64> = Vec::with_capacity(order.len());
-        for &(at, clock) in &order {
-            let seg = match at {
-                Ok(i) => match &frames[i as usize].frame.content {
-                    Content::Decoded(Decoded::Tcp(seg)) => seg,
-                    _ => unreachable!("only TCP segments are in the order"),
-                },
-                Err(i) => &reassembled[i as usize],
-            };
-            segs.push(seg);
-            clocks.push(clock);
+        for (at, seg) in &reassembled {
+            segs[*at] = seg;
         }
         self.run_shards(&segs, &clocks, &checks);
         drop(segs);
@@ -516,6 +511,35 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             self.checksums,
             (unattached, dropped),
         )
+    }
+}
+
+/// A segment that stands in a batch's list until the one it stands for
+/// (reassembled from fragments) is in place.
+fn spare_segment() -> Segment {
+    let nowhere = Endpoint {
+        addr: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        port: 0,
+    };
+    Segment {
+        frame: 0,
+        ts_ns: 0,
+        src: nowhere,
+        dst: nowhere,
+        seq: 0,
+        ack: 0,
+        flags: TcpFlags::default(),
+        window: 0,
+        payload_len: 0,
+        captured_payload_len: 0,
+        ip_len: 0,
+        options: TcpOptions::default(),
+        bad_header_len: false,
+        short_segment: false,
+        header_cut: false,
+        path: Path::default(),
+        bad_checksum: false,
+        wire: WireFacts::default(),
     }
 }
 
