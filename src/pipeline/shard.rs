@@ -256,8 +256,19 @@ impl Shard {
 
     /// Hands the Zeek records finished so far to the connections holding
     /// their packets (the first of them writes the record in conn.log).
+    ///
+    /// Inline, as it runs after every packet and nearly always finds nothing.
+    #[inline]
     pub(crate) fn settle_zeek(&mut self) {
-        while let Some(done) = self.zeek.pop_finished() {
+        if let Some(done) = self.zeek.pop_finished() {
+            self.settle_zeek_from(done);
+        }
+    }
+
+    #[inline(never)]
+    fn settle_zeek_from(&mut self, first: crate::tcp::zeek::Finished) {
+        let mut next = Some(first);
+        while let Some(done) = next.take().or_else(|| self.zeek.pop_finished()) {
             let Some((&last, rest)) = done.conns.split_last() else {
                 self.zeek_unattached.push(done.record);
                 continue;
