@@ -138,41 +138,29 @@ impl Filter {
         *self == Filter::default()
     }
 
-    /// Whether a connection passes every given kind of filter.
+    /// Whether a connection passes every given kind of filter. A kind not
+    /// given is not looked at (the sink asks this of every connection, and
+    /// listing a connection's anomalies allocates).
     pub fn matches(&self, c: &Connection) -> bool {
         let (client, server) = (c.flow.client(), c.flow.server());
         let ends = [client, server];
-        let any = |ok: bool, empty: bool| empty || ok;
-        any(
-            ends.iter()
-                .any(|e| self.hosts.iter().any(|p| p.contains(e.addr))),
-            self.hosts.is_empty(),
-        ) && any(
-            ends.iter().any(|e| self.ports.contains(&e.port)),
-            self.ports.is_empty(),
-        ) && any(
-            self.client_ports.contains(&client.port),
-            self.client_ports.is_empty(),
-        ) && any(
-            self.server_ports.contains(&server.port),
-            self.server_ports.is_empty(),
-        ) && any(
-            self.streams.contains(&c.flow.stream),
-            self.streams.is_empty(),
-        ) && any(
-            c.anomalies()
+        (self.hosts.is_empty()
+            || ends
                 .iter()
-                .any(|a| self.anomalies.contains(&a.code)),
-            self.anomalies.is_empty(),
-        ) && any(
-            [Side::Client, Side::Server]
-                .iter()
-                .any(|s| self.states.contains(&c.tcp.state(*s))),
-            self.states.is_empty(),
-        ) && any(
-            self.outcomes.contains(&c.tcp.outcome()),
-            self.outcomes.is_empty(),
-        )
+                .any(|e| self.hosts.iter().any(|p| p.contains(e.addr))))
+            && (self.ports.is_empty() || ends.iter().any(|e| self.ports.contains(&e.port)))
+            && (self.client_ports.is_empty() || self.client_ports.contains(&client.port))
+            && (self.server_ports.is_empty() || self.server_ports.contains(&server.port))
+            && (self.streams.is_empty() || self.streams.contains(&c.flow.stream))
+            && (self.anomalies.is_empty()
+                || c.anomalies()
+                    .iter()
+                    .any(|a| self.anomalies.contains(&a.code)))
+            && (self.states.is_empty()
+                || [Side::Client, Side::Server]
+                    .iter()
+                    .any(|s| self.states.contains(&c.tcp.state(*s))))
+            && (self.outcomes.is_empty() || self.outcomes.contains(&c.tcp.outcome()))
     }
 }
 
