@@ -10,7 +10,7 @@ use std::ops::{Deref, DerefMut, Range};
 /// stays there until [`InlineVec::clear`]). `repr(u8)` lays each variant
 /// out in field order after the tag, so the length shares the tag's word
 /// instead of padding the end.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[repr(u8)]
 pub(crate) enum InlineVec<T: Copy + Default, const N: usize> {
     Inline { len: u32, buf: [T; N] },
@@ -107,6 +107,14 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
     /// Empties the list and frees its heap buffer, if any.
     pub(crate) fn clear(&mut self) {
         *self = InlineVec::default();
+    }
+}
+
+/// The elements, wherever they are kept (not the stale ones past the
+/// length, so two lists with the same elements print alike).
+impl<T: Copy + Default + std::fmt::Debug, const N: usize> std::fmt::Debug for InlineVec<T, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
