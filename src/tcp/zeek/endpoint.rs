@@ -403,7 +403,7 @@ impl Reassembler {
         if seq <= self.last_reassem && self.blocks.len() <= 1 {
             if let Some(&(lo, hi)) = self.blocks.first() {
                 if hi <= seq {
-                    self.blocks.remove_range(0..1);
+                    self.blocks.pop();
                 } else {
                     let lo = lo.max(seq);
                     self.blocks[0].0 = lo;
