@@ -43,10 +43,6 @@ const TOO_LARGE_SEQ_DELTA: i32 = 1_048_576;
 const ORIG: u8 = 1;
 const RESP: u8 = 2;
 
-/// Kinds of packet in [`ZeekTracker::steady_kinds`]: with a payload, a bare ACK.
-const STEADY_DATA: u8 = 1;
-const STEADY_ACK: u8 = 2;
-
 /// No timer: a time never reached.
 const NEVER: i64 = i64::MAX;
 
@@ -110,10 +106,10 @@ pub struct ZeekTracker {
     /// A close set timers that may end the connection soon (the delete,
     /// expire or reset timer), not yet taken by [`ZeekTracker::take_closing`].
     closing: bool,
-    /// Which packets [`ZeekTracker::steady_packet`] may take, as far as
-    /// the connection's state says ([`ZeekTracker::steady_kinds`], worked
-    /// out again after every packet the rules take: nothing else changes
-    /// what it depends on).
+    /// The slots whose packets [`ZeekTracker::steady_packet`] may take, as
+    /// far as the connection's state says ([`ZeekTracker::steady_slots`],
+    /// worked out again after every packet the rules take: nothing else
+    /// changes what it depends on).
     steady: u8,
     /// What few connections need, allocated at its first use.
     rare: Option<Box<Rare>>,
@@ -437,12 +433,12 @@ impl ZeekTracker {
     /// would take through none of their turns: a plain ACK (PSH, URG, ECE
     /// and CWR allowed; no SYN, FIN or RST) with a non-zero window, from a
     /// side already seen, established (or partial) and not closing, to a
-    /// peer that has spoken and is not closing either, whose history letter
-    /// (D or A) is already logged, that sends nothing already sent (no T)
-    /// and acknowledges no data the peer's reassembler lacks (no gap).
-    /// Such a packet changes only the sequence and acknowledgement numbers,
-    /// the reassemblers, the time and the counts: this does that, in the
-    /// order [`ZeekTracker::process`] does, with the same functions. False
+    /// peer that has spoken and is not closing either, that sends nothing
+    /// already sent (no T) and acknowledges no data the peer's reassembler
+    /// lacks (no gap). Such a packet changes only the history's D or A
+    /// (the first time), the sequence and acknowledgement numbers, the
+    /// reassemblers, the time and the counts: this does that, in the order
+    /// [`ZeekTracker::process`] does, with the same functions. False
     /// (nothing changed) for any other packet, which the rules take. Most
     /// packets are steady, and the rules cost three times as much.
     #[inline]
@@ -459,11 +455,11 @@ impl ZeekTracker {
             return false;
         }
         let len = u64::from(seg.payload_len);
-        let kind = if len > 0 { STEADY_DATA } else { STEADY_ACK };
-        debug_assert_eq!(self.steady, self.steady_kinds());
-        if self.steady & (kind << (2 * e)) == 0 {
+        debug_assert_eq!(self.steady, self.steady_slots());
+        if self.steady & (1 << e) == 0 {
             return false;
         }
+        let is_orig = self.is_orig(e);
         let (me, peer) = if e == 0 {
             let [a, b] = &mut self.ep;
             (a, b)
@@ -486,6 +482,16 @@ impl ZeekTracker {
             return false;
         }
         // Committed: from here on, Process's steps that apply, in its order.
+        // update_history: D for a payload, A for a bare ACK, each once.
+        let (letter, code) = if len > 0 {
+            (mask::DATA, 'D')
+        } else {
+            (mask::ACK, 'A')
+        };
+        let shifted = if is_orig { letter } else { letter << 16 };
+        if !self.history.has_seen(shifted) {
+            self.history.check_endpoint(is_orig, letter, code);
+        }
         if !(me.did_close && peer.did_close) {
             self.last_ns = seg.ts_ns;
         }
@@ -514,18 +520,16 @@ impl ZeekTracker {
         true
     }
 
-    /// For each slot (two bits each, slot 0 lowest), whether a payload
-    /// ([`STEADY_DATA`]) or a bare ACK ([`STEADY_ACK`]) from it can pass
-    /// Zeek's rules without a turn: the side was seen before (its first
+    /// For each slot (bit 0: slot 0, bit 1: slot 1), whether a plain ACK
+    /// from it, with or without a payload, can pass Zeek's rules without a
+    /// turn but the history's D or A: the side was seen before (its first
     /// packet is done), it is established (or partial) and not closing,
-    /// the peer has spoken and is not closing (neither state can change,
-    /// no end of data come, the peer needs no numbering), and the history
-    /// already holds the side's D (or A), logged once.
-    pub(super) fn steady_kinds(&self) -> u8 {
-        let mut kinds = 0;
+    /// and the peer has spoken and is not closing (neither state can
+    /// change, no end of data come, the peer needs no numbering).
+    pub(super) fn steady_slots(&self) -> u8 {
+        let mut slots = 0;
         for e in 0..2 {
-            let is_orig = self.is_orig(e);
-            let (seen, shift) = if is_orig { (ORIG, 0) } else { (RESP, 16) };
+            let seen = if self.is_orig(e) { ORIG } else { RESP };
             let (me, peer) = (&self.ep[e], &self.ep[1 - e]);
             let steady = self.first_packet_seen & seen != 0
                 && matches!(me.state, ZeekState::Established | ZeekState::Partial)
@@ -538,17 +542,9 @@ impl ZeekTracker {
                         | ZeekState::SynAckSent
                 )
                 && !peer.fin_seen;
-            if !steady {
-                continue;
-            }
-            if self.history.has_seen(mask::DATA << shift) {
-                kinds |= STEADY_DATA << (2 * e);
-            }
-            if self.history.has_seen(mask::ACK << shift) {
-                kinds |= STEADY_ACK << (2 * e);
-            }
+            slots |= u8::from(steady) << e;
         }
-        kinds
+        slots
     }
 
     /// [`ZeekTracker::packet`] by Zeek's rules, every packet taken through
@@ -575,7 +571,7 @@ impl ZeekTracker {
         self.pkts[counted] += 1;
         self.ip_bytes[counted] += u64::from(seg.ip_len);
         // (The packets dropped above change nothing it depends on.)
-        self.steady = self.steady_kinds();
+        self.steady = self.steady_slots();
     }
 
     /// `TCPSessionAdapter::Process`.
