@@ -191,8 +191,10 @@ impl Endpoint {
     /// `peer_state` for [`Endpoint::size`].
     #[inline(always)]
     pub(super) fn data_sent(&mut self, seq: u64, len: u64, peer_state: ZeekState) {
+        // Past the initial window while the peer acknowledges nothing,
+        // delivered data is trimmed at once (see the rules below).
         if !self.reasm.skip_deliveries
-            && !self.no_data_acked()
+            && (!self.no_data_acked() || self.size(peer_state) <= MAX_INITIAL_WINDOW)
             && self.reasm.append_in_order(seq, len)
         {
             return;
@@ -291,10 +293,10 @@ impl Reassembler {
 
     /// [`Endpoint::data_sent`] for the usual data: right at the delivery
     /// point, with everything held already delivered (at most one block),
-    /// while the peer acknowledges data (so nothing is trimmed on
-    /// insertion). The block grows, or starts, and delivery moves to its
-    /// end, as `NewBlock` and `BlockInserted` would have it. False, with
-    /// nothing changed, for any other data.
+    /// so none is left undelivered, when nothing is to be trimmed on
+    /// insertion (the caller knows). The block grows, or starts, and
+    /// delivery moves to its end, as `NewBlock` and `BlockInserted` would
+    /// have it. False, with nothing changed, for any other data.
     #[inline(always)]
     fn append_in_order(&mut self, seq: u64, len: u64) -> bool {
         let hi = seq.wrapping_add(len);
@@ -573,10 +575,16 @@ mod tests {
                             1 => 0,
                             _ => 1 + dice(1500),
                         };
-                        next = next.max(seq + len);
+                        if seq + len > next {
+                            // update_last_seq comes first (relative 1 is 1001).
+                            next = seq + len;
+                            fast.update_last(1000 + next as u32);
+                            rules.update_last(1000 + next as u32);
+                        }
                         short += usize::from(
                             !fast.reasm.skip_deliveries
-                                && !fast.no_data_acked()
+                                && (!fast.no_data_acked()
+                                    || fast.size(ZeekState::Established) <= MAX_INITIAL_WINDOW)
                                 && fast.reasm.clone().append_in_order(seq, len),
                         );
                         fast.data_sent(seq, len, ZeekState::Established);
