@@ -5,8 +5,6 @@
 
 use std::net::IpAddr;
 
-use sha1::{Digest, Sha1};
-
 use super::Endpoint;
 
 /// IANA protocol number of TCP.
@@ -43,13 +41,12 @@ pub fn community_id_v1(
     } else {
         ((dst_bytes, dport), (src_bytes, sport))
     };
-    // The whole input (44 bytes at most) on the stack, hashed in one call:
-    // every connection is hashed twice, and building it piece by piece in
-    // the hasher cost as much as the hashing.
-    let mut input = [0u8; 2 + 16 + 16 + 2 + 4];
+    // The whole input (40 bytes at most) straight into SHA-1's one block:
+    // building it piece by piece in a hasher cost as much as the hashing.
+    let mut block = [0u8; 64];
     let mut len = 0;
     let mut put = |bytes: &[u8]| {
-        input[len..len + bytes.len()].copy_from_slice(bytes);
+        block[len..len + bytes.len()].copy_from_slice(bytes);
         len += bytes.len();
     };
     put(&seed.to_be_bytes());
@@ -60,12 +57,35 @@ pub fn community_id_v1(
         put(&first.1.to_be_bytes());
         put(&second.1.to_be_bytes());
     }
-    let digest: [u8; 20] = Sha1::digest(&input[..len]).into();
+    let digest = sha1_one_block(block, len);
     let mut id = [0u8; 2 + 28];
     id[..2].copy_from_slice(b"1:");
     put_base64(&mut id[2..], &digest);
     // Only ASCII was written.
     String::from_utf8(id.to_vec()).unwrap_or_default()
+}
+
+/// The SHA-1 digest (FIPS 180-4) of the first `len` bytes of `block`,
+/// which must be fewer than 56 so that the padding (a 1 bit, zeros, the
+/// length in bits as a big-endian 64-bit number) fits in the same block:
+/// one compression, without a hasher's buffering.
+fn sha1_one_block(mut block: [u8; 64], len: usize) -> [u8; 20] {
+    debug_assert!(len < 56 && block[len..].iter().all(|&b| b == 0));
+    block[len] = 0x80;
+    block[56..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
+    let mut state = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
+    sha1::block_api::compress(&mut state, &[block]);
+    let mut digest = [0u8; 20];
+    for (out, word) in digest.chunks_exact_mut(4).zip(state) {
+        out.copy_from_slice(&word.to_be_bytes());
+    }
+    digest
 }
 
 /// An address's bytes in network order: 4 for IPv4, 16 for IPv6.
@@ -211,6 +231,19 @@ mod tests {
             tcp_community_id(&a, &b, 1),
             "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk="
         );
+    }
+
+    #[test]
+    fn one_block_sha1_is_sha1() {
+        use sha1::{Digest, Sha1};
+        for len in 0..56 {
+            let mut block = [0u8; 64];
+            for (i, b) in block[..len].iter_mut().enumerate() {
+                *b = (i * 37 + len) as u8;
+            }
+            let want: [u8; 20] = Sha1::digest(&block[..len]).into();
+            assert_eq!(sha1_one_block(block, len), want, "{len} bytes");
+        }
     }
 
     #[test]

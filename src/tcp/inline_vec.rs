@@ -10,7 +10,7 @@ use std::ops::{Deref, DerefMut, Range};
 /// stays there until [`InlineVec::clear`]). `repr(u8)` lays each variant
 /// out in field order after the tag, so the length shares the tag's word
 /// instead of padding the end.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[repr(u8)]
 pub(crate) enum InlineVec<T: Copy + Default, const N: usize> {
     Inline { len: u32, buf: [T; N] },
@@ -33,19 +33,35 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
     #[inline]
     pub(crate) fn push(&mut self, v: T) {
         match self {
-            InlineVec::Inline { len, buf } => {
-                let n = *len as usize;
-                if n < N {
-                    buf[n] = v;
-                    *len += 1;
-                } else {
-                    let mut heap = Vec::with_capacity((4 * N).max(8));
-                    heap.extend_from_slice(buf);
-                    heap.push(v);
-                    *self = InlineVec::Heap(heap);
-                }
+            InlineVec::Inline { len, buf } if (*len as usize) < N => {
+                buf[*len as usize] = v;
+                *len += 1;
             }
             InlineVec::Heap(heap) => heap.push(v),
+            InlineVec::Inline { .. } => self.spill(v),
+        }
+    }
+
+    /// [`InlineVec::push`] onto a full inline list: out of line, so the
+    /// usual push stays small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, v: T) {
+        let mut heap = Vec::with_capacity((4 * N).max(8));
+        heap.extend_from_slice(self);
+        heap.push(v);
+        *self = InlineVec::Heap(heap);
+    }
+
+    /// Removes the last element, if any.
+    #[inline(always)]
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        match self {
+            InlineVec::Inline { len, buf } => {
+                *len = len.checked_sub(1)?;
+                Some(buf[*len as usize])
+            }
+            InlineVec::Heap(heap) => heap.pop(),
         }
     }
 
@@ -107,6 +123,14 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
     /// Empties the list and frees its heap buffer, if any.
     pub(crate) fn clear(&mut self) {
         *self = InlineVec::default();
+    }
+}
+
+/// The elements, wherever they are kept (not the stale ones past the
+/// length, so two lists with the same elements print alike).
+impl<T: Copy + Default + std::fmt::Debug, const N: usize> std::fmt::Debug for InlineVec<T, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -177,7 +201,10 @@ mod tests {
             v.remove_range(0..k);
             want.drain(0..k);
             assert_eq!(&v[..], &want[..]);
+            assert_eq!(v.pop(), want.pop());
+            assert_eq!(&v[..], &want[..]);
             v.clear();
+            assert_eq!(v.pop(), None);
             assert!(v.is_empty() && matches!(v, InlineVec::Inline { .. }));
         }
     }

@@ -143,6 +143,7 @@ impl Endpoint {
     /// sequence or acknowledgement number). True as second value when the
     /// number lies before the start (`TCP_seq_underflow_or_misorder`); the
     /// first is then Zeek's negative int32 widened to 64 bits.
+    #[inline(always)]
     pub(super) fn relative(&self, cur: u32, reference: u32, wraps: u32) -> (u64, bool) {
         let mut wraps = wraps;
         let delta = seq_delta(cur, reference);
@@ -188,8 +189,22 @@ impl Endpoint {
 
     /// `TCP_Reassembler::DataSent` for `len` bytes at relative `seq`;
     /// `peer_state` for [`Endpoint::size`].
-    #[inline]
+    #[inline(always)]
     pub(super) fn data_sent(&mut self, seq: u64, len: u64, peer_state: ZeekState) {
+        // Past the initial window while the peer acknowledges nothing,
+        // delivered data is trimmed at once (see the rules below).
+        if !self.reasm.skip_deliveries
+            && (!self.no_data_acked() || self.size(peer_state) <= MAX_INITIAL_WINDOW)
+            && self.reasm.append_in_order(seq, len)
+        {
+            return;
+        }
+        self.data_sent_by_rules(seq, len, peer_state);
+    }
+
+    /// [`Endpoint::data_sent`] without its shortcut.
+    #[inline(never)]
+    pub(super) fn data_sent_by_rules(&mut self, seq: u64, len: u64, peer_state: ZeekState) {
         if self.reasm.skip_deliveries {
             return;
         }
@@ -276,6 +291,38 @@ impl Reassembler {
             .map_or(0, |&(_, hi)| hi.saturating_sub(self.last_reassem))
     }
 
+    /// [`Endpoint::data_sent`] for the usual data: right at the delivery
+    /// point, with everything held already delivered (at most one block),
+    /// so none is left undelivered, when nothing is to be trimmed on
+    /// insertion (the caller knows). The block grows, or starts, and
+    /// delivery moves to its end, as `NewBlock` and `BlockInserted` would
+    /// have it. False, with nothing changed, for any other data.
+    #[inline(always)]
+    fn append_in_order(&mut self, seq: u64, len: u64) -> bool {
+        let hi = seq.wrapping_add(len);
+        if seq != self.last_reassem || seq < self.trim_seq || hi <= seq {
+            return false;
+        }
+        let lo = match self.blocks.len() {
+            0 => {
+                self.blocks.push((seq, hi));
+                seq
+            }
+            1 if self.blocks[0].1 == seq => {
+                self.blocks[0].1 = hi;
+                self.blocks[0].0
+            }
+            _ => return false,
+        };
+        self.last_reassem = hi;
+        if hi - lo > EXCESSIVE_DATA_WITHOUT_FURTHER_ACKS {
+            // excessive_data_without_further_acks
+            self.blocks.clear();
+            self.skip_deliveries = true;
+        }
+        true
+    }
+
     /// `Reassembler::NewBlock`, then `BlockInserted`: keeps what is not yet
     /// acknowledged and delivers from the delivery point on. True if
     /// something was delivered.
@@ -342,8 +389,41 @@ impl Reassembler {
     /// content gaps, one per missing range (`TCP_Reassembler::Undelivered`);
     /// `partial` is Zeek's `IsPartial()`, under which the faked first octets
     /// of a connection seen without its SYN are never a gap.
-    #[inline]
+    #[inline(always)]
     pub(super) fn trim(&mut self, seq: u64, partial: bool) -> Gaps {
+        if self.trim_delivered(seq) {
+            return Gaps::default();
+        }
+        self.trim_by_rules(seq, partial)
+    }
+
+    /// [`Reassembler::trim`] in the usual case, up to a point already
+    /// delivered (so no gap) with at most one block held; false, with
+    /// nothing changed, in any other.
+    #[inline(always)]
+    fn trim_delivered(&mut self, seq: u64) -> bool {
+        if seq <= self.last_reassem && self.blocks.len() <= 1 {
+            if let Some(&(lo, hi)) = self.blocks.first() {
+                if hi <= seq {
+                    self.blocks.pop();
+                } else {
+                    let lo = lo.max(seq);
+                    self.blocks[0].0 = lo;
+                    if lo == self.last_reassem {
+                        // deliver(): this block holds the delivery point.
+                        self.last_reassem = hi;
+                    }
+                }
+            }
+            self.trim_seq = seq;
+            return true;
+        }
+        false
+    }
+
+    /// [`Reassembler::trim`] without its shortcut.
+    #[inline(never)]
+    pub(super) fn trim_by_rules(&mut self, seq: u64, partial: bool) -> Gaps {
         let mut gaps = Gaps::default();
         if seq > self.last_reassem {
             gaps = self.undelivered(seq, partial);
@@ -453,6 +533,108 @@ mod tests {
         w.init_all(u32::MAX - 9, u32::MAX - 9, u32::MAX - 8);
         w.update_last(40);
         assert_eq!(w.size(ZeekState::Established), 49);
+    }
+
+    /// The reassembler's shortcuts ([`Reassembler::append_in_order`],
+    /// [`Reassembler::trim_delivered`]) leave it as the rules do: random
+    /// data (in order, overlapping, above holes, below the acknowledged
+    /// point, enormous), acknowledgements (behind, at, past the data) and
+    /// sides that do or do not acknowledge, applied to one endpoint the
+    /// usual way and to one by the rules alone, which must agree after
+    /// every step.
+    #[test]
+    fn the_reassemblers_shortcuts_agree_with_the_rules() {
+        let mut state = 5u64;
+        let mut dice = move |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        let (mut short, mut total) = (0, 0);
+        for round in 0..4000 {
+            let mut fast = Endpoint::default();
+            fast.init_all(1000, 1000, 1001);
+            if dice(2) == 0 {
+                // The peer acknowledged data: no trimming on insertion.
+                fast.update_ack(1500);
+            }
+            let mut rules = fast.clone();
+            let mut next = 1u64;
+            for step in 0..60 {
+                match dice(10) {
+                    0..=4 => {
+                        let seq = match dice(8) {
+                            0 => next.saturating_sub(dice(3000)),
+                            1 => next + dice(3000),
+                            2 => dice(5),
+                            _ => next,
+                        };
+                        let len = match dice(20) {
+                            0 => 11 * 1024 * 1024,
+                            1 => 0,
+                            _ => 1 + dice(1500),
+                        };
+                        if seq + len > next {
+                            // update_last_seq comes first (relative 1 is 1001).
+                            next = seq + len;
+                            fast.update_last(1000 + next as u32);
+                            rules.update_last(1000 + next as u32);
+                        }
+                        short += usize::from(
+                            !fast.reasm.skip_deliveries
+                                && (!fast.no_data_acked()
+                                    || fast.size(ZeekState::Established) <= MAX_INITIAL_WINDOW)
+                                && fast.reasm.clone().append_in_order(seq, len),
+                        );
+                        fast.data_sent(seq, len, ZeekState::Established);
+                        rules.data_sent_by_rules(seq, len, ZeekState::Established);
+                    }
+                    5..=8 => {
+                        let ack = match dice(6) {
+                            0 => next + dice(3000),
+                            1 => next.saturating_sub(dice(3000)),
+                            2 => dice(4),
+                            _ => next,
+                        };
+                        let partial = dice(4) == 0;
+                        short += usize::from(fast.reasm.clone().trim_delivered(ack));
+                        assert_eq!(
+                            fast.reasm.trim(ack, partial),
+                            rules.reasm.trim_by_rules(ack, partial)
+                        );
+                    }
+                    _ => {
+                        let ack = 1000 + dice(next + 10) as u32;
+                        fast.update_ack(ack);
+                        rules.update_ack(ack);
+                    }
+                }
+                total += 1;
+                assert_eq!(
+                    format!("{fast:?}"),
+                    format!("{rules:?}"),
+                    "round {round}, step {step}"
+                );
+            }
+        }
+        // A block starting right at the delivery point, which no sequence
+        // of calls above leaves behind: a trim delivers it.
+        let mut fast = Reassembler {
+            last_reassem: 100,
+            trim_seq: 50,
+            ..Reassembler::default()
+        };
+        fast.blocks.push((100, 200));
+        let mut rules = fast.clone();
+        assert_eq!(fast.trim(80, false), rules.trim_by_rules(80, false));
+        assert_eq!(format!("{fast:?}"), format!("{rules:?}"));
+        assert_eq!(fast.last_reassem, 200);
+        // The shortcuts were taken often, and not always.
+        assert!(
+            short > total / 4 && short < total * 3 / 4,
+            "{short} of {total}"
+        );
     }
 
     #[test]

@@ -94,6 +94,13 @@ impl History {
         false
     }
 
+    /// Whether every once-only letter of `mask` (responder's bits already
+    /// shifted) is logged.
+    #[inline]
+    pub(super) fn has_seen(&self, mask: u32) -> bool {
+        self.seen & mask == mask
+    }
+
     /// `TCP_Endpoint::CheckHistory`: the responder's letters are lower
     /// case and use the upper half of the mask.
     pub(super) fn check_endpoint(&mut self, is_orig: bool, mask: u32, upper: char) -> bool {

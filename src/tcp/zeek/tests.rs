@@ -687,3 +687,179 @@ fn a_sweep_ends_a_closed_connection_when_zeek_would() {
     assert_eq!(f.record, want[0]);
     assert!(table.is_empty());
 }
+
+/// A small deterministic generator (SplitMix64) for the random conversations below.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// 0..n.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True one time in `n`.
+    fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+}
+
+/// A random conversation of `count` segments between two endpoints:
+/// mostly in-order data and accurate ACKs (the steady state), mixed with
+/// every kind of unusual segment Zeek's rules turn on (handshake flags,
+/// FIN, RST, retransmissions, holes, overlaps, ACKs of unseen data or far
+/// off, zero windows, cut payloads, bad checksums, bare segments without
+/// ACK, sequence numbers about to wrap).
+fn random_conversation(dice: &mut Dice, count: usize) -> Vec<Segment> {
+    use crate::model::{Endpoint as Addr, TcpFlags as Flags};
+    let ports = [80u16, 443, 22, 50000, 50001];
+    let client = Addr {
+        addr: "10.0.0.1".parse().unwrap(),
+        port: ports[dice.below(5) as usize],
+    };
+    let server = Addr {
+        addr: "10.0.0.2".parse().unwrap(),
+        port: ports[dice.below(5) as usize],
+    };
+    // Next sequence number of each side; often close to the wrap.
+    let mut next = [0u32; 2];
+    for n in &mut next {
+        *n = if dice.one_in(3) {
+            u32::MAX - dice.below(5000) as u32
+        } else {
+            dice.next() as u32
+        };
+    }
+    let mut ts = 1_000_000_000i64;
+    let mut segs = Vec::with_capacity(count);
+    // Half the conversations open with a handshake; the others start
+    // at once (partial). Some are calm, some full of trouble.
+    let opening = dice.below(2);
+    let trouble = [40, 150, 600][dice.below(3) as usize];
+    for i in 0..count {
+        let from = if i < 3 && opening == 0 {
+            [0, 1, 0][i]
+        } else {
+            dice.below(2) as usize
+        };
+        let to = 1 - from;
+        let mut flags = Flags::ACK;
+        let mut len: u32 = match dice.below(4) {
+            0 => 0,
+            1 => 1 + dice.below(100) as u32,
+            _ => 1448,
+        };
+        let mut seq = next[from];
+        let mut ack = next[to];
+        if i < 3 && opening == 0 {
+            flags = [Flags::SYN, Flags::SYN | Flags::ACK, Flags::ACK][i];
+            len = 0;
+        } else {
+            match dice.below(trouble) {
+                0 => flags = Flags::SYN,
+                1 => flags = Flags::SYN | Flags::ACK,
+                2 | 3 => flags |= Flags::FIN,
+                4 => flags |= Flags::RST,
+                5 => flags = Flags::RST,
+                6 => flags = dice.below(0x200) as u16,
+                7 => flags &= !Flags::ACK,
+                8 => flags |= Flags::PSH | Flags::URG,
+                9 | 10 => seq = seq.wrapping_sub(dice.below(3000) as u32), // retransmission or overlap
+                11 | 12 => seq = seq.wrapping_add(dice.below(3000) as u32), // a hole
+                13 => ack = ack.wrapping_add(dice.below(5000) as u32),     // ACK of unseen data
+                14 => ack = ack.wrapping_sub(dice.below(5000) as u32),     // an old ACK
+                15 => ack = dice.next() as u32,
+                16 => seq = dice.next() as u32,
+                17 => ack = 0,
+                _ => {}
+            }
+        }
+        if flags & Flags::SYN != 0 && dice.one_in(2) {
+            len = 0;
+        }
+        let window = if dice.one_in(trouble) { 0 } else { 1000 };
+        let captured = if dice.one_in(trouble) { len / 2 } else { len };
+        let bad_checksum = dice.one_in(2 * trouble);
+        let bad_header_len = dice.one_in(4 * trouble);
+        ts += dice.below(50_000_000) as i64;
+        let (src, dst) = if from == 0 {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        segs.push(Segment {
+            frame: i as u64 + 1,
+            ts_ns: ts,
+            src,
+            dst,
+            seq,
+            ack,
+            flags: Flags(flags),
+            window,
+            payload_len: len,
+            captured_payload_len: captured,
+            ip_len: 40 + len,
+            options: Default::default(),
+            bad_header_len,
+            short_segment: false,
+            header_cut: false,
+            path: Default::default(),
+            bad_checksum,
+            wire: Default::default(),
+        });
+        // What the side sent moves its next number on (a retransmission
+        // does not; a hole does).
+        let sent = seq
+            .wrapping_add(len)
+            .wrapping_add(u32::from(flags & (Flags::SYN | Flags::FIN) != 0));
+        if crate::model::SeqNum(sent) > crate::model::SeqNum(next[from]) {
+            next[from] = sent;
+        }
+    }
+    segs
+}
+
+/// The steady-state shortcut ([`tracker::ZeekTracker::steady_packet`])
+/// leaves a connection exactly as Zeek's rules do: random conversations
+/// go packet by packet through a tracker that takes the shortcut when it
+/// can and through one that always follows the rules, and the two must
+/// agree on every field (sequence spaces, reassemblers, history, timers,
+/// counts) after every packet, and on the record at the end.
+#[test]
+fn the_steady_state_shortcut_agrees_with_the_rules() {
+    let config = ZeekConfig::default();
+    let mut dice = Dice(17);
+    let (mut steady, mut total) = (0usize, 0usize);
+    for conv in 0..3000 {
+        let count = 5 + dice.below(120) as usize;
+        let segs = random_conversation(&mut dice, count);
+        let mut fast = tracker::ZeekTracker::new(&segs[0], segs[0].ts_ns);
+        let mut rules = fast.clone();
+        for (i, seg) in segs.iter().enumerate() {
+            let slot = rules.slot_of(seg);
+            if fast.steady_packet(seg, slot) {
+                steady += 1;
+            } else {
+                fast.packet_by_rules(seg, slot, &config);
+            }
+            rules.packet_by_rules(seg, slot, &config);
+            total += 1;
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{rules:?}"),
+                "conversation {conv}, packet {i}: {seg:?}"
+            );
+        }
+        assert_eq!(fast.record(0), rules.record(0), "conversation {conv}");
+    }
+    // Both ways were taken often enough to mean something.
+    assert!(steady > total / 4, "{steady} of {total} steady");
+    assert!(total - steady > total / 4, "{steady} of {total} steady");
+}
