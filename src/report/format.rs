@@ -212,6 +212,7 @@ pub(crate) fn seconds(ns: i64) -> f64 {
 /// its digits with trailing zeros dropped. Both formatters lay the digits
 /// out alike for 10^-5 <= x < 10^16 (`0.00001`, `12.5`, `3.0`) and below as
 /// `1e-9`, `1.5e-6` (`exact_seconds_are_ryus_and_serde_jsons` checks it).
+#[inline]
 pub(crate) fn push_exact_seconds(out: &mut Vec<u8>, ns: i64) -> bool {
     if !(0..1_000_000_000_000_000).contains(&ns) {
         return false;
@@ -305,6 +306,46 @@ fn push_long_u64(out: &mut Vec<u8>, v: u64) {
         push_u64(out, high);
         out.extend_from_slice(&(digits | 0x3030_3030_3030_3030).to_le_bytes());
     }
+}
+
+/// Whether any byte of `bytes` is one `byte` says, tested eight bytes at a
+/// time by `word` (which says whether any byte of a little-endian word is
+/// one): the whole words, then the last eight bytes (overlapping the words
+/// before); a string under eight bytes byte by byte. For the tests of the
+/// text a report must escape or quote, which mostly finds nothing.
+#[inline]
+pub(crate) fn any_byte(
+    bytes: &[u8],
+    word: impl Fn(u64) -> bool,
+    byte: impl Fn(u8) -> bool,
+) -> bool {
+    if bytes.len() < 8 {
+        return bytes.iter().any(|&b| byte(b));
+    }
+    let word_at = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        if word(word_at(i)) {
+            return true;
+        }
+        i += 8;
+    }
+    i < bytes.len() && word(word_at(bytes.len() - 8))
+}
+
+/// `u64::MAX / 255`: a one in each byte of a word.
+pub(crate) const BYTE_ONES: u64 = u64::MAX / 255;
+
+/// Whether any byte of `w` is `b` (the classic has-zero test on `w ^ b`,
+/// exact as a whole).
+#[inline(always)]
+pub(crate) fn has_byte(w: u64, b: u8) -> bool {
+    let v = w ^ (BYTE_ONES * u64::from(b));
+    v.wrapping_sub(BYTE_ONES) & !v & (BYTE_ONES * 0x80) != 0
 }
 
 /// A short text (up to 32 bytes) kept in a fixed-size array, so that

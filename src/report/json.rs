@@ -14,7 +14,8 @@ use crate::tcp::sequence::RttSummary;
 use crate::tcp::zeek::ZeekRecord;
 
 use super::format::{
-    push_endpoint, push_exact_seconds, push_ip, push_rfc3339_ns, push_u64, seconds, Short,
+    any_byte, has_byte, push_endpoint, push_exact_seconds, push_ip, push_rfc3339_ns, push_u64,
+    seconds, Short, BYTE_ONES,
 };
 use super::row::ConnectionRow;
 #[cfg(test)]
@@ -364,34 +365,14 @@ const ESCAPED: [bool; 256] = {
 };
 
 /// Whether any byte of `bytes` is one JSON escapes, eight bytes at a time
-/// (the classic has-less and has-zero tests on a word: exact, as a whole).
+/// (below a space: the classic has-less test on a word, exact as a whole).
 fn any_escaped(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH: u64 = ONES * 0x80;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
-    let special = |w: u64| {
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0;
-        below_space
-            || has_zero(w ^ (ONES * u64::from(b'"')))
-            || has_zero(w ^ (ONES * u64::from(b'\\')))
-    };
-    if bytes.len() < 8 {
-        return bytes.iter().any(|&b| ESCAPED[usize::from(b)]);
-    }
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&bytes[i..i + 8]);
-        u64::from_le_bytes(w)
-    };
-    // Whole words, then the last eight bytes (overlapping the words before).
-    let mut i = 0;
-    while i + 8 <= bytes.len() {
-        if special(word(i)) {
-            return true;
-        }
-        i += 8;
-    }
-    i < bytes.len() && special(word(bytes.len() - 8))
+    let below_space = |w: u64| w.wrapping_sub(BYTE_ONES * 0x20) & !w & (BYTE_ONES * 0x80) != 0;
+    any_byte(
+        bytes,
+        |w| below_space(w) || has_byte(w, b'"') || has_byte(w, b'\\'),
+        |b| ESCAPED[usize::from(b)],
+    )
 }
 
 /// A short text of each state, cause and flag the JSON writer appends many

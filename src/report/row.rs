@@ -278,6 +278,10 @@ pub(crate) fn flag_count(ac: &Connection, side: Side, code: &str) -> u64 {
 /// Distinct anomaly codes of a connection, in order of first occurrence.
 pub(crate) fn anomaly_codes(c: &Connection) -> Vec<&'static str> {
     let mut codes = Vec::new();
+    // Most connections list none: then nothing is gathered or sorted.
+    if c.tcp.anomalies().is_empty() && c.seq.anomaly_log().listed().is_empty() {
+        return codes;
+    }
     for a in c.anomalies() {
         if !codes.contains(&a.code.code()) {
             codes.push(a.code.code());
