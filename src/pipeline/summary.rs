@@ -134,9 +134,9 @@ impl Totals {
             self.per_file.resize(file + 1, 0);
         }
         self.per_file[file] += 1;
-        // Without allocating for a connection whose outcome is counted
-        // already (this runs for every connection, on the thread that
-        // orders them).
+        // Per connection, on the thread that writes the reports: the
+        // outcome's name is copied only the first time it is counted, and
+        // the two logs' counts are added as they are (the sum is the same).
         let outcome = c.tcp.outcome().name();
         match self.outcomes.get_mut(outcome) {
             Some(n) => *n += 1,
@@ -145,7 +145,7 @@ impl Totals {
             }
         }
         let logs = [c.tcp.anomaly_log(), c.seq.anomaly_log()];
-        for &(code, n) in logs.iter().flat_map(|l| l.counts()) {
+        for &(code, n) in logs.iter().flat_map(|log| log.counts()) {
             *self.anomalies.entry(code.code()).or_insert(0) += n;
         }
     }

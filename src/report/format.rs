@@ -19,30 +19,49 @@ pub(crate) fn rfc3339_ns(ts_ns: i64) -> String {
 
 /// Appends [`rfc3339_ns`] of `ts_ns` to `out`. Written digit by digit:
 /// every row has two or more times, and the general-purpose formatter cost
-/// more than the rest of a CSV row. The date part comes from the last day
-/// this thread wrote (the calendar worked out again only when it changes).
+/// more than the rest of a CSV row. Everything up to the second comes from
+/// the last second this thread wrote (a connection's times mostly share
+/// their second, and all share their day): only the nine fraction digits
+/// are worked out again, and the calendar only when the day changes.
 pub(crate) fn push_rfc3339_ns(out: &mut Vec<u8>, ts_ns: i64) {
-    const NS_PER_DAY: i64 = 86_400_000_000_000;
-    let days = ts_ns.div_euclid(NS_PER_DAY);
-    let in_day = ts_ns.rem_euclid(NS_PER_DAY);
-    let Some(date) = date_text(days) else {
-        out.extend_from_slice(rfc3339_ns_general(ts_ns).as_bytes());
-        return;
-    };
-    let secs = in_day / 1_000_000_000;
-    let frac = in_day % 1_000_000_000;
-    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
-    buf[..10].copy_from_slice(&date);
-    put_digits(&mut buf[11..13], (secs / 3600) as u64);
-    put_digits(&mut buf[14..16], (secs / 60 % 60) as u64);
-    put_digits(&mut buf[17..19], (secs % 60) as u64);
-    put_digits(&mut buf[20..29], frac as u64);
-    out.extend_from_slice(&buf);
+    let sec = ts_ns.div_euclid(1_000_000_000);
+    let frac = ts_ns.rem_euclid(1_000_000_000);
+    let (last, mut text) = LAST_SECOND.get();
+    if last != sec {
+        let Some(prefix) = second_text(sec) else {
+            out.extend_from_slice(rfc3339_ns_general(ts_ns).as_bytes());
+            return;
+        };
+        text[..19].copy_from_slice(&prefix);
+        LAST_SECOND.set((sec, text));
+    }
+    let frac = frac as u64;
+    text[20] = b'0' + (frac / 100_000_000) as u8;
+    text[21..29].copy_from_slice(&ascii_digits(frac % 100_000_000).to_le_bytes());
+    out.extend_from_slice(&text);
 }
 
 thread_local! {
+    /// The second [`push_rfc3339_ns`] wrote last on this thread, and the
+    /// text of a time in it (the fraction digits stale).
+    static LAST_SECOND: Cell<(i64, [u8; 30])> =
+        const { Cell::new((i64::MIN, *b"0000-00-00T00:00:00.000000000Z")) };
     /// The day [`date_text`] gave last on this thread, and its text.
     static LAST_DATE: Cell<(i64, [u8; 10])> = const { Cell::new((i64::MIN, [0; 10])) };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a second counted from the epoch; `None` outside
+/// years 0-9999.
+fn second_text(sec: i64) -> Option<[u8; 19]> {
+    const SECS_PER_DAY: i64 = 86_400;
+    let date = date_text(sec.div_euclid(SECS_PER_DAY))?;
+    let in_day = sec.rem_euclid(SECS_PER_DAY) as u64;
+    let mut text = *b"0000-00-00T00:00:00";
+    text[..10].copy_from_slice(&date);
+    put_digits(&mut text[11..13], in_day / 3600);
+    put_digits(&mut text[14..16], in_day / 60 % 60);
+    put_digits(&mut text[17..19], in_day % 60);
+    Some(text)
 }
 
 /// `YYYY-MM-DD` of a day counted from 1970-01-01; `None` outside years
@@ -72,7 +91,9 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
                                   8081828384858687888990919293949596979899";
 
 /// Writes `v` as decimal digits filling `dst`, zero-padded on the left
-/// (digits beyond `dst` are dropped), two at a time.
+/// (digits beyond `dst` are dropped), two at a time. Inlined: the callers'
+/// lengths are constants, and the loop then unrolls.
+#[inline(always)]
 fn put_digits(dst: &mut [u8], mut v: u64) {
     let mut end = dst.len();
     while end >= 2 {
@@ -84,6 +105,30 @@ fn put_digits(dst: &mut [u8], mut v: u64) {
     if end == 1 {
         dst[0] = b'0' + (v % 10) as u8;
     }
+}
+
+/// The eight decimal digits of `v` (under 10^8), zero-padded, as the
+/// bytes 0-9 of a little-endian word, the first digit in the lowest byte
+/// (so the zero bytes at the top are the trailing zeros, those at the
+/// bottom the leading ones). Worked out in lanes of one word with
+/// multiplications: two four-digit halves, then four pairs, then eight
+/// digits, with no division and no loop. Each lane's products stay inside
+/// it (under 2^30 in 32 bits, 2^14 in 16), and `x * 10_486 >> 20` is
+/// `x / 100` below 10^4, `y * 103 >> 10` is `y / 10` below 100.
+#[inline]
+fn eight_digits(v: u64) -> u64 {
+    debug_assert!(v < 100_000_000);
+    let x = (v / 10_000) | ((v % 10_000) << 32);
+    let hundreds = ((x * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let pairs = (x << 16) - hundreds * ((100 << 16) - 1);
+    let tens = ((pairs * 103) >> 10) & 0x000f_000f_000f_000f;
+    (pairs << 8) - tens * ((10 << 8) - 1)
+}
+
+/// [`eight_digits`] as ASCII.
+#[inline]
+fn ascii_digits(v: u64) -> u64 {
+    eight_digits(v) | 0x3030_3030_3030_3030
 }
 
 /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard
@@ -167,41 +212,48 @@ pub(crate) fn seconds(ns: i64) -> f64 {
 /// its digits with trailing zeros dropped. Both formatters lay the digits
 /// out alike for 10^-5 <= x < 10^16 (`0.00001`, `12.5`, `3.0`) and below as
 /// `1e-9`, `1.5e-6` (`exact_seconds_are_ryus_and_serde_jsons` checks it).
+#[inline]
 pub(crate) fn push_exact_seconds(out: &mut Vec<u8>, ns: i64) -> bool {
     if !(0..1_000_000_000_000_000).contains(&ns) {
         return false;
     }
     let (whole, frac) = ((ns / 1_000_000_000) as u64, (ns % 1_000_000_000) as u64);
-    if frac == 0 {
-        push_u64(out, whole);
-        out.extend_from_slice(b".0");
-        return true;
-    }
-    if whole == 0 && frac < 10_000 {
+    if whole == 0 && frac < 10_000 && frac != 0 {
         push_tiny_seconds(out, frac);
         return true;
     }
-    // Whole seconds (under 10^6: six digits at most), the point, then the
-    // nine fraction digits without their trailing zeros (one at least):
-    // built on the stack, appended at once.
-    let mut text = [b'0'; 16];
-    let whole_len = match whole {
-        0..=9 => 1,
-        10..=99 => 2,
-        100..=999 => 3,
-        1_000..=9_999 => 4,
-        10_000..=99_999 => 5,
-        _ => 6,
+    // On the stack, then appended at once: the whole seconds (under 10^6:
+    // six digits at most, the leading zeros of eight shifted out), the
+    // point, and the nine fraction digits without their trailing zeros
+    // (one at least). All 24 bytes are copied and the surplus cut: a
+    // fixed-size copy is a few moves, a variable one a call to memcpy.
+    let mut text = [b'0'; 24];
+    let whole_len = if whole < 10 {
+        text[0] = b'0' + whole as u8;
+        1
+    } else {
+        let digits = eight_digits(whole);
+        let leading = (digits.trailing_zeros() / 8) as usize;
+        let ascii = (digits | 0x3030_3030_3030_3030) >> (8 * leading);
+        text[..8].copy_from_slice(&ascii.to_le_bytes());
+        8 - leading
     };
-    put_digits(&mut text[..whole_len], whole);
     text[whole_len] = b'.';
-    let mut end = whole_len + 1 + 9;
-    put_digits(&mut text[whole_len + 1..end], frac);
-    while end > whole_len + 2 && text[end - 1] == b'0' {
-        end -= 1;
-    }
-    // All 16 bytes then the surplus cut: a fixed-size copy is a few moves,
-    // a variable one a call to memcpy.
+    let end = if frac == 0 {
+        text[whole_len + 1] = b'0';
+        whole_len + 2
+    } else {
+        let rest = eight_digits(frac % 100_000_000);
+        text[whole_len + 1] = b'0' + (frac / 100_000_000) as u8;
+        text[whole_len + 2..whole_len + 10]
+            .copy_from_slice(&(rest | 0x3030_3030_3030_3030).to_le_bytes());
+        let trailing = if rest == 0 {
+            8
+        } else {
+            (rest.leading_zeros() / 8) as usize
+        };
+        whole_len + 10 - trailing
+    };
     let start = out.len();
     out.extend_from_slice(&text);
     out.truncate(start + end);
@@ -225,7 +277,8 @@ fn push_tiny_seconds(out: &mut Vec<u8>, ns: u64) {
 }
 
 /// Appends `v` in decimal. Most counts in a row are under 100: those
-/// are one or two fixed-size pushes, the rest itoa's.
+/// are one or two fixed-size pushes.
+#[inline]
 pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
     if v < 10 {
         out.push(b'0' + v as u8);
@@ -233,7 +286,104 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
         let p = v as usize * 2;
         out.extend_from_slice(&DIGIT_PAIRS[p..p + 2]);
     } else {
-        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        push_long_u64(out, v);
+    }
+}
+
+/// [`push_u64`] from 100 on: eight digits at a time ([`eight_digits`]),
+/// the leading zeros shifted out, appended as a fixed-size copy and a cut
+/// (itoa's text of varying length cost a call to memcpy).
+fn push_long_u64(out: &mut Vec<u8>, v: u64) {
+    let (high, low) = (v / 100_000_000, v % 100_000_000);
+    let digits = eight_digits(low);
+    let start = out.len();
+    if high == 0 {
+        let leading = (digits.trailing_zeros() / 8) as usize;
+        let ascii = (digits | 0x3030_3030_3030_3030) >> (8 * leading);
+        out.extend_from_slice(&ascii.to_le_bytes());
+        out.truncate(start + 8 - leading);
+    } else {
+        push_u64(out, high);
+        out.extend_from_slice(&(digits | 0x3030_3030_3030_3030).to_le_bytes());
+    }
+}
+
+/// Whether any byte of `bytes` is one `byte` says, tested eight bytes at a
+/// time by `word` (which says whether any byte of a little-endian word is
+/// one): the whole words, then the last eight bytes (overlapping the words
+/// before); a string under eight bytes byte by byte. For the tests of the
+/// text a report must escape or quote, which mostly finds nothing.
+#[inline]
+pub(crate) fn any_byte(
+    bytes: &[u8],
+    word: impl Fn(u64) -> bool,
+    byte: impl Fn(u8) -> bool,
+) -> bool {
+    if bytes.len() < 8 {
+        return bytes.iter().any(|&b| byte(b));
+    }
+    let word_at = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        if word(word_at(i)) {
+            return true;
+        }
+        i += 8;
+    }
+    i < bytes.len() && word(word_at(bytes.len() - 8))
+}
+
+/// `u64::MAX / 255`: a one in each byte of a word.
+pub(crate) const BYTE_ONES: u64 = u64::MAX / 255;
+
+/// Whether any byte of `w` is `b` (the classic has-zero test on `w ^ b`,
+/// exact as a whole).
+#[inline(always)]
+pub(crate) fn has_byte(w: u64, b: u8) -> bool {
+    let v = w ^ (BYTE_ONES * u64::from(b));
+    v.wrapping_sub(BYTE_ONES) & !v & (BYTE_ONES * 0x80) != 0
+}
+
+/// A short text (up to 32 bytes) kept in a fixed-size array, so that
+/// appending it is one fixed-size copy and a cut rather than a call to
+/// memcpy: the names a report writes many times per connection (states,
+/// causes, flags), with their quotes and punctuation.
+#[derive(Clone, Copy)]
+pub(crate) struct Short {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl Short {
+    /// The concatenation of `parts` (at most 32 bytes: more fails to compile
+    /// in a constant).
+    pub(crate) const fn of(parts: &[&str]) -> Short {
+        let mut bytes = [0u8; 32];
+        let mut len = 0;
+        let mut i = 0;
+        while i < parts.len() {
+            let p = parts[i].as_bytes();
+            let mut k = 0;
+            while k < p.len() {
+                bytes[len] = p[k];
+                len += 1;
+                k += 1;
+            }
+            i += 1;
+        }
+        Short { bytes, len }
+    }
+
+    /// Appends the text to `out`.
+    #[inline(always)]
+    pub(crate) fn push_to(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&self.bytes);
+        out.truncate(start + self.len);
     }
 }
 
@@ -256,29 +406,47 @@ pub(crate) fn push_endpoint(out: &mut Vec<u8>, e: &Endpoint) {
 pub(crate) fn push_ip(out: &mut Vec<u8>, a: IpAddr) {
     match a {
         IpAddr::V4(a) => {
-            // On the stack, then one fixed-size copy with the surplus cut.
+            // On the stack, each octet with its dot from a table, then one
+            // fixed-size copy with the surplus (the last dot) cut.
             let mut text = [0u8; 16];
             let mut len = 0;
-            for (i, o) in a.octets().into_iter().enumerate() {
-                if i > 0 {
-                    text[len] = b'.';
-                    len += 1;
-                }
-                let digits = match o {
-                    0..=9 => 1,
-                    10..=99 => 2,
-                    _ => 3,
-                };
-                put_digits(&mut text[len..len + digits], u64::from(o));
-                len += digits;
+            for o in a.octets() {
+                let (octet, octet_len) = OCTETS[usize::from(o)];
+                text[len..len + 4].copy_from_slice(&octet);
+                len += usize::from(octet_len);
             }
             let start = out.len();
             out.extend_from_slice(&text);
-            out.truncate(start + len);
+            out.truncate(start + len - 1);
         }
         IpAddr::V6(a) => push_ipv6(out, a),
     }
 }
+
+/// Each byte's decimal text and a dot (`"7.\0\0"`, `"192."`), and its
+/// length with the dot.
+const OCTETS: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut o = 0;
+    while o < 256 {
+        let (text, len) = match o {
+            0..=9 => ([b'0' + o as u8, b'.', 0, 0], 2),
+            10..=99 => ([b'0' + (o / 10) as u8, b'0' + (o % 10) as u8, b'.', 0], 3),
+            _ => (
+                [
+                    b'0' + (o / 100) as u8,
+                    b'0' + (o / 10 % 10) as u8,
+                    b'0' + (o % 10) as u8,
+                    b'.',
+                ],
+                4,
+            ),
+        };
+        t[o] = (text, len);
+        o += 1;
+    }
+    t
+};
 
 /// Appends `a` as `Ipv6Addr`'s `Display` writes it (RFC 5952): an
 /// IPv4-mapped address as `::ffff:a.b.c.d`; otherwise lowercase hex groups
@@ -540,6 +708,45 @@ mod tests {
             let mut out = Vec::new();
             push_endpoint(&mut out, &e);
             assert_eq!(String::from_utf8(out).unwrap(), e.to_string());
+        }
+    }
+
+    #[test]
+    fn integers_are_displays_text() {
+        let mut samples: Vec<u64> = (0..200_000).collect();
+        let mut p = 1u64;
+        for _ in 0..19 {
+            samples.extend([p - 1, p, p + 1, 3 * p, p * 9 + p / 2]);
+            p = p.saturating_mul(10);
+        }
+        samples.extend([u64::MAX, u64::MAX - 1, 1 << 63]);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            samples.push(x >> (x % 64));
+        }
+        for v in samples {
+            let mut out = b"x".to_vec();
+            push_u64(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("x{v}"));
+        }
+    }
+
+    #[test]
+    fn eight_digits_are_the_decimal_digits() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let samples = (0..100_000).chain([99_999_999, 10_000_000, 12_345_678]);
+        let random = (0..300_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % 100_000_000
+        });
+        for v in samples.chain(random) {
+            let text = ascii_digits(v).to_le_bytes();
+            assert_eq!(std::str::from_utf8(&text).unwrap(), format!("{v:08}"));
         }
     }
 

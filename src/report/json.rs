@@ -1,26 +1,31 @@
 //! JSON lines: one object per connection in the schema of docs/REFERENCE.md
 //! (field order included), then one `{"summary": ...}` object.
 
-use std::cell::RefCell;
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::model::Side;
-use crate::pipeline::{Summary, SCHEMA_VERSION};
-
-use super::format::{push_endpoint, push_exact_seconds, push_ip, push_rfc3339_ns, seconds};
-use super::row::ConnectionRow;
-use crate::tcp::machine::Cause;
+use crate::anomaly::Anomaly;
+use crate::model::{Side, TcpFlags};
+use crate::pipeline::{Connection, Summary, SCHEMA_VERSION};
+use crate::tcp::inline_vec::InlineVec;
+use crate::tcp::machine::{Cause, State, Transition};
+use crate::tcp::sequence::RttSummary;
 use crate::tcp::zeek::ZeekRecord;
+
+use super::format::{
+    any_byte, has_byte, push_endpoint, push_exact_seconds, push_ip, push_rfc3339_ns, push_u64,
+    seconds, Short, BYTE_ONES,
+};
+use super::row::ConnectionRow;
 #[cfg(test)]
 use {
     super::format::rfc3339_ns,
     super::row::{AckRtt, Irtt, PerRole, RowText, TimeInState},
     super::zeek::ConnRecord,
-    crate::anomaly::{Anomaly, AnomalyCode, Severity},
+    crate::anomaly::{AnomalyCode, Severity},
     crate::flow::ClientReason,
-    crate::tcp::machine::{Outcome, State, Transition},
+    crate::tcp::machine::Outcome,
     std::collections::BTreeMap,
 };
 
@@ -200,182 +205,143 @@ impl TransitionJson {
 /// directly, key by key, each value's text straight into `out`, instead of
 /// through serde (which cost a third of a JSON run), with the same bytes
 /// (`direct_lines_are_serde_jsons_lines` checks it on every test capture).
+/// Each key is appended with the punctuation around it as one constant
+/// (`,"stream":`), names that recur (states, causes, flags) from tables
+/// of fixed-size texts, and the transitions straight from the machines'
+/// compact records: what was left of the cost was the number of appends.
 pub(super) fn write_connection(out: &mut Vec<u8>, row: &ConnectionRow) -> io::Result<()> {
     let ac = row.conn;
     let c = &ac.flow;
     let mut j = Json { buf: out };
     j.raw(b"{\"schema_version\":");
     j.u64(u64::from(SCHEMA_VERSION));
-    j.key("file");
+    j.raw(b",\"file\":");
     j.str(row.file);
-    j.key("stream");
+    j.raw(b",\"stream\":");
     j.u64(row.stream);
-    j.key("continues");
-    j.bool(row.continues);
     // Endpoints and times hold nothing JSON escapes.
-    j.key("client");
-    j.quoted(|buf| push_endpoint(buf, &row.client));
-    j.key("server");
-    j.quoted(|buf| push_endpoint(buf, &row.server));
-    j.key("community_id");
+    j.either(
+        row.continues,
+        b",\"continues\":true,\"client\":\"",
+        b",\"continues\":false,\"client\":\"",
+    );
+    push_endpoint(j.buf, &row.client);
+    j.raw(b"\",\"server\":\"");
+    push_endpoint(j.buf, &row.server);
+    j.raw(b"\",\"community_id\":");
     j.str(row.community_id);
-    j.key("client_reason");
+    j.raw(b",\"client_reason\":");
     j.name(row.client_reason.name());
-    j.key("first_frame");
+    j.raw(b",\"first_frame\":");
     j.u64(row.first_frame);
-    j.key("last_frame");
+    j.raw(b",\"last_frame\":");
     j.u64(row.last_frame);
-    j.key("start");
-    j.quoted(|buf| push_rfc3339_ns(buf, row.start_ns));
-    j.key("end");
-    j.quoted(|buf| push_rfc3339_ns(buf, row.end_ns));
-    j.key("duration");
+    j.raw(b",\"start\":\"");
+    push_rfc3339_ns(j.buf, row.start_ns);
+    j.raw(b"\",\"end\":\"");
+    push_rfc3339_ns(j.buf, row.end_ns);
+    j.raw(b"\",\"duration\":");
     j.seconds(row.duration_ns);
-    j.key("packets");
-    j.per_role(|j, s| j.u64(*row.packets.of(s)));
-    j.key("bytes");
-    j.per_role(|j, s| j.u64(*row.bytes.of(s)));
-    j.key("flags");
-    j.per_role(|j, s| j.list(c.flags[s.idx()].names(), |j, n| j.name(n)));
-    j.key("client_states");
-    j.list(row.states.client.iter(), |j, st| j.name(st.name()));
-    j.key("server_states");
-    j.list(row.states.server.iter(), |j, st| j.name(st.name()));
-    j.key("client_state");
-    j.name(row.state.client.name());
-    j.key("server_state");
-    j.name(row.state.server.name());
-    j.key("client_state_inferred");
-    j.bool(row.state_inferred.client);
-    j.key("server_state_inferred");
-    j.bool(row.state_inferred.server);
-    j.key("outcome");
+    j.raw(b",\"packets\":{\"client\":");
+    j.u64(row.packets.client);
+    j.raw(b",\"server\":");
+    j.u64(row.packets.server);
+    j.raw(b"},\"bytes\":{\"client\":");
+    j.u64(row.bytes.client);
+    j.raw(b",\"server\":");
+    j.u64(row.bytes.server);
+    j.raw(b"},\"flags\":{\"client\":");
+    j.flag_names(c.flags[Side::Client.idx()]);
+    j.raw(b",\"server\":");
+    j.flag_names(c.flags[Side::Server.idx()]);
+    j.raw(b"},\"client_states\":");
+    j.states(&row.states.client);
+    j.raw(b",\"server_states\":");
+    j.states(&row.states.server);
+    j.raw(b",\"client_state\":");
+    j.state(row.state.client);
+    j.raw(b",\"server_state\":");
+    j.state(row.state.server);
+    j.either(
+        row.state_inferred.client,
+        b",\"client_state_inferred\":true",
+        b",\"client_state_inferred\":false",
+    );
+    j.either(
+        row.state_inferred.server,
+        b",\"server_state_inferred\":true,\"outcome\":",
+        b",\"server_state_inferred\":false,\"outcome\":",
+    );
     j.name(row.outcome.name());
-    j.key("conn_state");
+    j.raw(b",\"conn_state\":");
     j.str(row.conn_state);
-    j.key("history");
+    j.raw(b",\"history\":");
     j.str(row.history);
-    j.key("analysis");
-    j.per_role(|j, s| j.map(ac.seq.stats(s).flags.iter().map(|(k, v)| (*k, *v))));
-    j.key("retransmitted_bytes");
-    j.per_role(|j, s| j.u64(*row.retransmitted_bytes.of(s)));
-    j.key("missed_bytes");
+    j.raw(b",\"analysis\":{\"client\":");
+    j.counts(
+        ac.seq
+            .stats(Side::Client)
+            .flags
+            .iter()
+            .map(|(k, v)| (*k, *v)),
+    );
+    j.raw(b",\"server\":");
+    j.counts(
+        ac.seq
+            .stats(Side::Server)
+            .flags
+            .iter()
+            .map(|(k, v)| (*k, *v)),
+    );
+    j.raw(b"},\"retransmitted_bytes\":{\"client\":");
+    j.u64(row.retransmitted_bytes.client);
+    j.raw(b",\"server\":");
+    j.u64(row.retransmitted_bytes.server);
+    j.raw(b"},\"missed_bytes\":");
     j.u64(row.missed_bytes);
-    j.key("zeek");
-    j.list(ac.zeek.records().iter(), Json::zeek_record);
-    j.key("irtt");
-    j.raw(b"{\"total\":");
+    j.raw(b",\"zeek\":[");
+    for r in ac.zeek.records() {
+        j.zeek_record(r);
+        j.raw(b",");
+    }
+    j.close(b']');
+    j.raw(b",\"irtt\":{\"total\":");
     j.opt_seconds(row.irtt.total_ns);
-    j.key("client_side");
+    j.raw(b",\"client_side\":");
     j.opt_seconds(row.irtt.client_side_ns);
-    j.key("server_side");
+    j.raw(b",\"server_side\":");
     j.opt_seconds(row.irtt.server_side_ns);
-    j.raw(b"}");
-    j.key("anomalies");
-    j.list(ac.anomalies().into_iter(), |j, a| {
-        j.raw(b"{\"code\":");
-        j.name(a.code.code());
-        j.key("severity");
-        j.name(severity_name(a.code.severity()));
-        j.key("frame");
-        j.opt_u64(a.frame);
-        j.key("side");
-        match a.side {
-            Some(s) => j.name(side_name(s)),
-            None => j.raw(b"null"),
-        }
-        j.key("detail");
-        j.str(&a.detail);
-        j.raw(b"}");
-    });
-    j.key("anomaly_counts");
-    // Keyed by code name, in name order, as the BTreeMap of ConnectionJson.
-    let mut counts: Vec<(&'static str, u64)> = ac
-        .anomaly_counts()
-        .into_iter()
-        .map(|(code, n)| (code.code(), n))
-        .collect();
-    counts.sort_unstable_by_key(|&(code, _)| code);
-    j.map(counts.into_iter());
-    j.key("vlan");
-    j.list(c.path.vlans.ids(), |j, id| j.u64(u64::from(id)));
-    j.key("tunnel");
+    j.raw(b"},\"anomalies\":[");
+    j.anomalies(ac);
+    j.close(b']');
+    j.raw(b",\"anomaly_counts\":");
+    j.anomaly_counts(ac);
+    j.raw(b",\"vlan\":[");
+    for id in c.path.vlans.ids() {
+        j.u64(u64::from(id));
+        j.raw(b",");
+    }
+    j.close(b']');
+    j.raw(b",\"tunnel\":");
     match row.tunnel {
         Some(t) => j.str(&t.to_string()),
         None => j.raw(b"null"),
     }
-    j.key("time_in_state");
-    j.per_role(|j, side| {
-        j.raw(b"{");
-        for (i, &(state, ns)) in row.time_in_state.of(side).iter().enumerate() {
-            if i > 0 {
-                j.raw(b",");
-            }
-            j.name(state.name());
-            j.raw(b":");
-            j.seconds(ns);
-        }
-        j.raw(b"}");
-    });
-    j.key("ack_rtt");
-    j.per_role(|j, side| {
-        let r = row.ack_rtt.of(side);
-        j.raw(b"{\"min\":");
-        j.opt_seconds(r.map(|r| r.min_ns));
-        j.key("median");
-        j.opt_seconds(r.map(|r| r.median_ns));
-        j.key("p95");
-        j.opt_seconds(r.map(|r| r.p95_ns));
-        j.key("max");
-        j.opt_seconds(r.map(|r| r.max_ns));
-        j.key("samples");
-        j.u64(r.map_or(0, |r| r.samples));
-        j.raw(b"}");
-    });
-    j.key("transitions");
-    j.list(ac.tcp.transitions(), |j, t| {
-        j.raw(b"{\"frame\":");
-        j.opt_u64(t.frame);
-        j.key("time");
-        j.quoted(|buf| push_rfc3339_ns(buf, t.ts_ns));
-        j.key("side");
-        j.name(side_name(t.side));
-        j.key("from");
-        j.name(t.from.name());
-        j.key("to");
-        j.name(t.to.name());
-        j.key("cause");
-        push_cause(j.buf, t.cause);
-        j.key("inferred");
-        j.bool(t.inferred);
-        j.key("evidence_frame");
-        j.opt_u64(t.evidence_frame);
-        j.raw(b"}");
-    });
+    j.raw(b",\"time_in_state\":{\"client\":");
+    j.time_in_state(&row.time_in_state.client);
+    j.raw(b",\"server\":");
+    j.time_in_state(&row.time_in_state.server);
+    j.raw(b"},\"ack_rtt\":{\"client\":");
+    j.ack_rtt(row.ack_rtt.client);
+    j.raw(b",\"server\":");
+    j.ack_rtt(row.ack_rtt.server);
+    j.raw(b"},\"transitions\":[");
+    for t in ac.tcp.each_transition() {
+        j.transition(&t);
+    }
+    j.close(b']');
     j.raw(b"}\n");
     Ok(())
-}
-
-/// Appends a transition's cause as serde_json writes it (`"sent_syn"`:
-/// serde's `rename_all` names the causes). Each cause is serialised once
-/// per thread and its text kept: serialising cost as much as the rest of
-/// the transition.
-fn push_cause(out: &mut Vec<u8>, cause: Cause) {
-    thread_local! {
-        static KNOWN: RefCell<Vec<(Cause, Vec<u8>)>> = const { RefCell::new(Vec::new()) };
-    }
-    KNOWN.with_borrow_mut(|known| {
-        let text = match known.iter().position(|(c, _)| *c == cause) {
-            Some(i) => &known[i].1,
-            None => {
-                // A unit variant's name: serialising it cannot fail.
-                let text = serde_json::to_vec(&cause).unwrap_or_default();
-                known.push((cause, text));
-                &known[known.len() - 1].1
-            }
-        };
-        out.extend_from_slice(text);
-    });
 }
 
 /// Appends one Zeek record's conn.log JSON line (Zeek's JSON-lines
@@ -398,6 +364,80 @@ const ESCAPED: [bool; 256] = {
     t
 };
 
+/// Whether any byte of `bytes` is one JSON escapes, eight bytes at a time
+/// (below a space: the classic has-less test on a word, exact as a whole).
+fn any_escaped(bytes: &[u8]) -> bool {
+    let below_space = |w: u64| w.wrapping_sub(BYTE_ONES * 0x20) & !w & (BYTE_ONES * 0x80) != 0;
+    any_byte(
+        bytes,
+        |w| below_space(w) || has_byte(w, b'"') || has_byte(w, b'\\'),
+        |b| ESCAPED[usize::from(b)],
+    )
+}
+
+/// A short text of each state, cause and flag the JSON writer appends many
+/// times per connection, indexed by the value (`State as usize`).
+struct Names<const N: usize>([Short; N]);
+
+/// `"TIME_WAIT"`.
+const STATE_TEXT: Names<11> = {
+    let mut t = [Short::of(&[]); 11];
+    let mut i = 0;
+    while i < t.len() {
+        let s = State::ALL[i];
+        assert!(s as usize == i);
+        t[i] = Short::of(&["\"", s.name(), "\""]);
+        i += 1;
+    }
+    Names(t)
+};
+
+/// `"TIME_WAIT",`: a list item.
+const STATE_ITEM: Names<11> = {
+    let mut t = [Short::of(&[]); 11];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = Short::of(&["\"", State::ALL[i].name(), "\","]);
+        i += 1;
+    }
+    Names(t)
+};
+
+/// `"TIME_WAIT":`: an object's key.
+const STATE_KEY: Names<11> = {
+    let mut t = [Short::of(&[]); 11];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = Short::of(&["\"", State::ALL[i].name(), "\":"]);
+        i += 1;
+    }
+    Names(t)
+};
+
+/// `"sent_syn"`: a cause as serde names it.
+const CAUSE_TEXT: Names<16> = {
+    let mut t = [Short::of(&[]); 16];
+    let mut i = 0;
+    while i < t.len() {
+        let c = Cause::ALL[i];
+        assert!(c as usize == i);
+        t[i] = Short::of(&["\"", c.code(), "\""]);
+        i += 1;
+    }
+    Names(t)
+};
+
+/// `"SYN",`: a flag's name as a list item, in [`TcpFlags::NAMES`]' order.
+const FLAG_ITEM: Names<9> = {
+    let mut t = [Short::of(&[]); 9];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = Short::of(&["\"", TcpFlags::NAMES[i].1, "\","]);
+        i += 1;
+    }
+    Names(t)
+};
+
 /// A side as serde names it.
 fn side_name(side: Side) -> &'static str {
     match side {
@@ -417,26 +457,40 @@ fn severity_name(s: crate::anomaly::Severity) -> &'static str {
 }
 
 /// A JSON value being appended, written as serde_json writes it compactly.
+/// Lists and objects are written with a comma after every item, the last
+/// one then turned into the closing bracket ([`Json::close`]).
 struct Json<'b> {
     buf: &'b mut Vec<u8>,
 }
 
 impl Json<'_> {
+    /// Always inlined, as [`Json::either`] and [`Short::push_to`]: the
+    /// lengths are then constants and the copies a few moves rather than
+    /// calls to `memcpy`.
     #[inline(always)]
     fn raw(&mut self, b: &[u8]) {
         self.buf.extend_from_slice(b);
     }
 
-    /// `,"name":` (the object's first key is written with its brace); key
-    /// names are plain ASCII, so nothing in them is escaped. Always inlined,
-    /// as [`Json::raw`] and [`Json::name`]: the lengths are then constants
-    /// and the copies a few moves rather than calls to `memcpy`.
+    /// `yes` if `cond`, else `no`, each a constant.
     #[inline(always)]
-    fn key(&mut self, name: &'static str) {
-        debug_assert!(!name.bytes().any(|b| ESCAPED[usize::from(b)]));
-        self.buf.extend_from_slice(b",\"");
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.extend_from_slice(b"\":");
+    fn either<const A: usize, const B: usize>(&mut self, cond: bool, yes: &[u8; A], no: &[u8; B]) {
+        if cond {
+            self.raw(yes)
+        } else {
+            self.raw(no)
+        }
+    }
+
+    /// Ends a list or object whose items were each followed by a comma:
+    /// the last comma becomes `bracket` (after none, `bracket` follows the
+    /// opening one).
+    #[inline(always)]
+    fn close(&mut self, bracket: u8) {
+        match self.buf.last_mut() {
+            Some(last) if *last == b',' => *last = bracket,
+            _ => self.buf.push(bracket),
+        }
     }
 
     /// A string, escaped as serde_json escapes: `"` and `\\`, and control
@@ -445,12 +499,8 @@ impl Json<'_> {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         self.buf.push(b'"');
         let bytes = s.as_bytes();
-        // Mostly nothing to escape: a test without early exit (the compiler
-        // makes it a few vector compares), then one copy.
-        let plain = !bytes.iter().fold(false, |esc, &b| {
-            esc | (b < 0x20) | (b == b'"') | (b == b'\\')
-        });
-        if plain {
+        // Mostly nothing to escape: one test, then one copy.
+        if !any_escaped(bytes) {
             self.buf.extend_from_slice(bytes);
             self.buf.push(b'"');
             return;
@@ -485,9 +535,9 @@ impl Json<'_> {
         self.buf.push(b'"');
     }
 
+    #[inline]
     fn u64(&mut self, v: u64) {
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+        push_u64(self.buf, v);
     }
 
     fn opt_u64(&mut self, v: Option<u64>) {
@@ -497,22 +547,37 @@ impl Json<'_> {
         }
     }
 
-    fn bool(&mut self, v: bool) {
-        self.raw(if v { b"true" } else { b"false" });
-    }
-
     /// A name known to hold nothing JSON escapes (a fixed identifier).
-    #[inline(always)]
     fn name(&mut self, s: &'static str) {
         debug_assert!(!s.bytes().any(|b| ESCAPED[usize::from(b)]));
-        self.quoted(|buf| buf.extend_from_slice(s.as_bytes()));
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.push(b'"');
     }
 
-    /// A string `text` appends, which holds nothing JSON escapes.
-    fn quoted(&mut self, text: impl FnOnce(&mut Vec<u8>)) {
-        self.buf.push(b'"');
-        text(self.buf);
-        self.buf.push(b'"');
+    #[inline]
+    fn state(&mut self, s: State) {
+        STATE_TEXT.0[s as usize].push_to(self.buf);
+    }
+
+    /// `["CLOSED","SYN_SENT"]`.
+    fn states(&mut self, states: &[State]) {
+        self.raw(b"[");
+        for &s in states {
+            STATE_ITEM.0[s as usize].push_to(self.buf);
+        }
+        self.close(b']');
+    }
+
+    /// The names of the flags set, in Wireshark's order: `["ACK","SYN"]`.
+    fn flag_names(&mut self, f: TcpFlags) {
+        self.raw(b"[");
+        for (i, &(bit, _)) in TcpFlags::NAMES.iter().enumerate() {
+            if f.0 & bit != 0 {
+                FLAG_ITEM.0[i].push_to(self.buf);
+            }
+        }
+        self.close(b']');
     }
 
     /// A float as serde_json writes it: its shortest round-trip digits.
@@ -528,6 +593,7 @@ impl Json<'_> {
 
     /// Seconds as serde_json writes the f64 [`seconds`] of `ns`, with
     /// integers where they settle it.
+    #[inline]
     fn seconds(&mut self, ns: i64) {
         if !push_exact_seconds(self.buf, ns) {
             self.f64(seconds(ns));
@@ -541,84 +607,182 @@ impl Json<'_> {
         }
     }
 
+    /// Seconds per state: `{"CLOSED":0.0,"SYN_SENT":0.000016}`.
+    fn time_in_state(&mut self, spent: &[(State, i64)]) {
+        self.raw(b"{");
+        for &(state, ns) in spent {
+            STATE_KEY.0[state as usize].push_to(self.buf);
+            self.seconds(ns);
+            self.raw(b",");
+        }
+        self.close(b'}');
+    }
+
+    /// One side's ACK round-trip times, nulls without samples.
+    fn ack_rtt(&mut self, r: Option<RttSummary>) {
+        let Some(r) = r else {
+            self.raw(b"{\"min\":null,\"median\":null,\"p95\":null,\"max\":null,\"samples\":0}");
+            return;
+        };
+        self.raw(b"{\"min\":");
+        self.seconds(r.min_ns);
+        self.raw(b",\"median\":");
+        self.seconds(r.median_ns);
+        self.raw(b",\"p95\":");
+        self.seconds(r.p95_ns);
+        self.raw(b",\"max\":");
+        self.seconds(r.max_ns);
+        self.raw(b",\"samples\":");
+        self.u64(r.samples);
+        self.raw(b"}");
+    }
+
+    /// One transition as an object, then a comma.
+    fn transition(&mut self, t: &Transition) {
+        self.raw(b"{\"frame\":");
+        self.opt_u64(t.frame);
+        self.raw(b",\"time\":\"");
+        push_rfc3339_ns(self.buf, t.ts_ns);
+        match t.side {
+            Side::Client => self.raw(b"\",\"side\":\"client\",\"from\":"),
+            Side::Server => self.raw(b"\",\"side\":\"server\",\"from\":"),
+        }
+        self.state(t.from);
+        self.raw(b",\"to\":");
+        self.state(t.to);
+        self.raw(b",\"cause\":");
+        CAUSE_TEXT.0[t.cause as usize].push_to(self.buf);
+        self.either(
+            t.inferred,
+            b",\"inferred\":true,\"evidence_frame\":",
+            b",\"inferred\":false,\"evidence_frame\":",
+        );
+        self.opt_u64(t.evidence_frame);
+        self.raw(b"},");
+    }
+
+    /// The listed anomalies in frame order, each an object and a comma:
+    /// nothing to do for most connections, and a list already in order
+    /// when one analyser listed them all.
+    fn anomalies(&mut self, ac: &Connection) {
+        let (tcp, seq) = (ac.tcp.anomalies(), ac.seq.anomaly_log().listed());
+        let key = |a: &Anomaly| a.frame.unwrap_or(u64::MAX);
+        let one = match (tcp.is_empty(), seq.is_empty()) {
+            (true, true) => return,
+            (false, true) => tcp,
+            (true, false) => seq,
+            (false, false) => &[],
+        };
+        if !one.is_empty() && one.is_sorted_by_key(key) {
+            for a in one {
+                self.anomaly(a);
+            }
+        } else {
+            for a in ac.anomalies() {
+                self.anomaly(a);
+            }
+        }
+    }
+
+    fn anomaly(&mut self, a: &Anomaly) {
+        self.raw(b"{\"code\":");
+        self.name(a.code.code());
+        self.raw(b",\"severity\":");
+        self.name(severity_name(a.code.severity()));
+        self.raw(b",\"frame\":");
+        self.opt_u64(a.frame);
+        match a.side {
+            Some(s) => {
+                self.raw(b",\"side\":");
+                self.name(side_name(s));
+                self.raw(b",\"detail\":");
+            }
+            None => self.raw(b",\"side\":null,\"detail\":"),
+        }
+        self.str(&a.detail);
+        self.raw(b"},");
+    }
+
+    /// Occurrences per code, keyed by code name in name order (as the
+    /// BTreeMap of [`ConnectionJson`]).
+    fn anomaly_counts(&mut self, ac: &Connection) {
+        let (tcp, seq) = (ac.tcp.anomaly_log().counts(), ac.seq.anomaly_log().counts());
+        if tcp.is_empty() && seq.is_empty() {
+            self.raw(b"{}");
+            return;
+        }
+        let mut counts: InlineVec<(&'static str, u64), 8> = InlineVec::default();
+        if tcp.is_empty() || seq.is_empty() {
+            // One log: one entry per code already.
+            for &(code, n) in tcp.iter().chain(seq) {
+                counts.push((code.code(), n));
+            }
+        } else {
+            for (code, n) in ac.anomaly_counts() {
+                counts.push((code.code(), n));
+            }
+        }
+        counts.sort_unstable_by_key(|&(code, _)| code);
+        self.counts(counts.iter().copied());
+    }
+
+    /// Counts keyed by name, in the order given: `{"retransmission":3}`.
+    fn counts<'k>(&mut self, entries: impl Iterator<Item = (&'k str, u64)>) {
+        self.raw(b"{");
+        for (k, v) in entries {
+            self.str(k);
+            self.raw(b":");
+            self.u64(v);
+            self.raw(b",");
+        }
+        self.close(b'}');
+    }
+
     /// One Zeek record as an object, the fields of [`ConnRecord`](super::zeek::ConnRecord) in its
     /// order; Zeek leaves duration and sizes unset (here: out) for a record
     /// of no duration, and history unset when it has no letters.
     fn zeek_record(&mut self, r: &ZeekRecord) {
         self.raw(b"{\"ts\":");
         self.f64(r.start_ns as f64 / 1e9);
-        self.key("uid");
+        self.raw(b",\"uid\":");
         self.str(&r.uid());
-        self.key("id.orig_h");
-        self.quoted(|buf| push_ip(buf, r.orig.addr));
-        self.key("id.orig_p");
+        self.raw(b",\"id.orig_h\":\"");
+        push_ip(self.buf, r.orig.addr);
+        self.raw(b"\",\"id.orig_p\":");
         self.u64(u64::from(r.orig.port));
-        self.key("id.resp_h");
-        self.quoted(|buf| push_ip(buf, r.resp.addr));
-        self.key("id.resp_p");
+        self.raw(b",\"id.resp_h\":\"");
+        push_ip(self.buf, r.resp.addr);
+        self.raw(b"\",\"id.resp_p\":");
         self.u64(u64::from(r.resp.port));
-        self.raw(b",\"proto\":\"tcp\"");
         let duration = r.duration_ns();
         if duration > 0 {
-            self.key("duration");
+            self.raw(b",\"proto\":\"tcp\",\"duration\":");
             self.seconds(duration);
-            self.key("orig_bytes");
+            self.raw(b",\"orig_bytes\":");
             self.u64(r.orig_bytes);
-            self.key("resp_bytes");
+            self.raw(b",\"resp_bytes\":");
             self.u64(r.resp_bytes);
+            self.raw(b",\"conn_state\":");
+        } else {
+            self.raw(b",\"proto\":\"tcp\",\"conn_state\":");
         }
-        self.key("conn_state");
         self.str(r.conn_state);
-        self.key("missed_bytes");
+        self.raw(b",\"missed_bytes\":");
         self.u64(r.missed_bytes);
         if !r.history.is_empty() {
-            self.key("history");
+            self.raw(b",\"history\":");
             self.str(&r.history);
         }
-        self.key("orig_pkts");
+        self.raw(b",\"orig_pkts\":");
         self.u64(r.orig_pkts);
-        self.key("orig_ip_bytes");
+        self.raw(b",\"orig_ip_bytes\":");
         self.u64(r.orig_ip_bytes);
-        self.key("resp_pkts");
+        self.raw(b",\"resp_pkts\":");
         self.u64(r.resp_pkts);
-        self.key("resp_ip_bytes");
+        self.raw(b",\"resp_ip_bytes\":");
         self.u64(r.resp_ip_bytes);
-        self.key("community_id");
+        self.raw(b",\"community_id\":");
         self.str(&r.community_id);
-        self.raw(b"}");
-    }
-
-    /// `{"client":..,"server":..}`.
-    fn per_role(&mut self, mut value: impl FnMut(&mut Self, Side)) {
-        self.raw(b"{\"client\":");
-        value(self, Side::Client);
-        self.raw(b",\"server\":");
-        value(self, Side::Server);
-        self.raw(b"}");
-    }
-
-    fn list<T>(&mut self, items: impl Iterator<Item = T>, mut item: impl FnMut(&mut Self, T)) {
-        self.raw(b"[");
-        for (i, x) in items.enumerate() {
-            if i > 0 {
-                self.raw(b",");
-            }
-            item(self, x);
-        }
-        self.raw(b"]");
-    }
-
-    /// An object of counts, in the order given.
-    fn map<'k>(&mut self, entries: impl Iterator<Item = (&'k str, u64)>) {
-        self.raw(b"{");
-        for (i, (k, v)) in entries.enumerate() {
-            if i > 0 {
-                self.raw(b",");
-            }
-            self.str(k);
-            self.raw(b":");
-            self.u64(v);
-        }
         self.raw(b"}");
     }
 }
@@ -653,7 +817,21 @@ mod tests {
     fn strings_are_escaped_as_serde_json_escapes_them() {
         let mut all: String = (0u8..=0x7f).map(char::from).collect();
         all.push_str("é€😀\u{7f}\u{80}\u{2028}");
-        for s in [all.as_str(), "", "plain", "a\"b\\c\nd"] {
+        // One byte JSON escapes (or one it does not, of those near them)
+        // at each place of strings of each length, around the eight-byte
+        // words the test for escapes reads.
+        let mut placed = Vec::new();
+        for len in 1..40 {
+            for at in 0..len {
+                for special in ['\0', '\u{1f}', ' ', '"', '!', '#', '\\', '\u{7f}', 'é'] {
+                    let mut s: String = "a".repeat(len);
+                    s.replace_range(at..at + 1, &special.to_string());
+                    placed.push(s);
+                }
+            }
+        }
+        let fixed = [all.as_str(), "", "plain", "a\"b\\c\nd"];
+        for s in fixed.into_iter().chain(placed.iter().map(String::as_str)) {
             let mut direct = Vec::new();
             Json { buf: &mut direct }.str(s);
             assert_eq!(

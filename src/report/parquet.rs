@@ -305,7 +305,7 @@ impl ConnectionColumns {
             }
             flags.append(true);
             let states = self.states.of(side);
-            for st in row.states.of(side) {
+            for st in row.states.of(side).iter() {
                 states.values().append_value(st.name());
             }
             states.append(true);
@@ -358,7 +358,7 @@ impl ConnectionColumns {
         self.tunnel.append_option(row.tunnel.map(|t| t.to_string()));
         for side in [Side::Client, Side::Server] {
             let b = self.time_in_state.of(side);
-            for &(state, ns) in row.time_in_state.of(side) {
+            for &(state, ns) in row.time_in_state.of(side).iter() {
                 b.keys().append_value(state.name());
                 b.values().append_value(seconds(ns));
             }

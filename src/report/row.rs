@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::flow::ClientReason;
 use crate::model::{Endpoint, Side, TunnelPath};
 use crate::pipeline::Connection;
-use crate::tcp::machine::{Outcome, State};
+use crate::tcp::machine::{Outcome, State, StatePath, TimeSpent};
 use crate::tcp::sequence::{HandshakeRtt, RttSummary};
 
 use super::format::seconds;
@@ -161,7 +161,7 @@ pub(crate) struct ConnectionRow<'a> {
     /// Payload bytes each side sent.
     pub(crate) bytes: PerRole<u64>,
     /// The states each side went through, initial first.
-    pub(crate) states: PerRole<Vec<State>>,
+    pub(crate) states: PerRole<StatePath>,
     /// Each side's final state.
     pub(crate) state: PerRole<State>,
     /// Whether each side's final state rests on inference (capture started
@@ -181,7 +181,7 @@ pub(crate) struct ConnectionRow<'a> {
     pub(crate) irtt: HandshakeRtt,
     /// Nanoseconds each side spent in each state, in the order first
     /// entered ([`TimeInState`] in seconds).
-    pub(crate) time_in_state: PerRole<Vec<(State, i64)>>,
+    pub(crate) time_in_state: PerRole<TimeSpent>,
     /// ACK round-trip times of the ACKs each side sent; `None` without
     /// samples ([`AckRtt`] in seconds).
     pub(crate) ack_rtt: PerRole<Option<RttSummary>>,
@@ -209,7 +209,7 @@ impl<'a> ConnectionRow<'a> {
             duration_ns: c.duration_ns(),
             packets: PerRole::by_side(|s| c.packets[s.idx()]),
             bytes: PerRole::by_side(|s| c.bytes[s.idx()]),
-            states: PerRole::by_side(|s| ac.tcp.states(s)),
+            states: PerRole::by_side(|s| ac.tcp.state_path(s)),
             state: PerRole::by_side(|s| ac.tcp.state(s)),
             state_inferred: PerRole::by_side(|s| ac.tcp.state_inferred(s)),
             outcome: ac.tcp.outcome(),
@@ -219,7 +219,7 @@ impl<'a> ConnectionRow<'a> {
             missed_bytes: ac.zeek.missed_bytes(),
             irtt: ac.seq.handshake_rtt(),
             tunnel: c.path.tunnel.as_deref(),
-            time_in_state: PerRole::by_side(|s| ac.tcp.time_in_state(s, c.start_ns)),
+            time_in_state: PerRole::by_side(|s| ac.tcp.time_spent(s, c.start_ns)),
             ack_rtt: PerRole::by_side(|s| ac.seq.ack_rtt(s).summary()),
         }
     }
@@ -278,6 +278,10 @@ pub(crate) fn flag_count(ac: &Connection, side: Side, code: &str) -> u64 {
 /// Distinct anomaly codes of a connection, in order of first occurrence.
 pub(crate) fn anomaly_codes(c: &Connection) -> Vec<&'static str> {
     let mut codes = Vec::new();
+    // Most connections list none: then nothing is gathered or sorted.
+    if c.tcp.anomalies().is_empty() && c.seq.anomaly_log().listed().is_empty() {
+        return codes;
+    }
     for a in c.anomalies() {
         if !codes.contains(&a.code.code()) {
             codes.push(a.code.code());

@@ -50,6 +50,7 @@ pub mod rules;
 mod verdicts;
 
 pub use observer::{Config, PairedMachines, Transition};
+pub(crate) use observer::{StatePath, TimeSpent};
 pub use rules::{is_rfc_edge, step, Cause, Event, Open, State};
 pub use verdicts::Outcome;
 

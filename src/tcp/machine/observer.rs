@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::rules::{step, Cause, Event, Open, State};
 use crate::anomaly::{Anomaly, AnomalyCode, AnomalyLog, Detail, LogMark};
 use crate::model::{scaled_window, PeerSyn, Segment, SeqNum, Side, TcpFlags, MAX_WINDOW_SHIFT};
+use crate::tcp::inline_vec::InlineVec;
 
 /// One state change of one side.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -396,8 +397,54 @@ const FIRST_TRANSITIONS: usize = 4;
 /// no more memory than before for the many connections that stop early.
 const TYPICAL_TRANSITIONS: usize = 12;
 
-/// States a side usually goes through (its lists are built with room for them).
+/// States a side usually goes through (its lists keep this many inline).
 const TYPICAL_STATES: usize = 8;
+
+/// The states a side went through ([`PairedMachines::state_path`]).
+pub(crate) type StatePath = InlineVec<State, TYPICAL_STATES>;
+
+/// Nanoseconds a side spent in each state, in the order first entered
+/// ([`PairedMachines::time_spent`]): one entry per state at most, so room
+/// for all eleven is all it can need.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimeSpent {
+    len: usize,
+    entries: [(State, i64); State::ALL.len()],
+    /// Where each state's entry is (`State as usize` to index), `u8::MAX`
+    /// for none yet.
+    at: [u8; State::ALL.len()],
+}
+
+impl TimeSpent {
+    fn new() -> TimeSpent {
+        TimeSpent {
+            len: 0,
+            entries: [(State::Closed, 0); State::ALL.len()],
+            at: [u8::MAX; State::ALL.len()],
+        }
+    }
+
+    /// Adds `ns` to `state`'s time, entering it first if new.
+    fn add(&mut self, state: State, ns: i64) {
+        let at = &mut self.at[state as usize];
+        if *at == u8::MAX {
+            *at = self.len as u8;
+            self.entries[self.len] = (state, ns);
+            self.len += 1;
+        } else {
+            let entry = &mut self.entries[usize::from(*at)];
+            entry.1 = entry.1.saturating_add(ns);
+        }
+    }
+}
+
+impl std::ops::Deref for TimeSpent {
+    type Target = [(State, i64)];
+
+    fn deref(&self) -> &[(State, i64)] {
+        &self.entries[..self.len]
+    }
+}
 
 /// Whether a segment's flags are a combination no correct stack sends.
 fn invalid_flags(f: TcpFlags) -> Option<&'static str> {
@@ -478,6 +525,14 @@ impl PairedMachines {
             .iter()
     }
 
+    /// The standing transitions as [`PairedMachines::transitions`] lists
+    /// them, each built as it is reached and none kept: for a report that
+    /// walks them once (building and keeping the list cost it an
+    /// allocation and a copy of every transition).
+    pub(crate) fn each_transition(&self) -> impl Iterator<Item = Transition> + '_ {
+        self.standing().map(Step::transition)
+    }
+
     /// The standing transitions as kept.
     pub(super) fn standing(&self) -> impl Iterator<Item = &Step> {
         self.steps.iter().filter(|t| !t.withdrawn)
@@ -516,7 +571,13 @@ impl PairedMachines {
 
     /// The distinct states a side went through, initial state first.
     pub fn states(&self, side: Side) -> Vec<State> {
-        let mut v = Vec::with_capacity(TYPICAL_STATES);
+        self.state_path(side).to_vec()
+    }
+
+    /// [`PairedMachines::states`], kept inline while they are few (nearly
+    /// always): the reports ask for them per connection.
+    pub(crate) fn state_path(&self, side: Side) -> StatePath {
+        let mut v = StatePath::default();
         v.push(self.initial[side.idx()]);
         for t in self.standing().filter(|t| t.side == side) {
             if v.last() != Some(&t.to) {
@@ -537,19 +598,21 @@ impl PairedMachines {
     /// the previous one (an inferred transition placed at its evidence)
     /// counts no time, never a negative one.
     pub fn time_in_state(&self, side: Side, start_ns: i64) -> Vec<(State, i64)> {
-        let mut spent: Vec<(State, i64)> = Vec::with_capacity(TYPICAL_STATES);
-        let mut add = |state: State, ns: i64| match spent.iter_mut().find(|(s, _)| *s == state) {
-            Some(entry) => entry.1 = entry.1.saturating_add(ns),
-            None => spent.push((state, ns)),
-        };
+        self.time_spent(side, start_ns).to_vec()
+    }
+
+    /// [`PairedMachines::time_in_state`], kept inline while the states are
+    /// few (nearly always): the reports ask for it per connection.
+    pub(crate) fn time_spent(&self, side: Side, start_ns: i64) -> TimeSpent {
+        let mut spent = TimeSpent::new();
         let (mut state, mut since) = (self.initial[side.idx()], start_ns);
         for t in self.standing().filter(|t| t.side == side) {
-            add(state, t.ts_ns.saturating_sub(since).max(0));
+            spent.add(state, t.ts_ns.saturating_sub(since).max(0));
             state = t.to;
             since = since.max(t.ts_ns);
         }
         let end = self.finished_ns.unwrap_or(since);
-        add(state, end.saturating_sub(since).max(0));
+        spent.add(state, end.saturating_sub(since).max(0));
         spent
     }
 

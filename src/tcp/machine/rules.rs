@@ -53,7 +53,7 @@ impl State {
     ];
 
     /// The RFC name, e.g. `TIME_WAIT`.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             State::Closed => "CLOSED",
             State::Listen => "LISTEN",
@@ -200,6 +200,51 @@ pub enum Cause {
     AckOfSynNotCaptured,
 }
 
+impl Cause {
+    /// Every cause, in the order of the type.
+    pub const ALL: [Cause; 16] = [
+        Cause::SentSyn,
+        Cause::ReceivedSyn,
+        Cause::ReceivedSynAck,
+        Cause::ReceivedAckOfSyn,
+        Cause::SentFin,
+        Cause::ReceivedFin,
+        Cause::ReceivedAckOfFin,
+        Cause::ReceivedFinAndAckOfFin,
+        Cause::SentRst,
+        Cause::ReceivedRst,
+        Cause::TimeWaitExpired,
+        Cause::PortReused,
+        Cause::MidstreamStart,
+        Cause::SynNotCaptured,
+        Cause::SynAckNotCaptured,
+        Cause::AckOfSynNotCaptured,
+    ];
+
+    /// The snake_case code serde writes (`sent_syn`): what the JSON
+    /// writers write without serde (`codes_are_serdes_names` checks it).
+    pub(crate) const fn code(self) -> &'static str {
+        match self {
+            Cause::SentSyn => "sent_syn",
+            Cause::ReceivedSyn => "received_syn",
+            Cause::ReceivedSynAck => "received_syn_ack",
+            Cause::ReceivedAckOfSyn => "received_ack_of_syn",
+            Cause::SentFin => "sent_fin",
+            Cause::ReceivedFin => "received_fin",
+            Cause::ReceivedAckOfFin => "received_ack_of_fin",
+            Cause::ReceivedFinAndAckOfFin => "received_fin_and_ack_of_fin",
+            Cause::SentRst => "sent_rst",
+            Cause::ReceivedRst => "received_rst",
+            Cause::TimeWaitExpired => "time_wait_expired",
+            Cause::PortReused => "port_reused",
+            Cause::MidstreamStart => "midstream_start",
+            Cause::SynNotCaptured => "syn_not_captured",
+            Cause::SynAckNotCaptured => "syn_ack_not_captured",
+            Cause::AckOfSynNotCaptured => "ack_of_syn_not_captured",
+        }
+    }
+}
+
 impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -311,4 +356,20 @@ pub fn is_rfc_edge(from: State, to: State) -> bool {
             .into_iter()
             .any(|ev| step(from, open, ev).is_some_and(|(s, _)| s == to))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_serdes_names() {
+        for (i, c) in Cause::ALL.into_iter().enumerate() {
+            assert_eq!(c as usize, i, "{c:?}: ALL is in the order of the type");
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.code())
+            );
+        }
+    }
 }
