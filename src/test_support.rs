@@ -61,6 +61,19 @@ pub(crate) fn shipped_captures() -> Vec<String> {
 /// per-connection analysers.
 pub(crate) type Stream = Vec<(Segment, Side, bool)>;
 
+/// The inputs a fast path is compared with its full rules on: every
+/// connection of every shipped capture, then 1,500 random streams of 60
+/// segments; and how many came from the captures.
+pub(crate) fn equivalence_streams() -> (Vec<Stream>, usize) {
+    let mut streams = Vec::new();
+    for path in shipped_captures() {
+        streams.extend(capture_streams(&path));
+    }
+    let from_captures = streams.len();
+    streams.extend(random_streams(1500, 60, 0x5eed));
+    (streams, from_captures)
+}
+
 /// Every TCP connection of a capture, split as the flow layer splits them
 /// (endpoint pair and Wireshark's stream rule).
 pub(crate) fn capture_streams(path: &str) -> Vec<Stream> {

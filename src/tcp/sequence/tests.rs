@@ -234,13 +234,7 @@ fn flags_list_in_catalogue_order() {
 /// every shipped capture and on random segment streams.
 #[test]
 fn in_order_path_equals_the_full_rules() {
-    use crate::test_support::{capture_streams, random_streams};
-    let mut streams = Vec::new();
-    for path in crate::test_support::shipped_captures() {
-        streams.extend(capture_streams(&path));
-    }
-    let from_captures = streams.len();
-    streams.extend(random_streams(1500, 60, 0x5eed));
+    let (streams, from_captures) = crate::test_support::equivalence_streams();
     let (mut fast_taken, mut total) = ([0usize; 2], [0usize; 2]);
     for (n, stream) in streams.iter().enumerate() {
         let kind = usize::from(n >= from_captures);
