@@ -771,6 +771,29 @@ impl<T> FlowTable<T> {
         self.current.get(key).copied()
     }
 
+    /// Starts loading the entry of `key`'s current connection into the
+    /// cache (see [`crate::model::prefetch`]), for a caller that will place
+    /// a segment of `key` a few segments from now; its slot, if it is live.
+    /// Only a hint: the table is as it was.
+    #[inline]
+    pub fn prefetch(&self, key: &FlowKey) -> Option<u32> {
+        let &slot = self.current.get(key)?;
+        if let Some(Some(e)) = self.slots.get(slot as usize) {
+            // All of it: a segment's steady path touches nearly every line
+            // (the flow counters, both machines, the sequence analysis).
+            crate::model::prefetch(&**e, usize::MAX);
+        }
+        Some(slot)
+    }
+
+    /// The caller's data of the connection in `slot`, if it is live.
+    pub fn get_data(&self, slot: u32) -> Option<&T> {
+        match self.slots.get(slot as usize) {
+            Some(Some(e)) => Some(&e.data),
+            _ => None,
+        }
+    }
+
     /// The connection in `slot`, if it is live.
     pub fn get(&self, slot: u32) -> Option<&Flow> {
         match self.slots.get(slot as usize) {

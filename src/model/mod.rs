@@ -8,6 +8,7 @@
 
 mod community_id;
 mod path;
+mod prefetch;
 mod segment;
 mod seq;
 mod side;
@@ -15,6 +16,7 @@ mod window;
 
 pub use community_id::{community_id_v1, tcp_community_id, PROTO_TCP};
 pub use path::{Encap, EncapSet, Path, TunnelHop, TunnelPath, VlanStack};
+pub(crate) use prefetch::prefetch;
 pub use segment::{Endpoint, Segment, TcpFlags, TcpOptions, WireFacts};
 pub use seq::SeqNum;
 pub use side::Side;

@@ -418,6 +418,24 @@ impl ZeekSessions {
         }
     }
 
+    /// Starts loading live connection `session` into the cache (see
+    /// [`crate::model::prefetch`]), for a caller that will hand it a packet
+    /// a few packets from now. Only a hint: the table is as it was.
+    #[inline]
+    pub fn prefetch(&self, session: u32) {
+        // The slot's address alone: reading whether it is taken would wait
+        // for the very line the prefetch is to load.
+        let id = session as usize;
+        if let Some(slot) = self
+            .slab
+            .pages
+            .get(id / PAGE)
+            .and_then(|p| p.get(id % PAGE))
+        {
+            crate::model::prefetch(slot, usize::MAX);
+        }
+    }
+
     /// When Zeek's timers would remove connection `session` if no packet
     /// of it came first (`i64::MAX`: never; `None`: not live).
     pub fn deadline(&self, session: u32) -> Option<i64> {
