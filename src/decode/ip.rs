@@ -162,7 +162,7 @@ fn ip_header_len(slice: &LaxIpSlice<'_>) -> usize {
 /// first. None sends the frame through the general path, which gives the same
 /// answer for these frames (checked by a test) but pays for the layers it
 /// understands.
-#[inline]
+#[inline(always)]
 pub(super) fn plain_ethernet_tcp(data: &[u8]) -> Option<(Transport<'_>, VlanStack)> {
     let be16 = |at: usize| u16::from_be_bytes([data[at], data[at + 1]]);
     // Room for the Ethernet header, two tags and an IPv6 header: every

@@ -17,7 +17,7 @@ use super::shard::{KeyedFrame, SHARDS};
 use super::source::Sources;
 use super::warnings::SourceSpan;
 use crate::capture::{CaptureError, FormatKind, RawPacket, SharedMap};
-use crate::decode::{decode_frame, Content, DecodeOptions, Decoded};
+use crate::decode::{decode_frame_into, Content, DecodeOptions, Decoded};
 use crate::flow::{KeyOptions, Keyer};
 
 /// Frames decoded per parallel batch.
@@ -110,7 +110,8 @@ impl Batch {
         // Each frame is written over the last batch's in its place, so the
         // old frames are dropped by the workers, in parallel, not one by one
         // on the thread that orders the batch (collecting anew would drop
-        // them all there first).
+        // them all there first), and a segment is written straight into the
+        // last batch's segment in its slot, not moved there.
         let n = self.records.len();
         frames.truncate(n);
         frames.resize_with(n, KeyedFrame::placeholder);
@@ -126,14 +127,13 @@ impl Batch {
                     data: &data[start..start + len],
                     orig_len,
                 };
-                let frame = decode_frame(&pkt, options);
-                let key = match &frame.content {
+                decode_frame_into(&pkt, options, &mut slot.frame);
+                slot.key = match &slot.frame.content {
                     Content::Decoded(Decoded::Tcp(seg)) => {
                         Keyer::plain_key(keys, seg).map(|k| (k, k.shard(SHARDS) as u32))
                     }
                     _ => None,
                 };
-                *slot = KeyedFrame { frame, key };
             });
     }
 
