@@ -33,6 +33,9 @@
 //! as the real ones will. Then everything the batch's checks finished goes
 //! to the sink: check by check, each check's connections in stream order.
 //!
+//! The serial frame pass of one batch runs beside the shards of the batch
+//! before (see [`Engine`]), so it no longer leaves a core idle.
+//!
 //! [`FlowLimits::idle_timeout_ns`]: super::FlowLimits::idle_timeout_ns
 //! [`FlowLimits::max_connections`]: super::FlowLimits::max_connections
 
@@ -43,13 +46,13 @@ use super::analysis::{Analysis, Evictions};
 use super::connection::Connection;
 use super::options::Options;
 use super::reader::{read_batches, Batch};
-use super::shard::{Check, KeyedFrame, Shard, Step, SHARDS};
+use super::shard::{Check, KeyedFrame, Segments, Shard, Step, REASSEMBLED, SHARDS};
 use super::source::Sources;
 use super::warnings::{merge_warnings, ChecksumSenders};
 use crate::decode::defrag::Reassembler;
 use crate::decode::{Content, Decoded};
-use crate::flow::{FlowTable, Keyer};
-use crate::model::{Endpoint, Path, Segment, Side, TcpFlags, TcpOptions, WireFacts};
+use crate::flow::{FlowKey, FlowTable, Keyer};
+use crate::model::{Segment, Side};
 use crate::tcp::zeek::{ZeekRecord, ZeekSessions};
 
 /// Called for every TCP segment in frame order, with its stream index and
@@ -97,20 +100,79 @@ pub(crate) fn collect(
 }
 
 /// The state of one analysis while the capture is read.
+///
+/// Batches go through two stages: the frame pass ([`FramePass::deal`]),
+/// serial, and the shards ([`ShardSet::run`]), parallel. They overlap: while
+/// the shards run one batch, the next batch is decoded and dealt, and the
+/// sink takes what the batch before finished, so the serial work of one
+/// stage runs beside the parallel work of the other instead of leaving a
+/// core idle. Nothing one stage decides depends on the other's progress,
+/// so the output is the same as running them one after the other.
 struct Engine<'o, 'b, 's> {
     options: &'o Options,
     observer: Option<SegmentObserver<'b>>,
     sink: ConnectionSink<'s>,
+    pass: FramePass,
+    set: ShardSet,
+    /// A batch dealt to the shards and not yet run.
+    pending: Option<Dealt>,
+    /// What the last batch's checks finished, not yet put in order nor
+    /// given to the sink.
+    ready: Option<HandOut>,
+    /// Connections finished after the last check run, handed out with the
+    /// next.
+    later: Vec<(u64, Connection)>,
+}
+
+/// What a batch's checks finished, taken from the shards as it lies (each
+/// shard's list tagged with check numbers). It is put in order on the
+/// engine's thread while the pool runs the next batch.
+struct HandOut {
+    lists: Vec<Vec<(u64, Connection)>>,
+    /// Connections finished at a check numbered below this go out now.
+    due: u64,
+    first_ts_ns: i64,
+}
+
+impl HandOut {
+    /// The connections due, check by check, those of one check in stream
+    /// order (a stream's earlier part first); the rest wait in `later`.
+    fn in_order(self, later: &mut Vec<(u64, Connection)>) -> Finished {
+        let due = self.due;
+        let mut lists = self.lists;
+        lists.push(std::mem::take(later));
+        let mut now: Vec<Vec<(u64, Connection)>> = Vec::with_capacity(lists.len());
+        for list in lists {
+            if list.iter().all(|&(check, _)| check < due) {
+                now.push(list);
+            } else {
+                let (due_now, not_yet): (Vec<_>, Vec<_>) =
+                    list.into_iter().partition(|&(check, _)| check < due);
+                now.push(due_now);
+                later.extend(not_yet);
+            }
+        }
+        let connections = in_order(
+            now,
+            |(check, c)| (*check, c.flow.stream, c.flow.first_frame),
+            |(_, c)| c,
+        );
+        Finished {
+            connections,
+            first_ts_ns: self.first_ts_ns,
+        }
+    }
+}
+
+/// The frame-order work on each batch, the only serial work per frame,
+/// and what it carries from batch to batch.
+struct FramePass {
     accounting: FrameAccounting,
     encaps: EncapTally,
     /// Verified segments per sender, with `--verify-checksums`.
     checksums: Option<ChecksumSenders>,
     keyer: Keyer,
     defrag: Reassembler,
-    shards: Vec<Shard>,
-    /// Live connections allowed per shard.
-    shard_limit: usize,
-    next_stream: u64,
     /// The latest capture time of any frame so far: the analysis's clock.
     now: i64,
     /// The earliest capture time of any frame so far.
@@ -118,33 +180,86 @@ struct Engine<'o, 'b, 's> {
     /// The clock time at which the next check for finished connections is due.
     next_check_ns: i64,
     check_every_ns: i64,
-    /// The frame of the last check: connections started since are not
+    /// Checks placed so far (the number the next one gets).
+    checks_placed: u64,
+    /// The number of the latest frame read.
+    last_frame: u64,
+    /// A run batch whose buffers the next one reuses (its frames decoded
+    /// over in place).
+    spare: Option<Dealt>,
+}
+
+/// One batch after the frame pass: its frames, its TCP segments in frame
+/// order and dealt to the shards, and its checks.
+struct Dealt {
+    frames: Vec<KeyedFrame>,
+    /// Where each segment lies (see [`Segments::at`]).
+    at: Vec<u32>,
+    reassembled: Vec<Segment>,
+    /// The clock when each segment came (Zeek's network time).
+    clocks: Vec<i64>,
+    checks: Vec<Check>,
+    /// Each shard's segments (index into `at`) and keys.
+    inputs: Vec<Vec<(u32, FlowKey)>>,
+    /// The earliest frame time up to this batch's end.
+    earliest: i64,
+}
+
+impl Dealt {
+    fn new() -> Dealt {
+        Dealt {
+            frames: Vec::new(),
+            at: Vec::new(),
+            reassembled: Vec::new(),
+            clocks: Vec::new(),
+            checks: Vec::new(),
+            inputs: vec![Vec::new(); SHARDS],
+            earliest: i64::MAX,
+        }
+    }
+
+    fn segments(&self) -> Segments<'_> {
+        Segments {
+            frames: &self.frames,
+            at: &self.at,
+            reassembled: &self.reassembled,
+        }
+    }
+
+    /// Empties the lists for the next batch; the frames stay, to be
+    /// decoded over.
+    fn clear(&mut self) {
+        self.at.clear();
+        self.reassembled.clear();
+        self.clocks.clear();
+        self.checks.clear();
+        for input in &mut self.inputs {
+            input.clear();
+        }
+    }
+}
+
+/// The shards and what the analysis keeps of their work between batches.
+struct ShardSet {
+    shards: Vec<Shard>,
+    /// Live connections allowed per shard.
+    shard_limit: usize,
+    next_stream: u64,
+    /// The frame of the last check run: connections started since are not
     /// finished by a later segment of theirs until the next check.
     check_frame: u64,
     /// Checks run so far (the number the next one gets).
     checks_run: u64,
-    /// The number of the latest frame read.
-    last_frame: u64,
     /// Zeek records with no connection of their own (all their packets had
     /// bad checksums), in the order they ended; at most
     /// `FlowLimits::max_connections`, the others only counted.
     zeek_unattached: Vec<ZeekRecord>,
     zeek_unattached_dropped: u64,
-    /// The decoded frames of the batch being analysed (kept for its buffer).
-    frames: Vec<KeyedFrame>,
 }
 
-impl<'o, 'b, 's> Engine<'o, 'b, 's> {
-    fn new(
-        options: &'o Options,
-        observer: Option<SegmentObserver<'b>>,
-        sink: ConnectionSink<'s>,
-    ) -> Self {
-        let shard_limit = options.flows.max_connections.div_ceil(SHARDS).max(1);
-        Engine {
-            options,
-            observer,
-            sink,
+impl FramePass {
+    fn new(options: &Options) -> FramePass {
+        FramePass {
             accounting: FrameAccounting::default(),
             encaps: EncapTally::default(),
             checksums: options
@@ -153,56 +268,35 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                 .then(ChecksumSenders::default),
             keyer: Keyer::new(options.keys),
             defrag: Reassembler::new(options.defrag),
-            shards: (0..SHARDS)
-                .map(|_| Shard {
-                    flows: FlowTable::remembering(shard_limit),
-                    zeek: ZeekSessions::new(options.zeek)
-                        .with_community_id_seed(options.community_id_seed),
-                    ..Shard::default()
-                })
-                .collect(),
-            shard_limit,
-            next_stream: 0,
             now: i64::MIN,
             earliest: i64::MAX,
             next_check_ns: i64::MIN,
             check_every_ns: check_interval_ns(options),
-            check_frame: 0,
-            checks_run: 0,
+            checks_placed: 0,
             last_frame: 0,
-            zeek_unattached: Vec::new(),
-            zeek_unattached_dropped: 0,
-            frames: Vec::new(),
+            spare: None,
         }
     }
 
-    /// Decodes and analyses one batch of frames. Where the reader cut the
-    /// batch does not matter: connections are finished only at checks, and
-    /// checks depend on the frames alone (see [`CHECK_FRAMES`]).
-    fn process(&mut self, batch: &mut Batch) {
-        if batch.records.is_empty() {
-            if let Some(clock) = batch.quiet_clock.take() {
-                self.quiet_until(clock);
-            }
-            return;
-        }
-        let mut frames = std::mem::take(&mut self.frames);
-        batch.decode_into(self.options.decode, self.options.keys, &mut frames);
-        // In frame order: the clock and its checks, reassembly, accounting,
-        // keys; each TCP segment goes to its shard's input as it comes, so
-        // one pass does it all. The clock at each segment is Zeek's network
-        // time, which runs its timers.
-        // Stands in for a segment not held in `frames` (reassembled, or an
-        // A-MSDU's after its first) until the pass is over.
-        let spare = spare_segment();
-        // The batch's TCP segments in frame order (a segment's index here is
-        // its index in the shards' inputs) and the clock when each came.
-        let mut segs: Vec<&Segment> = Vec::with_capacity(frames.len());
-        let mut clocks: Vec<i64> = Vec::with_capacity(frames.len());
-        // The segments not held in `frames`, with their index in `segs`.
-        let mut reassembled: Vec<(usize, Segment)> = Vec::new();
-        let mut checks: Vec<Check> = Vec::new();
-        for (kf, record) in frames.iter().zip(&batch.records) {
+    /// Decodes a batch into `out` and, in frame order, advances the clock
+    /// and places its checks, reassembles fragments, counts frames, and
+    /// keys each TCP segment and deals it to its shard's input: one pass,
+    /// so each frame is touched once (a second pass over 16384 frames of
+    /// 256 bytes missed the cache on each). The clock at each segment is
+    /// Zeek's network time, which runs its timers.
+    fn deal(&mut self, batch: &mut Batch, out: &mut Dealt, options: &Options) {
+        out.clear();
+        batch.decode_into(options.decode, options.keys, &mut out.frames);
+        let Dealt {
+            frames,
+            at,
+            reassembled,
+            clocks,
+            checks,
+            inputs,
+            ..
+        } = out;
+        for (index, (kf, record)) in frames.iter().zip(&batch.records).enumerate() {
             let (frame_no, ts) = (record.0, record.1);
             self.now = self.now.max(ts);
             self.earliest = self.earliest.min(ts);
@@ -213,11 +307,12 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                     self.next_check_ns = self.now.saturating_add(self.check_every_ns);
                 }
                 checks.push(Check {
-                    at: segs.len(),
+                    at: at.len(),
                     now: self.now,
                     frame: frame_no,
-                    seq: self.checks_run + checks.len() as u64,
+                    seq: self.checks_placed,
                 });
+                self.checks_placed += 1;
             }
             let frame = &kf.frame;
             self.accounting.count_frame(frame.more.len() as u64);
@@ -230,10 +325,8 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                 if let Some(c) = &mut self.checksums {
                     c.count(seg);
                 }
-                self.shards[shard as usize]
-                    .input
-                    .push((segs.len() as u32, key));
-                segs.push(seg);
+                inputs[shard as usize].push((at.len() as u32, key));
+                at.push(index as u32);
                 clocks.push(self.now);
                 continue;
             }
@@ -253,14 +346,12 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                                     (k, k.shard(SHARDS) as u32)
                                 }
                             };
-                            self.shards[shard as usize]
-                                .input
-                                .push((segs.len() as u32, key));
+                            inputs[shard as usize].push((at.len() as u32, key));
                             if nth == 0 {
-                                segs.push(seg);
+                                at.push(index as u32);
                             } else {
-                                reassembled.push((segs.len(), seg.clone()));
-                                segs.push(&spare);
+                                at.push(REASSEMBLED | reassembled.len() as u32);
+                                reassembled.push(seg.clone());
                             }
                             clocks.push(self.now);
                         }
@@ -280,9 +371,9 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
                                 }
                                 let key = self.keyer.key(&seg);
                                 let shard = key.shard(SHARDS);
-                                self.shards[shard].input.push((segs.len() as u32, key));
-                                reassembled.push((segs.len(), seg));
-                                segs.push(&spare);
+                                inputs[shard].push((at.len() as u32, key));
+                                at.push(REASSEMBLED | reassembled.len() as u32);
+                                reassembled.push(seg);
                                 clocks.push(self.now);
                             }
                         }
@@ -291,83 +382,110 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             }
         }
         batch.clear();
-        for (at, seg) in &reassembled {
-            segs[*at] = seg;
-        }
-        self.run_shards(&segs, &clocks, &checks);
-        drop(segs);
-        self.frames = frames;
+        out.earliest = self.earliest;
+        self.forget_keys(&out.checks, options);
     }
 
-    /// Runs a batch's segments (in frame order) through their connections
-    /// and its checks among them, each shard the whole batch in one go, in
-    /// parallel; then numbers the connections the batch started and hands
-    /// out what its checks finished.
-    fn run_shards(&mut self, segs: &[&Segment], clocks: &[i64], checks: &[Check]) {
-        if segs.is_empty() && checks.is_empty() {
-            return;
-        }
-        let options = self.options;
-        let since = self.check_frame;
-        let next_check = self.checks_run;
-        let limit = self.shard_limit;
-        self.shards
-            .par_iter_mut()
-            .for_each(|s| s.run(segs, clocks, checks, since, next_check, limit, options));
-        self.number_new_connections();
-        if let Some(observer) = self.observer.as_mut() {
-            show_segments(&self.shards, segs, observer);
-        }
-        for s in &mut self.shards {
-            s.input.clear();
-        }
+    /// What the keyer may forget at these checks. Twice the idle timeout: a
+    /// tunnel pairing outlives its connection's idle eviction, so a late
+    /// segment still finds the tomb's key.
+    fn forget_keys(&mut self, checks: &[Check], options: &Options) {
+        let idle = options.flows.idle_timeout_ns;
         for check in checks {
-            // Twice the idle timeout: a tunnel pairing outlives its
-            // connection's idle eviction, so a late segment still finds the
-            // tomb's key.
-            let idle = options.flows.idle_timeout_ns;
             self.keyer.forget_before(
                 check.now.saturating_sub(idle.saturating_mul(2)),
                 options.flows.max_connections,
             );
         }
-        if let Some(last) = checks.last() {
-            self.check_frame = last.frame;
-            self.checks_run = last.seq + 1;
-            self.hand_out();
-        }
     }
 
-    /// A live source has been quiet and the clock has reached `clock`: the
-    /// checks due by then run, as if a packet had come at that time.
-    fn quiet_until(&mut self, clock: i64) {
-        if self.now == i64::MIN || clock <= self.now {
-            return;
-        }
-        self.now = clock;
-        if self.now >= self.next_check_ns {
-            self.next_check_ns = self.now.saturating_add(self.check_every_ns);
-            self.check(self.now, self.last_frame.saturating_add(1));
-        }
-    }
-
-    /// Finishes the connections that are over, idle or too many at `now`
-    /// and hands out everything finished since the last check.
-    fn check(&mut self, now: i64, frame: u64) {
-        let check = Check {
+    /// A batch of no frames with one check, at `now` as frame `frame` would
+    /// come.
+    fn check_alone(&mut self, now: i64, frame: u64, options: &Options) -> Dealt {
+        let mut d = self.spare.take().unwrap_or_else(Dealt::new);
+        d.clear();
+        d.checks.push(Check {
             at: 0,
             now,
             frame,
-            seq: self.checks_run,
-        };
-        self.run_shards(&[], &[], &[check]);
+            seq: self.checks_placed,
+        });
+        self.checks_placed += 1;
+        d.earliest = self.earliest;
+        self.forget_keys(&d.checks, options);
+        d
+    }
+}
+
+impl ShardSet {
+    fn new(options: &Options) -> ShardSet {
+        let shard_limit = options.flows.max_connections.div_ceil(SHARDS).max(1);
+        ShardSet {
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    flows: FlowTable::remembering(shard_limit),
+                    zeek: ZeekSessions::new(options.zeek)
+                        .with_community_id_seed(options.community_id_seed),
+                    ..Shard::default()
+                })
+                .collect(),
+            shard_limit,
+            next_stream: 0,
+            check_frame: 0,
+            checks_run: 0,
+            zeek_unattached: Vec::new(),
+            zeek_unattached_dropped: 0,
+        }
+    }
+
+    /// Runs a batch's segments through their connections and its checks
+    /// among them, each shard the whole batch in one go, in parallel.
+    fn run(&mut self, dealt: &Dealt, options: &Options) {
+        if dealt.at.is_empty() && dealt.checks.is_empty() {
+            return;
+        }
+        let since = self.check_frame;
+        let next_check = self.checks_run;
+        let limit = self.shard_limit;
+        let segs = dealt.segments();
+        let (clocks, checks) = (&dealt.clocks, &dealt.checks);
+        self.shards
+            .par_iter_mut()
+            .zip(&dealt.inputs)
+            .for_each(|(s, input)| {
+                s.run(
+                    input, segs, clocks, checks, since, next_check, limit, options,
+                )
+            });
+    }
+
+    /// After a batch has run: numbers the connections it started and takes
+    /// what its checks finished, as it lies.
+    fn settle(&mut self, dealt: &Dealt, max_connections: usize) -> Option<HandOut> {
+        self.number_new_connections();
+        let last = dealt.checks.last()?;
+        self.check_frame = last.frame;
+        self.checks_run = last.seq + 1;
+        // Taken, not appended from: a shard's list would otherwise keep the
+        // room of its busiest batch (tens of MB over all shards).
+        let lists = self
+            .shards
+            .iter_mut()
+            .filter(|s| !s.finished.is_empty())
+            .map(|s| std::mem::take(&mut s.finished))
+            .collect();
+        self.keep_unattached(max_connections);
+        Some(HandOut {
+            lists,
+            due: self.checks_run,
+            first_ts_ns: dealt.earliest,
+        })
     }
 
     /// Takes the shards' Zeek records that no connection holds, keeping at
     /// most `max_connections` of them so a flood of bad-checksum packets
     /// cannot grow memory without bound (the rest are counted).
-    fn keep_unattached(&mut self) {
-        let room = self.options.flows.max_connections;
+    fn keep_unattached(&mut self, room: usize) {
         for s in &mut self.shards {
             for r in s.zeek_unattached.drain(..) {
                 if self.zeek_unattached.len() < room {
@@ -407,120 +525,6 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
             }
         }
     }
-
-    /// Passes the connections finished up to the last check to the sink:
-    /// check by check, those of one check in stream order (a stream's
-    /// earlier part first).
-    fn hand_out(&mut self) {
-        let due = self.checks_run;
-        let mut lists: Vec<Vec<(u64, Connection)>> = Vec::new();
-        for s in &mut self.shards {
-            if s.finished.is_empty() {
-                continue;
-            }
-            if s.finished.iter().all(|&(check, _)| check < due) {
-                // Taken, not appended from: a shard's list would otherwise
-                // keep the room of its busiest batch (tens of MB over all
-                // shards).
-                lists.push(std::mem::take(&mut s.finished));
-            } else {
-                let (now, later) = std::mem::take(&mut s.finished)
-                    .into_iter()
-                    .partition(|&(check, _)| check < due);
-                lists.push(now);
-                s.finished = later;
-            }
-        }
-        self.keep_unattached();
-        let done = in_order(
-            lists,
-            |(check, c)| (*check, c.flow.stream, c.flow.first_frame),
-            |(_, c)| c,
-        );
-        if !done.is_empty() {
-            self.give(done);
-        }
-    }
-
-    fn give(&mut self, connections: Vec<Connection>) {
-        (self.sink)(Finished {
-            connections,
-            first_ts_ns: self.earliest,
-        });
-    }
-
-    /// Ends the analysis: a last check at the capture's end, then every live
-    /// connection is finished there.
-    fn finish(
-        mut self,
-    ) -> (
-        FrameAccounting,
-        u64,
-        Evictions,
-        Option<ChecksumSenders>,
-        (Vec<ZeekRecord>, u64),
-    ) {
-        let defrag = std::mem::replace(&mut self.defrag, Reassembler::new(self.options.defrag));
-        self.accounting.count_fragments(defrag.finish());
-        std::mem::take(&mut self.encaps).settle(&mut self.accounting);
-        let end = self.now;
-        if end != i64::MIN {
-            self.check(end, u64::MAX);
-        }
-        // A batch at a time, in stream order, so the connections still live
-        // at the end are never all materialised at once.
-        let mut live: Vec<(u64, u64, usize, u32)> = Vec::new();
-        for (i, s) in self.shards.iter().enumerate() {
-            live.extend(
-                s.flows
-                    .live()
-                    .map(|(slot, c, _)| (c.stream, c.first_frame, i, slot)),
-            );
-        }
-        live.sort_unstable();
-        // Shards finish their part of each batch in parallel.
-        let mut slots: Vec<Vec<u32>> = vec![Vec::new(); self.shards.len()];
-        for chunk in live.chunks(SINK_BATCH) {
-            for &(_, _, shard, slot) in chunk {
-                slots[shard].push(slot);
-            }
-            let lists: Vec<Vec<Connection>> = self
-                .shards
-                .par_iter_mut()
-                .zip(&mut slots)
-                .map(|(s, slots)| {
-                    slots
-                        .drain(..)
-                        .filter_map(|slot| s.finish(slot, end))
-                        .collect()
-                })
-                .collect();
-            self.give(in_order(
-                lists,
-                |c| (c.flow.stream, c.flow.first_frame),
-                |c| c,
-            ));
-        }
-        let mut evictions = Evictions::default();
-        let mut port_reuses = 0;
-        for s in &mut self.shards {
-            evictions.add(s.evictions);
-            port_reuses += s.flows.port_reuses();
-            s.zeek.finish_all();
-            s.settle_zeek();
-        }
-        self.keep_unattached();
-        let mut unattached = std::mem::take(&mut self.zeek_unattached);
-        unattached.sort_by_key(|r| r.first_frame);
-        let dropped = self.zeek_unattached_dropped;
-        (
-            self.accounting,
-            port_reuses,
-            evictions,
-            self.checksums,
-            (unattached, dropped),
-        )
-    }
 }
 
 /// The items of several lists in the order of their keys, each made into
@@ -552,32 +556,211 @@ fn in_order<T, K: Ord, U>(
         .collect()
 }
 
-/// A segment that stands in a batch's list until the one it stands for
-/// (reassembled from fragments) is in place.
-fn spare_segment() -> Segment {
-    let nowhere = Endpoint {
-        addr: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        port: 0,
-    };
-    Segment {
-        frame: 0,
-        ts_ns: 0,
-        src: nowhere,
-        dst: nowhere,
-        seq: 0,
-        ack: 0,
-        flags: TcpFlags::default(),
-        window: 0,
-        payload_len: 0,
-        captured_payload_len: 0,
-        ip_len: 0,
-        options: TcpOptions::default(),
-        bad_header_len: false,
-        short_segment: false,
-        header_cut: false,
-        path: Path::default(),
-        bad_checksum: false,
-        wire: WireFacts::default(),
+impl<'o, 'b, 's> Engine<'o, 'b, 's> {
+    fn new(
+        options: &'o Options,
+        observer: Option<SegmentObserver<'b>>,
+        sink: ConnectionSink<'s>,
+    ) -> Self {
+        Engine {
+            options,
+            observer,
+            sink,
+            pass: FramePass::new(options),
+            set: ShardSet::new(options),
+            pending: None,
+            ready: None,
+            later: Vec::new(),
+        }
+    }
+
+    /// Decodes and deals one batch of frames, while the shards run the one
+    /// before. Where the reader cut the batch does not matter: connections
+    /// are finished only at checks, and checks depend on the frames alone
+    /// (see [`CHECK_FRAMES`]).
+    fn process(&mut self, batch: &mut Batch) {
+        if batch.records.is_empty() {
+            if let Some(clock) = batch.quiet_clock.take() {
+                self.quiet_until(clock);
+            }
+            return;
+        }
+        let mut next = self.pass.spare.take().unwrap_or_else(Dealt::new);
+        let options = self.options;
+        let Some(pending) = self.pending.take() else {
+            self.pass.deal(batch, &mut next, options);
+            self.pending = Some(next);
+            return;
+        };
+        let ready = self.ready.take();
+        let later = &mut self.later;
+        let (pass, set, sink) = (&mut self.pass, &mut self.set, &mut self.sink);
+        let mut deal_and_run = || {
+            rayon::join(
+                || pass.deal(batch, &mut next, options),
+                || set.run(&pending, options),
+            )
+        };
+        if let Some(ready) = ready {
+            // What the batch before finished is put in order here and given
+            // to the sink (not `Send`), while the pool deals and runs.
+            rayon::in_place_scope(|scope| {
+                scope.spawn(|_| {
+                    deal_and_run();
+                });
+                let finished = ready.in_order(later);
+                if !finished.connections.is_empty() {
+                    sink(finished);
+                }
+            });
+        } else {
+            deal_and_run();
+        }
+        self.settle(pending);
+        self.pending = Some(next);
+    }
+
+    /// After a batch has run: its new connections numbered, its segments
+    /// shown to the observer, what its checks finished queued for the sink,
+    /// its buffers kept for a later batch.
+    fn settle(&mut self, dealt: Dealt) {
+        let finished = self.set.settle(&dealt, self.options.flows.max_connections);
+        if let Some(observer) = self.observer.as_mut() {
+            show_segments(&self.set.shards, &dealt, observer);
+        }
+        self.pass.spare = Some(dealt);
+        if let Some(finished) = finished {
+            if let Some(before) = self.ready.replace(finished) {
+                self.give_ready(before);
+            }
+        }
+    }
+
+    fn give_ready(&mut self, ready: HandOut) {
+        let finished = ready.in_order(&mut self.later);
+        if !finished.connections.is_empty() {
+            (self.sink)(finished);
+        }
+    }
+
+    /// Runs the batch dealt and not yet run, alone, and gives the sink all
+    /// that is finished: before a check between batches, at the end, and
+    /// when the reader has nothing ready (a live pipe's rows must not wait
+    /// for its next batch).
+    fn flush(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            self.set.run(&pending, self.options);
+            self.settle(pending);
+        }
+        if let Some(ready) = self.ready.take() {
+            self.give_ready(ready);
+        }
+    }
+
+    /// A live source has been quiet and the clock has reached `clock`: the
+    /// checks due by then run, as if a packet had come at that time.
+    fn quiet_until(&mut self, clock: i64) {
+        if self.pass.now == i64::MIN || clock <= self.pass.now {
+            return;
+        }
+        self.pass.now = clock;
+        if clock >= self.pass.next_check_ns {
+            self.pass.next_check_ns = clock.saturating_add(self.pass.check_every_ns);
+            self.check(clock, self.pass.last_frame.saturating_add(1));
+        }
+    }
+
+    /// Finishes the connections that are over, idle or too many at `now`
+    /// and hands out everything finished since the last check.
+    fn check(&mut self, now: i64, frame: u64) {
+        self.flush();
+        let dealt = self.pass.check_alone(now, frame, self.options);
+        self.set.run(&dealt, self.options);
+        self.settle(dealt);
+        self.flush();
+    }
+
+    fn give(&mut self, connections: Vec<Connection>) {
+        (self.sink)(Finished {
+            connections,
+            first_ts_ns: self.pass.earliest,
+        });
+    }
+
+    /// Ends the analysis: a last check at the capture's end, then every live
+    /// connection is finished there.
+    fn finish(
+        mut self,
+    ) -> (
+        FrameAccounting,
+        u64,
+        Evictions,
+        Option<ChecksumSenders>,
+        (Vec<ZeekRecord>, u64),
+    ) {
+        self.flush();
+        let options = self.options;
+        let defrag = std::mem::replace(&mut self.pass.defrag, Reassembler::new(options.defrag));
+        self.pass.accounting.count_fragments(defrag.finish());
+        std::mem::take(&mut self.pass.encaps).settle(&mut self.pass.accounting);
+        let end = self.pass.now;
+        if end != i64::MIN {
+            self.check(end, u64::MAX);
+        }
+        // A batch at a time, in stream order, so the connections still live
+        // at the end are never all materialised at once.
+        let mut live: Vec<(u64, u64, usize, u32)> = Vec::new();
+        for (i, s) in self.set.shards.iter().enumerate() {
+            live.extend(
+                s.flows
+                    .live()
+                    .map(|(slot, c, _)| (c.stream, c.first_frame, i, slot)),
+            );
+        }
+        live.sort_unstable();
+        // Shards finish their part of each batch in parallel.
+        let mut slots: Vec<Vec<u32>> = vec![Vec::new(); self.set.shards.len()];
+        for chunk in live.chunks(SINK_BATCH) {
+            for &(_, _, shard, slot) in chunk {
+                slots[shard].push(slot);
+            }
+            let lists: Vec<Vec<Connection>> = self
+                .set
+                .shards
+                .par_iter_mut()
+                .zip(&mut slots)
+                .map(|(s, slots)| {
+                    slots
+                        .drain(..)
+                        .filter_map(|slot| s.finish(slot, end))
+                        .collect()
+                })
+                .collect();
+            self.give(in_order(
+                lists,
+                |c| (c.flow.stream, c.flow.first_frame),
+                |c| c,
+            ));
+        }
+        let mut evictions = Evictions::default();
+        let mut port_reuses = 0;
+        for s in &mut self.set.shards {
+            evictions.add(s.evictions);
+            port_reuses += s.flows.port_reuses();
+            s.zeek.finish_all();
+            s.settle_zeek();
+        }
+        self.set.keep_unattached(options.flows.max_connections);
+        let mut unattached = std::mem::take(&mut self.set.zeek_unattached);
+        unattached.sort_by_key(|r| r.first_frame);
+        let dropped = self.set.zeek_unattached_dropped;
+        (
+            self.pass.accounting,
+            port_reuses,
+            evictions,
+            self.pass.checksums,
+            (unattached, dropped),
+        )
     }
 }
 
@@ -592,18 +775,19 @@ fn check_interval_ns(options: &Options) -> i64 {
 }
 
 /// Shows each segment of a batch to the observer, in frame order.
-fn show_segments(shards: &[Shard], segs: &[&Segment], observer: &mut SegmentObserver<'_>) {
-    let mut placed: Vec<Option<(u64, Side)>> = vec![None; segs.len()];
-    for s in shards {
-        for (k, &(i, _)) in s.input.iter().enumerate() {
+fn show_segments(shards: &[Shard], dealt: &Dealt, observer: &mut SegmentObserver<'_>) {
+    let mut placed: Vec<Option<(u64, Side)>> = vec![None; dealt.at.len()];
+    for (s, input) in shards.iter().zip(&dealt.inputs) {
+        for (k, &(i, _)) in input.iter().enumerate() {
             if let Step::Placed(p, stream) = s.steps[k] {
                 placed[i as usize] = Some((stream, p.side));
             }
         }
     }
-    for (seg, p) in segs.iter().zip(placed) {
+    let segs = dealt.segments();
+    for (i, p) in placed.into_iter().enumerate() {
         if let Some((stream, side)) = p {
-            observer(seg, stream, side);
+            observer(segs.get(i), stream, side);
         }
     }
 }
@@ -625,7 +809,19 @@ pub(crate) fn run(
         let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Batch>();
         let progress = options.progress.as_ref();
         let reader = scope.spawn(move || read_batches(readers, progress, full_tx, empty_rx));
-        for mut batch in full_rx {
+        loop {
+            let mut batch = match full_rx.try_recv() {
+                Ok(batch) => batch,
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    // Nothing to overlap with: the batch dealt runs now.
+                    engine.flush();
+                    match full_rx.recv() {
+                        Ok(batch) => batch,
+                        Err(_) => break,
+                    }
+                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
+            };
             engine.process(&mut batch);
             let _ = empty_tx.send(batch);
         }
@@ -652,17 +848,5 @@ pub(crate) fn run(
         zeek_unattached_dropped,
         errors: read.errors,
         warnings,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::in_order;
-
-    #[test]
-    fn in_order_merges_lists_by_key() {
-        let lists = vec![vec![(2, 'c'), (0, 'a')], vec![], vec![(3, 'd'), (1, 'b')]];
-        let merged = in_order(lists, |&(k, _)| k, |(_, v)| v);
-        assert_eq!(merged, ['a', 'b', 'c', 'd']);
     }
 }

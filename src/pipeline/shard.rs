@@ -39,6 +39,63 @@ impl KeyedFrame {
     }
 }
 
+/// Marks an entry of [`Segments::at`] that is not in the batch's frames but
+/// the `i`-th of [`Segments::reassembled`].
+pub(crate) const REASSEMBLED: u32 = 1 << 31;
+
+/// A batch's TCP segments in frame order, read where they lie, so none is
+/// copied and no list of references ties the batch to one borrow: a
+/// segment's index here is its index in the shards' inputs.
+#[derive(Clone, Copy)]
+pub(crate) struct Segments<'a> {
+    pub(crate) frames: &'a [KeyedFrame],
+    /// For each segment, its frame's index in `frames`, or
+    /// `REASSEMBLED | i` for the `i`-th of `reassembled`.
+    pub(crate) at: &'a [u32],
+    /// The segments no frame holds as its content: reassembled from
+    /// fragments, or an A-MSDU's after its first.
+    pub(crate) reassembled: &'a [Segment],
+}
+
+impl<'a> Segments<'a> {
+    /// Starts loading where the `i`-th segment lies.
+    #[inline(always)]
+    fn prefetch_place(&self, i: usize) {
+        if let Some(at) = self.at.get(i) {
+            crate::model::prefetch(at, 1);
+        }
+    }
+
+    /// Starts loading the `i`-th segment, without waiting for it.
+    #[inline(always)]
+    fn prefetch(&self, i: usize) {
+        let Some(&at) = self.at.get(i) else {
+            return;
+        };
+        if at & REASSEMBLED != 0 {
+            if let Some(seg) = self.reassembled.get((at & !REASSEMBLED) as usize) {
+                crate::model::prefetch(seg, usize::MAX);
+            }
+        } else if let Some(kf) = self.frames.get(at as usize) {
+            crate::model::prefetch(&kf.frame.content, usize::MAX);
+        }
+    }
+
+    /// The `i`-th segment.
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> &'a Segment {
+        let at = self.at[i];
+        if at & REASSEMBLED != 0 {
+            return &self.reassembled[(at & !REASSEMBLED) as usize];
+        }
+        match &self.frames[at as usize].frame.content {
+            Content::Decoded(Decoded::Tcp(seg)) => seg,
+            // The frame pass lists a frame here only for its TCP segment.
+            _ => unreachable!("a batch's segment list names a frame without a TCP segment"),
+        }
+    }
+}
+
 /// A place in a batch's segments where the analysis checks for finished
 /// connections: before segment `at`, with the clock at `now`, as frame
 /// `frame` arrived. `seq` numbers the checks from the capture's start.
@@ -74,9 +131,7 @@ const AHEAD: usize = 16;
 #[derive(Default)]
 pub(crate) struct Shard {
     pub(crate) flows: FlowTable<Trackers>,
-    /// This batch's segments (index into the batch's segment list) and keys.
-    pub(crate) input: Vec<(u32, FlowKey)>,
-    /// What placing each input segment did.
+    /// What placing each segment of this batch's input did.
     pub(crate) steps: Vec<Step>,
     /// Connections this batch started: (first frame, slot); the `i`-th has
     /// the provisional stream number `PROVISIONAL | i` until the batch is
@@ -130,7 +185,8 @@ impl Shard {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run(
         &mut self,
-        segs: &[&Segment],
+        input: &[(u32, FlowKey)],
+        segs: Segments<'_>,
         clocks: &[i64],
         checks: &[Check],
         mut since: u64,
@@ -145,7 +201,6 @@ impl Shard {
         let linger = options.machines.msl_ns.saturating_mul(2);
         // No connection is due sooner than this after its last packet.
         let soonest = idle.min(linger);
-        let input = std::mem::take(&mut self.input);
         let mut checks = checks.iter().peekable();
         // The slot found for each of the next FLOW_AHEAD segments' keys,
         // at the segment's input index modulo AHEAD.
@@ -154,12 +209,12 @@ impl Shard {
             ahead[n % AHEAD] = self.flows.prefetch(&key).unwrap_or(u32::MAX);
         }
         for (n, &(i, key)) in input.iter().enumerate() {
-            self.prefetch_ahead(n, &input, segs, &mut ahead);
+            self.prefetch_ahead(n, input, segs, &mut ahead);
             while let Some(check) = checks.next_if(|c| c.at <= i as usize) {
                 self.check(check, limit, options);
                 since = check.frame;
             }
-            let seg = segs[i as usize];
+            let seg = segs.get(i as usize);
             if seg.bad_checksum {
                 // Zeek hears of it in the connection it would have joined.
                 let would_join = self.flows.find(&key, seg).map(|(slot, _)| slot);
@@ -210,7 +265,6 @@ impl Shard {
         for check in checks {
             self.check(check, limit, options);
         }
-        self.input = input;
     }
 
     /// Before placing input segment `n`: starts loading what segments a
@@ -229,23 +283,17 @@ impl Shard {
         &self,
         n: usize,
         input: &[(u32, FlowKey)],
-        segs: &[&Segment],
+        segs: Segments<'_>,
         ahead: &mut [u32; AHEAD],
     ) {
-        use crate::model::prefetch;
-        if let Some(p) = input
-            .get(n + PTR_AHEAD)
-            .and_then(|&(j, _)| segs.get(j as usize))
-        {
-            prefetch(p, 1);
+        if let Some(&(j, _)) = input.get(n + PTR_AHEAD) {
+            segs.prefetch_place(j as usize);
         }
         if let Some(&(_, key)) = input.get(n + FLOW_AHEAD) {
             ahead[(n + FLOW_AHEAD) % AHEAD] = self.flows.prefetch(&key).unwrap_or(u32::MAX);
         }
         if let Some(&(j, _)) = input.get(n + ZEEK_AHEAD) {
-            if let Some(seg) = segs.get(j as usize) {
-                prefetch(*seg, usize::MAX);
-            }
+            segs.prefetch(j as usize);
             let slot = ahead[(n + ZEEK_AHEAD) % AHEAD];
             if let Some(&session) = self.flows.get_data(slot).and_then(|t| t.zeek_live.last()) {
                 self.zeek.prefetch(session);
