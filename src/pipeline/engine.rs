@@ -135,6 +135,11 @@ struct HandOut {
 }
 
 impl HandOut {
+    /// The connections it holds.
+    fn len(&self) -> usize {
+        self.lists.iter().map(Vec::len).sum()
+    }
+
     /// The connections due, check by check, those of one check in stream
     /// order (a stream's earlier part first); the rest wait in `later`.
     fn in_order(self, later: &mut Vec<(u64, Connection)>) -> Finished {
@@ -632,6 +637,13 @@ impl<'o, 'b, 's> Engine<'o, 'b, 's> {
         if let Some(finished) = finished {
             if let Some(before) = self.ready.replace(finished) {
                 self.give_ready(before);
+            }
+        }
+        // Many finished at once (a flood past the connection limit): given
+        // now, so no more than one batch's worth waits beside the next.
+        if self.ready.as_ref().is_some_and(|r| r.len() > SINK_BATCH) {
+            if let Some(ready) = self.ready.take() {
+                self.give_ready(ready);
             }
         }
     }
